@@ -1,6 +1,8 @@
 package nn
 
 import (
+	_ "github.com/secondorder/prune/internal/blasimpl"
+
 	"fmt"
 	"math"
 	"runtime"
@@ -136,9 +138,11 @@ func (n *Network) ForwardTrace(t *Trace, X *mat.Dense) {
 // Output returns the network output of the last ForwardTrace.
 func (t *Trace) Output() *mat.Dense { return t.Z[len(t.Z)-1] }
 
-// chunks splits rows samples into [lo,hi) ranges of at most ChunkRows and
-// groups them into at most maxBlocks blocks of consecutive chunks.
-func chunkBlocks(rows int) [][][2]int {
+// Blocks splits rows samples into [lo,hi) chunks of at most ChunkRows and
+// groups them into at most 8 blocks of consecutive chunks. The grouping
+// depends only on rows, so a reduction that sums per-block partial results
+// in block order gives the same bits whatever GOMAXPROCS is.
+func Blocks(rows int) [][][2]int {
 	nc := (rows + ChunkRows - 1) / ChunkRows
 	nb := min(nc, maxBlocks)
 	blocks := make([][][2]int, nb)
@@ -150,9 +154,9 @@ func chunkBlocks(rows int) [][][2]int {
 	return blocks
 }
 
-// parallelBlocks calls fn(b, chunks) for every block on up to GOMAXPROCS
-// goroutines.
-func parallelBlocks(blocks [][][2]int, fn func(b int, chunks [][2]int)) {
+// ForBlocks calls fn(b, chunks) for every block b of blocks on up to
+// GOMAXPROCS goroutines and returns when all calls have returned.
+func ForBlocks(blocks [][][2]int, fn func(b int, chunks [][2]int)) {
 	workers := min(runtime.GOMAXPROCS(0), len(blocks))
 	if workers <= 1 {
 		for b, ch := range blocks {
@@ -187,8 +191,8 @@ func rowsOf(m *mat.Dense, lo, hi int) *mat.Dense {
 func (n *Network) Forward(X *mat.Dense) *mat.Dense {
 	rows, _ := X.Dims()
 	out := mat.NewDense(rows, n.Outputs(), nil)
-	blocks := chunkBlocks(rows)
-	parallelBlocks(blocks, func(_ int, chunks [][2]int) {
+	blocks := Blocks(rows)
+	ForBlocks(blocks, func(_ int, chunks [][2]int) {
 		t := n.NewTrace(ChunkRows)
 		for _, ch := range chunks {
 			n.ForwardTrace(t, rowsOf(X, ch[0], ch[1]))
@@ -205,10 +209,10 @@ func (n *Network) Objective(X, Y *mat.Dense) float64 {
 
 // Metrics summarises a network on a dataset.
 type Metrics struct {
-	Loss     float64 `json:"loss"`     // E = Σₙ ℓₙ
+	Loss     float64 `json:"loss"`      // E = Σₙ ℓₙ
 	MeanLoss float64 `json:"mean_loss"` // E / N
-	Accuracy float64 `json:"accuracy"` // fraction of samples classified correctly
-	N        int     `json:"n"`        // number of samples
+	Accuracy float64 `json:"accuracy"`  // fraction of samples classified correctly
+	N        int     `json:"n"`         // number of samples
 }
 
 // Evaluate returns the summed loss, mean loss and accuracy over the rows of
@@ -221,10 +225,10 @@ func (n *Network) Evaluate(X, Y *mat.Dense) Metrics {
 	if yr, yc := Y.Dims(); yr != rows || yc != n.loss.TargetCols(n.Outputs()) {
 		panic(fmt.Sprintf("nn: targets are %d×%d, want %d×%d", yr, yc, rows, n.loss.TargetCols(n.Outputs())))
 	}
-	blocks := chunkBlocks(rows)
+	blocks := Blocks(rows)
 	loss := make([]float64, len(blocks))
 	correct := make([]int, len(blocks))
-	parallelBlocks(blocks, func(b int, chunks [][2]int) {
+	ForBlocks(blocks, func(b int, chunks [][2]int) {
 		t := n.NewTrace(ChunkRows)
 		for _, ch := range chunks {
 			n.ForwardTrace(t, rowsOf(X, ch[0], ch[1]))
@@ -284,12 +288,12 @@ func (n *Network) Gradient(dst []float64, X, Y *mat.Dense) float64 {
 	if yr, yc := Y.Dims(); yr != rows || yc != n.loss.TargetCols(n.Outputs()) {
 		panic(fmt.Sprintf("nn: targets are %d×%d, want %d×%d", yr, yc, rows, n.loss.TargetCols(n.Outputs())))
 	}
-	blocks := chunkBlocks(rows)
+	blocks := Blocks(rows)
 	grads := make([][]float64, len(blocks))
 	loss := make([]float64, len(blocks))
 	grads[0] = dst
 	clear(dst)
-	parallelBlocks(blocks, func(b int, chunks [][2]int) {
+	ForBlocks(blocks, func(b int, chunks [][2]int) {
 		g := grads[b]
 		if g == nil {
 			g = make([]float64, len(n.theta))
@@ -342,7 +346,7 @@ func (n *Network) OutputDelta(dst *mat.Dense, t *Trace, Y *mat.Dense) {
 	}
 }
 
-// SampleLosses returns ℓₙ for each sample of the last forward pass in t.
+// SampleLoss returns ℓ for sample i of the last forward pass in t.
 func (n *Network) SampleLoss(t *Trace, Y *mat.Dense, i int) float64 {
 	L := len(n.layers) - 1
 	return n.loss.sampleLoss(t.A[L].RawRowView(i), t.Z[L].RawRowView(i), Y.RawRowView(i))

@@ -1,0 +1,186 @@
+package hessian
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/secondorder/prune/nn"
+	"gonum.org/v1/gonum/mat"
+)
+
+// Curvature is a symmetric curvature matrix of the training loss, available
+// as a product with a vector.
+type Curvature interface {
+	// Dim returns the number of parameters the curvature covers.
+	Dim() int
+	// MulVecTo sets dst = C v; dst and v have length Dim.
+	MulVecTo(dst, v []float64)
+}
+
+// Denser is a curvature that builds its dense matrix directly, faster than
+// Dim products with unit vectors.
+type Denser interface {
+	Curvature
+	// DenseTo builds the matrix into dst, which must be Dim×Dim.
+	DenseTo(ctx context.Context, dst *mat.SymDense) error
+}
+
+// Diagonaler is a curvature whose diagonal can be computed without the
+// dense matrix.
+type Diagonaler interface {
+	Curvature
+	// DiagTo writes the diagonal to dst, of length Dim.
+	DiagTo(ctx context.Context, dst []float64) error
+}
+
+// Problem is a network with its loss and a dataset: the training loss
+// E = Σₙ ℓₙ over the rows of X and Y, and the parameters a curvature covers.
+type Problem struct {
+	Net  *nn.Network
+	X, Y *mat.Dense
+
+	// Params lists, in ascending order, the flat indices of the parameters
+	// the curvature covers. Nil means all parameters.
+	Params []int
+}
+
+// Live returns the problem restricted to the network's live (unpruned)
+// parameters.
+func Live(net *nn.Network, X, Y *mat.Dense) *Problem {
+	return &Problem{Net: net, X: X, Y: Y, Params: net.LiveIndices()}
+}
+
+// All returns the problem over all parameters, pruned ones included.
+func All(net *nn.Network, X, Y *mat.Dense) *Problem {
+	return &Problem{Net: net, X: X, Y: Y}
+}
+
+// Dim returns the number of parameters covered.
+func (p *Problem) Dim() int {
+	if p.Params == nil {
+		return p.Net.NumParams()
+	}
+	return len(p.Params)
+}
+
+// Check returns an error when the data do not fit the network or Params is
+// not an ascending list of parameter indices.
+func (p *Problem) Check() error {
+	if err := p.Net.Check(p.X, p.Y); err != nil {
+		return err
+	}
+	if p.Params != nil {
+		W := p.Net.NumParams()
+		if !sort.IntsAreSorted(p.Params) {
+			return fmt.Errorf("hessian: Params not in ascending order")
+		}
+		for i, q := range p.Params {
+			if q < 0 || q >= W || (i > 0 && p.Params[i-1] == q) {
+				return fmt.Errorf("hessian: Params[%d]=%d out of range or repeated", i, q)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Problem) all() bool { return p.Params == nil || len(p.Params) == p.Net.NumParams() }
+
+// scatter writes the covered vector v into the full parameter vector full.
+func (p *Problem) scatter(full, v []float64) {
+	if p.all() {
+		copy(full, v)
+		return
+	}
+	clear(full)
+	for i, q := range p.Params {
+		full[q] = v[i]
+	}
+}
+
+// gather reads the covered entries of full into dst.
+func (p *Problem) gather(dst, full []float64) {
+	if p.all() {
+		copy(dst, full)
+		return
+	}
+	for i, q := range p.Params {
+		dst[i] = full[q]
+	}
+}
+
+// compact turns a full W×W upper-triangular buffer (stride W) into the
+// covered k×k symmetric matrix in place and returns it.
+func (p *Problem) compact(buf []float64) *mat.SymDense {
+	W := p.Net.NumParams()
+	if p.all() {
+		return mat.NewSymDense(W, buf[:W*W])
+	}
+	k := len(p.Params)
+	for a, qa := range p.Params {
+		for b := a; b < k; b++ {
+			buf[a*k+b] = buf[qa*W+p.Params[b]]
+		}
+	}
+	// Target index a*k+b ≤ source index qa*W+qb, and rows are filled in
+	// increasing order, so no source is overwritten before it is read.
+	return mat.NewSymDense(k, buf[:k*k])
+}
+
+// Dense returns the dense matrix of c, using its fast path when it has one
+// and Dim products with unit vectors otherwise. It refuses matrices larger
+// than the memory limit (see CheckMemory).
+func Dense(ctx context.Context, c Curvature, limit int64) (*mat.SymDense, error) {
+	n := c.Dim()
+	if err := CheckMemory("dense curvature", n, limit); err != nil {
+		return nil, err
+	}
+	dst := mat.NewSymDense(n, nil)
+	if d, ok := c.(Denser); ok {
+		return dst, d.DenseTo(ctx, dst)
+	}
+	v := make([]float64, n)
+	col := make([]float64, n)
+	for j := 0; j < n; j++ {
+		if j%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		v[j] = 1
+		c.MulVecTo(col, v)
+		v[j] = 0
+		for i := 0; i < j; i++ {
+			dst.SetSym(i, j, 0.5*(col[i]+dst.At(i, j)))
+		}
+		dst.SetSym(j, j, col[j])
+		for i := j + 1; i < n; i++ {
+			dst.SetSym(j, i, col[i])
+		}
+	}
+	return dst, nil
+}
+
+// Diag returns the diagonal of c, using its fast path when it has one and
+// Dim products with unit vectors otherwise.
+func Diag(ctx context.Context, c Curvature) ([]float64, error) {
+	n := c.Dim()
+	dst := make([]float64, n)
+	if d, ok := c.(Diagonaler); ok {
+		return dst, d.DiagTo(ctx, dst)
+	}
+	v := make([]float64, n)
+	col := make([]float64, n)
+	for j := 0; j < n; j++ {
+		if j%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		v[j] = 1
+		c.MulVecTo(col, v)
+		v[j] = 0
+		dst[j] = col[j]
+	}
+	return dst, nil
+}

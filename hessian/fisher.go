@@ -1,0 +1,180 @@
+package hessian
+
+import (
+	"context"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/prune/nn"
+)
+
+// Fisher is the empirical Fisher matrix
+//
+//	F = Σₙ gₙ gₙᵀ,    gₙ = ∇ℓₙ,
+//
+// the sum of outer products of the per-sample gradients. It is positive
+// semi-definite; near a minimum of a well-specified model it approaches
+// the Gauss–Newton matrix, elsewhere it can differ from it by far.
+type Fisher struct {
+	P *Problem
+}
+
+// Dim returns the number of parameters covered.
+func (f Fisher) Dim() int { return f.P.Dim() }
+
+// gradients fills rows i of G (nr × W) with the per-sample gradients of the
+// last run of p.
+func perSampleGradients(p *pass, G []float64) {
+	net := p.net
+	W := net.NumParams()
+	for i := 0; i < p.rows; i++ {
+		row := G[i*W : (i+1)*W]
+		for l, ly := range p.layers {
+			z := p.input(l).RawRowView(i)
+			d := p.delta[l].RawRowView(i)
+			o := net.Offset(l)
+			for j, dj := range d {
+				seg := row[o+j*ly.In : o+(j+1)*ly.In]
+				for h, zv := range z {
+					seg[h] = dj * zv
+				}
+				row[o+ly.Out*ly.In+j] = dj
+			}
+		}
+	}
+}
+
+// DenseTo builds F into dst (Dim×Dim) by symmetric rank-k updates with the
+// per-sample gradients of each chunk.
+func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
+	pr := f.P
+	if dst.SymmetricDim() != pr.Dim() {
+		panic("hessian: destination has the wrong size")
+	}
+	W := pr.Net.NumParams()
+	k := pr.Dim()
+	N, _ := pr.X.Dims()
+	rows := min(N, Rows)
+	p := newPass(pr.Net, rows)
+	G := make([]float64, rows*W)
+	c := blas64.Symmetric{N: k, Stride: k, Uplo: blas.Upper, Data: make([]float64, k*k)}
+	for lo := 0; lo < N; lo += rows {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+rows, N)
+		nr := hi - lo
+		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
+		perSampleGradients(p, G)
+		A := blas64.General{Rows: nr, Cols: W, Stride: W, Data: G[:nr*W]}
+		if !pr.all() {
+			for r := 0; r < nr; r++ {
+				for a, q := range pr.Params {
+					G[r*k+a] = G[r*W+q]
+				}
+			}
+			A = blas64.General{Rows: nr, Cols: k, Stride: k, Data: G[:nr*k]}
+		}
+		blas64.Syrk(blas.Trans, 1, A, 1, c)
+	}
+	dst.CopySym(mat.NewSymDense(k, c.Data))
+	return nil
+}
+
+// DiagTo writes the diagonal of F, Σₙ gₙ², to dst.
+func (f Fisher) DiagTo(ctx context.Context, dst []float64) error {
+	pr := f.P
+	W := pr.Net.NumParams()
+	N, _ := pr.X.Dims()
+	rows := min(N, Rows)
+	p := newPass(pr.Net, rows)
+	G := make([]float64, rows*W)
+	full := make([]float64, W)
+	for lo := 0; lo < N; lo += rows {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+rows, N)
+		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
+		perSampleGradients(p, G)
+		for r := 0; r < hi-lo; r++ {
+			for q, g := range G[r*W : (r+1)*W] {
+				full[q] += g * g
+			}
+		}
+	}
+	pr.gather(dst, full)
+	return nil
+}
+
+// MulVecTo sets dst = F v without forming F or the per-sample gradients:
+// gₙᵀv = Σ_l δ_lᵀ (V_l z_{l−1} + v_b), then F v = Σₙ gₙ (gₙᵀv) is one
+// more back-propagation-shaped product.
+func (f Fisher) MulVecTo(dst, v []float64) {
+	pr := f.P
+	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
+		panic("hessian: vector length mismatch")
+	}
+	net := pr.Net
+	W := net.NumParams()
+	full := make([]float64, W)
+	pr.scatter(full, v)
+	N, _ := pr.X.Dims()
+	blocks := nn.Blocks(N)
+	parts := make([][]float64, len(blocks))
+	nn.ForBlocks(blocks, func(b int, chunks [][2]int) {
+		p := newPass(net, nn.ChunkRows)
+		g := make([]float64, W)
+		s := make([]float64, nn.ChunkRows)
+		var tmp []*mat.Dense
+		for _, ly := range p.layers {
+			tmp = append(tmp, mat.NewDense(nn.ChunkRows, ly.Out, nil))
+		}
+		for _, ch := range chunks {
+			p.run(rowsOf(pr.X, ch[0], ch[1]), rowsOf(pr.Y, ch[0], ch[1]))
+			rows := p.rows
+			clear(s[:rows])
+			for l, ly := range p.layers {
+				o := net.Offset(l)
+				V := blas64.General{Rows: ly.Out, Cols: ly.In, Stride: ly.In, Data: full[o : o+ly.Out*ly.In]}
+				t := head(tmp[l], rows)
+				blas64.Gemm(blas.NoTrans, blas.Trans, 1, p.input(l).RawMatrix(), V, 0, t.RawMatrix())
+				vb := full[o+ly.Out*ly.In : o+ly.NumParams()]
+				for i := 0; i < rows; i++ {
+					tr, d := t.RawRowView(i), p.delta[l].RawRowView(i)
+					for j := range tr {
+						s[i] += d[j] * (tr[j] + vb[j])
+					}
+				}
+			}
+			for l, ly := range p.layers {
+				o := net.Offset(l)
+				t := head(tmp[l], rows)
+				for i := 0; i < rows; i++ {
+					tr, d := t.RawRowView(i), p.delta[l].RawRowView(i)
+					for j := range tr {
+						tr[j] = s[i] * d[j]
+					}
+				}
+				gW := blas64.General{Rows: ly.Out, Cols: ly.In, Stride: ly.In, Data: g[o : o+ly.Out*ly.In]}
+				blas64.Gemm(blas.Trans, blas.NoTrans, 1, t.RawMatrix(), p.input(l).RawMatrix(), 1, gW)
+				gb := g[o+ly.Out*ly.In : o+ly.NumParams()]
+				for i := 0; i < rows; i++ {
+					for j, x := range t.RawRowView(i) {
+						gb[j] += x
+					}
+				}
+			}
+		}
+		parts[b] = g
+	})
+	out := parts[0]
+	for b := 1; b < len(parts); b++ {
+		for q, x := range parts[b] {
+			out[q] += x
+		}
+	}
+	pr.gather(dst, out)
+}

@@ -1,0 +1,147 @@
+package hessian
+
+import (
+	"context"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// GaussNewton is the outer-product (Gauss–Newton, Levenberg–Marquardt)
+// approximation of the Hessian,
+//
+//	G = Σₙ Jₙᵀ Λₙ Jₙ,
+//
+// with Jₙ = ∂a_L/∂θ the Jacobian of the output pre-activations and Λₙ the
+// second derivative of ℓ with respect to them, without its residual term:
+// diag(f′²) for MSE (so that Jₙᵀ Λₙ Jₙ = Σₖ ∇ŷₖ∇ŷₖᵀ), diag(p(1−p)) for BCE and
+// diag(p) − ppᵀ for CE. G is positive semi-definite, and equals H where the
+// residual term vanishes (linear output, MSE, zero residual).
+//
+// DenseTo stacks the per-sample, per-output rows Bₙ Jₙ (BₙᵀBₙ = Λₙ) of a
+// chunk of samples and adds their Gram matrix with one symmetric rank-k
+// update; MulVecTo is matrix-free (an R-forward pass and a linear backward
+// pass).
+type GaussNewton struct {
+	P *Problem
+}
+
+// Dim returns the number of parameters covered.
+func (g GaussNewton) Dim() int { return g.P.Dim() }
+
+// MulVecTo sets dst = G v without forming G.
+func (g GaussNewton) MulVecTo(dst, v []float64) { rop(g.P, dst, v, true) }
+
+// DiagTo writes the diagonal of G to dst.
+func (g GaussNewton) DiagTo(ctx context.Context, dst []float64) error {
+	return diagFromG(ctx, g.P, dst, true)
+}
+
+// DenseTo builds G into dst (Dim×Dim).
+func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
+	pr := g.P
+	if dst.SymmetricDim() != pr.Dim() {
+		panic("hessian: destination has the wrong size")
+	}
+	k := pr.Dim()
+	N, _ := pr.X.Dims()
+	rows := min(N, Rows)
+	jw := newJacobianWork(pr, rows)
+	c := blas64.Symmetric{N: k, Stride: k, Uplo: blas.Upper, Data: make([]float64, k*k)}
+	for lo := 0; lo < N; lo += rows {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+rows, N)
+		J := jw.fill(lo, hi)
+		blas64.Syrk(blas.Trans, 1, J.RawMatrix(), 1, c)
+	}
+	dst.CopySym(mat.NewSymDense(k, c.Data))
+	return nil
+}
+
+// WeightedJacobian returns the rows Bₙ Jₙ of the samples lo..hi−1, one per
+// sample and output, over the covered parameters: with BₙᵀBₙ = Λₙ as in
+// GaussNewton, so that G = Σ rows·rowsᵀ. For MSE the rows are the output
+// derivatives ∂ŷₖ/∂θ of the samples.
+func WeightedJacobian(pr *Problem, lo, hi int) *mat.Dense {
+	jw := newJacobianWork(pr, hi-lo)
+	J := jw.fill(lo, hi)
+	return mat.DenseCopyOf(J)
+}
+
+type jacobianWork struct {
+	pr   *Problem
+	p    *pass
+	s    *second
+	full []float64 // rows·outL × W
+	bp   []float64
+	b    []float64
+}
+
+func newJacobianWork(pr *Problem, rows int) *jacobianWork {
+	p := newPass(pr.Net, rows)
+	outL := p.layers[len(p.layers)-1].Out
+	maxOut := 0
+	for _, ly := range p.layers {
+		maxOut = max(maxOut, ly.Out)
+	}
+	return &jacobianWork{
+		pr: pr, p: p, s: p.newSecond(rows),
+		full: make([]float64, rows*outL*pr.Net.NumParams()),
+		bp:   make([]float64, outL*maxOut),
+		b:    make([]float64, outL*outL),
+	}
+}
+
+// fill computes the weighted Jacobian rows of samples lo..hi−1 and returns
+// them as a view over the covered parameters.
+func (jw *jacobianWork) fill(lo, hi int) *mat.Dense {
+	pr, p, s := jw.pr, jw.p, jw.s
+	net := pr.Net
+	W := net.NumParams()
+	p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
+	p.computeP(s)
+	L := len(p.layers) - 1
+	outL := p.layers[L].Out
+	nr := hi - lo
+	J := jw.full[:nr*outL*W]
+	for i := 0; i < nr; i++ {
+		r := p.outputFactor(jw.b, i)
+		B := blas64.General{Rows: r, Cols: outL, Stride: outL, Data: jw.b}
+		for l, ly := range p.layers {
+			// BP = B P_{L,l} (r × out_l), P_{L,L} = I.
+			bp := blas64.General{Rows: r, Cols: ly.Out, Stride: ly.Out, Data: jw.bp[:r*ly.Out]}
+			if l == L {
+				copy(bp.Data, B.Data[:r*outL])
+			} else {
+				P := blas64.General{Rows: outL, Cols: ly.Out, Stride: ly.Out, Data: s.P[L][l][i*outL*ly.Out : (i+1)*outL*ly.Out]}
+				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, B, P, 0, bp)
+			}
+			z := p.input(l).RawRowView(i)
+			o := net.Offset(l)
+			for k := 0; k < r; k++ {
+				row := J[(i*outL+k)*W:]
+				for j := 0; j < ly.Out; j++ {
+					c := bp.Data[k*ly.Out+j]
+					seg := row[o+j*ly.In : o+(j+1)*ly.In]
+					for h, zv := range z {
+						seg[h] = c * zv
+					}
+					row[o+ly.Out*ly.In+j] = c
+				}
+			}
+		}
+	}
+	if pr.all() {
+		return mat.NewDense(nr*outL, W, J)
+	}
+	k := len(pr.Params)
+	for row := 0; row < nr*outL; row++ {
+		for a, q := range pr.Params {
+			J[row*k+a] = J[row*W+q]
+		}
+	}
+	return mat.NewDense(nr*outL, k, J[:nr*outL*k])
+}

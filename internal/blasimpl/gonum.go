@@ -1,0 +1,5 @@
+//go:build !openblas
+
+package blasimpl
+
+const name = "gonum (pure Go)"
