@@ -8,9 +8,9 @@ import (
 )
 
 // Parity returns all 2^n patterns of n bits with target 1 when the number
-// of ones is odd and 0 otherwise. Row i holds the binary digits of i, most
-// significant first, as inputs 0 and 1. Parity(2) is XOR. Parity panics if
-// n is not in 1..20.
+// of ones is odd and 0 otherwise. The inputs of row i are the binary digits
+// of i, most significant first, each 0 or 1. Parity(2) is XOR. Parity
+// panics if n is not in 1..20.
 func Parity(n int) *Set {
 	if n < 1 || n > 20 {
 		panic(fmt.Sprintf("datasets: parity size %d out of range 1..20", n))

