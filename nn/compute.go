@@ -68,7 +68,7 @@ func (n *Network) Check(X, Y *mat.Dense) error {
 				return fmt.Errorf("sample %d: target %d is %v", i, k, v)
 			case n.loss == BCE && (v < 0 || v > 1):
 				return fmt.Errorf("sample %d: target %v outside [0,1], which loss bce needs", i, v)
-			case n.loss == CE && (v != math.Trunc(v) || v < 0 || int(v) >= n.Outputs()):
+			case n.loss == CE && (v != math.Trunc(v) || v < 0 || v >= float64(n.Outputs())):
 				return fmt.Errorf("sample %d: target %v is not a class index in 0..%d, which loss ce needs", i, v, n.Outputs()-1)
 			}
 		}

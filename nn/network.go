@@ -36,7 +36,9 @@ type Network struct {
 	mask   []bool // nil: all live
 
 	// Meta holds free-form provenance: data, seed, trainer, metrics.
-	// It is written to and read from the model file.
+	// It is written to and read from the model file; numbers read from a
+	// file come back as json.Number, so that integers such as seeds keep
+	// every digit.
 	Meta map[string]any
 }
 
@@ -395,7 +397,8 @@ func (n *Network) LayerLive(l int) (weights, biases int) {
 	return weights, biases
 }
 
-// Clone returns a deep copy of the network, its mask and its metadata.
+// Clone returns a copy of the network and its mask that shares nothing with
+// it, and a copy of the top level of its metadata (nested values are shared).
 func (n *Network) Clone() *Network {
 	c := &Network{
 		layers: append([]Layer(nil), n.layers...),

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/secondorder/prune/datasets"
+	"github.com/urfave/cli/v2"
+)
+
+// dataOptions selects a data set and how it is drawn. It is recorded in
+// model files under the meta key "data", so that later commands can draw
+// the same splits.
+type dataOptions struct {
+	Name          string  `json:"name"`
+	Seed          uint64  `json:"seed"`
+	ValidFraction float64 `json:"valid_fraction,omitempty"`
+	Targets       int     `json:"targets,omitempty"`
+	Classes       bool    `json:"classes,omitempty"`
+	MNISTDir      string  `json:"mnist_dir,omitempty"`
+	MonksDir      string  `json:"monks_dir,omitempty"`
+	N             int     `json:"n,omitempty"`
+	TestN         int     `json:"test_n,omitempty"`
+	Standardize   bool    `json:"standardize,omitempty"`
+}
+
+// defaultSeed is the value of --seed when it is not given.
+const defaultSeed = 1
+
+// dataFlags returns the flags that select and draw a data set. seedUsage
+// describes what --seed drives for the command.
+func dataFlags(seedUsage string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "data set: a built-in `NAME` (see 'prune datasets') or a CSV file path", Category: "Data"},
+		&cli.Uint64Flag{Name: "seed", Value: defaultSeed, Usage: seedUsage, Category: "Data"},
+		&cli.Float64Flag{Name: "valid-fraction", Usage: "`FRACTION` of the training set held out for validation, in [0, 1)", DefaultText: "none", Category: "Data"},
+		&cli.IntFlag{Name: "targets", Usage: "number `K` of trailing target columns of a CSV file", DefaultText: "1", Category: "Data"},
+		&cli.BoolFlag{Name: "classes", Usage: "the target column of a CSV file holds class indices 0, 1, …", Category: "Data"},
+		&cli.StringFlag{Name: "mnist-dir", Usage: "`DIR` holding the MNIST IDX files", DefaultText: "the GoMNIST module's data", Category: "Data"},
+		&cli.StringFlag{Name: "monks-dir", Usage: "`DIR` holding the UCI files monks-N.train and monks-N.test, read instead of generating the MONK's sets", Category: "Data"},
+		&cli.IntFlag{Name: "n", Usage: "number `N` of training samples of sine, spirals and mnist", DefaultText: "the data set's", Category: "Data"},
+		&cli.IntFlag{Name: "test-n", Usage: "number `N` of test samples of sine and mnist", DefaultText: "the data set's", Category: "Data"},
+		&cli.BoolFlag{Name: "standardize", Usage: "standardize the inputs with the training split's mean and standard deviation", Category: "Data"},
+	}
+}
+
+// readDataOptions returns the data options given on the command line,
+// with defaults for the flags not given, and the set of data flags given.
+func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
+	d := dataOptions{
+		Name:          c.String("data"),
+		Seed:          c.Uint64("seed"),
+		ValidFraction: c.Float64("valid-fraction"),
+		Targets:       c.Int("targets"),
+		Classes:       c.Bool("classes"),
+		MNISTDir:      c.String("mnist-dir"),
+		MonksDir:      c.String("monks-dir"),
+		N:             c.Int("n"),
+		TestN:         c.Int("test-n"),
+		Standardize:   c.Bool("standardize"),
+	}
+	given := make(map[string]bool)
+	for _, f := range dataFlags("") {
+		name := f.Names()[0]
+		if c.IsSet(name) {
+			given[name] = true
+		}
+	}
+	return d, given
+}
+
+// withRecorded returns d with the fields whose flags are not in given
+// replaced by those of rec, the data options recorded in a model, so that
+// the splits are drawn as they were in training. A nil rec, or a data set
+// name given that differs from the recorded one, leaves d as it is.
+func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataOptions {
+	if rec == nil || given["data"] && d.Name != rec.Name {
+		return d
+	}
+	out := *rec
+	if given["data"] {
+		out.Name = d.Name
+	}
+	if given["seed"] {
+		out.Seed = d.Seed
+	}
+	if given["valid-fraction"] {
+		out.ValidFraction = d.ValidFraction
+	}
+	if given["targets"] {
+		out.Targets = d.Targets
+	}
+	if given["classes"] {
+		out.Classes = d.Classes
+	}
+	if given["mnist-dir"] {
+		out.MNISTDir = d.MNISTDir
+	}
+	if given["monks-dir"] {
+		out.MonksDir = d.MonksDir
+	}
+	if given["n"] {
+		out.N = d.N
+	}
+	if given["test-n"] {
+		out.TestN = d.TestN
+	}
+	if given["standardize"] {
+		out.Standardize = d.Standardize
+	}
+	return out
+}
+
+// check returns a usage error for a missing data set name or an option
+// out of range, and for a name that is neither built in nor a CSV path.
+func (d dataOptions) check() error {
+	if d.Name == "" {
+		return flagErrorf("data", "is required: give a built-in data set name (see 'prune datasets') or a CSV file path")
+	}
+	if !(d.ValidFraction >= 0 && d.ValidFraction < 1) {
+		return flagErrorf("valid-fraction", "%v: not in [0, 1)", d.ValidFraction)
+	}
+	if d.Targets < 0 {
+		return flagErrorf("targets", "%d: must not be negative", d.Targets)
+	}
+	if d.N < 0 {
+		return flagErrorf("n", "%d: must not be negative", d.N)
+	}
+	if d.TestN < 0 {
+		return flagErrorf("test-n", "%d: must not be negative", d.TestN)
+	}
+	if _, _, err := datasets.Parse(d.Name); err != nil {
+		return flagValueError("data", d.Name, err)
+	}
+	return nil
+}
+
+// isCSV reports whether the data set is read from a CSV file.
+func (d dataOptions) isCSV() bool {
+	kind, _, err := datasets.Parse(d.Name)
+	return err == nil && kind == "csv"
+}
+
+// inputs returns the files read for the data set that a command must not
+// overwrite.
+func (d dataOptions) inputs() []string {
+	if d.isCSV() {
+		return []string{d.Name}
+	}
+	return nil
+}
+
+// load loads the data set. Errors name the --data flag and the data set.
+func (d dataOptions) load() (*datasets.Splits, error) {
+	s, err := datasets.Load(d.Name, &datasets.Options{
+		Seed:          d.Seed,
+		ValidFraction: d.ValidFraction,
+		Targets:       d.Targets,
+		Classes:       d.Classes,
+		MNISTDir:      d.MNISTDir,
+		N:             d.N,
+		TestN:         d.TestN,
+		MonksDir:      d.MonksDir,
+		Standardize:   d.Standardize,
+	})
+	if err != nil {
+		return nil, d.errorf("%s", trimPackagePrefix(err.Error()))
+	}
+	return s, nil
+}
+
+// errorf returns an error about the data set whose message starts with
+// "--data NAME: ". When the message already starts with the name, as the
+// errors about a CSV file do, the name is not repeated.
+func (d dataOptions) errorf(format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(msg, d.Name+":") {
+		return fmt.Errorf("--data %s", msg)
+	}
+	return fmt.Errorf("--data %s: %s", d.Name, msg)
+}
+
+// recordedData returns the data options recorded in a model's metadata,
+// or nil when there are none or they cannot be read.
+func recordedData(meta map[string]any) *dataOptions {
+	v, ok := meta["data"]
+	if !ok {
+		return nil
+	}
+	var d dataOptions
+	if !decodeMeta(v, &d) || d.Name == "" {
+		return nil
+	}
+	return &d
+}
+
+// decodeMeta decodes a metadata value, as read from a model file, into
+// the value pointed to by dst. It reports whether this succeeded.
+func decodeMeta(v any, dst any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false
+	}
+	return json.Unmarshal(b, dst) == nil
+}
+
+// metaValue returns v converted to the plain JSON values (maps, slices,
+// strings, json.Numbers, bools) that nn.Read gives for a model's metadata,
+// so that the metadata are the same before and after a round trip.
+func metaValue(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("metadata value %T: %v", v, err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		panic(fmt.Sprintf("metadata value %T: %v", v, err))
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+// Command prune trains, evaluates and inspects fully connected networks for
+// second-order pruning (Optimal Brain Damage and Optimal Brain Surgeon).
+//
+// Usage:
+//
+//	prune [--quiet] COMMAND [flags]
+//
+// The commands are:
+//
+//	train     train a network on a data set and write it to a model file
+//	eval      evaluate a model on a split of a data set
+//	inspect   describe a model file: layers, parameters, sparsity, metadata
+//	datasets  list the built-in data sets
+//
+// Run "prune COMMAND --help" for the flags of a command.
+//
+// The exit status is 0 on success, 2 for a usage error (an unknown command,
+// an unknown, missing or malformed flag, or a bad flag value) and 1 for any
+// other failure (files, data, numerical problems, interruption).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is the toolkit version recorded in model files and printed by
+// --version. It may be set at link time with
+// -ldflags "-X main.version=v1.2.3"; when empty, the module version from the
+// build information is used.
+var version = ""
+
+// toolkitVersion returns the version of the toolkit.
+func toolkitVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default handling so that a
+		// second one ends the program at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := runContext(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the program with the command-line arguments args (args[0] is
+// the program name), writing results to stdout and messages to stderr, and
+// returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context whose cancellation interrupts the
+// command.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "prune: %v\n", err)
+	code := exitCode(err)
+	if code == 2 {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", commandPath(args))
+	}
+	return code
+}
+
+// exitCode maps an error to an exit status: 2 for usage errors, 1 for
+// everything else.
+func exitCode(err error) int {
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	// The cli package's help command reports an unknown help topic with
+	// an ExitCoder.
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return 2
+	}
+	return 1
+}
+
+// commandPath returns "prune" or "prune COMMAND" for the command named in
+// args, for use in hints.
+func commandPath(args []string) string {
+	for _, a := range args[min(1, len(args)):] {
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		for _, c := range commands() {
+			if c.HasName(a) {
+				return "prune " + c.Name
+			}
+		}
+		break
+	}
+	return "prune"
+}
+
+// commands returns the subcommands of the program.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		trainCommand(),
+		evalCommand(),
+		inspectCommand(),
+		datasetsCommand(),
+	}
+}
+
+// newApp returns the command-line application writing to stdout and stderr.
+func newApp(stdout, stderr io.Writer) *cli.App {
+	cmds := commands()
+	for _, c := range cmds {
+		c.OnUsageError = onUsageError
+		c.HideHelpCommand = true
+		c.Flags = append(c.Flags, quietFlag())
+	}
+	return &cli.App{
+		Name:            "prune",
+		Usage:           "train, evaluate and inspect networks for second-order pruning",
+		Version:         toolkitVersion(),
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags:           []cli.Flag{quietFlag()},
+		Commands:        cmds,
+		OnUsageError:    onUsageError,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run maps errors to exit codes
+		HideHelpCommand: false,
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return &usageError{Msg: fmt.Sprintf("unknown command %q", c.Args().First())}
+			}
+			_ = cli.ShowAppHelp(c)
+			return &usageError{Msg: "no command given"}
+		},
+	}
+}
+
+// quietFlag returns the --quiet flag, accepted both before and after the
+// command name.
+func quietFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "suppress progress bars and informational messages"}
+}
+
+// isQuiet reports whether --quiet was given before or after the command
+// name.
+func isQuiet(c *cli.Context) bool {
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Bool("quiet") {
+			return true
+		}
+	}
+	return false
+}
+
+// noArgs returns a usage error when the command was given positional
+// arguments, which no command takes.
+func noArgs(c *cli.Context) error {
+	if c.Args().Present() {
+		return &usageError{Msg: fmt.Sprintf("unexpected argument %q (flags must come before other arguments; all inputs are given with flags)", c.Args().First())}
+	}
+	return nil
+}

@@ -1,0 +1,565 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/nn"
+	"github.com/urfave/cli/v2"
+)
+
+// Streams of the PCG generators seeded with --seed for initialisation and
+// shuffling. The datasets package uses its own streams for the data draw.
+const (
+	streamInit    = 0x696e6974 // "init"
+	streamShuffle = 0x73687566 // "shuf"
+)
+
+// trainOptions holds the flags of the train command. Zero trainer fields
+// mean the trainer's defaults.
+type trainOptions struct {
+	Data      dataOptions
+	Arch      string // layer sizes such as "17-3-1"
+	Act       string // activations; empty: tanh hidden layers and an output fitting the loss
+	Loss      string // mse, bce or ce; empty: the data set's suggestion
+	Output    string // model file to write
+	Overwrite bool   // replace an existing output file
+
+	Optimizer    string // adam, sgd or lbfgs; empty: the trainer's default
+	Schedule     string // constant, step or cosine; empty: the trainer's default
+	Epochs       int
+	Batch        int
+	LearningRate float64
+	Momentum     float64 // zero: the default; nn.NoMomentum: none
+	WeightDecay  float64
+	StepEvery    int
+	StepGamma    float64
+	Patience     int
+	Tolerance    float64
+
+	JSON  bool
+	Quiet bool
+}
+
+// trainCommand returns the train command.
+func trainCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "arch", Usage: "layer `SIZES` from inputs to outputs, such as 17-3-1", Category: "Network"},
+		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS`, one for all layers or one per layer: tanh, sigmoid, relu, linear, softmax", DefaultText: "tanh, and for the output layer sigmoid with bce, softmax with ce, linear with mse", Category: "Network"},
+		&cli.StringFlag{Name: "loss", Usage: "`LOSS`: mse, bce or ce", DefaultText: "the data set's suggested loss", Category: "Network"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write", Category: "Output"},
+		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
+		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
+		&cli.StringFlag{Name: "optimizer", Value: nn.Adam.String(), Usage: "optimizer: adam, sgd or lbfgs", Category: "Trainer"},
+		&cli.IntFlag{Name: "epochs", DefaultText: fmt.Sprintf("%d, %d major iterations for lbfgs", nn.DefaultEpochs, nn.DefaultLBFGSEpochs), Usage: "maximum number of epochs", Category: "Trainer"},
+		&cli.IntFlag{Name: "batch", DefaultText: fmt.Sprint(nn.DefaultBatchSize), Usage: "minibatch size of adam and sgd", Category: "Trainer"},
+		&cli.Float64Flag{Name: "lr", DefaultText: fmt.Sprintf("%v for adam, %v for sgd", nn.DefaultAdamRate, nn.DefaultSGDRate), Usage: "learning rate of adam and sgd", Category: "Trainer"},
+		&cli.Float64Flag{Name: "momentum", DefaultText: fmt.Sprint(nn.DefaultMomentum), Usage: "momentum of sgd, in [0, 1)", Category: "Trainer"},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty coefficient on the parameters", Category: "Trainer"},
+		&cli.StringFlag{Name: "schedule", Value: nn.ConstantLR.String(), Usage: "learning-rate schedule: constant, step or cosine", Category: "Trainer"},
+		&cli.IntFlag{Name: "step-every", DefaultText: "a quarter of --epochs", Usage: "epochs between the rate steps of --schedule step", Category: "Trainer"},
+		&cli.Float64Flag{Name: "step-gamma", DefaultText: fmt.Sprint(nn.DefaultStepGamma), Usage: "factor of each rate step of --schedule step", Category: "Trainer"},
+		&cli.IntFlag{Name: "patience", DefaultText: "off", Usage: "stop after this many epochs without a better validation loss and keep the best parameters (needs --valid-fraction)", Category: "Trainer"},
+		&cli.Float64Flag{Name: "tolerance", DefaultText: "off", Usage: "stop once the mean training loss falls below this value", Category: "Trainer"},
+	}
+	flags = append(flags, dataFlags("seed of the data draw, the initialisation and the shuffling")...)
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train a network on a data set and write it to a model file",
+		UsageText: "prune train --data NAME|FILE.csv --arch 17-3-1 [--act tanh,sigmoid] [--loss mse] [--seed 1] -o MODEL.json [flags]\n\n" +
+			"Example: prune train --data monks1 --arch 17-3-1 --act tanh,sigmoid --loss mse --seed 1 -o m.json",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			d, _ := readDataOptions(c)
+			o := trainOptions{
+				Data:         d,
+				Arch:         c.String("arch"),
+				Act:          c.String("act"),
+				Loss:         c.String("loss"),
+				Output:       c.String("output"),
+				Overwrite:    c.Bool("overwrite"),
+				Optimizer:    c.String("optimizer"),
+				Schedule:     c.String("schedule"),
+				Epochs:       c.Int("epochs"),
+				Batch:        c.Int("batch"),
+				LearningRate: c.Float64("lr"),
+				Momentum:     c.Float64("momentum"),
+				WeightDecay:  c.Float64("weight-decay"),
+				StepEvery:    c.Int("step-every"),
+				StepGamma:    c.Float64("step-gamma"),
+				Patience:     c.Int("patience"),
+				Tolerance:    c.Float64("tolerance"),
+				JSON:         c.Bool("json"),
+				Quiet:        isQuiet(c),
+			}
+			// Zero means the trainer's default in trainOptions, so an
+			// explicit zero is refused where it would be misread, and an
+			// explicit zero momentum turns momentum off.
+			for _, name := range []string{"epochs", "batch", "step-every"} {
+				if c.IsSet(name) && c.Int(name) == 0 {
+					return flagErrorf(name, "0: must be positive")
+				}
+			}
+			for _, name := range []string{"lr", "step-gamma"} {
+				if c.IsSet(name) && c.Float64(name) == 0 {
+					return flagErrorf(name, "0: must be positive")
+				}
+			}
+			if c.IsSet("momentum") && o.Momentum == 0 {
+				o.Momentum = nn.NoMomentum
+			}
+			return runTrain(c.Context, o, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// trainerRecord is the trainer configuration recorded in a model's
+// metadata under "trainer", with the trainer's documented defaults filled
+// in for the settings that were not given.
+type trainerRecord struct {
+	Optimizer    string  `json:"optimizer"`
+	Epochs       int     `json:"epochs"`
+	Batch        int     `json:"batch,omitempty"`
+	LearningRate float64 `json:"lr,omitempty"`
+	Momentum     float64 `json:"momentum,omitempty"`
+	Beta1        float64 `json:"beta1,omitempty"`
+	Beta2        float64 `json:"beta2,omitempty"`
+	Epsilon      float64 `json:"epsilon,omitempty"`
+	WeightDecay  float64 `json:"weight_decay"`
+	Schedule     string  `json:"schedule,omitempty"`
+	StepEvery    int     `json:"step_every,omitempty"`
+	StepGamma    float64 `json:"step_gamma,omitempty"`
+	Patience     int     `json:"patience"`
+	Tolerance    float64 `json:"tolerance"`
+}
+
+// newTrainerRecord returns the record of the settings s, with zero fields
+// replaced by the defaults that TrainSettings documents. Settings that the
+// optimizer ignores are left out.
+func newTrainerRecord(s nn.TrainSettings) trainerRecord {
+	r := trainerRecord{
+		Optimizer:   s.Optimizer.String(),
+		Epochs:      s.Epochs,
+		WeightDecay: s.WeightDecay,
+		Patience:    s.Patience,
+		Tolerance:   s.Tolerance,
+	}
+	if r.Epochs == 0 {
+		r.Epochs = nn.DefaultEpochs
+		if s.Optimizer == nn.LBFGS {
+			r.Epochs = nn.DefaultLBFGSEpochs
+		}
+	}
+	if s.Optimizer == nn.LBFGS {
+		return r
+	}
+	r.Batch = cmp.Or(s.BatchSize, nn.DefaultBatchSize)
+	r.Schedule = s.Schedule.String()
+	if s.Schedule == nn.StepLR {
+		r.StepEvery = cmp.Or(s.StepEvery, max(1, r.Epochs/4))
+		r.StepGamma = cmp.Or(s.StepGamma, nn.DefaultStepGamma)
+	}
+	if s.Optimizer == nn.SGD {
+		r.LearningRate = cmp.Or(s.LearningRate, nn.DefaultSGDRate)
+		switch s.Momentum {
+		case 0:
+			r.Momentum = nn.DefaultMomentum
+		case nn.NoMomentum:
+			r.Momentum = 0
+		default:
+			r.Momentum = s.Momentum
+		}
+		return r
+	}
+	r.LearningRate = cmp.Or(s.LearningRate, nn.DefaultAdamRate)
+	r.Beta1 = cmp.Or(s.Beta1, nn.DefaultBeta1)
+	r.Beta2 = cmp.Or(s.Beta2, nn.DefaultBeta2)
+	r.Epsilon = cmp.Or(s.Epsilon, nn.DefaultEpsilon)
+	return r
+}
+
+// trainSummary is what train prints with --json.
+type trainSummary struct {
+	Model       string      `json:"model"`
+	Data        string      `json:"data"`
+	Arch        string      `json:"arch"`
+	Activations []string    `json:"activations"`
+	Loss        string      `json:"loss"`
+	Seed        uint64      `json:"seed"`
+	Params      int         `json:"params"`
+	Epochs      int         `json:"epochs"`
+	BestEpoch   int         `json:"best_epoch"`
+	Stopped     string      `json:"stopped,omitempty"`
+	Train       nn.Metrics  `json:"train"`
+	Valid       *nn.Metrics `json:"valid,omitempty"`
+	Test        *nn.Metrics `json:"test,omitempty"`
+}
+
+// checkTrainerOptions parses and checks the trainer flags.
+func checkTrainerOptions(o trainOptions) (nn.TrainSettings, error) {
+	var s nn.TrainSettings
+	if o.Optimizer != "" {
+		opt, err := nn.ParseOptimizer(o.Optimizer)
+		if err != nil {
+			return s, flagValueError("optimizer", o.Optimizer, err)
+		}
+		s.Optimizer = opt
+	}
+	if o.Schedule != "" {
+		sch, err := nn.ParseSchedule(o.Schedule)
+		if err != nil {
+			return s, flagValueError("schedule", o.Schedule, err)
+		}
+		s.Schedule = sch
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"epochs", o.Epochs}, {"batch", o.Batch}, {"step-every", o.StepEvery}, {"patience", o.Patience}} {
+		if f.v < 0 {
+			return s, flagErrorf(f.name, "%d: must not be negative", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"lr", o.LearningRate}, {"weight-decay", o.WeightDecay}, {"step-gamma", o.StepGamma}, {"tolerance", o.Tolerance}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return s, flagErrorf(f.name, "%v: must be a finite number not below 0", f.v)
+		}
+	}
+	if o.Momentum != nn.NoMomentum && !(o.Momentum >= 0 && o.Momentum < 1) {
+		return s, flagErrorf("momentum", "%v: not in [0, 1)", o.Momentum)
+	}
+	s.Epochs = o.Epochs
+	s.BatchSize = o.Batch
+	s.LearningRate = o.LearningRate
+	s.Momentum = o.Momentum
+	s.WeightDecay = o.WeightDecay
+	s.StepEvery = o.StepEvery
+	s.StepGamma = o.StepGamma
+	s.Patience = o.Patience
+	s.Tolerance = o.Tolerance
+	if err := s.Validate(); err != nil {
+		return s, &usageError{Msg: "trainer flags: " + err.Error()}
+	}
+	return s, nil
+}
+
+// networkSpec is the network described by --arch, --act and --loss.
+// Acts is nil when --act was not given and HasLoss is false when --loss was
+// not given; resolve fills them in once the data set is known.
+type networkSpec struct {
+	Sizes   []int
+	Acts    []nn.Activation
+	Loss    nn.Loss
+	HasLoss bool
+}
+
+// parseNetworkOptions parses --arch, --act and --loss.
+func parseNetworkOptions(o trainOptions) (networkSpec, error) {
+	var spec networkSpec
+	if o.Arch == "" {
+		return spec, flagErrorf("arch", "is required: give the layer sizes from inputs to outputs, such as 17-3-1")
+	}
+	sizes, err := nn.ParseArch(o.Arch)
+	if err != nil {
+		return spec, flagValueError("arch", o.Arch, err)
+	}
+	spec.Sizes = sizes
+	if o.Loss != "" {
+		if spec.Loss, err = nn.ParseLoss(o.Loss); err != nil {
+			return spec, flagValueError("loss", o.Loss, err)
+		}
+		spec.HasLoss = true
+	}
+	if o.Act != "" {
+		if spec.Acts, err = nn.ParseActivations(o.Act, len(sizes)-1); err != nil {
+			return spec, flagValueError("act", o.Act, err)
+		}
+	}
+	return spec, nil
+}
+
+// resolve fills in the loss suggested by the data set when --loss was not
+// given, and the default activations when --act was not given: tanh for
+// the hidden layers and, for the output layer, the activation the loss
+// needs or linear for mse.
+func (spec *networkSpec) resolve(d dataOptions, suggested string) error {
+	if !spec.HasLoss {
+		loss, err := nn.ParseLoss(suggested)
+		if err != nil {
+			return d.errorf("suggested loss: %v; give --loss", err)
+		}
+		spec.Loss, spec.HasLoss = loss, true
+	}
+	if spec.Acts == nil {
+		layers := len(spec.Sizes) - 1
+		spec.Acts = make([]nn.Activation, layers)
+		for l := range spec.Acts {
+			spec.Acts[l] = nn.Tanh
+		}
+		spec.Acts[layers-1] = nn.Linear
+		if out, fixed := spec.Loss.OutputActivation(); fixed {
+			spec.Acts[layers-1] = out
+		}
+	}
+	return nil
+}
+
+// checkOutput checks the output file name before any work is done: it must
+// be given, its directory must exist, it must not be an input, and it must
+// not exist unless overwrite is set.
+func checkOutput(out string, overwrite bool, inputs ...string) error {
+	if out == "" {
+		return flagErrorf("output", "is required: give the model file to write with -o")
+	}
+	if err := atomicfile.CheckNotInput(out, inputs...); err != nil {
+		return &usageError{Flag: "output", Msg: "--output: " + err.Error()}
+	}
+	if fi, err := os.Stat(out); err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("--output %s: is a directory", out)
+		}
+		if !overwrite {
+			return fmt.Errorf("--output %s: file exists (give --overwrite to replace it)", out)
+		}
+	}
+	dir := filepath.Dir(out)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--output %s: directory %s does not exist", out, dir)
+	} else if err != nil {
+		return fmt.Errorf("--output %s: %v", out, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("--output %s: %s is not a directory", out, dir)
+	}
+	return nil
+}
+
+// checkFit returns an error naming --arch when the network's inputs or
+// outputs do not match the data, and naming --data when the data do not
+// suit the network otherwise (targets the loss cannot use, values that
+// are not finite). archFlag tells whether the network comes from --arch;
+// lossDesc names the loss and where it comes from, such as "--loss mse".
+func checkFit(n *nn.Network, set *datasets.Set, d dataOptions, archFlag bool, lossDesc string) error {
+	loss := n.Loss()
+	switch {
+	case loss == nn.CE && set.Classes == 0:
+		hint := ""
+		if d.isCSV() {
+			hint = " (give --classes if the target column holds class indices)"
+		}
+		return d.errorf("%s needs class-index targets, but the data have %d target column(s) of values%s", lossDesc, set.Targets(), hint)
+	case loss != nn.CE && set.Classes > 0:
+		return d.errorf("the data have class-index targets (%d classes), which only loss ce can use, not %s", set.Classes, lossDesc)
+	}
+	if archFlag {
+		if set.Inputs() != n.Inputs() {
+			return flagErrorf("arch", "%s has %d inputs, but --data %s has %d input columns", n.Arch(), n.Inputs(), d.Name, set.Inputs())
+		}
+		if set.Outputs() != n.Outputs() {
+			return flagErrorf("arch", "%s has %d outputs, but --data %s needs %d", n.Arch(), n.Outputs(), d.Name, set.Outputs())
+		}
+	} else if set.Classes > 0 && set.Classes > n.Outputs() {
+		return d.errorf("the data have %d classes, network %s has %d outputs", set.Classes, n.Arch(), n.Outputs())
+	}
+	if err := n.Check(set.X, set.Y); err != nil {
+		if archFlag {
+			return d.errorf("%s: %v", set.Name, err)
+		}
+		return d.errorf("%v", err)
+	}
+	return nil
+}
+
+// runTrain trains a network as o describes, writes it to o.Output and
+// prints a summary to stdout. Progress goes to stderr when stderr is a
+// terminal and o.Quiet is not set. On failure or interruption nothing is
+// written.
+func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) error {
+	if err := o.Data.check(); err != nil {
+		return err
+	}
+	settings, err := checkTrainerOptions(o)
+	if err != nil {
+		return err
+	}
+	spec, err := parseNetworkOptions(o)
+	if err != nil {
+		return err
+	}
+	if err := checkOutput(o.Output, o.Overwrite, o.Data.inputs()...); err != nil {
+		return err
+	}
+
+	splits, err := o.Data.load()
+	if err != nil {
+		return err
+	}
+	if err := spec.resolve(o.Data, splits.Loss); err != nil {
+		return err
+	}
+	acts, loss := spec.Acts, spec.Loss
+	n, err := nn.New(spec.Sizes, acts, loss)
+	if err != nil {
+		return &usageError{Flag: "act", Msg: fmt.Sprintf("--act %s with --loss %s: %v", joinActs(acts), loss, err)}
+	}
+	if settings.Patience > 0 && splits.Valid == nil {
+		return flagErrorf("patience", "%d needs validation data: give --valid-fraction", settings.Patience)
+	}
+	lossDesc := "--loss " + loss.String()
+	if o.Loss == "" {
+		lossDesc = fmt.Sprintf("loss %s, the data set's suggestion", loss)
+	}
+	for _, s := range []*datasets.Set{splits.Train, splits.Valid, splits.Test} {
+		if s != nil {
+			if err := checkFit(n, s, o.Data, true, lossDesc); err != nil {
+				return err
+			}
+		}
+	}
+
+	n.Init(rand.NewPCG(o.Data.Seed, streamInit))
+	settings.Src = rand.NewPCG(o.Data.Seed, streamShuffle)
+	var bar *barRecorder
+	if !o.Quiet && isTerminal(stderr) {
+		bar = &barRecorder{w: stderr}
+		settings.Recorder = bar
+	}
+	train := nn.Data{X: splits.Train.X, Y: splits.Train.Y}
+	var valid nn.Data
+	if splits.Valid != nil {
+		valid = nn.Data{X: splits.Valid.X, Y: splits.Valid.Y}
+	}
+	start := time.Now()
+	res, err := nn.Train(ctx, n, train, valid, &settings)
+	bar.close()
+	switch {
+	case err == nil:
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return fmt.Errorf("interrupted after %d epochs; no model written to %s", res.Epochs, o.Output)
+	case errors.Is(err, nn.ErrDiverged):
+		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", o.Data.Name, err)
+	default:
+		return fmt.Errorf("training on --data %s: %v; no model written", o.Data.Name, err)
+	}
+	if err := n.CheckFinite(); err != nil {
+		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", o.Data.Name, err)
+	}
+
+	sum := trainSummary{
+		Model:       o.Output,
+		Data:        o.Data.Name,
+		Arch:        n.Arch(),
+		Activations: actNames(acts),
+		Loss:        loss.String(),
+		Seed:        o.Data.Seed,
+		Params:      n.NumParams(),
+		Epochs:      res.Epochs,
+		BestEpoch:   res.BestEpoch,
+		Stopped:     res.Stopped,
+		Train:       n.Evaluate(splits.Train.X, splits.Train.Y),
+	}
+	if splits.Valid != nil {
+		m := n.Evaluate(splits.Valid.X, splits.Valid.Y)
+		sum.Valid = &m
+	}
+	if splits.Test != nil {
+		m := n.Evaluate(splits.Test.X, splits.Test.Y)
+		sum.Test = &m
+	}
+
+	metrics := map[string]any{"train": sum.Train}
+	if sum.Valid != nil {
+		metrics["valid"] = *sum.Valid
+	}
+	if sum.Test != nil {
+		metrics["test"] = *sum.Test
+	}
+	n.Meta = map[string]any{
+		"command":     "train",
+		"data":        o.Data,
+		"seed":        o.Data.Seed,
+		"arch":        n.Arch(),
+		"activations": sum.Activations,
+		"loss":        sum.Loss,
+		"trainer":     newTrainerRecord(settings),
+		"epochs_run":  res.Epochs,
+		"best_epoch":  res.BestEpoch,
+		"stopped":     res.Stopped,
+		"metrics":     metrics,
+		"version":     toolkitVersion(),
+		"time":        start.UTC().Format(time.RFC3339),
+		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
+	}
+	n.Meta = metaValue(n.Meta).(map[string]any)
+	if err := nn.Save(o.Output, n); err != nil {
+		if strings.HasPrefix(err.Error(), o.Output) {
+			return err
+		}
+		return fmt.Errorf("--output %s: %w", o.Output, err)
+	}
+
+	if o.JSON {
+		return writeJSON(stdout, sum)
+	}
+	fmt.Fprintf(stdout, "trained %s (%s, loss %s) on %s for %d epochs", sum.Arch, strings.Join(sum.Activations, ","), sum.Loss, sum.Data, sum.Epochs)
+	if sum.Stopped != "" && sum.Stopped != nn.StoppedEpochs {
+		fmt.Fprintf(stdout, ", stopped by %s", sum.Stopped)
+		if sum.Stopped == nn.StoppedEarly {
+			fmt.Fprintf(stdout, " (best epoch %d)", sum.BestEpoch)
+		}
+	}
+	fmt.Fprintln(stdout)
+	printMetrics(stdout, "train", sum.Train)
+	if sum.Valid != nil {
+		printMetrics(stdout, "valid", *sum.Valid)
+	}
+	if sum.Test != nil {
+		printMetrics(stdout, "test", *sum.Test)
+	}
+	if !o.Quiet {
+		fmt.Fprintf(stderr, "wrote %s\n", o.Output)
+	}
+	return nil
+}
+
+// printMetrics prints one line of metrics for a split.
+func printMetrics(w io.Writer, split string, m nn.Metrics) {
+	fmt.Fprintf(w, "%-6s loss %.6g (mean %.6g)  accuracy %.2f%%  n %d\n", split+":", m.Loss, m.MeanLoss, 100*m.Accuracy, m.N)
+}
+
+// actNames returns the names of the activations.
+func actNames(acts []nn.Activation) []string {
+	s := make([]string, len(acts))
+	for i, a := range acts {
+		s[i] = a.String()
+	}
+	return s
+}
+
+// joinActs returns the activations as a comma-separated list.
+func joinActs(acts []nn.Activation) string { return strings.Join(actNames(acts), ",") }
+
+// writeJSON writes v to w as indented JSON followed by a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
