@@ -172,8 +172,10 @@ func (h Hutchinson) rng() *rand.Rand {
 	return rand.New(h.Src)
 }
 
-// DiagTo writes the estimate of the diagonal to dst.
-func (h Hutchinson) DiagTo(ctx context.Context, dst []float64) error {
+// EstimateDiagTo writes the estimate of the diagonal to dst. (Hutchinson is
+// deliberately not a Diagonaler: its diagonal is an estimate, not the
+// curvature's own.)
+func (h Hutchinson) EstimateDiagTo(ctx context.Context, dst []float64) error {
 	_, err := h.estimate(ctx, dst)
 	return err
 }

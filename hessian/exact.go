@@ -32,6 +32,10 @@ type Exact struct {
 // Dim returns the number of parameters covered.
 func (h Exact) Dim() int { return h.P.Dim() }
 
+// colTile is the number of columns of one tile of the dense exact build;
+// a variable so that tests can exercise tiling on small networks.
+var colTile = 1024
+
 // Rows is the number of samples processed together by the dense builds.
 const Rows = 256
 
@@ -47,19 +51,35 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 	if dst.SymmetricDim() != pr.Dim() {
 		panic("hessian: destination has the wrong size")
 	}
+	if err := pr.Check(); err != nil {
+		return err
+	}
 	net := pr.Net
 	W := net.NumParams()
-	buf := make([]float64, W*W)
+	// Blocks are written in the full parameter order: into dst directly
+	// when every parameter is covered, else into a W×W scratch matrix that
+	// is compacted afterwards.
+	var out blas64.General
+	if pr.all() {
+		out = rawUpper(dst)
+	} else {
+		if err := CheckMemory("full-order scratch matrix", W, 0); err != nil {
+			return err
+		}
+		out = blas64.General{Rows: W, Cols: W, Stride: W, Data: make([]float64, W*W)}
+	}
 	N, _ := pr.X.Dims()
 	rows := min(N, Rows)
 	p := newPass(net, rows)
 	s := p.newSecond(rows)
 	layers := p.layers
-	maxWm := 0
+	maxIn := 0
 	for _, ly := range layers {
-		maxWm = max(maxWm, ly.NumParams())
+		maxIn = max(maxIn, ly.In)
 	}
-	cbuf := make([]float64, rows*maxWm)
+	cbuf := make([]float64, rows*max(colTile, maxIn))
+	cbbuf := make([]float64, rows*colTile)
+	ztbuf := make([]float64, maxIn*rows)
 	ones := make([]float64, rows)
 	for i := range ones {
 		ones[i] = 1
@@ -75,10 +95,17 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 		p.computeP(s)
 		for l := range layers {
 			ol, il := layers[l].Out, layers[l].In
-			zl := p.input(l).RawMatrix()
+			// Zᵀ of the layer input: general products without a
+			// transposed operand run fastest in pure-Go BLAS.
+			zr := p.input(l).RawMatrix()
+			zt := blas64.General{Rows: il, Cols: nr, Stride: nr, Data: ztbuf[:il*nr]}
+			for i := 0; i < nr; i++ {
+				for c, v := range zr.Data[i*zr.Stride : i*zr.Stride+il] {
+					zt.Data[c*nr+i] = v
+				}
+			}
 			for m := l; m < len(layers); m++ {
 				om, im := layers[m].Out, layers[m].In
-				Wm := layers[m].NumParams()
 				zm := p.input(m).RawMatrix()
 				var K []float64 // per sample om×ol
 				if m == l {
@@ -93,53 +120,89 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 				}
 				// F_{m−1,l}[h][j] = f′_{m−1}[h] P_{m−1,l}[h][j], or f′_l[h] δ_hj when m−1 = l.
 				residual := !gn && m > l
-				C := blas64.General{Rows: nr, Cols: Wm, Stride: Wm, Data: cbuf[:nr*Wm]}
+				// Columns are processed in tiles of units k of layer m so
+				// that each tile of C stays in cache between its fill and
+				// its product.
+				tile := max(1, colTile/im)
+				cb := blas64.General{Rows: nr, Cols: 0, Stride: tile, Data: cbbuf}
 				for j := 0; j < ol; j++ {
-					for i := 0; i < nr; i++ {
-						crow := C.Data[i*Wm : (i+1)*Wm]
-						z := zm.Data[i*zm.Stride : i*zm.Stride+im]
-						kk := K[i*om*ol : (i+1)*om*ol]
-						for k := 0; k < om; k++ {
-							c := kk[k*ol+j]
-							seg := crow[k*im : (k+1)*im]
-							for hh, zv := range z {
-								seg[hh] = c * zv
+					r0 := net.Offset(l) + j*il
+					rb := net.Offset(l) + ol*il + j
+					for k0 := 0; k0 < om; k0 += tile {
+						k1 := min(k0+tile, om)
+						nk := k1 - k0
+						// Tiles left of unit j in a diagonal block lie below
+						// the diagonal but for their bias columns.
+						biasOnly := m == l && k1 <= j
+						if biasOnly {
+							for i := 0; i < nr; i++ {
+								kk := K[i*om*ol : (i+1)*om*ol]
+								brow := cb.Data[i*nk : (i+1)*nk]
+								for k := k0; k < k1; k++ {
+									brow[k-k0] = kk[k*ol+j]
+								}
 							}
-							crow[om*im+k] = c
+							cb.Cols, cb.Stride = nk, nk
+							cb0 := net.Offset(m) + om*im + k0
+							blk := blas64.General{Rows: il, Cols: nk, Stride: out.Stride, Data: out.Data[r0*out.Stride+cb0:]}
+							blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, zt, cb, 1, blk)
+							blas64.Gemv(blas.Trans, 1, cb, blas64.Vector{N: nr, Inc: 1, Data: ones[:nr]}, 1, blas64.Vector{N: nk, Inc: 1, Data: out.Data[rb*out.Stride+cb0:]})
+							continue
 						}
-						if residual {
+						cw := blas64.General{Rows: nr, Cols: nk * im, Stride: nk * im, Data: cbuf[:nr*nk*im]}
+						cb.Cols, cb.Stride = nk, nk
+						for i := 0; i < nr; i++ {
+							crow := cw.Data[i*cw.Stride : (i+1)*cw.Stride]
+							brow := cb.Data[i*nk : (i+1)*nk]
+							z := zm.Data[i*zm.Stride : i*zm.Stride+im]
+							kk := K[i*om*ol : (i+1)*om*ol]
+							for k := k0; k < k1; k++ {
+								c := kk[k*ol+j]
+								seg := crow[(k-k0)*im : (k-k0+1)*im]
+								for hh, zv := range z {
+									seg[hh] = c * zv
+								}
+								brow[k-k0] = c
+							}
+							if !residual {
+								continue
+							}
 							dm := p.delta[m].RawRowView(i)
 							d1 := p.d1[m-1].RawRowView(i)
 							if m-1 == l {
 								// F[h][j] = f′_l[j] δ_hj: only column h = j.
 								f := d1[j]
-								for k := 0; k < om; k++ {
-									crow[k*im+j] += dm[k] * f
+								for k := k0; k < k1; k++ {
+									crow[(k-k0)*im+j] += dm[k] * f
 								}
-							} else {
-								pp := s.P[m-1][l][i*im*ol : (i+1)*im*ol]
-								for k := 0; k < om; k++ {
-									seg := crow[k*im : (k+1)*im]
-									dk := dm[k]
-									for hh := range seg {
-										seg[hh] += dk * d1[hh] * pp[hh*ol+j]
-									}
+								continue
+							}
+							pp := s.P[m-1][l][i*im*ol : (i+1)*im*ol]
+							for k := k0; k < k1; k++ {
+								seg := crow[(k-k0)*im : (k-k0+1)*im]
+								dk := dm[k]
+								for hh := range seg {
+									seg[hh] += dk * d1[hh] * pp[hh*ol+j]
 								}
 							}
 						}
+						cw0 := net.Offset(m) + k0*im
+						cb0 := net.Offset(m) + om*im + k0
+						blk := blas64.General{Rows: il, Cols: nk * im, Stride: out.Stride, Data: out.Data[r0*out.Stride+cw0:]}
+						blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, zt, cw, 1, blk)
+						blk = blas64.General{Rows: il, Cols: nk, Stride: out.Stride, Data: out.Data[r0*out.Stride+cb0:]}
+						blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, zt, cb, 1, blk)
+						one := blas64.Vector{N: nr, Inc: 1, Data: ones[:nr]}
+						blas64.Gemv(blas.Trans, 1, cw, one, 1, blas64.Vector{N: nk * im, Inc: 1, Data: out.Data[rb*out.Stride+cw0:]})
+						blas64.Gemv(blas.Trans, 1, cb, one, 1, blas64.Vector{N: nk, Inc: 1, Data: out.Data[rb*out.Stride+cb0:]})
 					}
-					r0 := net.Offset(l) + j*il
-					blk := blas64.General{Rows: il, Cols: Wm, Stride: W, Data: buf[r0*W+net.Offset(m):]}
-					blas64.Gemm(blas.Trans, blas.NoTrans, 1, zl, C, 1, blk)
-					rb := net.Offset(l) + ol*il + j
-					blas64.Gemv(blas.Trans, 1, C, blas64.Vector{N: nr, Inc: 1, Data: ones[:nr]},
-						1, blas64.Vector{N: Wm, Inc: 1, Data: buf[rb*W+net.Offset(m):]})
 				}
 			}
 		}
 	}
-	sym := pr.compact(buf)
-	dst.CopySym(sym)
+	if !pr.all() {
+		dst.CopySym(pr.compact(out.Data))
+	}
 	return nil
 }
 

@@ -53,13 +53,17 @@ func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	if dst.SymmetricDim() != pr.Dim() {
 		panic("hessian: destination has the wrong size")
 	}
+	if err := pr.Check(); err != nil {
+		return err
+	}
 	W := pr.Net.NumParams()
 	k := pr.Dim()
 	N, _ := pr.X.Dims()
 	rows := min(N, Rows)
 	p := newPass(pr.Net, rows)
 	G := make([]float64, rows*W)
-	c := blas64.Symmetric{N: k, Stride: k, Uplo: blas.Upper, Data: make([]float64, k*k)}
+	at := make([]float64, rows*k)
+	c := rawUpper(dst)
 	for lo := 0; lo < N; lo += rows {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -68,18 +72,16 @@ func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 		nr := hi - lo
 		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
 		perSampleGradients(p, G)
-		A := blas64.General{Rows: nr, Cols: W, Stride: W, Data: G[:nr*W]}
 		if !pr.all() {
 			for r := 0; r < nr; r++ {
 				for a, q := range pr.Params {
 					G[r*k+a] = G[r*W+q]
 				}
 			}
-			A = blas64.General{Rows: nr, Cols: k, Stride: k, Data: G[:nr*k]}
 		}
-		blas64.Syrk(blas.Trans, 1, A, 1, c)
+		transposeTo(at, G[:nr*k], nr, k)
+		rankK(c, blas64.General{Rows: k, Cols: nr, Stride: nr, Data: at[:k*nr]})
 	}
-	dst.CopySym(mat.NewSymDense(k, c.Data))
 	return nil
 }
 

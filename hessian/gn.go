@@ -44,20 +44,26 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	if dst.SymmetricDim() != pr.Dim() {
 		panic("hessian: destination has the wrong size")
 	}
+	if err := pr.Check(); err != nil {
+		return err
+	}
 	k := pr.Dim()
 	N, _ := pr.X.Dims()
 	rows := min(N, Rows)
 	jw := newJacobianWork(pr, rows)
-	c := blas64.Symmetric{N: k, Stride: k, Uplo: blas.Upper, Data: make([]float64, k*k)}
+	c := rawUpper(dst)
+	outL := pr.Net.Outputs()
+	at := make([]float64, k*rows*outL)
 	for lo := 0; lo < N; lo += rows {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		hi := min(lo+rows, N)
 		J := jw.fill(lo, hi)
-		blas64.Syrk(blas.Trans, 1, J.RawMatrix(), 1, c)
+		r, _ := J.Dims()
+		transposeTo(at, J.RawMatrix().Data, r, k)
+		rankK(c, blas64.General{Rows: k, Cols: r, Stride: r, Data: at[:k*r]})
 	}
-	dst.CopySym(mat.NewSymDense(k, c.Data))
 	return nil
 }
 

@@ -428,7 +428,7 @@ func TestHutchinsonConverges(t *testing.T) {
 	}
 	// The diagonal estimate converges to the exact diagonal.
 	d := make([]float64, W)
-	Hutchinson{C: Exact{pr}, Probes: 4000, Src: rand.NewPCG(5, 5)}.DiagTo(ctx, d)
+	Hutchinson{C: Exact{pr}, Probes: 4000, Src: rand.NewPCG(5, 5)}.EstimateDiagTo(ctx, d)
 	for q := range d {
 		var rowOff float64
 		for j := 0; j < W; j++ {
@@ -469,4 +469,30 @@ func asMemoryError(err error, me **MemoryError) bool {
 	m, ok := err.(*MemoryError)
 	*me = m
 	return ok
+}
+
+func TestExactTiling(t *testing.T) {
+	defer func(c int) { colTile = c }(colTile)
+	for _, loss := range []nn.Loss{nn.MSE, nn.CE} {
+		net, err := nn.New([]int{3, 7, 6, 2}, []nn.Activation{nn.Tanh, nn.Sigmoid, map[nn.Loss]nn.Activation{nn.MSE: nn.Tanh, nn.CE: nn.Softmax}[loss]}, loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.Init(rand.NewPCG(4, 4))
+		pr := randomProblem(t, nn.Tanh, 1, loss, 11, 2)
+		pr = All(net, pr.X, pr.Y)
+		colTile = 1024
+		want, _ := Dense(ctx, Exact{pr}, 0)
+		for _, tile := range []int{1, 4, 7, 13} {
+			colTile = tile
+			got, _ := Dense(ctx, Exact{pr}, 0)
+			if d, s := maxAbsDiff(got, want); d > 1e-13*s {
+				t.Errorf("%v tile %d: differs from untiled by %.3g (scale %.3g)", loss, tile, d, s)
+			}
+			M, _ := Dense(ctx, mulOnly{Exact{pr}}, 0)
+			if d, s := maxAbsDiff(got, M); d > 1e-12*s {
+				t.Errorf("%v tile %d: differs from Hv columns by %.3g (scale %.3g)", loss, tile, d, s)
+			}
+		}
+	}
 }

@@ -1,0 +1,543 @@
+package hessian
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// MaxCondition is the condition number above which DampedInverse reports
+// the damped matrix as near-singular. The computed inverse then has a
+// relative error of about MaxCondition·ε ≈ 1e-2 or worse.
+const MaxCondition = 1e14
+
+// ErrNotFinite is returned for a matrix with a NaN or infinite entry.
+var ErrNotFinite = errors.New("hessian: matrix has a NaN or infinite entry")
+
+// NotPositiveDefiniteError reports a damped matrix H + λI whose Cholesky
+// factorization failed.
+type NotPositiveDefiniteError struct {
+	// Lambda is the damping λ that was tried.
+	Lambda float64
+	// MinEigenvalue is the smallest eigenvalue of the undamped H, so that
+	// the smallest eigenvalue of H + λI is MinEigenvalue + Lambda. It is
+	// NaN when the eigenvalues could not be computed.
+	MinEigenvalue float64
+	// Suggest is a damping that makes H + λI positive definite with a
+	// condition number of at most about 2·10⁸:
+	//
+	//	Suggest = 10^⌈log₁₀ max(2·max(−λ_min, 0), 10⁻⁸·ρ)⌉,
+	//
+	// with ρ = max|λᵢ(H)|, so that λ_min(H + Suggest·I) ≥ Suggest/2. When
+	// the eigenvalues are unavailable, Gershgorin's bounds stand in for
+	// λ_min and ρ.
+	Suggest float64
+}
+
+func (e *NotPositiveDefiniteError) Error() string {
+	if math.IsNaN(e.MinEigenvalue) {
+		return fmt.Sprintf("hessian: H + λI is not positive definite at λ = %g; retry with λ = %g",
+			e.Lambda, e.Suggest)
+	}
+	return fmt.Sprintf("hessian: H + λI is not positive definite at λ = %g: the smallest eigenvalue of H is %.6g; "+
+		"retry with λ = %g", e.Lambda, e.MinEigenvalue, e.Suggest)
+}
+
+// DampedInverse sets dst to the inverse of the damped matrix
+//
+//	(H + λI)⁻¹
+//
+// by a Cholesky factorization, and returns nil on success. dst must be
+// empty or H's size; it may be H itself. λ must be non-negative.
+//
+// When H + λI is not positive definite DampedInverse returns a
+// *NotPositiveDefiniteError giving the smallest eigenvalue of H and a damping
+// that works; the contents of dst are then unspecified. When the estimated
+// condition number κ (LAPACK's 1-norm estimate, which can exceed the 2-norm
+// condition by a factor up to the dimension) is above MaxCondition, dst holds
+// the computed inverse, with a relative error of order κ·ε, and the error is
+// a mat.Condition. An H with a NaN or infinite entry gives ErrNotFinite.
+//
+// Besides dst, DampedInverse needs O(n) memory, and an n×n copy when dst is
+// H or when it computes the eigenvalues for an error.
+func DampedInverse(dst *mat.SymDense, H mat.Symmetric, lambda float64) error {
+	if !(lambda >= 0) {
+		panic("hessian: negative or NaN damping")
+	}
+	n := H.SymmetricDim()
+	if dst.IsEmpty() {
+		dst.ReuseAsSym(n)
+	} else if dst.SymmetricDim() != n {
+		panic(mat.ErrShape)
+	}
+	if n == 0 {
+		return nil
+	}
+	if !symFinite(H) {
+		return ErrNotFinite
+	}
+	work := dst
+	aliased := sameSym(dst, H)
+	if aliased {
+		work = mat.NewSymDense(n, nil)
+	}
+	work.CopySym(H)
+	a := work.RawSymmetric()
+	for i := 0; i < n; i++ {
+		a.Data[i*a.Stride+i] += lambda
+	}
+	fwork := make([]float64, 3*n)
+	iwork := make([]int, n)
+	anorm := lapack64.Lansy(lapack.MaxColumnSum, a, fwork)
+	t, ok := lapack64.Potrf(a)
+	if !ok {
+		return notPD(H, lambda)
+	}
+	cond := 1 / lapack64.Pocon(a, anorm, fwork, iwork)
+	if _, ok := lapack64.Potri(t); !ok {
+		return mat.Condition(math.Inf(1))
+	}
+	if aliased {
+		dst.CopySym(work)
+	}
+	if cond > MaxCondition {
+		return mat.Condition(cond)
+	}
+	return nil
+}
+
+// notPD builds the error for an H + λI that is not positive definite.
+func notPD(H mat.Symmetric, lambda float64) *NotPositiveDefiniteError {
+	e := &NotPositiveDefiniteError{Lambda: lambda, MinEigenvalue: math.NaN()}
+	var lmin, rho float64
+	var eig mat.EigenSym
+	if eig.Factorize(H, false) {
+		vals := eig.RawValues()
+		lmin = vals[0]
+		rho = math.Max(math.Abs(vals[0]), math.Abs(vals[len(vals)-1]))
+		e.MinEigenvalue = lmin
+	} else {
+		lmin, rho = gershgorin(H)
+	}
+	lower := math.Max(2*math.Max(-lmin, 0), 1e-8*rho)
+	if lower == 0 {
+		e.Suggest = 1
+	} else {
+		e.Suggest = math.Pow(10, math.Ceil(math.Log10(lower)))
+	}
+	return e
+}
+
+// gershgorin returns Gershgorin's lower bound on the smallest eigenvalue of
+// a and its bound on the spectral radius.
+func gershgorin(a mat.Symmetric) (lower, radius float64) {
+	n := a.SymmetricDim()
+	lower = math.Inf(1)
+	for i := 0; i < n; i++ {
+		var off float64
+		for j := 0; j < n; j++ {
+			if j != i {
+				off += math.Abs(a.At(i, j))
+			}
+		}
+		d := a.At(i, i)
+		lower = math.Min(lower, d-off)
+		radius = math.Max(radius, math.Abs(d)+off)
+	}
+	return lower, radius
+}
+
+// symFinite reports whether every entry of a is finite.
+func symFinite(a mat.Symmetric) bool {
+	n := a.SymmetricDim()
+	if r, ok := a.(mat.RawSymmetricer); ok {
+		raw := r.RawSymmetric()
+		for i := 0; i < n; i++ {
+			lo, hi := i, n
+			if raw.Uplo == blas.Lower {
+				lo, hi = 0, i+1
+			}
+			for _, v := range raw.Data[i*raw.Stride+lo : i*raw.Stride+hi] {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			if v := a.At(i, j); math.IsNaN(v) || math.IsInf(v, 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameSym reports whether dst and a share their first element.
+func sameSym(dst *mat.SymDense, a mat.Symmetric) bool {
+	r, ok := a.(mat.RawSymmetricer)
+	if !ok || dst.IsEmpty() {
+		return false
+	}
+	ad, dd := r.RawSymmetric().Data, dst.RawSymmetric().Data
+	return len(ad) > 0 && len(dd) > 0 && &ad[0] == &dd[0]
+}
+
+// Escalation is a schedule of dampings for DampedInverseEscalating, the
+// Levenberg–Marquardt remedy for an indefinite or near-singular H.
+//
+// With s = ‖H‖_F (1 when H = 0), the dampings tried are
+//
+//	λ₀ = Start,    λᵢ₊₁ = Factor·λᵢ  (10⁻⁸·s when λᵢ = 0),
+//
+// capped at Max, which is tried last. Since ‖H‖_F bounds every |λᵢ(H)|,
+// the default Max = 10·s always gives a positive definite H + λI with a
+// condition number below 11/9 for finite H.
+type Escalation struct {
+	// Start is the first damping. Zero tries the undamped H first.
+	Start float64
+	// Factor multiplies the damping after each failure. Zero means 10;
+	// otherwise it must be greater than 1.
+	Factor float64
+	// Max is the largest damping tried. Zero means 10·‖H‖_F.
+	Max float64
+	// Log, when not nil, is called with each damping that failed and its
+	// error, a *NotPositiveDefiniteError or a mat.Condition.
+	Log func(lambda float64, err error)
+}
+
+// DampedInverseEscalating sets dst to (H + λI)⁻¹ for the first damping λ of
+// the schedule e (nil means the defaults) at which DampedInverse succeeds,
+// and returns λ. A damping fails when H + λI is not positive definite or
+// its condition number exceeds MaxCondition. When every damping up to Max
+// fails it returns the last damping tried and an error wrapping the last
+// failure; dst then holds that attempt's result, if any.
+func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) (lambda float64, err error) {
+	var sch Escalation
+	if e != nil {
+		sch = *e
+	}
+	if sch.Factor == 0 {
+		sch.Factor = 10
+	}
+	if !(sch.Factor > 1) || !(sch.Start >= 0) || !(sch.Max >= 0) {
+		panic("hessian: invalid escalation schedule")
+	}
+	if H.SymmetricDim() == 0 {
+		return sch.Start, DampedInverse(dst, H, sch.Start)
+	}
+	if !symFinite(H) {
+		return sch.Start, ErrNotFinite
+	}
+	s := mat.Norm(H, 2) // the Frobenius norm
+	if s == 0 {
+		s = 1
+	}
+	if sch.Max == 0 {
+		sch.Max = 10 * s
+	}
+	lambda = math.Min(sch.Start, sch.Max)
+	for {
+		err = DampedInverse(dst, H, lambda)
+		if err == nil {
+			return lambda, nil
+		}
+		var npd *NotPositiveDefiniteError
+		var cond mat.Condition
+		if !errors.As(err, &npd) && !errors.As(err, &cond) {
+			return lambda, err
+		}
+		if sch.Log != nil {
+			sch.Log(lambda, err)
+		}
+		if lambda >= sch.Max {
+			return lambda, fmt.Errorf("hessian: no damping up to %g gives a usable inverse: %w", sch.Max, err)
+		}
+		if lambda == 0 {
+			lambda = 1e-8 * s
+		} else {
+			lambda *= sch.Factor
+		}
+		lambda = math.Min(lambda, sch.Max)
+	}
+}
+
+// RecursiveInverse is the inverse Hessian of Optimal Brain Surgeon, built
+// by Hassibi and Stork's recursion over the outer-product approximation
+// without forming or factorizing the Hessian:
+//
+//	H⁻¹₀ = α⁻¹I,
+//	H⁻¹ₘ₊₁ = H⁻¹ₘ − H⁻¹ₘ Xₘ₊₁ Xₘ₊₁ᵀ H⁻¹ₘ / (P + Xₘ₊₁ᵀ H⁻¹ₘ Xₘ₊₁),
+//
+// where P is the number of samples and the vectors X are the rows Bₙ Jₙ of
+// WeightedJacobian, one per sample and output. After all of them
+//
+//	H⁻¹ = (αI + G/P)⁻¹,
+//
+// the damped inverse of the Gauss–Newton matrix G of GaussNewton divided by
+// P: the curvature of the mean loss E/P, not of the summed loss E this
+// package otherwise uses. The two are related by
+//
+//	(αI + G/P)⁻¹ = P·(PαI + G)⁻¹,
+//
+// so the OBS weight update −w_q H⁻¹e_q / [H⁻¹]_qq is the same as that of E
+// with damping Pα, and the saliency w_q² / (2[H⁻¹]_qq) is that of E/P, P
+// times smaller than the saliency of E.
+//
+// With Block = 1 the updates are the paper's rank-one steps (BLAS-2). A
+// larger Block applies the X of Block samples at once, k of them, by the
+// Woodbury identity
+//
+//	H⁻¹ ← H⁻¹ − (H⁻¹U)(P·I_k + UᵀH⁻¹U)⁻¹(H⁻¹U)ᵀ,    U = [X₁ … X_k],
+//
+// which is the same result in exact arithmetic, computed with matrix
+// products (BLAS-3) and a k×k Cholesky factorization. Either way the
+// recursion costs about 4·P·o·W² flops for o outputs and W parameters, the
+// Woodbury updates at the speed of matrix products. That is more than
+// building G (P·o·W² flops with GaussNewton) and inverting it (about W³)
+// when P·o > W/3, but needs no W×W storage besides the result.
+//
+// References:
+//
+//	B. Hassibi and D. G. Stork, Second order derivatives for network
+//	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
+//	B. Hassibi, D. G. Stork and G. J. Wolff, Optimal Brain Surgeon and
+//	  general network pruning, IEEE ICNN, 1993.
+type RecursiveInverse struct {
+	P *Problem
+	// Alpha is the initial damping α > 0; zero means 1e-4. Hassibi and
+	// Stork used 10⁻⁸ ≤ α ≤ 10⁻⁴. The condition number of the result is
+	// at most 1 + ρ(G/P)/α.
+	Alpha float64
+	// Block is the number of samples per Woodbury update; 1 gives the
+	// rank-one recursion, and zero means min(64, max(1, W/(16o))) for o
+	// outputs: an update of k = Block·o rows costs about 4kW² flops in
+	// matrix products plus 3k²W in the k×k system, and k ≤ W/16 keeps the
+	// latter below a twentieth of the former.
+	Block int
+	// MaxBytes limits the W×W result allocated by InverseTo (see
+	// CheckMemory): zero means DefaultMemoryLimit, negative means no limit.
+	MaxBytes int64
+}
+
+// Dim returns the number of parameters covered.
+func (r RecursiveInverse) Dim() int { return r.P.Dim() }
+
+func (r RecursiveInverse) alpha() float64 {
+	if r.Alpha == 0 {
+		return 1e-4
+	}
+	return r.Alpha
+}
+
+func (r RecursiveInverse) block() int {
+	if r.Block <= 0 {
+		return min(64, max(1, r.P.Dim()/(16*r.P.Net.Outputs())))
+	}
+	return r.Block
+}
+
+// InverseTo sets dst to (αI + G/P)⁻¹ by the recursion. dst must be empty,
+// in which case it is allocated after a memory check, or Dim×Dim. It checks
+// ctx once per update. It returns an error when the problem's data do not
+// fit its network or when the recursion loses positive definiteness (a
+// non-finite Jacobian, or α too small for double precision).
+func (r RecursiveInverse) InverseTo(ctx context.Context, dst *mat.SymDense) error {
+	pr := r.P
+	alpha := r.alpha()
+	if !(alpha > 0) || math.IsInf(alpha, 1) {
+		panic("hessian: RecursiveInverse needs a positive finite Alpha")
+	}
+	if err := pr.Check(); err != nil {
+		return err
+	}
+	W := pr.Dim()
+	if dst.IsEmpty() {
+		if err := CheckMemory("recursive inverse", W, r.MaxBytes); err != nil {
+			return err
+		}
+		dst.ReuseAsSym(W)
+	} else if dst.SymmetricDim() != W {
+		panic("hessian: destination has the wrong size")
+	}
+	b := r.block()
+	h := dst.RawSymmetric()
+	for i := 0; i < W; i++ {
+		row := h.Data[i*h.Stride : i*h.Stride+W]
+		clear(row)
+		row[i] = 1 / alpha
+	}
+	N, _ := pr.X.Dims()
+	if N == 0 || W == 0 {
+		return nil
+	}
+	P := float64(N)
+	outL := pr.Net.Outputs()
+	// Jacobian chunks hold a whole number of blocks.
+	chunk := b * max(1, Rows/b)
+	chunk = min(chunk, N)
+	jw := newJacobianWork(pr, chunk)
+	if b == 1 {
+		hx := blas64.Vector{N: W, Inc: 1, Data: make([]float64, W)}
+		for lo := 0; lo < N; lo += chunk {
+			hi := min(lo+chunk, N)
+			J := jw.fill(lo, hi).RawMatrix()
+			for row := 0; row < J.Rows; row++ {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				x := blas64.Vector{N: W, Inc: 1, Data: J.Data[row*J.Stride : row*J.Stride+W]}
+				blas64.Symv(1, h, x, 0, hx)
+				d := P + blas64.Dot(x, hx)
+				if !(d > 0) || math.IsInf(d, 1) {
+					return recursionError(lo+row/outL, d)
+				}
+				blas64.Syr(-1/d, hx, h)
+			}
+		}
+		return finishRecursion(dst, N)
+	}
+	// The Woodbury updates keep both triangles of H⁻¹ in dst's storage so
+	// that its products are general matrix products.
+	hg := blas64.General{Rows: W, Cols: W, Stride: h.Stride, Data: h.Data}
+	kmax := min(b, N) * outL
+	v := make([]float64, kmax*W)
+	s := make([]float64, kmax*kmax)
+	for lo := 0; lo < N; lo += chunk {
+		hi := min(lo+chunk, N)
+		J := jw.fill(lo, hi).RawMatrix()
+		for s0 := lo; s0 < hi; s0 += b {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			s1 := min(s0+b, hi)
+			r0, r1 := (s0-lo)*outL, (s1-lo)*outL
+			k := r1 - r0
+			U := blas64.General{Rows: k, Cols: W, Stride: J.Stride, Data: J.Data[r0*J.Stride:]}
+			V := blas64.General{Rows: k, Cols: W, Stride: W, Data: v[:k*W]}
+			// V = Uᵀ H⁻¹ (k×W), S = P·I + Uᵀ H⁻¹ U (k×k).
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, U, hg, 0, V)
+			S := blas64.General{Rows: k, Cols: k, Stride: k, Data: s[:k*k]}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, U, V, 0, S)
+			for i := 0; i < k; i++ {
+				S.Data[i*k+i] += P
+			}
+			// S = RᵀR; H⁻¹ ← H⁻¹ − ZᵀZ with Z = R⁻ᵀV.
+			R, ok := lapack64.Potrf(blas64.Symmetric{N: k, Uplo: blas.Upper, Stride: k, Data: S.Data})
+			if !ok {
+				return recursionError(s0, math.NaN())
+			}
+			blas64.Trsm(blas.Left, blas.Trans, 1, R, V)
+			blas64.Gemm(blas.Trans, blas.NoTrans, -1, V, V, 1, hg)
+		}
+	}
+	return finishRecursion(dst, N)
+}
+
+// finishRecursion checks the result of the recursion over N samples.
+func finishRecursion(dst *mat.SymDense, N int) error {
+	if !symFinite(dst) {
+		return recursionError(N, math.NaN())
+	}
+	return nil
+}
+
+func recursionError(sample int, d float64) error {
+	return fmt.Errorf("hessian: recursive inverse lost positive definiteness at sample %d (pivot %g): "+
+		"non-finite Jacobian or Alpha too small", sample, d)
+}
+
+// ErrNonPositivePivot is the error, wrapped in a *PivotError, for a
+// downdate whose pivot is not positive.
+var ErrNonPositivePivot = errors.New("hessian: non-positive pivot")
+
+// PivotError reports a diagonal entry [H⁻¹]_qq that is not positive and
+// finite, so that parameter q cannot be removed by Downdate: the matrix is
+// not the inverse of a positive definite matrix, q was removed already, or
+// rounding has destroyed it.
+type PivotError struct {
+	Index int
+	Pivot float64
+}
+
+func (e *PivotError) Error() string {
+	return fmt.Sprintf("hessian: cannot remove parameter %d: pivot [H⁻¹]_qq = %g is not positive", e.Index, e.Pivot)
+}
+
+// Unwrap returns ErrNonPositivePivot.
+func (e *PivotError) Unwrap() error { return ErrNonPositivePivot }
+
+// Downdate removes parameter q from the inverse Hessian hinv in place:
+//
+//	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq,
+//
+// and then sets row and column q to exactly zero. The entries outside row
+// and column q are then the inverse of H with row and column q removed
+// (the Schur complement identity), which is what Optimal Brain Surgeon
+// needs to remove further weights after q without rebuilding the inverse.
+// It costs O(W²) with one symmetric rank-one update.
+//
+// When [H⁻¹]_qq is not positive and finite Downdate returns a *PivotError,
+// which wraps ErrNonPositivePivot, and leaves hinv unchanged. It panics when
+// q is out of range.
+func Downdate(hinv *mat.SymDense, q int) error {
+	n := hinv.SymmetricDim()
+	if q < 0 || q >= n {
+		panic(mat.ErrIndexOutOfRange)
+	}
+	h := hinv.RawSymmetric()
+	p := h.Data[q*h.Stride+q]
+	if !(p > 0) || math.IsInf(p, 1) {
+		return &PivotError{Index: q, Pivot: p}
+	}
+	x := make([]float64, n)
+	for i := 0; i < q; i++ {
+		x[i] = h.Data[i*h.Stride+q]
+	}
+	copy(x[q:], h.Data[q*h.Stride+q:q*h.Stride+n])
+	blas64.Syr(-1/p, blas64.Vector{N: n, Inc: 1, Data: x}, h)
+	for i := 0; i < q; i++ {
+		h.Data[i*h.Stride+q] = 0
+	}
+	clear(h.Data[q*h.Stride+q : q*h.Stride+n])
+	return nil
+}
+
+// Reduce sets dst to the principal submatrix of a with the rows and columns
+// listed in keep, in that order: dst[i][j] = a[keep[i]][keep[j]]. dst must be
+// empty or len(keep)×len(keep); it may be a itself. Reduce panics when an
+// index is out of range.
+func Reduce(dst *mat.SymDense, a mat.Symmetric, keep []int) {
+	n := a.SymmetricDim()
+	for _, q := range keep {
+		if q < 0 || q >= n {
+			panic(mat.ErrIndexOutOfRange)
+		}
+	}
+	k := len(keep)
+	if !dst.IsEmpty() && dst.SymmetricDim() != k {
+		panic(mat.ErrShape)
+	}
+	if sameSym(dst, a) {
+		c := mat.NewSymDense(n, nil)
+		c.CopySym(a)
+		a = c
+	}
+	if dst.IsEmpty() {
+		dst.ReuseAsSym(k)
+	}
+	for i, qi := range keep {
+		for j := i; j < k; j++ {
+			dst.SetSym(i, j, a.At(qi, keep[j]))
+		}
+	}
+}

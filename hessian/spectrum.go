@@ -1,0 +1,378 @@
+package hessian
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// errEigen is returned when the symmetric eigenvalue iteration fails.
+var errEigen = errors.New("hessian: symmetric eigenvalue iteration did not converge")
+
+// Eigenvalues returns the eigenvalues of H in ascending order, computed by
+// mat.EigenSym without eigenvectors (O(n³) time, one n×n copy). It returns
+// ErrNotFinite for an H with a NaN or infinite entry.
+func Eigenvalues(H mat.Symmetric) ([]float64, error) {
+	if H.SymmetricDim() == 0 {
+		return nil, nil
+	}
+	if !symFinite(H) {
+		return nil, ErrNotFinite
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(H, false) {
+		return nil, errEigen
+	}
+	return eig.Values(nil), nil
+}
+
+// Summary describes the spectrum of a symmetric matrix.
+//
+// Eigenvalues within the tolerance
+//
+//	tol = n·ε·max|λᵢ|
+//
+// of zero, the size of the rounding error of the computed eigenvalues,
+// count as zero: NegativeCount counts λᵢ < −tol, ZeroCount |λᵢ| ≤ tol, and
+// the matrix is PositiveDefinite when λ_min > tol.
+type Summary struct {
+	Dim int
+	// Trace is the sum of the diagonal entries.
+	Trace float64
+	// Min and Max are the smallest and the largest eigenvalue.
+	Min, Max float64
+	// Condition is the 2-norm condition number max|λᵢ| / min|λᵢ|, +Inf
+	// when an eigenvalue is exactly zero.
+	Condition        float64
+	PositiveDefinite bool
+	NegativeCount    int
+	ZeroCount        int
+}
+
+// Summarize returns the spectral summary of H from its eigenvalues.
+func Summarize(H mat.Symmetric) (Summary, error) {
+	n := H.SymmetricDim()
+	s := Summary{Dim: n}
+	if n == 0 {
+		return s, nil
+	}
+	vals, err := Eigenvalues(H)
+	if err != nil {
+		return s, err
+	}
+	for i := 0; i < n; i++ {
+		s.Trace += H.At(i, i)
+	}
+	s.Min, s.Max = vals[0], vals[n-1]
+	big := math.Max(math.Abs(s.Min), math.Abs(s.Max))
+	small := math.Inf(1)
+	tol := float64(n) * eps * big
+	for _, v := range vals {
+		small = math.Min(small, math.Abs(v))
+		switch {
+		case v < -tol:
+			s.NegativeCount++
+		case v <= tol:
+			s.ZeroCount++
+		}
+	}
+	s.PositiveDefinite = s.Min > tol
+	if small == 0 {
+		s.Condition = math.Inf(1)
+	} else {
+		s.Condition = big / small
+	}
+	return s, nil
+}
+
+// eps is the machine epsilon of float64, 2⁻⁵².
+const eps = 0x1p-52
+
+// LanczosSettings configures Lanczos. The zero value gives the defaults.
+type LanczosSettings struct {
+	// MaxIter is the largest number of Lanczos steps, each one product
+	// with the curvature; zero means min(Dim, max(200, 10k)). It is
+	// clamped to Dim.
+	MaxIter int
+	// Tol is the convergence tolerance on the residual norms relative to
+	// the largest |Ritz value|; zero means 1e-10.
+	Tol float64
+	// Src is the source of the random start vector; nil means a fixed
+	// seed.
+	Src rand.Source
+	// MaxBytes limits the memory of the Lanczos vectors, 8·MaxIter·Dim
+	// bytes: zero means DefaultMemoryLimit, negative means no limit.
+	MaxBytes int64
+}
+
+// LanczosResult holds the extreme Ritz values found by Lanczos.
+type LanczosResult struct {
+	// Largest holds the k largest Ritz values in descending order and
+	// Smallest the k smallest in ascending order. The two lists overlap
+	// when fewer than 2k Ritz values exist, and are shorter than k when
+	// fewer than k steps were run.
+	Largest, Smallest []float64
+	// LargestResiduals and SmallestResiduals are the residual norms
+	// ‖C y − θ y‖ of the corresponding unit Ritz vectors y; each bounds the
+	// distance from its Ritz value θ to the nearest eigenvalue of C.
+	LargestResiduals, SmallestResiduals []float64
+	// Iterations is the number of Lanczos steps (products with C).
+	Iterations int
+	// Converged reports whether every residual above is within the
+	// tolerance.
+	Converged bool
+}
+
+// Lanczos estimates the k largest and the k smallest eigenvalues of the
+// curvature c from products with vectors only, for networks too large to
+// form the matrix. k larger than Dim is clamped to Dim. k must be positive.
+//
+// It runs the symmetric Lanczos process from a random unit vector q₁,
+//
+//	βⱼ qⱼ₊₁ = C qⱼ − αⱼ qⱼ − βⱼ₋₁ qⱼ₋₁,
+//
+// with full reorthogonalization (classical Gram–Schmidt applied twice
+// against all previous vectors), so that the Lanczos vectors stay
+// orthonormal to rounding and no spurious copies of eigenvalues appear. The
+// Ritz values are the eigenvalues of the tridiagonal matrix T of the α and
+// β, computed by mat.EigenSym; the residual norm of a Ritz pair is
+// |β_m s_m| with s_m the last entry of its eigenvector of T. Lanczos checks
+// the residuals every few steps and stops when the 2k wanted ones are below
+// Tol times the largest |Ritz value|.
+//
+// When βⱼ vanishes (below 10⁻¹² of the norm estimate) the Krylov space is
+// invariant and its Ritz values are eigenvalues. Lanczos then continues from
+// a new random vector orthogonal to all previous ones, so that with
+// MaxIter = Dim it finds the whole spectrum, multiplicities included. A
+// single Krylov sequence holds one copy of each eigenvalue, so a repeated
+// eigenvalue is reported once unless such a restart occurs.
+//
+// The cost is one product with C and O(jW) flops for the j-th step, and
+// 8·MaxIter·W bytes for the Lanczos vectors. Lanczos checks ctx once per
+// step.
+//
+// References:
+//
+//	C. Lanczos, An iteration method for the solution of the eigenvalue
+//	  problem of linear differential and integral operators, 1950.
+//	G. H. Golub and C. F. Van Loan, Matrix Computations, 4th ed., §10.1–10.3.
+func Lanczos(ctx context.Context, c Curvature, k int, s *LanczosSettings) (LanczosResult, error) {
+	if k <= 0 {
+		panic("hessian: Lanczos needs k > 0")
+	}
+	var set LanczosSettings
+	if s != nil {
+		set = *s
+	}
+	n := c.Dim()
+	var res LanczosResult
+	if n == 0 {
+		res.Converged = true
+		return res, nil
+	}
+	k = min(k, n)
+	m := set.MaxIter
+	if m <= 0 {
+		m = max(200, 10*k)
+	}
+	m = min(m, n)
+	tol := set.Tol
+	if tol == 0 {
+		tol = 1e-10
+	}
+	if set.MaxBytes >= 0 {
+		limit := set.MaxBytes
+		if limit == 0 {
+			limit = DefaultMemoryLimit()
+		}
+		if b := 8 * int64(m) * int64(n); b > limit {
+			return res, fmt.Errorf("hessian: %d Lanczos vectors of %d parameters need %s, above the memory limit of %s; lower MaxIter",
+				m, n, FormatBytes(b), FormatBytes(limit))
+		}
+	}
+	src := set.Src
+	if src == nil {
+		src = rand.NewPCG(1, 2)
+	}
+	rng := rand.New(src)
+
+	Q := make([]float64, m*n) // Lanczos vectors, one per row
+	w := make([]float64, n)
+	h := make([]float64, m)
+	alpha := make([]float64, m)
+	beta := make([]float64, m) // beta[j] couples steps j and j+1
+	wv := blas64.Vector{N: n, Inc: 1, Data: w}
+
+	randomUnit(rng, Q[:n], nil, nil)
+	var norm float64 // max |αⱼ| + βⱼ₋₁ + βⱼ, within a factor 3 of ‖C‖
+	lastCheck := 0
+	steps := 0
+	var ritz ritzWork
+	for j := 0; j < m; j++ {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		qj := Q[j*n : (j+1)*n]
+		c.MulVecTo(w, qj)
+		basis := blas64.General{Rows: j + 1, Cols: n, Stride: n, Data: Q[:(j+1)*n]}
+		hv := blas64.Vector{N: j + 1, Inc: 1, Data: h[:j+1]}
+		for pass := 0; pass < 2; pass++ {
+			blas64.Gemv(blas.NoTrans, 1, basis, wv, 0, hv)
+			blas64.Gemv(blas.Trans, -1, basis, hv, 1, wv)
+			alpha[j] += h[j]
+		}
+		beta[j] = blas64.Nrm2(wv)
+		prev := 0.0
+		if j > 0 {
+			prev = beta[j-1]
+		}
+		norm = math.Max(norm, math.Abs(alpha[j])+prev+beta[j])
+		steps = j + 1
+		if j+1 == m {
+			break
+		}
+		next := Q[(j+1)*n : (j+2)*n]
+		if beta[j] <= 1e-12*norm {
+			// Invariant subspace: restart orthogonally to it.
+			beta[j] = 0
+			if !randomUnit(rng, next, Q[:(j+1)*n], h) {
+				break
+			}
+			continue
+		}
+		for i, x := range w {
+			next[i] = x / beta[j]
+		}
+		if steps >= min(n, 2*k) && steps-lastCheck >= max(10, steps/8) {
+			lastCheck = steps
+			if err := ritz.compute(alpha[:steps], beta[:steps]); err != nil {
+				return res, err
+			}
+			if ritz.converged(k, tol) {
+				break
+			}
+		}
+	}
+	if lastCheck != steps {
+		if err := ritz.compute(alpha[:steps], beta[:steps]); err != nil {
+			return res, err
+		}
+	}
+	res = ritz.result(k, tol)
+	res.Iterations = steps
+	return res, nil
+}
+
+// randomUnit fills v with a random unit vector orthogonal to the rows of
+// basis (n columns, nil for none), using h (at least as long as the number
+// of rows) as workspace, and reports whether one was found.
+func randomUnit(rng *rand.Rand, v, basis, h []float64) bool {
+	n := len(v)
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	vv := blas64.Vector{N: n, Inc: 1, Data: v}
+	before := blas64.Nrm2(vv)
+	if r := len(basis) / n; r > 0 {
+		B := blas64.General{Rows: r, Cols: n, Stride: n, Data: basis}
+		hv := blas64.Vector{N: r, Inc: 1, Data: h[:r]}
+		for pass := 0; pass < 2; pass++ {
+			blas64.Gemv(blas.NoTrans, 1, B, vv, 0, hv)
+			blas64.Gemv(blas.Trans, -1, B, hv, 1, vv)
+		}
+	}
+	nrm := blas64.Nrm2(vv)
+	if !(nrm > 1e-8*before) {
+		return false
+	}
+	blas64.Scal(1/nrm, vv)
+	return true
+}
+
+// ritzWork holds the Ritz values and residual norms of a Lanczos
+// tridiagonal matrix.
+type ritzWork struct {
+	vals, resid []float64
+}
+
+// compute finds the eigenpairs of the m×m tridiagonal matrix with diagonal
+// alpha and off-diagonal beta[:m−1]; beta[m−1] scales the residuals.
+func (r *ritzWork) compute(alpha, beta []float64) error {
+	m := len(alpha)
+	T := mat.NewSymDense(m, nil)
+	for i := 0; i < m; i++ {
+		T.SetSym(i, i, alpha[i])
+		if i+1 < m {
+			T.SetSym(i, i+1, beta[i])
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(T, true) {
+		return errEigen
+	}
+	r.vals = eig.Values(nil)
+	var S mat.Dense
+	eig.VectorsTo(&S)
+	r.resid = make([]float64, m)
+	for i := range r.resid {
+		r.resid[i] = math.Abs(beta[m-1] * S.At(m-1, i))
+	}
+	return nil
+}
+
+func (r *ritzWork) scale() float64 {
+	m := len(r.vals)
+	return math.Max(math.Abs(r.vals[0]), math.Abs(r.vals[m-1]))
+}
+
+// converged reports whether the k smallest and k largest Ritz pairs have
+// relative residuals within tol.
+func (r *ritzWork) converged(k int, tol float64) bool {
+	m := len(r.vals)
+	lim := tol * r.scale()
+	for i := 0; i < min(k, m); i++ {
+		if r.resid[i] > lim || r.resid[m-1-i] > lim {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *ritzWork) result(k int, tol float64) LanczosResult {
+	m := len(r.vals)
+	k = min(k, m)
+	res := LanczosResult{
+		Largest:           make([]float64, k),
+		Smallest:          make([]float64, k),
+		LargestResiduals:  make([]float64, k),
+		SmallestResiduals: make([]float64, k),
+		Converged:         r.converged(k, tol),
+	}
+	for i := 0; i < k; i++ {
+		res.Smallest[i], res.SmallestResiduals[i] = r.vals[i], r.resid[i]
+		res.Largest[i], res.LargestResiduals[i] = r.vals[m-1-i], r.resid[m-1-i]
+	}
+	return res
+}
+
+// Trace returns the trace of c: the sum of its diagonal from DiagTo when c
+// is a Diagonaler, and otherwise from Dim products with unit vectors (the
+// cost of Dim Hessian-vector products). Hutchinson.Trace gives an estimate
+// from far fewer products.
+func Trace(ctx context.Context, c Curvature) (float64, error) {
+	d, err := Diag(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	var tr float64
+	for _, v := range d {
+		tr += v
+	}
+	return tr, nil
+}
