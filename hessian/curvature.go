@@ -10,7 +10,9 @@ import (
 )
 
 // Curvature is a symmetric curvature matrix of the training loss, available
-// as a product with a vector.
+// as a product with a vector. MulVecTo panics on data that do not fit the
+// network; call Problem.Check first. The dense and diagonal fast paths
+// check and return an error.
 type Curvature interface {
 	// Dim returns the number of parameters the curvature covers.
 	Dim() int

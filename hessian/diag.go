@@ -52,6 +52,9 @@ func (d BeckerLeCun) MulVecTo(dst, v []float64) {
 // DiagTo writes the Becker–LeCun diagonal to dst.
 func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 	pr := d.P
+	if err := pr.Check(); err != nil {
+		return err
+	}
 	net := pr.Net
 	W := net.NumParams()
 	full := make([]float64, W)

@@ -212,6 +212,9 @@ func (h Exact) DiagTo(ctx context.Context, dst []float64) error {
 }
 
 func diagFromG(ctx context.Context, pr *Problem, dst []float64, gn bool) error {
+	if err := pr.Check(); err != nil {
+		return err
+	}
 	net := pr.Net
 	full := make([]float64, net.NumParams())
 	N, _ := pr.X.Dims()

@@ -88,6 +88,9 @@ func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 // DiagTo writes the diagonal of F, Σₙ gₙ², to dst.
 func (f Fisher) DiagTo(ctx context.Context, dst []float64) error {
 	pr := f.P
+	if err := pr.Check(); err != nil {
+		return err
+	}
 	W := pr.Net.NumParams()
 	N, _ := pr.X.Dims()
 	rows := min(N, Rows)
