@@ -141,17 +141,7 @@ func Dense(ctx context.Context, c Curvature, limit int64) (*mat.SymDense, error)
 	if d, ok := c.(Denser); ok {
 		return dst, d.DenseTo(ctx, dst)
 	}
-	v := make([]float64, n)
-	col := make([]float64, n)
-	for j := 0; j < n; j++ {
-		if j%64 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		v[j] = 1
-		c.MulVecTo(col, v)
-		v[j] = 0
+	err := columns(ctx, c, func(j int, col []float64) {
 		for i := 0; i < j; i++ {
 			dst.SetSym(i, j, 0.5*(col[i]+dst.At(i, j)))
 		}
@@ -159,6 +149,9 @@ func Dense(ctx context.Context, c Curvature, limit int64) (*mat.SymDense, error)
 		for i := j + 1; i < n; i++ {
 			dst.SetSym(j, i, col[i])
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return dst, nil
 }
@@ -171,18 +164,40 @@ func Diag(ctx context.Context, c Curvature) ([]float64, error) {
 	if d, ok := c.(Diagonaler); ok {
 		return dst, d.DiagTo(ctx, dst)
 	}
+	err := columns(ctx, c, func(j int, col []float64) { dst[j] = col[j] })
+	if err != nil {
+		return nil, err
+	}
+	return dst, nil
+}
+
+// columns calls fn with each column C e_j of c, checking ctx every 64
+// columns.
+func columns(ctx context.Context, c Curvature, fn func(j int, col []float64)) error {
+	n := c.Dim()
 	v := make([]float64, n)
 	col := make([]float64, n)
 	for j := 0; j < n; j++ {
 		if j%64 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		v[j] = 1
 		c.MulVecTo(col, v)
 		v[j] = 0
-		dst[j] = col[j]
+		fn(j, col)
 	}
-	return dst, nil
+	return nil
+}
+
+// sumParts adds parts[1:] to parts[0] in order and returns parts[0].
+func sumParts(parts [][]float64) []float64 {
+	out := parts[0]
+	for _, p := range parts[1:] {
+		for q, x := range p {
+			out[q] += x
+		}
+	}
+	return out
 }

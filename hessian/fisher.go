@@ -175,11 +175,5 @@ func (f Fisher) MulVecTo(dst, v []float64) {
 		}
 		parts[b] = g
 	})
-	out := parts[0]
-	for b := 1; b < len(parts); b++ {
-		for q, x := range parts[b] {
-			out[q] += x
-		}
-	}
-	pr.gather(dst, out)
+	pr.gather(dst, sumParts(parts))
 }

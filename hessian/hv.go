@@ -58,13 +58,7 @@ func rop(pr *Problem, dst, v []float64, gn bool) {
 		}
 		parts[b] = w.g
 	})
-	out := parts[0]
-	for b := 1; b < len(parts); b++ {
-		for q, x := range parts[b] {
-			out[q] += x
-		}
-	}
-	pr.gather(dst, out)
+	pr.gather(dst, sumParts(parts))
 }
 
 func gemm(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
