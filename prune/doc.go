@@ -1,0 +1,46 @@
+// Package prune removes parameters from a trained network by second-order
+// saliency: Optimal Brain Damage, Optimal Brain Surgeon and, as a baseline,
+// magnitude pruning.
+//
+// All saliencies approximate the increase of the training loss
+// E = Σₙ ℓₙ caused by removing parameter q, at a minimum (∇E = 0) where E is
+// close to its quadratic model
+//
+//	δE ≈ ½ δθᵀ H δθ,    H = ∇²E.
+//
+// Optimal Brain Damage assumes H diagonal and scores
+//
+//	s_q = ½ h_qq w_q².
+//
+// Optimal Brain Surgeon minimises δE under the constraint e_qᵀδθ + w_q = 0,
+// which moves every other weight:
+//
+//	L_q = w_q² / (2 [H⁻¹]_qq),    δθ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q.
+//
+// After a removal the inverse Hessian of the remaining parameters is the
+// rank-one downdate
+//
+//	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq,
+//
+// so that OBS removes many weights one after another without rebuilding H.
+// A set S removed together costs
+//
+//	L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S,    δθ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S.
+//
+// Run is the pruning loop: score, remove, optionally retrain with the mask
+// fixed, evaluate and repeat until a stopping rule holds, recording every
+// removal. A saliency is a type implementing Saliency; Magnitude, OBD and
+// OBS are provided, and the loop does not depend on which one is used.
+//
+// Indices follow the canonical parameter order of package nn (per layer:
+// W row-major, then b); biases are parameters and can be pruned.
+//
+// References:
+//
+//	Y. LeCun, J. S. Denker and S. A. Solla, Optimal Brain Damage, NIPS 2,
+//	  1989.
+//	B. Hassibi and D. G. Stork, Second order derivatives for network
+//	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
+//	B. Hassibi, D. G. Stork and G. J. Wolff, Optimal Brain Surgeon and
+//	  general network pruning, IEEE ICNN, 1993.
+package prune

@@ -1,0 +1,424 @@
+package prune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/prune/hessian"
+)
+
+// DefaultDamping is the damping λ of OBS when OBS.Damping is zero.
+const DefaultDamping = 1e-4
+
+// NoDamping as OBS.Damping selects λ = 0, the undamped matrix, since a
+// zero Damping selects DefaultDamping.
+const NoDamping = -1.0
+
+// OBS is Optimal Brain Surgeon. The saliency of parameter q, and its
+// prediction of the increase of E, is
+//
+//	L_q = w_q² / (2 [H⁻¹]_qq),
+//
+// and removing it moves every live parameter by
+//
+//	δθ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
+//
+// which makes w_q exactly zero. After each removal H⁻¹ is downdated to the
+// inverse over the remaining parameters (hessian.Downdate), so a round
+// removes weights one after another from one inverse, built at the start of
+// the round.
+//
+// H⁻¹ is, by Curvature:
+//
+//	Exact (default), GaussNewton, Fisher:  (C + λI)⁻¹ of the dense matrix C,
+//	Recursive:  (PαI + G)⁻¹ = (1/P)·(αI + G/P)⁻¹,
+//
+// the latter from hessian.RecursiveInverse over the P training samples,
+// rescaled so that it estimates the inverse curvature of the summed loss
+// E = Σₙ ℓₙ like the others; its damping is Pα.
+//
+// When C + λI is not positive definite, or its condition number is above
+// hessian.MaxCondition, λ is raised tenfold until it is
+// (hessian.DampedInverseEscalating), and every attempt is reported as an
+// Issue; FixedDamping turns this off.
+//
+// References:
+//
+//	B. Hassibi and D. G. Stork, Second order derivatives for network
+//	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
+type OBS struct {
+	// Curvature is the matrix inverted: Exact (the default), GaussNewton,
+	// Fisher or Recursive.
+	Curvature Curvature
+
+	// Damping is the λ added to the diagonal of a dense matrix, default
+	// DefaultDamping; NoDamping selects λ = 0. Recursive ignores it.
+	Damping float64
+
+	// FixedDamping, when set, makes a matrix that is not positive
+	// definite at λ an error instead of raising λ. An ill-conditioned
+	// matrix is then reported as an Issue and its inverse used.
+	FixedDamping bool
+
+	// Alpha is the α of Recursive, zero meaning the default of
+	// hessian.RecursiveInverse (1e-4).
+	Alpha float64
+}
+
+// Need returns NeedInverse.
+func (OBS) Need() Need { return NeedInverse }
+
+// Validate returns an error when the settings are invalid.
+func (o OBS) Validate() error {
+	switch o.Curvature {
+	case Exact, GaussNewton, Fisher, Recursive:
+	default:
+		return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse", o.Curvature)
+	}
+	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
+		return fmt.Errorf("OBS damping %v is not a non-negative number", o.Damping)
+	}
+	if !(o.Alpha >= 0) || math.IsInf(o.Alpha, 1) {
+		return fmt.Errorf("OBS recursive α %v is not a non-negative number", o.Alpha)
+	}
+	return nil
+}
+
+func (o OBS) damping() float64 {
+	switch o.Damping {
+	case 0:
+		return DefaultDamping
+	case NoDamping:
+		return 0
+	}
+	return o.Damping
+}
+
+// Begin builds the inverse curvature over the live parameters of p.
+func (o OBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error) {
+	hinv, lambda, err := o.Inverse(ctx, p, env)
+	if err != nil {
+		return nil, err
+	}
+	n := p.Dim()
+	return &obsScorer{p: p, hinv: hinv, lambda: lambda, removed: make([]bool, n), col: make([]float64, n)}, nil
+}
+
+// Inverse returns the inverse curvature OBS uses over the parameters of p
+// (see OBS) and the damping it carries. env may be nil.
+func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.SymDense, float64, error) {
+	if err := o.Validate(); err != nil {
+		return nil, 0, err
+	}
+	n := p.Dim()
+	limit := env.maxBytes()
+	if o.Curvature == Recursive {
+		if err := checkDense("OBS recursive inverse", n, hessian.DenseBytes(n), limit); err != nil {
+			return nil, 0, err
+		}
+		r := hessian.RecursiveInverse{P: p, Alpha: o.Alpha, MaxBytes: limit}
+		var hinv mat.SymDense
+		if err := r.InverseTo(ctx, &hinv); err != nil {
+			return nil, 0, fmt.Errorf("OBS recursive inverse: %w", err)
+		}
+		N, _ := p.X.Dims()
+		P := float64(N)
+		hinv.ScaleSym(1/P, &hinv)
+		alpha := o.Alpha
+		if alpha == 0 {
+			alpha = 1e-4
+		}
+		return &hinv, P * alpha, nil
+	}
+
+	// The dense matrix and its inverse; the exact build also needs a
+	// buffer over all parameters.
+	bytes := 2 * hessian.DenseBytes(n)
+	if o.Curvature == Exact {
+		bytes += hessian.DenseBytes(p.Net.NumParams())
+	}
+	if err := checkDense(fmt.Sprintf("OBS curvature (%v) and its inverse", o.Curvature), n, bytes, limit); err != nil {
+		return nil, 0, err
+	}
+	var c hessian.Curvature
+	switch o.Curvature {
+	case Exact:
+		c = hessian.Exact{P: p}
+	case GaussNewton:
+		c = hessian.GaussNewton{P: p}
+	case Fisher:
+		c = hessian.Fisher{P: p}
+	}
+	H, err := hessian.Dense(ctx, c, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("OBS curvature (%v): %w", o.Curvature, err)
+	}
+	if err := hessian.CheckMemory("OBS inverse curvature", n, limit); err != nil {
+		return nil, 0, err
+	}
+	hinv := mat.NewSymDense(n, nil)
+	lambda := o.damping()
+	if o.FixedDamping {
+		err = hessian.DampedInverse(hinv, H, lambda)
+		var cond mat.Condition
+		if errors.As(err, &cond) && !math.IsInf(float64(cond), 1) {
+			env.report(dampingIssue(o.Curvature, lambda, err))
+			err = nil
+		}
+	} else {
+		start := lambda
+		lambda, err = hessian.DampedInverseEscalating(hinv, H, &hessian.Escalation{
+			Start: start,
+			Log:   func(l float64, err error) { env.report(dampingIssue(o.Curvature, l, err)) },
+		})
+		if err == nil && lambda != start {
+			env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: lambda,
+				Message: fmt.Sprintf("OBS damping of %v raised from %g to %g", o.Curvature, start, lambda)})
+		}
+	}
+	if err != nil {
+		if errors.Is(err, hessian.ErrNotFinite) {
+			env.report(Issue{Kind: IssueNotFinite, Index: -1, Lambda: lambda,
+				Message: fmt.Sprintf("OBS curvature (%v) has a NaN or infinite entry", o.Curvature)})
+		}
+		return nil, lambda, fmt.Errorf("OBS inverse curvature (%v): %w", o.Curvature, err)
+	}
+	return hinv, lambda, nil
+}
+
+// dampingIssue describes a failed damping.
+func dampingIssue(c Curvature, lambda float64, err error) Issue {
+	var npd *hessian.NotPositiveDefiniteError
+	if errors.As(err, &npd) {
+		return Issue{Kind: IssueIndefinite, Index: -1, Lambda: lambda,
+			Message: fmt.Sprintf("%v curvature + λI is not positive definite at λ = %g (smallest eigenvalue of the curvature %.6g)",
+				c, lambda, npd.MinEigenvalue)}
+	}
+	return Issue{Kind: IssueIllConditioned, Index: -1, Lambda: lambda,
+		Message: fmt.Sprintf("%v curvature + λI at λ = %g: %v", c, lambda, err)}
+}
+
+// checkDense returns a *hessian.MemoryError when bytes, the memory of dense
+// matrices over n parameters, exceed limit (zero: the default limit,
+// negative: none).
+func checkDense(what string, n int, bytes, limit int64) error {
+	if limit < 0 {
+		return nil
+	}
+	if limit == 0 {
+		limit = hessian.DefaultMemoryLimit()
+	}
+	if bytes > limit {
+		return &hessian.MemoryError{What: what, Dim: n, Bytes: bytes, Limit: limit}
+	}
+	return nil
+}
+
+type obsScorer struct {
+	p       *hessian.Problem
+	hinv    *mat.SymDense
+	lambda  float64
+	removed []bool
+	col     []float64
+}
+
+// Damping returns the damping of the inverse.
+func (s *obsScorer) Damping() float64 { return s.lambda }
+
+func (s *obsScorer) pivot(i int) (float64, error) {
+	h := s.hinv.RawSymmetric()
+	d := h.Data[i*h.Stride+i]
+	if !(d > 0) || math.IsInf(d, 1) {
+		return d, &hessian.PivotError{Index: paramIndex(s.p, i), Pivot: d}
+	}
+	return d, nil
+}
+
+func (s *obsScorer) Score(sal, pred, w []float64) error {
+	for i, v := range w {
+		if s.removed[i] {
+			continue
+		}
+		d, err := s.pivot(i)
+		if err != nil {
+			return err
+		}
+		sal[i] = v * v / (2 * d)
+		pred[i] = sal[i]
+	}
+	return nil
+}
+
+func (s *obsScorer) Remove(i int, w []float64) error {
+	d, err := s.pivot(i)
+	if err != nil {
+		return err
+	}
+	symColumn(s.col, s.hinv, i)
+	f := -w[i] / d
+	for j, c := range s.col {
+		w[j] += f * c
+	}
+	w[i] = 0
+	if err := hessian.Downdate(s.hinv, i); err != nil {
+		return err
+	}
+	s.removed[i] = true
+	return nil
+}
+
+// symColumn copies column i of the symmetric matrix a to dst.
+func symColumn(dst []float64, a *mat.SymDense, i int) {
+	h := a.RawSymmetric()
+	n := h.N
+	for j := 0; j < i; j++ {
+		dst[j] = h.Data[j*h.Stride+i]
+	}
+	copy(dst[i:n], h.Data[i*h.Stride+i:i*h.Stride+n])
+}
+
+// OBSStep finds the live parameter of least OBS saliency
+//
+//	L_q = w_q² / (2 [H⁻¹]_qq)
+//
+// and returns q, L_q and the update
+//
+//	δ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
+//
+// whose entry q is exactly −w_q and whose entries at parameters that are not
+// live are zero. hinv is the inverse curvature over the parameters of w,
+// with the rows and columns of removed parameters zero as Downdate leaves
+// them; a nil live means every parameter is live. Ties go to the lowest
+// index. Live parameters whose [H⁻¹]_qq is not positive and finite are
+// skipped; q is −1, L NaN and delta nil when no live parameter is left.
+// OBSStep changes neither hinv nor w: add delta to w and call
+// hessian.Downdate(hinv, q) to make the removal. It panics when the lengths
+// of w and live do not match hinv.
+func OBSStep(hinv *mat.SymDense, w []float64, live []bool) (q int, L float64, delta []float64) {
+	n := hinv.SymmetricDim()
+	if len(w) != n || (live != nil && len(live) != n) {
+		panic("prune: OBSStep length mismatch")
+	}
+	h := hinv.RawSymmetric()
+	q, L = -1, math.Inf(1)
+	for i, v := range w {
+		if live != nil && !live[i] {
+			continue
+		}
+		d := h.Data[i*h.Stride+i]
+		if !(d > 0) || math.IsInf(d, 1) {
+			continue
+		}
+		if s := v * v / (2 * d); s < L {
+			q, L = i, s
+		}
+	}
+	if q < 0 {
+		return -1, math.NaN(), nil
+	}
+	delta = make([]float64, n)
+	symColumn(delta, hinv, q)
+	f := -w[q] / h.Data[q*h.Stride+q]
+	for j := range delta {
+		if live != nil && !live[j] {
+			delta[j] = 0
+			continue
+		}
+		delta[j] *= f
+	}
+	delta[q] = -w[q]
+	return q, L, delta
+}
+
+// OBSSet returns the OBS update and saliency of removing the parameters S
+// together:
+//
+//	δ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S,    L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S,
+//
+// with the entries of δ at S exactly −w_S. hinv is the inverse curvature
+// over the parameters of w; the parameters of S must be live in it. It
+// returns an error when [H⁻¹]_SS is not positive definite or the result is
+// not finite, and panics when the length of w does not match hinv or S
+// holds an index out of range or repeated. An empty S gives a zero δ and
+// L_S = 0. hinv and w are not modified; DowndateSet removes S from hinv.
+func OBSSet(hinv *mat.SymDense, w []float64, S []int) (delta []float64, saliency float64, err error) {
+	n := hinv.SymmetricDim()
+	if len(w) != n {
+		panic("prune: OBSSet length mismatch")
+	}
+	seen := make(map[int]bool, len(S))
+	for _, q := range S {
+		if q < 0 || q >= n || seen[q] {
+			panic("prune: OBSSet index out of range or repeated")
+		}
+		seen[q] = true
+	}
+	delta = make([]float64, n)
+	k := len(S)
+	if k == 0 {
+		return delta, 0, nil
+	}
+	M := mat.NewSymDense(k, nil)
+	ws := mat.NewVecDense(k, nil)
+	for a, qa := range S {
+		ws.SetVec(a, w[qa])
+		for b := a; b < k; b++ {
+			M.SetSym(a, b, hinv.At(qa, S[b]))
+		}
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(M) {
+		return nil, math.NaN(), fmt.Errorf("prune: [H⁻¹]_SS over %d parameters is not positive definite", k)
+	}
+	var z mat.VecDense
+	if err := chol.SolveVecTo(&z, ws); err != nil {
+		var cond mat.Condition
+		if !errors.As(err, &cond) {
+			return nil, math.NaN(), err
+		}
+		// A near-singular [H⁻¹]_SS still gives a usable solution; the
+		// finiteness check below catches a useless one.
+	}
+	saliency = 0.5 * mat.Dot(ws, &z)
+	col := make([]float64, n)
+	for a, qa := range S {
+		symColumn(col, hinv, qa)
+		za := z.AtVec(a)
+		for j, c := range col {
+			delta[j] -= c * za
+		}
+	}
+	for _, q := range S {
+		delta[q] = -w[q]
+	}
+	if math.IsNaN(saliency) || math.IsInf(saliency, 0) {
+		return nil, math.NaN(), fmt.Errorf("prune: OBS saliency of the set is %v", saliency)
+	}
+	for _, v := range delta {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, math.NaN(), errors.New("prune: OBS update of the set is not finite")
+		}
+	}
+	return delta, saliency, nil
+}
+
+// DowndateSet removes the parameters S from the inverse curvature hinv in
+// place,
+//
+//	H⁻¹ ← H⁻¹ − H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ H⁻¹_{S,:},
+//
+// by one hessian.Downdate per parameter, and sets their rows and columns to
+// zero. On error, a *hessian.PivotError, the parameters of S before the
+// failing one have been removed.
+func DowndateSet(hinv *mat.SymDense, S []int) error {
+	for _, q := range S {
+		if err := hessian.Downdate(hinv, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}

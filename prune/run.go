@@ -1,0 +1,573 @@
+package prune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/nn"
+)
+
+// Run prunes a copy of net on data with the settings s (nil for the
+// defaults; see Settings) and returns the pruned network with the record of
+// every removal and round. net is not modified.
+//
+// Each round builds the saliency's curvature on the live parameters at the
+// current parameters and the training data, removes parameters one at a
+// time from it (for OBS, applying each update and downdating H⁻¹), then
+// retrains with the mask fixed when s.Retrain is set, evaluates, calls
+// s.OnRound, and repeats until a stopping rule holds. Every removal is
+// followed by a pass over the training data to measure its real ΔE.
+//
+// Run returns an error and a nil Result when s is invalid or the data do not
+// fit net. An error met while pruning, such as a curvature that cannot be
+// inverted, a NaN or infinite parameter or loss, diverged retraining or an
+// error of s.OnRound, ends the run: Run then returns that error with the
+// Result so far, Stopped set to StoppedFailed and Net the last network that
+// passed every check. When ctx is done, checked before every removal and
+// passed to the curvature builds and nn.Train, Run returns the Result so far
+// with Stopped set to StoppedCanceled, and ctx.Err().
+func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("prune settings: %w", err)
+	}
+	cfg := s.withDefaults()
+	if err := checkSplits(net, data, &cfg); err != nil {
+		return nil, err
+	}
+	if err := net.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("prune: network: %w", err)
+	}
+	r := &runner{
+		cfg:      cfg,
+		data:     data,
+		net:      net.Clone(),
+		W:        net.NumParams(),
+		target:   -1,
+		hasValid: data.Valid.X != nil,
+		hasTest:  data.Test.X != nil,
+	}
+	r.rise, r.riseOn = cfg.rise()
+	if cfg.TargetLive > 0 {
+		r.target = cfg.TargetLive
+	}
+	if cfg.Sparsity > 0 {
+		r.target = max(r.target, r.W-ceilCount(cfg.Sparsity*float64(r.W)))
+	}
+	r.res = &Result{Net: r.net}
+	if err := r.run(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			r.res.Stopped = StoppedCanceled
+		} else {
+			r.res.Stopped = StoppedFailed
+		}
+		r.record(Event{Kind: EventDone, Stopped: r.res.Stopped})
+		return r.res, err
+	}
+	r.record(Event{Kind: EventDone, Stopped: r.res.Stopped})
+	return r.res, nil
+}
+
+func checkSplits(net *nn.Network, d Data, cfg *Settings) error {
+	if d.Train.X == nil || d.Train.Y == nil {
+		return errors.New("prune: no training data")
+	}
+	if err := net.Check(d.Train.X, d.Train.Y); err != nil {
+		return fmt.Errorf("prune: training data: %w", err)
+	}
+	for _, sp := range []struct {
+		name string
+		d    nn.Data
+	}{{"validation", d.Valid}, {"test", d.Test}} {
+		if sp.d.X == nil {
+			continue
+		}
+		if sp.d.Y == nil {
+			return fmt.Errorf("prune: %s data have no targets", sp.name)
+		}
+		if err := net.Check(sp.d.X, sp.d.Y); err != nil {
+			return fmt.Errorf("prune: %s data: %w", sp.name, err)
+		}
+	}
+	if _, on := cfg.rise(); on && cfg.ErrorSplit == ValidSplit && d.Valid.X == nil {
+		return errors.New("prune: the error-rise rule on the validation split needs validation data")
+	}
+	return nil
+}
+
+// runner holds the state of one Run.
+type runner struct {
+	cfg  Settings
+	data Data
+	net  *nn.Network
+	res  *Result
+
+	W        int // parameters
+	target   int // live parameters to stop at, −1 for none
+	rise     float64
+	riseOn   bool
+	ref      float64 // error of the starting network
+	hasValid bool
+	hasTest  bool
+
+	totalPred float64 // sum of the predicted ΔE of all removals
+	step      int     // removals so far
+	issueStep int     // step attached to curvature issues
+	round     int
+}
+
+func (r *runner) record(e Event) {
+	if r.cfg.Recorder == nil {
+		return
+	}
+	e.Round = r.round
+	e.Live = r.net.NumLive()
+	e.Total = r.W
+	e.Target = r.target
+	r.cfg.Recorder.Record(e)
+}
+
+func (r *runner) issue(is Issue) {
+	is.Round = r.round
+	r.res.Health.Issues = append(r.res.Health.Issues, is)
+}
+
+// eval returns the metrics of the network on every split present.
+func (r *runner) eval() Eval {
+	var e Eval
+	e.Train = r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
+	if r.hasValid {
+		e.Valid = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
+	}
+	if r.hasTest {
+		e.Test = r.net.Evaluate(r.data.Test.X, r.data.Test.Y)
+	}
+	return e
+}
+
+// errorOf returns the error the error-rise rule watches.
+func (r *runner) errorOf(train, valid nn.Metrics) float64 {
+	m := train
+	if r.cfg.ErrorSplit == ValidSplit {
+		m = valid
+	}
+	if r.cfg.ErrorMeasure == Misclassification {
+		return 1 - m.Accuracy
+	}
+	return m.MeanLoss
+}
+
+// broken reports whether the error e breaks the error-rise rule.
+func (r *runner) broken(e float64) bool {
+	return r.riseOn && !(e-r.ref <= r.rise)
+}
+
+func (r *runner) run(ctx context.Context) error {
+	r.res.Start = r.eval()
+	if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
+		return fmt.Errorf("prune: the training loss of the network is %v", l)
+	}
+	r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if stop := r.stopBefore(); stop != "" {
+			r.res.Stopped = stop
+			return nil
+		}
+		stop, err := r.doRound(ctx)
+		if err != nil {
+			return err
+		}
+		if stop != "" {
+			r.res.Stopped = stop
+			return nil
+		}
+	}
+}
+
+// stopBefore returns the stopping rule that holds before a round, if any.
+func (r *runner) stopBefore() string {
+	switch {
+	case r.target >= 0 && r.net.NumLive() <= r.target:
+		return StoppedTarget
+	case r.cfg.MaxRounds > 0 && len(r.res.Rounds) >= r.cfg.MaxRounds:
+		return StoppedRounds
+	}
+	for q := 0; q < r.W; q++ {
+		if r.prunable(q) {
+			return ""
+		}
+	}
+	return StoppedExhausted
+}
+
+// prunable reports whether parameter q may be removed.
+func (r *runner) prunable(q int) bool {
+	return r.net.IsLive(q) && !(r.cfg.ProtectBiases && r.net.ParamAt(q).Bias)
+}
+
+// positions holds the live parameters of a round, by position.
+type positions struct {
+	live      []int // flat indices
+	layer     []int
+	cand      []bool // prunable
+	removed   []bool
+	w         []float64
+	sal, pred []float64
+}
+
+func (r *runner) positions() *positions {
+	live := r.net.LiveIndices()
+	n := len(live)
+	p := &positions{
+		live: live, layer: make([]int, n), cand: make([]bool, n), removed: make([]bool, n),
+		w: make([]float64, n), sal: make([]float64, n), pred: make([]float64, n),
+	}
+	theta := r.net.RawParams()
+	for i, q := range live {
+		p.layer[i] = r.net.ParamAt(q).Layer
+		p.cand[i] = r.prunable(q)
+		p.w[i] = theta[q]
+	}
+	return p
+}
+
+// begin builds the saliency's scorer over the live parameters of p.
+func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, error) {
+	pr := &hessian.Problem{Net: r.net, X: r.data.Train.X, Y: r.data.Train.Y, Params: p.live}
+	env := &Env{MaxBytes: r.cfg.MaxBytes, Report: func(is Issue) {
+		is.Step = r.issueStep
+		r.issue(is)
+	}}
+	sc, err := r.cfg.Method.Begin(ctx, pr, env)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := sc.(interface{ Damping() float64 }); ok {
+		rd.Damping = d.Damping()
+	}
+	return sc, nil
+}
+
+// apportion shares k among layers in proportion to counts by largest
+// remainders, ties to the lower layer.
+func apportion(k int, counts []int) []int {
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	quota := make([]int, len(counts))
+	if total == 0 {
+		return quota
+	}
+	k = min(k, total)
+	rem := make([]int, len(counts))
+	given := 0
+	for l, c := range counts {
+		quota[l] = k * c / total
+		rem[l] = k * c % total
+		given += quota[l]
+	}
+	for ; given < k; given++ {
+		best := -1
+		for l := range counts {
+			if quota[l] < counts[l] && (best < 0 || rem[l] > rem[best]) {
+				best = l
+			}
+		}
+		quota[best]++
+		rem[best] = -1
+	}
+	return quota
+}
+
+// doRound runs one round and returns the stopping rule that ended the run,
+// if any.
+func (r *runner) doRound(ctx context.Context) (stop string, err error) {
+	r.round++
+	r.issueStep = 0
+	r.record(Event{Kind: EventRoundStart})
+	rd := Round{Round: r.round, Damping: math.NaN()}
+	train := r.data.Train
+
+	p := r.positions()
+	sc, err := r.begin(ctx, p, &rd)
+	if err != nil {
+		return "", err
+	}
+
+	// The round's limit and, per layer, its shares.
+	counts := make([]int, r.net.NumLayers())
+	nCand := 0
+	for i, c := range p.cand {
+		if c {
+			counts[p.layer[i]]++
+			nCand++
+		}
+	}
+	limit := nCand
+	switch {
+	case r.cfg.PerRound > 0:
+		limit = r.cfg.PerRound
+	case r.cfg.Fraction > 0:
+		limit = max(1, ceilCount(r.cfg.Fraction*float64(nCand)))
+	}
+	if r.target >= 0 {
+		limit = min(limit, r.net.NumLive()-r.target)
+	}
+	limit = min(limit, nCand)
+	var quota []int
+	if r.cfg.PerLayer {
+		quota = apportion(limit, counts)
+	}
+
+	E0 := r.net.Objective(train.X, train.Y)
+	E := E0
+	theta := r.net.RawParams()
+	prev := make([]float64, len(theta))
+	removed := 0
+	budgetHit := false
+	pivotRebuilt := false
+	for removed < limit {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if err := sc.Score(p.sal, p.pred, p.w); err != nil {
+			var pe *hessian.PivotError
+			if errors.As(err, &pe) && !pivotRebuilt {
+				r.issueStep = r.step
+				r.issue(Issue{Step: r.step, Kind: IssuePivot, Index: pe.Index, Lambda: rd.Damping,
+					Message: fmt.Sprintf("[H⁻¹]_qq of %v is %g, not positive; rebuilding the curvature", r.net.ParamAt(pe.Index), pe.Pivot)})
+				p = r.positions()
+				if sc, err = r.begin(ctx, p, &rd); err != nil {
+					return "", err
+				}
+				rd.Rebuilds++
+				pivotRebuilt = true
+				continue
+			}
+			return "", fmt.Errorf("prune: round %d: %w", r.round, err)
+		}
+		i := -1
+		for j, s := range p.sal {
+			if !p.cand[j] || p.removed[j] || (quota != nil && quota[p.layer[j]] == 0) {
+				continue
+			}
+			if math.IsNaN(s) {
+				return "", fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+			}
+			if i < 0 || s < p.sal[i] {
+				i = j
+			}
+		}
+		if i < 0 {
+			break
+		}
+		pred := p.pred[i]
+		if (r.cfg.Budget > 0 || r.cfg.RoundBudget > 0) && math.IsNaN(pred) {
+			return "", errors.New("prune: a ΔE budget needs a saliency that predicts ΔE")
+		}
+		if r.cfg.Budget > 0 && r.totalPred+pred > r.cfg.Budget {
+			stop = StoppedBudget
+			break
+		}
+		if r.cfg.RoundBudget > 0 && rd.Predicted+pred > r.cfg.RoundBudget {
+			budgetHit = true
+			break
+		}
+
+		q := p.live[i]
+		sal := p.sal[i]
+		copy(prev, theta)
+		if err := sc.Remove(i, p.w); err != nil {
+			return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
+		}
+		for j, qj := range p.live {
+			theta[qj] = p.w[j]
+		}
+		r.net.Prune(q)
+		r.step++
+		if err := r.net.CheckFinite(); err != nil {
+			r.undo(prev, q)
+			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+				Message: fmt.Sprintf("removing %v made a parameter not finite: %v", r.net.ParamAt(q), err)})
+			return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
+		}
+		mt := r.net.Evaluate(train.X, train.Y)
+		if math.IsNaN(mt.Loss) || math.IsInf(mt.Loss, 0) {
+			r.undo(prev, q)
+			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+				Message: fmt.Sprintf("removing %v made the training loss %v", r.net.ParamAt(q), mt.Loss)})
+			return "", fmt.Errorf("prune: round %d: removing %v made the training loss %v", r.round, r.net.ParamAt(q), mt.Loss)
+		}
+		st := Step{
+			Step: r.step, Round: r.round, Index: q, Name: r.net.ParamAt(q).String(),
+			Saliency: sal, Predicted: pred, Real: mt.Loss - E, Loss: mt.Loss,
+			Error: math.NaN(), Live: r.net.NumLive(),
+		}
+		if r.riseOn {
+			var mv nn.Metrics
+			if r.cfg.ErrorSplit == ValidSplit {
+				mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
+			}
+			st.Error = r.errorOf(mt, mv)
+			if r.broken(st.Error) {
+				r.undo(prev, q)
+				st.Undone = true
+				st.Live = r.net.NumLive()
+				r.res.History = append(r.res.History, st)
+				r.record(Event{Kind: EventRemoval, Step: &st})
+				stop = StoppedErrorRise
+				break
+			}
+		}
+		r.res.History = append(r.res.History, st)
+		r.record(Event{Kind: EventRemoval, Step: &st})
+		E = mt.Loss
+		removed++
+		rd.Predicted += pred
+		r.totalPred += pred
+		p.removed[i] = true
+		if quota != nil {
+			quota[p.layer[i]]--
+		}
+		pivotRebuilt = false
+		if r.cfg.RebuildEvery > 0 && removed%r.cfg.RebuildEvery == 0 && removed < limit {
+			r.issueStep = r.step
+			p = r.positions()
+			if sc, err = r.begin(ctx, p, &rd); err != nil {
+				return "", err
+			}
+			rd.Rebuilds++
+		}
+	}
+	rd.Removed = removed
+	rd.Real = E - E0
+	rd.Pruned = r.eval()
+	rd.Retrained = rd.Pruned
+
+	if r.cfg.Retrain != nil && removed > 0 && stop != StoppedErrorRise {
+		undone, err := r.retrain(ctx, &rd)
+		if err != nil {
+			return "", err
+		}
+		if undone {
+			stop = StoppedErrorRise
+		}
+	}
+	rd.Live = r.net.NumLive()
+	r.res.Rounds = append(r.res.Rounds, rd)
+	if r.cfg.OnRound != nil {
+		if err := r.cfg.OnRound(rd, r.net); err != nil {
+			return "", fmt.Errorf("prune: round %d: %w", r.round, err)
+		}
+	}
+	r.record(Event{Kind: EventRoundEnd, Summary: &rd})
+	switch {
+	case stop != "":
+		return stop, nil
+	case removed == 0 && budgetHit:
+		return StoppedRoundBudget, nil
+	case removed == 0:
+		return StoppedExhausted, nil
+	}
+	return "", nil
+}
+
+// retrain retrains the network with the mask fixed and fills in rd. A
+// retraining that breaks the error-rise rule is undone, leaving
+// rd.Retrained equal to rd.Pruned, and reported by undone.
+func (r *runner) retrain(ctx context.Context, rd *Round) (undone bool, err error) {
+	before := r.net.ParamsTo(nil)
+	mask := r.net.Mask()
+	tr, err := nn.Train(ctx, r.net, r.data.Train, r.data.Valid, r.cfg.Retrain)
+	if err != nil {
+		r.net.SetParams(before)
+		if errors.Is(err, nn.ErrDiverged) {
+			r.issue(Issue{Step: r.step, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
+				Message: fmt.Sprintf("retraining after round %d diverged and was undone: %v", r.round, err)})
+		}
+		return false, fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
+	}
+	theta := r.net.RawParams()
+	for q, live := range mask {
+		if live != r.net.IsLive(q) || (!live && theta[q] != 0) {
+			r.net.SetMask(mask)
+			r.net.SetParams(before)
+			return false, fmt.Errorf("prune: round %d: retraining changed the mask at %v", r.round, r.net.ParamAt(q))
+		}
+	}
+	if err := r.net.CheckFinite(); err != nil {
+		r.net.SetParams(before)
+		return false, fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
+	}
+	rd.Retrain = &tr
+	r.record(Event{Kind: EventRetrain, Train: &tr})
+	ev := r.eval()
+	if r.broken(r.errorOf(ev.Train, ev.Valid)) {
+		r.net.SetParams(before)
+		return true, nil
+	}
+	rd.Retrained = ev
+	return false, nil
+}
+
+// undo restores the parameters prev and makes q live again.
+func (r *runner) undo(prev []float64, q int) {
+	m := r.net.Mask()
+	m[q] = true
+	r.net.SetMask(m)
+	copy(r.net.RawParams(), prev)
+}
+
+func gatherAt(theta []float64, idx []int) []float64 {
+	w := make([]float64, len(idx))
+	for i, q := range idx {
+		w[i] = theta[q]
+	}
+	return w
+}
+
+// Scores returns the saliency of every parameter of net on the data X, Y
+// under the method of s (nil settings: OBS on the exact Hessian with the
+// default damping; only Method and MaxBytes are used), in the canonical
+// parameter order. Pruned parameters, which have no saliency, are NaN.
+// Every live parameter is scored, biases included. net is not modified.
+func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) ([]float64, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("prune settings: %w", err)
+	}
+	cfg := s.withDefaults()
+	if err := net.Check(X, Y); err != nil {
+		return nil, fmt.Errorf("prune: data: %w", err)
+	}
+	if err := net.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("prune: network: %w", err)
+	}
+	live := net.LiveIndices()
+	pr := &hessian.Problem{Net: net, X: X, Y: Y, Params: live}
+	sc, err := cfg.Method.Begin(ctx, pr, &Env{MaxBytes: cfg.MaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	w := gatherAt(net.RawParams(), live)
+	sal := make([]float64, len(live))
+	pred := make([]float64, len(live))
+	if err := sc.Score(sal, pred, w); err != nil {
+		return nil, err
+	}
+	out := make([]float64, net.NumParams())
+	for q := range out {
+		out[q] = math.NaN()
+	}
+	for i, q := range live {
+		out[q] = sal[i]
+	}
+	return out, nil
+}

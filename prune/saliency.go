@@ -1,0 +1,288 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/secondorder/prune/hessian"
+)
+
+// Need is the curvature information a saliency uses.
+type Need int
+
+// The curvature needs of a saliency.
+const (
+	NeedNone     Need = iota // the parameter values only
+	NeedDiagonal             // the diagonal of a curvature matrix, O(W) memory
+	NeedInverse              // the inverse of a dense curvature matrix, O(W²) memory
+)
+
+var needNames = [...]string{NeedNone: "none", NeedDiagonal: "diagonal", NeedInverse: "inverse"}
+
+// String returns none, diagonal or inverse.
+func (n Need) String() string {
+	if n < 0 || int(n) >= len(needNames) {
+		return fmt.Sprintf("Need(%d)", int(n))
+	}
+	return needNames[n]
+}
+
+// Saliency is a rule that ranks parameters for removal.
+//
+// Begin computes what the rule needs, once per round of removals, and
+// returns a Scorer that ranks and removes parameters until the round ends.
+// The loop of Run only calls these methods, so a new rule is a new type.
+type Saliency interface {
+	// Need reports the curvature the rule uses.
+	Need() Need
+
+	// Begin returns a Scorer for the parameters p.Params of p.Net, which
+	// are its live parameters in ascending order, with the curvature of
+	// the training loss on p.X and p.Y. Position i of the Scorer refers to
+	// parameter p.Params[i]. Begin must not modify p.Net.
+	Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error)
+}
+
+// Scorer ranks and removes the parameters of one round. Its positions are
+// those of the Problem given to Begin, and w holds the current values of
+// those parameters.
+type Scorer interface {
+	// Score writes to sal[i] the saliency of removing position i and to
+	// pred[i] the predicted increase of E, NaN when the rule makes no
+	// prediction, for every position not removed yet; the entries of
+	// removed positions are unspecified. It returns an error when the
+	// curvature no longer allows a score, such as a non-positive
+	// [H⁻¹]_ii (a *hessian.PivotError).
+	Score(sal, pred, w []float64) error
+
+	// Remove removes position i: it sets w[i] to exactly zero, adds the
+	// rule's update to the other entries of w, if it has one, and updates
+	// its own state for the remaining positions.
+	Remove(i int, w []float64) error
+}
+
+// Env holds what the pruning loop lends a Saliency's Begin.
+type Env struct {
+	// MaxBytes limits the memory of dense W×W matrices (see
+	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
+	// negative means no limit.
+	MaxBytes int64
+
+	// Report, when not nil, receives the numerical issues met while
+	// computing the curvature, such as a raised damping. The loop fills in
+	// the round.
+	Report func(Issue)
+}
+
+func (e *Env) report(is Issue) {
+	if e != nil && e.Report != nil {
+		e.Report(is)
+	}
+}
+
+func (e *Env) maxBytes() int64 {
+	if e == nil {
+		return 0
+	}
+	return e.MaxBytes
+}
+
+// Curvature selects the curvature matrix a saliency is computed from.
+type Curvature int
+
+// The curvatures. OBS uses the dense matrices Exact, GaussNewton and Fisher,
+// and Recursive; OBD uses the diagonals of Exact, GaussNewton and Fisher,
+// BeckerLeCun, LevenbergMarquardt and Hutchinson.
+const (
+	// Exact is the exact Hessian H = ∇²E (hessian.Exact).
+	Exact Curvature = iota
+	// GaussNewton is the outer-product (Gauss–Newton, Levenberg–Marquardt)
+	// matrix Σₙ Jₙᵀ Λₙ Jₙ (hessian.GaussNewton).
+	GaussNewton
+	// Fisher is the empirical Fisher matrix Σₙ gₙ gₙᵀ (hessian.Fisher).
+	Fisher
+	// Recursive is Hassibi and Stork's recursive inverse of the
+	// Gauss–Newton matrix (hessian.RecursiveInverse), for OBS.
+	Recursive
+	// BeckerLeCun is the back-propagated diagonal of Becker and LeCun in
+	// its full form (hessian.BeckerLeCun), for OBD.
+	BeckerLeCun
+	// LevenbergMarquardt is the Becker–LeCun diagonal without the second
+	// derivatives of the activations (hessian.BeckerLeCun with LM), for
+	// OBD; every entry is non-negative.
+	LevenbergMarquardt
+	// Hutchinson is the diagonal of the exact Hessian estimated from
+	// Rademacher probes (hessian.Hutchinson), for OBD.
+	Hutchinson
+)
+
+var curvatureNames = [...]string{
+	Exact:              "exact",
+	GaussNewton:        "gn",
+	Fisher:             "fisher",
+	Recursive:          "recursive",
+	BeckerLeCun:        "diag-bl",
+	LevenbergMarquardt: "diag-lm",
+	Hutchinson:         "hutchinson",
+}
+
+// String returns the name of the curvature: exact, gn, fisher, recursive,
+// diag-bl, diag-lm or hutchinson.
+func (c Curvature) String() string {
+	if c < 0 || int(c) >= len(curvatureNames) {
+		return fmt.Sprintf("Curvature(%d)", int(c))
+	}
+	return curvatureNames[c]
+}
+
+// ParseCurvature returns the curvature with the given name (see String).
+func ParseCurvature(s string) (Curvature, error) {
+	for i, name := range curvatureNames {
+		if name == s {
+			return Curvature(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown curvature %q (want exact, gn, fisher, recursive, diag-bl, diag-lm or hutchinson)", s)
+}
+
+// Magnitude is magnitude pruning: the saliency of parameter q is |w_q|,
+// which ranks the parameters as ½ w_q² does, OBD with h_qq = 1. It needs no
+// curvature and makes no prediction of the increase of E (NaN).
+type Magnitude struct{}
+
+// Need returns NeedNone.
+func (Magnitude) Need() Need { return NeedNone }
+
+// Begin returns the magnitude scorer.
+func (Magnitude) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error) {
+	return magnitudeScorer{}, nil
+}
+
+type magnitudeScorer struct{}
+
+func (magnitudeScorer) Score(sal, pred, w []float64) error {
+	for i, v := range w {
+		sal[i] = math.Abs(v)
+		pred[i] = math.NaN()
+	}
+	return nil
+}
+
+func (magnitudeScorer) Remove(i int, w []float64) error {
+	w[i] = 0
+	return nil
+}
+
+// OBD is Optimal Brain Damage. The saliency of parameter q, and its
+// prediction of the increase of E, is
+//
+//	s_q = ½ h_qq w_q²,
+//
+// with h_qq the diagonal of the curvature Curvature: Exact (the default,
+// the exact diagonal of H), GaussNewton, Fisher, BeckerLeCun,
+// LevenbergMarquardt or Hutchinson (an estimate of the exact diagonal).
+// Removing a parameter sets it to zero and moves no other. The diagonal is
+// computed once per round. An entry h_qq < 0, possible with Exact,
+// BeckerLeCun and Hutchinson away from a minimum, gives a negative
+// saliency; such entries are reported as an IssueNegativeDiagonal.
+//
+// References:
+//
+//	Y. LeCun, J. S. Denker and S. A. Solla, Optimal Brain Damage, NIPS 2,
+//	  1989.
+type OBD struct {
+	// Curvature is the source of the diagonal, default Exact.
+	Curvature Curvature
+
+	// Probes is the number of Rademacher probes of Hutchinson; zero
+	// means 100.
+	Probes int
+
+	// Src is the randomness of Hutchinson; nil means a fixed seed. The
+	// estimator draws from Src, changing its state.
+	Src rand.Source
+}
+
+// Need returns NeedDiagonal.
+func (OBD) Need() Need { return NeedDiagonal }
+
+// Validate returns an error when the curvature cannot give OBD a diagonal.
+func (o OBD) Validate() error {
+	switch o.Curvature {
+	case Exact, GaussNewton, Fisher, BeckerLeCun, LevenbergMarquardt, Hutchinson:
+	default:
+		return fmt.Errorf("OBD cannot use curvature %v", o.Curvature)
+	}
+	if o.Probes < 0 {
+		return fmt.Errorf("OBD: %d Hutchinson probes", o.Probes)
+	}
+	return nil
+}
+
+// Begin computes the diagonal over the live parameters of p.
+func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	var diagTo func(ctx context.Context, dst []float64) error
+	switch o.Curvature {
+	case Exact:
+		diagTo = hessian.Exact{P: p}.DiagTo
+	case GaussNewton:
+		diagTo = hessian.GaussNewton{P: p}.DiagTo
+	case Fisher:
+		diagTo = hessian.Fisher{P: p}.DiagTo
+	case BeckerLeCun:
+		diagTo = hessian.BeckerLeCun{P: p}.DiagTo
+	case LevenbergMarquardt:
+		diagTo = hessian.BeckerLeCun{P: p, LM: true}.DiagTo
+	case Hutchinson:
+		diagTo = hessian.Hutchinson{C: hessian.Exact{P: p}, Probes: o.Probes, Src: o.Src}.EstimateDiagTo
+	}
+	d := make([]float64, p.Dim())
+	if err := diagTo(ctx, d); err != nil {
+		return nil, fmt.Errorf("OBD diagonal (%v): %w", o.Curvature, err)
+	}
+	neg := 0
+	for i, v := range d {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			q := paramIndex(p, i)
+			env.report(Issue{Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+				Message: fmt.Sprintf("OBD diagonal entry of %v is %v", p.Net.ParamAt(q), v)})
+			return nil, fmt.Errorf("OBD diagonal (%v): entry of %v is %v", o.Curvature, p.Net.ParamAt(q), v)
+		}
+		if v < 0 {
+			neg++
+		}
+	}
+	if neg > 0 {
+		env.report(Issue{Kind: IssueNegativeDiagonal, Index: -1, Lambda: math.NaN(),
+			Message: fmt.Sprintf("%d of %d diagonal entries (%v) are negative; their OBD saliencies are negative", neg, len(d), o.Curvature)})
+	}
+	return obdScorer{d: d}, nil
+}
+
+type obdScorer struct{ d []float64 }
+
+func (s obdScorer) Score(sal, pred, w []float64) error {
+	for i, v := range w {
+		sal[i] = 0.5 * s.d[i] * v * v
+		pred[i] = sal[i]
+	}
+	return nil
+}
+
+func (s obdScorer) Remove(i int, w []float64) error {
+	w[i] = 0
+	return nil
+}
+
+// paramIndex returns the flat index of position i of p.
+func paramIndex(p *hessian.Problem, i int) int {
+	if p.Params == nil {
+		return i
+	}
+	return p.Params[i]
+}

@@ -1,0 +1,281 @@
+package prune
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/secondorder/prune/nn"
+)
+
+// Data holds the splits Run uses. The training data are required; Valid
+// and Test are optional, absent when their X is nil.
+type Data struct {
+	Train, Valid, Test nn.Data
+}
+
+// Measure is the error the error-rise stopping rule watches.
+type Measure int
+
+// The error measures.
+const (
+	// MeanLoss is the mean loss E/N of the split.
+	MeanLoss Measure = iota
+	// Misclassification is the fraction of samples of the split
+	// classified wrongly, 1 − accuracy (see nn.Network.Evaluate).
+	Misclassification
+)
+
+// String returns loss or misclassification.
+func (m Measure) String() string {
+	switch m {
+	case MeanLoss:
+		return "loss"
+	case Misclassification:
+		return "misclassification"
+	}
+	return fmt.Sprintf("Measure(%d)", int(m))
+}
+
+// Split names a split of Data.
+type Split int
+
+// The splits the error-rise rule can watch.
+const (
+	TrainSplit Split = iota
+	ValidSplit
+)
+
+// String returns train or valid.
+func (s Split) String() string {
+	switch s {
+	case TrainSplit:
+		return "train"
+	case ValidSplit:
+		return "valid"
+	}
+	return fmt.Sprintf("Split(%d)", int(s))
+}
+
+// Defaults of Settings.
+const (
+	// DefaultFraction is the fraction of the prunable live parameters
+	// removed per round when no other limit is set.
+	DefaultFraction = 0.1
+
+	// DefaultSparsity is the target sparsity when no stopping rule is set.
+	DefaultSparsity = 0.5
+)
+
+// NoRise as Settings.ErrorRise turns on the error-rise rule with a zero
+// threshold, stopping at the first removal that raises the error at all,
+// since a zero ErrorRise turns the rule off.
+const NoRise = -1.0
+
+// Settings holds the settings of Run and Scores. A nil *Settings, and any
+// zero field, selects the documented default.
+//
+// A round removes parameters one at a time, each the prunable live
+// parameter of least saliency, rescored after every removal, until the
+// round's limit: PerRound parameters, or else a Fraction of the prunable
+// live parameters at the start of the round (rounded up), or else, with
+// only RoundBudget set, no count limit; and, with RoundBudget, until the
+// next removal would take the sum of the round's predicted ΔE above
+// RoundBudget. With none of the three, the round removes DefaultFraction.
+// A stopping rule met during a round ends it early; the round is still
+// retrained, unless the error-rise rule broke, and Run then stops.
+//
+// Run stops after the first round, or the first removal, at which a
+// stopping rule holds:
+//
+//   - target: the number of live parameters reaches TargetLive, or the
+//     fraction of pruned parameters reaches Sparsity, that is
+//     W − live ≥ ⌈Sparsity·W⌉ for W parameters; the last round removes
+//     exactly what is left to reach it.
+//   - error-rise: e_after − e_start > ErrorRise, with e the Measure on the
+//     ErrorSplit, e_start its value for the network given to Run and
+//     e_after its value after a removal or a retraining (an absolute
+//     threshold; NoRise means 0). The removal, or the retraining, that broke
+//     the rule is undone, so the result is the last network that satisfied
+//     it. The rule is checked after every removal, before retraining, so
+//     retraining cannot rescue a removal that broke it.
+//   - budget: the next removal would take the sum of the predicted ΔE of
+//     all removals above Budget; it is not made.
+//   - round-budget: a round could not remove any parameter within
+//     RoundBudget.
+//   - rounds: MaxRounds rounds were completed.
+//   - exhausted: no prunable live parameter is left.
+//
+// With none of TargetLive, Sparsity, ErrorRise, Budget and MaxRounds set,
+// the target is DefaultSparsity.
+type Settings struct {
+	// Method is the saliency, default OBS{} (the exact Hessian with
+	// damping DefaultDamping, raised on failure).
+	Method Saliency
+
+	// PerRound is the number of parameters removed per round.
+	PerRound int
+
+	// Fraction is the fraction of the prunable live parameters removed
+	// per round, in (0, 1], used when PerRound is zero.
+	Fraction float64
+
+	// RoundBudget limits the sum of the predicted ΔE of the removals of a
+	// round; zero means no limit. It needs a Method that predicts ΔE.
+	RoundBudget float64
+
+	// PerLayer ranks the parameters within each layer: the round's count
+	// is shared among the layers in proportion to their prunable live
+	// parameters (largest remainders), so each loses about the same
+	// fraction, and each removal takes the least salient parameter of the
+	// layers whose share is not used up. It needs a count per round
+	// (PerRound, Fraction or the default). Without it the ranking is
+	// global.
+	PerLayer bool
+
+	// ProtectBiases keeps every bias: biases stay in the curvature and
+	// move with OBS updates but are never removed. By default biases are
+	// prunable like weights.
+	ProtectBiases bool
+
+	// RebuildEvery, when positive, rebuilds the curvature after that many
+	// removals within a round. By default it is built once per round, at
+	// its start (after the previous round's retraining).
+	RebuildEvery int
+
+	// TargetLive is the number of live parameters to stop at; zero means
+	// no such target.
+	TargetLive int
+
+	// Sparsity is the fraction of pruned parameters to stop at, in
+	// [0, 1); zero means no such target.
+	Sparsity float64
+
+	// ErrorRise is the threshold of the error-rise rule; zero turns it
+	// off, NoRise means a zero threshold.
+	ErrorRise float64
+
+	// ErrorMeasure is the error the error-rise rule watches, default
+	// MeanLoss.
+	ErrorMeasure Measure
+
+	// ErrorSplit is the split the error-rise rule watches, default
+	// TrainSplit; ValidSplit needs validation data.
+	ErrorSplit Split
+
+	// Budget limits the sum of the predicted ΔE of all removals; zero
+	// means no limit. It needs a Method that predicts ΔE.
+	Budget float64
+
+	// MaxRounds is the largest number of rounds; zero means no limit.
+	MaxRounds int
+
+	// Retrain, when not nil, retrains the network after every round with
+	// nn.Train and these settings, the mask fixed, on the training data
+	// (and the validation data, when present). Its Src, if set, is drawn
+	// from by every round.
+	Retrain *nn.TrainSettings
+
+	// MaxBytes limits the memory of a dense W×W matrix (see
+	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
+	// negative means no limit.
+	MaxBytes int64
+
+	// Recorder, when not nil, receives an Event at the start of every
+	// round, after every removal and retraining, at the end of every round
+	// and when Run ends.
+	Recorder Recorder
+
+	// OnRound, when not nil, is called after every round with its summary
+	// and the network, which it must not modify, for example to save a
+	// checkpoint. An error ends Run with that error.
+	OnRound func(r Round, net *nn.Network) error
+}
+
+// Validate returns an error describing the first invalid setting in s. A
+// nil s is valid.
+func (s *Settings) Validate() error {
+	if s == nil {
+		return nil
+	}
+	finiteNonNeg := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
+	switch {
+	case s.PerRound < 0:
+		return fmt.Errorf("removals per round %d is negative", s.PerRound)
+	case !(s.Fraction >= 0 && s.Fraction <= 1):
+		return fmt.Errorf("fraction per round %v is not in [0, 1]", s.Fraction)
+	case !finiteNonNeg(s.RoundBudget):
+		return fmt.Errorf("round budget %v is not a non-negative number", s.RoundBudget)
+	case s.RebuildEvery < 0:
+		return fmt.Errorf("rebuild period %d is negative", s.RebuildEvery)
+	case s.TargetLive < 0:
+		return fmt.Errorf("target live parameters %d is negative", s.TargetLive)
+	case !(s.Sparsity >= 0 && s.Sparsity < 1):
+		return fmt.Errorf("target sparsity %v is not in [0, 1)", s.Sparsity)
+	case s.ErrorRise != NoRise && !finiteNonNeg(s.ErrorRise):
+		return fmt.Errorf("error rise %v is not a non-negative number", s.ErrorRise)
+	case s.ErrorMeasure < MeanLoss || s.ErrorMeasure > Misclassification:
+		return fmt.Errorf("unknown error measure %v", s.ErrorMeasure)
+	case s.ErrorSplit < TrainSplit || s.ErrorSplit > ValidSplit:
+		return fmt.Errorf("unknown split %v for the error-rise rule", s.ErrorSplit)
+	case !finiteNonNeg(s.Budget):
+		return fmt.Errorf("ΔE budget %v is not a non-negative number", s.Budget)
+	case s.MaxRounds < 0:
+		return fmt.Errorf("maximum rounds %d is negative", s.MaxRounds)
+	case s.PerLayer && s.PerRound == 0 && s.Fraction == 0 && s.RoundBudget > 0:
+		return errors.New("per-layer ranking needs a count per round (PerRound or Fraction), not only a round budget")
+	}
+	if s.Method != nil {
+		if v, ok := s.Method.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return err
+			}
+		}
+		if (s.Budget > 0 || s.RoundBudget > 0) && s.Method.Need() == NeedNone {
+			return errors.New("a ΔE budget needs a saliency that predicts ΔE (OBD or OBS)")
+		}
+	}
+	if err := s.Retrain.Validate(); err != nil {
+		return fmt.Errorf("retraining: %w", err)
+	}
+	return nil
+}
+
+// withDefaults returns a copy of s with the defaults filled in.
+func (s *Settings) withDefaults() Settings {
+	var c Settings
+	if s != nil {
+		c = *s
+	}
+	if c.Method == nil {
+		c.Method = OBS{}
+	}
+	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
+		c.Fraction = DefaultFraction
+	}
+	if c.TargetLive == 0 && c.Sparsity == 0 && c.ErrorRise == 0 && c.Budget == 0 && c.MaxRounds == 0 {
+		c.Sparsity = DefaultSparsity
+	}
+	return c
+}
+
+// rise returns the threshold of the error-rise rule and whether it is on.
+func (s *Settings) rise() (float64, bool) {
+	switch {
+	case s.ErrorRise == NoRise:
+		return 0, true
+	case s.ErrorRise > 0:
+		return s.ErrorRise, true
+	}
+	return 0, false
+}
+
+// ceilCount returns ⌈x⌉, or the nearest integer when x is within rounding
+// of it, so that 0.3·10 counts 3.
+func ceilCount(x float64) int {
+	r := math.Round(x)
+	if math.Abs(x-r) <= 1e-9*math.Max(1, math.Abs(x)) {
+		return int(r)
+	}
+	return int(math.Ceil(x))
+}
