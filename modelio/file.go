@@ -1,0 +1,155 @@
+package modelio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/nn"
+)
+
+// format returns the model format of path from its extension, in any case:
+// ".json" (prune-mlp/1) or ".npz".
+func format(path string) (string, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	switch ext {
+	case ".json", ".npz":
+		return ext, nil
+	case "":
+		return "", fmt.Errorf("%s: no file extension to tell the model format; want .json (prune-mlp/1) or .npz (PyTorch state_dict)", path)
+	}
+	return "", fmt.Errorf("%s: unknown model file extension %q; want .json (prune-mlp/1) or .npz (PyTorch state_dict)", path, filepath.Ext(path))
+}
+
+// Load reads a network from the model file at path, in the format its
+// extension names: .json for a prune-mlp/1 file (nn.Load), .npz for a
+// PyTorch state_dict (Read).
+//
+// For an .npz archive, the activations and the loss come from spec, and
+// those that spec leaves empty from the spec file SpecPath(path) when it
+// exists; the spec file's meta object becomes the network's Meta. A
+// prune-mlp/1 file holds its own activations and loss: spec may repeat them
+// but not differ from them. spec may be nil.
+//
+// Errors about the content name path.
+func Load(path string, spec *Spec) (*nn.Network, error) {
+	ext, err := format(path)
+	if err != nil {
+		return nil, err
+	}
+	if ext == ".json" {
+		n, err := nn.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := agree(n, spec); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return n, nil
+	}
+	side := SpecPath(path)
+	sc, err := readSidecar(side)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: a directory, not an .npz archive", path)
+	}
+	n, err := read(f, st.Size(), spec, sc, side)
+	if err != nil {
+		return nil, named(path, err)
+	}
+	return n, nil
+}
+
+// agree returns an error when spec gives activations or a loss that differ
+// from those of n.
+func agree(n *nn.Network, spec *Spec) error {
+	if spec == nil {
+		return nil
+	}
+	if spec.Activations != "" {
+		acts, err := nn.ParseActivations(spec.Activations, n.NumLayers())
+		if err != nil {
+			return fmt.Errorf("spec: %v", err)
+		}
+		var have []nn.Activation
+		for _, ly := range n.Layers() {
+			have = append(have, ly.Act)
+		}
+		if !slices.Equal(acts, have) {
+			return fmt.Errorf("spec activations %s differ from the model's %s; a .json model holds its own", joinActs(acts), joinActs(have))
+		}
+	}
+	if spec.Loss != "" {
+		loss, err := nn.ParseLoss(strings.TrimSpace(spec.Loss))
+		if err != nil {
+			return fmt.Errorf("spec: %v", err)
+		}
+		if loss != n.Loss() {
+			return fmt.Errorf("spec loss %s differs from the model's %s; a .json model holds its own", loss, n.Loss())
+		}
+	}
+	return nil
+}
+
+func joinActs(acts []nn.Activation) string {
+	s := make([]string, len(acts))
+	for i, a := range acts {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Save writes n to the model file at path, in the format its extension
+// names: .json for a prune-mlp/1 file (nn.Save), .npz for a PyTorch
+// state_dict (Write). For .npz it then writes the spec file SpecPath(path),
+// which holds the activations, the loss and Meta, so that Load(path, nil)
+// reads n back.
+//
+// Each file is replaced atomically: after an error, or a crash, it holds
+// either its old content or the complete new one. Nothing is written when n
+// cannot be, for instance when a parameter is NaN or ±Inf.
+func Save(path string, n *nn.Network) error {
+	ext, err := format(path)
+	if err != nil {
+		return err
+	}
+	if ext == ".json" {
+		return nn.Save(path, n)
+	}
+	if _, err := writable(n); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := writeSidecar(io.Discard, n); err != nil {
+		return fmt.Errorf("%s: %w", SpecPath(path), err)
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, n) }); err != nil {
+		return named(path, err)
+	}
+	side := SpecPath(path)
+	return named(side, atomicfile.Write(side, func(w io.Writer) error { return writeSidecar(w, n) }))
+}
+
+// named prefixes err with path unless it already names a file.
+func named(path string, err error) error {
+	var pe *os.PathError
+	if err == nil || errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
