@@ -1,0 +1,545 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/nn"
+	"gonum.org/v1/gonum/mat"
+)
+
+// RemoveUnits returns a new network without the given hidden units of
+// hidden layer layer: their rows of W_layer and b_layer and their columns of
+// W_layer+1 are dropped, and every other parameter, its mask entry and the
+// top level of Meta are carried over. net is not modified.
+//
+// It returns an error when layer is not a hidden layer (the output layer
+// cannot lose units), when a unit is out of range or repeated, or when no
+// unit would remain. An empty units gives a copy of net.
+func RemoveUnits(net *nn.Network, layer int, units []int) (*nn.Network, error) {
+	keep, err := keptUnits(net, layer, units)
+	if err != nil {
+		return nil, err
+	}
+	if len(units) == 0 {
+		return net.Clone(), nil
+	}
+	layers := net.Layers()
+	layers[layer].Out = len(keep)
+	layers[layer+1].In = len(keep)
+	res, err := nn.FromLayers(layers, net.Loss())
+	if err != nil {
+		return nil, err
+	}
+	src := net.RawParams()
+	dst := res.RawParams()
+	srcMask := net.Mask()
+	mask := make([]bool, len(dst))
+	put := func(qd, qs int) {
+		dst[qd] = src[qs]
+		mask[qd] = srcMask[qs]
+	}
+	for l, ly := range layers {
+		for j := 0; j < ly.Out; j++ {
+			sj := j
+			if l == layer {
+				sj = keep[j]
+			}
+			for i := 0; i < ly.In; i++ {
+				si := i
+				if l == layer+1 {
+					si = keep[i]
+				}
+				put(res.WeightIndex(l, j, i), net.WeightIndex(l, sj, si))
+			}
+			put(res.BiasIndex(l, j), net.BiasIndex(l, sj))
+		}
+	}
+	if net.HasMask() {
+		res.SetMask(mask)
+	}
+	if net.Meta != nil {
+		res.Meta = make(map[string]any, len(net.Meta))
+		for k, v := range net.Meta {
+			res.Meta[k] = v
+		}
+	}
+	return res, nil
+}
+
+// keptUnits checks the units to remove from hidden layer layer and returns
+// the units that remain, in order.
+func keptUnits(net *nn.Network, layer int, units []int) ([]int, error) {
+	L := net.NumLayers()
+	if layer < 0 || layer >= L-1 {
+		return nil, fmt.Errorf("prune: layer %d is not a hidden layer of %s (hidden layers are 0…%d)", layer, net.Arch(), L-2)
+	}
+	out := net.Layer(layer).Out
+	drop := make([]bool, out)
+	for _, u := range units {
+		if u < 0 || u >= out {
+			return nil, fmt.Errorf("prune: unit %d out of range: layer %d has %d units", u, layer, out)
+		}
+		if drop[u] {
+			return nil, fmt.Errorf("prune: unit %d of layer %d listed twice", u, layer)
+		}
+		drop[u] = true
+	}
+	if len(units) == out {
+		return nil, fmt.Errorf("prune: removing all %d units of layer %d; at least one must remain", out, layer)
+	}
+	keep := make([]int, 0, out-len(units))
+	for u, d := range drop {
+		if !d {
+			keep = append(keep, u)
+		}
+	}
+	return keep, nil
+}
+
+// AbsorbUnits returns a new network without the given hidden units of
+// hidden layer layer, like RemoveUnits, after folding the mean output of
+// each removed unit u over the rows of X into the biases of the next layer:
+//
+//	b_{l+1} ← b_{l+1} + Σ_u W_{l+1}[:, u] z̄_u,    z̄_u = (1/N) Σₙ z_{u,n}.
+//
+// A unit whose output is the same on every sample, such as one whose
+// incoming weights are all zero or pruned, or whose outgoing weights are all
+// zero, is thus removed without changing the network's outputs on any
+// input, up to rounding. For other units the mean is the constant that
+// replaces z_u with the least squared change of the next layer's
+// pre-activations over X. A pruned bias of the next layer that receives a
+// non-zero shift is made live. net is not modified. AbsorbUnits returns the
+// errors of RemoveUnits and an error when X does not fit the network.
+func AbsorbUnits(net *nn.Network, X *mat.Dense, layer int, units []int) (*nn.Network, error) {
+	if err := net.Check(X, nil); err != nil {
+		return nil, err
+	}
+	if _, err := keptUnits(net, layer, units); err != nil {
+		return nil, err
+	}
+	mean := unitMeans(net, X, layer)
+	tmp := net.Clone()
+	W := tmp.Weights(layer + 1)
+	b := tmp.Bias(layer + 1)
+	for k := range b {
+		var shift float64
+		for _, u := range units {
+			shift += W.At(k, u) * mean[u]
+		}
+		if shift == 0 {
+			continue
+		}
+		q := tmp.BiasIndex(layer+1, k)
+		if !tmp.IsLive(q) {
+			m := tmp.Mask()
+			m[q] = true
+			tmp.SetMask(m)
+		}
+		b[k] += shift
+	}
+	return RemoveUnits(tmp, layer, units)
+}
+
+// unitMeans returns the mean output of each unit of layer l over the rows
+// of X. The means are formed about the first sample's outputs, so that a
+// unit with the same output on every sample gets exactly that output.
+func unitMeans(net *nn.Network, X *mat.Dense, l int) []float64 {
+	n, _ := X.Dims()
+	t := net.NewTrace(min(n, nn.ChunkRows))
+	var first, sum []float64
+	for lo := 0; lo < n; lo += nn.ChunkRows {
+		hi := min(lo+nn.ChunkRows, n)
+		net.ForwardTrace(t, X.Slice(lo, hi, 0, net.Inputs()).(*mat.Dense))
+		Z := t.Z[l]
+		if first == nil {
+			first = slices.Clone(Z.RawRowView(0))
+			sum = make([]float64, len(first))
+		}
+		for r := 0; r < hi-lo; r++ {
+			for u, v := range Z.RawRowView(r) {
+				sum[u] += v - first[u]
+			}
+		}
+	}
+	for u := range sum {
+		sum[u] = first[u] + sum[u]/float64(n)
+	}
+	return sum
+}
+
+// UnitSaliency selects how PruneUnits ranks hidden units.
+type UnitSaliency int
+
+// The unit saliencies.
+const (
+	// UnitVariance scores unit u of layer l by the change of the next
+	// layer's pre-activations over the data when z_u is replaced by its
+	// mean z̄_u,
+	//
+	//	s_u = ½ Σₙ ‖W_{l+1}[:, u] (z_{u,n} − z̄_u)‖² = ½ ‖W_{l+1}[:, u]‖² Σₙ (z_{u,n} − z̄_u)²,
+	//
+	// and removes it with AbsorbUnits. It needs one forward pass and no
+	// curvature, and is zero for a unit with constant output or zero
+	// outgoing weights, whose removal is then exact. When layer l+1 is a
+	// linear output layer with the squared error and (W_{l+1}, b_{l+1})
+	// minimise E given the hidden outputs, s_u is exactly the increase of
+	// E, and is recorded as the prediction; otherwise the prediction is
+	// NaN. Saliencies of different layers are compared as they are.
+	UnitVariance UnitSaliency = iota
+
+	// UnitOBS is Optimal Brain Surgeon over the set S of the unit's live
+	// outgoing weights, the column u of W_{l+1}: removing a unit is
+	// setting them to zero, after which its incoming weights and bias no
+	// longer matter. With H⁻¹ the inverse curvature over the live
+	// parameters (see UnitSettings.OBS and NextLayer),
+	//
+	//	L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S,    δθ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S,
+	//
+	// is the saliency and predicted increase of E, and δθ is applied to
+	// the remaining parameters before the unit is dropped (OBSSet). The
+	// inverse is rebuilt after every removal.
+	UnitOBS
+)
+
+var unitSaliencyNames = [...]string{UnitVariance: "variance", UnitOBS: "obs"}
+
+// String returns variance or obs.
+func (s UnitSaliency) String() string {
+	if s < 0 || int(s) >= len(unitSaliencyNames) {
+		return fmt.Sprintf("UnitSaliency(%d)", int(s))
+	}
+	return unitSaliencyNames[s]
+}
+
+// ParseUnitSaliency returns the unit saliency with the given name.
+func ParseUnitSaliency(s string) (UnitSaliency, error) {
+	for i, name := range unitSaliencyNames {
+		if name == s {
+			return UnitSaliency(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown unit saliency %q (want variance or obs)", s)
+}
+
+// UnitSettings holds the settings of PruneUnits. A nil *UnitSettings, and
+// any zero field, selects the documented default.
+//
+// PruneUnits stops at the first of: Remove units removed; the next removal
+// would raise E above E₀ + MaxLossRise; every eligible layer is down to
+// MinUnits units. With neither Remove nor MaxLossRise set it removes units
+// down to MinUnits per layer, recording the whole path.
+type UnitSettings struct {
+	// Saliency is the unit ranking, default UnitVariance.
+	Saliency UnitSaliency
+
+	// OBS sets the curvature and damping of UnitOBS: its Curvature
+	// (default the exact Hessian), Damping, FixedDamping and Alpha, as for
+	// OBS. UnitVariance ignores it.
+	OBS OBS
+
+	// NextLayer restricts the curvature of UnitOBS, and so its
+	// compensating update, to the live parameters of the layer after the
+	// unit's, W_{l+1} and b_{l+1}. The matrix is then of that layer's
+	// size. When that layer is a linear output layer with the squared
+	// error, E is quadratic in its parameters and, at their minimum, the
+	// prediction is exact.
+	NextLayer bool
+
+	// Layers lists the hidden layers whose units may be removed; nil
+	// means every hidden layer.
+	Layers []int
+
+	// Remove is the number of units to remove; zero means no limit.
+	Remove int
+
+	// MaxLossRise, when positive, is the largest rise of E = Σₙ ℓₙ on X, Y
+	// over the input network's that PruneUnits accepts: it stops before
+	// the first removal that would exceed it.
+	MaxLossRise float64
+
+	// MinUnits is the number of units each layer keeps at least, default 1.
+	MinUnits int
+
+	// MaxBytes limits the memory of the dense matrices of UnitOBS, as
+	// Env.MaxBytes does.
+	MaxBytes int64
+
+	// Progress, when not nil, receives every removal as it is made.
+	Progress func(r UnitRemoval)
+}
+
+// UnitRemoval records the removal of one hidden unit by PruneUnits.
+type UnitRemoval struct {
+	// Layer is the hidden layer and Unit the unit's index in the network
+	// it was removed from; Original is its index in the input network.
+	Layer, Unit, Original int
+
+	// Saliency is the unit's saliency.
+	Saliency float64
+
+	// Predicted is the predicted increase of E, NaN when the saliency
+	// makes no prediction, and Real the increase measured on X, Y.
+	Predicted, Real float64
+
+	// Loss is E after the removal and Params the number of parameters
+	// of the smaller network.
+	Loss   float64
+	Params int
+}
+
+// PruneUnits removes hidden units of net one at a time by the saliency of
+// s, until a stopping rule of s holds, and returns the smaller network and
+// the removals in order. Each removal takes the unit of least saliency
+// among the eligible layers (ties to the lowest layer, then unit), writes a
+// physically smaller network (RemoveUnits) and measures E = Σₙ ℓₙ on X, Y.
+// net is not modified.
+//
+// PruneUnits panics on invalid settings. It returns an error when X and Y
+// do not fit the network, when the context is done (checked per removal),
+// or when the curvature of UnitOBS fails; the removals made so far are
+// returned with the network they led to.
+//
+// References:
+//
+//	B. Hassibi, D. G. Stork and G. J. Wolff, Optimal Brain Surgeon and
+//	  general network pruning, IEEE ICNN, 1993.
+//	M. C. Mozer and P. Smolensky, Skeletonization: a technique for
+//	  trimming the fat from a network via relevance assessment, NIPS 1,
+//	  1989.
+func PruneUnits(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *UnitSettings) (*nn.Network, []UnitRemoval, error) {
+	var set UnitSettings
+	if s != nil {
+		set = *s
+	}
+	L := net.NumLayers()
+	if set.Saliency < UnitVariance || set.Saliency > UnitOBS {
+		panic(fmt.Sprintf("prune: unknown unit saliency %v", set.Saliency))
+	}
+	if set.Remove < 0 || set.MinUnits < 0 || !(set.MaxLossRise >= 0) {
+		panic("prune: negative Remove, MinUnits or MaxLossRise")
+	}
+	if set.MinUnits == 0 {
+		set.MinUnits = 1
+	}
+	eligible := make([]bool, L)
+	if set.Layers == nil {
+		for l := 0; l < L-1; l++ {
+			eligible[l] = true
+		}
+	}
+	for _, l := range set.Layers {
+		if l < 0 || l >= L-1 {
+			panic(fmt.Sprintf("prune: layer %d is not a hidden layer of %s", l, net.Arch()))
+		}
+		eligible[l] = true
+	}
+	if set.Saliency == UnitOBS {
+		if err := set.OBS.Validate(); err != nil {
+			panic("prune: " + err.Error())
+		}
+	}
+	if err := net.Check(X, Y); err != nil {
+		return nil, nil, err
+	}
+
+	cur := net.Clone()
+	ids := make([][]int, L)
+	for l := range ids {
+		ids[l] = make([]int, net.Layer(l).Out)
+		for u := range ids[l] {
+			ids[l][u] = u
+		}
+	}
+	E0 := cur.Objective(X, Y)
+	E := E0
+	var removals []UnitRemoval
+	for set.Remove == 0 || len(removals) < set.Remove {
+		if err := ctx.Err(); err != nil {
+			return cur, removals, err
+		}
+		var (
+			best  unitCandidate
+			found bool
+		)
+		consider := func(c unitCandidate) {
+			if !found || c.sal < best.sal {
+				best, found = c, true
+			}
+		}
+		var err error
+		switch set.Saliency {
+		case UnitVariance:
+			varianceCandidates(cur, X, eligible, set.MinUnits, consider)
+		case UnitOBS:
+			err = set.obsCandidates(ctx, cur, X, Y, eligible, consider)
+		}
+		if err != nil {
+			return cur, removals, err
+		}
+		if !found {
+			break
+		}
+		var next *nn.Network
+		switch set.Saliency {
+		case UnitVariance:
+			next, err = AbsorbUnits(cur, X, best.layer, []int{best.unit})
+		case UnitOBS:
+			tmp := cur.Clone()
+			theta := tmp.RawParams()
+			for i, q := range best.params {
+				theta[q] += best.delta[i]
+			}
+			tmp.ApplyMask()
+			next, err = RemoveUnits(tmp, best.layer, []int{best.unit})
+		}
+		if err != nil {
+			return cur, removals, err
+		}
+		En := next.Objective(X, Y)
+		if set.MaxLossRise > 0 && !(En-E0 <= set.MaxLossRise) {
+			break
+		}
+		r := UnitRemoval{
+			Layer: best.layer, Unit: best.unit, Original: ids[best.layer][best.unit],
+			Saliency: best.sal, Predicted: best.pred, Real: En - E, Loss: En, Params: next.NumParams(),
+		}
+		removals = append(removals, r)
+		ids[best.layer] = slices.Delete(ids[best.layer], best.unit, best.unit+1)
+		cur, E = next, En
+		if set.Progress != nil {
+			set.Progress(r)
+		}
+	}
+	return cur, removals, nil
+}
+
+// unitCandidate is a unit that may be removed, with its saliency and, for
+// OBS, the update of the parameters params.
+type unitCandidate struct {
+	layer, unit int
+	sal, pred   float64
+	params      []int
+	delta       []float64
+}
+
+// varianceCandidates offers every eligible unit with its UnitVariance
+// saliency.
+func varianceCandidates(net *nn.Network, X *mat.Dense, eligible []bool, minUnits int, consider func(unitCandidate)) {
+	n, _ := X.Dims()
+	L := net.NumLayers()
+	t := net.NewTrace(n)
+	net.ForwardTrace(t, X)
+	for l := 0; l < L-1; l++ {
+		ly := net.Layer(l)
+		if !eligible[l] || ly.Out <= minUnits {
+			continue
+		}
+		exact := l+1 == L-1 && net.Loss() == nn.MSE && net.Layer(l+1).Act == nn.Linear
+		Z := t.Z[l]
+		W := net.Weights(l + 1)
+		for u := 0; u < ly.Out; u++ {
+			// Deviations from the first sample, so that a constant
+			// output has exactly zero variance.
+			z0 := Z.At(0, u)
+			var mean float64
+			for r := 0; r < n; r++ {
+				mean += Z.At(r, u) - z0
+			}
+			mean /= float64(n)
+			var ss float64
+			for r := 0; r < n; r++ {
+				d := Z.At(r, u) - z0 - mean
+				ss += d * d
+			}
+			var w2 float64
+			for k := 0; k < net.Layer(l+1).Out; k++ {
+				w2 += W.At(k, u) * W.At(k, u)
+			}
+			s := 0.5 * w2 * ss
+			pred := math.NaN()
+			if exact {
+				pred = s
+			}
+			consider(unitCandidate{layer: l, unit: u, sal: s, pred: pred})
+		}
+	}
+}
+
+// obsCandidates offers every eligible unit with its UnitOBS saliency and
+// update.
+func (s *UnitSettings) obsCandidates(ctx context.Context, net *nn.Network, X, Y *mat.Dense, eligible []bool, consider func(unitCandidate)) error {
+	L := net.NumLayers()
+	env := &Env{MaxBytes: s.MaxBytes}
+	var (
+		p    *hessian.Problem
+		hinv *mat.SymDense
+		pos  map[int]int
+	)
+	build := func(params []int) error {
+		p = &hessian.Problem{Net: net, X: X, Y: Y, Params: params}
+		if len(params) == 0 {
+			hinv, pos = nil, nil
+			return nil
+		}
+		var err error
+		hinv, _, err = s.OBS.Inverse(ctx, p, env)
+		if err != nil {
+			return err
+		}
+		pos = make(map[int]int, len(params))
+		for i, q := range params {
+			pos[q] = i
+		}
+		return nil
+	}
+	if !s.NextLayer {
+		if err := build(net.LiveIndices()); err != nil {
+			return err
+		}
+	}
+	for l := 0; l < L-1; l++ {
+		if !eligible[l] || net.Layer(l).Out <= s.MinUnits {
+			continue
+		}
+		if s.NextLayer {
+			var params []int
+			for q := net.Offset(l + 1); q < net.Offset(l+2); q++ {
+				if net.IsLive(q) {
+					params = append(params, q)
+				}
+			}
+			if err := build(params); err != nil {
+				return err
+			}
+		}
+		w := make([]float64, len(p.Params))
+		theta := net.RawParams()
+		for i, q := range p.Params {
+			w[i] = theta[q]
+		}
+		next := net.Layer(l + 1)
+		for u := 0; u < net.Layer(l).Out; u++ {
+			var S []int
+			for k := 0; k < next.Out; k++ {
+				if i, ok := pos[net.WeightIndex(l+1, k, u)]; ok {
+					S = append(S, i)
+				}
+			}
+			if len(S) == 0 {
+				// The unit's outgoing weights are all pruned.
+				consider(unitCandidate{layer: l, unit: u})
+				continue
+			}
+			delta, sal, err := OBSSet(hinv, w, S)
+			if err != nil {
+				return fmt.Errorf("unit %d of layer %d: %w", u, l, err)
+			}
+			consider(unitCandidate{layer: l, unit: u, sal: sal, pred: sal, params: p.Params, delta: delta})
+		}
+	}
+	return nil
+}
