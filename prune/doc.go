@@ -32,6 +32,13 @@
 // removal. A saliency is a type implementing Saliency; Magnitude, OBD and
 // OBS are provided, and the loop does not depend on which one is used.
 //
+// Layerwise prunes networks too large for one W×W matrix: per layer it
+// minimises the reconstruction error of the layer's outputs with the layer
+// Hessian Σₙ z̃ₙz̃ₙᵀ shared by every output row (Optimal Brain Compression,
+// or SparseGPT's blocked approximation for large layers). RemoveUnits,
+// AbsorbUnits and PruneUnits remove whole hidden units and return a
+// physically smaller network.
+//
 // Indices follow the canonical parameter order of package nn (per layer:
 // W row-major, then b); biases are parameters and can be pruned.
 //
@@ -43,4 +50,9 @@
 //	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
 //	B. Hassibi, D. G. Stork and G. J. Wolff, Optimal Brain Surgeon and
 //	  general network pruning, IEEE ICNN, 1993.
+//	X. Dong, S. Chen and S. J. Pan, Learning to prune deep neural networks
+//	  via layer-wise optimal brain surgeon, NIPS 2017.
+//	E. Frantar, S. P. Singh and D. Alistarh, Optimal Brain Compression,
+//	  NeurIPS 2022.
+//	E. Frantar and D. Alistarh, SparseGPT, ICML 2023.
 package prune
