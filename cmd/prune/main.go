@@ -10,6 +10,7 @@
 //	train     train a network on a data set and write it to a model file
 //	eval      evaluate a model on a split of a data set
 //	inspect   describe a model file: layers, parameters, sparsity, metadata
+//	hessian   compute a curvature of a model's loss and write it to a .npy file
 //	datasets  list the built-in data sets
 //
 // Run "prune COMMAND --help" for the flags of a command.
@@ -125,6 +126,7 @@ func commands() []*cli.Command {
 		trainCommand(),
 		evalCommand(),
 		inspectCommand(),
+		hessianCommand(),
 		datasetsCommand(),
 	}
 }
