@@ -56,13 +56,12 @@ func (n *Network) Check(X, Y *mat.Dense) error {
 		return fmt.Errorf("data has %d target columns, network %s has %d outputs", yc, n.Arch(), n.Outputs())
 	}
 	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			if v := X.At(i, j); math.IsNaN(v) || math.IsInf(v, 0) {
+		for j, v := range X.RawRowView(i) {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return fmt.Errorf("sample %d: input %d is %v", i, j, v)
 			}
 		}
-		for k := 0; k < yc; k++ {
-			v := Y.At(i, k)
+		for k, v := range Y.RawRowView(i) {
 			switch {
 			case math.IsNaN(v) || math.IsInf(v, 0):
 				return fmt.Errorf("sample %d: target %d is %v", i, k, v)
