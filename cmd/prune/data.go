@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/modelio"
+	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
 
@@ -221,4 +225,99 @@ func metaValue(v any) any {
 		panic(fmt.Sprintf("metadata value %T: %v", v, err))
 	}
 	return out
+}
+
+// modelSpecFlags returns the --act and --loss flags of the commands that
+// read a model: a PyTorch .npz archive does not hold its activations and
+// loss.
+func modelSpecFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS` of an .npz model, one for all Linear layers or one per layer: tanh, sigmoid, relu, linear, softmax; for .npz models, overrides MODEL.spec.json", Category: "Model"},
+		&cli.StringFlag{Name: "loss", Usage: "`LOSS` of an .npz model: mse, bce or ce; for .npz models, overrides MODEL.spec.json", Category: "Model"},
+	}
+}
+
+// isNPZ reports whether path names a PyTorch .npz model file.
+func isNPZ(path string) bool {
+	return strings.EqualFold(filepath.Ext(path), ".npz")
+}
+
+// checkModelName returns a usage error naming the flag when path does not
+// end in .json or .npz, the model formats.
+func checkModelName(flag, path string) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json", ".npz":
+		return nil
+	}
+	return flagErrorf(flag, "%q: the file name must end in .json (prune-mlp/1) or .npz (PyTorch state_dict)", path)
+}
+
+// checkSpecFlags returns a usage error for a malformed --act or --loss.
+func checkSpecFlags(act, loss string) error {
+	if act != "" {
+		for _, a := range strings.Split(act, ",") {
+			if _, err := nn.ParseActivation(strings.TrimSpace(a)); err != nil {
+				return flagValueError("act", act, err)
+			}
+		}
+	}
+	if loss != "" {
+		if _, err := nn.ParseLoss(strings.TrimSpace(loss)); err != nil {
+			return flagValueError("loss", loss, err)
+		}
+	}
+	return nil
+}
+
+// readModel reads the model file at path, a prune-mlp/1 .json file or a
+// PyTorch .npz archive, with the activations act and the loss loss of
+// --act and --loss (empty when not given). An archive whose activations or
+// loss are given neither by the flags nor by its spec file is a usage error.
+func readModel(path, act, loss string) (*nn.Network, error) {
+	if err := checkModelName("model", path); err != nil {
+		return nil, err
+	}
+	if err := checkSpecFlags(act, loss); err != nil {
+		return nil, err
+	}
+	var spec *modelio.Spec
+	if act != "" || loss != "" {
+		spec = &modelio.Spec{Activations: act, Loss: loss}
+	}
+	n, err := modelio.Load(path, spec)
+	if errors.Is(err, modelio.ErrNoSpec) {
+		return nil, &usageError{Flag: "act", Msg: trimModelioPrefix(err.Error()) + "; give --act and --loss"}
+	}
+	if err != nil {
+		return nil, errors.New(trimModelioPrefix(err.Error()))
+	}
+	return n, nil
+}
+
+// trimModelioPrefix removes a leading "modelio: " from an error message.
+func trimModelioPrefix(msg string) string { return strings.TrimPrefix(msg, "modelio: ") }
+
+// modelFiles returns the files of the model at path: the file itself and,
+// for an .npz archive, its spec file.
+func modelFiles(path string) []string {
+	if path == "" {
+		return nil
+	}
+	if isNPZ(path) {
+		return []string{path, modelio.SpecPath(path)}
+	}
+	return []string{path}
+}
+
+// saveModel writes n to the model file path (and the spec file of an .npz
+// archive). Errors name the output.
+func saveModel(path string, n *nn.Network) error {
+	if err := modelio.Save(path, n); err != nil {
+		msg := trimModelioPrefix(err.Error())
+		if strings.HasPrefix(msg, path) {
+			return errors.New(msg)
+		}
+		return fmt.Errorf("--output %s: %s", path, msg)
+	}
+	return nil
 }

@@ -13,7 +13,10 @@ import (
 // evalOptions holds the flags of the eval command.
 type evalOptions struct {
 	Model string
-	Data  dataOptions
+	// Act and Loss give the activations and the loss of an .npz model
+	// (--act, --loss); empty when not given.
+	Act, Loss string
+	Data      dataOptions
 	// DataGiven holds the names of the data flags given on the command
 	// line. The other fields of Data are taken from the data options
 	// recorded in the model, when it has them and the data set is the
@@ -26,15 +29,16 @@ type evalOptions struct {
 // evalCommand returns the eval command.
 func evalCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to evaluate"},
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to evaluate: .json (prune-mlp/1) or .npz (PyTorch state_dict)"},
 		&cli.StringFlag{Name: "split", Value: "test", Usage: "`SPLIT` to evaluate: train, valid or test"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 	}
+	flags = append(flags, modelSpecFlags()...)
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1)")...)
 	return &cli.Command{
 		Name:  "eval",
 		Usage: "evaluate a model on a split of a data set",
-		UsageText: "prune eval --model MODEL.json [--data NAME|FILE.csv] [--split test] [--json] [flags]\n\n" +
+		UsageText: "prune eval --model MODEL.json|MODEL.npz [--act … --loss …] [--data NAME|FILE.csv] [--split test] [--json] [flags]\n\n" +
 			"The loss is the model's. Data flags that are not given take the values that 'prune train'\n" +
 			"recorded in the model, so that the same splits are drawn; --data defaults to the model's data set.",
 		Flags: flags,
@@ -45,6 +49,8 @@ func evalCommand() *cli.Command {
 			d, given := readDataOptions(c)
 			o := evalOptions{
 				Model:     c.String("model"),
+				Act:       c.String("act"),
+				Loss:      c.String("loss"),
 				Data:      d,
 				DataGiven: given,
 				Split:     c.String("split"),
@@ -76,7 +82,7 @@ func runEval(_ context.Context, o evalOptions, stdout, _ io.Writer) error {
 	default:
 		return flagErrorf("split", "%q: want train, valid or test", o.Split)
 	}
-	n, err := nn.Load(o.Model)
+	n, err := readModel(o.Model, o.Act, o.Loss)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,10 @@ func parseKind(s string) (curvatureKind, bool) {
 // the defaults.
 type hessianOptions struct {
 	Model string
-	Data  dataOptions
+	// Act and Loss give the activations and the loss of an .npz model
+	// (--act, --loss); empty when not given.
+	Act, Loss string
+	Data      dataOptions
 	// DataGiven holds the names of the data flags given on the command
 	// line; the others are taken from the model, as in eval.
 	DataGiven map[string]bool
@@ -113,7 +116,7 @@ func hessianCommand() *cli.Command {
 		fmt.Fprintf(&kindHelp, "  %-11s %s\n", k.Name, k.Help)
 	}
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` whose curvature is computed", Category: "Curvature"},
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` whose curvature is computed: .json (prune-mlp/1) or .npz (PyTorch state_dict)", Category: "Curvature"},
 		&cli.StringFlag{Name: "kind", Usage: "curvature `KIND`: " + kindNames(), Category: "Curvature"},
 		&cli.StringFlag{Name: "split", Value: "train", Usage: "`SPLIT` whose summed loss E the curvature is of: train, valid or test", Category: "Curvature"},
 		&cli.BoolFlag{Name: "all", Usage: "cover all parameters, pruned ones included, instead of the live ones", Category: "Curvature"},
@@ -131,11 +134,12 @@ func hessianCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
+	flags = append(flags, modelSpecFlags()...)
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1)")...)
 	return &cli.Command{
 		Name:  "hessian",
 		Usage: "compute a curvature of a model's training loss and write it to a .npy file",
-		UsageText: "prune hessian --model MODEL.json --kind KIND [--data NAME|FILE.csv] [--split train] [--all]\n" +
+		UsageText: "prune hessian --model MODEL.json|MODEL.npz --kind KIND [--data NAME|FILE.csv] [--split train] [--all]\n" +
 			"              [--inverse [--damping λ] [--escalate]] [--eigen K] [--lanczos] [--max-memory 8G]\n" +
 			"              -o OUT.npy [--overwrite] [--json] [flags]\n\n" +
 			"Computes a curvature C of the summed loss E = Σₙ ℓₙ of the model over a split of the data set\n" +
@@ -159,6 +163,8 @@ func hessianCommand() *cli.Command {
 			d, given := readDataOptions(c)
 			o := hessianOptions{
 				Model:      c.String("model"),
+				Act:        c.String("act"),
+				Loss:       c.String("loss"),
 				Data:       d,
 				DataGiven:  given,
 				Split:      c.String("split"),
@@ -411,7 +417,13 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 		return err
 	}
 	kind := plan.kind
-	n, err := nn.Load(o.Model)
+	// The output is checked against the model before the model is read,
+	// so that naming the model as the output is reported as such; the data
+	// files are known once the model's recorded data options are.
+	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.Model)...); err != nil {
+		return err
+	}
+	n, err := readModel(o.Model, o.Act, o.Loss)
 	if err != nil {
 		return err
 	}
@@ -419,7 +431,7 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 	if err := d.check(); err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, o.Overwrite, append(d.inputs(), o.Model)...); err != nil {
+	if err := checkOutput(o.Output, o.Overwrite, append(d.inputs(), modelFiles(o.Model)...)...); err != nil {
 		return err
 	}
 	set, err := loadSplit(n, d, plan.split)

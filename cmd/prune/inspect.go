@@ -14,7 +14,10 @@ import (
 // inspectOptions holds the flags of the inspect command.
 type inspectOptions struct {
 	Model string
-	JSON  bool
+	// Act and Loss give the activations and the loss of an .npz model
+	// (--act, --loss); empty when not given.
+	Act, Loss string
+	JSON      bool
 }
 
 // inspectCommand returns the inspect command.
@@ -22,16 +25,16 @@ func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
 		Usage:     "describe a model file: layers, parameters, sparsity and metadata",
-		UsageText: "prune inspect --model MODEL.json [--json]",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to describe"},
+		UsageText: "prune inspect --model MODEL.json|MODEL.npz [--act … --loss …] [--json]",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to describe: .json (prune-mlp/1) or .npz (PyTorch state_dict)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
-		},
+		}, modelSpecFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			o := inspectOptions{Model: c.String("model"), JSON: c.Bool("json")}
+			o := inspectOptions{Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), JSON: c.Bool("json")}
 			return runInspect(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -62,11 +65,23 @@ type modelInfo struct {
 	Meta     map[string]any `json:"meta,omitempty"`
 }
 
+// NPZFormat is the format inspect reports for a PyTorch .npz model.
+const NPZFormat = "PyTorch state_dict (.npz)"
+
+// modelFormat returns the format of the model file at path, by its
+// extension: nn.Format or NPZFormat.
+func modelFormat(path string) string {
+	if isNPZ(path) {
+		return NPZFormat
+	}
+	return nn.Format
+}
+
 // describe returns the description of the network n read from path.
 func describe(path string, n *nn.Network) modelInfo {
 	info := modelInfo{
 		Model:  path,
-		Format: nn.Format,
+		Format: modelFormat(path),
 		Arch:   n.Arch(),
 		Loss:   n.Loss().String(),
 		Params: n.NumParams(),
@@ -93,7 +108,7 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the model file to describe")
 	}
-	n, err := nn.Load(o.Model)
+	n, err := readModel(o.Model, o.Act, o.Loss)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
-// Command prune trains, evaluates and inspects fully connected networks for
-// second-order pruning (Optimal Brain Damage and Optimal Brain Surgeon).
+// Command prune trains, prunes, evaluates and inspects fully connected
+// networks with second-order methods (Optimal Brain Damage and Optimal
+// Brain Surgeon).
 //
 // Usage:
 //
@@ -7,17 +8,25 @@
 //
 // The commands are:
 //
+//	demo      train MONK-1 17-3-1 and prune it with OBS, end to end
 //	train     train a network on a data set and write it to a model file
 //	eval      evaluate a model on a split of a data set
 //	inspect   describe a model file: layers, parameters, sparsity, metadata
+//	run       prune a model and write the pruned model and a report
+//	saliency  write the saliency of every parameter to a .npy file
 //	hessian   compute a curvature of a model's loss and write it to a .npy file
+//	convert   convert a model between .json (prune-mlp/1) and .npz (PyTorch)
+//	bench     run a benchmark that reproduces a paper's experiment
 //	datasets  list the built-in data sets
 //
-// Run "prune COMMAND --help" for the flags of a command.
+// Model files are prune-mlp/1 .json files or PyTorch state_dict .npz
+// archives, chosen by extension. Run "prune COMMAND --help" for the flags of
+// a command.
 //
 // The exit status is 0 on success, 2 for a usage error (an unknown command,
 // an unknown, missing or malformed flag, or a bad flag value) and 1 for any
-// other failure (files, data, numerical problems, interruption).
+// other failure (files, data, numerical problems, interruption). An
+// interrupted run command saves what it has pruned and also exits with 1.
 package main
 
 import (
@@ -74,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runContext is run with a context whose cancellation interrupts the
 // command.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	args = benchArgs(args)
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, args)
 	if err == nil {
@@ -123,10 +133,15 @@ func commandPath(args []string) string {
 // commands returns the subcommands of the program.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		demoCommand(),
 		trainCommand(),
 		evalCommand(),
 		inspectCommand(),
+		runCommand(),
+		saliencyCommand(),
 		hessianCommand(),
+		convertCommand(),
+		benchCommand(),
 		datasetsCommand(),
 	}
 }
@@ -141,7 +156,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	return &cli.App{
 		Name:            "prune",
-		Usage:           "train, evaluate and inspect networks for second-order pruning",
+		Usage:           "train, prune, evaluate and inspect networks with second-order pruning",
 		Version:         toolkitVersion(),
 		Writer:          stdout,
 		ErrWriter:       stderr,

@@ -60,7 +60,7 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "arch", Usage: "layer `SIZES` from inputs to outputs, such as 17-3-1", Category: "Network"},
 		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS`, one for all layers or one per layer: tanh, sigmoid, relu, linear, softmax", DefaultText: "tanh, and for the output layer sigmoid with bce, softmax with ce, linear with mse", Category: "Network"},
 		&cli.StringFlag{Name: "loss", Usage: "`LOSS`: mse, bce or ce", DefaultText: "the data set's suggested loss", Category: "Network"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write", Category: "Output"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write: .json (prune-mlp/1) or .npz (PyTorch state_dict and MODEL.spec.json)", Category: "Output"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 		&cli.StringFlag{Name: "optimizer", Value: nn.Adam.String(), Usage: "optimizer: adam, sgd or lbfgs", Category: "Trainer"},
@@ -79,7 +79,9 @@ func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train a network on a data set and write it to a model file",
-		UsageText: "prune train --data NAME|FILE.csv --arch 17-3-1 [--act tanh,sigmoid] [--loss mse] [--seed 1] -o MODEL.json [flags]\n\n" +
+		UsageText: "prune train --data NAME|FILE.csv --arch 17-3-1 [--act tanh,sigmoid] [--loss mse] [--seed 1] -o MODEL.json|MODEL.npz [flags]\n\n" +
+			"The output format follows the extension: .json for a prune-mlp/1 file, .npz for a PyTorch state_dict\n" +
+			"with its spec file MODEL.spec.json (activations, loss and metadata) next to it.\n\n" +
 			"Example: prune train --data monks1 --arch 17-3-1 --act tanh,sigmoid --loss mse --seed 1 -o m.json",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
@@ -325,20 +327,26 @@ func (spec *networkSpec) resolve(d dataOptions, suggested string) error {
 
 // checkOutput checks the output file name before any work is done: it must
 // be given, its directory must exist, it must not be an input, and it must
-// not exist unless overwrite is set.
+// not exist unless overwrite is set. For an .npz model file the same holds
+// for its spec file (modelio.SpecPath), which is written with it.
 func checkOutput(out string, overwrite bool, inputs ...string) error {
 	if out == "" {
 		return flagErrorf("output", "is required: give the model file to write with -o")
 	}
-	if err := atomicfile.CheckNotInput(out, inputs...); err != nil {
-		return &usageError{Flag: "output", Msg: "--output: " + err.Error()}
-	}
-	if fi, err := os.Stat(out); err == nil {
-		if fi.IsDir() {
-			return fmt.Errorf("--output %s: is a directory", out)
+	for _, f := range modelFiles(out) {
+		if err := atomicfile.CheckNotInput(f, inputs...); err != nil {
+			return &usageError{Flag: "output", Msg: "--output: " + err.Error()}
 		}
-		if !overwrite {
-			return fmt.Errorf("--output %s: file exists (give --overwrite to replace it)", out)
+		if fi, err := os.Stat(f); err == nil {
+			if fi.IsDir() {
+				return fmt.Errorf("--output %s: %s is a directory", out, f)
+			}
+			if !overwrite {
+				if f != out {
+					return fmt.Errorf("--output %s: its spec file %s exists (give --overwrite to replace it)", out, f)
+				}
+				return fmt.Errorf("--output %s: file exists (give --overwrite to replace it)", out)
+			}
 		}
 	}
 	dir := filepath.Dir(out)
@@ -403,6 +411,11 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 	spec, err := parseNetworkOptions(o)
 	if err != nil {
 		return err
+	}
+	if o.Output != "" {
+		if err := checkModelName("output", o.Output); err != nil {
+			return err
+		}
 	}
 	if err := checkOutput(o.Output, o.Overwrite, o.Data.inputs()...); err != nil {
 		return err
@@ -509,11 +522,8 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
 	}
 	n.Meta = metaValue(n.Meta).(map[string]any)
-	if err := nn.Save(o.Output, n); err != nil {
-		if strings.HasPrefix(err.Error(), o.Output) {
-			return err
-		}
-		return fmt.Errorf("--output %s: %w", o.Output, err)
+	if err := saveModel(o.Output, n); err != nil {
+		return err
 	}
 
 	if o.JSON {
@@ -535,7 +545,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		printMetrics(stdout, "test", *sum.Test)
 	}
 	if !o.Quiet {
-		fmt.Fprintf(stderr, "wrote %s\n", o.Output)
+		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(o.Output), ", "))
 	}
 	return nil
 }

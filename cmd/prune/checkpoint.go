@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/nn"
+)
+
+// checkpoint is the content of checkpoint.json: the run's manifest (its
+// inputs and settings), its state after the last complete round and the
+// network at that point as a prune-mlp/1 object. It is replaced atomically
+// after every round, so that a killed run loses at most the round it was
+// in.
+type checkpoint struct {
+	Format   string          `json:"format"`
+	Manifest manifest        `json:"manifest"`
+	State    runState        `json:"state"`
+	Model    json.RawMessage `json:"model"`
+}
+
+// checkpoint writes the checkpoint of the state after the last complete
+// round, with the network lp.cur and the state of the generators.
+func (lp *pruneLoop) checkpoint() error {
+	var err error
+	if lp.st.RetrainRNG, err = lp.p.retrainSrc.MarshalBinary(); err != nil {
+		return err
+	}
+	if lp.st.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
+		return err
+	}
+	var model bytes.Buffer
+	if err := lp.cur.Write(&model); err != nil {
+		return fmt.Errorf("checkpoint: %v", err)
+	}
+	data, err := marshalJSON(checkpoint{Format: checkpointFormat, Manifest: lp.p.manifest, State: lp.st, Model: model.Bytes()})
+	if err != nil {
+		return fmt.Errorf("checkpoint: %v", err)
+	}
+	if err := os.MkdirAll(lp.p.reportDir, 0o755); err != nil {
+		return fmt.Errorf("--report %s: %v", lp.p.reportDir, err)
+	}
+	path := filepath.Join(lp.p.reportDir, checkpointFile)
+	if err := atomicfile.WriteBytes(path, data); err != nil {
+		return fmt.Errorf("checkpoint %s: %v", path, err)
+	}
+	return nil
+}
+
+// resumeFlags lists the flags that may be given with --resume: they do not
+// change the result.
+var resumeFlags = map[string]bool{"resume": true, "output": true, "overwrite": true, "json": true, "quiet": true, "max-memory": true}
+
+// readCheckpoint reads the checkpoint of the report directory dir.
+func readCheckpoint(dir string) (*checkpoint, error) {
+	path := filepath.Join(dir, checkpointFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if fi, derr := os.Stat(dir); derr != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("--resume %s: no such directory", dir)
+		}
+		return nil, fmt.Errorf("--resume %s: no %s in the directory: it is not the report directory of a run", dir, checkpointFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--resume %s: %v", dir, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var ck checkpoint
+	if err := dec.Decode(&ck); err != nil {
+		return nil, fmt.Errorf("--resume %s: %s is not a checkpoint: %v", dir, path, err)
+	}
+	if ck.Format != checkpointFormat {
+		return nil, fmt.Errorf("--resume %s: %s has format %q, want %q", dir, path, ck.Format, checkpointFormat)
+	}
+	if len(ck.Model) == 0 {
+		return nil, fmt.Errorf("--resume %s: %s holds no model", dir, path)
+	}
+	return &ck, nil
+}
+
+// prepareResume checks the options of --resume and loads the checkpoint,
+// the data and, to check them, the inputs. It creates no file.
+func prepareResume(o runOptions) (*runPlan, error) {
+	var refused []string
+	for name := range o.Given {
+		if !resumeFlags[name] {
+			refused = append(refused, "--"+name)
+		}
+	}
+	if len(refused) > 0 {
+		sort.Strings(refused)
+		return nil, &usageError{Flag: strings.TrimPrefix(refused[0], "--"),
+			Msg: fmt.Sprintf("%s cannot be given with --resume: a resumed run takes its settings from %s", strings.Join(refused, ", "), filepath.Join(o.Resume, checkpointFile))}
+	}
+	limit, err := parseMaxMemory(o.MaxMemory)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := readCheckpoint(o.Resume)
+	if err != nil {
+		return nil, err
+	}
+	where := filepath.Join(o.Resume, checkpointFile)
+	net, err := nn.Read(bytes.NewReader(ck.Model))
+	if err != nil {
+		return nil, fmt.Errorf("--resume %s: model: %v", where, err)
+	}
+	if net.Meta != nil {
+		net.Meta = metaValue(net.Meta).(map[string]any)
+	}
+	set := ck.Manifest.Settings
+	p := &runPlan{set: set, manifest: ck.Manifest, limit: limit, net: net, state: ck.State, resumed: ck.State.Rounds,
+		output: set.Output, reportDir: o.Resume}
+	if o.Output != "" {
+		if err := checkModelName("output", o.Output); err != nil {
+			return nil, err
+		}
+		p.output = o.Output
+	}
+	if p.state.History == nil {
+		p.state.History = []stepRecord{}
+	}
+	if p.state.RoundList == nil {
+		p.state.RoundList = []roundRecord{}
+	}
+	if p.state.Issues == nil {
+		p.state.Issues = []issueRecord{}
+	}
+	p.retrainSrc, p.probeSrc = &rand.PCG{}, &rand.PCG{}
+	if err := p.retrainSrc.UnmarshalBinary(ck.State.RetrainRNG); err != nil {
+		return nil, fmt.Errorf("--resume %s: retraining generator: %v", where, err)
+	}
+	if err := p.probeSrc.UnmarshalBinary(ck.State.ProbeRNG); err != nil {
+		return nil, fmt.Errorf("--resume %s: probe generator: %v", where, err)
+	}
+
+	// The inputs must be those the run started with; the model itself is
+	// not read again and may be gone.
+	var inputs []string
+	for _, in := range ck.Manifest.Inputs {
+		inputs = append(inputs, in.Path)
+		f, err := hashFile(in.Role, in.Path)
+		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(in.Role, "model") {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--resume %s: %v", o.Resume, err)
+		}
+		if f.SHA256 != in.SHA256 {
+			return nil, fmt.Errorf("--resume %s: the %s %s has changed since the run started (SHA-256 %s, recorded %s)", o.Resume, in.Role, in.Path, f.SHA256, in.SHA256)
+		}
+	}
+	if err := checkRunOutputs(p.output, p.reportDir, o.Overwrite, set.Output, inputs); err != nil {
+		return nil, err
+	}
+	if err := p.loadData(net); err != nil {
+		return nil, err
+	}
+	if p.state.Stopped == "" {
+		if err := checkRunMemory(set, net, limit); err != nil {
+			return nil, err
+		}
+	}
+	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted"}, p.state.Stopped) {
+		return nil, fmt.Errorf("--resume %s: unknown stop reason %q", where, p.state.Stopped)
+	}
+	return p, nil
+}

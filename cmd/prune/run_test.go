@@ -1,0 +1,647 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/secondorder/prune/modelio"
+	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/prune"
+)
+
+// runTest runs the run command with o, writing to a buffer, and returns
+// the error and the standard output and error.
+func runTest(t *testing.T, ctx context.Context, o runOptions) (error, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := runRun(ctx, o, &stdout, &stderr)
+	return err, stdout.String(), stderr.String()
+}
+
+// readReport reads and decodes DIR/report.json.
+func readReport(t *testing.T, dir string) runReport {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, reportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r runReport
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("report.json does not decode: %v", err)
+	}
+	return r
+}
+
+// readHistory reads DIR/history.csv.
+func readHistory(t *testing.T, dir string) [][]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, historyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("history.csv: %v", err)
+	}
+	return rows
+}
+
+// outputBytes returns the bytes of the files a run writes, by name.
+func outputBytes(t *testing.T, model, report string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range append(modelFiles(model), filepath.Join(report, historyFile), filepath.Join(report, reportFile), filepath.Join(report, checkpointFile)) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(f)] = b
+	}
+	return out
+}
+
+func TestRunWritesModelAndReport(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pruned.json")
+	report := filepath.Join(dir, "rep")
+	err, stdout, stderr := runTest(t, context.Background(), runOptions{
+		Model: model, TargetWeights: 30, PerRound: 4, Output: out, Report: report, Quiet: true,
+	})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "58 → 30 of 58 parameters live in 7 rounds (28 removals); stopped: target") || !strings.Contains(stdout, "GOMAXPROCS") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+
+	// The model stops exactly at the target and records its pruning.
+	n := loadModel(t, out)
+	if n.NumLive() != 30 || !n.HasMask() {
+		t.Errorf("pruned model has %d live parameters, want 30", n.NumLive())
+	}
+	if p, ok := n.Meta["pruning"].(map[string]any); !ok || p["stopped"] != "target" {
+		t.Errorf("meta.pruning = %v", n.Meta["pruning"])
+	}
+	if rd := recordedData(n.Meta); rd == nil || rd.Name != "monks1" {
+		t.Errorf("meta.data = %v", n.Meta["data"])
+	}
+
+	// history.csv: a header and one row per removal.
+	rows := readHistory(t, report)
+	want := []string{"step", "round", "index", "name", "saliency", "predicted_dE", "real_dE", "loss", "error", "live", "undone"}
+	if strings.Join(rows[0], ",") != strings.Join(want, ",") {
+		t.Errorf("history header %v", rows[0])
+	}
+	if len(rows) != 1+28 {
+		t.Fatalf("history has %d rows, want 28", len(rows)-1)
+	}
+	for i, r := range rows[1:] {
+		if r[0] != strconv.Itoa(i+1) || r[8] != "" || r[10] != "false" {
+			t.Errorf("history row %d: %v", i+1, r)
+		}
+		if live, _ := strconv.Atoi(r[9]); live != 58-(i+1) {
+			t.Errorf("history row %d: live %s", i+1, r[9])
+		}
+		for _, c := range r[4:8] {
+			if _, err := strconv.ParseFloat(c, 64); err != nil {
+				t.Errorf("history row %d: %q is not a number", i+1, c)
+			}
+		}
+	}
+
+	// report.json: rounds, history, health and a manifest whose hash is
+	// that of the model file.
+	r := readReport(t, report)
+	if r.Format != reportFormat || r.Stopped != "target" || r.LiveBefore != 58 || r.LiveAfter != 30 || r.Params != 58 {
+		t.Errorf("report: format %q stopped %q live %d → %d of %d", r.Format, r.Stopped, r.LiveBefore, r.LiveAfter, r.Params)
+	}
+	if len(r.Rounds) != 7 || len(r.History) != 28 || r.Rounds[6].Live != 30 || r.Rounds[0].Removed != 4 {
+		t.Errorf("report: %d rounds, %d removals", len(r.Rounds), len(r.History))
+	}
+	for _, rd := range r.Rounds {
+		if rd.Pruned.Test == nil || rd.Pruned.Valid != nil || rd.Retrained != nil || math.IsNaN(float64(rd.Predicted)) {
+			t.Errorf("round %+v", rd)
+		}
+	}
+	if r.Health.Issues == nil || r.Health.Counts == nil || r.Health.OK != (len(r.Health.Issues) == 0) {
+		t.Errorf("health %+v", r.Health)
+	}
+	b, _ := os.ReadFile(model)
+	sum := sha256.Sum256(b)
+	if len(r.Manifest.Inputs) != 1 || r.Manifest.Inputs[0].Role != "model" || r.Manifest.Inputs[0].SHA256 != hex.EncodeToString(sum[:]) || r.Manifest.Inputs[0].Bytes != int64(len(b)) {
+		t.Errorf("manifest inputs %+v", r.Manifest.Inputs)
+	}
+	s := r.Manifest.Settings
+	if s.Method != "obs" || s.Curvature != "exact" || *s.Damping != 1e-4 || s.TargetWeights != 30 || s.PerRound != 4 || s.Data.Name != "monks1" || s.Data.Seed != 1 {
+		t.Errorf("manifest settings %+v", s)
+	}
+	if r.Manifest.Go != runtime.Version() || r.Manifest.BLAS == "" || r.Manifest.Toolkit == "" {
+		t.Errorf("manifest build %+v", r.Manifest)
+	}
+	if strings.Contains(string(mustRead(t, filepath.Join(report, reportFile))), "GOMAXPROCS") {
+		t.Errorf("report.json mentions GOMAXPROCS")
+	}
+
+	// The charts decode.
+	for _, f := range []string{curveFile, deltaFile} {
+		fh, err := os.Open(filepath.Join(report, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(fh); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		fh.Close()
+	}
+
+	// A second run into the same report directory needs --overwrite.
+	err, _, _ = runTest(t, context.Background(), runOptions{Model: model, TargetWeights: 30, PerRound: 4, Output: filepath.Join(dir, "other.json"), Report: report})
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "--overwrite") {
+		t.Errorf("second run into the report directory: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRunStopsAtTargetWeights(t *testing.T) {
+	model := monksModelFile(t)
+	for _, o := range []runOptions{
+		{TargetWeights: 13, Fraction: 0.3},
+		{TargetWeights: 41, Method: "magnitude"},
+		{TargetWeights: 50, Method: "obd", PerRound: 3, PerLayer: true, ProtectBiases: true},
+	} {
+		dir := t.TempDir()
+		o.Model, o.Output, o.Quiet = model, filepath.Join(dir, "p.json"), true
+		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+			t.Fatalf("%+v: %v\n%s", o, err, stderr)
+		}
+		n := loadModel(t, o.Output)
+		if n.NumLive() != o.TargetWeights {
+			t.Errorf("%+v: %d live, want %d", o, n.NumLive(), o.TargetWeights)
+		}
+		if o.ProtectBiases {
+			for q := 0; q < n.NumParams(); q++ {
+				if n.ParamAt(q).Bias && !n.IsLive(q) {
+					t.Errorf("--protect-biases removed %v", n.ParamAt(q))
+				}
+			}
+		}
+		_, err := os.Stat(filepath.Join(dir, "p-report", deltaFile))
+		if (o.Method == "magnitude") != errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%+v: dE.png: %v", o, err)
+		}
+	}
+}
+
+// resumeCases are runs whose resumption is checked, and how they stop:
+// retraining with Adam (whose shuffling draws from a generator), the
+// error-rise rule, the Hutchinson probes and the ΔE budget carry state
+// across rounds.
+var resumeCases = []struct {
+	o       runOptions
+	stopped string
+}{
+	{runOptions{Method: "obs", PerRound: 3, RetrainEpochs: 3, StopErrorRise: ptr(0.002), TargetWeights: 5}, "error-rise"},
+	{runOptions{Method: "obd", Curvature: "hutchinson", Probes: 20, Fraction: 0.1, TargetWeights: 10}, "target"},
+	{runOptions{Method: "obs", PerRound: 4, Budget: 0.004}, "budget"},
+}
+
+func TestRunResumeEqualsUninterrupted(t *testing.T) {
+	model := monksModelFile(t)
+	for i, c := range resumeCases {
+		base := c.o
+		dir := t.TempDir()
+		base.Model = model
+		base.Output = filepath.Join(dir, "p.json")
+		base.Report = filepath.Join(dir, "rep")
+		base.Quiet = true
+
+		o := base
+		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+			t.Fatalf("case %d: %v\n%s", i, err, stderr)
+		}
+		full := outputBytes(t, o.Output, o.Report)
+		if r := readReport(t, o.Report); len(r.Rounds) < 4 || r.Stopped != c.stopped {
+			t.Fatalf("case %d: %d rounds, stopped by %s, want %s", i, len(r.Rounds), r.Stopped, c.stopped)
+		}
+
+		// The same run, stopped after round 2 as by Ctrl-C …
+		ctx, cancel := context.WithCancel(context.Background())
+		o.Overwrite = true
+		o.afterRound = func(rounds int) {
+			if rounds == 2 {
+				cancel()
+			}
+		}
+		err, _, _ := runTest(t, ctx, o)
+		cancel()
+		if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "interrupted in round 3") ||
+			!strings.Contains(err.Error(), o.Output) || !strings.Contains(err.Error(), "prune run --resume "+o.Report) {
+			t.Fatalf("case %d: interrupted run: %v", i, err)
+		}
+		if r := readReport(t, o.Report); r.Stopped != "canceled" || len(r.Rounds) != 2 {
+			t.Errorf("case %d: interrupted report: stopped %q, %d rounds", i, r.Stopped, len(r.Rounds))
+		}
+		if n := loadModel(t, o.Output); n.NumLive() >= 58 {
+			t.Errorf("case %d: interrupted run saved %d live parameters", i, n.NumLive())
+		}
+
+		// … and resumed ends where the uninterrupted run ended, byte
+		// for byte.
+		err, stdout, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true})
+		if err != nil {
+			t.Fatalf("case %d: resume: %v\n%s", i, err, stderr)
+		}
+		if !strings.Contains(stdout, "resumed from "+filepath.Join(o.Report, checkpointFile)+" after round 2") {
+			t.Errorf("case %d: resume output:\n%s", i, stdout)
+		}
+		resumed := outputBytes(t, o.Output, o.Report)
+		for name, b := range full {
+			if !bytes.Equal(b, resumed[name]) {
+				t.Errorf("case %d: %s differs between the uninterrupted and the resumed run", i, name)
+			}
+		}
+
+		// Resuming a finished run writes the same files again.
+		if err, _, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true}); err != nil {
+			t.Fatalf("case %d: resume of a finished run: %v\n%s", i, err, stderr)
+		}
+		for name, b := range outputBytes(t, o.Output, o.Report) {
+			if !bytes.Equal(b, full[name]) {
+				t.Errorf("case %d: %s differs after resuming a finished run", i, name)
+			}
+		}
+	}
+}
+
+func TestRunSameBytesWhateverGOMAXPROCS(t *testing.T) {
+	model := monksModelFile(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for i, base := range []runOptions{
+		resumeCases[0].o,
+		resumeCases[1].o,
+		{Method: "obs", Curvature: "gn", PerRound: 5, StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification"},
+		{Layerwise: true, TargetSparsity: 0.5, RetrainEpochs: 2},
+	} {
+		dir := t.TempDir()
+		base.Model, base.Output, base.Quiet, base.Overwrite = model, filepath.Join(dir, "p.json"), true, true
+		var first map[string][]byte
+		for _, procs := range []int{1, 2} {
+			runtime.GOMAXPROCS(procs)
+			if err, _, stderr := runTest(t, context.Background(), base); err != nil {
+				t.Fatalf("case %d, GOMAXPROCS %d: %v\n%s", i, procs, err, stderr)
+			}
+			got := outputBytes(t, base.Output, filepath.Join(dir, "p-report"))
+			if first == nil {
+				first = got
+				continue
+			}
+			for name, b := range first {
+				if !bytes.Equal(b, got[name]) {
+					t.Errorf("case %d: %s differs between GOMAXPROCS 1 and 2", i, name)
+				}
+			}
+		}
+	}
+}
+
+func TestRunInterruptedBeforeFirstRound(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	code := runContext(ctx, []string{"prune", "run", "-q", "--model", model, "-o", out}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "saved the network pruned so far (58 of 58 parameters live) to "+out) {
+		t.Errorf("exit %d\n%s", code, stderr.String())
+	}
+	if r := readReport(t, filepath.Join(dir, "p-report")); r.Stopped != "canceled" || r.LiveAfter != 58 {
+		t.Errorf("report: stopped %q, %d live", r.Stopped, r.LiveAfter)
+	}
+}
+
+func TestRunMaxMemory(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	code, _, stderr := runArgs("run", "--model", model, "-o", out, "--max-memory", "1K")
+	if code != 1 {
+		t.Errorf("exit %d, want 1\n%s", code, stderr)
+	}
+	for _, w := range []string{"needs about 78.8 KiB", "limit of 1.0 KiB", "--method obd", "hutchinson", "--layerwise", "nothing written"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("message lacks %q:\n%s", w, stderr)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("a refused run wrote %v", entries)
+	}
+	// Diagonal OBD needs no dense matrix.
+	if code, _, stderr := runArgs("run", "-q", "--model", model, "-o", out, "--max-memory", "1K", "--method", "obd", "--max-rounds", "1"); code != 0 {
+		t.Errorf("obd with --max-memory 1K: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestRunBadInputs(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	empty := write("empty.csv", "a,b,c\n")
+	classes := write("classes.csv", strings.Repeat(strings.Repeat("0,", 17)+"1\n", 4))
+	existing := write("existing.json", "keep")
+	npz := filepath.Join(dir, "m.npz")
+	n := loadModel(t, model)
+	n.Meta = nil
+	if err := modelio.Save(npz, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(modelio.SpecPath(npz)); err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra ...string) []string { return append([]string{"run", "--model", model, "-o", out}, extra...) }
+	for _, c := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{run("--bogus"), 2, []string{"unknown flag --bogus"}},
+		{run("--method", "obx"), 2, []string{`--method "obx"`, "obs, obd or magnitude"}},
+		{run("--curvature", "diag-lm"), 2, []string{`--curvature "diag-lm"`, "exact, gn, fisher or recursive"}},
+		{run("--method", "obd", "--curvature", "recursive"), 2, []string{"--curvature", "diag-bl"}},
+		{run("--method", "magnitude", "--curvature", "exact"), 2, []string{"--curvature", "magnitude"}},
+		{run("--method", "obd", "--damping", "1"), 2, []string{"--damping"}},
+		{run("--alpha", "1e-3"), 2, []string{"--alpha", "recursive"}},
+		{run("--probes", "5"), 2, []string{"--probes", "hutchinson"}},
+		{run("--data", "nosuchset"), 2, []string{`--data "nosuchset"`, "unknown data set"}},
+		{run("--per-round", "2", "--fraction", "0.5"), 2, []string{"--per-round and --fraction"}},
+		{run("--fraction", "1.5"), 2, []string{"--fraction 1.5"}},
+		{run("--target-sparsity", "1"), 2, []string{"--target-sparsity 1"}},
+		{run("--budget", "1", "--method", "magnitude"), 2, []string{"--budget", "magnitude"}},
+		{run("--error-measure", "loss"), 2, []string{"--error-measure", "--stop-error-rise"}},
+		{run("--stop-error-rise", "0", "--error-measure", "hinge"), 2, []string{`--error-measure "hinge"`}},
+		{run("--stop-error-rise", "0", "--error-split", "valid"), 2, []string{"--error-split valid", "--valid-fraction"}},
+		{run("--lr", "0.1"), 2, []string{"--lr", "--retrain-epochs"}},
+		{run("--retrain-epochs", "2", "--optimizer", "newton"), 2, []string{`--optimizer "newton"`}},
+		{run("--max-memory", "lots"), 2, []string{`--max-memory "lots"`}},
+		{run("extra"), 2, []string{`unexpected argument "extra"`}},
+		{[]string{"run", "-o", out}, 2, []string{"--model is required"}},
+		{[]string{"run", "--model", model}, 2, []string{"--output is required"}},
+		{[]string{"run", "--model", model, "-o", filepath.Join(dir, "p.txt")}, 2, []string{"--output", ".json"}},
+		{[]string{"run", "--model", model, "-o", model, "--overwrite"}, 2, []string{"--output", "same file"}},
+		{[]string{"run", "--model", npz, "-o", out}, 2, []string{"no activations", "give --act and --loss"}},
+		{[]string{"run", "--model", npz, "--act", "tanh,cosh", "--loss", "mse", "-o", out}, 2, []string{`--act "tanh,cosh"`}},
+		{[]string{"run", "--resume", filepath.Join(dir, "nowhere")}, 1, []string{"--resume", "no such directory"}},
+		{[]string{"run", "--resume", dir}, 1, []string{"--resume", "checkpoint.json"}},
+		{[]string{"run", "--resume", dir, "--method", "obd"}, 2, []string{"--method cannot be given with --resume"}},
+		{run("--data", "xor"), 1, []string{"--data xor", "17 inputs"}},
+		{run("--data", empty), 1, []string{"--data " + empty}},
+		{run("--data", classes, "--classes"), 1, []string{"class-index targets", "mse"}},
+		{[]string{"run", "--model", filepath.Join(dir, "missing.json"), "-o", out}, 1, []string{"missing.json"}},
+		{[]string{"run", "--model", model, "-o", existing}, 1, []string{existing, "--overwrite"}},
+		{[]string{"run", "--model", model, "-o", filepath.Join(dir, "no", "p.json")}, 1, []string{"does not exist"}},
+	} {
+		code, _, stderr := runArgs(c.args...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d\n%s", c.args, code, c.code, stderr)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: message lacks %q:\n%s", c.args, w, stderr)
+			}
+		}
+		for _, f := range []string{out, filepath.Join(dir, "p-report"), filepath.Join(dir, "existing-report")} {
+			if _, err := os.Stat(f); err == nil {
+				t.Fatalf("%v: wrote %s", c.args, f)
+			}
+		}
+	}
+	if string(mustRead(t, existing)) != "keep" {
+		t.Errorf("existing output overwritten without --overwrite")
+	}
+}
+
+func TestRunLayerwise(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	code, stdout, stderr := runArgs("run", "--model", model, "-o", out, "--layerwise", "--target-sparsity", "0.5", "--per-round", "3", "--curvature", "gn")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "ignores --curvature, --per-round") {
+		t.Errorf("no note on the ignored flags:\n%s", stderr)
+	}
+	if !strings.Contains(stdout, "layer-wise OBS") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	n := loadModel(t, out)
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	if n.NumLive() != r.LiveAfter || r.LiveAfter > 30 || r.LiveAfter < 28 || len(r.Layerwise) != 2 || len(r.Rounds) != 1 || len(r.History) != 58-r.LiveAfter {
+		t.Errorf("layer-wise: %d live, report %+v", n.NumLive(), r.Layerwise)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p-report", deltaFile)); err == nil {
+		t.Errorf("layer-wise run wrote dE.png")
+	}
+}
+
+func TestRunNPZ(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	npz := filepath.Join(dir, "m.npz")
+	n := loadModel(t, model)
+	if err := modelio.Save(npz, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(modelio.SpecPath(npz)); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "p.npz")
+	code, _, stderr := runArgs("run", "-q", "--model", npz, "--act", "tanh,sigmoid", "--loss", "mse", "--data", "monks1", "-o", out, "--target-weights", "40", "--per-round", "6")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	p, err := modelio.Load(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.NumLive() != 40 {
+		t.Errorf("%d live", p.NumLive())
+	}
+	// The spec file of the output exists now: a second run needs
+	// --overwrite, also when the archive itself is gone.
+	if err := os.Remove(out); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runArgs("run", "-q", "--model", npz, "--act", "tanh,sigmoid", "--loss", "mse", "--data", "monks1", "-o", out, "--report", filepath.Join(dir, "r2"))
+	if code != 1 || !strings.Contains(stderr, "p.spec.json exists") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	// Writing an .npz output over the input's spec file is refused.
+	spec := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(spec, []byte(`{"activations": ["tanh", "sigmoid"], "loss": "mse"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(spec, modelio.SpecPath(npz)); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runArgs("run", "-q", "--model", npz, "--data", "monks1", "-o", filepath.Join(dir, "m.npz"), "--overwrite")
+	if code != 2 || !strings.Contains(stderr, "same file") {
+		t.Errorf("output over the input: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestRunRetrainSettings(t *testing.T) {
+	meta := map[string]any{"trainer": metaValue(newTrainerRecord(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
+	rec, err := retrainSettings(runOptions{RetrainEpochs: 7}, meta, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Optimizer != "sgd" || rec.Epochs != 7 || rec.LearningRate != 0.05 || rec.WeightDecay != 1e-3 {
+		t.Errorf("recorded trainer: %+v", rec)
+	}
+	rec, err = retrainSettings(runOptions{RetrainEpochs: 3, Optimizer: "lbfgs", WeightDecay: ptr(0.0)}, meta, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Optimizer != "lbfgs" || rec.Epochs != 3 || rec.WeightDecay != 0 || rec.LearningRate != 0 {
+		t.Errorf("with --optimizer: %+v", rec)
+	}
+	if rec, _ := retrainSettings(runOptions{}, meta, false); rec != nil {
+		t.Errorf("no retraining: %+v", rec)
+	}
+	rec, err = retrainSettings(runOptions{RetrainEpochs: 2}, nil, false)
+	if err != nil || rec.Optimizer != "adam" || rec.LearningRate != nn.DefaultAdamRate {
+		t.Errorf("without a recorded trainer: %+v, %v", rec, err)
+	}
+}
+
+func TestJNum(t *testing.T) {
+	for _, x := range []float64{0, 1, -2.5, 1e-300, math.Pi, math.NaN()} {
+		b, err := json.Marshal(jnum(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var y jnum
+		if err := json.Unmarshal(b, &y); err != nil {
+			t.Fatal(err)
+		}
+		if !(float64(y) == x || math.IsNaN(x) && math.IsNaN(float64(y))) {
+			t.Errorf("%v → %s → %v", x, b, y)
+		}
+	}
+	if b, _ := json.Marshal(jnum(math.Inf(1))); string(b) != "null" {
+		t.Errorf("Inf → %s", b)
+	}
+}
+
+// TestRunMatchesPruneRun checks that the rounds of the run command, one
+// prune.Run call each, with the error-rise threshold and the budget carried
+// over, end where one prune.Run call over all rounds ends.
+func TestRunMatchesPruneRun(t *testing.T) {
+	model := monksModelFile(t)
+	n := loadModel(t, model)
+	splits, err := dataOptions{Name: "monks1", Seed: 1}.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := prune.Data{Train: nn.Data{X: splits.Train.X, Y: splits.Train.Y}, Test: nn.Data{X: splits.Test.X, Y: splits.Test.Y}}
+	for i, c := range []struct {
+		o runOptions
+		s prune.Settings
+	}{
+		// The thresholds are such that the rule would stop elsewhere
+		// if every round measured the rise, or spent the budget, anew.
+		{runOptions{PerRound: 4, StopErrorRise: ptr(1.5e-5), TargetWeights: 5},
+			prune.Settings{Method: prune.OBS{}, PerRound: 4, ErrorRise: 1.5e-5, TargetLive: 5}},
+		{runOptions{PerRound: 2, StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification"},
+			prune.Settings{Method: prune.OBS{}, PerRound: 2, ErrorRise: prune.NoRise, ErrorMeasure: prune.Misclassification}},
+		{runOptions{PerRound: 4, Budget: 0.004},
+			prune.Settings{Method: prune.OBS{}, PerRound: 4, Budget: 0.004}},
+		{runOptions{Method: "obd", Curvature: "diag-lm", Fraction: 0.2, MaxRounds: 5},
+			prune.Settings{Method: prune.OBD{Curvature: prune.LevenbergMarquardt}, Fraction: 0.2, MaxRounds: 5}},
+	} {
+		dir := t.TempDir()
+		o := c.o
+		o.Model, o.Output, o.Quiet = model, filepath.Join(dir, "p.json"), true
+		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+			t.Fatalf("case %d: %v\n%s", i, err, stderr)
+		}
+		got := loadModel(t, o.Output)
+		r := readReport(t, filepath.Join(dir, "p-report"))
+		res, err := prune.Run(context.Background(), n, data, &c.s)
+		if err != nil {
+			t.Fatalf("case %d: prune.Run: %v", i, err)
+		}
+		if i < 3 && len(r.Rounds) < 5 {
+			t.Errorf("case %d: only %d rounds", i, len(r.Rounds))
+		}
+		if r.Stopped != res.Stopped || len(r.Rounds) != len(res.Rounds) || len(r.History) != len(res.History) {
+			t.Errorf("case %d: stopped %s after %d rounds and %d removals; prune.Run: %s, %d, %d", i,
+				r.Stopped, len(r.Rounds), len(r.History), res.Stopped, len(res.Rounds), len(res.History))
+			continue
+		}
+		for k, st := range res.History {
+			h := r.History[k]
+			if h.Index != st.Index || h.Step != st.Step || h.Round != st.Round || h.Undone != st.Undone || float64(h.Loss) != st.Loss {
+				t.Errorf("case %d: removal %d: %+v, prune.Run %+v", i, k+1, h, st)
+				break
+			}
+		}
+		want, have := res.Net.RawParams(), got.RawParams()
+		for q := range want {
+			if want[q] != have[q] || res.Net.IsLive(q) != got.IsLive(q) {
+				t.Errorf("case %d: parameter %d is %v, prune.Run gives %v", i, q, have[q], want[q])
+				break
+			}
+		}
+	}
+}
+
+func TestNewCommandsHelp(t *testing.T) {
+	for _, c := range []string{"demo", "run", "saliency", "convert", "bench"} {
+		code, out, _ := runArgs(c, "--help")
+		if code != 0 || !strings.Contains(out, "USAGE") || !strings.Contains(out, "prune "+c) {
+			t.Errorf("%s --help: exit %d\n%s", c, code, out)
+		}
+	}
+	code, out, _ := runArgs("--help")
+	for _, c := range []string{"demo", "run", "saliency", "convert", "bench"} {
+		if code != 0 || !strings.Contains(out, "   "+c+" ") {
+			t.Errorf("--help does not list %s:\n%s", c, out)
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/secondorder/prune/prune"
+	"github.com/urfave/cli/v2"
+)
+
+// saliencyOptions holds the flags of the saliency command. Zero values and
+// nil pointers mean the defaults.
+type saliencyOptions struct {
+	Model     string
+	Act, Loss string
+	Data      dataOptions
+	// DataGiven holds the names of the data flags given on the command
+	// line; the others are taken from the model, as in eval.
+	DataGiven map[string]bool
+
+	Method    string // obs (default), obd or magnitude
+	Curvature string
+	Damping   *float64
+	Alpha     float64
+	Probes    int
+	MaxMemory string
+
+	All       bool // list every parameter in the summary
+	Output    string
+	Overwrite bool
+	JSON      bool
+	Quiet     bool
+}
+
+// saliencyCommand returns the saliency command.
+func saliencyCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to score: .json (prune-mlp/1) or .npz (PyTorch state_dict)", Category: "Model"},
+		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs, obd or magnitude", Category: "Method"},
+		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
+		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 of the obs matrix, raised tenfold while it is not positive definite", DefaultText: fmt.Sprint(prune.DefaultDamping), Category: "Method"},
+		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
+		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: "half the physical memory", Category: "Method"},
+		&cli.BoolFlag{Name: "all", Usage: "list every parameter's saliency in the summary, not only the 10 smallest", Category: "Output"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "NumPy `FILE`.npy to write: float64, one entry per parameter in canonical order, NaN for pruned ones", Category: "Output"},
+		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
+		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
+	}
+	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1) and of the Hutchinson probes")...)
+	return &cli.Command{
+		Name:  "saliency",
+		Usage: "write the saliency of every parameter to a .npy file",
+		UsageText: "prune saliency --model MODEL.json|MODEL.npz [--data NAME|FILE.csv] [--method obs|obd|magnitude]\n" +
+			"               [--curvature C] [--damping λ] [--all] -o S.npy [--overwrite] [--json] [flags]\n\n" +
+			"Scores every live parameter of the model on the training split, as the first round of\n" +
+			"'prune run' would: OBS L_q = w_q²/(2[H⁻¹]_qq), OBD s_q = ½h_qq w_q², magnitude |w_q|. The .npy file\n" +
+			"holds one float64 per parameter in the canonical order (per layer: W row-major, then b);\n" +
+			"pruned parameters, which have no saliency, are NaN. The summary gives the number of\n" +
+			"parameters, the minimum, median and maximum saliency and the 10 smallest with their names\n" +
+			"(every parameter with --all).\n\n" +
+			"Example: prune saliency --model m.json --method obd --curvature diag-lm -o s.npy",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			d, given := readDataOptions(c)
+			o := saliencyOptions{
+				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
+				Data: d, DataGiven: given,
+				Method: c.String("method"), Curvature: c.String("curvature"),
+				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), MaxMemory: c.String("max-memory"),
+				All: c.Bool("all"), Output: c.String("output"), Overwrite: c.Bool("overwrite"),
+				JSON: c.Bool("json"), Quiet: isQuiet(c),
+			}
+			if c.IsSet("damping") {
+				v := c.Float64("damping")
+				o.Damping = &v
+			}
+			if c.IsSet("probes") && o.Probes == 0 {
+				return flagErrorf("probes", "0: must be positive")
+			}
+			if c.IsSet("alpha") && o.Alpha == 0 {
+				return flagErrorf("alpha", "0: must be positive")
+			}
+			if c.IsSet("max-memory") && o.MaxMemory == "" {
+				return flagErrorf("max-memory", "needs a size, such as 8G")
+			}
+			return runSaliency(c.Context, o, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// paramSaliency is the saliency of one parameter.
+type paramSaliency struct {
+	Index    int    `json:"index"`
+	Name     string `json:"name"`
+	Saliency jnum   `json:"saliency"`
+}
+
+// saliencySummary is what the saliency command prints with --json.
+type saliencySummary struct {
+	Model    string          `json:"model"`
+	Data     string          `json:"data"`
+	Samples  int             `json:"samples"`
+	Method   string          `json:"method"`
+	Output   string          `json:"output"`
+	Params   int             `json:"params"`
+	Scored   int             `json:"scored"`
+	Pruned   int             `json:"pruned"`
+	Min      jnum            `json:"min"`
+	Median   jnum            `json:"median"`
+	Max      jnum            `json:"max"`
+	Smallest []paramSaliency `json:"smallest"`
+	All      []paramSaliency `json:"all,omitempty"`
+	Seconds  float64         `json:"seconds"`
+}
+
+// runSaliency scores the parameters of the model as o describes, writes the
+// saliencies to o.Output and prints a summary. Nothing is written when any
+// step fails.
+func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Writer) error {
+	if o.Model == "" {
+		return flagErrorf("model", "is required: give the model file to score")
+	}
+	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes}
+	var set runSettings
+	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
+	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {
+		return flagErrorf("method", "%q: want obs, obd or magnitude", o.Method)
+	}
+	if err := checkMethodFlags(ro, &set); err != nil {
+		return err
+	}
+	limit, err := parseMaxMemory(o.MaxMemory)
+	if err != nil {
+		return err
+	}
+	if o.Output == "" {
+		return flagErrorf("output", "is required: give the .npy file to write with -o")
+	}
+	if !strings.HasSuffix(strings.ToLower(o.Output), ".npy") {
+		return flagErrorf("output", "%q: the file name must end in .npy", o.Output)
+	}
+	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.Model)...); err != nil {
+		return err
+	}
+	n, err := readModel(o.Model, o.Act, o.Loss)
+	if err != nil {
+		return err
+	}
+	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
+	if err := d.check(); err != nil {
+		return err
+	}
+	if err := checkOutput(o.Output, o.Overwrite, append(modelFiles(o.Model), d.inputs()...)...); err != nil {
+		return err
+	}
+	train, err := loadSplit(n, d, "train")
+	if err != nil {
+		return err
+	}
+	if err := checkRunMemory(set, n, limit); err != nil {
+		return err
+	}
+	if n.NumLive() == 0 {
+		return fmt.Errorf("%s has no live parameters", o.Model)
+	}
+
+	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
+	start := time.Now()
+	bar.start(set.describe()+" saliencies", -1)
+	sal, err := prune.Scores(ctx, n, train.X, train.Y, &prune.Settings{
+		Method:   set.saliency(rand.NewPCG(d.Seed, streamHutch)),
+		MaxBytes: limit,
+	})
+	bar.stop()
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("interrupted; nothing written to %s", o.Output)
+		}
+		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.Model, d.Name, err)
+	}
+	if err := writeNPYVector(o.Output, sal); err != nil {
+		return fmt.Errorf("--output %s: %v", o.Output, err)
+	}
+
+	sum := saliencySummary{
+		Model: o.Model, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
+		Params: len(sal), Seconds: time.Since(start).Seconds(),
+	}
+	var scored []paramSaliency
+	for q, s := range sal {
+		if math.IsNaN(s) {
+			sum.Pruned++
+			continue
+		}
+		scored = append(scored, paramSaliency{Index: q, Name: n.ParamAt(q).String(), Saliency: jnum(s)})
+	}
+	sum.Scored = len(scored)
+	if o.All {
+		sum.All = slices.Clone(scored)
+	}
+	slices.SortStableFunc(scored, func(a, b paramSaliency) int {
+		switch {
+		case a.Saliency < b.Saliency:
+			return -1
+		case a.Saliency > b.Saliency:
+			return 1
+		}
+		return 0
+	})
+	k := len(scored)
+	sum.Min, sum.Max = scored[0].Saliency, scored[k-1].Saliency
+	if k%2 == 1 {
+		sum.Median = scored[k/2].Saliency
+	} else {
+		sum.Median = (scored[k/2-1].Saliency + scored[k/2].Saliency) / 2
+	}
+	sum.Smallest = scored[:min(10, k)]
+	if o.JSON {
+		return writeJSON(stdout, sum)
+	}
+	fmt.Fprintf(stdout, "%s saliencies of %s on %s/train (%d samples)\n", sum.Method, sum.Model, sum.Data, sum.Samples)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "parameters\t%d (%d scored, %d pruned: NaN)\n", sum.Params, sum.Scored, sum.Pruned)
+	fmt.Fprintf(tw, "output\t%s (float64, %d)\n", sum.Output, sum.Params)
+	fmt.Fprintf(tw, "min / median / max\t%.6g / %.6g / %.6g\n", float64(sum.Min), float64(sum.Median), float64(sum.Max))
+	fmt.Fprintf(tw, "time\t%.3g s\n", sum.Seconds)
+	tw.Flush()
+	list, title := sum.Smallest, "smallest"
+	if o.All {
+		list, title = sum.All, "all, in canonical order"
+	}
+	fmt.Fprintf(stdout, "\n%s:\n", title)
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "index\tparameter\tsaliency\t\n")
+	for _, p := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%.6g\t\n", p.Index, p.Name, float64(p.Saliency))
+	}
+	return tw.Flush()
+}
