@@ -416,6 +416,7 @@ func curveChart(rep *runReport) ([]byte, error) {
 	var rx, ry []float64
 	step := 0
 	for _, rd := range rep.Rounds {
+		added := false
 		for ; step < len(rep.History) && rep.History[step].Round <= rd.Round; step++ {
 			s := rep.History[step]
 			if s.Undone || math.IsNaN(float64(s.Loss)) {
@@ -423,6 +424,12 @@ func curveChart(rep *runReport) ([]byte, error) {
 			}
 			xs = append(xs, float64(s.Live))
 			ys = append(ys, float64(s.Loss)/n)
+			added = true
+		}
+		if !added {
+			// Layer-wise pruning records no loss per removal.
+			xs = append(xs, float64(rd.Live))
+			ys = append(ys, rd.Pruned.Train.MeanLoss)
 		}
 		if rd.Retrained != nil {
 			xs = append(xs, float64(rd.Live))
@@ -431,18 +438,11 @@ func curveChart(rep *runReport) ([]byte, error) {
 			ry = append(ry, rd.Retrained.Train.MeanLoss)
 		}
 	}
+	// The removals of a round that did not complete.
 	for ; step < len(rep.History); step++ {
 		if s := rep.History[step]; !s.Undone && !math.IsNaN(float64(s.Loss)) {
 			xs = append(xs, float64(s.Live))
 			ys = append(ys, float64(s.Loss)/n)
-		}
-	}
-	if len(rep.History) == 0 || math.IsNaN(float64(rep.History[0].Loss)) {
-		// Layer-wise pruning records no loss per removal: show the
-		// rounds.
-		for _, rd := range rep.Rounds {
-			xs = append(xs, float64(rd.Live))
-			ys = append(ys, rd.Pruned.Train.MeanLoss)
 		}
 	}
 	if err := addSeries(loss, "after each removal", 0, xs, ys, false); err != nil {
