@@ -292,7 +292,11 @@ func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
 			xs = append(xs, float64(k+1))
 			ys = append(ys, st.Loss/n)
 		}
-		if err := addLine(p, cr.method.key, i, xs, clampPositive(ys, 1e-12)); err != nil {
+		k := i
+		if strings.HasPrefix(cr.method.key, "obs") {
+			k += len(palette10) // dashed
+		}
+		if err := addLine(p, cr.method.key, k, xs, clampPositive(ys, 1e-12)); err != nil {
 			return nil, err
 		}
 		i++

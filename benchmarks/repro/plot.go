@@ -83,8 +83,17 @@ func (shortTicks) Ticks(min, max float64) []plot.Tick {
 // redColor marks the highlighted points of a chart.
 var redColor = color.RGBA{R: 214, G: 39, B: 40, A: 255}
 
-// seriesColor returns the color of series i.
-func seriesColor(i int) color.Color { return plotutil.Color(i) }
+// palette10 holds ten distinguishable colors (the "tab10" palette).
+var palette10 = []color.Color{
+	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
+	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
+	color.RGBA{227, 119, 194, 255}, color.RGBA{127, 127, 127, 255}, color.RGBA{188, 189, 34, 255},
+	color.RGBA{23, 190, 207, 255},
+}
+
+// seriesColor returns the color of series i; series ten apart share a
+// color and are told apart by their dashes (addLine).
+func seriesColor(i int) color.Color { return palette10[i%len(palette10)] }
 
 // addLine adds a line through the points to p, with the color and dashes
 // of series i, and a legend entry.
@@ -104,7 +113,7 @@ func addLine(p *plot.Plot, name string, i int, xs, ys []float64) error {
 		return err
 	}
 	l.Color = seriesColor(i)
-	l.Dashes = plotutil.Dashes(i / 7)
+	l.Dashes = plotutil.Dashes(i / len(palette10))
 	l.Width = vg.Points(1.2)
 	p.Add(l)
 	p.Legend.Add(name, l)

@@ -14,7 +14,8 @@
 //     without retraining, for every saliency and curvature, and the ΔE
 //     predicted by OBS against the real one;
 //   - mnist: LeNet-300-100 pruned to 50–98 % sparsity by magnitude, OBD and
-//     layer-wise OBS, one-shot and with retraining;
+//     layer-wise OBS, one-shot, retrained, and pruned and retrained in
+//     steps;
 //   - speed: the time of the curvature computations and of pruning.
 //
 // Run runs one benchmark by name (see Names) and writes OUT/NAME.md,
@@ -113,7 +114,7 @@ var registry = []benchmark{
 	{"monks", "Hassibi & Stork 1993: MONK's 1–3, OBS, OBD and magnitude pruning while the training error does not rise, with and without retraining, over seeds (default 10; quick 3), on generated splits and on the UCI splits with MonksDir", runMonks},
 	{"xor", "Hassibi & Stork 1993: 2-2-1 XOR networks over seeds (default 100; quick 20): how often each method's first removals break XOR", runXOR},
 	{"curves", "training loss against weights removed without retraining, every saliency and curvature, on MONK-1, noisy sine and two spirals; OBS predicted against real ΔE (quick: the curvature rebuilt every 2 % of the weights instead of after every removal)", runCurves},
-	{"mnist", "LeNet-300-100 on MNIST pruned to 50–98 % by magnitude, OBD and layer-wise OBS, one-shot and retrained (quick: 10k training and 2k test images, 3 epochs)", runMNIST},
+	{"mnist", "LeNet-300-100 on MNIST pruned to 50–98 % by magnitude, OBD and layer-wise OBS: one-shot, retrained, and pruned and retrained in steps (quick: 10k training and 2k test images, 3 epochs)", runMNIST},
 	{"speed", "time of the gradient, Hv, dense curvatures, diagonals, inverses, OBS removals with downdates and with rebuilds, and layer-wise OBS on 784-300-100-10 (quick: W ≈ 100 and 1000 only)", runSpeed},
 }
 

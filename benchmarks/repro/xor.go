@@ -366,6 +366,7 @@ func xorSaliencyChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		s.Color = redColor
 		p.Add(s)
 		setLogY(p)
+		p.Y.Min *= 0.7 // room below the least salient parameter
 		p.NominalX(names...)
 		p.X.Tick.Label.Rotation = math.Pi / 3
 		p.X.Tick.Label.XAlign = draw.XRight
