@@ -563,9 +563,14 @@ func report(specs []netSpec, results []map[string]result, gemm float64, cfg conf
 	return b.String()
 }
 
-// commandLine returns the command that ran the benchmark, for the report.
+// commandLine returns the command that ran the benchmark, for the report,
+// with the OpenBLAS core type in front when it was set.
 func commandLine() string {
-	args := []string{"go run"}
+	var args []string
+	if v, ok := os.LookupEnv("OPENBLAS_CORETYPE"); ok {
+		args = append(args, "OPENBLAS_CORETYPE="+v)
+	}
+	args = append(args, "go run")
 	if strings.HasPrefix(blasimpl.Name(), "OpenBLAS") {
 		args = append(args, "-tags openblas")
 	}
