@@ -238,6 +238,12 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 	if !symFinite(H) {
 		return sch.Start, ErrNotFinite
 	}
+	if sameSym(dst, H) {
+		// A failed attempt may leave its result in dst; keep H intact for
+		// the next one.
+		H = mat.NewSymDense(H.SymmetricDim(), nil)
+		H.(*mat.SymDense).CopySym(dst)
+	}
 	s := mat.Norm(H, 2) // the Frobenius norm
 	if s == 0 {
 		s = 1

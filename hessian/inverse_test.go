@@ -442,3 +442,24 @@ func TestDowndateRecursiveInverse(t *testing.T) {
 		t.Errorf("downdated recursive inverse differs from the reduced one by %.3g (scale %.3g)", d, s)
 	}
 }
+
+func TestDampedInverseEscalatingAliased(t *testing.T) {
+	H := mat.NewSymDense(2, []float64{1, 0, 0, 1e-16})
+	sep := mat.NewSymDense(2, nil)
+	l1, err1 := DampedInverseEscalating(sep, H, nil)
+	alias := mat.NewSymDense(2, []float64{1, 0, 0, 1e-16})
+	l2, err2 := DampedInverseEscalating(alias, alias, nil)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("errors: %v, %v", err1, err2)
+	}
+	if l1 != l2 {
+		t.Errorf("damping %v with dst aliasing H, %v without", l2, l1)
+	}
+	for i := 0; i < 2; i++ {
+		for j := 0; j < 2; j++ {
+			if alias.At(i, j) != sep.At(i, j) {
+				t.Fatalf("aliased result differs at (%d,%d): %v vs %v", i, j, alias.At(i, j), sep.At(i, j))
+			}
+		}
+	}
+}
