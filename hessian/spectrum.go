@@ -58,16 +58,29 @@ type Summary struct {
 // Summarize returns the spectral summary of H from its eigenvalues.
 func Summarize(H mat.Symmetric) (Summary, error) {
 	n := H.SymmetricDim()
-	s := Summary{Dim: n}
 	if n == 0 {
-		return s, nil
+		return Summary{}, nil
 	}
 	vals, err := Eigenvalues(H)
 	if err != nil {
-		return s, err
+		return Summary{Dim: n}, err
 	}
+	var trace float64
 	for i := 0; i < n; i++ {
-		s.Trace += H.At(i, i)
+		trace += H.At(i, i)
+	}
+	return SummarizeValues(vals, trace), nil
+}
+
+// SummarizeValues returns the spectral summary of a symmetric matrix with
+// the ascending eigenvalues vals and the given trace, for callers that have
+// the eigenvalues already. An eigenvalue within n·ε·max|λ| of zero counts
+// as zero.
+func SummarizeValues(vals []float64, trace float64) Summary {
+	n := len(vals)
+	s := Summary{Dim: n, Trace: trace}
+	if n == 0 {
+		return s
 	}
 	s.Min, s.Max = vals[0], vals[n-1]
 	big := math.Max(math.Abs(s.Min), math.Abs(s.Max))
@@ -88,7 +101,7 @@ func Summarize(H mat.Symmetric) (Summary, error) {
 	} else {
 		s.Condition = big / small
 	}
-	return s, nil
+	return s
 }
 
 // eps is the machine epsilon of float64, 2⁻⁵².

@@ -699,7 +699,7 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 	if err != nil {
 		return fmt.Errorf("eigenvalues of the %s: %v", of, err)
 	}
-	s := summarizeValues(vals, sum.Trace)
+	s := hessian.SummarizeValues(vals, sum.Trace)
 	setSpectrum(sum, s)
 	if k := min(plan.eigenK, n); k > 0 {
 		rep := &eigenReport{Method: "dense", Of: of, Largest: make([]float64, k), Smallest: make([]float64, k)}
@@ -710,37 +710,6 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 		sum.Eigen = rep
 	}
 	return nil
-}
-
-// summarizeValues returns the hessian.Summary of a symmetric matrix with
-// the ascending eigenvalues vals and the given trace, by the definitions of
-// hessian.Summarize, which computes the eigenvalues itself.
-func summarizeValues(vals []float64, trace float64) hessian.Summary {
-	n := len(vals)
-	s := hessian.Summary{Dim: n, Trace: trace}
-	if n == 0 {
-		return s
-	}
-	s.Min, s.Max = vals[0], vals[n-1]
-	big := math.Max(math.Abs(s.Min), math.Abs(s.Max))
-	small := math.Inf(1)
-	tol := float64(n) * 0x1p-52 * big
-	for _, v := range vals {
-		small = math.Min(small, math.Abs(v))
-		switch {
-		case v < -tol:
-			s.NegativeCount++
-		case v <= tol:
-			s.ZeroCount++
-		}
-	}
-	s.PositiveDefinite = s.Min > tol
-	if small == 0 {
-		s.Condition = math.Inf(1)
-	} else {
-		s.Condition = big / small
-	}
-	return s
 }
 
 // setSpectrum copies the spectral fields of s into sum.

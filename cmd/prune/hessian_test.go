@@ -430,7 +430,7 @@ func TestHessianJSON(t *testing.T) {
 
 	// A singular matrix has a null condition number in JSON.
 	var s hessianSummary
-	setSpectrum(&s, summarizeValues([]float64{0, 1}, 1))
+	setSpectrum(&s, hessian.SummarizeValues([]float64{0, 1}, 1))
 	b, err := json.Marshal(s)
 	if err != nil || !strings.Contains(string(b), `"condition":null`) {
 		t.Errorf("singular: %s (%v)", b, err)
@@ -454,8 +454,8 @@ func TestSummarizeValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := summarizeValues(vals, want.Trace); got != want {
-			t.Errorf("summarizeValues = %+v, hessian.Summarize = %+v", got, want)
+		if got := hessian.SummarizeValues(vals, want.Trace); got != want {
+			t.Errorf("SummarizeValues = %+v, hessian.Summarize = %+v", got, want)
 		}
 	}
 }
