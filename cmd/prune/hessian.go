@@ -185,21 +185,11 @@ func hessianCommand() *cli.Command {
 				JSON:       c.Bool("json"),
 				Quiet:      isQuiet(c),
 			}
-			// Zero means the default in hessianOptions, so an explicit
-			// zero is refused where it would be misread.
-			for _, name := range []string{"probes", "eigen"} {
-				if c.IsSet(name) && c.Int(name) == 0 {
-					return flagErrorf(name, "0: must be positive")
-				}
-			}
-			if c.IsSet("alpha") && o.Alpha == 0 {
-				return flagErrorf("alpha", "0: must be positive")
+			if err := refuseZero(c, []string{"probes", "eigen"}, []string{"alpha"}); err != nil {
+				return err
 			}
 			if c.IsSet("probe-seed") && o.ProbeSeed == 0 {
 				return flagErrorf("probe-seed", "0: must be positive")
-			}
-			if c.IsSet("max-memory") && o.MaxMemory == "" {
-				return flagErrorf("max-memory", "needs a size, such as 8G")
 			}
 			return runHessian(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},

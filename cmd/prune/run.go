@@ -218,20 +218,10 @@ func runCommand() *cli.Command {
 				v := c.Float64("stop-error-rise")
 				o.StopErrorRise = &v
 			}
-			if c.IsSet("max-memory") && o.MaxMemory == "" {
-				return flagErrorf("max-memory", "needs a size, such as 8G")
-			}
-			// Zero means the default in runOptions, so an explicit zero
-			// is refused where it would be misread.
-			for _, name := range []string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights"} {
-				if c.IsSet(name) && c.Int(name) == 0 {
-					return flagErrorf(name, "0: must be positive")
-				}
-			}
-			for _, name := range []string{"alpha", "lr", "fraction", "target-sparsity", "budget"} {
-				if c.IsSet(name) && c.Float64(name) == 0 {
-					return flagErrorf(name, "0: must be positive")
-				}
+			if err := refuseZero(c,
+				[]string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights"},
+				[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
+				return err
 			}
 			return runRun(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},

@@ -87,14 +87,8 @@ func saliencyCommand() *cli.Command {
 				v := c.Float64("damping")
 				o.Damping = &v
 			}
-			if c.IsSet("probes") && o.Probes == 0 {
-				return flagErrorf("probes", "0: must be positive")
-			}
-			if c.IsSet("alpha") && o.Alpha == 0 {
-				return flagErrorf("alpha", "0: must be positive")
-			}
-			if c.IsSet("max-memory") && o.MaxMemory == "" {
-				return flagErrorf("max-memory", "needs a size, such as 8G")
+			if err := refuseZero(c, []string{"probes"}, []string{"alpha"}); err != nil {
+				return err
 			}
 			return runSaliency(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},

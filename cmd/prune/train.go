@@ -113,15 +113,8 @@ func trainCommand() *cli.Command {
 			// Zero means the trainer's default in trainOptions, so an
 			// explicit zero is refused where it would be misread, and an
 			// explicit zero momentum turns momentum off.
-			for _, name := range []string{"epochs", "batch", "step-every"} {
-				if c.IsSet(name) && c.Int(name) == 0 {
-					return flagErrorf(name, "0: must be positive")
-				}
-			}
-			for _, name := range []string{"lr", "step-gamma"} {
-				if c.IsSet(name) && c.Float64(name) == 0 {
-					return flagErrorf(name, "0: must be positive")
-				}
+			if err := refuseZero(c, []string{"epochs", "batch", "step-every"}, []string{"lr", "step-gamma"}); err != nil {
+				return err
 			}
 			if c.IsSet("momentum") && o.Momentum == 0 {
 				o.Momentum = nn.NoMomentum

@@ -112,3 +112,23 @@ func flagKind(c *cli.Context, name string) string {
 	}
 	return ""
 }
+
+// refuseZero returns a usage error for the first of the integer flags ints
+// or the float flags floats that is given as 0. Zero means the default in
+// the options structs, so an explicit zero would be misread.
+func refuseZero(c *cli.Context, ints, floats []string) error {
+	for _, name := range ints {
+		if c.IsSet(name) && c.Int(name) == 0 {
+			return flagErrorf(name, "0: must be positive")
+		}
+	}
+	for _, name := range floats {
+		if c.IsSet(name) && c.Float64(name) == 0 {
+			return flagErrorf(name, "0: must be positive")
+		}
+	}
+	if c.IsSet("max-memory") && c.String("max-memory") == "" {
+		return flagErrorf("max-memory", "needs a size, such as 8G")
+	}
+	return nil
+}
