@@ -90,19 +90,8 @@ func runEval(_ context.Context, o evalOptions, stdout, _ io.Writer) error {
 	if err := d.check(); err != nil {
 		return err
 	}
-	splits, err := d.load()
+	set, err := loadSplit(n, d, split)
 	if err != nil {
-		return err
-	}
-	set, err := splits.Split(split)
-	if err != nil {
-		hint := ""
-		if split == "valid" {
-			hint = " (give --valid-fraction to hold one out)"
-		}
-		return fmt.Errorf("--split %s: --data %s has no %s split%s", split, d.Name, split, hint)
-	}
-	if err := checkFit(n, set, d, false, "the model's loss "+n.Loss().String()); err != nil {
 		return err
 	}
 	res := evalResult{Data: d.Name, Split: split, Metrics: n.Evaluate(set.X, set.Y)}
