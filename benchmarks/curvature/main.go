@@ -18,11 +18,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/secondorder/prune/internal/benchtime"
 	"log"
 	"math"
 	"math/rand/v2"
@@ -187,50 +187,11 @@ func main() {
 	}
 }
 
-// timeIt returns the time of one call of fn.
-func timeIt(fn func() error) (time.Duration, error) {
-	t := time.Now()
-	err := fn()
-	return time.Since(t), err
-}
-
-// measure times fn: the median of reps runs after a warm-up run, or the
-// warm-up run alone when it takes longer than slow. A run shorter than
-// minRun calls fn as many times as make up minRun and is divided by that
-// number.
+// measure times fn with benchtime.Measure.
 func measure(fn func() error, reps int, slow time.Duration) (result, error) {
-	d, err := timeIt(fn)
-	if err != nil {
-		return result{}, err
-	}
-	if d > slow {
-		return result{d: d, runs: 1}, nil
-	}
-	calls := 1
-	if d < minRun {
-		calls = int(minRun/max(d, time.Microsecond)) + 1
-	}
-	ts := make([]time.Duration, reps)
-	for i := range ts {
-		t := time.Now()
-		for c := 0; c < calls; c++ {
-			if err := fn(); err != nil {
-				return result{}, err
-			}
-		}
-		ts[i] = time.Since(t) / time.Duration(calls)
-	}
-	slices.Sort(ts)
-	med := ts[reps/2]
-	if reps%2 == 0 {
-		med = (ts[reps/2-1] + ts[reps/2]) / 2
-	}
-	return result{d: med, runs: reps}, nil
+	r, err := benchtime.Measure(fn, reps, slow)
+	return result{d: r.D, runs: r.Runs}, err
 }
-
-// minRun is the shortest timed run: faster computations are repeated
-// within one run.
-const minRun = 100 * time.Millisecond
 
 // dgemmRate returns the rate of mat.Dense.Mul on two 2000×2000 matrices in
 // GFLOP/s (2n³ flops), the median of reps runs after a warm-up run.
@@ -401,23 +362,6 @@ func opByKey(key string) op {
 	panic("unknown op " + key)
 }
 
-// cpuModel returns the CPU model name from /proc/cpuinfo, or "unknown".
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
 // loadStart is the load average when the benchmark started.
 var loadStart string
 
@@ -449,13 +393,13 @@ func report(specs []netSpec, results []map[string]result, gemm float64, cfg conf
 	b.WriteString("# Curvature benchmark\n\n")
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- %s %s/%s, BLAS: %s, GOMAXPROCS %d (NumCPU %d)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, blasimpl.Name(), runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Fprintf(&b, "- CPU: %s\n", cpuModel())
+	fmt.Fprintf(&b, "- CPU: %s\n", benchtime.CPUModel())
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", loadStart, loadAverage())
 	fmt.Fprintf(&b, "- OPENBLAS_CORETYPE: %s, OPENBLAS_NUM_THREADS: %s\n", envValue("OPENBLAS_CORETYPE"), envValue("OPENBLAS_NUM_THREADS"))
 	fmt.Fprintf(&b, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(&b, "- DGEMM rate (mat.Dense.Mul, 2000×2000, 2n³ flops): **%.1f GFLOP/s**\n", gemm)
 	fmt.Fprintf(&b, "- N = %d random samples (standard normal inputs and targets), tanh hidden layers, linear output, mse loss, all parameters covered\n", cfg.n)
-	fmt.Fprintf(&b, "- times: median of %d runs after one warm-up run (a run repeats computations shorter than %s); ¹ marks a single run (its warm-up took longer than %s); total wall time %s\n\n", cfg.reps, minRun, cfg.slow, total.Round(time.Second))
+	fmt.Fprintf(&b, "- times: median of %d runs after one warm-up run (a run repeats computations shorter than %s); ¹ marks a single run (its warm-up took longer than %s); total wall time %s\n\n", cfg.reps, benchtime.MinRun, cfg.slow, total.Round(time.Second))
 
 	header := []string{"computation"}
 	for _, s := range specs {

@@ -1,11 +1,9 @@
 package repro
 
 import (
-	"bufio"
 	"fmt"
-	"os"
+	"github.com/secondorder/prune/internal/benchtime"
 	"runtime"
-	"strings"
 
 	"github.com/secondorder/prune/internal/blasimpl"
 )
@@ -29,7 +27,7 @@ func CurrentEnvironment() Environment {
 		BLAS:       blasimpl.Name(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 		NumCPU:     runtime.NumCPU(),
-		CPU:        cpuModel(),
+		CPU:        benchtime.CPUModel(),
 	}
 }
 
@@ -41,21 +39,4 @@ func (e Environment) Lines() []string {
 		fmt.Sprintf("GOMAXPROCS: %d (CPUs: %d)", e.GOMAXPROCS, e.NumCPU),
 		fmt.Sprintf("CPU: %s", e.CPU),
 	}
-}
-
-// cpuModel returns the CPU model name from /proc/cpuinfo, or "unknown".
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }

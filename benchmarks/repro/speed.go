@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/secondorder/prune/internal/benchtime"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 
@@ -84,39 +84,10 @@ type speedTime struct {
 	runs int
 }
 
-// measure times fn: the median of reps runs after a warm-up run, or the
-// warm-up run alone when it takes longer than slow; a run shorter than
-// 100 ms repeats fn and is divided by the number of calls.
+// measure times fn with benchtime.Measure; runs counts every call.
 func measure(fn func() error, reps int, slow time.Duration) (speedTime, error) {
-	t := time.Now()
-	if err := fn(); err != nil {
-		return speedTime{}, err
-	}
-	d := time.Since(t)
-	if d > slow {
-		return speedTime{d: d, runs: 1}, nil
-	}
-	const minRun = 100 * time.Millisecond
-	calls := 1
-	if d < minRun {
-		calls = int(minRun/max(d, time.Microsecond)) + 1
-	}
-	ts := make([]time.Duration, reps)
-	for i := range ts {
-		t := time.Now()
-		for range calls {
-			if err := fn(); err != nil {
-				return speedTime{}, err
-			}
-		}
-		ts[i] = time.Since(t) / time.Duration(calls)
-	}
-	slices.Sort(ts)
-	med := ts[reps/2]
-	if reps%2 == 0 {
-		med = (ts[reps/2-1] + ts[reps/2]) / 2
-	}
-	return speedTime{d: med, runs: reps * calls}, nil
+	r, err := benchtime.Measure(fn, reps, slow)
+	return speedTime{d: r.D, runs: r.Runs * r.Calls}, err
 }
 
 func runSpeed(ctx context.Context, r *runCtx) error {
