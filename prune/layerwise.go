@@ -147,6 +147,12 @@ type LayerwiseSettings struct {
 	// GOMAXPROCS. The result does not depend on it.
 	Workers int
 
+	// MaxBytes limits the memory of the dense matrices of a layer, as
+	// counted by LayerwiseMemory: zero means hessian.DefaultMemoryLimit
+	// and a negative value no limit. Magnitude and OBD hold no dense
+	// matrix.
+	MaxBytes int64
+
 	// Progress, when not nil, is called as the rows of layer layer are
 	// done, with done of total rows finished. Calls are serialised and
 	// done increases within a layer.
@@ -273,12 +279,24 @@ type LayerwiseLayer struct {
 // dense output on those inputs. DenseInputs uses the dense network's
 // inputs instead.
 //
-// Layerwise panics on invalid settings. It returns an error when X does not
-// fit the network, when the context is done (checked per layer and per
-// batch of rows), or on numerical failure: a damped H_l that is not
-// positive definite, or a pivot that rounding has made non-positive in
-// OBC. Raising Damping is the remedy for both. A damped H_l whose condition
-// number exceeds hessian.MaxCondition is used as it is.
+// LayerwiseMagnitude and LayerwiseOBD form no layer Hessian: OBD uses its
+// diagonal, Σₙ z̃ₙᵢ², magnitude nothing, and the reconstruction error of
+// both is measured as ‖δW Z̃ᵀ‖² directly, so that they cost about one
+// forward pass per layer and no (In+1)×(In+1) matrix; their Lambda is that
+// of the OBS methods for OBD, and zero for magnitude.
+//
+// Layerwise returns an error for invalid settings (see
+// LayerwiseSettings.Validate), when X does not fit the network or has no
+// rows, when a weight, an input of a layer or its Hessian is not finite,
+// when the dense matrices of a layer exceed MaxBytes, when the context is
+// done, or on numerical failure: a damped H_l that is not positive
+// definite, a pivot that rounding has made non-positive in OBC, or an
+// update that overflows. Raising Damping is the remedy for the first two.
+// A damped H_l whose condition number exceeds hessian.MaxCondition is used
+// as it is. The context is checked between blocks of samples and of
+// columns, and between removals of OBC, so that cancellation answers
+// within a fraction of a second at the sizes of MNIST networks; only the
+// Cholesky inverse of H_l, about d³ flops, runs without a check.
 //
 // References:
 //
@@ -291,10 +309,19 @@ type LayerwiseLayer struct {
 //	  accurately pruned in one-shot, ICML 2023.
 func Layerwise(ctx context.Context, net *nn.Network, X *mat.Dense, s *LayerwiseSettings) (*nn.Network, LayerwiseReport, error) {
 	start := time.Now()
-	set := s.withDefaults(net.NumLayers())
 	var rep LayerwiseReport
+	set, err := s.withDefaults(net.NumLayers())
+	if err != nil {
+		return nil, rep, err
+	}
 	if err := net.Check(X, nil); err != nil {
 		return nil, rep, err
+	}
+	if n, _ := X.Dims(); n == 0 {
+		return nil, rep, errors.New("layer-wise pruning: no calibration samples")
+	}
+	if err := net.CheckFinite(); err != nil {
+		return nil, rep, fmt.Errorf("layer-wise pruning: %w", err)
 	}
 	out := net.Clone()
 	mask := out.Mask()
@@ -316,11 +343,14 @@ func Layerwise(ctx context.Context, net *nn.Network, X *mat.Dense, s *LayerwiseS
 			break
 		}
 		if set.DenseInputs {
-			denseIn = layerOutput(net.Layer(l), net.RawParams()[net.Offset(l):net.Offset(l+1)], denseIn)
+			denseIn, err = layerOutput(ctx, net.Layer(l), net.RawParams()[net.Offset(l):net.Offset(l+1)], denseIn)
 			in = denseIn
 		} else {
 			// The pruned parameters are zero in theta already.
-			in = layerOutput(out.Layer(l), theta[out.Offset(l):out.Offset(l+1)], in)
+			in, err = layerOutput(ctx, out.Layer(l), theta[out.Offset(l):out.Offset(l+1)], in)
+		}
+		if err != nil {
+			return nil, rep, fmt.Errorf("layer %d: %w", l+1, err)
 		}
 	}
 	out.SetMask(mask)
@@ -335,15 +365,47 @@ type layerwiseSettings struct {
 	workers  int
 }
 
-func (s *LayerwiseSettings) withDefaults(layers int) *layerwiseSettings {
+// Validate returns an error describing the first invalid setting of s for
+// a network of the given number of layers. A nil s is valid.
+func (s *LayerwiseSettings) Validate(layers int) error {
+	if s == nil {
+		return nil
+	}
+	if s.LayerSparsity != nil && len(s.LayerSparsity) != layers {
+		return fmt.Errorf("prune: %d layer sparsities for %d layers", len(s.LayerSparsity), layers)
+	}
+	for l, v := range s.LayerSparsity {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("prune: sparsity %v of layer %d is not in [0, 1]", v, l)
+		}
+	}
+	if s.LayerSparsity == nil && !(s.Sparsity >= 0 && s.Sparsity <= 1) {
+		return fmt.Errorf("prune: sparsity %v is not in [0, 1]", s.Sparsity)
+	}
+	if s.Method < LayerwiseAuto || s.Method > LayerwiseOBD {
+		return fmt.Errorf("prune: unknown layer-wise method %v", s.Method)
+	}
+	if s.Damping != 0 && (!(s.Damping > 0) || math.IsInf(s.Damping, 1)) {
+		return fmt.Errorf("prune: layer-wise damping %v is not a positive finite number", s.Damping)
+	}
+	if s.BlockSize < 0 {
+		return fmt.Errorf("prune: block size %d is negative", s.BlockSize)
+	}
+	if s.Workers < 0 {
+		return fmt.Errorf("prune: %d workers", s.Workers)
+	}
+	return nil
+}
+
+func (s *LayerwiseSettings) withDefaults(layers int) (*layerwiseSettings, error) {
+	if err := s.Validate(layers); err != nil {
+		return nil, err
+	}
 	var set layerwiseSettings
 	if s != nil {
 		set.LayerwiseSettings = *s
 	}
 	if set.LayerSparsity != nil {
-		if len(set.LayerSparsity) != layers {
-			panic(fmt.Sprintf("prune: %d layer sparsities for %d layers", len(set.LayerSparsity), layers))
-		}
 		set.sparsity = append([]float64(nil), set.LayerSparsity...)
 	} else {
 		set.sparsity = make([]float64, layers)
@@ -351,34 +413,66 @@ func (s *LayerwiseSettings) withDefaults(layers int) *layerwiseSettings {
 			set.sparsity[l] = set.Sparsity
 		}
 	}
-	for l, v := range set.sparsity {
-		if !(v >= 0 && v <= 1) {
-			panic(fmt.Sprintf("prune: sparsity %v of layer %d is not in [0, 1]", v, l))
-		}
-	}
-	if set.Method < LayerwiseAuto || set.Method > LayerwiseOBD {
-		panic(fmt.Sprintf("prune: unknown layer-wise method %v", set.Method))
-	}
-	switch {
-	case set.Damping == 0:
+	if set.Damping == 0 {
 		set.Damping = DefaultLayerwiseDamping
-	case !(set.Damping > 0) || math.IsInf(set.Damping, 1):
-		panic(fmt.Sprintf("prune: damping %v is negative or not finite", set.Damping))
 	}
-	switch {
-	case set.BlockSize == 0:
+	if set.BlockSize == 0 {
 		set.BlockSize = DefaultSparseGPTBlock
-	case set.BlockSize < 0:
-		panic(fmt.Sprintf("prune: block size %d is negative", set.BlockSize))
 	}
 	set.workers = set.Workers
-	switch {
-	case set.workers == 0:
+	if set.workers == 0 {
 		set.workers = runtime.GOMAXPROCS(0)
-	case set.workers < 0:
-		panic(fmt.Sprintf("prune: %d workers", set.workers))
 	}
-	return &set
+	return &set, nil
+}
+
+// layerMethod returns the method s uses on a layer of rows×d entries.
+func (s *LayerwiseSettings) layerMethod(rows, d int) LayerwiseMethod {
+	var m LayerwiseMethod
+	if s != nil {
+		m = s.Method
+	}
+	if m != LayerwiseAuto {
+		return m
+	}
+	if float64(rows)*math.Pow(float64(d), 3) <= OBCMaxWork {
+		return LayerwiseOBC
+	}
+	return LayerwiseSparseGPT
+}
+
+// LayerwiseMemory returns the bytes of the dense matrices that Layerwise
+// holds at once on the largest layer of net with settings s (nil for the
+// defaults) and workers goroutines (zero for GOMAXPROCS), and that layer:
+// for OBC and SparseGPT the (In+1)×(In+1) layer Hessian, its inverse, the
+// inverse's build copy and one copy per worker, and zero for magnitude and
+// OBD, which hold none. The layer is −1 when no layer needs any.
+func LayerwiseMemory(net *nn.Network, s *LayerwiseSettings, workers int) (bytes int64, layer int) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	layer = -1
+	for l, ly := range net.Layers() {
+		d := ly.In + 1
+		switch s.layerMethod(ly.Out, d) {
+		case LayerwiseMagnitude, LayerwiseOBD:
+			continue
+		}
+		if b := layerDenseBytes(d, workers); b > bytes {
+			bytes, layer = b, l
+		}
+	}
+	return bytes, layer
+}
+
+// layerDenseBytes returns the bytes of the dense matrices of the OBS
+// methods on a layer of d columns with the given workers.
+func layerDenseBytes(d, workers int) int64 {
+	b := hessian.DenseBytes(d)
+	if b > math.MaxInt64/int64(3+workers) {
+		return math.MaxInt64
+	}
+	return int64(3+workers) * b
 }
 
 // layerProblem is the pruning problem of one layer.
@@ -388,7 +482,8 @@ type layerProblem struct {
 	w          []float64 // rows×d: row j is (W[j], b[j]), updated in place
 	live, cand []bool    // rows×d: live entries, and the live prunable ones
 	k          []int     // removals per row besides the entries pruned already
-	h          []float64 // d×d, H_l, both triangles
+	h          []float64 // d×d, H_l, both triangles; nil for magnitude and OBD
+	hd         []float64 // the diagonal of H_l; nil for magnitude
 	lambda     float64
 }
 
@@ -399,7 +494,20 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 	rows, d := ly.Out, ly.In+1
 	lr := LayerwiseLayer{Layer: l, Sparsity: s.sparsity[l]}
 	lr.WeightsBefore, lr.BiasesBefore = net.LayerLive(l)
-	if err := hessian.CheckMemory("layer Hessian", d, 0); err != nil {
+	method := s.layerMethod(rows, d)
+	lr.Method = method
+	obs := method == LayerwiseOBC || method == LayerwiseSparseGPT
+	if obs && s.MaxBytes >= 0 {
+		limit := s.MaxBytes
+		if limit == 0 {
+			limit = hessian.DefaultMemoryLimit()
+		}
+		if b := layerDenseBytes(d, s.workers); b > limit {
+			return lr, &hessian.MemoryError{What: fmt.Sprintf("layer-wise %v: the layer Hessian, its inverse and a copy per worker (%d workers)", method, s.workers),
+				Dim: d, Bytes: b, Limit: limit}
+		}
+	}
+	if err := checkFiniteInputs(in); err != nil {
 		return lr, err
 	}
 	p := &layerProblem{l: l, rows: rows, d: d}
@@ -427,32 +535,42 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 	}
 	w0 := append([]float64(nil), p.w...)
 
-	p.h = layerHessian(in, d)
-	var tr float64
-	for i := 0; i < d; i++ {
-		tr += p.h[i*d+i]
-	}
-	p.lambda = s.Damping * tr / float64(d)
-	lr.Lambda = p.lambda
-
-	method := s.Method
-	if method == LayerwiseAuto {
-		if float64(rows)*math.Pow(float64(d), 3) <= OBCMaxWork {
-			method = LayerwiseOBC
-		} else {
-			method = LayerwiseSparseGPT
+	var err error
+	switch {
+	case obs:
+		if p.h, err = layerHessian(ctx, in, d); err != nil {
+			return lr, err
 		}
+		p.hd = make([]float64, d)
+		for i := range p.hd {
+			p.hd[i] = p.h[i*d+i]
+		}
+	case method == LayerwiseOBD:
+		p.hd = layerHessianDiag(in, d)
 	}
-	lr.Method = method
+	if p.hd != nil {
+		var tr float64
+		for _, v := range p.hd {
+			tr += v
+		}
+		if math.IsInf(tr, 0) || math.IsNaN(tr) {
+			return lr, errors.New("the layer Hessian Σₙ z̃ₙz̃ₙᵀ overflows: the layer's inputs are too large")
+		}
+		p.lambda = s.Damping * tr / float64(d)
+	}
+	lr.Lambda = p.lambda
 
 	// The damped inverse, for the OBS methods.
 	var hinv *mat.SymDense
-	if method == LayerwiseOBC || method == LayerwiseSparseGPT {
+	if obs {
 		hinv = mat.NewSymDense(d, nil)
 		err := hessian.DampedInverse(hinv, mat.NewSymDense(d, p.h), p.lambda)
 		var cond mat.Condition
 		if err != nil && !errors.As(err, &cond) {
 			return lr, fmt.Errorf("damped layer Hessian (λ = %g): %w", p.lambda, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return lr, err
 		}
 	}
 
@@ -485,7 +603,6 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 		p.k[j] = min(p.k[j], c)
 	}
 
-	var err error
 	switch method {
 	case LayerwiseOBC:
 		lr.Predicted, err = s.obc(ctx, p, hinv)
@@ -499,6 +616,12 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 	}
 	if err != nil {
 		return lr, err
+	}
+
+	for e, v := range p.w {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return lr, fmt.Errorf("the update of row %d overflows (entry %d is %v); raise the damping", e/d, e%d, v)
+		}
 	}
 
 	// Write back, and measure the reconstruction error.
@@ -518,7 +641,11 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 	}
 	dw := w0
 	floats.SubTo(dw, p.w, w0)
-	lr.Actual = quadSum(dw, p.h, rows, d)
+	if obs {
+		lr.Actual = quadSum(dw, p.h, rows, d)
+	} else if lr.Actual, err = directError(ctx, in, dw, rows, d); err != nil {
+		return lr, err
+	}
 	lr.DampingTerm = p.lambda * floats.Dot(dw, dw)
 	for e, v := range p.live {
 		switch {
@@ -531,13 +658,25 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 	return lr, nil
 }
 
+// sampleBlock is the number of samples of the blocks over which the
+// layer-wise passes over the calibration inputs check the context.
+const sampleBlock = 1024
+
 // layerHessian returns H = Σₙ z̃ₙz̃ₙᵀ, d×d with both triangles, for the rows
-// z of in extended by 1.
-func layerHessian(in *mat.Dense, d int) []float64 {
+// z of in extended by 1. It sums over blocks of sampleBlock samples in
+// order and checks ctx between them.
+func layerHessian(ctx context.Context, in *mat.Dense, d int) ([]float64, error) {
 	n, c := in.Dims()
 	h := make([]float64, d*d)
 	Z := in.RawMatrix()
-	blas64.Gemm(blas.Trans, blas.NoTrans, 1, Z, Z, 0, blas64.General{Rows: c, Cols: c, Stride: d, Data: h})
+	for r0 := 0; r0 < n; r0 += sampleBlock {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		r1 := min(r0+sampleBlock, n)
+		Zb := blas64.General{Rows: r1 - r0, Cols: c, Stride: Z.Stride, Data: Z.Data[r0*Z.Stride:]}
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, Zb, Zb, 1, blas64.General{Rows: c, Cols: c, Stride: d, Data: h})
+	}
 	sum := h[c*d : c*d+c] // row c is the bias row
 	for r := 0; r < n; r++ {
 		floats.Add(sum, Z.Data[r*Z.Stride:r*Z.Stride+c])
@@ -546,7 +685,63 @@ func layerHessian(in *mat.Dense, d int) []float64 {
 		h[i*d+c] = sum[i]
 	}
 	h[c*d+c] = float64(n)
-	return h
+	return h, nil
+}
+
+// layerHessianDiag returns the diagonal of H = Σₙ z̃ₙz̃ₙᵀ for the rows z of
+// in extended by 1.
+func layerHessianDiag(in *mat.Dense, d int) []float64 {
+	n, c := in.Dims()
+	hd := make([]float64, d)
+	Z := in.RawMatrix()
+	for r := 0; r < n; r++ {
+		for i, v := range Z.Data[r*Z.Stride : r*Z.Stride+c] {
+			hd[i] += v * v
+		}
+	}
+	hd[c] = float64(n)
+	return hd
+}
+
+// checkFiniteInputs returns an error naming the first input of a layer
+// that is not finite.
+func checkFiniteInputs(in *mat.Dense) error {
+	n, c := in.Dims()
+	Z := in.RawMatrix()
+	for r := 0; r < n; r++ {
+		for i, v := range Z.Data[r*Z.Stride : r*Z.Stride+c] {
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return fmt.Errorf("input %d of calibration sample %d is %v (the earlier layers overflow)", i, r, v)
+			}
+		}
+	}
+	return nil
+}
+
+// directError returns ‖Z̃ δWᵀ‖² = Σ_j δw_jᵀ H_l δw_j for the rows×d changes
+// dw and the layer inputs in, by blocks of samples, without H_l.
+func directError(ctx context.Context, in *mat.Dense, dw []float64, rows, d int) (float64, error) {
+	n, c := in.Dims()
+	Z := in.RawMatrix()
+	dW := blas64.General{Rows: rows, Cols: c, Stride: d, Data: dw}
+	t := make([]float64, min(sampleBlock, n)*rows)
+	var sum float64
+	for r0 := 0; r0 < n; r0 += sampleBlock {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		r1 := min(r0+sampleBlock, n)
+		T := blas64.General{Rows: r1 - r0, Cols: rows, Stride: rows, Data: t}
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+			blas64.General{Rows: r1 - r0, Cols: c, Stride: Z.Stride, Data: Z.Data[r0*Z.Stride:]}, dW, 0, T)
+		for r := 0; r < r1-r0; r++ {
+			for j, v := range t[r*rows : (r+1)*rows] {
+				v += dw[j*d+c]
+				sum += v * v
+			}
+		}
+	}
+	return sum, nil
 }
 
 // quadSum returns Σ_j δw_jᵀ H δw_j over the rows of dw (rows×d).
@@ -570,15 +765,17 @@ func symDiag(a *mat.SymDense) []float64 {
 }
 
 // score returns the saliency the method ranks entry i of a row by, with
-// weight w, H_ii = hii and [H⁻¹]_ii = hinvii.
+// weight w, H_ii = hii and [H⁻¹]_ii = hinvii, or a monotone function of it
+// that does not overflow for finite w: |w|·√H_ii for OBD and |w|/√[H⁻¹]_ii
+// for the OBS methods, whose squares are the saliencies.
 func score(method LayerwiseMethod, w, hii, hinvii float64) float64 {
 	switch method {
 	case LayerwiseMagnitude:
 		return math.Abs(w)
 	case LayerwiseOBD:
-		return w * w * hii
+		return math.Abs(w) * math.Sqrt(hii)
 	}
-	return w * w / hinvii
+	return math.Abs(w) / math.Sqrt(hinvii)
 }
 
 // allocate sets the removals per row for a layer-wide allocation: T
@@ -595,11 +792,14 @@ func (p *layerProblem) allocate(method LayerwiseMethod, T int, pre []int, hinvDi
 			continue
 		}
 		i := e % d
-		var hinvii float64
+		var hii, hinvii float64
+		if p.hd != nil {
+			hii = p.hd[i]
+		}
 		if hinvDiag != nil {
 			hinvii = hinvDiag[i]
 		}
-		all = append(all, entry{score(method, p.w[e], p.h[i*d+i], hinvii), e})
+		all = append(all, entry{score(method, p.w[e], hii, hinvii), e})
 	}
 	extra := T
 	for _, v := range pre {
@@ -632,7 +832,11 @@ func (p *layerProblem) selectRows(method LayerwiseMethod) float64 {
 		buf = buf[:0]
 		for i := 0; i < d; i++ {
 			if p.cand[j*d+i] {
-				buf = append(buf, entry{score(method, p.w[j*d+i], p.h[i*d+i], 0), i})
+				var hii float64
+				if p.hd != nil {
+					hii = p.hd[i]
+				}
+				buf = append(buf, entry{score(method, p.w[j*d+i], hii, 0), i})
 			}
 		}
 		slices.SortFunc(buf, func(a, b entry) int {
@@ -642,8 +846,10 @@ func (p *layerProblem) selectRows(method LayerwiseMethod) float64 {
 			return cmp.Compare(a.i, b.i)
 		})
 		for _, e := range buf[:p.k[j]] {
-			v := p.w[j*d+e.i]
-			pred += v * v * p.h[e.i*d+e.i]
+			if method == LayerwiseOBD {
+				v := p.w[j*d+e.i]
+				pred += v * v * p.hd[e.i]
+			}
 			p.live[j*d+e.i] = false
 			p.cand[j*d+e.i] = false
 			p.w[j*d+e.i] = 0
@@ -736,8 +942,11 @@ func (s *layerwiseSettings) obc(ctx context.Context, p *layerProblem, hinv *mat.
 				idx: make([]int, d), cand: make([]bool, d), act: make([]bool, d), keep: make([]int, 0, d)}
 		},
 		func(state any, j int) (float64, error) {
-			pred, err := obcRow(state.(*obcWork), H, p.w[j*d:(j+1)*d], p.live[j*d:(j+1)*d], p.cand[j*d:(j+1)*d], p.k[j])
+			pred, err := obcRow(ctx, state.(*obcWork), H, p.w[j*d:(j+1)*d], p.live[j*d:(j+1)*d], p.cand[j*d:(j+1)*d], p.k[j])
 			if err != nil {
+				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+					return 0, err
+				}
 				return 0, fmt.Errorf("row %d: %w", j, err)
 			}
 			return pred, nil
@@ -748,12 +957,14 @@ func (s *layerwiseSettings) obc(ctx context.Context, p *layerProblem, hinv *mat.
 // then, one at a time, the k removable entries of smallest w_q²/[H⁻¹]_qq,
 // each with the OBS update of the remaining entries and the downdate of
 // H⁻¹. It updates w, live and cand, and returns the sum of the saliencies.
+// It checks ctx between removals and leaves w, live and cand unchanged
+// when it is done.
 //
 // The matrix is downdated in place, a removed entry's row and column
 // becoming zero, and compacted to the remaining entries whenever an eighth
 // of those it holds are gone, so that a removal costs about m²/2
 // multiply-adds over the m entries left.
-func obcRow(wk *obcWork, H blas64.Symmetric, w []float64, live, cand []bool, k int) (float64, error) {
+func obcRow(ctx context.Context, wk *obcWork, H blas64.Symmetric, w []float64, live, cand []bool, k int) (float64, error) {
 	d := len(w)
 	if k == 0 {
 		// Entries pruned already are zero and move nothing.
@@ -837,8 +1048,14 @@ func obcRow(wk *obcWork, H blas64.Symmetric, w []float64, live, cand []bool, k i
 		}
 	}
 	var pred float64
+	cols := make([]int, 0, k)
 	for ; k > 0; k-- {
-		best, bs := -1, math.Inf(1)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		// Rank by |w_p|/√piv, whose square is the saliency, so that
+		// weights up to the largest float64 compare without overflow.
+		best, bs := -1, 0.0
 		for p := 0; p < m; p++ {
 			if !wk.cand[p] {
 				continue
@@ -847,15 +1064,24 @@ func obcRow(wk *obcWork, H blas64.Symmetric, w []float64, live, cand []bool, k i
 			if !(piv > 0) || math.IsInf(piv, 1) {
 				return 0, &hessian.PivotError{Index: wk.idx[p], Pivot: piv}
 			}
-			if sc := wk.w[p] * wk.w[p] / piv; sc < bs {
+			sc := math.Abs(wk.w[p]) / math.Sqrt(piv)
+			if math.IsNaN(sc) {
+				return 0, fmt.Errorf("entry %d: saliency is NaN (weight %v, pivot %v)", wk.idx[p], wk.w[p], piv)
+			}
+			if best < 0 || sc < bs {
 				best, bs = p, sc
 			}
 		}
-		col := wk.idx[best]
+		if best < 0 {
+			break // no candidate is left
+		}
+		cols = append(cols, wk.idx[best])
 		if err := remove(best, true); err != nil {
 			return 0, err
 		}
-		pred += bs
+		pred += bs * bs
+	}
+	for _, col := range cols {
 		live[col] = false
 		cand[col] = false
 	}
@@ -906,19 +1132,24 @@ func (s *layerwiseSettings) sparseGPT(ctx context.Context, p *layerProblem, hinv
 		func(state any, t int) (float64, error) {
 			r0 := t * sparseGPTBatch
 			r1 := min(r0+sparseGPTBatch, p.rows)
-			return sparseGPTRows(state.(*sparseGPTWork), p, U, u2, B, r0, r1), nil
+			return sparseGPTRows(ctx, state.(*sparseGPTWork), p, U, u2, B, r0, r1)
 		})
 }
 
 // sparseGPTRows prunes rows r0…r1−1 of p with the Cholesky factor U of H⁻¹
-// and blocks of B columns, and returns the sum of the saliencies.
-func sparseGPTRows(wk *sparseGPTWork, p *layerProblem, U blas64.Triangular, u2 []float64, B, r0, r1 int) float64 {
+// and blocks of B columns, and returns the sum of the saliencies. It checks
+// ctx between blocks; the rows are then left part-way, and the caller
+// discards them.
+func sparseGPTRows(ctx context.Context, wk *sparseGPTWork, p *layerProblem, U blas64.Triangular, u2 []float64, B, r0, r1 int) (float64, error) {
 	d := p.d
 	nr := r1 - r0
 	rem := make([]int, nr)
 	copy(rem, p.k[r0:r1])
 	var pred float64
 	for i1 := 0; i1 < d; i1 += B {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		i2 := min(i1+B, d)
 		bw := i2 - i1
 		// Choose the removals of the block.
@@ -937,7 +1168,7 @@ func sparseGPTRows(wk *sparseGPTWork, p *layerProblem, U blas64.Triangular, u2 [
 			sc := wk.scores[:0]
 			for i := i1; i < d; i++ {
 				if cand[i] {
-					sc = append(sc, scored{w[i] * w[i] / u2[i], i})
+					sc = append(sc, scored{math.Abs(w[i]) / math.Sqrt(u2[i]), i})
 				}
 			}
 			if rem[r] < len(sc) {
@@ -986,23 +1217,32 @@ func sparseGPTRows(wk *sparseGPTWork, p *layerProblem, U blas64.Triangular, u2 [
 				1, blas64.General{Rows: nr, Cols: d - i2, Stride: d, Data: p.w[r0*d+i2:]})
 		}
 	}
-	return pred
+	return pred, nil
 }
 
 // layerOutput returns f(in·Wᵀ + b) for a layer ly whose parameters are
-// theta (W row-major, then b). The activation must be element-wise.
-func layerOutput(ly nn.Layer, theta []float64, in *mat.Dense) *mat.Dense {
+// theta (W row-major, then b), by blocks of samples, checking ctx between
+// them. The activation must be element-wise.
+func layerOutput(ctx context.Context, ly nn.Layer, theta []float64, in *mat.Dense) (*mat.Dense, error) {
 	n, _ := in.Dims()
 	out := mat.NewDense(n, ly.Out, nil)
 	W := blas64.General{Rows: ly.Out, Cols: ly.In, Stride: ly.In, Data: theta[:ly.Out*ly.In]}
-	O := out.RawMatrix()
-	blas64.Gemm(blas.NoTrans, blas.Trans, 1, in.RawMatrix(), W, 0, O)
+	I, O := in.RawMatrix(), out.RawMatrix()
 	b := theta[ly.Out*ly.In:]
-	for r := 0; r < n; r++ {
-		row := O.Data[r*O.Stride : r*O.Stride+ly.Out]
-		for j, a := range row {
-			row[j] = ly.Act.Eval(a + b[j])
+	for r0 := 0; r0 < n; r0 += sampleBlock {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		r1 := min(r0+sampleBlock, n)
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+			blas64.General{Rows: r1 - r0, Cols: ly.In, Stride: I.Stride, Data: I.Data[r0*I.Stride:]}, W, 0,
+			blas64.General{Rows: r1 - r0, Cols: ly.Out, Stride: O.Stride, Data: O.Data[r0*O.Stride:]})
+		for r := r0; r < r1; r++ {
+			row := O.Data[r*O.Stride : r*O.Stride+ly.Out]
+			for j, a := range row {
+				row[j] = ly.Act.Eval(a + b[j])
+			}
 		}
 	}
-	return out
+	return out, nil
 }

@@ -282,7 +282,7 @@ func TestLayerwiseSparseGPTReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := in + 1
-		hl := layerHessian(X, d)
+		hl, _ := layerHessian(context.Background(), X, d)
 		h := mat.NewSymDense(d, hl)
 		lambda := rep.Layers[0].Lambda
 		T := int(math.Floor(0.7*float64(in*out) + 0.5))
@@ -462,7 +462,7 @@ func TestLayerwiseDenseInputs(t *testing.T) {
 	}
 	// With the dense inputs, the second layer's error is measured on the
 	// dense network's hidden outputs.
-	h := layerOutput(net.Layer(0), net.RawParams()[:net.Offset(1)], X)
+	h, _ := layerOutput(context.Background(), net.Layer(0), net.RawParams()[:net.Offset(1)], X)
 	dw := make([]float64, 0)
 	for j := 0; j < 2; j++ {
 		for i := 0; i < 6; i++ {

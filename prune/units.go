@@ -272,6 +272,38 @@ type UnitSettings struct {
 	Progress func(r UnitRemoval)
 }
 
+// Validate returns an error describing the first setting of s that is
+// invalid for the network net: an unknown saliency, a negative Remove or
+// MinUnits, a MaxLossRise that is negative or NaN, a layer that is not a
+// hidden layer of net, or invalid OBS settings for UnitOBS.
+func (s *UnitSettings) Validate(net *nn.Network) error {
+	if s == nil {
+		return nil
+	}
+	if s.Saliency < UnitVariance || s.Saliency > UnitOBS {
+		return fmt.Errorf("prune: unknown unit saliency %v", s.Saliency)
+	}
+	switch {
+	case s.Remove < 0:
+		return fmt.Errorf("prune: %d units to remove is negative", s.Remove)
+	case s.MinUnits < 0:
+		return fmt.Errorf("prune: minimum of %d units per layer is negative", s.MinUnits)
+	case !(s.MaxLossRise >= 0):
+		return fmt.Errorf("prune: largest loss rise %v is not a number ≥ 0", s.MaxLossRise)
+	}
+	for _, l := range s.Layers {
+		if l < 0 || l >= net.NumLayers()-1 {
+			return fmt.Errorf("prune: layer %d is not a hidden layer of %s", l, net.Arch())
+		}
+	}
+	if s.Saliency == UnitOBS {
+		if err := s.OBS.Validate(); err != nil {
+			return fmt.Errorf("prune: unit OBS: %w", err)
+		}
+	}
+	return nil
+}
+
 // UnitRemoval records the removal of one hidden unit by PruneUnits.
 type UnitRemoval struct {
 	// Layer is the hidden layer and Unit the unit's index in the network
@@ -298,8 +330,8 @@ type UnitRemoval struct {
 // physically smaller network (RemoveUnits) and measures E = Σₙ ℓₙ on X, Y.
 // net is not modified.
 //
-// PruneUnits panics on invalid settings. It returns an error when X and Y
-// do not fit the network, when the context is done (checked per removal),
+// PruneUnits returns an error for invalid settings (see
+// UnitSettings.Validate), when X and Y do not fit the network, when the context is done (checked per removal),
 // or when the curvature of UnitOBS fails; the removals made so far are
 // returned with the network they led to.
 //
@@ -315,13 +347,10 @@ func PruneUnits(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *UnitSe
 	if s != nil {
 		set = *s
 	}
+	if err := set.Validate(net); err != nil {
+		return nil, nil, err
+	}
 	L := net.NumLayers()
-	if set.Saliency < UnitVariance || set.Saliency > UnitOBS {
-		panic(fmt.Sprintf("prune: unknown unit saliency %v", set.Saliency))
-	}
-	if set.Remove < 0 || set.MinUnits < 0 || !(set.MaxLossRise >= 0) {
-		panic("prune: negative Remove, MinUnits or MaxLossRise")
-	}
 	if set.MinUnits == 0 {
 		set.MinUnits = 1
 	}
@@ -332,15 +361,7 @@ func PruneUnits(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *UnitSe
 		}
 	}
 	for _, l := range set.Layers {
-		if l < 0 || l >= L-1 {
-			panic(fmt.Sprintf("prune: layer %d is not a hidden layer of %s", l, net.Arch()))
-		}
 		eligible[l] = true
-	}
-	if set.Saliency == UnitOBS {
-		if err := set.OBS.Validate(); err != nil {
-			panic("prune: " + err.Error())
-		}
 	}
 	if err := net.Check(X, Y); err != nil {
 		return nil, nil, err

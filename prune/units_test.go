@@ -216,7 +216,7 @@ func TestPruneUnitsDead(t *testing.T) {
 func lsNet(t *testing.T, X, Y *mat.Dense) *nn.Network {
 	net := randomNet(t, []int{4, 5, 2}, []nn.Activation{nn.Tanh, nn.Linear}, nn.MSE, 101)
 	n, _ := X.Dims()
-	H := layerOutput(net.Layer(0), net.RawParams()[:net.Offset(1)], X)
+	H, _ := layerOutput(context.Background(), net.Layer(0), net.RawParams()[:net.Offset(1)], X)
 	Z := mat.NewDense(n, 6, nil)
 	for i := 0; i < n; i++ {
 		for j := 0; j < 5; j++ {
@@ -344,4 +344,25 @@ func ExampleRemoveUnits() {
 	fmt.Println(net.Arch(), net.NumParams(), "→", small.Arch(), small.NumParams())
 	// Output:
 	// 4-6-3 51 → 4-4-3 35
+}
+
+// TestPruneUnitsBadSettings is the repro of PruneUnits panicking on bad
+// settings: each now gives an error from Validate and from PruneUnits.
+func TestPruneUnitsBadSettings(t *testing.T) {
+	net := randomNet(t, []int{4, 6, 5, 1}, []nn.Activation{nn.Tanh, nn.Tanh, nn.Linear}, nn.MSE, 111)
+	X, Y := randomData(20, 4, 1, 113)
+	for _, s := range []UnitSettings{
+		{Saliency: UnitSaliency(9)}, {Saliency: -1},
+		{Remove: -1}, {MinUnits: -2}, {MaxLossRise: -1}, {MaxLossRise: math.NaN()},
+		{Layers: []int{2}}, {Layers: []int{-1}},
+		{Saliency: UnitOBS, OBS: OBS{Curvature: Curvature(99)}},
+		{Saliency: UnitOBS, OBS: OBS{Damping: math.Inf(1)}},
+	} {
+		if err := s.Validate(net); err == nil {
+			t.Errorf("Validate(%+v) = nil", s)
+		}
+		if _, _, err := PruneUnits(context.Background(), net, X, Y, &s); err == nil {
+			t.Errorf("PruneUnits with %+v: no error", s)
+		}
+	}
 }
