@@ -664,17 +664,7 @@ func parseMaxMemory(s string) (int64, error) {
 func memoryNeed(s runSettings, net *nn.Network, workers int) (int64, string) {
 	live, total := net.NumLive(), net.NumParams()
 	if s.Layerwise {
-		var need int64
-		desc := ""
-		for l, ly := range net.Layers() {
-			d := ly.In + 1
-			b := int64(3+workers) * hessian.DenseBytes(d)
-			if b > need {
-				need = b
-				desc = fmt.Sprintf("layer-wise OBS on layer %d: %d×%d layer Hessian, its inverse and a copy per worker (%d workers)", l, d, d, workers)
-			}
-		}
-		return need, desc
+		return layerwiseMemoryNeed(s.Method, net, workers)
 	}
 	if s.Method != "obs" {
 		return 0, ""
@@ -1303,6 +1293,7 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 		Damping:     *set.Damping,
 		PruneBiases: !set.ProtectBiases,
 		PerLayer:    set.PerLayer,
+		MaxBytes:    lp.p.limit,
 	}
 	if stage != nil {
 		last := -1
