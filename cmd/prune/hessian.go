@@ -353,7 +353,7 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 		default:
 			b, err := hessian.ParseBytes(o.MaxMemory)
 			if err != nil {
-				return p, flagValueError("max-memory", o.MaxMemory, errors.New("want a number of bytes with an optional K, M, G or T suffix, or off"))
+				return p, flagValueError("max-memory", o.MaxMemory, memoryFlagError(err))
 			}
 			if b <= 0 {
 				return p, flagErrorf("max-memory", "%q: must be positive (or off)", o.MaxMemory)
@@ -578,6 +578,9 @@ func checkHessianMemory(kind curvatureKind, plan hessianPlan, inverse bool, pr *
 		return nil
 	}
 	err := &hessian.MemoryError{What: what, Dim: W, Bytes: bytes, Limit: plan.limit}
+	if plan.spectrum == "lanczos" {
+		err.Alternatives = lanczosMemoryAdvice
+	}
 	if count == 2 && hessian.DenseBytes(W) <= plan.limit {
 		return fmt.Errorf("%w; --no-spectrum or --lanczos need only the matrix", err)
 	}

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
+
+	"github.com/secondorder/prune/hessian"
 
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
@@ -30,3 +34,27 @@ func layerwiseMemoryNeed(method string, net *nn.Network, workers int) (int64, st
 	d := net.Layer(l).In + 1
 	return need, fmt.Sprintf("layer-wise OBS on layer %d: %d×%d layer Hessian, its inverse and a copy per worker (%d workers)", l, d, d, workers)
 }
+
+// memoryFlagError returns the reason for a --max-memory value that
+// hessian.ParseBytes refused: too large for a size that overflows, or the
+// expected form.
+func memoryFlagError(err error) error {
+	if errors.Is(err, hessian.ErrBytesTooLarge) {
+		return fmt.Errorf("too large: the largest size is %s (or use off for no limit)", hessian.FormatBytes(math.MaxInt64))
+	}
+	return errors.New("want a number of bytes with an optional K, M, G or T suffix, or off")
+}
+
+// limitText returns the memory limit for messages, with its source when
+// it is the default limit.
+func limitText(limit int64) string {
+	if limit == hessian.DefaultMemoryLimit() {
+		return fmt.Sprintf("%s (%s)", hessian.FormatBytes(limit), hessian.DefaultMemoryLimitSource())
+	}
+	return hessian.FormatBytes(limit)
+}
+
+// lanczosMemoryAdvice is the advice of a matrix kind refused with
+// --lanczos, which builds the matrix all the same.
+const lanczosMemoryAdvice = "--lanczos on a matrix kind still builds the matrix; use a vector kind (diag, diag-bl, diag-lm, hutchinson), " +
+	"whose --eigen runs Lanczos on Hessian-vector products without it, layer-wise OBS, or raise the limit (--max-memory)"

@@ -646,7 +646,7 @@ func parseMaxMemory(s string) (int64, error) {
 	}
 	b, err := hessian.ParseBytes(s)
 	if err != nil {
-		return 0, flagValueError("max-memory", s, errors.New("want a number of bytes with an optional K, M, G or T suffix, or off"))
+		return 0, flagValueError("max-memory", s, memoryFlagError(err))
 	}
 	if b <= 0 {
 		return 0, flagErrorf("max-memory", "%q: must be positive (or off)", s)
@@ -694,7 +694,7 @@ func checkRunMemory(s runSettings, net *nn.Network, limit int64) error {
 		alt = "--method magnitude --layerwise, --method obd without --layerwise (O(W) memory)"
 	}
 	return fmt.Errorf("--max-memory: %s needs about %s, above the limit of %s; cheaper: %s, or raise --max-memory; nothing written",
-		what, hessian.FormatBytes(need), hessian.FormatBytes(limit), alt)
+		what, hessian.FormatBytes(need), limitText(limit), alt)
 }
 
 // runState is the state of a run after its last complete round: what the
