@@ -894,7 +894,7 @@ func (s *layerwiseSettings) forRows(ctx context.Context, l, rows, n int, taskRow
 					errs[t] = err
 					return
 				}
-				res[t], errs[t] = fn(state, t)
+				res[t], errs[t] = guardTask(fn, state, t)
 				if errs[t] != nil {
 					return
 				}
@@ -919,6 +919,18 @@ func (s *layerwiseSettings) forRows(ctx context.Context, l, rows, n int, taskRow
 		return 0, err
 	}
 	return sum, nil
+}
+
+// guardTask runs fn(state, t) and turns a panic into an error, so that a
+// bug in a worker goroutine, which no caller could recover, ends the run
+// with an error instead of the program.
+func guardTask(fn func(state any, t int) (float64, error), state any, t int) (v float64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in task %d: %v", t, r)
+		}
+	}()
+	return fn(state, t)
 }
 
 // obcWork is the state of one OBC worker.

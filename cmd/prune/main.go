@@ -27,6 +27,9 @@
 // an unknown, missing or malformed flag, or a bad flag value) and 1 for any
 // other failure (files, data, numerical problems, interruption). An
 // interrupted run command saves what it has pruned and also exits with 1.
+// An internal error (a panic, which no input should cause) is reported with
+// its stack and exits with 3; the Go runtime itself ends the program with 2
+// on a fatal error such as running out of memory, which cannot be caught.
 package main
 
 import (
@@ -83,6 +86,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runContext is run with a context whose cancellation interrupts the
 // command.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return guard(stderr, func() int { return runApp(ctx, args, stdout, stderr) })
+}
+
+// guard returns fn's exit status, or 3 after reporting a panic of fn as an
+// internal error on stderr.
+func guard(stderr io.Writer, fn func() int) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "prune: internal error: %v\n%s\nThis is a bug in the toolkit; please report it with the command that caused it.\n", r, debug.Stack())
+			code = exitInternal
+		}
+	}()
+	return fn()
+}
+
+// exitInternal is the exit status of an internal error.
+const exitInternal = 3
+
+// runApp runs the command line args.
+func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	args = benchArgs(args)
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, args)

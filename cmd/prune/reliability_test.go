@@ -54,3 +54,22 @@ func TestLanczosRefusalAdvice(t *testing.T) {
 		t.Errorf("exit %d, message:\n%s", code, errOut)
 	}
 }
+
+// TestInternalErrorExit is the repro of a panic exiting with 2, the status
+// of usage errors: guard reports it as an internal error with status 3.
+func TestInternalErrorExit(t *testing.T) {
+	var stderr strings.Builder
+	code := guard(&stderr, func() int {
+		var s []int
+		return s[-1+len(s)] // index out of range [-1]
+	})
+	if code != 3 || !strings.Contains(stderr.String(), "internal error") || !strings.Contains(stderr.String(), "index out of range") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	if code := guard(&stderr, func() int { return 2 }); code != 2 {
+		t.Errorf("exit %d passed through as %d", 2, code)
+	}
+	if code, _, _ := runArgs("run", "--no-such-flag"); code != 2 {
+		t.Errorf("usage error: exit %d, want 2", code)
+	}
+}
