@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/secondorder/prune/internal/memtest"
+	"github.com/secondorder/prune/nn"
 )
 
 func FuzzReadNPZ(f *testing.F) {
@@ -66,7 +69,14 @@ func FuzzReadNPY(f *testing.F) {
 // checkRead checks that data reads as a valid network that writes and reads
 // back the same, or gives an error that names the archive.
 func checkRead(t *testing.T, data []byte) {
-	n, err := readBytes(data, "fuzz.npz", tanhMSE)
+	var (
+		n   *nn.Network
+		err error
+	)
+	// Memory is bounded by what the archive really holds.
+	if got, bound := memtest.Allocated(func() { n, err = readBytes(data, "fuzz.npz", tanhMSE) }), allocBound(data); got > bound {
+		t.Fatalf("read of %d bytes allocated %d, above %d", len(data), got, bound)
+	}
 	if err != nil {
 		if !strings.HasPrefix(err.Error(), "fuzz.npz: ") {
 			t.Fatalf("error %q does not name the file", err)

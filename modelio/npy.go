@@ -1,6 +1,7 @@
 package modelio
 
 import (
+	"archive/zip"
 	"bufio"
 	"encoding/binary"
 	"errors"
@@ -12,7 +13,6 @@ import (
 	"strings"
 
 	"codeberg.org/sbinet/npyio/npy"
-	"codeberg.org/sbinet/npyio/npz"
 )
 
 // maxHeader is the largest npy header, in bytes, that reading accepts;
@@ -37,6 +37,7 @@ type header struct {
 	descr   string // dtype as in the header without quotes, such as "<f4"
 	fortran bool
 	shape   []int
+	length  int // bytes of the preamble and header, before the data
 }
 
 // elemSize returns the size in bytes of an element of a supported dtype.
@@ -83,7 +84,7 @@ func checkHeader(br *bufio.Reader) (*header, error) {
 	if m == nil {
 		return nil, fmt.Errorf("npy header %.80q is not in the layout NumPy writes", strings.TrimRight(text, " \n"))
 	}
-	h := &header{descr: strings.Trim(m[1], "'"), fortran: m[2] == "True"}
+	h := &header{descr: strings.Trim(m[1], "'"), fortran: m[2] == "True", length: start + n}
 	switch h.descr {
 	case "<f4", ">f4", "<f8", ">f8":
 	default:
@@ -147,13 +148,34 @@ type array struct {
 	data []float64 // C order
 }
 
-// readArray reads the array in entry of zr. want checks the header before
-// any data is read. budget is the number of bytes of data that may still be
-// allocated; readArray decreases it.
-func readArray(zr *npz.Reader, entry string, want func(*header) error, budget *int64) (*array, error) {
-	rc, err := zr.Open(entry)
+// readChunk is the number of bytes of data readArray decodes at a time.
+const readChunk = 64 << 10
+
+// memberLimit returns the most bytes that the member f of an archive of
+// size bytes can yield when read: its declared uncompressed size, which
+// archive/zip enforces, and no more than a member of its compressed size
+// can hold, the compressed size itself being at most the archive's.
+func memberLimit(f *zip.File, size int64) int64 {
+	c := min(f.CompressedSize64, uint64(size))
+	lim := c
+	if f.Method != zip.Store {
+		lim = maxRatio*c + 1<<10
+	}
+	return int64(min(f.UncompressedSize64, lim, math.MaxInt64))
+}
+
+// readArray reads the array in the member f of an archive of size bytes.
+// want checks the header before any data is read. budget is the number of
+// bytes of data that may still be allocated; readArray decreases it.
+//
+// The data the header declares must fit in what the member can yield (see
+// memberLimit), which is checked before anything is allocated, and it is
+// read and converted in chunks, so that memory grows with the data that
+// the file really holds, never with what a header claims.
+func readArray(f *zip.File, size int64, want func(*header) error, budget *int64) (*array, error) {
+	rc, err := f.Open()
 	if err != nil {
-		return nil, unwrapNPZ(err)
+		return nil, err
 	}
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 16+maxHeader)
@@ -168,38 +190,49 @@ func readArray(zr *npz.Reader, entry string, want func(*header) error, budget *i
 	for _, d := range h.shape {
 		n *= d
 	}
-	size := int64(n) * int64(h.elemSize())
-	if size > *budget {
-		return nil, fmt.Errorf("shape %s of %s needs %d bytes, more than the archive can hold", shapeString(h.shape), h.descr, size)
+	es := h.elemSize()
+	need := int64(n) * int64(es)
+	if room := memberLimit(f, size) - int64(h.length); need > room {
+		return nil, fmt.Errorf("truncated data: shape %s of %s needs %d bytes, but the member holds at most %d", shapeString(h.shape), h.descr, need, max(room, 0))
 	}
-	*budget -= size
+	if need > *budget {
+		return nil, fmt.Errorf("shape %s of %s needs %d bytes, more than the archive can hold", shapeString(h.shape), h.descr, need)
+	}
+	*budget -= need
+	if _, err := br.Discard(h.length); err != nil {
+		return nil, truncated(err, "npy header")
+	}
 
-	rp, err := npy.NewReader(br)
-	if err != nil {
-		return nil, err
+	var order binary.ByteOrder = binary.LittleEndian
+	if h.descr[0] == '>' {
+		order = binary.BigEndian
 	}
-	a := &array{header: *h, data: make([]float64, n)}
-	switch h.elemSize() {
-	case 4:
-		v := make([]float32, n)
-		err = rp.Read(&v)
-		for i, x := range v {
-			a.data[i] = float64(x)
+	a := &array{header: *h, data: make([]float64, 0, min(n, readChunk/es))}
+	buf := make([]byte, readChunk)
+	for left := need; left > 0; {
+		k := int(min(left, readChunk))
+		if _, err := io.ReadFull(br, buf[:k]); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil, fmt.Errorf("truncated data: shape %s of %s needs %d bytes", shapeString(h.shape), h.descr, need)
+			}
+			return nil, err
 		}
-	case 8:
-		err = rp.Read(&a.data)
-	}
-	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil, fmt.Errorf("truncated data: shape %s of %s needs %d bytes", shapeString(h.shape), h.descr, size)
+		left -= int64(k)
+		if es == 4 {
+			for i := 0; i < k; i += 4 {
+				a.data = append(a.data, float64(math.Float32frombits(order.Uint32(buf[i:]))))
+			}
+		} else {
+			for i := 0; i < k; i += 8 {
+				a.data = append(a.data, math.Float64frombits(order.Uint64(buf[i:])))
+			}
 		}
-		return nil, err
 	}
 	// Reading to the end lets the zip reader check the size and checksum.
 	switch _, err := br.ReadByte(); err {
 	case io.EOF:
 	case nil:
-		return nil, fmt.Errorf("data longer than the %d bytes of shape %s of %s", size, shapeString(h.shape), h.descr)
+		return nil, fmt.Errorf("data longer than the %d bytes of shape %s of %s", need, shapeString(h.shape), h.descr)
 	default:
 		return nil, err
 	}
@@ -219,18 +252,6 @@ func transpose(v []float64, rows, cols int) []float64 {
 		}
 	}
 	return t
-}
-
-// unwrapNPZ strips the wrapping that package npz adds to the errors of the
-// zip reader.
-func unwrapNPZ(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil || !strings.HasPrefix(err.Error(), "npz: ") {
-			return err
-		}
-		err = u
-	}
 }
 
 // finite reports whether v is neither NaN nor ±Inf.

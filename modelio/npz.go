@@ -1,6 +1,7 @@
 package modelio
 
 import (
+	"archive/zip"
 	"errors"
 	"fmt"
 	"io"
@@ -63,14 +64,14 @@ type tensors struct {
 
 // archive is an open .npz archive.
 type archive struct {
-	zr      *npz.Reader
-	entries map[string]string // key → name in the archive
-	budget  int64             // bytes of data that may still be read
+	size    int64                // bytes of the archive
+	entries map[string]*zip.File // key → member
+	budget  int64                // bytes of data that may still be read
 }
 
 // get reads the array at key; want checks its header.
 func (ar *archive) get(key string, want func(*header) error) (*array, error) {
-	a, err := readArray(ar.zr, ar.entries[key], want, &ar.budget)
+	a, err := readArray(ar.entries[key], ar.size, want, &ar.budget)
 	if err != nil {
 		var ud unsupportedDType
 		if errors.As(err, &ud) {
@@ -91,20 +92,20 @@ func read(r io.ReaderAt, size int64, spec *Spec, sc *sidecar, sidecar string) (*
 	if k, _ := r.ReadAt(magic[:], 0); k == len(magic) && magic == npy.Magic {
 		return nil, errors.New("an .npy array, not an .npz archive of arrays")
 	}
-	zr, err := npz.NewReader(r, size)
+	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("not an .npz archive: %v", unwrapNPZ(err))
+		return nil, fmt.Errorf("not an .npz archive: %v", err)
 	}
-	ar := &archive{zr: zr, entries: make(map[string]string), budget: math.MaxInt64}
+	ar := &archive{size: size, entries: make(map[string]*zip.File), budget: math.MaxInt64}
 	if size < math.MaxInt64/(2*maxRatio) {
 		ar.budget = maxRatio*size + 1<<12
 	}
-	for _, e := range zr.Keys() {
-		k := strings.TrimSuffix(e, ".npy")
+	for _, f := range zr.File {
+		k := strings.TrimSuffix(f.Name, ".npy")
 		if _, dup := ar.entries[k]; dup {
 			return nil, fmt.Errorf("key %q appears twice", k)
 		}
-		ar.entries[k] = e
+		ar.entries[k] = f
 	}
 	prefix, lins, err := parseKeys(slices.Sorted(maps.Keys(ar.entries)))
 	if err != nil {
