@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/secondorder/prune/internal/memtest"
 )
 
 func FuzzReadCSV(f *testing.F) {
@@ -52,7 +54,14 @@ func FuzzReadIDX(f *testing.F) {
 	f.Add([]byte{0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		idx, err := ReadIDX(bytes.NewReader(data), "fuzz.idx")
+		var (
+			idx *IDX
+			err error
+		)
+		got := memtest.Allocated(func() { idx, err = ReadIDX(bytes.NewReader(data), "fuzz.idx") })
+		if bound := idxAllocBound(data); got > bound {
+			t.Fatalf("read of %d bytes allocated %d, above %d", len(data), got, bound)
+		}
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.idx: ") {
 				t.Errorf("error %q does not name the file", err)

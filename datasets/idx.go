@@ -2,18 +2,24 @@ package datasets
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 )
 
 // IDX is the contents of an IDX file of unsigned bytes, the format of the
 // MNIST files.
 type IDX struct {
-	// Dims holds the size of each dimension, outermost first.
+	// Dims holds the size of each dimension, outermost first, of the
+	// data read: Dims[0] is the number of items read, which ReadIDXN may
+	// limit.
 	Dims []int
+
+	// Count is the size of the outermost dimension that the file
+	// declares, at least Dims[0].
+	Count int
 
 	// Data holds the elements in row-major order; its length is the
 	// product of Dims.
@@ -23,12 +29,14 @@ type IDX struct {
 const (
 	idxUbyte = 0x08 // IDX data type code of unsigned bytes
 
-	// idxChunk bounds the memory reserved ahead of reading, so that a
-	// corrupt header cannot cause a huge allocation.
-	idxChunk = 4 << 20
+	// idxChunk is the most memory reserved ahead of reading, so that
+	// memory grows with the data that is really there, not with what the
+	// header declares.
+	idxChunk = 1 << 20
 
-	// idxMax bounds the number of elements of an IDX file.
-	idxMax = 1 << 40
+	// idxMax bounds the bytes the dimensions may declare, so that their
+	// product cannot overflow.
+	idxMax = 1 << 62
 )
 
 // ReadIDX reads an IDX file of unsigned bytes, such as the MNIST images
@@ -37,7 +45,23 @@ const (
 // in error messages. ReadIDX returns an error if the magic number is not
 // that of unsigned bytes, if a dimension is zero, or if the data is not
 // exactly as long as the dimensions require.
-func ReadIDX(r io.Reader, name string) (*IDX, error) {
+//
+// Memory grows with the data read, never ahead of it by more than 1 MiB;
+// when r is a regular uncompressed file, its size is checked against the
+// dimensions before any data is read.
+func ReadIDX(r io.Reader, name string) (*IDX, error) { return ReadIDXN(r, name, 0) }
+
+// ReadIDXN is ReadIDX reading only the first n items of the outermost
+// dimension (all of them when n ≤ 0 or n exceeds their number): the rest
+// of the data is not read, and its length is only checked when r is a
+// regular uncompressed file, from the file's size.
+func ReadIDXN(r io.Reader, name string, n int) (*IDX, error) {
+	raw := int64(-1)
+	if st, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
+			raw = fi.Size()
+		}
+	}
 	br := bufio.NewReader(r)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
@@ -45,7 +69,7 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) {
 			return nil, &FormatError{File: name, Msg: "gzip: " + err.Error()}
 		}
 		defer zr.Close()
-		r = zr
+		r, raw = zr, -1
 	} else {
 		r = br
 	}
@@ -67,7 +91,7 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) {
 	}
 
 	dims := make([]int, nd)
-	size := 1
+	size := int64(1)
 	for i := range dims {
 		var b [4]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
@@ -77,26 +101,57 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) {
 		if d == 0 {
 			return nil, &FormatError{File: name, Msg: fmt.Sprintf("dimension %d is zero", i+1)}
 		}
-		if uint64(d) > idxMax/uint64(size) {
-			return nil, &FormatError{File: name, Msg: fmt.Sprintf("dimensions %v… too large", dims[:i+1])}
-		}
 		dims[i] = int(d)
-		size *= int(d)
+		if uint64(d) > idxMax/uint64(size) {
+			return nil, &FormatError{File: name, Msg: fmt.Sprintf("dimensions %v too large: more than 2⁶² bytes", dims[:i+1])}
+		}
+		size *= int64(d)
+	}
+	header := int64(4 + 4*nd)
+	if raw >= 0 {
+		switch got := raw - header; {
+		case got < size:
+			return nil, &FormatError{File: name, Msg: fmt.Sprintf("truncated data: dimensions %v need %d bytes, got %d", dims, size, got)}
+		case got > size:
+			return nil, &FormatError{File: name, Msg: fmt.Sprintf("trailing data: dimensions %v need %d bytes, got more", dims, size)}
+		}
 	}
 
-	var buf bytes.Buffer
-	buf.Grow(min(size, idxChunk))
-	got, err := buf.ReadFrom(io.LimitReader(r, int64(size)+1))
-	if err != nil {
-		return nil, &FormatError{File: name, Msg: fmt.Sprintf("reading data: %s (read %d of %d bytes)", readErr(err), got, size)}
+	count := dims[0]
+	want := size
+	if n > 0 && n < count {
+		want = size / int64(count) * int64(n)
+		dims[0] = n
 	}
-	switch {
-	case got < int64(size):
-		return nil, &FormatError{File: name, Msg: fmt.Sprintf("truncated data: dimensions %v need %d bytes, got %d", dims, size, got)}
-	case got > int64(size):
-		return nil, &FormatError{File: name, Msg: fmt.Sprintf("trailing data: dimensions %v need %d bytes, got more", dims, size)}
+	data := make([]byte, 0, min(want, idxChunk))
+	for int64(len(data)) < want {
+		k := int(min(want-int64(len(data)), idxChunk))
+		if cap(data)-len(data) < k {
+			// Double, so that the copies sum to less than the data.
+			grown := make([]byte, len(data), int(min(int64(max(2*cap(data), len(data)+k)), want)))
+			copy(grown, data)
+			data = grown
+		}
+		m, err := io.ReadFull(r, data[len(data):len(data)+k])
+		data = data[:len(data)+m]
+		if err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil, &FormatError{File: name, Msg: fmt.Sprintf("truncated data: dimensions %v need %d bytes, got %d", append([]int{count}, dims[1:]...), size, len(data))}
+			}
+			return nil, &FormatError{File: name, Msg: fmt.Sprintf("reading data: %s (read %d of %d bytes)", readErr(err), len(data), size)}
+		}
 	}
-	return &IDX{Dims: dims, Data: buf.Bytes()}, nil
+	if want == size && raw < 0 {
+		var b [1]byte
+		switch _, err := io.ReadFull(r, b[:]); err {
+		case nil:
+			return nil, &FormatError{File: name, Msg: fmt.Sprintf("trailing data: dimensions %v need %d bytes, got more", dims, size)}
+		case io.EOF:
+		default:
+			return nil, &FormatError{File: name, Msg: "reading data: " + readErr(err)}
+		}
+	}
+	return &IDX{Dims: dims, Count: count, Data: data}, nil
 }
 
 // readErr describes a read error, naming an early end of data as such.

