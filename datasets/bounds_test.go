@@ -141,3 +141,117 @@ func TestLoadMNISTLimit(t *testing.T) {
 		t.Errorf("LoadMNIST(0): error %v", err)
 	}
 }
+
+// csvAllocBound is the most bytes that reading a CSV input of size bytes
+// may allocate: the parser's buffers for one line and a small multiple of
+// the input, for the values, their growth and the matrices.
+func csvAllocBound(size int) uint64 { return 100*MaxCSVLine + 32*uint64(size) }
+
+// TestReadCSVBounded is the repro of a 100 MB CSV line that took 2.8 GB
+// and of CSV files that are endless: a line longer than MaxCSVLine and an
+// input beyond the size limit fail cleanly with memory bounded by the
+// limits, and a table's read allocates a small multiple of its size.
+func TestReadCSVBounded(t *testing.T) {
+	var table strings.Builder
+	for i := range 20000 {
+		table.WriteString("0.5,1,0,0,2.25,0,0,1,0,")
+		table.WriteString([]string{"0\n", "1\n"}[i%2])
+	}
+	var err error
+	got := memtest.Allocated(func() { _, err = ReadCSV(strings.NewReader(table.String()), "t.csv", 1, true) })
+	if err != nil || got > csvAllocBound(table.Len()) {
+		t.Errorf("table of %d bytes: %d bytes allocated, error %v", table.Len(), got, err)
+	}
+
+	long := strings.Repeat("0,", 10<<20/2) // one 10 MB line
+	got = memtest.Allocated(func() { _, err = ReadCSV(strings.NewReader(long), "long.csv", 1, false) })
+	if err == nil || !strings.Contains(err.Error(), "long.csv: a line longer than") {
+		t.Errorf("10 MB line: error %v", err)
+	}
+	if bound := uint64(100 * MaxCSVLine); got > bound {
+		t.Errorf("10 MB line: %d bytes allocated, above %d", got, bound)
+	}
+	t.Logf("10 MB line: %d bytes allocated", got)
+
+	// An endless input of short lines stops at the size limit.
+	endless := io.MultiReader(strings.NewReader("a,b\n"), &repeater{line: []byte("1,2\n")})
+	_, err = readCSV(endless, "endless.csv", 1, false, nil, 1<<20)
+	if err == nil || !strings.Contains(err.Error(), "larger than the CSV size limit of 1048576 bytes") {
+		t.Errorf("endless input: error %v", err)
+	}
+}
+
+// repeater repeats line without end.
+type repeater struct {
+	line []byte
+	off  int
+}
+
+func (r *repeater) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = r.line[r.off]
+		r.off = (r.off + 1) % len(r.line)
+	}
+	return len(p), nil
+}
+
+// TestLoadCSVDevices is the repro of /dev/zero and a FIFO given as CSV
+// files, which ran out of memory.
+func TestLoadCSVDevices(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero on this system")
+	}
+	var err error
+	got := memtest.Allocated(func() { _, err = Load("/dev/zero", nil) })
+	if err == nil || !strings.Contains(err.Error(), "/dev/zero: a line longer than") {
+		t.Errorf("/dev/zero: error %v", err)
+	}
+	if got > 100*MaxCSVLine {
+		t.Errorf("/dev/zero: %d bytes allocated", got)
+	}
+
+	fifo := filepath.Join(t.TempDir(), "data.csv")
+	if err := mkfifo(fifo); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		io.Copy(w, &repeater{line: []byte("1,2,3\n")}) // ends when the reader closes
+	}()
+	_, err = Load(fifo, &Options{MaxCSVBytes: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "larger than the CSV size limit") {
+		t.Errorf("FIFO: error %v", err)
+	}
+	<-done
+
+	// A regular file above the limit is refused before it is read.
+	big := filepath.Join(t.TempDir(), "big.csv")
+	if err := os.WriteFile(big, []byte(strings.Repeat("1,2\n", 1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big, &Options{MaxCSVBytes: 100}); err == nil || !strings.Contains(err.Error(), "4000 bytes, larger than the CSV size limit of 100 bytes") {
+		t.Errorf("big file: error %v", err)
+	}
+	if _, err := Load(big, &Options{MaxCSVBytes: -1}); err != nil {
+		t.Errorf("no limit: %v", err)
+	}
+}
+
+// TestReadMonksEndless checks that an endless MONK's input stops at
+// MaxMonksExamples.
+func TestReadMonksEndless(t *testing.T) {
+	_, err := ReadMonks(&repeater{line: []byte(" 1 1 1 1 1 3 1 data_5\n")}, "endless.train")
+	if err == nil || !strings.Contains(err.Error(), "more than 65536 examples") {
+		t.Errorf("error %v", err)
+	}
+	_, err = ReadMonks(&repeater{line: []byte{0}}, "zero.train")
+	if err == nil || !strings.Contains(err.Error(), "zero.train") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -17,6 +18,77 @@ import (
 // maxClasses bounds the number of classes of a CSV file.
 const maxClasses = 1 << 16
 
+// Limits of the CSV reader.
+const (
+	// DefaultMaxCSVBytes is the default limit on the size of a CSV file,
+	// 1 GiB: the full MNIST training set as CSV is about 110 MB.
+	DefaultMaxCSVBytes = 1 << 30
+
+	// MaxCSVLine is the longest line of a CSV file, in bytes: some
+	// 250 000 columns of numbers. The parser holds about 80 bytes per
+	// field of a line, so the limit bounds it to about 100 MB.
+	MaxCSVLine = 1 << 20
+)
+
+// errCSVSize and errCSVLine end a read at the size and line limits.
+var (
+	errCSVSize = errors.New("csv size limit")
+	errCSVLine = errors.New("csv line limit")
+)
+
+// limitReader passes at most max bytes of r, then fails with errCSVSize,
+// and fails with errCSVLine on a line longer than MaxCSVLine bytes, so that
+// neither an endless input such as /dev/zero nor a single huge line can
+// hold more than a bounded amount of memory in the CSV parser.
+type limitReader struct {
+	r    io.Reader
+	left int64 // bytes that may still be read; negative for no limit
+	line int   // length of the current line
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left == 0 {
+		// Anything more is over the limit; a clean end is not.
+		var b [1]byte
+		if n, err := l.r.Read(b[:]); n > 0 {
+			return 0, errCSVSize
+		} else if err != nil {
+			return 0, err
+		}
+		return 0, nil
+	}
+	if l.left > 0 && int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	if l.left > 0 {
+		l.left -= int64(n)
+	}
+	q := p[:n]
+	if i := bytes.IndexByte(q, '\n'); i < 0 {
+		l.line += n
+	} else {
+		if l.line+i > MaxCSVLine {
+			return 0, errCSVLine
+		}
+		for q = q[i+1:]; ; {
+			j := bytes.IndexByte(q, '\n')
+			if j < 0 {
+				break
+			}
+			if j > MaxCSVLine {
+				return 0, errCSVLine
+			}
+			q = q[j+1:]
+		}
+		l.line = len(q)
+	}
+	if l.line > MaxCSVLine {
+		return 0, errCSVLine
+	}
+	return n, err
+}
+
 // ReadCSV reads a table of numbers in CSV format. The last targets columns
 // are the targets and the others the inputs. If classes is true, targets
 // must be 1 and the target column must hold class indices, non-negative
@@ -30,13 +102,21 @@ const maxClasses = 1 << 16
 //
 // The name is used in error messages, which give the line and the column
 // at fault.
+//
+// ReadCSV reads at most DefaultMaxCSVBytes bytes and lines of at most
+// MaxCSVLine bytes; the records are parsed as they are read, so that
+// memory stays within a small multiple of the input's size.
 func ReadCSV(r io.Reader, name string, targets int, classes bool) (*Set, error) {
-	return readCSV(r, name, targets, classes, nil)
+	return readCSV(r, name, targets, classes, nil, 0)
 }
 
 // readCSV is ReadCSV with a header row that is present, absent or detected
-// when header is nil.
-func readCSV(r io.Reader, name string, targets int, classes bool, header *bool) (*Set, error) {
+// when header is nil, and a limit of maxBytes bytes as Options.MaxCSVBytes.
+func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, maxBytes int64) (*Set, error) {
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxCSVBytes
+	}
+	r = &limitReader{r: r, left: maxBytes}
 	if targets < 1 {
 		return nil, &FormatError{File: name, Msg: fmt.Sprintf("%d target columns, want at least 1", targets)}
 	}
@@ -69,6 +149,12 @@ func readCSV(r io.Reader, name string, targets int, classes bool, header *bool) 
 		}
 		if err != nil {
 			var pe *csv.ParseError
+			switch {
+			case errors.Is(err, errCSVSize):
+				return nil, &FormatError{File: name, Msg: fmt.Sprintf("larger than the CSV size limit of %d bytes; raise the limit (--max-csv-size) to read it", maxBytes)}
+			case errors.Is(err, errCSVLine):
+				return nil, &FormatError{File: name, Msg: fmt.Sprintf("a line longer than %d bytes: not a CSV table of numbers", MaxCSVLine)}
+			}
 			if errors.As(err, &pe) {
 				return nil, &FormatError{File: name, Line: pe.Line, Msg: pe.Err.Error()}
 			}
@@ -155,12 +241,26 @@ func loadCSV(path string, o *Options) (*Splits, error) {
 	if targets == 0 {
 		targets = 1
 	}
+	maxBytes := o.MaxCSVBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxCSVBytes
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fi.IsDir():
+		return nil, fmt.Errorf("datasets: %s is a directory, not a CSV file", path)
+	case fi.Mode().IsRegular() && maxBytes > 0 && fi.Size() > maxBytes:
+		return nil, &FormatError{File: path, Msg: fmt.Sprintf("%d bytes, larger than the CSV size limit of %d bytes; raise the limit (--max-csv-size) to read it", fi.Size(), maxBytes)}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	s, err := readCSV(f, path, targets, o.Classes, o.Header)
+	s, err := readCSV(f, path, targets, o.Classes, o.Header, maxBytes)
 	if err != nil {
 		return nil, err
 	}

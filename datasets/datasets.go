@@ -193,6 +193,11 @@ type Options struct {
 	// Standardize standardizes the inputs of every split with the mean
 	// and standard deviation of the training split's inputs.
 	Standardize bool
+
+	// MaxCSVBytes is the largest CSV file, in bytes, that is read; zero
+	// means DefaultMaxCSVBytes and a negative value no limit. A CSV line
+	// longer than MaxCSVLine bytes is refused whatever the limit.
+	MaxCSVBytes int64
 }
 
 // Info describes a built-in data set.

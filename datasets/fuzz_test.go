@@ -17,7 +17,13 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte("x\n"), 0, false)
 	f.Add([]byte("1,1e999\n"), 1, true)
 	f.Fuzz(func(t *testing.T, data []byte, targets int, classes bool) {
-		s, err := ReadCSV(bytes.NewReader(data), "fuzz.csv", targets, classes)
+		var (
+			s   *Set
+			err error
+		)
+		if got, bound := memtest.Allocated(func() { s, err = ReadCSV(bytes.NewReader(data), "fuzz.csv", targets, classes) }), csvAllocBound(len(data)); got > bound {
+			t.Fatalf("read of %d bytes allocated %d, above %d", len(data), got, bound)
+		}
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.csv") {
 				t.Errorf("error %q does not name the file", err)
@@ -88,7 +94,13 @@ func FuzzReadMonks(f *testing.F) {
 	f.Add([]byte(" 2 1 1 1 1 1 1 data_1\n"))
 	f.Add([]byte("1 1 1 1 1 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := ReadMonks(bytes.NewReader(data), "fuzz.train")
+		var (
+			s   *Set
+			err error
+		)
+		if got, bound := memtest.Allocated(func() { s, err = ReadMonks(bytes.NewReader(data), "fuzz.train") }), uint64(1<<20+64*len(data)); got > bound {
+			t.Fatalf("read of %d bytes allocated %d, above %d", len(data), got, bound)
+		}
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.train") {
 				t.Errorf("error %q does not name the file", err)

@@ -172,12 +172,17 @@ func Monks(problem int, seed uint64) *Splits {
 	}
 }
 
+// MaxMonksExamples is the most examples ReadMonks accepts; the MONK's
+// domain has 432 distinct examples.
+const MaxMonksExamples = 1 << 16
+
 // ReadMonks reads a MONK's problem file in the original UCI format. Each
 // line holds the class (0 or 1), the attribute values a1 … a6 and an
 // example identifier such as data_17, separated by white space; the
 // identifier may be missing and blank lines are skipped. The name is used
 // in error messages, which give the line number and the field at fault.
-// Inputs are coded by MonksEncode.
+// Inputs are coded by MonksEncode. A file of more than MaxMonksExamples
+// examples is refused, so that an endless input stops.
 func ReadMonks(r io.Reader, name string) (*Set, error) {
 	var (
 		examples [][6]int
@@ -213,6 +218,9 @@ func ReadMonks(r io.Reader, name string) (*Set, error) {
 				return nil, &FormatError{File: name, Line: line, Field: field, Msg: fmt.Sprintf("value %d out of range 1..%d", v, monksValues[i])}
 			}
 			a[i] = v
+		}
+		if len(examples) == MaxMonksExamples {
+			return nil, &FormatError{File: name, Line: line, Msg: fmt.Sprintf("more than %d examples: not a MONK's problem file", MaxMonksExamples)}
 		}
 		examples = append(examples, a)
 		labels = append(labels, label)

@@ -28,6 +28,7 @@ type dataOptions struct {
 	N             int     `json:"n,omitempty"`
 	TestN         int     `json:"test_n,omitempty"`
 	Standardize   bool    `json:"standardize,omitempty"`
+	MaxCSVSize    string  `json:"-"` // a limit, not part of the data's definition
 }
 
 // defaultSeed is the value of --seed when it is not given.
@@ -47,6 +48,7 @@ func dataFlags(seedUsage string) []cli.Flag {
 		&cli.IntFlag{Name: "n", Usage: "number `N` of training samples of sine, spirals and mnist", DefaultText: "the data set's", Category: "Data"},
 		&cli.IntFlag{Name: "test-n", Usage: "number `N` of test samples of sine and mnist", DefaultText: "the data set's", Category: "Data"},
 		&cli.BoolFlag{Name: "standardize", Usage: "standardize the inputs with the training split's mean and standard deviation", Category: "Data"},
+		maxCSVSizeFlag(),
 	}
 }
 
@@ -64,6 +66,7 @@ func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
 		N:             c.Int("n"),
 		TestN:         c.Int("test-n"),
 		Standardize:   c.Bool("standardize"),
+		MaxCSVSize:    c.String("max-csv-size"),
 	}
 	given := make(map[string]bool)
 	for _, f := range dataFlags("") {
@@ -84,6 +87,7 @@ func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataO
 		return d
 	}
 	out := *rec
+	out.MaxCSVSize = d.MaxCSVSize
 	if given["data"] {
 		out.Name = d.Name
 	}
@@ -158,7 +162,12 @@ func (d dataOptions) inputs() []string {
 
 // load loads the data set. Errors name the --data flag and the data set.
 func (d dataOptions) load() (*datasets.Splits, error) {
+	maxCSV, err := parseMaxCSVSize(d.MaxCSVSize)
+	if err != nil {
+		return nil, err
+	}
 	s, err := datasets.Load(d.Name, &datasets.Options{
+		MaxCSVBytes:   maxCSV,
 		Seed:          d.Seed,
 		ValidFraction: d.ValidFraction,
 		Targets:       d.Targets,

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/hessian"
+	"github.com/urfave/cli/v2"
+)
+
+// maxCSVSizeFlag returns the --max-csv-size flag of the data flags.
+func maxCSVSizeFlag() cli.Flag {
+	return &cli.StringFlag{Name: "max-csv-size", Usage: "read CSV files of at most `SIZE` bytes (suffix K, M, G or T; 'off' for no limit)",
+		DefaultText: hessian.FormatBytes(datasets.DefaultMaxCSVBytes), Category: "Data"}
+}
+
+// parseMaxCSVSize parses --max-csv-size: empty for the default, "off" for
+// no limit (−1).
+func parseMaxCSVSize(s string) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return 0, nil
+	case "off", "none":
+		return -1, nil
+	}
+	b, err := hessian.ParseBytes(s)
+	if err != nil {
+		return 0, flagValueError("max-csv-size", s, memoryFlagError(err))
+	}
+	if b <= 0 {
+		return 0, flagErrorf("max-csv-size", "%q: must be positive (or off)", s)
+	}
+	return b, nil
+}
