@@ -46,7 +46,7 @@ const (
 // that of unsigned bytes, if a dimension is zero, or if the data is not
 // exactly as long as the dimensions require.
 //
-// Memory grows with the data read, never ahead of it by more than 1 MiB;
+// Memory grows with the data read, to at most about twice it;
 // when r is a regular uncompressed file, its size is checked against the
 // dimensions before any data is read.
 func ReadIDX(r io.Reader, name string) (*IDX, error) { return ReadIDXN(r, name, 0) }

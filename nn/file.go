@@ -73,10 +73,18 @@ var errTooLarge = errors.New("input too large")
 func Read(r io.Reader) (*Network, error) {
 	lr := &limitedReader{r: r, max: maxFileSize}
 	dec := json.NewDecoder(lr)
-	var top map[string]json.RawMessage
-	if err := dec.Decode(&top); err != nil {
+	var doc json.RawMessage
+	if err := dec.Decode(&doc); err != nil {
 		return nil, decodeError(err, lr)
 	}
+	if err := duplicateKey(doc); err != nil {
+		return nil, err
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return nil, decodeError(err, lr)
+	}
+	doc = nil // release the document; top holds its parts
 	if top == nil {
 		return nil, fmt.Errorf("not a %s JSON file: the top level is null, not an object", Format)
 	}
@@ -90,6 +98,93 @@ func Read(r io.Reader) (*Network, error) {
 		return nil, decodeError(err, lr)
 	}
 	return parse(top)
+}
+
+// duplicateKey returns an error naming the first object of the valid JSON
+// document doc that holds a key twice, such as
+// "layers[0]: key "weight" appears twice", which encoding/json would
+// resolve silently by keeping the last. Its scan of doc is one pass over
+// the bytes, with the keys of the open objects in memory.
+func duplicateKey(doc []byte) error {
+	type frame struct {
+		obj  bool
+		keys map[string]bool
+		key  string // the last key of an object
+		idx  int    // the index of the current element of an array
+	}
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for i, f := range stack {
+			if i == len(stack)-1 {
+				break
+			}
+			if f.obj {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			} else {
+				fmt.Fprintf(&b, "[%d]", f.idx)
+			}
+		}
+		return b.String()
+	}
+	expectKey := false
+	for i := 0; i < len(doc); i++ {
+		switch c := doc[i]; c {
+		case '{':
+			stack = append(stack, frame{obj: true})
+			expectKey = true
+		case '[':
+			stack = append(stack, frame{})
+			expectKey = false
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			top := &stack[len(stack)-1]
+			if top.obj {
+				expectKey = true
+			} else {
+				top.idx++
+			}
+		case ':':
+			expectKey = false
+		case '"':
+			start := i
+			escaped := false
+			for i++; doc[i] != '"'; i++ {
+				if doc[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if !expectKey {
+				continue
+			}
+			key := string(doc[start+1 : i])
+			if escaped {
+				if err := json.Unmarshal(doc[start:i+1], &key); err != nil {
+					return fmt.Errorf("not a %s JSON file: key at byte offset %d: %v", Format, start, err)
+				}
+			}
+			top := &stack[len(stack)-1]
+			if top.keys == nil {
+				top.keys = make(map[string]bool)
+			}
+			if top.keys[key] {
+				where := path()
+				if where == "" {
+					return fmt.Errorf("key %q appears twice at the top level; a %s file holds each key once", key, Format)
+				}
+				return fmt.Errorf("%s: key %q appears twice; a %s file holds each key once", where, key, Format)
+			}
+			top.keys[key] = true
+			top.key = key
+		}
+	}
+	return nil
 }
 
 // limitedReader reads from r and fails with errTooLarge once more than max

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/internal/memtest"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -657,7 +658,13 @@ func FuzzRead(f *testing.F) {
 		f.Add(tc.data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		n, err := Read(bytes.NewReader(data))
+		var (
+			n   *Network
+			err error
+		)
+		if got, bound := memtest.Allocated(func() { n, err = Read(bytes.NewReader(data)) }), readAllocBound(len(data)); got > bound {
+			t.Fatalf("read of %d bytes allocated %d, above %d", len(data), got, bound)
+		}
 		if err != nil {
 			if n != nil {
 				t.Fatal("network returned with error")
