@@ -35,4 +35,3 @@ func TestWriteMode(t *testing.T) {
 		t.Errorf("replaced 0640 file: mode %v", fi.Mode().Perm())
 	}
 }
-
