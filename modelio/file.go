@@ -3,7 +3,6 @@ package modelio
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,6 +72,9 @@ func Load(path string, spec *Spec) (*nn.Network, error) {
 	if err != nil {
 		return nil, named(path, err)
 	}
+	if err := checkModelSum(f, st.Size(), sc, side); err != nil {
+		return nil, named(path, err)
+	}
 	return n, nil
 }
 
@@ -121,9 +123,11 @@ func joinActs(acts []nn.Activation) string {
 // which holds the activations, the loss and Meta, so that Load(path, nil)
 // reads n back.
 //
-// Each file is replaced atomically: after an error, or a crash, it holds
-// either its old content or the complete new one. Nothing is written when n
-// cannot be, for instance when a parameter is NaN or ±Inf.
+// The files are written as a set (see SaveSet): both are written in full
+// before either replaces the old one, and the spec file records the
+// archive's SHA-256, which Load checks, so that an archive and a spec file
+// from different writes are never read as a model. Nothing is written when
+// n cannot be, for instance when a parameter is NaN or ±Inf.
 func Save(path string, n *nn.Network) error {
 	ext, err := format(path)
 	if err != nil {
@@ -132,17 +136,12 @@ func Save(path string, n *nn.Network) error {
 	if ext == ".json" {
 		return nn.Save(path, n)
 	}
-	if _, err := writable(n); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	var s atomicfile.Set
+	defer s.Abort()
+	if err := SaveSet(&s, path, n); err != nil {
+		return err
 	}
-	if err := writeSidecar(io.Discard, n); err != nil {
-		return fmt.Errorf("%s: %w", SpecPath(path), err)
-	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, n) }); err != nil {
-		return named(path, err)
-	}
-	side := SpecPath(path)
-	return named(side, atomicfile.Write(side, func(w io.Writer) error { return writeSidecar(w, n) }))
+	return named(path, s.Commit())
 }
 
 // named prefixes err with path unless it already names a file.

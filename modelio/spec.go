@@ -65,6 +65,7 @@ type sidecar struct {
 	acts []string // nil when absent
 	loss string   // "" when absent
 	meta map[string]any
+	sum  string // model_sha256: the SHA-256 of the archive, hex; "" when absent
 }
 
 // readSidecar reads the spec file at path. It returns nil and no error when
@@ -134,16 +135,21 @@ func parseSidecar(data []byte) (*sidecar, error) {
 			if err := d.Decode(&sc.meta); err != nil {
 				return nil, fmt.Errorf("meta: want an object: %v", err)
 			}
+		case "model_sha256":
+			if err := json.Unmarshal(raw, &sc.sum); err != nil || !isSHA256(sc.sum) {
+				return nil, errors.New("model_sha256: want the SHA-256 of the .npz archive in 64 hexadecimal digits")
+			}
 		default:
-			return nil, fmt.Errorf("unknown field %q; want activations, loss and meta", k)
+			return nil, fmt.Errorf("unknown field %q; want activations, loss, meta and model_sha256", k)
 		}
 	}
 	return &sc, nil
 }
 
-// writeSidecar writes the spec file of n to w: its activations and loss, and
-// its Meta but for the layout, which the archive itself gives.
-func writeSidecar(w io.Writer, n *nn.Network) error {
+// writeSidecar writes the spec file of n to w: its activations and loss,
+// its Meta but for the layout, which the archive itself gives, and, when
+// sum is not empty, the SHA-256 of the archive it describes.
+func writeSidecar(w io.Writer, n *nn.Network, sum string) error {
 	var b bytes.Buffer
 	b.WriteString("{\n  \"activations\": [")
 	for l, ly := range n.Layers() {
@@ -153,6 +159,9 @@ func writeSidecar(w io.Writer, n *nn.Network) error {
 		b.WriteString(`"` + ly.Act.String() + `"`)
 	}
 	b.WriteString("],\n  \"loss\": \"" + n.Loss().String() + `"`)
+	if sum != "" {
+		b.WriteString(",\n  \"model_sha256\": \"" + sum + `"`)
+	}
 	meta := maps.Clone(n.Meta)
 	delete(meta, MetaKey)
 	if len(meta) > 0 {
