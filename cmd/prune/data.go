@@ -322,11 +322,16 @@ func modelFiles(path string) []string {
 // archive). Errors name the output.
 func saveModel(path string, n *nn.Network) error {
 	if err := modelio.Save(path, n); err != nil {
-		msg := trimModelioPrefix(err.Error())
-		if strings.HasPrefix(msg, path) {
-			return errors.New(msg)
-		}
-		return fmt.Errorf("--output %s: %s", path, msg)
+		return outputError(path, err)
 	}
 	return nil
+}
+
+// outputError words an error of writing the model file path.
+func outputError(path string, err error) error {
+	msg := trimModelioPrefix(err.Error())
+	if strings.HasPrefix(msg, path) {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("--output %s: %s", path, msg)
 }

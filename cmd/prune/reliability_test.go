@@ -1,9 +1,13 @@
 package main
 
 import (
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/secondorder/prune/internal/atomicfile"
 )
 
 // TestMaxMemoryTooLarge is the repro of --max-memory 99999999999999999999T
@@ -71,5 +75,97 @@ func TestInternalErrorExit(t *testing.T) {
 	}
 	if code, _, _ := runArgs("run", "--no-such-flag"); code != 2 {
 		t.Errorf("usage error: exit %d, want 2", code)
+	}
+}
+
+// TestRunLocked is the repro of two runs into one output both succeeding:
+// while another process holds the output's lock, a run fails at once and
+// writes nothing.
+func TestRunLocked(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.json")
+	for _, locked := range []string{out, filepath.Join(dir, "rep")} {
+		l, err := atomicfile.TryLock(locked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runArgs("run", "--model", model, "-o", out, "--report", filepath.Join(dir, "rep"), "--target-sparsity", "0.3")
+		l.Unlock()
+		if code != 1 || !strings.Contains(errOut, "being written by another process") {
+			t.Errorf("locked %s: exit %d\n%s", locked, code, errOut)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("locked %s: output written", locked)
+		}
+	}
+	if code, _, errOut := runArgs("run", "--model", model, "-o", out, "--report", filepath.Join(dir, "rep"), "--target-sparsity", "0.3"); code != 0 {
+		t.Fatalf("unlocked: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(atomicfile.LockPath(out)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file left behind")
+	}
+}
+
+// TestRunUnwritableReport is the repro of an unwritable report directory
+// found only after the model was written: the run fails before the work.
+func TestRunUnwritableReport(t *testing.T) {
+	if fi, err := os.Stat("/sys"); err != nil || !fi.IsDir() || atomicfile.CheckWritable("/sys/prune-test", true) == nil {
+		t.Skip("no read-only directory to test with")
+	}
+	model := monksModelFile(t)
+	out := filepath.Join(t.TempDir(), "p.json")
+	code, _, errOut := runArgs("run", "--model", model, "-o", out, "--report", "/sys/prune-test-report", "--target-sparsity", "0.3")
+	if code != 1 || !strings.Contains(errOut, "--report /sys/prune-test-report") || !strings.Contains(errOut, "cannot create files") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("model written although the report cannot be")
+	}
+}
+
+// TestOutputLinkAndMode is the repro of a dangling symbolic link at -o
+// replaced without --overwrite, and of --overwrite turning a 0600 file
+// into 0644.
+func TestOutputLinkAndMode(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "m.json")
+	if err := os.Symlink(filepath.Join(dir, "missing.json"), link); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"train"}, monksArgs...)
+	code, _, errOut := runArgs(append(args, "--epochs", "1", "-o", link)...)
+	if code != 1 || !strings.Contains(errOut, "symbolic link") {
+		t.Errorf("dangling link: exit %d\n%s", code, errOut)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("link replaced")
+	}
+	if code, _, errOut := runArgs(append(args, "--epochs", "1", "-o", link, "--overwrite")...); code != 0 {
+		t.Errorf("dangling link with --overwrite: exit %d\n%s", code, errOut)
+	}
+
+	private := filepath.Join(dir, "private.json")
+	if err := os.WriteFile(private, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runArgs(append(args, "--epochs", "1", "-o", private, "--overwrite")...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if fi, err := os.Stat(private); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode after --overwrite: %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestJoinFailure is the repro of a full disk while writing a checkpoint
+// reported only as the later failure to write the outputs.
+func TestJoinFailure(t *testing.T) {
+	first := errors.New("checkpoint rep/checkpoint.json: no space left on device")
+	err := joinFailure(first, errors.New("--report rep: no space left on device"))
+	if !strings.HasPrefix(err.Error(), "pruning failed: checkpoint rep/checkpoint.json: no space left on device; then") {
+		t.Errorf("error %v", err)
+	}
+	if later := errors.New("x"); joinFailure(nil, later) != later {
+		t.Error("no run error: not the write error")
 	}
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image/color"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -279,7 +277,7 @@ func marshalJSON(v any) ([]byte, error) {
 // removal has a predicted ΔE, dE.png to dir, each atomically, and removes a
 // dE.png of an earlier run otherwise. It fills in rep.Files and returns the
 // paths written.
-func writeReport(dir string, rep *runReport) ([]string, error) {
+func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
 	hist, err := historyCSV(rep.History)
 	if err != nil {
 		return nil, err
@@ -307,12 +305,10 @@ func writeReport(dir string, rep *runReport) ([]string, error) {
 	}{{historyFile, hist}, {reportFile, js}, {curveFile, curve}, {deltaFile, delta}} {
 		path := filepath.Join(dir, f.name)
 		if f.data == nil {
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return paths, err
-			}
+			set.Remove(path)
 			continue
 		}
-		if err := atomicfile.WriteBytes(path, f.data); err != nil {
+		if err := set.WriteBytes(path, f.data); err != nil {
 			return paths, err
 		}
 		paths = append(paths, path)

@@ -1037,6 +1037,11 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	if err != nil {
 		return nil, err
 	}
+	release, err := claimRunOutputs(p, o.Overwrite)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if len(p.ignored) > 0 && !o.Quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))
 	}
@@ -1064,7 +1069,7 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	}
 	out, err := lp.finish(runErr)
 	if err != nil {
-		return nil, err
+		return nil, joinFailure(runErr, err)
 	}
 	out.seconds = time.Since(t0).Seconds()
 	out.resumed = p.resumed
@@ -1440,15 +1445,20 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		"version":     toolkitVersion(),
 	}
 	pruned.Meta = metaValue(pruned.Meta).(map[string]any)
-	if err := saveModel(p.output, pruned); err != nil {
+	var set atomicfile.Set // the model and the report, renamed together
+	defer set.Abort()
+	if err := saveModelSet(&set, p.output, pruned); err != nil {
 		return nil, err
 	}
 	out.files = modelFiles(p.output)
 	if err := os.MkdirAll(p.reportDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
 	}
-	paths, err := writeReport(p.reportDir, rep)
+	paths, err := writeReport(&set, p.reportDir, rep)
 	out.files = append(out.files, paths...)
+	if err == nil {
+		err = set.Commit()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
 	}

@@ -330,6 +330,9 @@ func checkOutput(out string, overwrite bool, inputs ...string) error {
 		if err := atomicfile.CheckNotInput(f, inputs...); err != nil {
 			return &usageError{Flag: "output", Msg: "--output: " + err.Error()}
 		}
+		if err := checkOutputLink(f, overwrite); err != nil {
+			return fmt.Errorf("--output %s: %v", out, err)
+		}
 		if fi, err := os.Stat(f); err == nil {
 			if fi.IsDir() {
 				return fmt.Errorf("--output %s: %s is a directory", out, f)

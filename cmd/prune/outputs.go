@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/modelio"
+	"github.com/secondorder/prune/nn"
+)
+
+// claimRunOutputs checks that every output of a run can be created, by
+// creating and removing a file next to it, takes the locks of the outputs,
+// the model file and the report directory, so that a second run writing
+// either fails at once, and checks again under the locks that the outputs
+// may be written (another run may have written them since the first
+// check). It returns the function that releases the locks.
+func claimRunOutputs(p *runPlan, overwrite bool) (release func(), err error) {
+	var locks []*atomicfile.Lock
+	unlock := func() {
+		for _, l := range locks {
+			l.Unlock()
+		}
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	for _, f := range modelFiles(p.output) {
+		if err := atomicfile.CheckWritable(f, true); err != nil {
+			return nil, fmt.Errorf("--output %s: %v", p.output, err)
+		}
+	}
+	probe := filepath.Join(p.reportDir, reportFile)
+	if _, err := os.Stat(p.reportDir); err != nil {
+		probe = p.reportDir // created at the end: its parent must take it
+	}
+	if err := atomicfile.CheckWritable(probe, true); err != nil {
+		return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
+	}
+	for _, target := range []struct{ flag, path string }{{"output", p.output}, {"report", p.reportDir}} {
+		l, err := atomicfile.TryLock(target.path)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %v", target.flag, target.path, err)
+		}
+		locks = append(locks, l)
+	}
+	own := ""
+	if p.resumed >= 0 {
+		own = p.set.Output
+	}
+	if err := checkRunOutputs(p.output, p.reportDir, overwrite, own, nil); err != nil {
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// saveModelSet adds the files of the model n at path to the set s, with
+// errors worded as saveModel's.
+func saveModelSet(s *atomicfile.Set, path string, n *nn.Network) error {
+	if err := modelio.SaveSet(s, path, n); err != nil {
+		return outputError(path, err)
+	}
+	return nil
+}
+
+// checkOutputLink returns an error when the output f is a symbolic link
+// whose target does not exist and overwrite is not set: the write would
+// replace the link, which os.Stat does not see.
+func checkOutputLink(f string, overwrite bool) error {
+	fi, err := os.Lstat(f)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	if _, err := os.Stat(f); err == nil || overwrite {
+		return nil
+	}
+	target, _ := os.Readlink(f)
+	return fmt.Errorf("%s is a symbolic link to %s, which does not exist (give --overwrite to replace the link)", f, target)
+}
+
+// joinFailure returns the error of writing the outputs, err, after the
+// failure that ended the run, runErr, when there was one, so that the
+// first cause (such as a full disk while writing a checkpoint) is not
+// hidden by the later one.
+func joinFailure(runErr, err error) error {
+	if runErr == nil {
+		return err
+	}
+	return fmt.Errorf("pruning failed: %v; then writing the outputs failed: %v", runErr, err)
+}
