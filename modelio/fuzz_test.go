@@ -104,3 +104,32 @@ func checkRead(t *testing.T, data []byte) {
 		t.Fatalf("layout %+v, then %+v", ln, lm)
 	}
 }
+
+// FuzzParseSpec fuzzes the reader of spec files, which must not panic and
+// must accept only what it can describe.
+func FuzzParseSpec(f *testing.F) {
+	f.Add([]byte(`{"activations": ["tanh", "sigmoid"], "loss": "mse"}`))
+	f.Add([]byte(`{"activations": ["relu"], "loss": "ce", "meta": {"a": 1}, "model_sha256": "` + strings.Repeat("ab", 32) + `"}`))
+	f.Add([]byte(`{"loss": null}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			sc  *sidecar
+			err error
+		)
+		if got, bound := memtest.Allocated(func() { sc, err = parseSidecar(data) }), uint64(1<<20+64*len(data)); got > bound {
+			t.Fatalf("parse of %d bytes allocated %d, above %d", len(data), got, bound)
+		}
+		if err != nil {
+			return
+		}
+		if sc.sum != "" && !isSHA256(sc.sum) {
+			t.Fatalf("model_sha256 %q accepted", sc.sum)
+		}
+		for _, a := range sc.acts {
+			if _, err := nn.ParseActivation(a); err != nil {
+				t.Fatalf("activation %q accepted", a)
+			}
+		}
+	})
+}
