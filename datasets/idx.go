@@ -56,6 +56,13 @@ func ReadIDX(r io.Reader, name string) (*IDX, error) { return ReadIDXN(r, name, 
 // of the data is not read, and its length is only checked when r is a
 // regular uncompressed file, from the file's size.
 func ReadIDXN(r io.Reader, name string, n int) (*IDX, error) {
+	return readIDX(r, name, n, nil)
+}
+
+// readIDX is ReadIDXN calling check, when not nil, with the dimensions
+// declared before any data is read; an error of check is returned as it
+// is.
+func readIDX(r io.Reader, name string, n int, check func(dims []int) error) (*IDX, error) {
 	raw := int64(-1)
 	if st, ok := r.(interface{ Stat() (os.FileInfo, error) }); ok {
 		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
@@ -106,6 +113,11 @@ func ReadIDXN(r io.Reader, name string, n int) (*IDX, error) {
 			return nil, &FormatError{File: name, Msg: fmt.Sprintf("dimensions %v too large: more than 2⁶² bytes", dims[:i+1])}
 		}
 		size *= int64(d)
+	}
+	if check != nil {
+		if err := check(dims); err != nil {
+			return nil, err
+		}
 	}
 	header := int64(4 + 4*nd)
 	if raw >= 0 {

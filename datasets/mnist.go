@@ -93,6 +93,9 @@ func escapeModulePath(path string) string {
 	return b.String()
 }
 
+// gib formats a byte count in GiB.
+func gib(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
 // findFile returns the path of the file base or base.gz in dir.
 func findFile(dir, base string) (string, error) {
 	for _, name := range []string{base, base + ".gz"} {
@@ -105,8 +108,9 @@ func findFile(dir, base string) (string, error) {
 }
 
 // readIDXFile reads the first n items (all for n = 0) of the IDX file base
-// or base.gz in dir.
-func readIDXFile(dir, base string, n int) (*IDX, string, error) {
+// or base.gz in dir; check, when not nil, is called with the dimensions
+// declared, before the data is read.
+func readIDXFile(dir, base string, n int, check ...func(path string, dims []int) error) (*IDX, string, error) {
 	path, err := findFile(dir, base)
 	if err != nil {
 		return nil, "", err
@@ -116,7 +120,11 @@ func readIDXFile(dir, base string, n int) (*IDX, string, error) {
 		return nil, "", err
 	}
 	defer f.Close()
-	idx, err := ReadIDXN(f, path, n)
+	var c func([]int) error
+	if len(check) > 0 {
+		c = func(dims []int) error { return check[0](path, dims) }
+	}
+	idx, err := readIDX(f, path, n, c)
 	return idx, path, err
 }
 
@@ -158,12 +166,26 @@ func LoadMNIST(dir string, n, testN int) (*Splits, error) {
 }
 
 func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error) {
-	images, imagesPath, err := readIDXFile(dir, imagesBase, n)
+	// The images as float64 take 8 bytes a pixel: that must fit in memory
+	// before the file is read.
+	fits := func(path string, dims []int) error {
+		if len(dims) != 3 {
+			return &FormatError{File: path, Msg: fmt.Sprintf("got %d dimensions %v, want 3 (images × rows × columns)", len(dims), dims)}
+		}
+		count := dims[0]
+		if n > 0 {
+			count = min(n, count)
+		}
+		need := 8 * int64(count) * int64(dims[1]) * int64(dims[2])
+		if avail := sysmem.Available(); avail.Bytes > 0 && need > avail.Bytes/2 {
+			return fmt.Errorf("datasets: %s: %d images of %d×%d pixels need %s as float64, more than half the available memory (%s, %s); use fewer images (-n)",
+				path, count, dims[1], dims[2], gib(need), avail.Source, gib(avail.Bytes))
+		}
+		return nil
+	}
+	images, imagesPath, err := readIDXFile(dir, imagesBase, n, fits)
 	if err != nil {
 		return nil, err
-	}
-	if len(images.Dims) != 3 {
-		return nil, &FormatError{File: imagesPath, Msg: fmt.Sprintf("got %d dimensions %v, want 3 (images × rows × columns)", len(images.Dims), images.Dims)}
 	}
 	count := images.Count
 	if n > count {
@@ -182,18 +204,13 @@ func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error)
 	if n == 0 {
 		n = count
 	}
-	pixels := images.Dims[1] * images.Dims[2]
-	if need, avail := 8*int64(n)*int64(pixels), sysmem.Available(); avail.Bytes > 0 && need > avail.Bytes/2 {
-		return nil, fmt.Errorf("datasets: %d images of %d pixels need %d bytes as float64, more than half the available memory (%s, %d bytes); use fewer images (-n)",
-			n, pixels, need, avail.Source, avail.Bytes)
-	}
-
 	for i, label := range labels.Data {
 		if label >= mnistClasses {
 			return nil, &FormatError{File: labelsPath, Field: fmt.Sprintf("label %d", i), Msg: fmt.Sprintf("value %d out of range 0..%d", label, mnistClasses-1)}
 		}
 	}
 
+	pixels := images.Dims[1] * images.Dims[2]
 	x := mat.NewDense(n, pixels, nil)
 	y := mat.NewDense(n, 1, nil)
 	for i := range n {
