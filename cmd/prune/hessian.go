@@ -129,7 +129,7 @@ func hessianCommand() *cli.Command {
 		&cli.IntFlag{Name: "eigen", Usage: "report the `K` largest and the K smallest eigenvalues: of the matrix for the matrix kinds, of the curvature the vector approximates (H for diag, diag-bl and hutchinson, G for diag-lm) by Lanczos for the vector kinds", DefaultText: "none", Category: "Spectrum"},
 		&cli.BoolFlag{Name: "lanczos", Usage: "find the extreme eigenvalues by Lanczos iterations instead of the full O(W³) spectrum", Category: "Spectrum"},
 		&cli.BoolFlag{Name: "no-spectrum", Usage: "skip the eigenvalues of the summary (for large W: they cost O(W³) time and a second W×W matrix)", Category: "Spectrum"},
-		&cli.StringFlag{Name: "max-memory", Usage: "refuse W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: fmt.Sprintf("half the physical memory, %s", hessian.FormatBytes(hessian.DefaultMemoryLimit())), Category: "Curvature"},
+		&cli.StringFlag{Name: "max-memory", Usage: "refuse W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Curvature"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "NumPy `FILE`.npy to write (float64, C order)", Category: "Output"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},

@@ -32,3 +32,9 @@ func parseMaxCSVSize(s string) (int64, error) {
 	}
 	return b, nil
 }
+
+// defaultMemoryText describes the default of --max-memory: the limit and
+// where it comes from, physical memory or the cgroup's limit.
+func defaultMemoryText() string {
+	return hessian.FormatBytes(hessian.DefaultMemoryLimit()) + ", " + hessian.DefaultMemoryLimitSource()
+}

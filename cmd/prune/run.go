@@ -123,7 +123,7 @@ func runCommand() *cli.Command {
 		&cli.Float64Flag{Name: "weight-decay", Usage: "L2 penalty `λ` of retraining", DefaultText: "the model's", Category: "Retraining"},
 		&cli.IntFlag{Name: "batch", Usage: "minibatch `SIZE` of retraining with adam or sgd", DefaultText: "the model's", Category: "Retraining"},
 
-		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: fmt.Sprintf("half the physical memory, %s", hessian.FormatBytes(hessian.DefaultMemoryLimit())), Category: "Method"},
+		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Method"},
 
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model `FILE` to write, masks included: .json or .npz", Category: "Output"},
 		&cli.StringFlag{Name: "report", Usage: "`DIR` for history.csv, report.json, curve.png, dE.png and checkpoint.json, created when missing", DefaultText: "the output's name without its extension, followed by -report", Category: "Output"},
