@@ -558,6 +558,9 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 			return lr, errors.New("the layer Hessian Σₙ z̃ₙz̃ₙᵀ overflows: the layer's inputs are too large")
 		}
 		p.lambda = s.Damping * tr / float64(d)
+		if math.IsInf(p.lambda, 0) {
+			return lr, fmt.Errorf("the damping λ = ρ·mean(diag H_l) overflows with ρ = %g and mean(diag H_l) = %g; lower the damping", s.Damping, tr/float64(d))
+		}
 	}
 	lr.Lambda = p.lambda
 

@@ -82,6 +82,11 @@ func TestLayerwiseBadInput(t *testing.T) {
 	if _, _, err := Layerwise(ctx, net, Xbad, &LayerwiseSettings{Sparsity: 0.5}); err == nil || !strings.Contains(err.Error(), "NaN") {
 		t.Errorf("NaN input: error %v", err)
 	}
+	for _, m := range []LayerwiseMethod{LayerwiseOBC, LayerwiseSparseGPT, LayerwiseOBD} {
+		if _, _, err := Layerwise(ctx, net, X, &LayerwiseSettings{Sparsity: 0.5, Damping: 1e308, Method: m}); err == nil || !strings.Contains(err.Error(), "lower the damping") {
+			t.Errorf("%v, damping 1e308: error %v", m, err)
+		}
+	}
 	for _, v := range []float64{math.NaN(), math.Inf(-1)} {
 		bad := net.Clone()
 		bad.RawParams()[4] = v
