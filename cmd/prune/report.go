@@ -273,10 +273,10 @@ func marshalJSON(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeReport writes history.csv, report.json, curve.png and, when some
-// removal has a predicted ΔE, dE.png to dir, each atomically, and removes a
-// dE.png of an earlier run otherwise. It fills in rep.Files and returns the
-// paths written.
+// writeReport adds history.csv, report.json, curve.png and, when some
+// removal has a predicted ΔE, dE.png in dir to set, to be renamed by its
+// Commit, and the removal of a dE.png of an earlier run otherwise. It fills
+// in rep.Files and returns the paths to be written.
 func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
 	hist, err := historyCSV(rep.History)
 	if err != nil {
