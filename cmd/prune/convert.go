@@ -82,9 +82,11 @@ func runConvert(_ context.Context, o convertOptions, stdout, stderr io.Writer) e
 	if err := checkModelName("output", o.Output); err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.Model)...); err != nil {
+	release, err := claimOutput(o.Output, o.Overwrite, modelFiles(o.Model)...)
+	if err != nil {
 		return err
 	}
+	defer release()
 	n, err := readModel(o.Model, o.Act, o.Loss)
 	if err != nil {
 		return err

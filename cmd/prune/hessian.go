@@ -421,9 +421,11 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 	if err := d.check(); err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, o.Overwrite, append(d.inputs(), modelFiles(o.Model)...)...); err != nil {
+	release, err := claimOutput(o.Output, o.Overwrite, append(d.inputs(), modelFiles(o.Model)...)...)
+	if err != nil {
 		return err
 	}
+	defer release()
 	set, err := loadSplit(n, d, plan.split)
 	if err != nil {
 		return err

@@ -91,3 +91,28 @@ func joinFailure(runErr, err error) error {
 	}
 	return fmt.Errorf("pruning failed: %v; then writing the outputs failed: %v", runErr, err)
 }
+
+// claimOutput is checkOutput for a command with one output file (and the
+// spec file of an .npz model) that then checks that the output can be
+// created, takes the output's lock, so that a second command writing it
+// fails at once, and checks again under the lock. It returns the function
+// that releases the lock.
+func claimOutput(out string, overwrite bool, inputs ...string) (release func(), err error) {
+	if err := checkOutput(out, overwrite, inputs...); err != nil {
+		return nil, err
+	}
+	for _, f := range modelFiles(out) {
+		if err := atomicfile.CheckWritable(f, true); err != nil {
+			return nil, fmt.Errorf("--output %s: %v", out, err)
+		}
+	}
+	l, err := atomicfile.TryLock(out)
+	if err != nil {
+		return nil, fmt.Errorf("--output %s: %v", out, err)
+	}
+	if err := checkOutput(out, overwrite, inputs...); err != nil {
+		l.Unlock()
+		return nil, err
+	}
+	return l.Unlock, nil
+}

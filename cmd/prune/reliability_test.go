@@ -169,3 +169,34 @@ func TestJoinFailure(t *testing.T) {
 		t.Error("no run error: not the write error")
 	}
 }
+
+// TestSingleOutputLocked checks that the commands with one output fail at
+// once while another process holds its lock, and leave no lock file after
+// they succeed.
+func TestSingleOutputLocked(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	for name, args := range map[string][]string{
+		"train":    append(append([]string{"train"}, monksArgs...), "--epochs", "1", "-o", filepath.Join(dir, "t.json")),
+		"convert":  {"convert", "--model", model, "-o", filepath.Join(dir, "c.npz")},
+		"saliency": {"saliency", "--model", model, "-o", filepath.Join(dir, "s.npy")},
+		"hessian":  {"hessian", "--model", model, "--kind", "diag", "-o", filepath.Join(dir, "h.npy")},
+	} {
+		out := args[len(args)-1]
+		l, err := atomicfile.TryLock(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runArgs(args...)
+		l.Unlock()
+		if code != 1 || !strings.Contains(errOut, "being written by another process") {
+			t.Errorf("%s locked: exit %d\n%s", name, code, errOut)
+		}
+		if code, _, errOut := runArgs(args...); code != 0 {
+			t.Errorf("%s: exit %d\n%s", name, code, errOut)
+		}
+		if _, err := os.Stat(atomicfile.LockPath(out)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: lock file left behind", name)
+		}
+	}
+}

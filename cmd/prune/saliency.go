@@ -157,9 +157,11 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if err := d.check(); err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, o.Overwrite, append(modelFiles(o.Model), d.inputs()...)...); err != nil {
+	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.Model), d.inputs()...)...)
+	if err != nil {
 		return err
 	}
+	defer release()
 	train, err := loadSplit(n, d, "train")
 	if err != nil {
 		return err

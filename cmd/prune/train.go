@@ -413,9 +413,11 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	if err := checkOutput(o.Output, o.Overwrite, o.Data.inputs()...); err != nil {
+	release, err := claimOutput(o.Output, o.Overwrite, o.Data.inputs()...)
+	if err != nil {
 		return err
 	}
+	defer release()
 
 	splits, err := o.Data.load()
 	if err != nil {
