@@ -33,6 +33,13 @@ func claimRunOutputs(p *runPlan, overwrite bool) (release func(), err error) {
 			return nil, fmt.Errorf("--output %s: %v", p.output, err)
 		}
 	}
+	if !overwrite && p.resumed < 0 {
+		for _, f := range reportFiles {
+			if err := checkOutputLink(filepath.Join(p.reportDir, f), false); err != nil {
+				return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
+			}
+		}
+	}
 	probe := filepath.Join(p.reportDir, reportFile)
 	if _, err := os.Stat(p.reportDir); err != nil {
 		probe = p.reportDir // created at the end: its parent must take it

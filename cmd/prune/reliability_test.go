@@ -145,6 +145,17 @@ func TestOutputLinkAndMode(t *testing.T) {
 		t.Errorf("dangling link with --overwrite: exit %d\n%s", code, errOut)
 	}
 
+	// A dangling link among the report's files is not replaced either.
+	rep := filepath.Join(dir, "rep")
+	os.Mkdir(rep, 0o755)
+	if err := os.Symlink(filepath.Join(dir, "nowhere.json"), filepath.Join(rep, "report.json")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runArgs("run", "--model", monksModelFile(t), "-o", filepath.Join(dir, "p.json"), "--report", rep, "--target-sparsity", "0.3")
+	if code != 1 || !strings.Contains(errOut, "symbolic link") {
+		t.Errorf("dangling link in the report: exit %d\n%s", code, errOut)
+	}
+
 	private := filepath.Join(dir, "private.json")
 	if err := os.WriteFile(private, nil, 0o600); err != nil {
 		t.Fatal(err)
