@@ -188,7 +188,8 @@ type LayerwiseLayer struct {
 	WeightsBefore, WeightsAfter int
 	BiasesBefore, BiasesAfter   int
 
-	// Lambda is the damping λ added to the diagonal of H_l.
+	// Lambda is the damping λ added to the diagonal of H_l; zero for
+	// magnitude pruning, which uses no curvature.
 	Lambda float64
 
 	// Predicted is the sum of the saliencies of the removed parameters:
