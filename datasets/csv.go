@@ -21,8 +21,10 @@ const maxClasses = 1 << 16
 // Limits of the CSV reader.
 const (
 	// DefaultMaxCSVBytes is the default limit on the size of a CSV file,
-	// 1 GiB: the full MNIST training set as CSV is about 110 MB.
-	DefaultMaxCSVBytes = 1 << 30
+	// 256 MiB: the full MNIST training set as CSV is about 110 MB. The
+	// values take 16 bytes each while they are read (8 in the matrices),
+	// so that a table of one-digit fields needs up to 8 times its size.
+	DefaultMaxCSVBytes = 256 << 20
 
 	// MaxCSVLine is the longest line of a CSV file, in bytes: some
 	// 250 000 columns of numbers. The parser holds about 80 bytes per
@@ -105,7 +107,8 @@ func (l *limitReader) Read(p []byte) (int, error) {
 //
 // ReadCSV reads at most DefaultMaxCSVBytes bytes and lines of at most
 // MaxCSVLine bytes; the records are parsed as they are read, so that
-// memory stays within a small multiple of the input's size.
+// memory stays within a small multiple of the input's size: 16 bytes per
+// value, up to 8 times the size of a table of one-digit fields.
 func ReadCSV(r io.Reader, name string, targets int, classes bool) (*Set, error) {
 	return readCSV(r, name, targets, classes, nil, 0)
 }
@@ -133,7 +136,7 @@ func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, 
 	var (
 		cols   int
 		names  []string
-		values []float64
+		values chunked
 		rows   int
 	)
 	column := func(j int) string {
@@ -209,7 +212,7 @@ func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, 
 					return nil, &FormatError{File: name, Line: line, Field: column(j), Msg: fmt.Sprintf("class index %q too large (at most %d)", f, maxClasses-1)}
 				}
 			}
-			values = append(values, v)
+			values.add(v)
 		}
 		rows++
 	}
@@ -220,16 +223,56 @@ func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, 
 	inputs := cols - targets
 	x := mat.NewDense(rows, inputs, nil)
 	y := mat.NewDense(rows, targets, nil)
+	xd, yd := x.RawMatrix().Data, y.RawMatrix().Data
 	nClasses := 0
-	for i := range rows {
-		row := values[i*cols : (i+1)*cols]
-		copy(x.RawRowView(i), row[:inputs])
-		copy(y.RawRowView(i), row[inputs:])
-		if classes {
-			nClasses = max(nClasses, int(row[cols-1])+1)
+	k := 0 // the index of the value in the table
+	values.drain(func(v float64) {
+		i, j := k/cols, k%cols
+		if j < inputs {
+			xd[i*inputs+j] = v
+		} else {
+			yd[i*targets+j-inputs] = v
+			if classes {
+				nClasses = max(nClasses, int(v)+1)
+			}
+		}
+		k++
+	})
+	return &Set{Name: name, X: x, Y: y, Classes: nClasses}, nil
+}
+
+// chunked holds values in fixed-size chunks, so that growing it copies
+// nothing, and gives them back in order, dropping each chunk once it is
+// read: the table's values are held once, plus the matrices they go to.
+type chunked struct {
+	full [][]float64
+	cur  []float64
+}
+
+// chunkLen is the number of values of a chunk, 512 KiB.
+const chunkLen = 1 << 16
+
+func (c *chunked) add(v float64) {
+	if len(c.cur) == cap(c.cur) {
+		if c.cur != nil {
+			c.full = append(c.full, c.cur)
+		}
+		c.cur = make([]float64, 0, chunkLen)
+	}
+	c.cur = append(c.cur, v)
+}
+
+// drain calls fn with every value in order and empties c.
+func (c *chunked) drain(fn func(v float64)) {
+	for i, ch := range append(c.full, c.cur) {
+		for _, v := range ch {
+			fn(v)
+		}
+		if i < len(c.full) {
+			c.full[i] = nil
 		}
 	}
-	return &Set{Name: name, X: x, Y: y, Classes: nClasses}, nil
+	*c = chunked{}
 }
 
 // loadCSV returns the splits of the CSV file path.
