@@ -147,6 +147,18 @@ func readPT(r io.ReaderAt, size int64) ([]*tensor, error) {
 func ptTensors(entries []types.DictEntry, load func(*ptStorage) error) ([]*tensor, error) {
 	var out []*tensor
 	seen := make(map[string]bool)
+	// A tensor of a state_dict holds no more elements than its storage, and
+	// the tensors together, but for shared storages, no more than the
+	// storages: larger ones (such as a stride-0 expansion) are refused, so
+	// that memory stays bounded by the file.
+	stored, total := 0, 0
+	counted := make(map[*ptStorage]bool)
+	for _, e := range entries {
+		if pt, ok := e.Value.(*ptTensor); ok && !counted[pt.storage] {
+			counted[pt.storage] = true
+			stored += pt.storage.numel
+		}
+	}
 	for _, e := range entries {
 		key, ok := e.Key.(string)
 		if !ok {
@@ -161,8 +173,12 @@ func ptTensors(entries []types.DictEntry, load func(*ptStorage) error) ([]*tenso
 			return nil, fmt.Errorf("%s: a %s, not a tensor", key, pyType(e.Value))
 		}
 		t := &tensor{key: key, dtype: pt.storage.dtype, shape: pt.size}
-		if numel(pt.size) < 0 {
-			return nil, fmt.Errorf("%s: shape %s has more than %d elements", key, shapeString(pt.size), maxElems)
+		k := numel(pt.size)
+		if k < 0 || k > pt.storage.numel {
+			return nil, fmt.Errorf("%s: shape %s has more elements than its storage of %d", key, shapeString(pt.size), pt.storage.numel)
+		}
+		if total += k; total > 2*stored {
+			return nil, fmt.Errorf("%s: the tensors hold more than twice the %d elements of their storages", key, stored)
 		}
 		if dtypeSize(t.dtype) > 0 {
 			if pt.storage.data == nil {
