@@ -537,12 +537,12 @@ func TestLoadSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"m.pt", "m", "m.npy"} {
+	for _, name := range []string{"m.pkl", "m", "m.npy"} {
 		path := filepath.Join(dir, name)
-		if err := Save(path, n); err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "want .json (prune-mlp/1) or .npz (PyTorch state_dict)") {
+		if err := Save(path, n); err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "want .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)") {
 			t.Errorf("Save %s: %v", name, err)
 		}
-		if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "want .json (prune-mlp/1) or .npz") {
+		if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "want .json (prune-mlp/1), or .npz") {
 			t.Errorf("Load %s: %v", name, err)
 		}
 	}
