@@ -357,8 +357,9 @@ func isModuleName(m string) bool {
 	return m == "" || IsPrefix(m+".")
 }
 
-// maskedKey returns the name under which Masked lists tensor t of layer l.
-func (lay Layout) maskedKey(l int, t string) string {
+// MaskedKey returns the name under which Masked lists tensor t ("weight"
+// or "bias") of layer l.
+func (lay Layout) MaskedKey(l int, t string) string {
 	if len(lay.Names) > 0 {
 		return joinKey(lay.Names[l], t)
 	}

@@ -230,10 +230,10 @@ func fromTensors(ts []*tensor, spec *Spec, sc *sidecar, sidecar string) (*nn.Net
 		}
 		layers[l] = nn.Layer{In: w.shape[1], Out: w.shape[0]}
 		if wm != nil {
-			lay.Masked = append(lay.Masked, lay.maskedKey(l, weight))
+			lay.Masked = append(lay.Masked, lay.MaskedKey(l, weight))
 		}
 		if bm != nil {
-			lay.Masked = append(lay.Masked, lay.maskedKey(l, bias))
+			lay.Masked = append(lay.Masked, lay.MaskedKey(l, bias))
 		}
 		for _, t := range tens[l] {
 			if t == nil {

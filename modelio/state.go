@@ -64,7 +64,7 @@ func stateTensors(n *nn.Network, lay Layout) []outTensor {
 // masked reports whether tensor t ("weight" or "bias") of layer l is listed
 // in lay.Masked.
 func (lay Layout) masked(l int, t string) bool {
-	k := lay.maskedKey(l, t)
+	k := lay.MaskedKey(l, t)
 	for _, m := range lay.Masked {
 		if m == k {
 			return true

@@ -228,28 +228,40 @@ func metaValue(v any) any {
 }
 
 // modelSpecFlags returns the --act and --loss flags of the commands that
-// read a model: a PyTorch .npz archive does not hold its activations and
+// read a model: a PyTorch state_dict does not hold its activations and
 // loss.
 func modelSpecFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS` of an .npz model, one for all Linear layers or one per layer: tanh, sigmoid, relu, linear, softmax; for .npz models, overrides MODEL.spec.json", Category: "Model"},
-		&cli.StringFlag{Name: "loss", Usage: "`LOSS` of an .npz model: mse, bce or ce; for .npz models, overrides MODEL.spec.json", Category: "Model"},
+		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS` of a state_dict model (.npz, .pt, .safetensors), one for all Linear layers or one per layer: tanh, sigmoid, relu, linear, softmax; a linear last layer with --loss ce or bce stands for the logits (as with torch's CrossEntropyLoss, BCEWithLogitsLoss); overrides MODEL.spec.json", Category: "Model"},
+		&cli.StringFlag{Name: "loss", Usage: "`LOSS` of a state_dict model: mse, bce or ce; overrides MODEL.spec.json", Category: "Model"},
 	}
 }
 
-// isNPZ reports whether path names a PyTorch .npz model file.
-func isNPZ(path string) bool {
-	return strings.EqualFold(filepath.Ext(path), ".npz")
+// layersFlag returns the --layers flag of the commands that read a model.
+func layersFlag() cli.Flag {
+	return &cli.StringFlag{Name: "layers", Usage: "the Linear `MODULES` of a state_dict model in layer order, comma-separated, such as fc1,fc2,fc3", DefaultText: "the Linear modules in file order", Category: "Model"}
 }
+
+// torchMasksFlag returns the --torch-masks flag of the commands that write
+// a model.
+func torchMasksFlag() cli.Flag {
+	return &cli.StringFlag{Name: "torch-masks", Usage: "`FORM` of the pruned tensors of a state_dict output: prune (NAME_orig and NAME_mask, as torch.nn.utils.prune keeps them) or plain (NAME with the pruned entries exactly zero, loadable into an unpruned module)", DefaultText: "prune", Category: "Output"}
+}
+
+// isNPZ reports whether path names a PyTorch state_dict model file: .npz,
+// .pt, .pth or .safetensors, which have a spec file.
+func isNPZ(path string) bool { return modelio.IsStateDict(path) }
 
 // checkModelName returns a usage error naming the flag when path does not
-// end in .json or .npz, the model formats.
+// end in a model file extension.
 func checkModelName(flag, path string) error {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json", ".npz":
-		return nil
+	ext := strings.ToLower(filepath.Ext(path))
+	for _, e := range modelio.Extensions {
+		if ext == e {
+			return nil
+		}
 	}
-	return flagErrorf(flag, "%q: the file name must end in .json (prune-mlp/1) or .npz (PyTorch state_dict)", path)
+	return flagErrorf(flag, "%q: the file name must end in .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)", path)
 }
 
 // checkSpecFlags returns a usage error for a malformed --act or --loss.
@@ -270,10 +282,39 @@ func checkSpecFlags(act, loss string) error {
 }
 
 // readModel reads the model file at path, a prune-mlp/1 .json file or a
-// PyTorch .npz archive, with the activations act and the loss loss of
-// --act and --loss (empty when not given). An archive whose activations or
-// loss are given neither by the flags nor by its spec file is a usage error.
+// PyTorch state_dict, with the activations act and the loss loss of --act
+// and --loss (empty when not given), its Linear modules in file order.
 func readModel(path, act, loss string) (*nn.Network, error) {
+	return readModelLayers(path, act, loss, "")
+}
+
+// readModelLayers is readModel with the Linear modules named by layers
+// (--layers, comma-separated), or in file order when layers is empty. A
+// state_dict whose activations or loss are given neither by the flags nor
+// by its spec file, and activations that do not fit the loss, are usage
+// errors.
+func readModelLayers(path, act, loss, layers string) (*nn.Network, error) {
+	n, err := loadModelFile(path, act, loss, layers)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return nil, err
+	}
+	if errors.Is(err, modelio.ErrNoSpec) {
+		return nil, &usageError{Flag: "act", Msg: trimModelioPrefix(err.Error()) + "; give --act and --loss"}
+	}
+	var al *nn.ActLossError
+	if errors.As(err, &al) {
+		return nil, &usageError{Flag: "act", Msg: fmt.Sprintf("--act %q with --loss %q: %s", act, loss, al.Msg)}
+	}
+	if err != nil {
+		return nil, errors.New(trimModelioPrefix(err.Error()))
+	}
+	return n, nil
+}
+
+// loadModelFile checks the flags and loads the model, returning modelio's
+// errors as they are.
+func loadModelFile(path, act, loss, layers string) (*nn.Network, error) {
 	if err := checkModelName("model", path); err != nil {
 		return nil, err
 	}
@@ -281,17 +322,54 @@ func readModel(path, act, loss string) (*nn.Network, error) {
 		return nil, err
 	}
 	var spec *modelio.Spec
-	if act != "" || loss != "" {
+	if act != "" || loss != "" || layers != "" {
 		spec = &modelio.Spec{Activations: act, Loss: loss}
 	}
+	if layers != "" {
+		if !isNPZ(path) {
+			return nil, flagErrorf("layers", "applies to state_dict models (.npz, .pt, .safetensors), not to %s", path)
+		}
+		for _, m := range strings.Split(layers, ",") {
+			spec.Layers = append(spec.Layers, strings.TrimSpace(m))
+		}
+	}
 	n, err := modelio.Load(path, spec)
-	if errors.Is(err, modelio.ErrNoSpec) {
-		return nil, &usageError{Flag: "act", Msg: trimModelioPrefix(err.Error()) + "; give --act and --loss"}
+	if err != nil && layers != "" && strings.Contains(err.Error(), ": layers: ") {
+		return nil, &usageError{Flag: "layers", Msg: "--layers " + strings.SplitN(err.Error(), ": layers: ", 2)[1]}
 	}
+	return n, err
+}
+
+// checkTorchMasks returns a usage error for a --torch-masks value other
+// than prune and plain.
+func checkTorchMasks(form string) error {
+	switch form {
+	case "", modelio.MasksPrune, modelio.MasksPlain:
+		return nil
+	}
+	return flagErrorf("torch-masks", "%q: want prune or plain", form)
+}
+
+// setTorchMasks records in n's layout the form of the pruned tensors of a
+// state_dict output (--torch-masks): prune or plain; empty leaves n as it
+// is.
+func setTorchMasks(n *nn.Network, form string) error {
+	if err := checkTorchMasks(form); err != nil || form == "" {
+		return err
+	}
+	lay, err := modelio.LayoutOf(n)
 	if err != nil {
-		return nil, errors.New(trimModelioPrefix(err.Error()))
+		return err
 	}
-	return n, nil
+	lay.Masks = form
+	if form == modelio.MasksPlain {
+		lay.Masked = nil
+	}
+	if err := modelio.SetLayout(n, lay); err != nil {
+		return err
+	}
+	n.Meta = metaValue(n.Meta).(map[string]any)
+	return nil
 }
 
 // trimModelioPrefix removes a leading "modelio: " from an error message.
