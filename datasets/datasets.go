@@ -193,6 +193,10 @@ type Options struct {
 	// Standardize standardizes the inputs of every split with the mean
 	// and standard deviation of the training split's inputs.
 	Standardize bool
+
+	// Test names the CSV file of the test set of a CSV data set, in the
+	// layout of the training file; empty for none.
+	Test string
 }
 
 // Info describes a built-in data set.
@@ -238,7 +242,7 @@ func Names() []Info {
 
 // nameList returns the valid names for use in error messages.
 func nameList() string {
-	return fmt.Sprintf("xor, parity%d … parity%d, monks1, monks2, monks3, sine, spirals, mnist, or a CSV file path", minParity, maxParity)
+	return fmt.Sprintf("xor, parity%d … parity%d, monks1, monks2, monks3, sine, spirals, mnist, a CSV file path, or an .npz file (or directory of .npy files) of arrays X, y, X_test, y_test, X_valid, y_valid", minParity, maxParity)
 }
 
 // Load returns the data set with the given name, which is either a
@@ -303,6 +307,8 @@ func Load(name string, opt *Options) (*Splits, error) {
 		s, err = LoadMNIST(o.MNISTDir, o.N, o.TestN)
 	case "csv":
 		s, err = loadCSV(name, &o)
+	case "arrays":
+		s, err = loadArrays(name, &o)
 	default:
 		panic("datasets: unhandled kind " + kind)
 	}

@@ -28,6 +28,7 @@ type dataOptions struct {
 	N             int     `json:"n,omitempty"`
 	TestN         int     `json:"test_n,omitempty"`
 	Standardize   bool    `json:"standardize,omitempty"`
+	Test          string  `json:"test,omitempty"`
 }
 
 // defaultSeed is the value of --seed when it is not given.
@@ -37,7 +38,8 @@ const defaultSeed = 1
 // describes what --seed drives for the command.
 func dataFlags(seedUsage string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "data", Usage: "data set: a built-in `NAME` (see 'prune datasets') or a CSV file path", Category: "Data"},
+		&cli.StringFlag{Name: "data", Usage: "data set: a built-in `NAME` (see 'prune datasets'), a CSV file path, or an .npz file (or a directory of .npy files) of arrays X, y and optionally X_test, y_test, X_valid, y_valid", Category: "Data"},
+		&cli.StringFlag{Name: "test", Usage: "CSV `FILE` of the test set of a CSV data set, in the layout of the training file", Category: "Data"},
 		&cli.Uint64Flag{Name: "seed", Value: defaultSeed, Usage: seedUsage, Category: "Data"},
 		&cli.Float64Flag{Name: "valid-fraction", Usage: "`FRACTION` of the training set held out for validation, in [0, 1)", DefaultText: "none", Category: "Data"},
 		&cli.IntFlag{Name: "targets", Usage: "number `K` of trailing target columns of a CSV file", DefaultText: "1", Category: "Data"},
@@ -64,6 +66,7 @@ func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
 		N:             c.Int("n"),
 		TestN:         c.Int("test-n"),
 		Standardize:   c.Bool("standardize"),
+		Test:          c.String("test"),
 	}
 	given := make(map[string]bool)
 	for _, f := range dataFlags("") {
@@ -114,6 +117,9 @@ func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataO
 	if given["standardize"] {
 		out.Standardize = d.Standardize
 	}
+	if given["test"] {
+		out.Test = d.Test
+	}
 	return out
 }
 
@@ -138,7 +144,17 @@ func (d dataOptions) check() error {
 	if _, _, err := datasets.Parse(d.Name); err != nil {
 		return flagValueError("data", d.Name, err)
 	}
+	if d.Test != "" && !d.isCSV() {
+		return flagErrorf("test", "%q: applies to a CSV data set; an .npz data file holds its test set as X_test and y_test", d.Test)
+	}
 	return nil
+}
+
+// isArrays reports whether the data set is read from an .npz file or a
+// directory of .npy files.
+func (d dataOptions) isArrays() bool {
+	kind, _, err := datasets.Parse(d.Name)
+	return err == nil && kind == "arrays"
 }
 
 // isCSV reports whether the data set is read from a CSV file.
@@ -150,7 +166,10 @@ func (d dataOptions) isCSV() bool {
 // inputs returns the files read for the data set that a command must not
 // overwrite.
 func (d dataOptions) inputs() []string {
-	if d.isCSV() {
+	switch {
+	case d.isCSV() && d.Test != "":
+		return []string{d.Name, d.Test}
+	case d.isCSV() || d.isArrays():
 		return []string{d.Name}
 	}
 	return nil
@@ -168,6 +187,7 @@ func (d dataOptions) load() (*datasets.Splits, error) {
 		TestN:         d.TestN,
 		MonksDir:      d.MonksDir,
 		Standardize:   d.Standardize,
+		Test:          d.Test,
 	})
 	if err != nil {
 		return nil, d.errorf("%s", trimPackagePrefix(err.Error()))
