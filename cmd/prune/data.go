@@ -268,6 +268,11 @@ func torchMasksFlag() cli.Flag {
 	return &cli.StringFlag{Name: "torch-masks", Usage: "`FORM` of the pruned tensors of a state_dict output: prune (NAME_orig and NAME_mask, as torch.nn.utils.prune keeps them) or plain (NAME with the pruned entries exactly zero, loadable into an unpruned module)", DefaultText: "prune", Category: "Output"}
 }
 
+// fullHistoryFlag returns the --full-history flag of the run command.
+func fullHistoryFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "full-history", Usage: fmt.Sprintf("list every removal in report.json and history.csv; by default a run of more than %d removals lists a sample of them, with a summary by round and layer", historyCap), Category: "Output"}
+}
+
 // isNPZ reports whether path names a PyTorch state_dict model file: .npz,
 // .pt, .pth or .safetensors, which have a spec file.
 func isNPZ(path string) bool { return modelio.IsStateDict(path) }

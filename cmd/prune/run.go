@@ -41,14 +41,17 @@ const (
 type runOptions struct {
 	Model     string
 	Act, Loss string // of an .npz model
-	// Layers (--layers) and TorchMasks (--torch-masks) choose the Linear
-	// modules of a state_dict model and the form of the pruned tensors
-	// written; empty for the defaults.
-	Layers, TorchMasks string
-	Data               dataOptions
+	Data      dataOptions
 	// DataGiven holds the names of the data flags given on the command
 	// line; the others are taken from the model, as in eval.
 	DataGiven map[string]bool
+
+	// Layers (--layers) and TorchMasks (--torch-masks) choose the Linear
+	// modules of a state_dict model and the form of the pruned tensors
+	// written, empty for the defaults; FullHistory lists every removal in
+	// the report (--full-history).
+	Layers, TorchMasks string
+	FullHistory        bool
 
 	Method    string   // obs (default), obd or magnitude
 	Curvature string   // default exact
@@ -135,7 +138,7 @@ func runCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file and the files of the report directory if they exist", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
-	flags = append(flags, append(modelSpecFlags(), layersFlag(), torchMasksFlag())...)
+	flags = append(flags, append(modelSpecFlags(), layersFlag(), torchMasksFlag(), fullHistoryFlag())...)
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1), of the shuffling of retraining and of the Hutchinson probes")...)
 	return &cli.Command{
 		Name:  "run",
@@ -200,6 +203,7 @@ func runCommand() *cli.Command {
 				Output:         c.String("output"),
 				Layers:         c.String("layers"),
 				TorchMasks:     c.String("torch-masks"),
+				FullHistory:    c.Bool("full-history"),
 				Report:         c.String("report"),
 				Resume:         c.String("resume"),
 				Overwrite:      c.Bool("overwrite"),
@@ -768,7 +772,9 @@ type runPlan struct {
 	// output and reportDir are the paths written: those of the settings,
 	// or for a resumed run the -o given and the directory resumed.
 	output, reportDir string
-	torchMasks        string // --torch-masks
+
+	torchMasks  string // --torch-masks
+	fullHistory bool   // --full-history
 }
 
 // prepareRun checks the options and loads the model and the data. It
@@ -800,7 +806,7 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	if err := checkTorchMasks(o.TorchMasks); err != nil {
 		return nil, err
 	}
-	p.torchMasks = o.TorchMasks
+	p.torchMasks, p.fullHistory = o.TorchMasks, o.FullHistory
 	n, err := readModelLayers(set.Model, set.Act, set.Loss, o.Layers)
 	if err != nil {
 		return nil, err
@@ -1428,6 +1434,7 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		Health:     newHealthRecord(issues),
 		Manifest:   p.manifest,
 	}
+	rep.fullHistory = p.fullHistory
 	out := &runOutcome{report: rep, net: net}
 
 	pruned := net.Clone()
