@@ -209,8 +209,8 @@ func TestTorchRoundTrip(t *testing.T) {
 		convert(pruned, filepath.Join(dir, stem+"-plain"+ext), "plain")
 		if in == "seq64.pt" {
 			for _, e := range []string{".safetensors", ".npz"} {
-				convert(pruned, filepath.Join(dir, stem+"-pruned-as"+e), "prune")
-				convert(pruned, filepath.Join(dir, stem+"-plain-as"+e), "plain")
+				convert(pruned, filepath.Join(dir, stem+"-pruned-as-"+e[1:]+e), "prune")
+				convert(pruned, filepath.Join(dir, stem+"-plain-as-"+e[1:]+e), "plain")
 			}
 		}
 	}
