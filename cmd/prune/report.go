@@ -606,7 +606,7 @@ func cmpFloat(a, b float64) int {
 }
 
 // wideSpread returns the linear range c of a symmetric logarithmic axis for
-// the values v when they span more than three decades (one outlier among
+// the values v when the largest exceeds the median a hundredfold (one outlier among
 // small values, say), and 0 when a linear axis shows them well.
 func wideSpread(v []float64) float64 {
 	var abs []float64
@@ -622,7 +622,7 @@ func wideSpread(v []float64) float64 {
 	}
 	slices.Sort(abs)
 	med := abs[len(abs)/2]
-	if top <= 1e3*med {
+	if top <= 100*med {
 		return 0
 	}
 	// The linear part holds the smaller half of the values.
