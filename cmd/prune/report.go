@@ -474,6 +474,8 @@ func renderChart(plots []*plot.Plot, w, h vg.Length) (png []byte, err error) {
 	for _, p := range plots {
 		fixRange(&p.X.Min, &p.X.Max)
 		fixRange(&p.Y.Min, &p.Y.Max)
+		margin(&p.X, true)
+		margin(&p.Y, false)
 		legendRoom(p)
 		fixRange(&p.Y.Min, &p.Y.Max)
 	}
@@ -520,6 +522,29 @@ func fixRange(lo, hi *float64) {
 		return
 	}
 	*lo, *hi = *lo-d, *hi+d
+}
+
+// margin widens the linear axis ax by 3 % of its range below, and above
+// too when both is set, so that no marker at the end of the data is cut by
+// the edge of the plot.
+func margin(ax *plot.Axis, both bool) {
+	switch sc := ax.Scale.(type) {
+	case plot.LinearScale:
+	case plot.InvertedScale:
+		if _, ok := sc.Normalizer.(plot.LinearScale); !ok {
+			return
+		}
+	default:
+		return
+	}
+	d := 0.03 * (ax.Max - ax.Min)
+	if math.IsInf(d, 0) || math.IsInf(ax.Min-d, 0) || math.IsInf(ax.Max+d, 0) {
+		return
+	}
+	ax.Min -= d
+	if both {
+		ax.Max += d
+	}
 }
 
 // legendFraction is the part of the height of a plot above its data,
@@ -580,16 +605,22 @@ func (t symlogTicks) Ticks(lo, hi float64) []plot.Tick {
 	top := math.Max(math.Abs(lo), math.Abs(hi))
 	decades := int(math.Ceil(math.Log10(math.Max(top/t.c, 1)))) + 1
 	step := max(1, (decades+5)/6)
-	add := func(v float64) {
+	add := func(v float64, label bool) {
 		if v >= lo && v <= hi {
-			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+			tk := plot.Tick{Value: v}
+			if label {
+				tk.Label = strconv.FormatFloat(v, 'g', 3, 64)
+			}
+			ticks = append(ticks, tk)
 		}
 	}
-	add(0)
-	for k := 0; k <= decades && k < 400; k += step {
+	add(0, true)
+	for k := 0; k <= decades && k < 400; k++ {
+		// ±c sit close to 0: labelled only on an axis of few decades.
+		label := k%step == 0 && (k > 0 || decades <= 4)
 		v := t.c * math.Pow(10, float64(k))
-		add(v)
-		add(-v)
+		add(v, label)
+		add(-v, label)
 	}
 	slices.SortFunc(ticks, func(a, b plot.Tick) int { return cmpFloat(a.Value, b.Value) })
 	return ticks
@@ -753,24 +784,17 @@ func curveChart(rep *runReport) ([]byte, error) {
 		return nil, err
 	}
 	if pts := finitePoints(rx, ry); len(pts) > 0 {
-		// Large, thick markers drawn over the curve.
+		// Large translucent disks drawn over the curve, which shows
+		// through them.
 		s, err := plotter.NewScatter(pts)
 		if err != nil {
 			return nil, err
 		}
-		s.Color = color.RGBA{R: 214, G: 39, B: 40, A: 255}
-		s.Shape = draw.PlusGlyph{}
-		s.Radius = vg.Points(6)
-		s.GlyphStyle.Color = s.Color
-		ring, err := plotter.NewScatter(pts)
-		if err != nil {
-			return nil, err
-		}
-		ring.Color = s.Color
-		ring.Shape = draw.CircleGlyph{}
-		ring.Radius = vg.Points(6)
-		loss.Add(s, ring)
-		loss.Legend.Add("after retraining", s, ring)
+		s.Color = color.NRGBA{R: 214, G: 39, B: 40, A: 150}
+		s.Shape = draw.CircleGlyph{}
+		s.Radius = vg.Points(5.5)
+		loss.Add(s)
+		loss.Legend.Add("after retraining", s)
 	}
 
 	errs := newChart("misclassification against parameters left", "live parameters", "misclassified %", true)
