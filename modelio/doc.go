@@ -86,15 +86,18 @@
 //
 // # Spec files
 //
-// The spec file of model.npz is model.spec.json, a JSON object:
+// The spec file of model.npz (or model.pt, model.safetensors) is
+// model.spec.json, a JSON object:
 //
-//	{"activations": ["tanh", "sigmoid"], "loss": "mse", "meta": {…}}
+//	{"activations": ["relu", "relu", "linear"], "loss": "ce", "layers": ["fc1", "fc2", "fc3"], "meta": {…}}
 //
 // activations names the activation after each Linear layer in order (tanh,
 // sigmoid, relu, linear or softmax; one name applies to every layer), loss
-// the loss (mse, bce or ce) and the optional meta object the network's Meta.
+// the loss (mse, bce or ce), the optional layers the Linear modules in layer
+// order (as Spec.Layers) and the optional meta object the network's Meta.
 // Load reads it when it exists; the fields of a Spec override it. Save writes
-// it next to the archive.
+// it next to the archive, without layers: the file written holds the layers
+// in order.
 //
 // For a model trained with CrossEntropyLoss on logits, name the last
 // activation linear (or softmax) and the loss ce; with BCEWithLogitsLoss,

@@ -184,9 +184,16 @@ func fromTensors(ts []*tensor, spec *Spec, sc *sidecar, sidecar string) (*nn.Net
 			return nil, err
 		}
 	}
-	if spec != nil && len(spec.Layers) > 0 {
+	var order []string
+	switch {
+	case spec != nil && len(spec.Layers) > 0:
+		order = spec.Layers
+	case sc != nil && len(sc.layers) > 0:
+		order = sc.layers
+	}
+	if order != nil {
 		var sel []*module
-		for _, name := range spec.Layers {
+		for _, name := range order {
 			m := byName[name]
 			if m == nil {
 				var all []string
@@ -213,7 +220,7 @@ func fromTensors(ts []*tensor, spec *Spec, sc *sidecar, sidecar string) (*nn.Net
 		nat := slices.Clone(mods)
 		slices.SortStableFunc(nat, func(a, b *module) int { return naturalLess(a.name, b.name) })
 		if chain(nat) != nil {
-			return nil, fmt.Errorf("in file order: %w; give the order of the Linear modules (--layers fc1,fc2,…)", err)
+			return nil, fmt.Errorf("in file order: %w; give the order of the Linear modules (--layers fc1,fc2,… or \"layers\" in the spec file)", err)
 		}
 		mods = nat
 	}

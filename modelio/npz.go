@@ -111,7 +111,7 @@ func read(r io.ReaderAt, size int64, spec *Spec, sc *sidecar, sidecar string) (*
 	if err != nil && !errors.As(err, &kn) {
 		return nil, err
 	}
-	if err != nil || spec != nil && len(spec.Layers) > 0 {
+	if err != nil || spec != nil && len(spec.Layers) > 0 || sc != nil && len(sc.layers) > 0 {
 		// Modules named otherwise than in an nn.Sequential, or in an
 		// order given: read by module name.
 		ts, terr := ar.tensors(zr.Keys())

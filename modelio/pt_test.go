@@ -369,3 +369,43 @@ func torchPython(t *testing.T) string {
 	}
 	return py
 }
+
+// TestLayersOrder checks that the Linear modules are taken in the order of
+// Spec.Layers or of the spec file, and that an order that does not chain,
+// or names a module that is not there, is refused.
+func TestLayersOrder(t *testing.T) {
+	src := filepath.Join("testdata", "fc.pt")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.pt")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{Activations: "relu,linear", Loss: "ce", Layers: []string{"fc1", "fc2"}}
+	if n, err := Load(path, spec); err != nil || n.Arch() != "4-3-2" {
+		t.Fatalf("layers fc1,fc2: %v", err)
+	}
+	for _, c := range []struct {
+		layers []string
+		want   string
+	}{
+		{[]string{"fc2", "fc1"}, "in the order of layers: fc1.weight: shape (3, 4) takes 4 inputs, but fc2.weight gives 2 outputs"},
+		{[]string{"fc1"}, "layers: Linear module fc2 (keys fc2.weight, fc2.bias) is not listed"},
+		{[]string{"fc1", "fc3"}, `layers: no module "fc3"; the state_dict has fc1, fc2`},
+		{[]string{"fc1", "fc1"}, "layers: fc1 given twice"},
+	} {
+		spec.Layers = c.layers
+		if _, err := Load(path, spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("layers %v: error %v, want …%s…", c.layers, err, c.want)
+		}
+	}
+	if err := os.WriteFile(SpecPath(path), []byte(`{"activations": ["relu", "linear"], "loss": "ce", "layers": ["fc2", "fc1"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "in the order of layers") {
+		t.Errorf("layers of the spec file: error %v", err)
+	}
+}

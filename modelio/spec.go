@@ -68,9 +68,10 @@ const maxSpecSize = 16 << 20
 
 // sidecar is the content of a spec file.
 type sidecar struct {
-	acts []string // nil when absent
-	loss string   // "" when absent
-	meta map[string]any
+	acts   []string // nil when absent
+	loss   string   // "" when absent
+	layers []string // nil when absent
+	meta   map[string]any
 }
 
 // readSidecar reads the spec file at path. It returns nil and no error when
@@ -134,6 +135,10 @@ func parseSidecar(data []byte) (*sidecar, error) {
 			if _, err := nn.ParseLoss(sc.loss); err != nil {
 				return nil, fmt.Errorf("loss: %v", err)
 			}
+		case "layers":
+			if err := json.Unmarshal(raw, &sc.layers); err != nil || len(sc.layers) == 0 {
+				return nil, fmt.Errorf("layers: want an array of module names such as [\"fc1\", \"fc2\"]")
+			}
 		case "meta":
 			d := json.NewDecoder(bytes.NewReader(raw))
 			d.UseNumber()
@@ -141,7 +146,7 @@ func parseSidecar(data []byte) (*sidecar, error) {
 				return nil, fmt.Errorf("meta: want an object: %v", err)
 			}
 		default:
-			return nil, fmt.Errorf("unknown field %q; want activations, loss and meta", k)
+			return nil, fmt.Errorf("unknown field %q; want activations, loss, layers and meta", k)
 		}
 	}
 	return &sc, nil
