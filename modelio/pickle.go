@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 
 	"github.com/nlpodyssey/gopickle/pickle"
@@ -198,23 +197,31 @@ func pyType(v any) string {
 	return fmt.Sprintf("value of Go type %T", v)
 }
 
-// pyInt returns v as an int in [0, maxInt32·…], refusing other types.
+// maxPyInt bounds the integers of a state_dict's pickle (sizes, strides,
+// offsets) that reading accepts.
+const maxPyInt = 1 << 40
+
+// pyInt returns the Python int v, refusing other types and magnitudes above
+// maxPyInt.
 func pyInt(v any) (int, error) {
+	var x int64
 	switch v := v.(type) {
 	case int:
-		return v, nil
+		x = int64(v)
 	case int64:
-		if v > math.MaxInt32*64 || v < math.MinInt32*64 {
-			return 0, fmt.Errorf("%d is out of range", v)
-		}
-		return int(v), nil
+		x = v
 	case *big.Int:
 		if !v.IsInt64() {
 			return 0, fmt.Errorf("%v is out of range", v)
 		}
-		return pyInt(v.Int64())
+		x = v.Int64()
+	default:
+		return 0, fmt.Errorf("a %s, want an int", pyType(v))
 	}
-	return 0, fmt.Errorf("a %s, want an int", pyType(v))
+	if x > maxPyInt || x < -maxPyInt {
+		return 0, fmt.Errorf("%d is out of range", x)
+	}
+	return int(x), nil
 }
 
 // pyInts returns the tuple v of ints.
