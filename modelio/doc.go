@@ -16,7 +16,10 @@
 // ever run. Opcodes that build objects of arbitrary classes are refused, and
 // every length in the pickle is checked against its size before anything
 // is allocated. Tensors may be float16, bfloat16, float32 or float64, in
-// either byte order, with any strides into their storage.
+// either byte order, with any strides into their storage. A training
+// checkpoint, a dict holding the state_dict under "state_dict",
+// "model_state_dict" or "model" next to an epoch or an optimizer's
+// state, gives that state_dict.
 //
 // A .safetensors file holds an 8-byte little-endian header length, a JSON
 // header mapping each tensor name to its dtype (F16, BF16, F32, F64),

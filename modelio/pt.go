@@ -145,6 +145,10 @@ func readPT(r io.ReaderAt, size int64) ([]*tensor, error) {
 // ptTensors returns the tensors of the entries of an unpickled state_dict,
 // loading the storage of each floating-point tensor with load once.
 func ptTensors(entries []types.DictEntry, load func(*ptStorage) error) ([]*tensor, error) {
+	entries, err := stateEntries(entries)
+	if err != nil {
+		return nil, err
+	}
 	var out []*tensor
 	seen := make(map[string]bool)
 	// A tensor of a state_dict holds no more elements than its storage, and
@@ -296,4 +300,48 @@ func unpickleKeys(p []byte) ([]string, []byte, error) {
 		}
 	}
 	return keys, p[n:], nil
+}
+
+// checkpointKeys are the keys under which a training checkpoint, a dict
+// such as {"state_dict": …, "epoch": 3, "optimizer": …}, commonly holds the
+// model's state_dict.
+var checkpointKeys = []string{"state_dict", "model_state_dict", "model"}
+
+// stateEntries returns the entries of the state_dict in entries: entries
+// itself, or, for a training checkpoint, the dict under one of
+// checkpointKeys.
+func stateEntries(entries []types.DictEntry) ([]types.DictEntry, error) {
+	var keys []string
+	for _, e := range entries {
+		k, _ := e.Key.(string)
+		if _, ok := e.Value.(*ptTensor); ok {
+			return entries, nil
+		}
+		keys = append(keys, k)
+	}
+	for _, want := range checkpointKeys {
+		for _, e := range entries {
+			if k, _ := e.Key.(string); k != want {
+				continue
+			}
+			switch d := e.Value.(type) {
+			case *types.OrderedDict:
+				var sub []types.DictEntry
+				for el := d.List.Front(); el != nil; el = el.Next() {
+					en := el.Value.(*types.OrderedDictEntry)
+					sub = append(sub, types.DictEntry{Key: en.Key, Value: en.Value})
+				}
+				return sub, nil
+			case *types.Dict:
+				return *d, nil
+			}
+		}
+	}
+	if len(entries) == 0 {
+		return entries, nil
+	}
+	if len(keys) > 5 {
+		keys = append(keys[:5], "…")
+	}
+	return nil, fmt.Errorf("a dict of %s with no tensors and none of the keys %s that a training checkpoint keeps the state_dict under; save model.state_dict()", strings.Join(keys, ", "), strings.Join(checkpointKeys, ", "))
 }

@@ -1,6 +1,7 @@
 package modelio
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -60,6 +61,7 @@ func TestTorchFiles(t *testing.T) {
 		{"fc_bf16.pt", Layout{Names: []string{"fc1", "fc2"}, DType: dtBF16}},
 		{"fc_f64.pt", Layout{Names: []string{"fc1", "fc2"}, DType: dtF64}},
 		{"fc_protocol4.pt", Layout{Names: []string{"fc1", "fc2"}, DType: dtF32}},
+		{"checkpoint.pt", Layout{Names: []string{"fc1", "fc2"}, DType: dtF32}},
 		{"fc_strided.pt", Layout{Names: []string{"fc1", "fc2"}, DType: dtF32}},
 		{"seq_pruned.pt", Layout{Modules: []int{0, 2}, DType: dtF32, Masked: []string{"0.weight"}}},
 		{"seq_pruned_legacy.pt", Layout{Modules: []int{0, 2}, DType: dtF32, Masked: []string{"0.weight"}}},
@@ -129,6 +131,13 @@ func TestTorchFileErrors(t *testing.T) {
 	}{
 		{"empty.pt", nil, "empty file"},
 		{"text.pt", []byte("fc1.weight\n"), "neither a zip archive nor the legacy format"},
+		{"epoch.pt", ptBytes(t, "\x80\x02}X\x05\x00\x00\x00epochK\x03s."), "a dict of epoch with no tensors"},
+		{"list.pt", ptBytes(t, "\x80\x02]."), "the pickle holds a list, not a state_dict"},
+		{"exec.pt", ptBytes(t, "\x80\x02cbuiltins\nexec\nX\x01\x00\x00\x001\x85R."), "the pickle names builtins.exec"},
+		{"obj.pt", ptBytes(t, "\x80\x02(cos\nsystem\no."), "the pickle names os.system"},
+		{"inst.pt", ptBytes(t, "\x80\x02(iposix\nsystem\n."), "opcode 0x69 at byte 3 is not allowed"},
+		{"frame.pt", ptBytes(t, "\x80\x04\x95\xff\xff\xff\xff\x00\x00\x00\x00}."), "frame longer than the pickle"},
+		{"bytes8.pt", ptBytes(t, "\x80\x04\x8e\xff\xff\xff\xff\xff\xff\xff\x7f."), "truncated pickle"},
 		{"short.safetensors", []byte{1, 2}, "no 8-byte header length"},
 		{"long.safetensors", append([]byte{0xff, 0xff, 0, 0, 0, 0, 0, 0}, "{}"...), "exceeds the file"},
 		{"overlap.safetensors", stBytes(`{"a.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},"a.bias":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4), "overlap"},
@@ -408,4 +417,22 @@ func TestLayersOrder(t *testing.T) {
 	if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "in the order of layers") {
 		t.Errorf("layers of the spec file: error %v", err)
 	}
+}
+
+// ptBytes returns a .pt file in the zip format of torch.save whose pickle
+// is p.
+func ptBytes(t *testing.T, p string) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, r := range [][2]string{{"d/data.pkl", p}, {"d/version", "3\n"}} {
+		w, err := zw.Create(r[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(r[1]))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -51,6 +51,10 @@ prune.l1_unstructured(seq[0], "weight", amount=0.5)
 save("seq_pruned_legacy.pt", seq.state_dict(), _use_new_zipfile_serialization=False)
 save("seq_pruned.pt", seq.state_dict())
 
+# A training checkpoint, which holds the state_dict under "state_dict".
+torch.save({"epoch": 3, "state_dict": net.state_dict(), "optimizer": torch.optim.SGD(net.parameters(), lr=0.1).state_dict()}, "checkpoint.pt")
+expected["checkpoint.pt"] = {k: v.double().flatten().tolist() for k, v in net.state_dict().items()}
+
 bn = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
 save("bad_batchnorm.pt", bn.state_dict())
 
