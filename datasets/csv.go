@@ -308,13 +308,17 @@ func loadCSV(path string, o *Options) (*Splits, error) {
 		return nil, err
 	}
 	s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + "/train"
+	test, err := loadCSVTest(o.Test, s, targets, o)
+	if err != nil {
+		return nil, err
+	}
 	loss, kind := "mse", fmt.Sprintf("%d targets", s.Targets())
 	if s.Classes > 0 {
 		loss, kind = "ce", fmt.Sprintf("%d classes", s.Classes)
 	}
-	return &Splits{
-		Train: s,
-		Loss:  loss,
-		Info:  fmt.Sprintf("CSV file %s: %d samples, %d inputs, %s", path, s.Len(), s.Inputs(), kind),
-	}, nil
+	info := fmt.Sprintf("CSV file %s: %d samples, %d inputs, %s", path, s.Len(), s.Inputs(), kind)
+	if test != nil {
+		info += fmt.Sprintf("; test file %s: %d samples", o.Test, test.Len())
+	}
+	return &Splits{Train: s, Test: test, Loss: loss, Info: info}, nil
 }

@@ -198,6 +198,9 @@ type Options struct {
 	// means DefaultMaxCSVBytes and a negative value no limit. A CSV line
 	// longer than MaxCSVLine bytes is refused whatever the limit.
 	MaxCSVBytes int64
+	// Test names the CSV file of the test set of a CSV data set, in the
+	// layout of the training file; empty for none.
+	Test string
 }
 
 // Info describes a built-in data set.
@@ -243,7 +246,7 @@ func Names() []Info {
 
 // nameList returns the valid names for use in error messages.
 func nameList() string {
-	return fmt.Sprintf("xor, parity%d … parity%d, monks1, monks2, monks3, sine, spirals, mnist, or a CSV file path", minParity, maxParity)
+	return fmt.Sprintf("xor, parity%d … parity%d, monks1, monks2, monks3, sine, spirals, mnist, a CSV file path, or an .npz file (or directory of .npy files) of arrays X, y, X_test, y_test, X_valid, y_valid", minParity, maxParity)
 }
 
 // Load returns the data set with the given name, which is either a
@@ -308,6 +311,8 @@ func Load(name string, opt *Options) (*Splits, error) {
 		s, err = LoadMNIST(o.MNISTDir, o.N, o.TestN)
 	case "csv":
 		s, err = loadCSV(name, &o)
+	case "arrays":
+		s, err = loadArrays(name, &o)
 	default:
 		panic("datasets: unhandled kind " + kind)
 	}

@@ -109,7 +109,7 @@ func TestParse(t *testing.T) {
 		{name: "some/dir/table", kind: "csv"},
 		{name: file, kind: "csv"},
 		{name: "", err: "empty data set name"},
-		{name: "iris", err: `unknown data set "iris"; valid names are xor, parity2 … parity10, monks1, monks2, monks3, sine, spirals, mnist, or a CSV file path`},
+		{name: "iris", err: `unknown data set "iris"; valid names are xor, parity2 … parity10, monks1, monks2, monks3, sine, spirals, mnist, a CSV file path, or an .npz file`},
 		{name: "parity11", err: `bad data set name "parity11": parity number 11 out of range 2..10`},
 		{name: "parity1", err: "out of range 2..10"},
 		{name: "parity", err: "parity needs a number 2..10"},

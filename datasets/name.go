@@ -14,7 +14,7 @@ const (
 
 // Parse classifies a data set name as understood by Load. It returns the
 // kind of data set, one of "xor", "parity", "monks", "sine", "spirals",
-// "mnist" or "csv", and its numeric parameter: the number of bits for
+// "mnist", "csv" or "arrays" (an .npz file or a directory of .npy files), and its numeric parameter: the number of bits for
 // parity (2..10), the problem number for monks (1..3) and 0 otherwise.
 //
 // Built-in names are matched without regard to case. A name is a CSV path
@@ -24,6 +24,9 @@ const (
 func Parse(name string) (kind string, param int, err error) {
 	if name == "" {
 		return "", 0, fmt.Errorf("datasets: empty data set name; valid names are %s", nameList())
+	}
+	if isArrayPath(name) {
+		return "arrays", 0, nil
 	}
 	if isPath(name) {
 		return "csv", 0, nil

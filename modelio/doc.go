@@ -1,6 +1,40 @@
 // Package modelio reads and writes networks in the model files of the
-// toolkit, chosen by extension: prune-mlp/1 JSON files (.json, see nn.Format)
-// and PyTorch state_dicts saved by NumPy (.npz).
+// toolkit, chosen by extension: prune-mlp/1 JSON files (.json, see
+// nn.Format) and PyTorch state_dicts: .pt or .pth files of torch.save,
+// .safetensors files, and archives saved by NumPy (.npz).
+//
+// # .pt and .safetensors files
+//
+// A .pt file is what torch.save(model.state_dict(), "m.pt") writes: a zip
+// archive holding ARCHIVE/data.pkl, the pickle of the dict, and one raw
+// record ARCHIVE/data/K per storage, or the legacy format of
+// _use_new_zipfile_serialization=False. The pickle is read with an
+// allow-list: it may name collections.OrderedDict,
+// torch._utils._rebuild_tensor_v2 (and _rebuild_tensor, _rebuild_parameter)
+// and the torch storage classes, each a Go value that records its
+// arguments; any other class is refused by name, and nothing in the file is
+// ever run. Opcodes that build objects of arbitrary classes are refused, and
+// every length in the pickle is checked against its size before anything
+// is allocated. Tensors may be float16, bfloat16, float32 or float64, in
+// either byte order, with any strides into their storage. A training
+// checkpoint, a dict holding the state_dict under "state_dict",
+// "model_state_dict" or "model" next to an epoch or an optimizer's
+// state, gives that state_dict.
+//
+// A .safetensors file holds an 8-byte little-endian header length, a JSON
+// header mapping each tensor name to its dtype (F16, BF16, F32, F64),
+// shape and data_offsets, and the raw little-endian data.
+//
+// The keys of these files, and of an .npz archive that is not named as an
+// nn.Sequential, are MODULE.TENSOR for any module names (fc1.weight,
+// encoder.layers.2.bias): each module with a 2-D weight and a bias (or
+// their _orig and _mask forms) is a Linear layer, taken in file order, or in
+// the order of Spec.Layers; when the file order does not chain (a
+// safetensors writer sorts the keys, putting 10 before 2) but the natural
+// order of the names does, that order. The entries of any other module
+// (a BatchNorm's running_mean, say) are refused with the module named.
+// WritePT and WriteSafetensors write what torch.load and the safetensors
+// library read, under the keys and in the dtype read (see Layout).
 //
 // # State dicts
 //
@@ -55,19 +89,22 @@
 //
 // # Spec files
 //
-// The spec file of model.npz is model.spec.json, a JSON object:
+// The spec file of model.npz (or model.pt, model.safetensors) is
+// model.spec.json, a JSON object:
 //
-//	{"activations": ["tanh", "sigmoid"], "loss": "mse", "meta": {…}}
+//	{"activations": ["relu", "relu", "linear"], "loss": "ce", "layers": ["fc1", "fc2", "fc3"], "meta": {…}}
 //
 // activations names the activation after each Linear layer in order (tanh,
 // sigmoid, relu, linear or softmax; one name applies to every layer), loss
-// the loss (mse, bce or ce) and the optional meta object the network's Meta.
+// the loss (mse, bce or ce), the optional layers the Linear modules in layer
+// order (as Spec.Layers) and the optional meta object the network's Meta.
 // Load reads it when it exists; the fields of a Spec override it. Save writes
-// it next to the archive.
+// it next to the archive, without layers: the file written holds the layers
+// in order.
 //
 // For a model trained with CrossEntropyLoss on logits, name the last
-// activation softmax and the loss ce; with BCEWithLogitsLoss, sigmoid and
-// bce.
+// activation linear (or softmax) and the loss ce; with BCEWithLogitsLoss,
+// linear (or sigmoid) and bce (see nn.Logits).
 //
 // # PyTorch
 //
@@ -85,5 +122,9 @@
 //
 // prune.identity gives each masked tensor the _orig and _mask form that the
 // archive holds, so that load_state_dict takes it; without pruned parameters
-// the loop does nothing.
+// the loop does nothing. module.weight is stale until the first forward
+// pass, whose hook computes it as weight_orig * weight_mask. With
+// Layout.Masks set to MasksPlain, the tensors are written under their own
+// keys with the pruned entries zero, and a module without the prune form
+// loads them as they are: model.load_state_dict(sd).
 package modelio

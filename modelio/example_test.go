@@ -56,5 +56,5 @@ func Example() {
 	// 2.bias.npy [1]
 	// architecture: 2-3-1 live: 12 of 13
 	// same parameters: true
-	// layout: {Prefix: Modules:[0 2] DType:float64 Masked:[0.weight]}
+	// layout: {Prefix: Modules:[0 2] Names:[] DType:float64 Masked:[0.weight] Masks:}
 }

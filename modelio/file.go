@@ -12,24 +12,41 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
+// Extensions lists the model file extensions: prune-mlp/1, then the
+// formats of a PyTorch state_dict.
+var Extensions = []string{".json", ".npz", ".pt", ".pth", ".safetensors"}
+
+// formats describes Extensions in errors.
+const formats = ".json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)"
+
 // format returns the model format of path from its extension, in any case:
-// ".json" (prune-mlp/1) or ".npz".
+// ".json" (prune-mlp/1), ".npz", ".pt" (also for .pth) or ".safetensors".
 func format(path string) (string, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".json", ".npz":
+	case ".json", ".npz", ".pt", ".safetensors":
 		return ext, nil
+	case ".pth":
+		return ".pt", nil
 	case "":
-		return "", fmt.Errorf("%s: no file extension to tell the model format; want .json (prune-mlp/1) or .npz (PyTorch state_dict)", path)
+		return "", fmt.Errorf("%s: no file extension to tell the model format; want %s", path, formats)
 	}
-	return "", fmt.Errorf("%s: unknown model file extension %q; want .json (prune-mlp/1) or .npz (PyTorch state_dict)", path, filepath.Ext(path))
+	return "", fmt.Errorf("%s: unknown model file extension %q; want %s", path, filepath.Ext(path), formats)
+}
+
+// IsStateDict reports whether path names a state_dict file (.npz, .pt,
+// .pth or .safetensors), which has a spec file next to it.
+func IsStateDict(path string) bool {
+	ext, err := format(path)
+	return err == nil && ext != ".json"
 }
 
 // Load reads a network from the model file at path, in the format its
-// extension names: .json for a prune-mlp/1 file (nn.Load), .npz for a
-// PyTorch state_dict (Read).
+// extension names: .json for a prune-mlp/1 file (nn.Load); for a PyTorch
+// state_dict, .npz (Read), .pt or .pth (ReadPT) and .safetensors
+// (ReadSafetensors).
 //
-// For an .npz archive, the activations and the loss come from spec, and
+// For a state_dict, the activations and the loss come from spec, and
 // those that spec leaves empty from the spec file SpecPath(path) when it
 // exists; the spec file's meta object becomes the network's Meta. A
 // prune-mlp/1 file holds its own activations and loss: spec may repeat them
@@ -66,9 +83,22 @@ func Load(path string, spec *Spec) (*nn.Network, error) {
 		return nil, err
 	}
 	if st.IsDir() {
-		return nil, fmt.Errorf("%s: a directory, not an .npz archive", path)
+		return nil, fmt.Errorf("%s: a directory, not a model file", path)
 	}
-	n, err := read(f, st.Size(), spec, sc, side)
+	var n *nn.Network
+	switch ext {
+	case ".npz":
+		n, err = read(f, st.Size(), spec, sc, side)
+	case ".pt", ".safetensors":
+		rd := readPT
+		if ext == ".safetensors" {
+			rd = readSafetensors
+		}
+		var ts []*tensor
+		if ts, err = rd(f, st.Size()); err == nil {
+			n, err = fromTensors(ts, spec, sc, side)
+		}
+	}
 	if err != nil {
 		return nil, named(path, err)
 	}
@@ -118,8 +148,9 @@ func joinActs(acts []nn.Activation) string {
 }
 
 // Save writes n to the model file at path, in the format its extension
-// names: .json for a prune-mlp/1 file (nn.Save), .npz for a PyTorch
-// state_dict (Write). For .npz it then writes the spec file SpecPath(path),
+// names: .json for a prune-mlp/1 file (nn.Save); for a PyTorch state_dict,
+// .npz (Write), .pt or .pth (WritePT) and .safetensors (WriteSafetensors).
+// For a state_dict it then writes the spec file SpecPath(path),
 // which holds the activations, the loss and Meta, so that Load(path, nil)
 // reads n back.
 //

@@ -9,18 +9,23 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/secondorder/prune/nn"
 )
 
-// MetaKey is the key of Network.Meta under which reading an .npz archive
-// records the network's Layout, so that writing puts every array back under
-// its name and in its dtype. The entry survives a prune-mlp/1 file, where it
-// is the object
+// MetaKey is the key of Network.Meta under which reading a state_dict
+// (.npz, .pt or .safetensors) records the network's Layout, so that writing
+// puts every array back under its name and in its dtype. The entry survives
+// a prune-mlp/1 file, where it is the object
 //
 //	"npz": {"prefix": "model.", "modules": [0, 2, 4], "dtype": "float32", "masked": ["0.weight"]}
 //
-// with masked left out when empty.
+// or, for modules named otherwise,
+//
+//	"npz": {"names": ["fc1", "fc2"], "dtype": "float32", "masks": "plain"}
+//
+// with masked and masks left out when empty.
 const MetaKey = "npz"
 
 // Layout says how the parameters of a network are named and stored in a
@@ -34,14 +39,60 @@ type Layout struct {
 	// each layer, in increasing order.
 	Modules []int
 
-	// DType is "float32" or "float64", the dtype of the arrays written.
+	// Names, when not empty, holds the module name of each layer in place
+	// of Prefix and Modules, such as "fc1" or "encoder.layers.2": the keys
+	// of layer l are Names[l]+".weight" and Names[l]+".bias" (or "weight"
+	// and "bias" for the one layer of a bare Linear module, named "").
+	Names []string
+
+	// DType is "float16", "bfloat16", "float32" or "float64", the dtype of
+	// the arrays written. An .npz archive holds float16 and bfloat16
+	// values as float32, which NumPy reads.
 	DType string
 
 	// Masked lists the tensors, named without the prefix as in "0.weight" or
-	// "2.bias", that are written in the form of torch.nn.utils.prune,
-	// N.weight_orig and N.weight_mask, even when none of their entries is
-	// pruned. Tensors with a pruned entry are always written in that form.
+	// "2.bias" (with Names, "fc1.weight"), that are written in the form of
+	// torch.nn.utils.prune, N.weight_orig and N.weight_mask, even when none
+	// of their entries is pruned. Tensors with a pruned entry are written
+	// in that form unless Masks is "plain".
 	Masked []string
+
+	// Masks says how tensors with pruned entries are written: "prune" (or
+	// empty), in the _orig and _mask form of torch.nn.utils.prune, which a
+	// module takes after prune.identity; or "plain", under the tensor's own
+	// key with the pruned entries exactly zero, which an unpruned module
+	// takes as it is (and which reads back as live zeros). Masked is
+	// ignored with "plain".
+	Masks string
+}
+
+// The values of Layout.Masks.
+const (
+	MasksPrune = "prune"
+	MasksPlain = "plain"
+)
+
+// module returns the module name of layer l without the prefix: Names[l],
+// or the module index.
+func (lay Layout) module(l int) string {
+	if len(lay.Names) > 0 {
+		return lay.Names[l]
+	}
+	return strconv.Itoa(lay.Modules[l])
+}
+
+// Key returns the key of tensor t ("weight", "bias", "weight_orig", …) of
+// layer l.
+func (lay Layout) Key(l int, t string) string {
+	return joinKey(lay.Prefix+lay.module(l), t)
+}
+
+// joinKey returns the key of tensor t of the module named m.
+func joinKey(m, t string) string {
+	if m == "" {
+		return t
+	}
+	return m + "." + t
 }
 
 // DefaultLayout returns the layout of a network that was not read from an
@@ -88,19 +139,37 @@ func SetLayout(n *nn.Network, lay Layout) error {
 
 // meta returns the layout as a Meta value.
 func (lay Layout) meta() map[string]any {
-	m := map[string]any{
-		"prefix":  lay.Prefix,
-		"modules": slices.Clone(lay.Modules),
-		"dtype":   lay.DType,
+	m := map[string]any{"dtype": lay.DType}
+	if len(lay.Names) > 0 {
+		m["names"] = slices.Clone(lay.Names)
+	} else {
+		m["prefix"] = lay.Prefix
+		m["modules"] = slices.Clone(lay.Modules)
 	}
 	if len(lay.Masked) > 0 {
 		m["masked"] = slices.Clone(lay.Masked)
+	}
+	if lay.Masks != "" {
+		m["masks"] = lay.Masks
 	}
 	return m
 }
 
 // check returns an error when lay cannot name a network of layers layers.
 func (lay Layout) check(layers int) error {
+	switch lay.DType {
+	case dtF16, dtBF16, dtF32, dtF64:
+	default:
+		return fmt.Errorf("dtype %q: want float16, bfloat16, float32 or float64", lay.DType)
+	}
+	switch lay.Masks {
+	case "", MasksPrune, MasksPlain:
+	default:
+		return fmt.Errorf("masks %q: want prune or plain", lay.Masks)
+	}
+	if len(lay.Names) > 0 {
+		return lay.checkNames(layers)
+	}
 	if !IsPrefix(lay.Prefix) {
 		return fmt.Errorf("prefix %q: want empty or dot-separated names each followed by a dot, such as \"model.\"", lay.Prefix)
 	}
@@ -115,9 +184,6 @@ func (lay Layout) check(layers int) error {
 			return fmt.Errorf("modules[%d]: %d does not follow %d; want increasing indices", l, m, lay.Modules[l-1])
 		}
 	}
-	if lay.DType != "float32" && lay.DType != "float64" {
-		return fmt.Errorf("dtype %q: want float32 or float64", lay.DType)
-	}
 	for i, t := range lay.Masked {
 		mod, name, ok := strings.Cut(t, ".")
 		m, err := strconv.Atoi(mod)
@@ -126,12 +192,6 @@ func (lay Layout) check(layers int) error {
 		}
 	}
 	return nil
-}
-
-// masked reports whether the tensor name ("weight" or "bias") of module m is
-// listed in lay.Masked.
-func (lay Layout) masked(m int, name string) bool {
-	return slices.Contains(lay.Masked, strconv.Itoa(m)+"."+name)
 }
 
 // IsPrefix reports whether p can prefix the keys of a state_dict: it is
@@ -172,6 +232,13 @@ func parseLayout(v any) (Layout, error) {
 			lay.Modules, err = metaInts(v)
 		case "masked":
 			lay.Masked, err = metaStrings(v)
+		case "names":
+			lay.Names, err = metaStrings(v)
+			if err == nil && len(lay.Names) == 0 {
+				err = errors.New("empty")
+			}
+		case "masks":
+			lay.Masks, err = metaString(v)
 		default:
 			err = errors.New("unknown field")
 		}
@@ -179,10 +246,17 @@ func parseLayout(v any) (Layout, error) {
 			return Layout{}, fmt.Errorf("%s: %w", k, err)
 		}
 	}
-	for _, k := range []string{"modules", "dtype"} {
-		if _, ok := m[k]; !ok {
-			return Layout{}, fmt.Errorf("%s: missing", k)
-		}
+	_, names := m["names"]
+	_, modules := m["modules"]
+	_, prefix := m["prefix"]
+	switch {
+	case names && (modules || prefix):
+		return Layout{}, errors.New("names: not allowed with prefix and modules")
+	case !names && !modules:
+		return Layout{}, errors.New("modules: missing")
+	}
+	if _, ok := m["dtype"]; !ok {
+		return Layout{}, errors.New("dtype: missing")
 	}
 	return lay, nil
 }
@@ -242,4 +316,52 @@ func metaInts(v any) ([]int, error) {
 		return s, nil
 	}
 	return nil, fmt.Errorf("%T, want an array of integers", v)
+}
+
+// checkNames checks a layout that names its modules.
+func (lay Layout) checkNames(layers int) error {
+	if lay.Prefix != "" || lay.Modules != nil {
+		return errors.New("names: not allowed with prefix and modules")
+	}
+	if len(lay.Names) != layers {
+		return fmt.Errorf("names: %d module names for %d layers", len(lay.Names), layers)
+	}
+	for l, m := range lay.Names {
+		if !isModuleName(m) || m == "" && layers > 1 {
+			return fmt.Errorf("names[%d]: %q is not a module name such as fc1 or net.0", l, m)
+		}
+		if slices.Index(lay.Names, m) != l {
+			return fmt.Errorf("names[%d]: %q appears twice", l, m)
+		}
+	}
+	for i, t := range lay.Masked {
+		ok := false
+		for _, m := range lay.Names {
+			ok = ok || t == joinKey(m, weight) || t == joinKey(m, bias)
+		}
+		if !ok {
+			return fmt.Errorf("masked[%d]: %q is not NAME.weight or NAME.bias for a module NAME of names", i, t)
+		}
+	}
+	return nil
+}
+
+// isModuleName reports whether m can name a module in a state_dict key:
+// empty, or printable names without spaces separated by dots.
+func isModuleName(m string) bool {
+	for _, r := range m {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return m == "" || IsPrefix(m+".")
+}
+
+// MaskedKey returns the name under which Masked lists tensor t ("weight"
+// or "bias") of layer l.
+func (lay Layout) MaskedKey(l int, t string) string {
+	if len(lay.Names) > 0 {
+		return joinKey(lay.Names[l], t)
+	}
+	return strconv.Itoa(lay.Modules[l]) + "." + t
 }

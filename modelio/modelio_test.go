@@ -367,12 +367,12 @@ func TestReadErrors(t *testing.T) {
 			"unsupported module 1 (keys 1.bias, 1.num_batches_tracked, 1.running_mean, …): only Linear layers and parameter-free activations are supported"},
 		{"running mean only", with(arr("1.running_mean", "<f8", []int{3}, 0, 0, 0)), tanhMSE, "unsupported module 1 (keys 1.running_mean): only Linear layers"},
 		{"layer norm", with(arr("1.weight", "<f8", []int{3}, 1, 1, 1), arr("1.bias", "<f8", []int{3}, 0, 0, 0)), tanhMSE, "1.weight: shape (3,), want 2-D (out, in)"},
-		{"named module", with(arr("fc1.weight", "<f8", []int{1, 1}, 1)), tanhMSE, `key "fc1.weight" is not [PREFIX.]N.NAME`},
-		{"leading zero", with(arr("02.weight", "<f8", []int{1, 1}, 1)), tanhMSE, `key "02.weight" is not`},
-		{"prefixes differ", with(arr("model.4.weight", "<f8", []int{1, 1}, 1)), tanhMSE, `keys 0.bias and model.4.weight have different prefixes, "" and "model."`},
+		{"named module", with(arr("fc1.weight", "<f8", []int{1, 1}, 1)), tanhMSE, `fc1.weight without fc1.bias: Linear layers without bias are not supported`},
+		{"leading zero", with(arr("02.weight", "<f8", []int{1, 1}, 1)), tanhMSE, `02.weight without 02.bias`},
+		{"prefixes differ", with(arr("model.4.weight", "<f8", []int{1, 1}, 1)), tanhMSE, `model.4.weight without model.4.bias`},
 		{"duplicate", savez(append(slices.Clone(good), arr("0.bias", "<f8", []int{3}, 1, 2, 3))...), tanhMSE, `key "0.bias" appears twice`},
 		{"no suffix", savez(append(slices.Clone(good), entry{name: "0.bias", npy: arr("", "<f8", []int{3}, 1, 2, 3).npy})...), tanhMSE, `key "0.bias" appears twice`},
-		{"odd key", with(arr("0.we ight", "<f8", []int{1}, 1)), tanhMSE, `key "0.we ight" is not [PREFIX.]N.NAME`},
+		{"odd key", with(arr("0.we ight", "<f8", []int{1}, 1)), tanhMSE, `key "0.we ight" is not a module name and a tensor name`},
 		{"activation count", goodZip, &Spec{Activations: "tanh,tanh,sigmoid", Loss: "mse"}, "spec: 3 activations (tanh,tanh,sigmoid) for the 2 Linear layers (modules 0, 2)"},
 		{"unknown activation", goodZip, &Spec{Activations: "tanh,sigmod", Loss: "mse"}, `spec: unknown activation "sigmod"`},
 		{"unknown loss", goodZip, &Spec{Activations: "tanh", Loss: "l1"}, `spec: unknown loss "l1"`},
@@ -433,7 +433,7 @@ func TestNoSpec(t *testing.T) {
 		t.Fatalf("error %v, want ErrNoSpec", err)
 	}
 	want := path + `: no activations given for the 2 Linear layers (modules 0, 2); give them in the spec or in ` +
-		filepath.Join(dir, "m.spec.json") + `, such as {"activations": ["tanh", "sigmoid"], "loss": "mse"}`
+		filepath.Join(dir, "m.spec.json") + `, such as {"activations": ["relu", "linear"], "loss": "ce"} for a classifier trained with CrossEntropyLoss on its logits`
 	if err.Error() != want {
 		t.Errorf("error\n%s\nwant\n%s", err, want)
 	}
@@ -537,12 +537,12 @@ func TestLoadSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"m.pt", "m", "m.npy"} {
+	for _, name := range []string{"m.pkl", "m", "m.npy"} {
 		path := filepath.Join(dir, name)
-		if err := Save(path, n); err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "want .json (prune-mlp/1) or .npz (PyTorch state_dict)") {
+		if err := Save(path, n); err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "want .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)") {
 			t.Errorf("Save %s: %v", name, err)
 		}
-		if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "want .json (prune-mlp/1) or .npz") {
+		if _, err := Load(path, nil); err == nil || !strings.Contains(err.Error(), "want .json (prune-mlp/1), or .npz") {
 			t.Errorf("Load %s: %v", name, err)
 		}
 	}
@@ -665,7 +665,13 @@ func TestLayout(t *testing.T) {
 		{Layout{Modules: []int{0}, DType: "float64"}, "modules: 1 module indices for 2 layers"},
 		{Layout{Modules: []int{2, 2}, DType: "float64"}, "modules[1]: 2 does not follow 2"},
 		{Layout{Modules: []int{-1, 2}, DType: "float64"}, "modules[0]: -1 is negative"},
-		{Layout{Modules: []int{0, 2}, DType: "float16"}, `dtype "float16"`},
+		{Layout{Modules: []int{0, 2}, DType: "float8"}, `dtype "float8"`},
+		{Layout{Modules: []int{0, 2}, DType: "float64", Masks: "zero"}, `masks "zero"`},
+		{Layout{Names: []string{"fc1", "fc1"}, DType: "float64"}, `names[1]: "fc1" appears twice`},
+		{Layout{Names: []string{"fc1"}, DType: "float64"}, `names: 1 module names for 2 layers`},
+		{Layout{Names: []string{"fc1", "a b"}, DType: "float64"}, `names[1]: "a b"`},
+		{Layout{Names: []string{"fc1", "fc2"}, Prefix: "m.", DType: "float64"}, `names: not allowed`},
+		{Layout{Names: []string{"fc1", "fc2"}, DType: "float64", Masked: []string{"fc3.weight"}}, `masked[0]: "fc3.weight"`},
 		{Layout{Modules: []int{0, 2}, DType: "float64", Masked: []string{"1.weight"}}, `masked[0]: "1.weight"`},
 		{Layout{Modules: []int{0, 2}, DType: "float64", Masked: []string{"0.weight_orig"}}, `masked[0]`},
 	} {

@@ -66,6 +66,7 @@ type tensors struct {
 type archive struct {
 	size    int64                // bytes of the archive
 	entries map[string]*zip.File // key → member
+	keys    []string             // the keys in the order of the members
 	budget  int64                // bytes of data that may still be read
 }
 
@@ -106,10 +107,21 @@ func read(r io.ReaderAt, size int64, spec *Spec, sc *sidecar, sidecar string) (*
 			return nil, fmt.Errorf("key %q appears twice", k)
 		}
 		ar.entries[k] = f
+		ar.keys = append(ar.keys, k)
 	}
 	prefix, lins, err := parseKeys(slices.Sorted(maps.Keys(ar.entries)))
-	if err != nil {
+	var kn keyNameError
+	if err != nil && !errors.As(err, &kn) {
 		return nil, err
+	}
+	if err != nil || spec != nil && len(spec.Layers) > 0 || sc != nil && len(sc.layers) > 0 {
+		// Modules named otherwise than in an nn.Sequential, or in an
+		// order given: read by module name.
+		ts, terr := ar.tensors(ar.keys)
+		if terr != nil {
+			return nil, terr
+		}
+		return fromTensors(ts, spec, sc, sidecar)
 	}
 
 	lay := Layout{Prefix: prefix, DType: "float32"}
@@ -157,7 +169,7 @@ func read(r io.ReaderAt, size int64, spec *Spec, sc *sidecar, sidecar string) (*
 		}
 	}
 
-	acts, loss, err := resolve(spec, sc, lay.Modules, sidecar)
+	acts, loss, err := resolve(spec, sc, describeLayers(lay.Modules), len(lay.Modules), sidecar)
 	if err != nil {
 		return nil, err
 	}
@@ -298,12 +310,12 @@ func parseKeys(keys []string) (string, []linear, error) {
 	for i, k := range keys {
 		p, m, name, ok := splitKey(k)
 		if !ok {
-			return "", nil, fmt.Errorf("key %q is not [PREFIX.]N.NAME, the name of a parameter of module N of an nn.Sequential", k)
+			return "", nil, keyNameError{fmt.Errorf("key %q is not [PREFIX.]N.NAME, the name of a parameter of module N of an nn.Sequential", k)}
 		}
 		if i == 0 {
 			prefix, first = p, k
 		} else if p != prefix {
-			return "", nil, fmt.Errorf("keys %s and %s have different prefixes, %q and %q; want the keys of one nn.Sequential", first, k, prefix, p)
+			return "", nil, keyNameError{fmt.Errorf("keys %s and %s have different prefixes, %q and %q; want the keys of one nn.Sequential", first, k, prefix, p)}
 		}
 		modules[m] = append(modules[m], name)
 	}
@@ -345,6 +357,10 @@ func parseKeys(keys []string) (string, []linear, error) {
 	}
 	return prefix, lins, nil
 }
+
+// keyNameError is the error of parseKeys for keys that do not name the
+// modules of one nn.Sequential; such archives are read by module name.
+type keyNameError struct{ error }
 
 // tensorKeys returns the keys of the tensor name (weight or bias) of a
 // module that has the tensors names: the key of the tensor and no mask key,
@@ -407,41 +423,13 @@ func Write(w io.Writer, n *nn.Network) error {
 		return err
 	}
 	zw := npz.NewWriter(w)
-	theta := n.RawParams()
-	for l, ly := range n.Layers() {
-		key := func(name string) string { return lay.Prefix + strconv.Itoa(lay.Modules[l]) + "." + name }
-		off := n.Offset(l)
-		boff := off + ly.Out*ly.In
-		for _, t := range []struct {
-			name       string
-			start, end int
-			rows, cols int
-		}{
-			{weight, off, boff, ly.Out, ly.In},
-			{bias, boff, n.Offset(l + 1), 0, ly.Out},
-		} {
-			masked := lay.masked(lay.Modules[l], t.name)
-			for q := t.start; q < t.end && !masked; q++ {
-				masked = !n.IsLive(q)
-			}
-			if !masked {
-				if err := zw.Write(key(t.name)+".npy", values(theta[t.start:t.end], t.rows, t.cols, lay.DType)); err != nil {
-					return err
-				}
-				continue
-			}
-			m := make([]float64, t.end-t.start)
-			for q := range m {
-				if n.IsLive(t.start + q) {
-					m[q] = 1
-				}
-			}
-			if err := zw.Write(key(t.name+orig)+".npy", values(theta[t.start:t.end], t.rows, t.cols, lay.DType)); err != nil {
-				return err
-			}
-			if err := zw.Write(key(t.name+mask)+".npy", values(m, t.rows, t.cols, lay.DType)); err != nil {
-				return err
-			}
+	for _, t := range stateTensors(n, lay) {
+		rows, cols := 0, t.shape[0]
+		if len(t.shape) == 2 {
+			rows, cols = t.shape[0], t.shape[1]
+		}
+		if err := zw.Write(t.key+".npy", values(t.values, rows, cols, t.dtype)); err != nil {
+			return err
 		}
 	}
 	return zw.Close()
@@ -450,7 +438,7 @@ func Write(w io.Writer, n *nn.Network) error {
 // values returns v as a value that npy.Write writes with the given dtype
 // and with shape (rows, cols), or (cols,) when rows is 0.
 func values(v []float64, rows, cols int, dtype string) any {
-	if dtype == "float64" {
+	if dtype == dtF64 {
 		if rows == 0 {
 			return v
 		}
@@ -485,17 +473,16 @@ func writable(n *nn.Network) (Layout, error) {
 			bad = fmt.Sprintf("%v cannot be written", v)
 		case !n.IsLive(q) && v != 0:
 			bad = fmt.Sprintf("pruned but %v, not zero", v)
-		case lay.DType == "float32" && !finite(float64(float32(v))):
-			bad = fmt.Sprintf("%v overflows float32", v)
+		case !fits(v, lay.DType):
+			bad = fmt.Sprintf("%v overflows %s", v, lay.DType)
 		default:
 			continue
 		}
 		p := n.ParamAt(q)
-		key := lay.Prefix + strconv.Itoa(lay.Modules[p.Layer]) + "."
 		if p.Bias {
-			return Layout{}, fmt.Errorf("cannot write npz: %s%s[%d]: %s", key, bias, p.Row, bad)
+			return Layout{}, fmt.Errorf("cannot write npz: %s[%d]: %s", lay.Key(p.Layer, bias), p.Row, bad)
 		}
-		return Layout{}, fmt.Errorf("cannot write npz: %s%s[%d][%d]: %s", key, weight, p.Row, p.Col, bad)
+		return Layout{}, fmt.Errorf("cannot write npz: %s[%d][%d]: %s", lay.Key(p.Layer, weight), p.Row, p.Col, bad)
 	}
 	return lay, nil
 }

@@ -34,8 +34,15 @@ func SaveSet(s *atomicfile.Set, path string, n *nn.Network) error {
 	if err := writeSidecar(io.Discard, n, ""); err != nil {
 		return fmt.Errorf("%s: %w", SpecPath(path), err)
 	}
+	write := Write
+	switch ext {
+	case ".pt":
+		write = WritePT
+	case ".safetensors":
+		write = WriteSafetensors
+	}
 	h := sha256.New()
-	if err := s.Write(path, func(w io.Writer) error { return Write(io.MultiWriter(w, h), n) }); err != nil {
+	if err := s.Write(path, func(w io.Writer) error { return write(io.MultiWriter(w, h), n) }); err != nil {
 		return named(path, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))

@@ -22,8 +22,14 @@ type Spec struct {
 	// "tanh,sigmoid": one per Linear layer, or one for all of them.
 	Activations string
 
-	// Loss names the loss: mse, bce or ce.
+	// Loss names the loss: mse, bce or ce. With ce or bce, a linear last
+	// activation stands for the logits of the loss (see nn.Logits).
 	Loss string
+
+	// Layers, when not empty, names the Linear modules of the state_dict in
+	// the order of the network's layers, such as fc1, fc2, fc3; by default
+	// they are taken in file order.
+	Layers []string
 }
 
 // ErrNoSpec is matched, with errors.Is, by the error for an archive whose
@@ -43,9 +49,9 @@ func (e *noSpecError) Error() string {
 	if e.sidecar == "" {
 		return s
 	}
-	ex := slices.Repeat([]string{`"tanh"`}, e.n)
-	ex[e.n-1] = `"sigmoid"`
-	return fmt.Sprintf(`%s; give them in the spec or in %s, such as {"activations": [%s], "loss": "mse"}`, s, e.sidecar, strings.Join(ex, ", "))
+	ex := slices.Repeat([]string{`"relu"`}, e.n)
+	ex[e.n-1] = `"linear"`
+	return fmt.Sprintf(`%s; give them in the spec or in %s, such as {"activations": [%s], "loss": "ce"} for a classifier trained with CrossEntropyLoss on its logits`, s, e.sidecar, strings.Join(ex, ", "))
 }
 
 func (e *noSpecError) Is(target error) bool { return target == ErrNoSpec }
@@ -62,10 +68,11 @@ const maxSpecSize = 16 << 20
 
 // sidecar is the content of a spec file.
 type sidecar struct {
-	acts []string // nil when absent
-	loss string   // "" when absent
-	meta map[string]any
-	sum  string // model_sha256: the SHA-256 of the archive, hex; "" when absent
+	acts   []string // nil when absent
+	loss   string   // "" when absent
+	layers []string // nil when absent
+	meta   map[string]any
+	sum    string // model_sha256: the SHA-256 of the archive, hex; "" when absent
 }
 
 // readSidecar reads the spec file at path. It returns nil and no error when
@@ -129,6 +136,10 @@ func parseSidecar(data []byte) (*sidecar, error) {
 			if _, err := nn.ParseLoss(sc.loss); err != nil {
 				return nil, fmt.Errorf("loss: %v", err)
 			}
+		case "layers":
+			if err := json.Unmarshal(raw, &sc.layers); err != nil || len(sc.layers) == 0 {
+				return nil, fmt.Errorf("layers: want an array of module names such as [\"fc1\", \"fc2\"]")
+			}
 		case "meta":
 			d := json.NewDecoder(bytes.NewReader(raw))
 			d.UseNumber()
@@ -140,7 +151,7 @@ func parseSidecar(data []byte) (*sidecar, error) {
 				return nil, errors.New("model_sha256: want the SHA-256 of the .npz archive in 64 hexadecimal digits")
 			}
 		default:
-			return nil, fmt.Errorf("unknown field %q; want activations, loss, meta and model_sha256", k)
+			return nil, fmt.Errorf("unknown field %q; want activations, loss, layers, meta and model_sha256", k)
 		}
 	}
 	return &sc, nil
@@ -182,11 +193,11 @@ func writeSidecar(w io.Writer, n *nn.Network, sum string) error {
 // resolve returns the activations and the loss of the layers of modules
 // mods from spec, else from sc (which may be nil). sidecar, when not empty,
 // names the spec file in errors.
-func resolve(spec *Spec, sc *sidecar, mods []int, sidecar string) ([]nn.Activation, nn.Loss, error) {
+// layers describes the nl layers in errors.
+func resolve(spec *Spec, sc *sidecar, layers string, nl int, sidecar string) ([]nn.Activation, nn.Loss, error) {
 	if spec == nil {
 		spec = &Spec{}
 	}
-	layers := describeLayers(mods)
 	var names []string
 	from := "spec"
 	switch {
@@ -195,12 +206,12 @@ func resolve(spec *Spec, sc *sidecar, mods []int, sidecar string) ([]nn.Activati
 	case sc != nil && sc.acts != nil:
 		names, from = sc.acts, sidecar
 	default:
-		return nil, 0, &noSpecError{what: "activations", layers: layers, n: len(mods), sidecar: sidecar}
+		return nil, 0, &noSpecError{what: "activations", layers: layers, n: nl, sidecar: sidecar}
 	}
-	if len(names) != 1 && len(names) != len(mods) {
+	if len(names) != 1 && len(names) != nl {
 		return nil, 0, fmt.Errorf("%s: %d activations (%s) for the %s", from, len(names), strings.Join(names, ","), layers)
 	}
-	acts := make([]nn.Activation, len(mods))
+	acts := make([]nn.Activation, nl)
 	for l := range acts {
 		name := names[0]
 		if len(names) > 1 {
@@ -218,7 +229,7 @@ func resolve(spec *Spec, sc *sidecar, mods []int, sidecar string) ([]nn.Activati
 		name, from = sc.loss, sidecar
 	}
 	if name == "" {
-		return nil, 0, &noSpecError{what: "loss", layers: layers, n: len(mods), sidecar: sidecar}
+		return nil, 0, &noSpecError{what: "loss", layers: layers, n: nl, sidecar: sidecar}
 	}
 	loss, err := nn.ParseLoss(strings.TrimSpace(name))
 	if err != nil {

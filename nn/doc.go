@@ -18,5 +18,8 @@
 //
 // with ℓ = ½‖ŷ−y‖² (MSE), the binary cross-entropy of a sigmoid output (BCE),
 // or the cross-entropy of a softmax output with an integer class target (CE).
+// A linear output layer under CE or BCE is read as the logits of the loss, as
+// in torch's CrossEntropyLoss and BCEWithLogitsLoss, and takes the softmax or
+// sigmoid activation (see Logits).
 // Functions that use a mean say so in their name or documentation.
 package nn

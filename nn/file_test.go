@@ -170,9 +170,10 @@ func TestFileRoundTrip(t *testing.T) {
 		}
 	}
 	// With a hidden layer: mse with 4 element-wise outputs and 4 hidden
-	// activations, bce and ce with 4 hidden activations each. Without: 4
-	// mse outputs, bce and ce.
-	if want := 4*(4*4+4+4) + 2*(4+2); combos != want {
+	// activations, bce and ce with 2 outputs each (their own activation, or
+	// linear logits) and 4 hidden activations. Without: 4 mse outputs, 2
+	// bce and 2 ce.
+	if want := 4*(4*4+2*4+2*4) + 2*(4+2+2); combos != want {
 		t.Errorf("tested %d combinations, want %d", combos, want)
 	}
 }
@@ -442,8 +443,8 @@ func fileBadCases(t testing.TB) []fileBadCase {
 		{"masked weight", edit(func(m map[string]any) { l0(m)["weight_mask"] = [][]any{{1, 1}, {1, 0}, {1, 1}} }), []string{"layers[0].weight[1][1] is masked but 2, not zero"}},
 		{"masked bias", edit(func(m map[string]any) { l0(m)["bias_mask"] = []any{1, 1, 0} }), []string{"layers[0].bias[2] is masked but 0.3, not zero"}},
 		{"softmax hidden", edit(func(m map[string]any) { l0(m)["activation"] = "softmax" }), []string{"layers: layer 0: softmax"}},
-		{"bce tanh", edit(func(m map[string]any) { l1(m)["activation"] = "tanh" }), []string{"layers: loss bce needs a sigmoid output layer"}},
-		{"ce sigmoid", edit(func(m map[string]any) { m["loss"] = "ce" }), []string{"layers: loss ce needs a softmax output layer"}},
+		{"bce tanh", edit(func(m map[string]any) { l1(m)["activation"] = "tanh" }), []string{"layers: loss bce needs a sigmoid output layer or a linear one (logits), got tanh"}},
+		{"ce sigmoid", edit(func(m map[string]any) { m["loss"] = "ce" }), []string{"layers: loss ce needs a softmax output layer or a linear one (logits), got sigmoid"}},
 		{"mse softmax", edit(func(m map[string]any) { m["loss"] = "mse"; l1(m)["activation"] = "softmax" }), []string{"layers: a softmax output layer needs loss ce"}},
 		{"meta array", edit(func(m map[string]any) { m["meta"] = []any{1} }), []string{"meta: an array, want an object"}},
 		{"meta string", edit(func(m map[string]any) { m["meta"] = "x" }), []string{"meta: a string, want an object"}},

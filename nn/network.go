@@ -45,8 +45,8 @@ type Network struct {
 // New returns a network with the given layer sizes (inputs, hidden…, outputs),
 // one activation per layer and a loss, with all parameters zero and no mask.
 // It returns an error when the sizes, activations and loss do not fit together:
-// softmax only on the output layer and only with CE, CE only with softmax,
-// BCE only with a sigmoid output.
+// softmax only on the output layer and only with CE, CE only with a softmax
+// or linear output, BCE only with a sigmoid or linear output (see Logits).
 func New(sizes []int, acts []Activation, loss Loss) (*Network, error) {
 	if len(sizes) < 2 {
 		return nil, fmt.Errorf("architecture needs at least 2 sizes (inputs and outputs), got %d", len(sizes))
@@ -62,12 +62,14 @@ func New(sizes []int, acts []Activation, loss Loss) (*Network, error) {
 }
 
 // FromLayers returns a network with the given layers and loss, all parameters
-// zero. It checks the layers as New does.
+// zero. It checks the layers as New does, and gives a linear output layer
+// under CE or BCE the activation of the loss (see Logits).
 func FromLayers(layers []Layer, loss Loss) (*Network, error) {
+	layers = Logits(layers, loss)
 	if err := checkLayers(layers, loss); err != nil {
 		return nil, err
 	}
-	n := &Network{layers: append([]Layer(nil), layers...), loss: loss}
+	n := &Network{layers: layers, loss: loss}
 	n.offs = make([]int, len(layers)+1)
 	for l, ly := range layers {
 		n.offs[l+1] = n.offs[l] + ly.NumParams()
@@ -100,10 +102,10 @@ func checkLayers(layers []Layer, loss Loss) error {
 		if last {
 			want, fixed := loss.OutputActivation()
 			if fixed && ly.Act != want {
-				return fmt.Errorf("loss %v needs a %v output layer, got %v", loss, want, ly.Act)
+				return &ActLossError{fmt.Sprintf("loss %v needs a %v output layer or a linear one (logits), got %v", loss, want, ly.Act)}
 			}
 			if !fixed && ly.Act == Softmax {
-				return fmt.Errorf("a softmax output layer needs loss ce, got %v", loss)
+				return &ActLossError{fmt.Sprintf("a softmax output layer needs loss ce, got %v", loss)}
 			}
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
@@ -15,7 +14,9 @@ import (
 // convertOptions holds the flags of the convert command.
 type convertOptions struct {
 	Model     string
-	Act, Loss string // of an .npz model
+	Act, Loss string // of a state_dict model
+	Layers    string // --layers
+	Masks     string // --torch-masks
 	Output    string
 	Overwrite bool
 	JSON      bool
@@ -25,22 +26,25 @@ type convertOptions struct {
 // convertCommand returns the convert command.
 func convertCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to read: .json (prune-mlp/1) or .npz (PyTorch state_dict)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write: .json or .npz (with MODEL.spec.json)"},
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to read: .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write: .json, or .npz, .pt, .pth or .safetensors (with OUT.spec.json)"},
+		torchMasksFlag(),
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file (and its spec file) if it exists"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object"},
 	}
-	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, append(modelSpecFlags(), layersFlag())...)
 	return &cli.Command{
 		Name:  "convert",
-		Usage: "convert a model between .json (prune-mlp/1) and .npz (PyTorch state_dict)",
-		UsageText: "prune convert --model IN.npz|IN.json [--act tanh,sigmoid --loss mse] -o OUT.json|OUT.npz [--overwrite]\n\n" +
-			"The formats follow the extensions. An .npz archive is written with its spec file OUT.spec.json,\n" +
-			"which holds the activations, the loss and the metadata; masks are written in the\n" +
-			"torch.nn.utils.prune form (N.weight_orig and N.weight_mask). A .json file written from an\n" +
-			"archive keeps the archive's key prefix, module indices and dtype in its metadata (\"npz\"), so\n" +
-			"that converting back restores them; values round-trip bit for bit.\n\n" +
-			"Example: prune convert --model torch.npz --act relu,relu,softmax --loss ce -o m.json",
+		Usage: "convert a model between .json (prune-mlp/1) and the PyTorch state_dict formats (.npz, .pt, .safetensors)",
+		UsageText: "prune convert --model IN.pt|IN.safetensors|IN.npz|IN.json [--act relu,relu,linear --loss ce] [--layers fc1,fc2,fc3]\n" +
+			"          -o OUT.json|OUT.pt|OUT.safetensors|OUT.npz [--torch-masks prune|plain] [--overwrite]\n\n" +
+			"The formats follow the extensions. A state_dict is written with its spec file OUT.spec.json,\n" +
+			"which holds the activations, the loss and the metadata; pruned tensors are written in the\n" +
+			"torch.nn.utils.prune form (NAME_orig and NAME_mask), or with --torch-masks plain under their\n" +
+			"own keys with the pruned entries zero. A .json file written from a state_dict keeps its key\n" +
+			"names and dtype in its metadata (\"npz\"), so that converting back restores them; values\n" +
+			"round-trip bit for bit.\n\n" +
+			"Example: prune convert --model lenet.pt --act relu,relu,linear --loss ce -o m.json",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -48,6 +52,7 @@ func convertCommand() *cli.Command {
 			}
 			o := convertOptions{
 				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
+				Layers: c.String("layers"), Masks: c.String("torch-masks"),
 				Output: c.String("output"), Overwrite: c.Bool("overwrite"), JSON: c.Bool("json"), Quiet: isQuiet(c),
 			}
 			return runConvert(c.Context, o, c.App.Writer, c.App.ErrWriter)
@@ -87,8 +92,14 @@ func runConvert(_ context.Context, o convertOptions, stdout, stderr io.Writer) e
 		return err
 	}
 	defer release()
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	if err := checkTorchMasks(o.Masks); err != nil {
+		return err
+	}
+	n, err := readModelLayers(o.Model, o.Act, o.Loss, o.Layers)
 	if err != nil {
+		return err
+	}
+	if err := setTorchMasks(n, o.Masks); err != nil {
 		return err
 	}
 	if !isNPZ(o.Output) {
@@ -138,7 +149,7 @@ func simplifyLayout(n *nn.Network) error {
 	}
 	lay.Masked = masked
 	def := modelio.DefaultLayout(n)
-	if lay.Prefix == def.Prefix && lay.DType == def.DType && slices.Equal(lay.Modules, def.Modules) && len(lay.Masked) == 0 {
+	if lay.Prefix == def.Prefix && lay.DType == def.DType && slices.Equal(lay.Modules, def.Modules) && len(lay.Names) == 0 && len(lay.Masked) == 0 && lay.Masks == "" {
 		delete(n.Meta, modelio.MetaKey)
 		return nil
 	}
@@ -150,16 +161,15 @@ func simplifyLayout(n *nn.Network) error {
 }
 
 // tensorHasPruned reports whether the tensor t of the layout, such as
-// "2.weight", has a pruned entry in n.
+// "2.weight" or "fc1.bias", has a pruned entry in n.
 func tensorHasPruned(n *nn.Network, lay modelio.Layout, t string) bool {
-	for l, m := range lay.Modules {
-		prefix := strconv.Itoa(m) + "."
-		if t != prefix+"weight" && t != prefix+"bias" {
+	for l := range n.NumLayers() {
+		if t != lay.MaskedKey(l, "weight") && t != lay.MaskedKey(l, "bias") {
 			continue
 		}
 		ly := n.Layer(l)
 		start, end := n.Offset(l), n.Offset(l)+ly.Out*ly.In
-		if t == prefix+"bias" {
+		if t == lay.MaskedKey(l, "bias") {
 			start, end = end, n.Offset(l+1)
 		}
 		for q := start; q < end; q++ {

@@ -85,7 +85,7 @@ func TestConvertErrors(t *testing.T) {
 		{[]string{"--model", npz, "--act", "tanh,sigmoid", "-o", out}, 2, []string{"no loss", "give --act and --loss"}},
 		{[]string{"--model", npz, "--act", "tanh,sigmoid", "--loss", "hinge", "-o", out}, 2, []string{`--loss "hinge"`}},
 		{[]string{"--model", npz, "--act", "tanh,tanh,tanh", "--loss", "mse", "-o", out}, 1, []string{"3 activations"}},
-		{[]string{"--model", model, "-o", filepath.Join(dir, "out.pt")}, 2, []string{"--output", ".json", ".npz"}},
+		{[]string{"--model", model, "-o", filepath.Join(dir, "out.pkl")}, 2, []string{"--output", ".json", ".npz"}},
 		{[]string{"--model", model, "-o", model, "--overwrite"}, 2, []string{"same file"}},
 		{[]string{"--model", model, "-o", npz}, 1, []string{npz, "--overwrite"}},
 		{[]string{"--model", filepath.Join(dir, "none.npz"), "--act", "tanh", "--loss", "mse", "-o", out}, 1, []string{"none.npz"}},
@@ -119,6 +119,13 @@ func TestConvertErrors(t *testing.T) {
 			t.Errorf("%v: exit %d\n%s", args, code, stderr)
 		}
 		without := append(append([]string{}, args[:3]...), args[7:]...)
+		if args[0] == "inspect" {
+			// inspect describes a state_dict without them, and says so.
+			if code, out, stderr := runArgs(without...); code != 0 || !strings.Contains(out, "give --act and --loss") || !strings.Contains(out, "loss    ?") {
+				t.Errorf("%v: exit %d\n%s%s", without, code, out, stderr)
+			}
+			continue
+		}
 		if code, _, stderr := runArgs(without...); code != 2 || !strings.Contains(stderr, "give --act and --loss") {
 			t.Errorf("%v: exit %d\n%s", without, code, stderr)
 		}

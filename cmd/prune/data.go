@@ -29,6 +29,7 @@ type dataOptions struct {
 	TestN         int     `json:"test_n,omitempty"`
 	Standardize   bool    `json:"standardize,omitempty"`
 	MaxCSVSize    string  `json:"-"` // a limit, not part of the data's definition
+	Test          string  `json:"test,omitempty"`
 }
 
 // defaultSeed is the value of --seed when it is not given.
@@ -38,7 +39,8 @@ const defaultSeed = 1
 // describes what --seed drives for the command.
 func dataFlags(seedUsage string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "data", Usage: "data set: a built-in `NAME` (see 'prune datasets') or a CSV file path", Category: "Data"},
+		&cli.StringFlag{Name: "data", Usage: "data set: a built-in `NAME` (see 'prune datasets'), a CSV file path, or an .npz file (or a directory of .npy files) of arrays X, y and optionally X_test, y_test, X_valid, y_valid", Category: "Data"},
+		&cli.StringFlag{Name: "test", Usage: "CSV `FILE` of the test set of a CSV data set, in the layout of the training file", Category: "Data"},
 		&cli.Uint64Flag{Name: "seed", Value: defaultSeed, Usage: seedUsage, Category: "Data"},
 		&cli.Float64Flag{Name: "valid-fraction", Usage: "`FRACTION` of the training set held out for validation, in [0, 1)", DefaultText: "none", Category: "Data"},
 		&cli.IntFlag{Name: "targets", Usage: "number `K` of trailing target columns of a CSV file", DefaultText: "1", Category: "Data"},
@@ -67,6 +69,7 @@ func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
 		TestN:         c.Int("test-n"),
 		Standardize:   c.Bool("standardize"),
 		MaxCSVSize:    c.String("max-csv-size"),
+		Test:          c.String("test"),
 	}
 	given := make(map[string]bool)
 	for _, f := range dataFlags("") {
@@ -118,6 +121,9 @@ func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataO
 	if given["standardize"] {
 		out.Standardize = d.Standardize
 	}
+	if given["test"] {
+		out.Test = d.Test
+	}
 	return out
 }
 
@@ -142,7 +148,17 @@ func (d dataOptions) check() error {
 	if _, _, err := datasets.Parse(d.Name); err != nil {
 		return flagValueError("data", d.Name, err)
 	}
+	if d.Test != "" && !d.isCSV() {
+		return flagErrorf("test", "%q: applies to a CSV data set; an .npz data file holds its test set as X_test and y_test", d.Test)
+	}
 	return nil
+}
+
+// isArrays reports whether the data set is read from an .npz file or a
+// directory of .npy files.
+func (d dataOptions) isArrays() bool {
+	kind, _, err := datasets.Parse(d.Name)
+	return err == nil && kind == "arrays"
 }
 
 // isCSV reports whether the data set is read from a CSV file.
@@ -154,7 +170,10 @@ func (d dataOptions) isCSV() bool {
 // inputs returns the files read for the data set that a command must not
 // overwrite.
 func (d dataOptions) inputs() []string {
-	if d.isCSV() {
+	switch {
+	case d.isCSV() && d.Test != "":
+		return []string{d.Name, d.Test}
+	case d.isCSV() || d.isArrays():
 		return []string{d.Name}
 	}
 	return nil
@@ -177,6 +196,7 @@ func (d dataOptions) load() (*datasets.Splits, error) {
 		TestN:         d.TestN,
 		MonksDir:      d.MonksDir,
 		Standardize:   d.Standardize,
+		Test:          d.Test,
 	})
 	if err != nil {
 		return nil, d.errorf("%s", trimPackagePrefix(err.Error()))
@@ -237,28 +257,45 @@ func metaValue(v any) any {
 }
 
 // modelSpecFlags returns the --act and --loss flags of the commands that
-// read a model: a PyTorch .npz archive does not hold its activations and
+// read a model: a PyTorch state_dict does not hold its activations and
 // loss.
 func modelSpecFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS` of an .npz model, one for all Linear layers or one per layer: tanh, sigmoid, relu, linear, softmax; for .npz models, overrides MODEL.spec.json", Category: "Model"},
-		&cli.StringFlag{Name: "loss", Usage: "`LOSS` of an .npz model: mse, bce or ce; for .npz models, overrides MODEL.spec.json", Category: "Model"},
+		&cli.StringFlag{Name: "act", Usage: "`ACTIVATIONS` of a state_dict model (.npz, .pt, .safetensors), one for all Linear layers or one per layer: tanh, sigmoid, relu, linear, softmax; a linear last layer with --loss ce or bce stands for the logits (as with torch's CrossEntropyLoss, BCEWithLogitsLoss); overrides MODEL.spec.json", Category: "Model"},
+		&cli.StringFlag{Name: "loss", Usage: "`LOSS` of a state_dict model: mse, bce or ce; overrides MODEL.spec.json", Category: "Model"},
 	}
 }
 
-// isNPZ reports whether path names a PyTorch .npz model file.
-func isNPZ(path string) bool {
-	return strings.EqualFold(filepath.Ext(path), ".npz")
+// layersFlag returns the --layers flag of the commands that read a model.
+func layersFlag() cli.Flag {
+	return &cli.StringFlag{Name: "layers", Usage: "the Linear `MODULES` of a state_dict model in layer order, comma-separated, such as fc1,fc2,fc3", DefaultText: "the Linear modules in file order", Category: "Model"}
 }
+
+// torchMasksFlag returns the --torch-masks flag of the commands that write
+// a model.
+func torchMasksFlag() cli.Flag {
+	return &cli.StringFlag{Name: "torch-masks", Usage: "`FORM` of the pruned tensors of a state_dict output: prune (NAME_orig and NAME_mask, as torch.nn.utils.prune keeps them) or plain (NAME with the pruned entries exactly zero, loadable into an unpruned module)", DefaultText: "prune", Category: "Output"}
+}
+
+// fullHistoryFlag returns the --full-history flag of the run command.
+func fullHistoryFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "full-history", Usage: fmt.Sprintf("list every removal in report.json and history.csv; by default a run of more than %d removals lists a sample of them, with a summary by round and layer", historyCap), Category: "Output"}
+}
+
+// isNPZ reports whether path names a PyTorch state_dict model file: .npz,
+// .pt, .pth or .safetensors, which have a spec file.
+func isNPZ(path string) bool { return modelio.IsStateDict(path) }
 
 // checkModelName returns a usage error naming the flag when path does not
-// end in .json or .npz, the model formats.
+// end in a model file extension.
 func checkModelName(flag, path string) error {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json", ".npz":
-		return nil
+	ext := strings.ToLower(filepath.Ext(path))
+	for _, e := range modelio.Extensions {
+		if ext == e {
+			return nil
+		}
 	}
-	return flagErrorf(flag, "%q: the file name must end in .json (prune-mlp/1) or .npz (PyTorch state_dict)", path)
+	return flagErrorf(flag, "%q: the file name must end in .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)", path)
 }
 
 // checkSpecFlags returns a usage error for a malformed --act or --loss.
@@ -279,10 +316,39 @@ func checkSpecFlags(act, loss string) error {
 }
 
 // readModel reads the model file at path, a prune-mlp/1 .json file or a
-// PyTorch .npz archive, with the activations act and the loss loss of
-// --act and --loss (empty when not given). An archive whose activations or
-// loss are given neither by the flags nor by its spec file is a usage error.
+// PyTorch state_dict, with the activations act and the loss loss of --act
+// and --loss (empty when not given), its Linear modules in file order.
 func readModel(path, act, loss string) (*nn.Network, error) {
+	return readModelLayers(path, act, loss, "")
+}
+
+// readModelLayers is readModel with the Linear modules named by layers
+// (--layers, comma-separated), or in file order when layers is empty. A
+// state_dict whose activations or loss are given neither by the flags nor
+// by its spec file, and activations that do not fit the loss, are usage
+// errors.
+func readModelLayers(path, act, loss, layers string) (*nn.Network, error) {
+	n, err := loadModelFile(path, act, loss, layers)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return nil, err
+	}
+	if errors.Is(err, modelio.ErrNoSpec) {
+		return nil, &usageError{Flag: "act", Msg: trimModelioPrefix(err.Error()) + "; give --act and --loss"}
+	}
+	var al *nn.ActLossError
+	if errors.As(err, &al) {
+		return nil, &usageError{Flag: "act", Msg: fmt.Sprintf("--act %q with --loss %q: %s", act, loss, al.Msg)}
+	}
+	if err != nil {
+		return nil, errors.New(trimModelioPrefix(err.Error()))
+	}
+	return n, nil
+}
+
+// loadModelFile checks the flags and loads the model, returning modelio's
+// errors as they are.
+func loadModelFile(path, act, loss, layers string) (*nn.Network, error) {
 	if err := checkModelName("model", path); err != nil {
 		return nil, err
 	}
@@ -290,17 +356,54 @@ func readModel(path, act, loss string) (*nn.Network, error) {
 		return nil, err
 	}
 	var spec *modelio.Spec
-	if act != "" || loss != "" {
+	if act != "" || loss != "" || layers != "" {
 		spec = &modelio.Spec{Activations: act, Loss: loss}
 	}
+	if layers != "" {
+		if !isNPZ(path) {
+			return nil, flagErrorf("layers", "applies to state_dict models (.npz, .pt, .safetensors), not to %s", path)
+		}
+		for _, m := range strings.Split(layers, ",") {
+			spec.Layers = append(spec.Layers, strings.TrimSpace(m))
+		}
+	}
 	n, err := modelio.Load(path, spec)
-	if errors.Is(err, modelio.ErrNoSpec) {
-		return nil, &usageError{Flag: "act", Msg: trimModelioPrefix(err.Error()) + "; give --act and --loss"}
+	if err != nil && layers != "" && strings.Contains(err.Error(), ": layers: ") {
+		return nil, &usageError{Flag: "layers", Msg: "--layers " + strings.SplitN(err.Error(), ": layers: ", 2)[1]}
 	}
+	return n, err
+}
+
+// checkTorchMasks returns a usage error for a --torch-masks value other
+// than prune and plain.
+func checkTorchMasks(form string) error {
+	switch form {
+	case "", modelio.MasksPrune, modelio.MasksPlain:
+		return nil
+	}
+	return flagErrorf("torch-masks", "%q: want prune or plain", form)
+}
+
+// setTorchMasks records in n's layout the form of the pruned tensors of a
+// state_dict output (--torch-masks): prune or plain; empty leaves n as it
+// is.
+func setTorchMasks(n *nn.Network, form string) error {
+	if err := checkTorchMasks(form); err != nil || form == "" {
+		return err
+	}
+	lay, err := modelio.LayoutOf(n)
 	if err != nil {
-		return nil, errors.New(trimModelioPrefix(err.Error()))
+		return err
 	}
-	return n, nil
+	lay.Masks = form
+	if form == modelio.MasksPlain {
+		lay.Masked = nil
+	}
+	if err := modelio.SetLayout(n, lay); err != nil {
+		return err
+	}
+	n.Meta = metaValue(n.Meta).(map[string]any)
+	return nil
 }
 
 // trimModelioPrefix removes a leading "modelio: " from an error message.

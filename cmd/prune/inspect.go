@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
@@ -14,27 +19,30 @@ import (
 // inspectOptions holds the flags of the inspect command.
 type inspectOptions struct {
 	Model string
-	// Act and Loss give the activations and the loss of an .npz model
-	// (--act, --loss); empty when not given.
+	// Act and Loss give the activations and the loss of a state_dict
+	// model (--act, --loss); empty when not given.
 	Act, Loss string
+	Layers    string // --layers
 	JSON      bool
 }
 
 // inspectCommand returns the inspect command.
 func inspectCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "inspect",
-		Usage:     "describe a model file: layers, parameters, sparsity and metadata",
-		UsageText: "prune inspect --model MODEL.json|MODEL.npz [--act … --loss …] [--json]",
+		Name:  "inspect",
+		Usage: "describe a model file: layers, parameters, sparsity and metadata",
+		UsageText: "prune inspect --model MODEL.json|MODEL.pt|MODEL.safetensors|MODEL.npz [--act … --loss …] [--layers …] [--json]\n\n" +
+			"A state_dict is described without --act and --loss too: its layers, keys, dtype and sparsity.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to describe: .json (prune-mlp/1) or .npz (PyTorch state_dict)"},
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to describe: .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			layersFlag(),
 		}, modelSpecFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			o := inspectOptions{Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), JSON: c.Bool("json")}
+			o := inspectOptions{Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers"), JSON: c.Bool("json")}
 			return runInspect(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
@@ -42,6 +50,8 @@ func inspectCommand() *cli.Command {
 
 // layerInfo describes one layer of a model.
 type layerInfo struct {
+	// Module names the Linear module of a state_dict, such as fc1 or net.0.
+	Module      string `json:"module,omitempty"`
 	In          int    `json:"in"`
 	Out         int    `json:"out"`
 	Activation  string `json:"activation"`
@@ -53,8 +63,12 @@ type layerInfo struct {
 
 // modelInfo is what inspect prints with --json.
 type modelInfo struct {
-	Model    string         `json:"model"`
-	Format   string         `json:"format"`
+	Model  string `json:"model"`
+	Format string `json:"format"`
+	DType  string `json:"dtype,omitempty"` // of a state_dict
+	// Unknown lists what a state_dict without a spec leaves unknown:
+	// "activations" and "loss", shown as "?".
+	Unknown  []string       `json:"unknown,omitempty"`
 	Arch     string         `json:"arch"`
 	Loss     string         `json:"loss"`
 	Layers   []layerInfo    `json:"layers"`
@@ -69,12 +83,16 @@ type modelInfo struct {
 const NPZFormat = "PyTorch state_dict (.npz)"
 
 // modelFormat returns the format of the model file at path, by its
-// extension: nn.Format or NPZFormat.
+// extension: nn.Format, NPZFormat, or the like for .pt and .safetensors.
 func modelFormat(path string) string {
-	if isNPZ(path) {
+	if !isNPZ(path) {
+		return nn.Format
+	}
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext == ".npz" {
 		return NPZFormat
 	}
-	return nn.Format
+	return "PyTorch state_dict (" + ext + ")"
 }
 
 // describe returns the description of the network n read from path.
@@ -88,10 +106,21 @@ func describe(path string, n *nn.Network) modelInfo {
 		Live:   n.NumLive(),
 		Meta:   n.Meta,
 	}
+	lay, err := modelio.LayoutOf(n)
+	_, fromDict := n.Meta[modelio.MetaKey]
+	if err == nil && fromDict {
+		info.DType = lay.DType
+	}
 	for l, ly := range n.Layers() {
 		w, b := n.LayerLive(l)
+		mod := ""
+		if err == nil && fromDict {
+			mod = strings.TrimSuffix(lay.Key(l, "weight"), "weight")
+			mod = strings.TrimSuffix(mod, ".")
+		}
 		info.Layers = append(info.Layers, layerInfo{
-			In: ly.In, Out: ly.Out, Activation: ly.Act.String(),
+			Module: mod,
+			In:     ly.In, Out: ly.Out, Activation: ly.Act.String(),
 			Weights: ly.In * ly.Out, Biases: ly.Out,
 			LiveWeights: w, LiveBiases: b,
 		})
@@ -108,17 +137,42 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the model file to describe")
 	}
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	n, err := readModelLayers(o.Model, o.Act, o.Loss, o.Layers)
+	var unknown []string
+	if ue := (*usageError)(nil); errors.As(err, &ue) && errors.Is(loadErr(o), modelio.ErrNoSpec) {
+		// What a state_dict holds is shown without the activations and the
+		// loss, which read as linear and mse and print as "?".
+		act, loss := o.Act, o.Loss
+		if act == "" {
+			act, unknown = "linear", append(unknown, "activations")
+		}
+		if loss == "" {
+			loss, unknown = "mse", append(unknown, "loss")
+		}
+		n, err = readModelLayers(o.Model, act, loss, o.Layers)
+	}
 	if err != nil {
 		return err
 	}
 	info := describe(o.Model, n)
+	info.Unknown = unknown
+	if slices.Contains(unknown, "loss") {
+		info.Loss = "?"
+	}
+	if slices.Contains(unknown, "activations") {
+		for l := range info.Layers {
+			info.Layers[l].Activation = "?"
+		}
+	}
 	if o.JSON {
 		return writeJSON(stdout, info)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\t%s\n", info.Model)
 	fmt.Fprintf(tw, "format\t%s\n", info.Format)
+	if info.DType != "" {
+		fmt.Fprintf(tw, "dtype\t%s\n", info.DType)
+	}
 	fmt.Fprintf(tw, "arch\t%s\n", info.Arch)
 	fmt.Fprintf(tw, "loss\t%s\n", info.Loss)
 	if err := tw.Flush(); err != nil {
@@ -126,12 +180,19 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 	}
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "layer\tin\tout\tactivation\tweights\tbiases\tlive weights\tlive biases\t\n")
+	fmt.Fprintf(tw, "layer\tmodule\tin\tout\tactivation\tweights\tbiases\tlive weights\tlive biases\t\n")
 	for l, ly := range info.Layers {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t\n", l, ly.In, ly.Out, ly.Activation, ly.Weights, ly.Biases, ly.LiveWeights, ly.LiveBiases)
+		mod := ly.Module
+		if mod == "" {
+			mod = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t\n", l, mod, ly.In, ly.Out, ly.Activation, ly.Weights, ly.Biases, ly.LiveWeights, ly.LiveBiases)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(unknown) > 0 {
+		fmt.Fprintf(stdout, "\n? the %s: not in the file; give --act and --loss (or MODEL.spec.json), such as --act relu,relu,linear --loss ce for a classifier trained on logits\n", strings.Join(unknown, " and the "))
 	}
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -150,4 +211,10 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 		fmt.Fprintf(stdout, "\nmeta:\n  %s\n", b)
 	}
 	return nil
+}
+
+// loadErr returns the error of loading the model of o as modelio gives it.
+func loadErr(o inspectOptions) error {
+	_, err := loadModelFile(o.Model, o.Act, o.Loss, o.Layers)
+	return err
 }

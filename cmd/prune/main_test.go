@@ -226,7 +226,7 @@ func TestInspect(t *testing.T) {
 	for _, line := range strings.Split(out, "\n") {
 		rows[strings.Join(strings.Fields(line), " ")] = true
 	}
-	for _, s := range []string{"0 17 3 tanh 51 3 50 3", "1 3 1 sigmoid 3 1 2 0"} {
+	for _, s := range []string{"0 - 17 3 tanh 51 3 50 3", "1 - 3 1 sigmoid 3 1 2 0"} {
 		if !rows[s] {
 			t.Errorf("inspect output has no layer row %q:\n%s", s, out)
 		}

@@ -222,10 +222,143 @@ type runReport struct {
 	Final      evalRecord    `json:"final"`
 	Rounds     []roundRecord `json:"rounds"`
 	History    []stepRecord  `json:"history"`
-	Layerwise  []layerRecord `json:"layerwise,omitempty"`
-	Health     healthRecord  `json:"health"`
-	Files      []string      `json:"files"`
-	Manifest   manifest      `json:"manifest"`
+	// Removals is the number of removals of the run; History holds all of
+	// them, or, for a large run without --full-history, the sample that
+	// HistorySample describes, with HistoryGroups summing up every
+	// removal by round and layer.
+	Removals      int            `json:"removals"`
+	HistorySample *historySample `json:"history_sample,omitempty"`
+	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
+	Layerwise     []layerRecord  `json:"layerwise,omitempty"`
+	Health        healthRecord   `json:"health"`
+	Files         []string       `json:"files"`
+	Manifest      manifest       `json:"manifest"`
+
+	// fullHistory keeps every removal in report.json and history.csv
+	// (--full-history).
+	fullHistory bool
+}
+
+// historyCap is the largest number of removals that report.json and
+// history.csv list one by one without --full-history; a larger run lists
+// a sample of them.
+const historyCap = 2000
+
+// historySample describes the sample of the removals that a report lists:
+// every Every-th removal, the first and last of each round and layer, and
+// every undone one.
+type historySample struct {
+	Kept  int `json:"kept"`
+	Of    int `json:"of"`
+	Every int `json:"every"`
+}
+
+// historyGroup sums up the removals of one layer in one round.
+type historyGroup struct {
+	Round       int  `json:"round"`
+	Layer       int  `json:"layer"`
+	FirstStep   int  `json:"first_step"`
+	LastStep    int  `json:"last_step"`
+	Removed     int  `json:"removed"`
+	Undone      int  `json:"undone"`
+	Weights     int  `json:"weights"`
+	Biases      int  `json:"biases"`
+	Live        int  `json:"live"` // after the last removal of the group
+	Predicted   jnum `json:"predicted_dE"`
+	Real        jnum `json:"real_dE"`
+	SaliencyMin jnum `json:"saliency_min"`
+	SaliencyMax jnum `json:"saliency_max"`
+	Loss        jnum `json:"loss"` // after the last removal of the group
+}
+
+// paramLayer returns the layer and kind of the parameter named as by
+// nn.Param.String, such as "W1[2][0]" or "b0[1]", and false for another
+// name.
+func paramLayer(name string) (layer int, bias, ok bool) {
+	if len(name) < 2 || (name[0] != 'W' && name[0] != 'b') {
+		return 0, false, false
+	}
+	i := 1
+	for i < len(name) && name[i] >= '0' && name[i] <= '9' {
+		i++
+	}
+	l, err := strconv.Atoi(name[1:i])
+	if err != nil || i == len(name) || name[i] != '[' {
+		return 0, false, false
+	}
+	return l, name[0] == 'b', true
+}
+
+// nanSum adds x to the sum s, where NaN stands for "none yet" in s and for
+// "does not apply" in x.
+func nanSum(s, x jnum) jnum {
+	switch {
+	case math.IsNaN(float64(x)):
+		return s
+	case math.IsNaN(float64(s)):
+		return x
+	}
+	return s + x
+}
+
+// compactHistory returns the removals that a report lists for steps, the
+// sample's description (nil when all are listed) and the summary by round
+// and layer (nil when all are listed).
+func compactHistory(steps []stepRecord, full bool) ([]stepRecord, *historySample, []historyGroup) {
+	if full || len(steps) <= historyCap {
+		return steps, nil, nil
+	}
+	var groups []historyGroup
+	index := make(map[[2]int]int)
+	edge := make([]bool, len(steps)) // first or last of its group
+	last := make(map[[2]int]int)
+	nan := jnum(math.NaN())
+	for i, st := range steps {
+		l, bias, _ := paramLayer(st.Name)
+		k := [2]int{st.Round, l}
+		g, ok := index[k]
+		if !ok {
+			g = len(groups)
+			index[k] = g
+			groups = append(groups, historyGroup{Round: st.Round, Layer: l, FirstStep: st.Step,
+				Predicted: nan, Real: nan, SaliencyMin: nan, SaliencyMax: nan})
+			edge[i] = true
+		}
+		last[k] = i
+		gr := &groups[g]
+		gr.LastStep, gr.Live, gr.Loss = st.Step, st.Live, st.Loss
+		if st.Undone {
+			gr.Undone++
+			continue
+		}
+		gr.Removed++
+		if bias {
+			gr.Biases++
+		} else {
+			gr.Weights++
+		}
+		gr.Predicted = nanSum(gr.Predicted, st.Predicted)
+		gr.Real = nanSum(gr.Real, st.Real)
+		if sal := float64(st.Saliency); !math.IsNaN(sal) {
+			if math.IsNaN(float64(gr.SaliencyMin)) || sal < float64(gr.SaliencyMin) {
+				gr.SaliencyMin = st.Saliency
+			}
+			if math.IsNaN(float64(gr.SaliencyMax)) || sal > float64(gr.SaliencyMax) {
+				gr.SaliencyMax = st.Saliency
+			}
+		}
+	}
+	for _, i := range last {
+		edge[i] = true
+	}
+	every := (len(steps) + historyCap/2 - 1) / (historyCap / 2)
+	var kept []stepRecord
+	for i, st := range steps {
+		if edge[i] || st.Undone || i%every == 0 {
+			kept = append(kept, st)
+		}
+	}
+	return kept, &historySample{Kept: len(kept), Of: len(steps), Every: every}, groups
 }
 
 // sortedKeys returns the keys of m in ascending order.
@@ -278,7 +411,8 @@ func marshalJSON(v any) ([]byte, error) {
 // Commit, and the removal of a dE.png of an earlier run otherwise. It fills
 // in rep.Files and returns the paths to be written.
 func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
-	hist, err := historyCSV(rep.History)
+	listed, sample, groups := compactHistory(rep.History, rep.fullHistory)
+	hist, err := historyCSV(listed)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +428,10 @@ func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, err
 	if delta != nil {
 		rep.Files = append(rep.Files, deltaFile)
 	}
-	js, err := marshalJSON(rep)
+	out := *rep
+	out.Removals = len(rep.History)
+	out.History, out.HistorySample, out.HistoryGroups = listed, sample, groups
+	js, err := marshalJSON(&out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", filepath.Join(dir, reportFile), err)
 	}
@@ -320,8 +457,24 @@ func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, err
 const chartDPI = 96
 
 // renderChart draws the plots one above the other and returns the PNG
-// image.
-func renderChart(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
+// image. Axis ranges that are empty, not finite or too narrow for their
+// magnitude (a loss that stays at 1e18, say) are widened first, and the top
+// of each y axis is raised to leave the legend a band without data; a
+// drawing that fails anyway is an error, not a panic.
+func renderChart(plots []*plot.Plot, w, h vg.Length) (png []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			png, err = nil, fmt.Errorf("cannot draw the chart: %v", r)
+		}
+	}()
+	for _, p := range plots {
+		fixRange(&p.X.Min, &p.X.Max)
+		fixRange(&p.Y.Min, &p.Y.Max)
+		margin(&p.X, true)
+		margin(&p.Y, false)
+		legendRoom(p)
+		fixRange(&p.Y.Min, &p.Y.Max)
+	}
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(chartDPI), vgimg.UseBackgroundColor(color.White))
 	dc := draw.New(img)
 	t := draw.Tiles{
@@ -343,6 +496,164 @@ func renderChart(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// fixRange makes [*lo, *hi] a range that gonum/plot draws: finite, and
+// wider than the rounding of its magnitude.
+func fixRange(lo, hi *float64) {
+	if math.IsNaN(*lo) || math.IsInf(*lo, 0) || math.IsNaN(*hi) || math.IsInf(*hi, 0) || *lo > *hi {
+		*lo, *hi = 0, 1
+		return
+	}
+	m := math.Max(math.Abs(*lo), math.Abs(*hi))
+	if *hi-*lo > 1e-9*m && *hi-*lo > 1e-300 {
+		return
+	}
+	d := 0.05 * m
+	if d == 0 || math.IsInf(m+d, 0) {
+		d = 1
+	}
+	if math.IsInf(m+d, 0) || m > math.MaxFloat64/4 {
+		*lo, *hi = -math.MaxFloat64/4, math.MaxFloat64/4
+		return
+	}
+	*lo, *hi = *lo-d, *hi+d
+}
+
+// margin widens the linear axis ax by 3 % of its range below, and above
+// too when both is set, so that no marker at the end of the data is cut by
+// the edge of the plot.
+func margin(ax *plot.Axis, both bool) {
+	switch sc := ax.Scale.(type) {
+	case plot.LinearScale:
+	case plot.InvertedScale:
+		if _, ok := sc.Normalizer.(plot.LinearScale); !ok {
+			return
+		}
+	default:
+		return
+	}
+	d := 0.03 * (ax.Max - ax.Min)
+	if math.IsInf(d, 0) || math.IsInf(ax.Min-d, 0) || math.IsInf(ax.Max+d, 0) {
+		return
+	}
+	ax.Min -= d
+	if both {
+		ax.Max += d
+	}
+}
+
+// legendFraction is the part of the height of a plot above its data,
+// where the legend goes.
+const legendFraction = 0.22
+
+// legendRoom raises the top of the y axis of p, whose legend is at the top,
+// so that the data fill the lower 1−legendFraction of the plot in the axis'
+// scale and the legend covers none of them.
+func legendRoom(p *plot.Plot) {
+	if !p.Legend.Top {
+		return
+	}
+	lo, hi := p.Y.Min, p.Y.Max
+	if s, ok := p.Y.Scale.(symlogScale); ok {
+		a, b := s.f(lo), s.f(hi)
+		p.Y.Max = s.inv(a + (b-a)/(1-legendFraction))
+		return
+	}
+	if _, ok := p.Y.Scale.(plot.LinearScale); ok || p.Y.Scale == nil {
+		p.Y.Max = lo + (hi-lo)/(1-legendFraction)
+	}
+}
+
+// symlogScale is the symmetric logarithmic scale of an axis: linear within
+// ±c, logarithmic beyond,
+//
+//	f(x) = sign(x) · log₁₀(1 + |x|/c),
+//
+// so that values of both signs spanning many decades, and zero, share one
+// axis.
+type symlogScale struct{ c float64 }
+
+func (s symlogScale) f(x float64) float64 {
+	return math.Copysign(math.Log10(1+math.Abs(x)/s.c), x)
+}
+
+func (s symlogScale) inv(y float64) float64 {
+	return math.Copysign(s.c*(math.Pow(10, math.Abs(y))-1), y)
+}
+
+// Normalize implements plot.Normalizer.
+func (s symlogScale) Normalize(min, max, x float64) float64 {
+	a, b := s.f(min), s.f(max)
+	if b == a {
+		return 0.5
+	}
+	return (s.f(x) - a) / (b - a)
+}
+
+// symlogTicks marks 0 and ±c·10^k on a symmetric logarithmic axis, every
+// other decade when there are many.
+type symlogTicks struct{ c float64 }
+
+// Ticks implements plot.Ticker.
+func (t symlogTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	top := math.Max(math.Abs(lo), math.Abs(hi))
+	decades := int(math.Ceil(math.Log10(math.Max(top/t.c, 1)))) + 1
+	step := max(1, (decades+5)/6)
+	add := func(v float64, label bool) {
+		if v >= lo && v <= hi {
+			tk := plot.Tick{Value: v}
+			if label {
+				tk.Label = strconv.FormatFloat(v, 'g', 3, 64)
+			}
+			ticks = append(ticks, tk)
+		}
+	}
+	add(0, true)
+	for k := 0; k <= decades && k < 400; k++ {
+		// ±c sit close to 0: labelled only on an axis of few decades.
+		label := k%step == 0 && (k > 0 || decades <= 4)
+		v := t.c * math.Pow(10, float64(k))
+		add(v, label)
+		add(-v, label)
+	}
+	slices.SortFunc(ticks, func(a, b plot.Tick) int { return cmpFloat(a.Value, b.Value) })
+	return ticks
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// wideSpread returns the linear range c of a symmetric logarithmic axis for
+// the values v when the largest exceeds the median a hundredfold (one outlier among
+// small values, say), and 0 when a linear axis shows them well.
+func wideSpread(v []float64) float64 {
+	var abs []float64
+	top := 0.0
+	for _, x := range v {
+		if a := math.Abs(x); a > 0 && !math.IsInf(a, 0) {
+			abs = append(abs, a)
+			top = math.Max(top, a)
+		}
+	}
+	if len(abs) < 2 {
+		return 0
+	}
+	slices.Sort(abs)
+	med := abs[len(abs)/2]
+	if top <= 100*med {
+		return 0
+	}
+	// The linear part holds the smaller half of the values.
+	return math.Pow(10, math.Floor(math.Log10(med)))
 }
 
 // newChart returns a plot with a title, axis labels and a grid, whose x
@@ -374,11 +685,29 @@ func finitePoints(xs, ys []float64) plotter.XYs {
 	return pts
 }
 
+// fewPoints is the largest number of points of a series drawn as points
+// only: a line between a few measurements would suggest values between
+// them that were not measured.
+const fewPoints = 12
+
 // addSeries adds a line with points in the style of series i and a legend
-// entry; it adds nothing when no point is finite.
+// entry, or the points alone when there are at most fewPoints; it adds
+// nothing when no point is finite.
 func addSeries(p *plot.Plot, name string, i int, xs, ys []float64, dashed bool) error {
 	pts := finitePoints(xs, ys)
 	if len(pts) == 0 {
+		return nil
+	}
+	if len(pts) <= fewPoints {
+		s, err := plotter.NewScatter(pts)
+		if err != nil {
+			return err
+		}
+		s.Color = plotutil.Color(i)
+		s.Shape = plotutil.Shape(i)
+		s.Radius = vg.Points(3.5)
+		p.Add(s)
+		p.Legend.Add(name, s)
 		return nil
 	}
 	l, s, err := plotter.NewLinePoints(pts)
@@ -411,6 +740,7 @@ func curveChart(rep *runReport) ([]byte, error) {
 	ys := []float64{rep.Start.Train.MeanLoss}
 	var rx, ry []float64
 	step := 0
+	perRemoval := false
 	for _, rd := range rep.Rounds {
 		added := false
 		for ; step < len(rep.History) && rep.History[step].Round <= rd.Round; step++ {
@@ -421,6 +751,7 @@ func curveChart(rep *runReport) ([]byte, error) {
 			xs = append(xs, float64(s.Live))
 			ys = append(ys, float64(s.Loss)/n)
 			added = true
+			perRemoval = true
 		}
 		if !added {
 			// Layer-wise pruning records no loss per removal.
@@ -441,18 +772,23 @@ func curveChart(rep *runReport) ([]byte, error) {
 			ys = append(ys, float64(s.Loss)/n)
 		}
 	}
-	if err := addSeries(loss, "after each removal", 0, xs, ys, false); err != nil {
+	label := "after each removal"
+	if !perRemoval {
+		label = "start, and after each round"
+	}
+	if err := addSeries(loss, label, 0, xs, ys, false); err != nil {
 		return nil, err
 	}
-	if len(rx) > 0 {
-		pts := finitePoints(rx, ry)
+	if pts := finitePoints(rx, ry); len(pts) > 0 {
+		// Large translucent disks drawn over the curve, which shows
+		// through them.
 		s, err := plotter.NewScatter(pts)
 		if err != nil {
 			return nil, err
 		}
-		s.Color = plotutil.Color(1)
-		s.Shape = draw.CrossGlyph{}
-		s.Radius = vg.Points(3)
+		s.Color = color.NRGBA{R: 214, G: 39, B: 40, A: 150}
+		s.Shape = draw.CircleGlyph{}
+		s.Radius = vg.Points(5.5)
 		loss.Add(s)
 		loss.Legend.Add("after retraining", s)
 	}
@@ -514,14 +850,25 @@ func deltaChart(steps []stepRecord) ([]byte, error) {
 		return nil, nil
 	}
 	p := newChart("predicted against real ΔE of each removal", "predicted ΔE", "real ΔE (training loss E)", false)
+	var all []float64
+	for _, pt := range pts {
+		all = append(all, pt.X, pt.Y)
+	}
+	if c := wideSpread(all); c > 0 {
+		// One large ΔE would put every other point at the origin of linear
+		// axes.
+		for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+			ax.Scale = symlogScale{c}
+			ax.Tick.Marker = symlogTicks{c}
+		}
+		p.Title.Text += fmt.Sprintf("\n(symmetric log axes, linear within ±%g)", c)
+	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, pt := range pts {
 		lo = math.Min(lo, math.Min(pt.X, pt.Y))
 		hi = math.Max(hi, math.Max(pt.X, pt.Y))
 	}
-	if hi == lo {
-		hi = lo + 1
-	}
+	fixRange(&lo, &hi)
 	eq, err := plotter.NewLine(plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}})
 	if err != nil {
 		return nil, err
@@ -538,5 +885,8 @@ func deltaChart(steps []stepRecord) ([]byte, error) {
 	s.Radius = vg.Points(2.5)
 	p.Add(s)
 	p.Legend.Add("removals", s)
+	if len(pts) > 2000 {
+		s.Radius = vg.Points(1)
+	}
 	return renderChart([]*plot.Plot{p}, 16*vg.Centimeter, 14*vg.Centimeter)
 }

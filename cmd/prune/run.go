@@ -46,6 +46,13 @@ type runOptions struct {
 	// line; the others are taken from the model, as in eval.
 	DataGiven map[string]bool
 
+	// Layers (--layers) and TorchMasks (--torch-masks) choose the Linear
+	// modules of a state_dict model and the form of the pruned tensors
+	// written, empty for the defaults; FullHistory lists every removal in
+	// the report (--full-history).
+	Layers, TorchMasks string
+	FullHistory        bool
+
 	Method    string   // obs (default), obd or magnitude
 	Curvature string   // default exact
 	Damping   *float64 // λ of OBS, ρ of --layerwise
@@ -95,7 +102,7 @@ type runOptions struct {
 // runCommand returns the run command.
 func runCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "trained model `FILE` to prune: .json (prune-mlp/1) or .npz (PyTorch state_dict)", Category: "Model"},
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "trained model `FILE` to prune: .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)", Category: "Model"},
 		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs (Optimal Brain Surgeon), obd (Optimal Brain Damage) or magnitude", Category: "Method"},
 		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 added to the diagonal of the obs matrix, raised tenfold while it is not positive definite; with --layerwise the relative damping ρ > 0 of the layer Hessians", DefaultText: fmt.Sprintf("%g; %g with --layerwise", prune.DefaultDamping, prune.DefaultLayerwiseDamping), Category: "Method"},
@@ -125,13 +132,13 @@ func runCommand() *cli.Command {
 
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Method"},
 
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model `FILE` to write, masks included: .json or .npz", Category: "Output"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "pruned model `FILE` to write, masks included: .json, .npz, .pt, .pth or .safetensors", Category: "Output"},
 		&cli.StringFlag{Name: "report", Usage: "`DIR` for history.csv, report.json, curve.png, dE.png and checkpoint.json, created when missing", DefaultText: "the output's name without its extension, followed by -report", Category: "Output"},
 		&cli.StringFlag{Name: "resume", Usage: "continue the run whose report directory is `DIR` from DIR/checkpoint.json, with its settings", Category: "Output"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file and the files of the report directory if they exist", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
-	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, append(modelSpecFlags(), layersFlag(), torchMasksFlag(), fullHistoryFlag())...)
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1), of the shuffling of retraining and of the Hutchinson probes")...)
 	return &cli.Command{
 		Name:  "run",
@@ -194,6 +201,9 @@ func runCommand() *cli.Command {
 				Layerwise:      c.Bool("layerwise"),
 				MaxMemory:      c.String("max-memory"),
 				Output:         c.String("output"),
+				Layers:         c.String("layers"),
+				TorchMasks:     c.String("torch-masks"),
+				FullHistory:    c.Bool("full-history"),
 				Report:         c.String("report"),
 				Resume:         c.String("resume"),
 				Overwrite:      c.Bool("overwrite"),
@@ -752,6 +762,9 @@ type runPlan struct {
 	// output and reportDir are the paths written: those of the settings,
 	// or for a resumed run the -o given and the directory resumed.
 	output, reportDir string
+
+	torchMasks  string // --torch-masks
+	fullHistory bool   // --full-history
 }
 
 // prepareRun checks the options and loads the model and the data. It
@@ -780,7 +793,11 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	if err := checkRunOutputs(p.output, p.reportDir, o.Overwrite, "", modelFiles(set.Model)); err != nil {
 		return nil, err
 	}
-	n, err := readModel(set.Model, set.Act, set.Loss)
+	if err := checkTorchMasks(o.TorchMasks); err != nil {
+		return nil, err
+	}
+	p.torchMasks, p.fullHistory = o.TorchMasks, o.FullHistory
+	n, err := readModelLayers(set.Model, set.Act, set.Loss, o.Layers)
 	if err != nil {
 		return nil, err
 	}
@@ -1413,6 +1430,7 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		Health:     newHealthRecord(issues),
 		Manifest:   p.manifest,
 	}
+	rep.fullHistory = p.fullHistory
 	out := &runOutcome{report: rep, net: net}
 
 	pruned := net.Clone()
@@ -1445,6 +1463,9 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		"version":     toolkitVersion(),
 	}
 	pruned.Meta = metaValue(pruned.Meta).(map[string]any)
+	if err := setTorchMasks(pruned, p.torchMasks); err != nil {
+		return nil, err
+	}
 	var set atomicfile.Set // the model and the report, renamed together
 	defer set.Abort()
 	if err := saveModelSet(&set, p.output, pruned); err != nil {
