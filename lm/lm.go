@@ -96,6 +96,11 @@ type Settings struct {
 	// DefaultTau.
 	Tau float64
 
+	// GradientThreshold ends a run as converged when the largest absolute
+	// entry of ∇S falls below it, default GradientThreshold; a negative
+	// value runs until no step lowers S by more than its rounding.
+	GradientThreshold float64
+
 	// MemoryLimit bounds the dense Gauss–Newton matrix as in
 	// hessian.CheckMemory (0: hessian.DefaultMemoryLimit).
 	MemoryLimit int64
@@ -149,6 +154,9 @@ func (s *Settings) withDefaults() Settings {
 	if c.Tau == 0 {
 		c.Tau = DefaultTau
 	}
+	if c.GradientThreshold == 0 {
+		c.GradientThreshold = GradientThreshold
+	}
 	return c
 }
 
@@ -199,7 +207,8 @@ var ErrNotFinite = errors.New("lm: objective is not finite")
 // Minimize minimises o over the live parameters of o.Net by
 // Levenberg–Marquardt steps, starting from its current parameters, and
 // leaves the network at the minimum found. Pruned parameters stay zero.
-// Only Epochs, DenseLimit, CG*, Tau and MemoryLimit of s are used.
+// Only Epochs, DenseLimit, CG*, Tau, GradientThreshold and MemoryLimit of s
+// are used.
 func Minimize(ctx context.Context, o *Objective, s *Settings) (Result, error) {
 	if err := s.Validate(); err != nil {
 		return Result{}, fmt.Errorf("lm: %w", err)
@@ -330,7 +339,7 @@ func (r *run) minimize(ctx context.Context, after hook) (Result, error) {
 		}
 		res.GradNorm = floats.Norm(r.g, math.Inf(1))
 		res.Value = S
-		if res.GradNorm < GradientThreshold {
+		if res.GradNorm < r.cfg.GradientThreshold {
 			res.Stopped = nn.StoppedConverged
 			break
 		}
