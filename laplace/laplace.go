@@ -138,7 +138,7 @@ type Posterior struct {
 	layerAlpha []float64 // per layer
 	isotropic  bool      // all layerAlpha equal
 	perLayer   bool      // re-estimate one α per layer
-	beta       float64 // 1 for classification
+	beta       float64   // 1 for classification
 	regression bool
 	n, k       int     // samples, targets per sample
 	ed         float64 // E(θ_MAP)
