@@ -515,6 +515,24 @@ func (p *Posterior) eigenvalues() ([]float64, error) {
 // (Bishop 5.178, 5.180), with one α per layer when the posterior was fitted
 // with Settings.LayerAlpha. beta is 1 for classification.
 func (p *Posterior) Reestimate() (layerAlpha []float64, beta float64, err error) {
+	layerAlpha, beta, err = p.reestimateAlpha()
+	if err != nil || !p.regression {
+		return layerAlpha, beta, err
+	}
+	nk := float64(p.n * p.k)
+	gamma := p.Gamma()
+	if p.ed == 0 || nk <= gamma {
+		return nil, 0, fmt.Errorf("laplace: β cannot be re-estimated: %d targets for γ = %.4g well-determined parameters and residual %v", p.n*p.k, gamma, 2*p.ed)
+	}
+	beta = (nk - gamma) / (2 * p.ed)
+	if v := targetVariance(p.Y); v > 0 && beta*v > MaxSignalToNoise {
+		return nil, 0, fmt.Errorf("laplace: the re-estimated noise precision β = %.3g is %.3g times the targets' precision: the network interpolates the data and the evidence grows without bound; fix β or use a classification loss", beta, beta*v)
+	}
+	return layerAlpha, beta, nil
+}
+
+// reestimateAlpha is Reestimate for α only; beta is the posterior's β.
+func (p *Posterior) reestimateAlpha() (layerAlpha []float64, beta float64, err error) {
 	L := len(p.layerAlpha)
 	layerAlpha = make([]float64, L)
 	gamma := p.Gamma()
@@ -539,20 +557,33 @@ func (p *Posterior) Reestimate() (layerAlpha []float64, beta float64, err error)
 			layerAlpha[l] = g[l] / ss[l]
 		}
 	}
-	beta = 1
-	if p.regression {
-		nk := float64(p.n * p.k)
-		if p.ed == 0 || nk <= gamma {
-			return nil, 0, fmt.Errorf("laplace: β cannot be re-estimated: %d targets for γ = %.4g well-determined parameters and residual %v", p.n*p.k, gamma, 2*p.ed)
-		}
-		beta = (nk - gamma) / (2 * p.ed)
-	}
+	beta = p.beta
 	for l, v := range layerAlpha {
 		if !(v > 0) || math.IsInf(v, 1) {
 			return nil, 0, fmt.Errorf("laplace: re-estimated α of layer %d is %v (γ_l ≤ 0: the curvature of that layer is not positive)", l, v)
 		}
 	}
 	return layerAlpha, beta, nil
+}
+
+// MaxSignalToNoise bounds the ratio of the targets' variance to the noise
+// variance 1/β that Reestimate accepts: beyond it the network interpolates
+// the data, β grows at every step and the evidence without bound.
+const MaxSignalToNoise = 1e12
+
+// targetVariance returns the variance of all entries of Y.
+func targetVariance(Y *mat.Dense) float64 {
+	r, c := Y.Dims()
+	var s, s2 float64
+	for i := range r {
+		for _, v := range Y.RawRowView(i) {
+			s += v
+			s2 += v * v
+		}
+	}
+	n := float64(r * c)
+	m := s / n
+	return math.Max(s2/n-m*m, 0)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -26,6 +26,9 @@ type OptimizeSettings struct {
 	// and only α and β are iterated.
 	Retrain bool
 
+	// FixBeta keeps β at its starting value and re-estimates α only.
+	FixBeta bool
+
 	// Iterations is the largest number of re-estimation steps, default
 	// DefaultIterations.
 	Iterations int
@@ -132,7 +135,13 @@ func Optimize(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings
 		st.GradNormAtStart = post.GradNorm()
 		ev := post.Evidence()
 		st.LogEvidence, st.Gamma = ev.LogEvidence, ev.Gamma
-		na, nb, err := post.Reestimate()
+		var na []float64
+		var nb float64
+		if cfg.FixBeta {
+			na, nb, err = post.reestimateAlpha()
+		} else {
+			na, nb, err = post.Reestimate()
+		}
 		if err != nil {
 			return post, steps, err
 		}

@@ -67,7 +67,7 @@ func laplaceFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "curvature", Value: laplace.GaussNewton.String(), Usage: "`H` of the posterior precision A = βH + αI: exact, gn (Gauss–Newton) or diag (diagonal of gn)", Category: "Posterior"},
 		&cli.Float64Flag{Name: "alpha", Usage: "prior precision `α` > 0", DefaultText: "Nβλ (Nλ for classification) from the model's weight decay λ, else 1", Category: "Posterior"},
-		&cli.Float64Flag{Name: "beta", Usage: "noise precision `β` > 0 of an mse model", DefaultText: "NK/Σ‖ŷ−t‖² at the model's parameters", Category: "Posterior"},
+		&cli.Float64Flag{Name: "beta", Usage: "noise precision `β` > 0 of an mse model; --optimize-hyper then keeps it fixed", DefaultText: "NK/Σ‖ŷ−t‖² at the model's parameters", Category: "Posterior"},
 		&cli.BoolFlag{Name: "per-layer", Usage: "one prior precision per layer (re-estimated per layer with --optimize-hyper)", Category: "Posterior"},
 		&cli.BoolFlag{Name: "all", Usage: "cover all parameters, pruned ones included, instead of the live ones", Category: "Posterior"},
 		&cli.BoolFlag{Name: "optimize-hyper", Usage: "re-estimate α (and β) from γ = Σ λᵢ/(λᵢ+α) until they converge", Category: "Posterior"},
@@ -233,7 +233,7 @@ func fitPosterior(ctx context.Context, n *nn.Network, train *datasets.Set, o lap
 	}
 	var err error
 	if o.Optimize {
-		f.post, f.steps, err = laplace.Optimize(ctx, n, train.X, train.Y, s, &laplace.OptimizeSettings{Retrain: o.Retrain})
+		f.post, f.steps, err = laplace.Optimize(ctx, n, train.X, train.Y, s, &laplace.OptimizeSettings{Retrain: o.Retrain, FixBeta: o.usageFlags["beta"]})
 	} else {
 		f.post, err = laplace.Fit(ctx, n, train.X, train.Y, s)
 	}
@@ -570,7 +570,6 @@ func printPredictive(w io.Writer, p predictiveSummary) {
 	fmt.Fprintf(w, "predictive on %s (n %d, %s): accuracy %.2f%%  NLL %.4g (MAP %.4g)  ECE %.4g (MAP %.4g)\n",
 		p.Split, p.N, p.Method, 100**p.Accuracy, *p.NLLPredictive, *p.NLLPlugin, *p.ECEPredictive, *p.ECEPlugin)
 }
-
 
 // predictions holds the predictive of a posterior on a split.
 type predictions struct {
