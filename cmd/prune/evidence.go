@@ -48,11 +48,6 @@ func evidenceCommand() *cli.Command {
 				return err
 			}
 			o := readLaplaceOptions(c)
-			o.Split = c.String("split")
-			o.Output = c.String("output")
-			o.Chart = c.String("chart")
-			o.Overwrite = c.Bool("overwrite")
-			o.JSON = c.Bool("json")
 			var models []string
 			for _, m := range c.StringSlice("model") {
 				for _, s := range strings.Split(m, ",") {

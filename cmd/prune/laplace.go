@@ -109,24 +109,22 @@ func laplaceCommand() *cli.Command {
 			}
 			o := readLaplaceOptions(c)
 			o.Model = c.String("model")
-			o.Split = c.String("split")
 			o.Method = c.String("method")
 			o.Samples = c.Int("samples")
 			o.Seed = c.Uint64("mc-seed")
-			o.Output = c.String("output")
-			o.Chart = c.String("chart")
 			o.SaveModel = c.String("save-model")
-			o.Overwrite = c.Bool("overwrite")
-			o.JSON = c.Bool("json")
 			return runLaplace(c.Context, o, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
 
-// readLaplaceOptions reads the posterior, model-spec and data flags.
+// readLaplaceOptions reads the posterior, model-spec, data and output flags
+// that laplace and evidence share.
 func readLaplaceOptions(c *cli.Context) laplaceOptions {
 	d, given := readDataOptions(c)
 	o := laplaceOptions{
+		Split: c.String("split"), Output: c.String("output"), Chart: c.String("chart"),
+		Overwrite: c.Bool("overwrite"), JSON: c.Bool("json"),
 		Act: c.String("act"), Loss: c.String("loss"), Data: d, DataGiven: given,
 		Curvature: c.String("curvature"), Alpha: c.Float64("alpha"), Beta: c.Float64("beta"),
 		PerLayer: c.Bool("per-layer"), All: c.Bool("all"), Optimize: c.Bool("optimize-hyper"),
