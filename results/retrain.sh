@@ -11,11 +11,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "problem,arch,change,k,steps,curvature,n_after,objective_old,objective_newton,objective_retrained,gap_closed,rel_distance,setup_s,update_s,retrain_s,retrain_iterations" > retrain.csv
 
-"$prune" train --quiet --data sine --arch 1-10-1 --optimizer lbfgs --epochs 3000 --weight-decay 1e-3 --seed 1 -o "$tmp/sine.json"
-"$prune" laplace --quiet --model "$tmp/sine.json" --split train -o "$tmp/sine-train.csv"
-"$prune" laplace --quiet --model "$tmp/sine.json" --split test -o "$tmp/sine-test.csv"
+"$prune" train --quiet --data sine --arch 1-10-1 --optimizer lbfgs --epochs 3000 --weight-decay 1e-3 --seed 1 -o "$tmp/sine.json" >/dev/null
+"$prune" laplace --quiet --model "$tmp/sine.json" --split train -o "$tmp/sine-train.csv" >/dev/null
+"$prune" laplace --quiet --model "$tmp/sine.json" --split test -o "$tmp/sine-test.csv" >/dev/null
 "$prune" train --quiet --data monks1 --monks-dir "$monks" --arch 17-3-1 --act tanh,sigmoid --loss mse --optimizer lbfgs \
-	--epochs 3000 --weight-decay 1e-3 --seed 1 -o "$tmp/monks1.json"
+	--epochs 3000 --weight-decay 1e-3 --seed 1 -o "$tmp/monks1.json" >/dev/null
 
 # samples PROBLEM SOURCE K OUT: the first K samples of the split as CSV rows.
 samples() {

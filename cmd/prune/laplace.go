@@ -756,7 +756,7 @@ func (pr *predictions) csv() ([]byte, error) {
 	if err := w.Write(head); err != nil {
 		return nil, err
 	}
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	for i := range N {
 		rec := []string{strconv.Itoa(i)}
 		if xin == 1 {
