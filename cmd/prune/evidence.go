@@ -194,7 +194,7 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 			mark = " *"
 		}
 		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%d\t%.6g\t%s\t%s\t%.4g\t%.5g\t%.5g\t\n", r.Model, mark, r.Arch, r.Hidden, r.Live,
-			r.LogEvidence, formatFloats(r.Alpha), beta, r.Gamma, r.TrainLoss, r.Error)
+			r.LogEvidence, alphaText(r.Alpha), beta, r.Gamma, r.TrainLoss, r.Error)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/laplace"
 	"github.com/secondorder/prune/nn"
@@ -238,6 +239,11 @@ func fitPosterior(ctx context.Context, n *nn.Network, train *datasets.Set, o lap
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		var me *hessian.MemoryError
+		if errors.As(err, &me) {
+			return nil, fmt.Errorf("--model %s: the dense %v curvature of %d parameters needs %s, above the memory limit of %s; use --curvature diag or raise --max-memory",
+				o.Model, plan.curvature, me.Dim, hessian.FormatBytes(me.Bytes), hessian.FormatBytes(me.Limit))
 		}
 		if errors.Is(err, laplace.ErrNotPositiveDefinite) {
 			return nil, fmt.Errorf("--model %s: %v", o.Model, err)
@@ -544,7 +550,7 @@ func printPosterior(w io.Writer, s posteriorSummary) {
 		s.Model, s.Arch, s.Loss, s.Curvature, s.Covered, s.Params, s.N)
 	fmt.Fprintf(w, "log evidence %.6g  (data %.6g, prior %.6g, −½ln|A| %.6g, ½Σln α %.6g, noise %.6g)\n",
 		s.LogEvidence, s.Data, s.Prior, s.LogDet, s.LogAlpha, s.Noise)
-	fmt.Fprintf(w, "α %s (%s)", formatFloats(s.Alpha), s.AlphaFrom)
+	fmt.Fprintf(w, "α %s (%s)", alphaText(s.Alpha), s.AlphaFrom)
 	if s.Beta != nil {
 		fmt.Fprintf(w, "  β %.6g (noise σ %.4g)", *s.Beta, 1/math.Sqrt(*s.Beta))
 	}
@@ -557,6 +563,17 @@ func printPosterior(w io.Writer, s posteriorSummary) {
 		fmt.Fprintf(w, "hyperparameters re-estimated in %d steps (%s)\n", s.Steps, how)
 	}
 	fmt.Fprintf(w, "|∇S| at θ %.3g (zero at the MAP of α, β)\n", s.GradNorm)
+}
+
+// alphaText formats the prior precisions: one number when the layers share
+// it, one per layer otherwise.
+func alphaText(a []float64) string {
+	for _, v := range a[1:] {
+		if v != a[0] {
+			return formatFloats(a) + " (per layer)"
+		}
+	}
+	return formatFloats(a[:1])
 }
 
 func printPredictive(w io.Writer, p predictiveSummary) {
