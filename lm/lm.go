@@ -375,7 +375,12 @@ func (r *run) minimize(ctx context.Context, after hook) (Result, error) {
 				r.setParams(r.x)
 				return res, err
 			}
-			ok := r.solve(mu)
+			ok := r.solve(ctx, mu)
+			if err := ctx.Err(); err != nil {
+				res.Stopped = nn.StoppedCanceled
+				r.setParams(r.x)
+				return res, err
+			}
 			if !ok {
 				mu *= nu
 				nu *= 2
@@ -447,7 +452,7 @@ func (r *run) minimize(ctx context.Context, after hook) (Result, error) {
 
 // solve sets r.step to the solution of (c·G + D + μI)δ = −g and reports
 // whether it succeeded.
-func (r *run) solve(mu float64) bool {
+func (r *run) solve(ctx context.Context, mu float64) bool {
 	k := len(r.live)
 	c := r.o.Scale
 	if r.M != nil {
@@ -483,8 +488,8 @@ func (r *run) solve(mu float64) bool {
 			dst[i] = c*dst[i] + (r.d[i]+mu)*v[i]
 		}
 	}
-	r.cg.solve(r.step, r.g, mul, r.cfg.CGIterations, r.cfg.CGTolerance)
-	return allFinite(r.step)
+	r.cg.solve(ctx, r.step, r.g, mul, r.cfg.CGIterations, r.cfg.CGTolerance)
+	return ctx.Err() == nil && allFinite(r.step)
 }
 
 // cgWork holds the vectors of a conjugate-gradient solve.
@@ -495,8 +500,9 @@ func newCGWork(k int) *cgWork {
 }
 
 // solve sets x to the approximate solution of M x = −g by at most iters
-// conjugate-gradient steps from x = 0, stopping when ‖r‖ ≤ tol·‖g‖.
-func (w *cgWork) solve(x, g []float64, mul func(dst, v []float64), iters int, tol float64) {
+// conjugate-gradient steps from x = 0, stopping when ‖r‖ ≤ tol·‖g‖ or when
+// ctx is done (checked before every product).
+func (w *cgWork) solve(ctx context.Context, x, g []float64, mul func(dst, v []float64), iters int, tol float64) {
 	clear(x)
 	for i, v := range g {
 		w.res[i] = -v
@@ -505,6 +511,9 @@ func (w *cgWork) solve(x, g []float64, mul func(dst, v []float64), iters int, to
 	rr := floats.Dot(w.res, w.res)
 	stop := tol * tol * rr
 	for it := 0; it < iters && rr > stop; it++ {
+		if ctx.Err() != nil {
+			return
+		}
 		mul(w.ap, w.p)
 		pap := floats.Dot(w.p, w.ap)
 		if !(pap > 0) {
