@@ -267,6 +267,15 @@ func (p *Posterior) each(ctx context.Context, X, mean *mat.Dense, fn func(i int,
 	rows := max(1, min(256, (1<<23)/max(1, K*W)))
 	cov := make([]float64, K*K)
 	var S mat.Dense
+	covSym := mat.NewSymDense(K, nil)
+	covDense := mat.NewDense(K, K, nil)
+	var sqrtAinv []float64
+	if p.hDiag != nil {
+		sqrtAinv = make([]float64, W)
+		for q, v := range p.ainvDiag {
+			sqrtAinv[q] = math.Sqrt(v)
+		}
+	}
 	for lo := 0; lo < N; lo += rows {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -281,7 +290,16 @@ func (p *Posterior) each(ctx context.Context, X, mean *mat.Dense, fn func(i int,
 		Y := mat.NewDense(hi-lo, K, nil)
 		pr := &hessian.Problem{Net: jnet, X: rowsOf(X, lo, hi), Y: Y, Params: p.params}
 		J := hessian.WeightedJacobian(pr, 0, hi-lo)
-		if p.hDiag == nil {
+		if p.hDiag != nil {
+			// Scale column q by √[A⁻¹]_qq, so that J_i J_iᵀ is the covariance.
+			nr, _ := J.Dims()
+			for r := range nr {
+				row := J.RawRowView(r)
+				for q := range row {
+					row[q] *= sqrtAinv[q]
+				}
+			}
+		} else {
 			S.Reset()
 			if err := p.chol.SolveTo(&S, J.T()); err != nil {
 				var cond mat.Condition
@@ -291,22 +309,23 @@ func (p *Posterior) each(ctx context.Context, X, mean *mat.Dense, fn func(i int,
 			}
 		}
 		for i := lo; i < hi; i++ {
-			for a := range K {
-				ra := J.RawRowView((i-lo)*K + a)
-				for b := a; b < K; b++ {
-					var v float64
-					if p.hDiag != nil {
-						rb := J.RawRowView((i-lo)*K + b)
-						for q, x := range ra {
-							v += x * rb[q] * p.ainvDiag[q]
-						}
-					} else {
-						col := (i-lo)*K + b
-						for q, x := range ra {
-							v += x * S.At(q, col)
-						}
+			Ji := J.Slice((i-lo)*K, (i-lo+1)*K, 0, W)
+			if p.hDiag != nil {
+				covSym.SymOuterK(1, Ji)
+				for a := range K {
+					for b := a; b < K; b++ {
+						v := covSym.At(a, b)
+						cov[a*K+b], cov[b*K+a] = v, v
 					}
-					cov[a*K+b], cov[b*K+a] = v, v
+				}
+			} else {
+				Si := S.Slice(0, W, (i-lo)*K, (i-lo+1)*K)
+				covDense.Mul(Ji, Si)
+				for a := range K {
+					for b := a; b < K; b++ {
+						v := 0.5 * (covDense.At(a, b) + covDense.At(b, a))
+						cov[a*K+b], cov[b*K+a] = v, v
+					}
 				}
 			}
 			fn(i, out.RawRowView(i), cov)
