@@ -339,13 +339,7 @@ func rowsOf(m *mat.Dense, lo, hi int) *mat.Dense {
 	return m.Slice(lo, hi, 0, c).(*mat.Dense)
 }
 
-func sigmoid(a float64) float64 {
-	if a >= 0 {
-		return 1 / (1 + math.Exp(-a))
-	}
-	e := math.Exp(a)
-	return e / (1 + e)
-}
+func sigmoid(a float64) float64 { return nn.Sigmoid.Eval(a) }
 
 // softmax writes the softmax of a to z; z may be a.
 func softmax(z, a []float64) {
