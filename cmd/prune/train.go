@@ -17,6 +17,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/lm"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
@@ -64,7 +65,7 @@ func trainCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 		&cli.StringFlag{Name: "optimizer", Value: nn.Adam.String(), Usage: "optimizer: adam, sgd, lbfgs or lm (Levenberg–Marquardt)", Category: "Trainer"},
-		&cli.IntFlag{Name: "epochs", DefaultText: fmt.Sprintf("%d, %d major iterations for lbfgs", nn.DefaultEpochs, nn.DefaultLBFGSEpochs), Usage: "maximum number of epochs", Category: "Trainer"},
+		&cli.IntFlag{Name: "epochs", DefaultText: fmt.Sprintf("%d, %d major iterations for lbfgs, %d steps for lm", nn.DefaultEpochs, nn.DefaultLBFGSEpochs, lm.DefaultEpochs), Usage: "maximum number of epochs", Category: "Trainer"},
 		&cli.IntFlag{Name: "batch", DefaultText: fmt.Sprint(nn.DefaultBatchSize), Usage: "minibatch size of adam and sgd", Category: "Trainer"},
 		&cli.Float64Flag{Name: "lr", DefaultText: fmt.Sprintf("%v for adam, %v for sgd", nn.DefaultAdamRate, nn.DefaultSGDRate), Usage: "learning rate of adam and sgd", Category: "Trainer"},
 		&cli.Float64Flag{Name: "momentum", DefaultText: fmt.Sprint(nn.DefaultMomentum), Usage: "momentum of sgd, in [0, 1)", Category: "Trainer"},
