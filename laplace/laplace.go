@@ -140,9 +140,10 @@ type Posterior struct {
 	perLayer   bool      // re-estimate one α per layer
 	beta       float64   // 1 for classification
 	regression bool
-	n, k       int     // samples, targets per sample
-	ed         float64 // E(θ_MAP)
-	gradNorm   float64 // largest |∂S/∂θ_q| at θ_MAP
+	n, k       int       // samples, targets per sample
+	ed         float64   // E(θ_MAP)
+	gradNorm   float64   // largest |∂S/∂θ_q| at θ_MAP
+	gradE      []float64 // ∇E at θ over the covered parameters
 
 	h     *mat.SymDense // dense curvature
 	hEig  []float64     // eigenvalues of h, computed on demand
@@ -322,11 +323,17 @@ func (p *Posterior) SetHyper(layerAlpha []float64, beta float64) error {
 	}
 
 	// Gradient of S at θ: a check that θ is the MAP.
-	full := make([]float64, p.net.NumParams())
-	p.net.Gradient(full, p.X, p.Y)
+	if p.gradE == nil {
+		full := make([]float64, p.net.NumParams())
+		p.net.Gradient(full, p.X, p.Y)
+		p.gradE = make([]float64, k)
+		for i, q := range p.params {
+			p.gradE[i] = full[q]
+		}
+	}
 	p.gradNorm = 0
-	for i, q := range p.params {
-		p.gradNorm = math.Max(p.gradNorm, math.Abs(beta*full[q]+p.alpha[i]*p.theta[i]))
+	for i, g := range p.gradE {
+		p.gradNorm = math.Max(p.gradNorm, math.Abs(beta*g+p.alpha[i]*p.theta[i]))
 	}
 
 	if p.hDiag != nil {
