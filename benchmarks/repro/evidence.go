@@ -26,13 +26,13 @@ type evidenceProblem struct {
 	inputs     int
 	out        nn.Activation
 	loss       nn.Loss
-	errName    string    // "test mean loss" or "test misclassification"
-	hidden     []int     // hidden units of the sweep
-	pathHidden int       // hidden units of the network pruned along the OBS path
-	pathSteps  int       // removals between evidence evaluations on the path
-	pathMin    int       // live parameters at which the path stops
-	restarts   int       // initialisations per architecture
-	seedOffset uint64    // keeps the problems' initialisations apart
+	errName    string // "test mean loss" or "test misclassification"
+	hidden     []int  // hidden units of the sweep
+	pathHidden int    // hidden units of the network pruned along the OBS path
+	pathSteps  int    // removals between evidence evaluations on the path
+	pathMin    int    // live parameters at which the path stops
+	restarts   int    // initialisations per architecture
+	seedOffset uint64 // keeps the problems' initialisations apart
 	testErr    func(*nn.Network) float64
 }
 
