@@ -2,6 +2,7 @@ package repro
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -239,7 +240,7 @@ func obsEvidencePath(ctx context.Context, p *evidenceProblem, seed uint64) ([]ev
 		G.ScaleSym(post.Beta(), G)
 		if err := hessian.DampedInverse(G, G, post.Alpha()); err != nil {
 			var cond mat.Condition
-			if !asCondition(err, &cond) {
+			if !errors.As(err, &cond) {
 				return nil, err
 			}
 		}
@@ -287,14 +288,6 @@ func obsEvidencePath(ctx context.Context, p *evidenceProblem, seed uint64) ([]ev
 		post, net = ps, ps.Net()
 	}
 	return rows, nil
-}
-
-func asCondition(err error, c *mat.Condition) bool {
-	v, ok := err.(mat.Condition)
-	if ok {
-		*c = v
-	}
-	return ok
 }
 
 // bestBy returns, per hidden-unit count, the restart of highest evidence.
