@@ -16,6 +16,8 @@
 //   - mnist: LeNet-300-100 pruned to 50–98 % sparsity by magnitude, OBD and
 //     layer-wise OBS, one-shot, retrained, and pruned and retrained in
 //     steps;
+//   - evidence: the Laplace evidence and the test error against the number
+//     of hidden units and along an OBS pruning path (MacKay 1992);
 //   - speed: the time of the curvature computations and of pruning.
 //
 // Run runs one benchmark by name (see Names) and writes OUT/NAME.md,
@@ -115,6 +117,7 @@ var registry = []benchmark{
 	{"xor", "Hassibi & Stork 1993: 2-2-1 XOR networks over seeds (default 100; quick 20): how often each method's first removals break XOR", runXOR},
 	{"curves", "training loss against weights removed without retraining, every saliency and curvature, on MONK-1, noisy sine and two spirals; OBS predicted against real ΔE (quick: the curvature rebuilt every 2 % of the weights instead of after every removal)", runCurves},
 	{"mnist", "LeNet-300-100 on MNIST pruned to 50–98 % by magnitude, OBD and layer-wise OBS: one-shot, retrained, and pruned and retrained in steps (quick: 10k training and 2k test images, 3 epochs)", runMNIST},
+	{"evidence", "MacKay 1992: Laplace evidence and test error against hidden units and along an OBS pruning path, noisy sine (mse) and MONK-3 (bce), α and β re-estimated with retraining (quick: fewer sizes and restarts)", runEvidence},
 	{"speed", "time of the gradient, Hv, dense curvatures, diagonals, inverses, OBS removals with downdates and with rebuilds, and layer-wise OBS on 784-300-100-10 (quick: W ≈ 100 and 1000 only)", runSpeed},
 }
 

@@ -96,6 +96,25 @@ func expectations(t *testing.T) []expectation {
 			pngs:    []string{".png"},
 		},
 		{
+			name:      "evidence",
+			mdColumns: []string{"hidden units", "parameters", "ln evidence", "α", "β", "γ", "train E/N", "test mean loss", "restarts"},
+			csvHeader: []string{"dataset", "method", "hidden", "live", "restart", "log_evidence", "alpha", "beta", "gamma", "train_mean_loss", "test_error", "reestimation_steps", "stopped"},
+			// Tiny: 2 sizes × 1 restart per problem, and an OBS path.
+			csvRows: func(t *testing.T, rows [][]string) int {
+				obs := 0
+				for _, r := range rows {
+					if r[1] == "obs-path" {
+						obs++
+					}
+				}
+				if obs < 2 {
+					t.Errorf("evidence: %d points on the OBS paths, want at least 2", obs)
+				}
+				return 4 + obs
+			},
+			pngs: []string{"-sine.png", "-monks3.png"},
+		},
+		{
 			name:      "speed",
 			mdColumns: []string{"computation", "W = 25 (4-4-1, k = 3)", "× gradient", "W = 61 (8-6-1, k = 3)", "× gradient"},
 			csvHeader: []string{"op", "arch", "W", "seconds", "ratio_to_gradient", "runs"},
@@ -308,7 +327,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestNamesDescribe(t *testing.T) {
-	want := []string{"monks", "xor", "curves", "mnist", "speed"}
+	want := []string{"monks", "xor", "curves", "mnist", "evidence", "speed"}
 	if got := Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}

@@ -15,6 +15,9 @@
 //	run       prune a model and write the pruned model and a report
 //	saliency  write the saliency of every parameter to a .npy file
 //	hessian   compute a curvature of a model's loss and write it to a .npy file
+//	laplace   Laplace posterior of a model: evidence, α, β, γ, predictive
+//	evidence  compare the evidence of several models (MacKay's evidence curve)
+//	retrain   update a model by Newton steps after adding or removing samples
 //	convert   convert a model between .json (prune-mlp/1) and .npz (PyTorch)
 //	bench     run a benchmark that reproduces a paper's experiment
 //	datasets  list the built-in data sets
@@ -163,6 +166,9 @@ func commands() []*cli.Command {
 		runCommand(),
 		saliencyCommand(),
 		hessianCommand(),
+		laplaceCommand(),
+		evidenceCommand(),
+		retrainCommand(),
 		convertCommand(),
 		benchCommand(),
 		datasetsCommand(),

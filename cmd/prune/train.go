@@ -17,6 +17,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/lm"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
@@ -63,8 +64,8 @@ func trainCommand() *cli.Command {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write: .json (prune-mlp/1) or .npz (PyTorch state_dict and MODEL.spec.json)", Category: "Output"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
-		&cli.StringFlag{Name: "optimizer", Value: nn.Adam.String(), Usage: "optimizer: adam, sgd or lbfgs", Category: "Trainer"},
-		&cli.IntFlag{Name: "epochs", DefaultText: fmt.Sprintf("%d, %d major iterations for lbfgs", nn.DefaultEpochs, nn.DefaultLBFGSEpochs), Usage: "maximum number of epochs", Category: "Trainer"},
+		&cli.StringFlag{Name: "optimizer", Value: nn.Adam.String(), Usage: "optimizer: adam, sgd, lbfgs or lm (Levenberg–Marquardt)", Category: "Trainer"},
+		&cli.IntFlag{Name: "epochs", DefaultText: fmt.Sprintf("%d, %d major iterations for lbfgs, %d steps for lm", nn.DefaultEpochs, nn.DefaultLBFGSEpochs, lm.DefaultEpochs), Usage: "maximum number of epochs", Category: "Trainer"},
 		&cli.IntFlag{Name: "batch", DefaultText: fmt.Sprint(nn.DefaultBatchSize), Usage: "minibatch size of adam and sgd", Category: "Trainer"},
 		&cli.Float64Flag{Name: "lr", DefaultText: fmt.Sprintf("%v for adam, %v for sgd", nn.DefaultAdamRate, nn.DefaultSGDRate), Usage: "learning rate of adam and sgd", Category: "Trainer"},
 		&cli.Float64Flag{Name: "momentum", DefaultText: fmt.Sprint(nn.DefaultMomentum), Usage: "momentum of sgd, in [0, 1)", Category: "Trainer"},
@@ -400,6 +401,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 	if err := o.Data.check(); err != nil {
 		return err
 	}
+	useLM := takeLM(&o)
 	settings, err := checkTrainerOptions(o)
 	if err != nil {
 		return err
@@ -459,7 +461,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		valid = nn.Data{X: splits.Valid.X, Y: splits.Valid.Y}
 	}
 	start := time.Now()
-	res, err := nn.Train(ctx, n, train, valid, &settings)
+	res, err := trainWith(ctx, useLM, n, train, valid, &settings)
 	bar.close()
 	switch {
 	case err == nil:
@@ -510,7 +512,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		"arch":        n.Arch(),
 		"activations": sum.Activations,
 		"loss":        sum.Loss,
-		"trainer":     newTrainerRecord(settings),
+		"trainer":     trainerRecordFor(useLM, settings),
 		"epochs_run":  res.Epochs,
 		"best_epoch":  res.BestEpoch,
 		"stopped":     res.Stopped,

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/lm"
+	"github.com/secondorder/prune/nn"
+	"github.com/urfave/cli/v2"
+	"gonum.org/v1/gonum/floats"
+)
+
+// retrainOptions holds the flags of the retrain command.
+type retrainOptions struct {
+	Model     string
+	Act, Loss string
+	Data      dataOptions
+	DataGiven map[string]bool
+	Add       string
+	Remove    string
+	Steps     int
+	Exact     bool
+	Decay     float64
+	HasDecay  bool
+	Damping   float64
+	Compare   bool
+	Output    string
+	Overwrite bool
+	JSON      bool
+	Quiet     bool
+}
+
+// retrainCommand returns the retrain command.
+func retrainCommand() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "trained model `FILE`: .json (prune-mlp/1) or .npz (PyTorch state_dict)"},
+		&cli.StringFlag{Name: "add", Usage: "CSV `FILE` of samples to add to the training split (inputs, then the targets)", Category: "Change"},
+		&cli.StringFlag{Name: "remove", Usage: "CSV `FILE` of samples to remove from the training split, each matched to an equal training sample", Category: "Change"},
+		&cli.IntFlag{Name: "steps", Value: 1, Usage: "number of Newton steps", Category: "Newton"},
+		&cli.BoolFlag{Name: "exact", Usage: "use the exact Hessian of the old data instead of the Gauss–Newton matrix", Category: "Newton"},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay `λ` the model was trained with", DefaultText: "the model's recorded one", Category: "Newton"},
+		&cli.Float64Flag{Name: "damping", Usage: "damping added to H + Nλ I in the inverse only, for models trained without weight decay", DefaultText: "0", Category: "Newton"},
+		&cli.BoolFlag{Name: "compare", Usage: "also retrain from the old weights with L-BFGS to convergence and report the Newton estimate's error and both times", Category: "Newton"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "model `FILE` to write: .json or .npz", Category: "Output"},
+		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
+		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
+	}
+	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1)")...)
+	return &cli.Command{
+		Name:  "retrain",
+		Usage: "update a trained model by Newton steps after adding or removing a few training samples",
+		UsageText: "prune retrain --model MODEL.json --add NEW.csv|--remove OLD.csv [--steps 1] [--exact] [--compare] -o OUT.json [flags]\n\n" +
+			"Takes Newton steps θ' = θ − (H' + αI)⁻¹∇S'(θ) from the model's parameters on the changed training split,\n" +
+			"with H' the old curvature updated by the Gauss–Newton terms of the added or removed samples (the rank-one\n" +
+			"recursion of the Optimal Brain Surgeon on the inverse). The prior precision α = Nλ stays fixed, so the\n" +
+			"written model's weight decay is λ' = α/N'. The samples are CSV rows of inputs and targets in the units of\n" +
+			"the model's data (standardized if it was trained with --standardize).\n\n" +
+			"Example: prune retrain --model m.json --add extra.csv --compare -o m2.json",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			d, given := readDataOptions(c)
+			o := retrainOptions{
+				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Data: d, DataGiven: given,
+				Add: c.String("add"), Remove: c.String("remove"), Steps: c.Int("steps"), Exact: c.Bool("exact"),
+				Decay: c.Float64("weight-decay"), HasDecay: c.IsSet("weight-decay"), Damping: c.Float64("damping"),
+				Compare: c.Bool("compare"), Output: c.String("output"), Overwrite: c.Bool("overwrite"),
+				JSON: c.Bool("json"), Quiet: isQuiet(c),
+			}
+			return runRetrain(c.Context, o, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// retrainSummary is what retrain prints with --json.
+type retrainSummary struct {
+	Model       string  `json:"model"`
+	Output      string  `json:"output"`
+	Added       int     `json:"added"`
+	Removed     int     `json:"removed"`
+	N           int     `json:"n"`
+	Alpha       float64 `json:"alpha"`
+	WeightDecay float64 `json:"weight_decay"`
+	Curvature   string  `json:"curvature"`
+	Steps       int     `json:"steps"`
+	// J' = E'/N' + ½λ'‖θ‖² at the old parameters and after the Newton steps.
+	ObjectiveOld    float64         `json:"objective_old"`
+	ObjectiveNewton float64         `json:"objective_newton"`
+	GradNorm        float64         `json:"grad_norm"`
+	SetupSeconds    float64         `json:"setup_s"`
+	UpdateSeconds   float64         `json:"update_s"`
+	Train           nn.Metrics      `json:"train"`
+	Compare         *retrainCompare `json:"compare,omitempty"`
+}
+
+// retrainCompare compares the Newton estimate with full retraining.
+type retrainCompare struct {
+	Objective   float64 `json:"objective_retrained"`
+	Epochs      int     `json:"epochs"`
+	Seconds     float64 `json:"seconds"`
+	GapClosed   float64 `json:"gap_closed"`   // (J'_old − J'_newton) / (J'_old − J'_retrained)
+	Distance    float64 `json:"distance"`     // ‖θ_newton − θ_retrained‖
+	Moved       float64 `json:"moved"`        // ‖θ_retrained − θ_old‖
+	RelDistance float64 `json:"rel_distance"` // Distance / Moved
+}
+
+func readSamples(flag, path string, n *nn.Network) (*datasets.Set, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %v", flag, err)
+	}
+	defer f.Close()
+	targets := n.Loss().TargetCols(n.Outputs())
+	s, err := datasets.ReadCSV(f, path, targets, n.Loss() == nn.CE)
+	if err != nil {
+		return nil, fmt.Errorf("--%s %s", flag, strings.TrimPrefix(trimPackagePrefix(err.Error()), path+": "))
+	}
+	if s.Inputs() != n.Inputs() {
+		return nil, fmt.Errorf("--%s %s: %d input columns, the model %s has %d inputs (and %d target columns)", flag, path, s.Inputs(), n.Arch(), n.Inputs(), targets)
+	}
+	if err := n.Check(s.X, s.Y); err != nil {
+		return nil, fmt.Errorf("--%s %s: %v", flag, path, trimPackagePrefix(err.Error()))
+	}
+	return s, nil
+}
+
+func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer) error {
+	if o.Model == "" {
+		return flagErrorf("model", "is required: give the trained model")
+	}
+	if o.Add == "" && o.Remove == "" {
+		return flagErrorf("add", "or --remove is required: give the samples that change")
+	}
+	if o.Steps < 1 {
+		return flagErrorf("steps", "%d: must be positive", o.Steps)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"weight-decay", o.Decay}, {"damping", o.Damping}} {
+		if !(f.v >= 0) || math.IsInf(f.v, 1) {
+			return flagErrorf(f.name, "%v: must be a finite number not below 0", f.v)
+		}
+	}
+	if o.Output != "" {
+		if err := checkModelName("output", o.Output); err != nil {
+			return err
+		}
+	}
+	inputs := append(modelFiles(o.Model), o.Add, o.Remove)
+	if err := checkOutput(o.Output, o.Overwrite, inputs...); err != nil {
+		return err
+	}
+	n, err := readModel(o.Model, o.Act, o.Loss)
+	if err != nil {
+		return err
+	}
+	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
+	if err := d.check(); err != nil {
+		return err
+	}
+	if err := checkOutput(o.Output, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
+		return err
+	}
+	train, err := loadSplit(n, d, "train")
+	if err != nil {
+		return err
+	}
+	var add, rem *datasets.Set
+	if o.Add != "" {
+		if add, err = readSamples("add", o.Add, n); err != nil {
+			return err
+		}
+	}
+	if o.Remove != "" {
+		if rem, err = readSamples("remove", o.Remove, n); err != nil {
+			return err
+		}
+	}
+	lambda := recordedWeightDecay(n.Meta)
+	if o.HasDecay {
+		lambda = o.Decay
+	}
+	N0, _ := train.X.Dims()
+
+	start := time.Now()
+	u, err := lm.NewUpdater(ctx, n, train.X, train.Y, &lm.UpdaterSettings{WeightDecay: lambda, Exact: o.Exact, Damping: o.Damping})
+	if err != nil {
+		hint := ""
+		if lambda == 0 && o.Damping == 0 {
+			hint = " (the model has no weight decay: give --damping, such as 1e-4)"
+		}
+		return fmt.Errorf("--model %s: %v%s", o.Model, strings.TrimPrefix(err.Error(), "lm: "), hint)
+	}
+	setup := time.Since(start)
+	start = time.Now()
+	if add != nil {
+		if err := u.Add(ctx, add.X, add.Y); err != nil {
+			return fmt.Errorf("--add %s: %v", o.Add, strings.TrimPrefix(err.Error(), "lm: "))
+		}
+	}
+	if rem != nil {
+		if err := u.Remove(ctx, rem.X, rem.Y); err != nil {
+			return fmt.Errorf("--remove %s: %v", o.Remove, strings.TrimPrefix(err.Error(), "lm: "))
+		}
+	}
+	res, err := u.Step(ctx, o.Steps)
+	if err != nil {
+		return fmt.Errorf("Newton steps: %v", strings.TrimPrefix(err.Error(), "lm: "))
+	}
+	update := time.Since(start)
+	out := u.Net()
+	X, Y := u.Data()
+	N, _ := X.Dims()
+	lam2 := u.WeightDecay()
+	sum := retrainSummary{
+		Model: o.Model, Output: o.Output, N: N, Alpha: u.Alpha(), WeightDecay: lam2, Steps: res.Steps,
+		Curvature: "gn", ObjectiveOld: res.Start / float64(N), ObjectiveNewton: res.End / float64(N), GradNorm: res.GradNorm / float64(N),
+		SetupSeconds: setup.Seconds(), UpdateSeconds: update.Seconds(), Train: out.Evaluate(X, Y),
+	}
+	if o.Exact {
+		sum.Curvature = "exact"
+	}
+	if add != nil {
+		sum.Added = add.Len()
+	}
+	if rem != nil {
+		sum.Removed = rem.Len()
+	}
+	if o.Compare {
+		ref := n.Clone()
+		t0 := time.Now()
+		tr, err := nn.Train(ctx, ref, nn.Data{X: X, Y: Y}, nn.Data{}, &nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: lam2})
+		if err != nil {
+			return fmt.Errorf("--compare: retraining: %v", err)
+		}
+		c := &retrainCompare{Seconds: time.Since(t0).Seconds(), Epochs: tr.Epochs}
+		th := ref.RawParams()
+		c.Objective = ref.Evaluate(X, Y).MeanLoss + 0.5*lam2*floats.Dot(th, th)
+		if gap := sum.ObjectiveOld - c.Objective; gap != 0 {
+			c.GapClosed = (sum.ObjectiveOld - sum.ObjectiveNewton) / gap
+		}
+		c.Distance = floats.Distance(out.RawParams(), th, 2)
+		c.Moved = floats.Distance(n.RawParams(), th, 2)
+		if c.Moved > 0 {
+			c.RelDistance = c.Distance / c.Moved
+		}
+		sum.Compare = c
+	}
+
+	meta := map[string]any{}
+	for k, v := range n.Meta {
+		meta[k] = v
+	}
+	var rec trainerRecord
+	if v, ok := n.Meta["trainer"]; ok && decodeMeta(v, &rec) {
+		rec.WeightDecay = lam2
+		meta["trainer"] = rec
+	}
+	meta["retrain"] = map[string]any{
+		"command": "retrain", "source": o.Model, "add": o.Add, "remove": o.Remove, "added": sum.Added, "removed": sum.Removed,
+		"n": N, "n_before": N0, "steps": res.Steps, "curvature": sum.Curvature, "alpha": u.Alpha(), "weight_decay": lam2,
+		"note": "trained on the recorded data set's training split with the samples of add and without those of remove",
+	}
+	out.Meta = metaValue(meta).(map[string]any)
+	if err := saveModel(o.Output, out); err != nil {
+		return err
+	}
+	if o.JSON {
+		return writeJSON(stdout, sum)
+	}
+	fmt.Fprintf(stdout, "%s: %d samples added, %d removed (N %d → %d); %d Newton step(s) on the %s curvature, α = Nλ = %.4g, λ' = %.4g\n",
+		o.Model, sum.Added, sum.Removed, N0, N, res.Steps, sum.Curvature, u.Alpha(), lam2)
+	fmt.Fprintf(stdout, "J' = E'/N' + ½λ'‖θ‖²: old %.8g → Newton %.8g (|∇| %.3g); setup %.3gs, update and steps %.3gs\n",
+		sum.ObjectiveOld, sum.ObjectiveNewton, sum.GradNorm, sum.SetupSeconds, sum.UpdateSeconds)
+	if c := sum.Compare; c != nil {
+		fmt.Fprintf(stdout, "L-BFGS retraining from the old weights: J' %.8g in %d iterations, %.3gs; Newton closed %.1f%% of the gap, ‖θ_N − θ_R‖ = %.3g (%.3g of the move %.3g)\n",
+			c.Objective, c.Epochs, c.Seconds, 100*c.GapClosed, c.Distance, c.RelDistance, c.Moved)
+	}
+	printMetrics(stdout, "train", sum.Train)
+	if !o.Quiet {
+		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(o.Output), ", "))
+	}
+	return nil
+}
