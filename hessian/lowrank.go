@@ -76,8 +76,13 @@ func LowRankBytes(n, m int) int64 {
 
 // LowRankSettings are the settings of LowRankFisher and LowRankGaussNewton.
 type LowRankSettings struct {
-	// Damping is λ; it must be positive.
+	// Damping is λ. When it is zero, λ is RelativeDamping times the
+	// mean diagonal entry of the undamped matrix, tr(s·GᵀG)/n; one of the
+	// two must be positive.
 	Damping float64
+
+	// RelativeDamping sets λ relative to the matrix when Damping is zero.
+	RelativeDamping float64
 
 	// Scale multiplies GᵀG; zero means 1. With m of N samples,
 	// Scale = N/m makes the matrix an estimate of the one over all N.
@@ -92,7 +97,9 @@ type LowRankSettings struct {
 }
 
 func (s *LowRankSettings) check(what string) (scale float64, batch int, err error) {
-	if !(s.Damping > 0) || math.IsInf(s.Damping, 1) {
+	switch {
+	case s.Damping == 0 && s.RelativeDamping > 0 && !math.IsInf(s.RelativeDamping, 1):
+	case !(s.Damping > 0) || math.IsInf(s.Damping, 1):
 		return 0, 0, fmt.Errorf("hessian: %s damping %v is not a positive number", what, s.Damping)
 	}
 	scale = s.Scale
@@ -176,7 +183,7 @@ func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRan
 	if f != 1 {
 		blas64.Scal(f, blas64.Vector{N: m * n, Inc: 1, Data: g})
 	}
-	return newLowRank(ctx, g, m, n, s.Damping)
+	return newLowRank(ctx, g, m, n, s.damping(g, n))
 }
 
 // LowRankGaussNewton returns the damped Gauss–Newton matrix
@@ -217,7 +224,24 @@ func LowRankGaussNewton(ctx context.Context, p *Problem, s *LowRankSettings) (*L
 			}
 		}
 	}
-	return newLowRank(ctx, g, m, n, s.Damping)
+	return newLowRank(ctx, g, m, n, s.damping(g, n))
+}
+
+// damping returns λ for the scaled rows g over n positions.
+func (s *LowRankSettings) damping(g []float64, n int) float64 {
+	if s.Damping > 0 {
+		return s.Damping
+	}
+	var tr float64
+	for _, x := range g {
+		tr += x * x
+	}
+	lambda := s.RelativeDamping * tr / float64(max(n, 1))
+	if !(lambda > 0) {
+		// Zero rows: any positive λ gives the exact inverse λ⁻¹I.
+		lambda = s.RelativeDamping
+	}
+	return lambda
 }
 
 // NewLowRank returns the Woodbury form of λI + GᵀG for the m×n matrix G.
