@@ -257,7 +257,7 @@ func TestBlockOBSSetEqualsOBSSet(t *testing.T) {
 		if math.Abs(pred-sal) > equalityTol*sal {
 			t.Errorf("%s: B = W set prediction %v, OBSSet %v", c.name, pred, sal)
 		}
-		for _, B := range []int{1, 3} {
+		for _, B := range []int{1, 3, n} {
 			b1, _ := BlockOBS{Curvature: Fisher, Block: B, Damping: lambda}.Begin(ctx, c.p, nil)
 			b2, _ := BlockOBS{Curvature: Fisher, Block: B, Damping: lambda}.Begin(ctx, c.p, nil)
 			w1, w2 := slices.Clone(w), slices.Clone(w)
@@ -279,6 +279,15 @@ func TestBlockOBSSetEqualsOBSSet(t *testing.T) {
 			}
 			if math.Abs(p1-p2) > equalityTol*p2 {
 				t.Errorf("%s: B = %d: joint prediction %v, sequential %v", c.name, B, p1, p2)
+			}
+			// The downdated inverses agree: the next scores are equal.
+			s1, q1 := make([]float64, n), make([]float64, n)
+			b1.Score(s1, q1, w1)
+			b2.Score(sal2, pr2, w2)
+			for i := range s1 {
+				if !slices.Contains(S, i) && math.Abs(s1[i]-sal2[i]) > equalityTol*math.Abs(sal2[i]) {
+					t.Errorf("%s: B = %d: score %d after the set: %v joint, %v sequential", c.name, B, i, s1[i], sal2[i])
+				}
 			}
 		}
 	}
