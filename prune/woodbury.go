@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/nn"
 )
 
 // DefaultWoodburySamples is the number of gradients of WoodburyOBS when
@@ -312,4 +313,119 @@ func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, ste
 		removed = append(removed, S...)
 	}
 	return removed, predicted, nil
+}
+
+// OneShotSettings are the settings of OneShot.
+type OneShotSettings struct {
+	// Rounds is the number of curvature builds; zero means 1. Round r
+	// removes its share of the k parameters, chosen and removed jointly
+	// (RemoveMany with Steps) on the curvature of the network as the
+	// earlier rounds left it.
+	Rounds int
+
+	// Steps is the number of scorings within a round (see RemoveMany);
+	// zero means 1, one joint removal per round.
+	Steps int
+
+	// Params restricts the removals to these flat parameter indices;
+	// nil means every live parameter. The curvature covers every live
+	// parameter either way, so the others are updated.
+	Params []int
+
+	// MaxBytes is the memory limit of the curvature, as in Env.
+	MaxBytes int64
+
+	// Report receives the numerical issues of the curvature builds.
+	Report func(Issue)
+}
+
+// OneShotRound describes one round of OneShot.
+type OneShotRound struct {
+	Removed   int     // parameters removed
+	Predicted float64 // the saliency's predicted ΔE of the round's set
+	Real      float64 // E after the round minus before, on X and Y
+	Damping   float64 // the damping of the round's curvature (NaN: none)
+	Planned   int64   // the memory the saliency planned (0: not reported)
+}
+
+// OneShot removes k live parameters of net without retraining, in rounds
+// of one curvature build each (one round by default), with the joint
+// multi-weight update of sal's scorer, and returns the pruned copy and the
+// rounds. The saliency's memory need (a MemoryBytes method, as
+// WoodburyOBS and BlockOBS have) is checked before its curvature is
+// allocated. net is not modified.
+func OneShot(ctx context.Context, net *nn.Network, X, Y *mat.Dense, sal Saliency, k int, s *OneShotSettings) (*nn.Network, []OneShotRound, error) {
+	var cfg OneShotSettings
+	if s != nil {
+		cfg = *s
+	}
+	if cfg.Rounds < 0 || cfg.Steps < 0 {
+		return nil, nil, fmt.Errorf("prune: one-shot with %d rounds and %d steps", cfg.Rounds, cfg.Steps)
+	}
+	rounds := max(cfg.Rounds, 1)
+	if err := net.Check(X, Y); err != nil {
+		return nil, nil, fmt.Errorf("prune: data: %w", err)
+	}
+	cur := net.Clone()
+	allowed := map[int]bool{}
+	for _, q := range cfg.Params {
+		allowed[q] = true
+	}
+	nAllowed := 0
+	for _, q := range cur.LiveIndices() {
+		if cfg.Params == nil || allowed[q] {
+			nAllowed++
+		}
+	}
+	if k < 0 || k > nAllowed {
+		return nil, nil, fmt.Errorf("prune: %d removals asked of %d live parameters", k, nAllowed)
+	}
+	env := &Env{MaxBytes: cfg.MaxBytes, Report: cfg.Report}
+	E := cur.Objective(X, Y)
+	var out []OneShotRound
+	done := 0
+	for r := 0; r < rounds; r++ {
+		kr := k*(r+1)/rounds - done
+		if kr == 0 {
+			continue
+		}
+		p := hessian.Live(cur, X, Y)
+		rd := OneShotRound{Damping: math.NaN()}
+		if pl, ok := sal.(interface {
+			MemoryBytes(*hessian.Problem) int64
+		}); ok {
+			rd.Planned = pl.MemoryBytes(p)
+		}
+		sc, err := sal.Begin(ctx, p, env)
+		if err != nil {
+			return nil, out, err
+		}
+		if d, ok := sc.(interface{ Damping() float64 }); ok {
+			rd.Damping = d.Damping()
+		}
+		raw := cur.RawParams()
+		w := make([]float64, p.Dim())
+		live := make([]bool, p.Dim())
+		for i, q := range p.Params {
+			w[i] = raw[q]
+			live[i] = cfg.Params == nil || allowed[q]
+		}
+		removed, pred, err := RemoveMany(ctx, sc, w, live, kr, cfg.Steps)
+		if err != nil {
+			return nil, out, err
+		}
+		for i, q := range p.Params {
+			raw[q] = w[i]
+		}
+		for _, i := range removed {
+			cur.Prune(p.Params[i])
+		}
+		sc = nil
+		after := cur.Objective(X, Y)
+		rd.Removed, rd.Predicted, rd.Real = len(removed), pred, after-E
+		E = after
+		out = append(out, rd)
+		done += kr
+	}
+	return cur, out, nil
 }

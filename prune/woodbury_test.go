@@ -177,3 +177,63 @@ func TestWoodburyOBSSettings(t *testing.T) {
 		t.Errorf("memory limit at MemoryBytes: %v", err)
 	}
 }
+
+func TestOneShot(t *testing.T) {
+	ctx := context.Background()
+	c := obsCases(t)[4]
+	net := c.p.Net
+	before := net.ParamsTo(nil)
+	n := c.p.Dim()
+	k := n / 2
+	sal := WoodburyOBS{Damping: 0.05}
+	out, rounds, err := OneShot(ctx, net, c.p.X, c.p.Y, sal, k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(net.ParamsTo(nil), before) {
+		t.Fatal("OneShot modified its network")
+	}
+	sc, _ := sal.Begin(ctx, c.p, nil)
+	w := weightsOf(c.p)
+	removed, pred, err := RemoveMany(ctx, sc, w, nil, k, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rounds) != 1 || rounds[0].Removed != k || rounds[0].Predicted != pred || rounds[0].Damping != 0.05 || rounds[0].Planned != sal.MemoryBytes(c.p) {
+		t.Errorf("rounds %+v, want one of %d removals predicting %v", rounds, k, pred)
+	}
+	for i, q := range c.p.Params {
+		if out.RawParams()[q] != w[i] {
+			t.Fatalf("parameter %d: %v, RemoveMany gives %v", q, out.RawParams()[q], w[i])
+		}
+	}
+	for _, i := range removed {
+		if out.IsLive(c.p.Params[i]) {
+			t.Errorf("removed %d is live", c.p.Params[i])
+		}
+	}
+	// Three rounds: the real ΔE add up to the total; only the allowed
+	// parameters are removed.
+	allowed := c.p.Params[:n-2]
+	out3, r3, err := OneShot(ctx, net, c.p.X, c.p.Y, sal, k, &OneShotSettings{Rounds: 3, Params: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, cnt := 0.0, 0
+	for _, r := range r3 {
+		sum += r.Real
+		cnt += r.Removed
+	}
+	total := out3.Objective(c.p.X, c.p.Y) - net.Objective(c.p.X, c.p.Y)
+	if len(r3) != 3 || cnt != k || math.Abs(sum-total) > 1e-9*math.Abs(total) {
+		t.Errorf("3 rounds: %+v, total real ΔE %v", r3, total)
+	}
+	for _, q := range c.p.Params[n-2:] {
+		if !out3.IsLive(q) {
+			t.Errorf("parameter %d outside Params removed", q)
+		}
+	}
+	if _, _, err := OneShot(ctx, net, c.p.X, c.p.Y, sal, n+1, nil); err == nil {
+		t.Error("more removals than parameters: no error")
+	}
+}
