@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -550,64 +551,126 @@ func (lr *LowRank) Remove(q int, w []float64) (float64, error) {
 // with the entries of δ at S exactly −w_S and at removed positions zero,
 // without changing lr (see RemoveSet). With λ[C⁻¹]_SS = I − U_SᵀU_S, the
 // k×k system is solved directly when k ≤ m and otherwise through the m×m
-// matrix I − U_S U_Sᵀ (the push-through identity), so the cost is
-// O(m·n + m²·k + min(k, m)³). It returns an error when [C⁻¹]_SS is not
-// positive definite, and panics on a position out of range, repeated or
-// removed.
+// matrix I − U_S U_Sᵀ (the push-through identity), gathering the columns
+// U_S a few thousand at a time, so the cost is O(m·n + m²·k + min(k, m)³)
+// and the memory O(m² + m·min(k, m)) besides δ. It returns an error when
+// [C⁻¹]_SS is not positive definite, and panics on a position out of
+// range, repeated or removed.
 func (lr *LowRank) SetUpdate(w []float64, S []int) (delta []float64, saliency float64, err error) {
-	n, m := lr.n, lr.m
-	if len(w) != n {
-		panic("hessian: vector length mismatch")
-	}
-	seen := make(map[int]bool, len(S))
-	for _, q := range S {
-		if q < 0 || q >= n || seen[q] || lr.removed[q] {
-			panic("hessian: set position out of range, repeated or removed")
-		}
-		seen[q] = true
-	}
-	delta = make([]float64, n)
-	k := len(S)
+	lr.checkSet(w, S)
+	k, m := len(S), lr.m
 	if k == 0 {
-		return delta, 0, nil
+		return make([]float64, lr.n), 0, nil
 	}
-	us := lr.columns(S) // m×k
-	US := blas64.General{Rows: m, Cols: k, Stride: k, Data: us}
+	if k > m {
+		c, err := lr.setFactor(S)
+		if err != nil {
+			return nil, math.NaN(), err
+		}
+		return lr.setUpdateFactor(w, S, c)
+	}
+	us := lr.columnsTo(make([]float64, m*k), S)
 	ws := make([]float64, k)
 	for a, q := range S {
 		ws[a] = w[q]
 	}
-	z := make([]float64, k) // z = ([C⁻¹]_SS)⁻¹ w_S = λ (I − U_SᵀU_S)⁻¹ w_S
-	if k <= m {
-		B := make([]float64, k*k)
-		blas64.Gemm(blas.Trans, blas.NoTrans, -1, US, US, 0, blas64.General{Rows: k, Cols: k, Stride: k, Data: B})
-		for a := 0; a < k; a++ {
-			B[a*k+a] += 1
-		}
-		copy(z, ws)
-		if err := cholSolve(B, k, z); err != nil {
-			return nil, math.NaN(), fmt.Errorf("hessian: [C⁻¹]_SS over %d positions: %w", k, err)
-		}
-		blas64.Scal(lr.lambda, vec(z))
-	} else {
-		A := make([]float64, m*m)
-		blas64.Gemm(blas.NoTrans, blas.Trans, -1, US, US, 0, blas64.General{Rows: m, Cols: m, Stride: m, Data: A})
-		for i := 0; i < m; i++ {
-			A[i*m+i] += 1
-		}
-		y := make([]float64, m)
-		blas64.Gemv(blas.NoTrans, 1, US, vec(ws), 0, vec(y))
-		if err := cholSolve(A, m, y); err != nil {
-			return nil, math.NaN(), fmt.Errorf("hessian: [C⁻¹]_SS over %d positions: %w", k, err)
-		}
-		copy(z, ws)
-		blas64.Gemv(blas.Trans, 1, US, vec(y), 1, vec(z))
-		blas64.Scal(lr.lambda, vec(z))
+	// z = ([C⁻¹]_SS)⁻¹ w_S = λ (I − U_SᵀU_S)⁻¹ w_S.
+	B := make([]float64, k*k)
+	blas64.Gemm(blas.Trans, blas.NoTrans, -1, us, us, 0, blas64.General{Rows: k, Cols: k, Stride: k, Data: B})
+	for a := 0; a < k; a++ {
+		B[a*k+a] += 1
 	}
-	saliency = 0.5 * blas64.Dot(vec(ws), vec(z))
-	// δ = (1/λ) Uᵀ(U_S z) off S.
+	z := slices.Clone(ws)
+	if err := cholSolve(B, k, z); err != nil {
+		return nil, math.NaN(), fmt.Errorf("hessian: [C⁻¹]_SS over %d positions: %w", k, err)
+	}
+	blas64.Scal(lr.lambda, vec(z))
 	y := make([]float64, m)
-	blas64.Gemv(blas.NoTrans, 1, US, vec(z), 0, vec(y))
+	blas64.Gemv(blas.NoTrans, 1, us, vec(z), 0, vec(y))
+	return lr.finishSet(w, S, ws, z, y)
+}
+
+// checkSet panics on a set that SetUpdate does not accept.
+func (lr *LowRank) checkSet(w []float64, S []int) {
+	if len(w) != lr.n {
+		panic("hessian: vector length mismatch")
+	}
+	seen := make(map[int]bool, len(S))
+	for _, q := range S {
+		if q < 0 || q >= lr.n || seen[q] || lr.removed[q] {
+			panic("hessian: set position out of range, repeated or removed")
+		}
+		seen[q] = true
+	}
+}
+
+// setChunk is the number of columns of U gathered at a time by the set
+// operations; a variable so that tests can exercise the chunking.
+var setChunk = 2048
+
+// forChunks calls fn for consecutive chunks S[lo:lo+len] of S with the
+// gathered columns U_chunk (m × len).
+func (lr *LowRank) forChunks(S []int, fn func(lo int, uc blas64.General)) {
+	buf := make([]float64, lr.m*min(len(S), setChunk))
+	for lo := 0; lo < len(S); lo += setChunk {
+		hi := min(lo+setChunk, len(S))
+		fn(lo, lr.columnsTo(buf[:lr.m*(hi-lo)], S[lo:hi]))
+	}
+}
+
+// setFactor returns the lower Cholesky factor of I − U_S U_Sᵀ (m×m,
+// row-major, zero above the diagonal).
+func (lr *LowRank) setFactor(S []int) ([]float64, error) {
+	m := lr.m
+	A := make([]float64, m*m)
+	ga := blas64.General{Rows: m, Cols: m, Stride: m, Data: A}
+	lr.forChunks(S, func(_ int, uc blas64.General) {
+		blas64.Gemm(blas.NoTrans, blas.Trans, -1, uc, uc, 1, ga)
+	})
+	for i := 0; i < m; i++ {
+		A[i*m+i] += 1
+	}
+	if _, ok := lapack64.Potrf(blas64.Symmetric{N: m, Stride: m, Uplo: blas.Lower, Data: A}); !ok {
+		return nil, fmt.Errorf("hessian: [C⁻¹]_SS over %d positions is not positive definite", len(S))
+	}
+	for i := 0; i < m; i++ {
+		clear(A[i*m+i+1 : (i+1)*m])
+	}
+	return A, nil
+}
+
+// setUpdateFactor is SetUpdate through the factor c of I − U_S U_Sᵀ:
+// z = λ (w_S + U_Sᵀ (I − U_S U_Sᵀ)⁻¹ U_S w_S).
+func (lr *LowRank) setUpdateFactor(w []float64, S []int, c []float64) ([]float64, float64, error) {
+	m, k := lr.m, len(S)
+	ws := make([]float64, k)
+	for a, q := range S {
+		ws[a] = w[q]
+	}
+	y := make([]float64, m)
+	lr.forChunks(S, func(lo int, uc blas64.General) {
+		blas64.Gemv(blas.NoTrans, 1, uc, vec(ws[lo:lo+uc.Cols]), 1, vec(y))
+	})
+	tri := blas64.Triangular{N: m, Stride: m, Uplo: blas.Lower, Diag: blas.NonUnit, Data: c}
+	blas64.Trsv(blas.NoTrans, tri, vec(y))
+	blas64.Trsv(blas.Trans, tri, vec(y))
+	z := slices.Clone(ws)
+	t := make([]float64, m)
+	lr.forChunks(S, func(lo int, uc blas64.General) {
+		zc := z[lo : lo+uc.Cols]
+		blas64.Gemv(blas.Trans, 1, uc, vec(y), 1, vec(zc))
+		blas64.Scal(lr.lambda, vec(zc))
+		blas64.Gemv(blas.NoTrans, 1, uc, vec(zc), 1, vec(t))
+	})
+	return lr.finishSet(w, S, ws, z, t)
+}
+
+// finishSet returns δ = (1/λ) Uᵀ(U_S z) off S and −w_S on S, and the
+// saliency ½ w_Sᵀz, given y = U_S z.
+func (lr *LowRank) finishSet(w []float64, S []int, ws, z, y []float64) ([]float64, float64, error) {
+	n, m := lr.n, lr.m
+	saliency := 0.5 * blas64.Dot(vec(ws), vec(z))
+	delta := make([]float64, n)
 	U := blas64.General{Rows: m, Cols: n, Stride: n, Data: lr.u}
 	blas64.Gemv(blas.Trans, 1/lr.lambda, U, vec(y), 0, vec(delta))
 	for j := range delta {
@@ -629,17 +692,17 @@ func (lr *LowRank) SetUpdate(w []float64, S []int) (delta []float64, saliency fl
 	return delta, saliency, nil
 }
 
-// columns returns U_S, m×k row-major.
-func (lr *LowRank) columns(S []int) []float64 {
+// columnsTo writes U_S to dst (m×k row-major) and returns it.
+func (lr *LowRank) columnsTo(dst []float64, S []int) blas64.General {
 	n, m, k := lr.n, lr.m, len(S)
-	us := make([]float64, m*k)
 	for i := 0; i < m; i++ {
 		row := lr.u[i*n : (i+1)*n]
+		out := dst[i*k : (i+1)*k]
 		for a, q := range S {
-			us[i*k+a] = row[q]
+			out[a] = row[q]
 		}
 	}
-	return us
+	return blas64.General{Rows: m, Cols: k, Stride: k, Data: dst[:m*k]}
 }
 
 // cholSolve solves A x = b in place for the symmetric positive definite
@@ -659,81 +722,70 @@ func cholSolve(A []float64, k int, b []float64) error {
 // of SetUpdate to w (w may be nil to downdate only), restricts C to the
 // remaining positions and returns the predicted increase L_S. Up to m/4
 // positions are downdated one by one with the rank-one update of Remove,
-// more with one Cholesky factorisation of I − U_S U_Sᵀ and a blocked
-// triangular solve (O(m²·n)); both give the same restricted matrix. On
-// error lr and w are unchanged.
+// more with the Cholesky factor of I − U_S U_Sᵀ, shared with the update,
+// and a blocked triangular solve (O(m²·n)); both give the same restricted
+// matrix. On error lr and w are unchanged.
 func (lr *LowRank) RemoveSet(ctx context.Context, S []int, w []float64) (float64, error) {
+	wv := w
+	if wv == nil {
+		wv = make([]float64, lr.n)
+	}
+	lr.checkSet(wv, S)
+	if len(S) == 0 {
+		return 0, nil
+	}
+	var delta []float64
 	var pred float64
-	if w != nil {
-		delta, sal, err := lr.SetUpdate(w, S)
-		if err != nil {
-			return math.NaN(), err
-		}
-		pred = sal
-		defer func() {
-			for j, x := range delta {
-				w[j] += x
-			}
-			for _, q := range S {
-				w[q] = 0
-			}
-		}()
-	} else if _, _, err := lr.SetUpdate(make([]float64, lr.n), S); err != nil {
+	var err error
+	var c []float64
+	if 4*len(S) <= lr.m {
+		delta, pred, err = lr.SetUpdate(wv, S)
+	} else if c, err = lr.setFactor(S); err == nil {
+		delta, pred, err = lr.setUpdateFactor(wv, S, c)
+	}
+	if err != nil {
 		return math.NaN(), err
 	}
-	if err := lr.downdateSet(ctx, S); err != nil {
+	if c == nil {
+		for _, q := range S {
+			if _, err := lr.Remove(q, nil); err != nil {
+				return math.NaN(), err
+			}
+		}
+	} else if err := lr.downdateFactor(ctx, S, c); err != nil {
 		return math.NaN(), err
+	}
+	if w != nil {
+		for j, x := range delta {
+			w[j] += x
+		}
+		for _, q := range S {
+			w[q] = 0
+		}
 	}
 	return pred, nil
 }
 
-// downdateSet restricts the form to the complement of S.
-func (lr *LowRank) downdateSet(ctx context.Context, S []int) error {
-	n, m, k := lr.n, lr.m, len(S)
-	if k == 0 {
-		return nil
-	}
-	if 4*k <= m {
-		for _, q := range S {
-			if _, err := lr.Remove(q, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	us := lr.columns(S)
-	US := blas64.General{Rows: m, Cols: k, Stride: k, Data: us}
-	A := make([]float64, m*m)
-	blas64.Gemm(blas.NoTrans, blas.Trans, -1, US, US, 0, blas64.General{Rows: m, Cols: m, Stride: m, Data: A})
-	for i := 0; i < m; i++ {
-		A[i*m+i] += 1
-		for j := 0; j < i; j++ {
-			A[i*m+j] = A[j*m+i]
-		}
-	}
-	if _, ok := lapack64.Potrf(blas64.Symmetric{N: m, Stride: m, Uplo: blas.Lower, Data: A}); !ok {
-		return fmt.Errorf("hessian: [C⁻¹]_SS over %d positions is not positive definite", k)
-	}
-	for i := 0; i < m; i++ {
-		clear(A[i*m+i+1 : (i+1)*m])
-	}
+// downdateFactor restricts the form to the complement of S given the
+// factor c of I − U_S U_Sᵀ: U ← c⁻¹U_R, L ← L·c.
+func (lr *LowRank) downdateFactor(ctx context.Context, S []int, c []float64) error {
+	n, m := lr.n, lr.m
 	for _, q := range S {
 		for i := 0; i < m; i++ {
 			lr.u[i*n+q] = 0
 		}
 		lr.removed[q] = true
 	}
-	if err := lowerSolve(ctx, A, m, blas64.General{Rows: m, Cols: n, Stride: n, Data: lr.u}); err != nil {
+	if err := lowerSolve(ctx, c, m, blas64.General{Rows: m, Cols: n, Stride: n, Data: lr.u}); err != nil {
 		return err
 	}
-	// L ← L·M.
 	L := make([]float64, m*m)
 	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 		blas64.General{Rows: m, Cols: m, Stride: m, Data: lr.l},
-		blas64.General{Rows: m, Cols: m, Stride: m, Data: A}, 0,
+		blas64.General{Rows: m, Cols: m, Stride: m, Data: c}, 0,
 		blas64.General{Rows: m, Cols: m, Stride: m, Data: L})
 	lr.l = L
-	lr.nlive -= k
+	lr.nlive -= len(S)
 	lr.fillDiag()
 	return nil
 }
