@@ -83,7 +83,17 @@ func BlockBytes(blocks [][]int, n int) int64 {
 	}
 	// A chunk of rows over all positions and the gathered block columns;
 	// the unit-vector build needs two vectors instead.
-	return b + 8*int64(Rows)*(int64(n)+maxB) + 16*int64(n)
+	return b + 8*int64(blockChunk(n))*(int64(n)+maxB) + 16*int64(n)
+}
+
+// blockChunkBytes bounds the chunk of rows of the block build.
+const blockChunkBytes = 64 << 20
+
+// blockChunk returns the number of rows of a chunk of the block build over
+// n positions: Rows, or fewer (but at least 32) so that the chunk stays
+// within blockChunkBytes.
+func blockChunk(n int) int {
+	return min(Rows, max(32, blockChunkBytes/(8*max(n, 1))))
 }
 
 // CheckBlocks returns an error when blocks is not a partition of the
@@ -167,7 +177,7 @@ func blocksFromRows(ctx context.Context, p *Problem, blocks [][]int, fill func(l
 	}
 	n := p.Dim()
 	N, _ := p.X.Dims()
-	step := max(1, Rows/rowsPer)
+	step := max(1, blockChunk(n)/rowsPer)
 	R := make([]float64, step*rowsPer*n)
 	maxB := 0
 	for _, b := range blocks {

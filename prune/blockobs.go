@@ -124,12 +124,13 @@ func (o BlockOBS) MemoryBytes(p *hessian.Problem) int64 {
 }
 
 func blockBytes(blocks [][]int, n int) int64 {
-	var maxB int64
+	var inv int64
 	for _, b := range blocks {
-		maxB = max(maxB, int64(len(b)))
+		inv += 8 * int64(len(b)) * int64(len(b))
 	}
-	// The inverses replace the blocks one at a time.
-	return hessian.BlockBytes(blocks, n) + 8*maxB*maxB + 8*3*int64(n)
+	// The blocks, then their inverses, built while the blocks are alive,
+	// and the position maps.
+	return hessian.BlockBytes(blocks, n) + inv + 8*3*int64(n)
 }
 
 // Begin builds and inverts the blocks over the live parameters of p. It

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/heappeak"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -89,53 +87,6 @@ type mlpnetResult struct {
 	peak     int64 // peak heap above the start of the method
 	planned  int64 // the curvature's memory estimate (0: none)
 	damping  float64
-}
-
-// heapPeak samples the heap while a method runs.
-type heapPeak struct {
-	base int64
-	max  atomic.Int64
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-func startHeapPeak() *heapPeak {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	h := &heapPeak{base: int64(ms.HeapAlloc), stop: make(chan struct{})}
-	h.max.Store(int64(ms.HeapAlloc))
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-h.stop:
-				return
-			case <-t.C:
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				if v := int64(ms.HeapAlloc); v > h.max.Load() {
-					h.max.Store(v)
-				}
-			}
-		}
-	}()
-	return h
-}
-
-// done returns the peak heap above the start.
-func (h *heapPeak) done() int64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	if v := int64(ms.HeapAlloc); v > h.max.Load() {
-		h.max.Store(v)
-	}
-	close(h.stop)
-	h.wg.Wait()
-	return h.max.Load() - h.base
 }
 
 // Random streams of the mlpnet benchmark.
@@ -220,7 +171,7 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 				return err
 			}
 			res := mlpnetResult{sparsity: s, method: m.key, predDE: math.NaN(), damping: math.NaN()}
-			hp := startHeapPeak()
+			hp := heappeak.Start()
 			t0 := time.Now()
 			var out *nn.Network
 			switch {
@@ -258,7 +209,7 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 				}
 			}
 			res.seconds = time.Since(t0).Seconds()
-			res.peak = hp.done()
+			res.peak = hp.Stop()
 			ev := out.Evaluate(test.X, test.Y)
 			res.acc = ev.Accuracy
 			res.realDE = out.Objective(train.X, train.Y) - baseTrain.Loss
@@ -422,7 +373,7 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 	fmt.Fprintf(&b, "![test accuracy against sparsity](%s)\n\n", r.fileName(".png"))
 
 	fmt.Fprintf(&b, "## Time and memory\n\n")
-	fmt.Fprintf(&b, "Time: the whole one-shot pruning of one network (curvature build, scoring, removals), not the evaluation. Peak heap: the largest Go heap above its size at the start of the method, sampled every 20 ms. Plan: the memory the curvature reports before allocating (`MemoryBytes`). DGEMM rate of this run: %.1f GFLOP/s (%d×%d). The machine was shared with other jobs: times are indicative.\n\n", gflops, cfg.gemmN, cfg.gemmN)
+	fmt.Fprintf(&b, "Time: the whole one-shot pruning of one network (curvature build, scoring, removals), not the evaluation. Peak heap: the largest Go heap above its size at the start of the method, sampled every 20 ms (`internal/heappeak`). Plan: the memory the curvature reports before allocating (`MemoryBytes`). DGEMM rate of this run: %.1f GFLOP/s (%d×%d). The machine was shared with other jobs: times are indicative.\n\n", gflops, cfg.gemmN, cfg.gemmN)
 	tt := newMDTable(append([]string{"method"}, func() []string {
 		var h []string
 		for _, s := range cfg.sparsities {
