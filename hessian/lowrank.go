@@ -378,12 +378,7 @@ func (lr *LowRank) MulVecTo(dst, v []float64) {
 	if len(dst) != n || len(v) != n {
 		panic("hessian: vector length mismatch")
 	}
-	x := make([]float64, n)
-	for q, r := range lr.removed {
-		if !r {
-			x[q] = v[q]
-		}
-	}
+	x := lr.liveCopy(v)
 	U := blas64.General{Rows: m, Cols: n, Stride: n, Data: lr.u}
 	L := blas64.General{Rows: m, Cols: m, Stride: m, Data: lr.l}
 	a, b := make([]float64, m), make([]float64, m)
@@ -398,6 +393,17 @@ func (lr *LowRank) MulVecTo(dst, v []float64) {
 		}
 		dst[q] += lr.lambda * x[q]
 	}
+}
+
+// liveCopy returns a copy of v with the entries of removed positions zero.
+func (lr *LowRank) liveCopy(v []float64) []float64 {
+	x := make([]float64, lr.n)
+	for q, r := range lr.removed {
+		if !r {
+			x[q] = v[q]
+		}
+	}
+	return x
 }
 
 func vec(x []float64) blas64.Vector { return blas64.Vector{N: len(x), Inc: 1, Data: x} }
@@ -421,12 +427,7 @@ func (lr *LowRank) InverseMulVecTo(dst, v []float64) {
 	if len(dst) != n || len(v) != n {
 		panic("hessian: vector length mismatch")
 	}
-	x := make([]float64, n)
-	for q, r := range lr.removed {
-		if !r {
-			x[q] = v[q]
-		}
-	}
+	x := lr.liveCopy(v)
 	U := blas64.General{Rows: m, Cols: n, Stride: n, Data: lr.u}
 	a := make([]float64, m)
 	blas64.Gemv(blas.NoTrans, 1, U, vec(x), 0, vec(a))

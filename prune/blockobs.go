@@ -231,8 +231,10 @@ type blockScorer struct {
 // Damping returns the largest damping of the blocks.
 func (s *blockScorer) Damping() float64 { return s.lambda }
 
+func (s *blockScorer) diag(i int) float64 { return s.hinv[s.block[i]].At(s.local[i], s.local[i]) }
+
 func (s *blockScorer) pivot(i int) (float64, error) {
-	d := s.hinv[s.block[i]].At(s.local[i], s.local[i])
+	d := s.diag(i)
 	if !(d > 0) || math.IsInf(d, 1) {
 		return d, &hessian.PivotError{Index: paramIndex(s.p, i), Pivot: d}
 	}
@@ -240,18 +242,7 @@ func (s *blockScorer) pivot(i int) (float64, error) {
 }
 
 func (s *blockScorer) Score(sal, pred, w []float64) error {
-	for i, v := range w {
-		if s.removed[i] {
-			continue
-		}
-		d, err := s.pivot(i)
-		if err != nil {
-			return err
-		}
-		sal[i] = v * v / (2 * d)
-		pred[i] = sal[i]
-	}
-	return nil
+	return obsScores(sal, pred, w, func(i int) bool { return s.removed[i] }, s.diag, func(i int) int { return paramIndex(s.p, i) })
 }
 
 func (s *blockScorer) Remove(i int, w []float64) error {

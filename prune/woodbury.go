@@ -125,7 +125,7 @@ func (o WoodburyOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (S
 	if err != nil {
 		return nil, err
 	}
-	return &woodburyScorer{lr: lr}, nil
+	return &woodburyScorer{lr: lr, p: p}, nil
 }
 
 // LowRank returns the Woodbury form of the curvature o uses on p; env may
@@ -201,19 +201,27 @@ type SetRemover interface {
 
 type woodburyScorer struct {
 	lr *hessian.LowRank
+	p  *hessian.Problem
 }
 
 // Damping returns the damping λ of the curvature.
 func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() }
 
 func (s *woodburyScorer) Score(sal, pred, w []float64) error {
+	return obsScores(sal, pred, w, s.lr.Removed, s.lr.InverseDiag, func(i int) int { return paramIndex(s.p, i) })
+}
+
+// obsScores writes the OBS saliencies w_i²/(2 d_i) of the positions not
+// removed, d_i = [H⁻¹]_ii from diag, to sal and pred; a d_i that is not
+// positive and finite gives a *hessian.PivotError naming index(i).
+func obsScores(sal, pred, w []float64, removed func(int) bool, diag func(int) float64, index func(int) int) error {
 	for i, v := range w {
-		if s.lr.Removed(i) {
+		if removed(i) {
 			continue
 		}
-		d := s.lr.InverseDiag(i)
+		d := diag(i)
 		if !(d > 0) || math.IsInf(d, 1) {
-			return &hessian.PivotError{Index: i, Pivot: d}
+			return &hessian.PivotError{Index: index(i), Pivot: d}
 		}
 		sal[i] = v * v / (2 * d)
 		pred[i] = sal[i]
