@@ -115,6 +115,15 @@ func expectations(t *testing.T) []expectation {
 			pngs: []string{"-sine.png", "-monks3.png"},
 		},
 		{
+			name:      "mlpnet",
+			mdColumns: []string{"method", "50 %", "90 %"},
+			csvHeader: []string{"sparsity", "method", "kept_weights", "test_accuracy", "train_dE_real", "dE_predicted", "seconds", "peak_heap_bytes", "planned_bytes", "damping"},
+			// The dense network, then 2 sparsities × 7 methods.
+			csvRows:  fixed(1 + 2*7),
+			pngs:     []string{".png"},
+			volatile: true,
+		},
+		{
 			name:      "speed",
 			mdColumns: []string{"computation", "W = 25 (4-4-1, k = 3)", "× gradient", "W = 61 (8-6-1, k = 3)", "× gradient"},
 			csvHeader: []string{"op", "arch", "W", "seconds", "ratio_to_gradient", "runs"},
@@ -155,7 +164,7 @@ func results(t *testing.T, md []byte) []byte {
 func TestBenchmarksTiny(t *testing.T) {
 	for _, e := range expectations(t) {
 		t.Run(e.name, func(t *testing.T) {
-			if e.name == "mnist" {
+			if e.name == "mnist" || e.name == "mlpnet" {
 				if _, err := datasets.LoadMNIST("", 1, 1); err != nil {
 					t.Skipf("MNIST not available: %v", err)
 				}
@@ -327,7 +336,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestNamesDescribe(t *testing.T) {
-	want := []string{"monks", "xor", "curves", "mnist", "evidence", "speed"}
+	want := []string{"monks", "xor", "curves", "mnist", "evidence", "mlpnet", "speed"}
 	if got := Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}

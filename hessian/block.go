@@ -1,0 +1,264 @@
+package hessian
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// ConsecutiveBlocks partitions the positions 0..n−1 into blocks of B
+// consecutive positions, the last one shorter when B does not divide n.
+// It panics when B < 1.
+func ConsecutiveBlocks(n, B int) [][]int {
+	if B < 1 {
+		panic("hessian: block size below 1")
+	}
+	var blocks [][]int
+	for lo := 0; lo < n; lo += B {
+		b := make([]int, min(B, n-lo))
+		for i := range b {
+			b[i] = lo + i
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks
+}
+
+// RowBlocks partitions the positions of p into one block per unit of every
+// layer: the weights of row j of W_l and the bias b_l[j], those of them
+// that p covers, as in the row-wise OBS of OBC. Units none of whose
+// parameters are covered give no block.
+func RowBlocks(p *Problem) [][]int {
+	net := p.Net
+	W := net.NumParams()
+	pos := make([]int, W)
+	for q := range pos {
+		pos[q] = -1
+	}
+	if p.Params == nil {
+		for q := range pos {
+			pos[q] = q
+		}
+	} else {
+		for i, q := range p.Params {
+			pos[q] = i
+		}
+	}
+	var blocks [][]int
+	for l := 0; l < net.NumLayers(); l++ {
+		ly := net.Layer(l)
+		o := net.Offset(l)
+		for j := 0; j < ly.Out; j++ {
+			var b []int
+			for i := 0; i < ly.In; i++ {
+				if a := pos[o+j*ly.In+i]; a >= 0 {
+					b = append(b, a)
+				}
+			}
+			if a := pos[o+ly.Out*ly.In+j]; a >= 0 {
+				b = append(b, a)
+			}
+			if len(b) > 0 {
+				blocks = append(blocks, b)
+			}
+		}
+	}
+	return blocks
+}
+
+// BlockBytes returns the memory in bytes of the block matrices of blocks
+// (one dense B×B matrix per block of B positions) and of the work space of
+// BlockDiagonal over n positions with rows rows per chunk, so that a
+// caller can refuse before anything is allocated.
+func BlockBytes(blocks [][]int, n int) int64 {
+	var b, maxB int64
+	for _, blk := range blocks {
+		k := int64(len(blk))
+		b += 8 * k * k
+		maxB = max(maxB, k)
+	}
+	// A chunk of rows over all positions and the gathered block columns;
+	// the unit-vector build needs two vectors instead.
+	return b + 8*int64(blockChunk(n))*(int64(n)+maxB) + 16*int64(n)
+}
+
+// blockChunkBytes bounds the chunk of rows of the block build.
+const blockChunkBytes = 64 << 20
+
+// blockChunk returns the number of rows of a chunk of the block build over
+// n positions: Rows, or fewer (but at least 32) so that the chunk stays
+// within blockChunkBytes.
+func blockChunk(n int) int {
+	return min(Rows, max(32, blockChunkBytes/(8*max(n, 1))))
+}
+
+// CheckBlocks returns an error when blocks is not a partition of the
+// positions 0..n−1 into non-empty blocks.
+func CheckBlocks(blocks [][]int, n int) error {
+	seen := make([]bool, n)
+	count := 0
+	for bi, b := range blocks {
+		if len(b) == 0 {
+			return fmt.Errorf("hessian: block %d is empty", bi)
+		}
+		for _, q := range b {
+			if q < 0 || q >= n || seen[q] {
+				return fmt.Errorf("hessian: block %d: position %d out of range or in two blocks", bi, q)
+			}
+			seen[q] = true
+			count++
+		}
+	}
+	if count != n {
+		return fmt.Errorf("hessian: blocks cover %d of %d positions", count, n)
+	}
+	return nil
+}
+
+// BlockDiagonal returns the diagonal blocks C_bb of the curvature c, one
+// dense matrix per block of positions, without forming c: memory O(Σ B²)
+// besides a chunk of rows. Block b's matrix is indexed in the order of
+// blocks[b].
+//
+// Fisher and GaussNewton are built from their rows, the per-sample
+// gradients gₙ and the rows Bₙ Jₙ: for every chunk of samples,
+// C_bb += R_bᵀR_b with R_b the chunk's rows restricted to block b, one
+// matrix product per block and chunk, O(N·Σ B²) in all. Any other
+// curvature, the exact Hessian among them, is built column by column from
+// its products with the unit vectors, Dim products in all; each column
+// gives the entries of its own block only.
+//
+// It returns a *MemoryError when BlockBytes exceeds limit (0: the default
+// limit, negative: none) and an error when blocks is not a partition.
+func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64) ([]*mat.SymDense, error) {
+	n := c.Dim()
+	if err := CheckBlocks(blocks, n); err != nil {
+		return nil, err
+	}
+	if limit >= 0 {
+		if limit == 0 {
+			limit = DefaultMemoryLimit()
+		}
+		if b := BlockBytes(blocks, n); b > limit {
+			return nil, &MemoryError{What: fmt.Sprintf("block-diagonal curvature (%d blocks)", len(blocks)), Dim: n, Bytes: b, Limit: limit}
+		}
+	}
+	switch cc := c.(type) {
+	case Fisher:
+		gw := newGradRows(cc.P.Net, Rows)
+		return blocksFromRows(ctx, cc.P, blocks, func(lo, hi int, dst []float64) int {
+			gw.batchRows(dst[:(hi-lo)*cc.P.Dim()], cc.P, lo, hi, 1)
+			return hi - lo
+		}, 1)
+	case GaussNewton:
+		out := cc.P.Net.Outputs()
+		return blocksFromRows(ctx, cc.P, blocks, func(lo, hi int, dst []float64) int {
+			J := WeightedJacobian(cc.P, lo, hi)
+			r, k := J.Dims()
+			raw := J.RawMatrix()
+			for i := 0; i < r; i++ {
+				copy(dst[i*k:(i+1)*k], raw.Data[i*raw.Stride:i*raw.Stride+k])
+			}
+			return r
+		}, out)
+	}
+	return blocksFromColumns(ctx, c, blocks)
+}
+
+// blocksFromRows accumulates the Gram matrices of the block columns of the
+// rows fill writes, rowsPer rows per sample.
+func blocksFromRows(ctx context.Context, p *Problem, blocks [][]int, fill func(lo, hi int, dst []float64) int, rowsPer int) ([]*mat.SymDense, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	n := p.Dim()
+	N, _ := p.X.Dims()
+	step := max(1, blockChunk(n)/rowsPer)
+	R := make([]float64, step*rowsPer*n)
+	maxB := 0
+	for _, b := range blocks {
+		maxB = max(maxB, len(b))
+	}
+	rt := make([]float64, maxB*step*rowsPer)
+	out := make([]*mat.SymDense, len(blocks))
+	for bi, b := range blocks {
+		out[bi] = mat.NewSymDense(len(b), nil)
+	}
+	for lo := 0; lo < N; lo += step {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+step, N)
+		r := fill(lo, hi, R)
+		for bi, b := range blocks {
+			k := len(b)
+			// R_bᵀ, k×r.
+			for a, q := range b {
+				row := rt[a*r : (a+1)*r]
+				for i := range row {
+					row[i] = R[i*n+q]
+				}
+			}
+			at := blas64.General{Rows: k, Cols: r, Stride: r, Data: rt[:k*r]}
+			raw := out[bi].RawSymmetric()
+			c := blas64.General{Rows: k, Cols: k, Stride: raw.Stride, Data: raw.Data}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, at, at, 1, c)
+		}
+	}
+	return out, nil
+}
+
+// blocksFromColumns builds the blocks from products with unit vectors.
+func blocksFromColumns(ctx context.Context, c Curvature, blocks [][]int) ([]*mat.SymDense, error) {
+	n := c.Dim()
+	out := make([]*mat.SymDense, len(blocks))
+	for bi, b := range blocks {
+		out[bi] = mat.NewSymDense(len(b), nil)
+	}
+	v := make([]float64, n)
+	col := make([]float64, n)
+	done := 0
+	for bi, b := range blocks {
+		for a, q := range b {
+			if done%64 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			done++
+			v[q] = 1
+			c.MulVecTo(col, v)
+			v[q] = 0
+			// Column a of the block; average with the row written
+			// before so that the block is exactly symmetric.
+			for a2 := 0; a2 < a; a2++ {
+				out[bi].SetSym(a2, a, 0.5*(out[bi].At(a2, a)+col[b[a2]]))
+			}
+			for a2 := a; a2 < len(b); a2++ {
+				out[bi].SetSym(a, a2, col[b[a2]])
+			}
+		}
+	}
+	for _, m := range out {
+		if !symFiniteBlock(m) {
+			return nil, ErrNotFinite
+		}
+	}
+	return out, nil
+}
+
+func symFiniteBlock(m *mat.SymDense) bool {
+	n := m.SymmetricDim()
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			if x := m.At(i, j); math.IsNaN(x) || math.IsInf(x, 0) {
+				return false
+			}
+		}
+	}
+	return true
+}

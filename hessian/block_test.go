@@ -1,0 +1,110 @@
+package hessian
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/secondorder/prune/nn"
+)
+
+func TestBlockDiagonalMatchesDense(t *testing.T) {
+	worstRelErr = 0
+	defer func() { t.Logf("largest relative error against the dense blocks: %.2g", worstRelErr) }()
+	kinds := []struct {
+		name string
+		mk   func(*Problem) Curvature
+	}{
+		{"exact", func(p *Problem) Curvature { return Exact{p} }},
+		{"gn", func(p *Problem) Curvature { return GaussNewton{p} }},
+		{"fisher", func(p *Problem) Curvature { return Fisher{p} }},
+	}
+	for pi, pr := range lowRankCases(t) {
+		for _, k := range kinds {
+			c := k.mk(pr)
+			D, err := Dense(ctx, c, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := pr.Dim()
+			for _, layout := range []struct {
+				name   string
+				blocks [][]int
+			}{
+				{"B=1", ConsecutiveBlocks(n, 1)},
+				{"B=5", ConsecutiveBlocks(n, 5)},
+				{"B=W", ConsecutiveBlocks(n, n)},
+				{"rows", RowBlocks(pr)},
+			} {
+				name := fmt.Sprintf("%d/%s/%v/%s", pi, k.name, pr.Net.Loss(), layout.name)
+				if err := CheckBlocks(layout.blocks, n); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				got, err := BlockDiagonal(ctx, c, layout.blocks, 0)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				for bi, b := range layout.blocks {
+					var g, w []float64
+					for a, qa := range b {
+						for a2, qb := range b {
+							g = append(g, got[bi].At(a, a2))
+							w = append(w, D.At(qa, qb))
+						}
+					}
+					if e := relErr(g, w); e > 1e-12 {
+						t.Errorf("%s: block %d: relative error %.3g", name, bi, e)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestRowBlocks(t *testing.T) {
+	pr := randomProblem(t, nn.Tanh, 1, nn.MSE, 4, 2)
+	net := pr.Net
+	net.Prune(net.WeightIndex(0, 1, 0))
+	live := Live(net, pr.X, pr.Y)
+	blocks := RowBlocks(live)
+	units := 0
+	for l := 0; l < net.NumLayers(); l++ {
+		units += net.Layer(l).Out
+	}
+	if len(blocks) != units {
+		t.Fatalf("%d row blocks, want %d", len(blocks), units)
+	}
+	if err := CheckBlocks(blocks, live.Dim()); err != nil {
+		t.Fatal(err)
+	}
+	// Unit 1 of layer 0 lost one weight: its block has In weights and its
+	// bias, less one.
+	if got, want := len(blocks[1]), net.Layer(0).In; got != want {
+		t.Errorf("block of unit 1: %d positions, want %d", got, want)
+	}
+	for _, b := range blocks {
+		p0 := net.ParamAt(live.Params[b[0]])
+		for _, a := range b {
+			p := net.ParamAt(live.Params[a])
+			if p.Layer != p0.Layer || p.Row != p0.Row {
+				t.Errorf("block mixes %v and %v", p0, p)
+			}
+		}
+	}
+}
+
+func TestBlockDiagonalErrors(t *testing.T) {
+	pr := randomProblem(t, nn.Tanh, 1, nn.MSE, 4, 2)
+	n := pr.Dim()
+	if _, err := BlockDiagonal(ctx, Fisher{pr}, [][]int{{0, 1}}, 0); err == nil {
+		t.Error("blocks that do not cover: no error")
+	}
+	if _, err := BlockDiagonal(ctx, Fisher{pr}, [][]int{{0, 0}, {1}}, 0); err == nil {
+		t.Error("repeated position: no error")
+	}
+	_, err := BlockDiagonal(ctx, Fisher{pr}, ConsecutiveBlocks(n, n), 8)
+	var me *MemoryError
+	if !errors.As(err, &me) || me.Bytes != BlockBytes(ConsecutiveBlocks(n, n), n) {
+		t.Errorf("memory limit: got %v", err)
+	}
+}

@@ -1,0 +1,439 @@
+package prune
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/nn"
+)
+
+// DefaultWoodburySamples is the number of gradients of WoodburyOBS when
+// WoodburyOBS.Samples is zero, that of WoodFisher and M-FAC.
+const DefaultWoodburySamples = 1000
+
+// DefaultRelativeDamping is the damping of WoodburyOBS, relative to the
+// mean diagonal entry of its low-rank matrix, when WoodburyOBS.Damping
+// and WoodburyOBS.RelativeDamping are zero.
+const DefaultRelativeDamping = 1e-2
+
+// WoodburyOBS is global Optimal Brain Surgeon on a low-rank plus damping
+// curvature kept in its Woodbury form (hessian.LowRank): the empirical
+// Fisher matrix of m gradients,
+//
+//	F = λI + s Σᵢ gᵢgᵢᵀ,
+//
+// or, with GaussNewton, the Gauss–Newton matrix from the rows Bₙ Jₙ of m
+// samples. The saliency, prediction and update are those of OBS,
+//
+//	L_q = w_q² / (2 [F⁻¹]_qq),    δθ = −(w_q / [F⁻¹]_qq) F⁻¹ e_q,
+//
+// and each removal restricts F to the remaining parameters within the
+// Woodbury form, so a round costs O(m·W) memory, O(m²·W) to build and
+// O(m·W) per removal; no W×W matrix is formed. The scorer is a
+// SetRemover: RemoveMany removes a set jointly with the exact
+// multi-weight OBS update at O(m²·W).
+//
+// The m samples (m·Batch with Batch) are drawn without replacement from
+// the rows of the problem, in ascending order, and s = N/(m·Batch) makes F
+// an estimate of the matrix over all N rows, in the units of E = Σₙ ℓₙ.
+// When m·Batch ≥ N every row is used once, in order, and s = 1.
+//
+// References:
+//
+//	S. P. Singh and D. Alistarh, WoodFisher: Efficient second-order
+//	  approximation for neural network compression, NeurIPS 2020.
+//	E. Frantar, E. Kurtic and D. Alistarh, M-FAC: Efficient matrix-free
+//	  approximations of second-order information, NeurIPS 2021.
+type WoodburyOBS struct {
+	// GaussNewton selects the Gauss–Newton rows instead of the
+	// gradients; then m = samples × outputs rows.
+	GaussNewton bool
+
+	// Samples is m, the number of gradients (or of samples with
+	// GaussNewton); zero means DefaultWoodburySamples.
+	Samples int
+
+	// Batch is the number of samples summed into one gradient (per-batch
+	// gradients, as M-FAC allows); zero means 1. Not with GaussNewton.
+	Batch int
+
+	// Damping is λ in the units of E; zero means RelativeDamping times
+	// the mean diagonal entry of s·GᵀG.
+	Damping float64
+
+	// RelativeDamping is used when Damping is zero; zero means
+	// DefaultRelativeDamping.
+	RelativeDamping float64
+
+	// Src draws the samples when there are more rows than needed; nil
+	// means a fixed seed.
+	Src rand.Source
+}
+
+// Need returns NeedInverse.
+func (WoodburyOBS) Need() Need { return NeedInverse }
+
+// Validate returns an error when the settings are invalid.
+func (o WoodburyOBS) Validate() error {
+	if o.Samples < 0 {
+		return fmt.Errorf("Woodbury OBS: %d samples", o.Samples)
+	}
+	if o.Batch < 0 || (o.GaussNewton && o.Batch > 1) {
+		return fmt.Errorf("Woodbury OBS: batch of %d samples (per-batch gradients are for the Fisher matrix only)", o.Batch)
+	}
+	if !(o.Damping >= 0) || math.IsInf(o.Damping, 1) {
+		return fmt.Errorf("Woodbury OBS damping %v is not a non-negative number", o.Damping)
+	}
+	if !(o.RelativeDamping >= 0) || math.IsInf(o.RelativeDamping, 1) {
+		return fmt.Errorf("Woodbury OBS relative damping %v is not a non-negative number", o.RelativeDamping)
+	}
+	return nil
+}
+
+func (o WoodburyOBS) samples() int { return cmp.Or(o.Samples, DefaultWoodburySamples) }
+func (o WoodburyOBS) batch() int   { return max(o.Batch, 1) }
+
+// rank returns m and the number of samples used from N rows.
+func (o WoodburyOBS) rank(p *hessian.Problem) (m, used int) {
+	N, _ := p.X.Dims()
+	used = min(N, o.samples()*o.batch())
+	if o.GaussNewton {
+		return used * p.Net.Outputs(), used
+	}
+	return hessian.FisherRows(used, o.batch()), used
+}
+
+// MemoryBytes returns the memory a round of o needs on p, before anything
+// is allocated (hessian.LowRankBytes).
+func (o WoodburyOBS) MemoryBytes(p *hessian.Problem) int64 {
+	m, _ := o.rank(p)
+	return hessian.LowRankBytes(p.Dim(), m)
+}
+
+// Begin builds the Woodbury form over the live parameters of p. It returns
+// a *hessian.LowRankMemoryError, before allocating, when MemoryBytes
+// exceeds env's limit.
+func (o WoodburyOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error) {
+	lr, err := o.LowRank(ctx, p, env)
+	if err != nil {
+		return nil, err
+	}
+	return &woodburyScorer{lr: lr, p: p}, nil
+}
+
+// LowRank returns the Woodbury form of the curvature o uses on p; env may
+// be nil.
+func (o WoodburyOBS) LowRank(ctx context.Context, p *hessian.Problem, env *Env) (*hessian.LowRank, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	N, _ := p.X.Dims()
+	_, used := o.rank(p)
+	sub := subsample(p, used, o.Src)
+	s := &hessian.LowRankSettings{
+		Damping:         o.Damping,
+		RelativeDamping: cmp.Or(o.RelativeDamping, DefaultRelativeDamping),
+		Scale:           float64(N) / float64(used),
+		Batch:           o.batch(),
+		MaxBytes:        env.maxBytes(),
+	}
+	var lr *hessian.LowRank
+	var err error
+	if o.GaussNewton {
+		lr, err = hessian.LowRankGaussNewton(ctx, sub, s)
+	} else {
+		lr, err = hessian.LowRankFisher(ctx, sub, s)
+	}
+	if err != nil {
+		if err == hessian.ErrNotFinite {
+			env.report(Issue{Kind: IssueNotFinite, Index: -1, Lambda: math.NaN(),
+				Message: "Woodbury OBS: a gradient row has a NaN or infinite entry"})
+		}
+		return nil, fmt.Errorf("Woodbury OBS: %w", err)
+	}
+	return lr, nil
+}
+
+// subsample returns p restricted to k of its rows: all of them when k is
+// the number of rows, else k drawn without replacement from src (nil: a
+// fixed seed) in ascending order.
+func subsample(p *hessian.Problem, k int, src rand.Source) *hessian.Problem {
+	N, c := p.X.Dims()
+	if k >= N {
+		return p
+	}
+	if src == nil {
+		src = rand.NewPCG(1, 2)
+	}
+	rows := rand.New(src).Perm(N)[:k]
+	slices.Sort(rows)
+	_, yc := p.Y.Dims()
+	X := mat.NewDense(k, c, nil)
+	Y := mat.NewDense(k, yc, nil)
+	for i, r := range rows {
+		X.SetRow(i, p.X.RawRowView(r))
+		Y.SetRow(i, p.Y.RawRowView(r))
+	}
+	return &hessian.Problem{Net: p.Net, X: X, Y: Y, Params: p.Params}
+}
+
+// SetRemover is a Scorer that also removes a set of positions jointly,
+// with the exact multi-weight OBS update
+//
+//	δ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S,
+//
+// returning the predicted increase L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S of its
+// quadratic model. On error w and the scorer are unchanged.
+type SetRemover interface {
+	Scorer
+	RemoveSet(ctx context.Context, S []int, w []float64) (predicted float64, err error)
+}
+
+type woodburyScorer struct {
+	lr *hessian.LowRank
+	p  *hessian.Problem
+}
+
+// Damping returns the damping λ of the curvature.
+func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() }
+
+func (s *woodburyScorer) Score(sal, pred, w []float64) error {
+	return obsScores(sal, pred, w, s.lr.Removed, s.lr.InverseDiag, func(i int) int { return paramIndex(s.p, i) })
+}
+
+// obsScores writes the OBS saliencies w_i²/(2 d_i) of the positions not
+// removed, d_i = [H⁻¹]_ii from diag, to sal and pred; a d_i that is not
+// positive and finite gives a *hessian.PivotError naming index(i).
+func obsScores(sal, pred, w []float64, removed func(int) bool, diag func(int) float64, index func(int) int) error {
+	for i, v := range w {
+		if removed(i) {
+			continue
+		}
+		d := diag(i)
+		if !(d > 0) || math.IsInf(d, 1) {
+			return &hessian.PivotError{Index: index(i), Pivot: d}
+		}
+		sal[i] = v * v / (2 * d)
+		pred[i] = sal[i]
+	}
+	return nil
+}
+
+func (s *woodburyScorer) Remove(i int, w []float64) error {
+	_, err := s.lr.Remove(i, w)
+	return err
+}
+
+func (s *woodburyScorer) RemoveSet(ctx context.Context, S []int, w []float64) (float64, error) {
+	return s.lr.RemoveSet(ctx, S, w)
+}
+
+// RemoveMany removes k positions of the scorer sc from w in steps rounds of
+// scoring (steps < 1 means 1, steps ≥ k is greedy: one removal per
+// score): each step scores the live positions, chooses the next share of
+// the k of least saliency (ties to the lower position) and removes them
+// together, jointly with the multi-weight OBS update when sc is a
+// SetRemover and otherwise one by one without rescoring, which for OBS with
+// downdates is the same joint update. It returns the positions removed, in
+// order, and the sum of the predicted increases of E of the steps, each the
+// prediction for its whole set (NaN when the rule makes none).
+//
+// Positions already zero in live (false) are skipped; a nil live means all
+// positions are live at the start. live is updated.
+func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, steps int) (removed []int, predicted float64, err error) {
+	n := len(w)
+	if live == nil {
+		live = make([]bool, n)
+		for i := range live {
+			live[i] = true
+		}
+	}
+	if len(live) != n {
+		panic("prune: RemoveMany length mismatch")
+	}
+	nlive := 0
+	for _, l := range live {
+		if l {
+			nlive++
+		}
+	}
+	if k < 0 || k > nlive {
+		return nil, math.NaN(), fmt.Errorf("prune: %d removals asked of %d live positions", k, nlive)
+	}
+	steps = max(1, min(steps, k))
+	sal := make([]float64, n)
+	pred := make([]float64, n)
+	order := make([]int, 0, n)
+	sr, joint := sc.(SetRemover)
+	for st := 0; st < steps; st++ {
+		if err := ctx.Err(); err != nil {
+			return removed, predicted, err
+		}
+		kk := (k*(st+1))/steps - (k*st)/steps
+		if kk == 0 {
+			continue
+		}
+		if err := sc.Score(sal, pred, w); err != nil {
+			return removed, predicted, err
+		}
+		order = order[:0]
+		for i, l := range live {
+			if l {
+				order = append(order, i)
+			}
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(sal[a], sal[b]) })
+		S := slices.Clone(order[:kk])
+		if joint && kk > 1 {
+			p, err := sr.RemoveSet(ctx, S, w)
+			if err != nil {
+				return removed, predicted, err
+			}
+			predicted += p
+		} else {
+			// Sequential removals of a fixed set: the predicted increase
+			// of the set is the sum of each removal's prediction at the
+			// time it is made, so rescore the set's entries only.
+			for _, q := range S {
+				if err := sc.Score(sal, pred, w); err != nil {
+					return removed, predicted, err
+				}
+				predicted += pred[q]
+				if err := sc.Remove(q, w); err != nil {
+					return removed, predicted, err
+				}
+				live[q] = false
+			}
+		}
+		for _, q := range S {
+			live[q] = false
+		}
+		removed = append(removed, S...)
+	}
+	return removed, predicted, nil
+}
+
+// OneShotSettings are the settings of OneShot.
+type OneShotSettings struct {
+	// Rounds is the number of curvature builds; zero means 1. Round r
+	// removes its share of the k parameters, chosen and removed jointly
+	// (RemoveMany with Steps) on the curvature of the network as the
+	// earlier rounds left it.
+	Rounds int
+
+	// Steps is the number of scorings within a round (see RemoveMany);
+	// zero means 1, one joint removal per round.
+	Steps int
+
+	// Params restricts the removals to these flat parameter indices;
+	// nil means every live parameter. The curvature covers every live
+	// parameter either way, so the others are updated.
+	Params []int
+
+	// MaxBytes is the memory limit of the curvature, as in Env.
+	MaxBytes int64
+
+	// Report receives the numerical issues of the curvature builds.
+	Report func(Issue)
+}
+
+// OneShotRound describes one round of OneShot.
+type OneShotRound struct {
+	Removed   int     // parameters removed
+	Predicted float64 // the saliency's predicted ΔE of the round's set
+	Real      float64 // E after the round minus before, on X and Y
+	Damping   float64 // the damping of the round's curvature (NaN: none)
+	Planned   int64   // the memory the saliency planned (0: not reported)
+}
+
+// OneShot removes k live parameters of net without retraining, in rounds
+// of one curvature build each (one round by default), with the joint
+// multi-weight update of sal's scorer, and returns the pruned copy and the
+// rounds. The saliency's memory need (a MemoryBytes method, as
+// WoodburyOBS and BlockOBS have) is checked before its curvature is
+// allocated. net is not modified.
+func OneShot(ctx context.Context, net *nn.Network, X, Y *mat.Dense, sal Saliency, k int, s *OneShotSettings) (*nn.Network, []OneShotRound, error) {
+	var cfg OneShotSettings
+	if s != nil {
+		cfg = *s
+	}
+	if cfg.Rounds < 0 || cfg.Steps < 0 {
+		return nil, nil, fmt.Errorf("prune: one-shot with %d rounds and %d steps", cfg.Rounds, cfg.Steps)
+	}
+	rounds := max(cfg.Rounds, 1)
+	if err := net.Check(X, Y); err != nil {
+		return nil, nil, fmt.Errorf("prune: data: %w", err)
+	}
+	cur := net.Clone()
+	allowed := map[int]bool{}
+	for _, q := range cfg.Params {
+		allowed[q] = true
+	}
+	nAllowed := 0
+	for _, q := range cur.LiveIndices() {
+		if cfg.Params == nil || allowed[q] {
+			nAllowed++
+		}
+	}
+	if k < 0 || k > nAllowed {
+		return nil, nil, fmt.Errorf("prune: %d removals asked of %d live parameters", k, nAllowed)
+	}
+	env := &Env{MaxBytes: cfg.MaxBytes, Report: cfg.Report}
+	E := cur.Objective(X, Y)
+	var out []OneShotRound
+	done := 0
+	for r := 0; r < rounds; r++ {
+		kr := k*(r+1)/rounds - done
+		if kr == 0 {
+			continue
+		}
+		p := hessian.Live(cur, X, Y)
+		rd := OneShotRound{Damping: math.NaN()}
+		if pl, ok := sal.(interface {
+			MemoryBytes(*hessian.Problem) int64
+		}); ok {
+			rd.Planned = pl.MemoryBytes(p)
+		}
+		sc, err := sal.Begin(ctx, p, env)
+		if err != nil {
+			return nil, out, err
+		}
+		if d, ok := sc.(interface{ Damping() float64 }); ok {
+			rd.Damping = d.Damping()
+		}
+		raw := cur.RawParams()
+		w := make([]float64, p.Dim())
+		live := make([]bool, p.Dim())
+		for i, q := range p.Params {
+			w[i] = raw[q]
+			live[i] = cfg.Params == nil || allowed[q]
+		}
+		removed, pred, err := RemoveMany(ctx, sc, w, live, kr, cfg.Steps)
+		if err != nil {
+			return nil, out, err
+		}
+		for i, q := range p.Params {
+			raw[q] = w[i]
+		}
+		for _, i := range removed {
+			cur.Prune(p.Params[i])
+		}
+		sc = nil
+		after := cur.Objective(X, Y)
+		rd.Removed, rd.Predicted, rd.Real = len(removed), pred, after-E
+		E = after
+		out = append(out, rd)
+		done += kr
+	}
+	return cur, out, nil
+}
