@@ -1,10 +1,12 @@
 package prune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -47,6 +49,7 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		data:     data,
 		net:      net.Clone(),
 		W:        net.NumParams(),
+		live:     net.NumLive(),
 		target:   -1,
 		hasValid: data.Valid.X != nil,
 		hasTest:  data.Test.X != nil,
@@ -106,7 +109,10 @@ type runner struct {
 	net  *nn.Network
 	res  *Result
 
-	W        int // parameters
+	W        int  // parameters
+	live     int  // live parameters
+	cur      Eval // metrics of the current network
+	aud      *auditor
 	target   int // live parameters to stop at, −1 for none
 	rise     float64
 	riseOn   bool
@@ -125,7 +131,7 @@ func (r *runner) record(e Event) {
 		return
 	}
 	e.Round = r.round
-	e.Live = r.net.NumLive()
+	e.Live = r.live
 	e.Total = r.W
 	e.Target = r.target
 	r.cfg.Recorder.Record(e)
@@ -172,6 +178,8 @@ func (r *runner) run(ctx context.Context) error {
 		return fmt.Errorf("prune: the training loss of the network is %v", l)
 	}
 	r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
+	r.cur = r.res.Start
+	r.aud = newAuditor(r.net, r.data.Train, r.cfg.AuditRows, r.cfg.AuditSeed)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -194,7 +202,7 @@ func (r *runner) run(ctx context.Context) error {
 // stopBefore returns the stopping rule that holds before a round, if any.
 func (r *runner) stopBefore() string {
 	switch {
-	case r.target >= 0 && r.net.NumLive() <= r.target:
+	case r.target >= 0 && r.live <= r.target:
 		return StoppedTarget
 	case r.cfg.MaxRounds > 0 && len(r.res.Rounds) >= r.cfg.MaxRounds:
 		return StoppedRounds
@@ -287,6 +295,26 @@ func apportion(k int, counts []int) []int {
 	return quota
 }
 
+// staticScorer is implemented by a Scorer whose Remove only sets w[i] to
+// zero, so that the saliencies of the other positions do not change within
+// a round: Run then ranks them once per round.
+type staticScorer interface {
+	Static() bool
+}
+
+func isStatic(sc Scorer) bool {
+	s, ok := sc.(staticScorer)
+	return ok && s.Static()
+}
+
+// removal is a removal of the current round: the position, the flat index
+// and the value it had.
+type removal struct {
+	pos, q int
+	old    float64
+	pred   float64
+}
+
 // doRound runs one round and returns the stopping rule that ended the run,
 // if any.
 func (r *runner) doRound(ctx context.Context) (stop string, err error) {
@@ -294,13 +322,13 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	r.issueStep = 0
 	r.record(Event{Kind: EventRoundStart})
 	rd := Round{Round: r.round, Damping: math.NaN()}
-	train := r.data.Train
 
 	p := r.positions()
 	sc, err := r.begin(ctx, p, &rd)
 	if err != nil {
 		return "", err
 	}
+	static := isStatic(sc)
 
 	// The round's limit and, per layer, its shares.
 	counts := make([]int, r.net.NumLayers())
@@ -319,7 +347,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		limit = max(1, ceilCount(r.cfg.Fraction*float64(nCand)))
 	}
 	if r.target >= 0 {
-		limit = min(limit, r.net.NumLive()-r.target)
+		limit = min(limit, r.live-r.target)
 	}
 	limit = min(limit, nCand)
 	var quota []int
@@ -327,10 +355,60 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		quota = apportion(limit, counts)
 	}
 
-	E0 := r.net.Objective(train.X, train.Y)
-	E := E0
+	// The audit: which removals, and how.
+	auditOn := !r.cfg.NoAudit
+	var sample []bool
+	if auditOn {
+		sample = auditSample(limit, r.cfg.AuditRemovals, r.cfg.AuditSeed, r.round)
+	}
+	isolated := static && sample != nil
+	var base float64 // isolated: the subsample's loss at the round's start
+	r.aud.net = r.net
+	if isolated {
+		r.aud.net = r.net.Clone()
+	}
+	if auditOn && static {
+		base = r.aud.sync()
+	}
+	auditE, auditKnown := 0.0, false // the audited loss of the current network
+	if auditOn && r.aud.all {
+		auditE, auditKnown = r.cur.Train.Loss, true
+	} else if auditOn && static {
+		auditE, auditKnown = base, true
+	}
+
+	E0 := r.cur.Train.Loss
 	theta := r.net.RawParams()
-	prev := make([]float64, len(theta))
+	var prev []float64
+	if !static {
+		prev = make([]float64, len(theta))
+	}
+	var done []removal // the round's removals, for a static scorer
+	var order []int    // positions by saliency, for a static scorer
+	next := 0
+	rank := func() error {
+		if err := sc.Score(p.sal, p.pred, p.w); err != nil {
+			return fmt.Errorf("prune: round %d: %w", r.round, err)
+		}
+		order = order[:0]
+		for j, s := range p.sal {
+			if !p.cand[j] || p.removed[j] {
+				continue
+			}
+			if math.IsNaN(s) {
+				return fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+			}
+			order = append(order, j)
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(p.sal[a], p.sal[b]) })
+		next = 0
+		return nil
+	}
+	if static {
+		if err := rank(); err != nil {
+			return "", err
+		}
+	}
 	removed := 0
 	budgetHit := false
 	pivotRebuilt := false
@@ -338,32 +416,42 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		if err := sc.Score(p.sal, p.pred, p.w); err != nil {
-			var pe *hessian.PivotError
-			if errors.As(err, &pe) && !pivotRebuilt {
-				r.issueStep = r.step
-				r.issue(Issue{Step: r.step, Kind: IssuePivot, Index: pe.Index, Lambda: rd.Damping,
-					Message: fmt.Sprintf("[H⁻¹]_qq of %v is %g, not positive; rebuilding the curvature", r.net.ParamAt(pe.Index), pe.Pivot)})
-				p = r.positions()
-				if sc, err = r.begin(ctx, p, &rd); err != nil {
-					return "", err
-				}
-				rd.Rebuilds++
-				pivotRebuilt = true
-				continue
-			}
-			return "", fmt.Errorf("prune: round %d: %w", r.round, err)
-		}
 		i := -1
-		for j, s := range p.sal {
-			if !p.cand[j] || p.removed[j] || (quota != nil && quota[p.layer[j]] == 0) {
-				continue
+		if static {
+			for ; next < len(order); next++ {
+				if j := order[next]; quota == nil || quota[p.layer[j]] > 0 {
+					i = j
+					next++
+					break
+				}
 			}
-			if math.IsNaN(s) {
-				return "", fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+		} else {
+			if err := sc.Score(p.sal, p.pred, p.w); err != nil {
+				var pe *hessian.PivotError
+				if errors.As(err, &pe) && !pivotRebuilt {
+					r.issueStep = r.step
+					r.issue(Issue{Step: r.step, Kind: IssuePivot, Index: pe.Index, Lambda: rd.Damping,
+						Message: fmt.Sprintf("[H⁻¹]_qq of %v is %g, not positive; rebuilding the curvature", r.net.ParamAt(pe.Index), pe.Pivot)})
+					p = r.positions()
+					if sc, err = r.begin(ctx, p, &rd); err != nil {
+						return "", err
+					}
+					rd.Rebuilds++
+					pivotRebuilt = true
+					continue
+				}
+				return "", fmt.Errorf("prune: round %d: %w", r.round, err)
 			}
-			if i < 0 || s < p.sal[i] {
-				i = j
+			for j, s := range p.sal {
+				if !p.cand[j] || p.removed[j] || (quota != nil && quota[p.layer[j]] == 0) {
+					continue
+				}
+				if math.IsNaN(s) {
+					return "", fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+				}
+				if i < 0 || s < p.sal[i] {
+					i = j
+				}
 			}
 		}
 		if i < 0 {
@@ -384,34 +472,82 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 
 		q := p.live[i]
 		sal := p.sal[i]
-		copy(prev, theta)
+		old := theta[q]
+		audit := auditOn && (sample == nil || sample[removed])
+		if audit && !static && !auditKnown {
+			auditE, auditKnown = r.aud.loss(), true
+		}
+		if !static {
+			copy(prev, theta)
+		}
 		if err := sc.Remove(i, p.w); err != nil {
 			return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
 		}
-		for j, qj := range p.live {
-			theta[qj] = p.w[j]
+		if static {
+			p.w[i] = 0
+		} else {
+			for j, qj := range p.live {
+				theta[qj] = p.w[j]
+			}
 		}
 		r.net.Prune(q)
+		r.live--
 		r.step++
-		if err := r.net.CheckFinite(); err != nil {
-			r.undo(prev, q)
-			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
-				Message: fmt.Sprintf("removing %v made a parameter not finite: %v", r.net.ParamAt(q), err)})
-			return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
-		}
-		mt := r.net.Evaluate(train.X, train.Y)
-		if math.IsNaN(mt.Loss) || math.IsInf(mt.Loss, 0) {
-			r.undo(prev, q)
-			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
-				Message: fmt.Sprintf("removing %v made the training loss %v", r.net.ParamAt(q), mt.Loss)})
-			return "", fmt.Errorf("prune: round %d: removing %v made the training loss %v", r.round, r.net.ParamAt(q), mt.Loss)
+		if !static {
+			if err := r.net.CheckFinite(); err != nil {
+				r.undo(prev, q)
+				r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+					Message: fmt.Sprintf("removing %v made a parameter not finite: %v; try a larger --damping or --curvature gn", r.net.ParamAt(q), err)})
+				return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
+			}
 		}
 		st := Step{
 			Step: r.step, Round: r.round, Index: q, Name: r.net.ParamAt(q).String(),
-			Saliency: sal, Predicted: pred, Real: mt.Loss - E, Loss: mt.Loss,
-			Error: math.NaN(), Live: r.net.NumLive(),
+			Saliency: sal, Predicted: pred, Real: math.NaN(), Loss: math.NaN(),
+			Error: math.NaN(), Live: r.live,
 		}
-		if r.riseOn {
+		if math.IsInf(sal, 1) {
+			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: rd.Damping,
+				Message: fmt.Sprintf("%v was removed with saliency +Inf: every remaining parameter has an infinite saliency; stop earlier (a lower --target-sparsity) or use a larger --damping", st.Name)})
+		}
+		var mt nn.Metrics // the whole training split, when measured
+		measured := false
+		if audit {
+			var after float64
+			switch {
+			case isolated:
+				after = r.aud.try(q, -old)
+				st.Real = r.aud.scale * (after - base)
+			case static:
+				after = r.aud.change(q, -old)
+				st.Real = r.aud.scale * (after - auditE)
+				auditE = after
+			default:
+				if r.aud.all {
+					mt, measured = r.net.Evaluate(r.data.Train.X, r.data.Train.Y), true
+					after = mt.Loss
+				} else {
+					after = r.aud.loss()
+				}
+				st.Real = r.aud.scale * (after - auditE)
+				auditE = after
+			}
+			if r.aud.all && !isolated {
+				st.Loss = after
+			}
+			if math.IsNaN(after) || math.IsInf(after, 0) {
+				r.undoStep(static, prev, q, old)
+				r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+					Message: fmt.Sprintf("removing %v made the training loss %v", st.Name, after)})
+				return "", fmt.Errorf("prune: round %d: removing %v made the training loss %v", r.round, st.Name, after)
+			}
+		} else if !isolated {
+			auditKnown = false
+		}
+		if r.riseOn && !static {
+			if !measured {
+				mt = r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
+			}
 			var mv nn.Metrics
 			if r.cfg.ErrorSplit == ValidSplit {
 				mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
@@ -420,7 +556,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			if r.broken(st.Error) {
 				r.undo(prev, q)
 				st.Undone = true
-				st.Live = r.net.NumLive()
+				st.Live = r.live
 				r.res.History = append(r.res.History, st)
 				r.record(Event{Kind: EventRemoval, Step: &st})
 				stop = StoppedErrorRise
@@ -429,11 +565,13 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 		r.res.History = append(r.res.History, st)
 		r.record(Event{Kind: EventRemoval, Step: &st})
-		E = mt.Loss
 		removed++
 		rd.Predicted += pred
 		r.totalPred += pred
 		p.removed[i] = true
+		if static {
+			done = append(done, removal{pos: i, q: q, old: old, pred: pred})
+		}
 		if quota != nil {
 			quota[p.layer[i]]--
 		}
@@ -445,11 +583,36 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 				return "", err
 			}
 			rd.Rebuilds++
+			if static = isStatic(sc); static {
+				if err := rank(); err != nil {
+					return "", err
+				}
+			} else if prev == nil {
+				prev = make([]float64, len(theta))
+			}
+			// The removals before the rebuild can no longer be undone
+			// one by one: the error-rise rule keeps them.
+			done = done[:0]
+			if auditOn && static && !isolated {
+				r.aud.net = r.net
+				auditE = r.aud.sync()
+				auditKnown = true
+			}
 		}
 	}
-	rd.Removed = removed
-	rd.Real = E - E0
 	rd.Pruned = r.eval()
+	if r.riseOn && static && len(done) > 0 && r.broken(r.errorOf(rd.Pruned.Train, rd.Pruned.Valid)) {
+		kept := r.bisect(done)
+		for _, d := range done[kept:] {
+			r.totalPred -= d.pred
+			rd.Predicted -= d.pred
+		}
+		removed -= len(done) - kept
+		rd.Pruned = r.eval()
+		stop = StoppedErrorRise
+	}
+	rd.Removed = removed
+	rd.Real = rd.Pruned.Train.Loss - E0
 	rd.Retrained = rd.Pruned
 
 	if r.cfg.Retrain != nil && removed > 0 && stop != StoppedErrorRise {
@@ -461,7 +624,8 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			stop = StoppedErrorRise
 		}
 	}
-	rd.Live = r.net.NumLive()
+	r.cur = rd.Retrained
+	rd.Live = r.live
 	r.res.Rounds = append(r.res.Rounds, rd)
 	if r.cfg.OnRound != nil {
 		if err := r.cfg.OnRound(rd, r.net); err != nil {
@@ -478,6 +642,78 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		return StoppedExhausted, nil
 	}
 	return "", nil
+}
+
+// bisect finds, after the removals done of a static round broke the
+// error-rise rule, the longest prefix of them that does not break it (by
+// bisection, taking the rule to break once it has broken), restores the
+// network to that prefix, marks the first removal after it undone, drops
+// the history after that removal and returns the length of the prefix.
+func (r *runner) bisect(done []removal) int {
+	theta := r.net.RawParams()
+	mask := r.net.Mask()
+	at := len(done) // the prefix the network holds
+	setPrefix := func(j int) {
+		for k := j; k < at; k++ {
+			mask[done[k].q] = true
+			theta[done[k].q] = done[k].old
+		}
+		for k := at; k < j; k++ {
+			mask[done[k].q] = false
+			theta[done[k].q] = 0
+		}
+		at = j
+		r.net.SetMask(mask)
+	}
+	errAt := func(j int) float64 {
+		setPrefix(j)
+		var mv nn.Metrics
+		mt := r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
+		if r.cfg.ErrorSplit == ValidSplit {
+			mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
+		}
+		return r.errorOf(mt, mv)
+	}
+	lo, hi := 0, len(done)
+	hiErr := math.NaN()
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if e := errAt(mid); r.broken(e) {
+			hi, hiErr = mid, e
+		} else {
+			lo = mid
+		}
+	}
+	if math.IsNaN(hiErr) {
+		hiErr = errAt(hi)
+	}
+	setPrefix(lo)
+	r.live = r.net.NumLive()
+	// The history of the round ends with the undone removal.
+	h := r.res.History
+	first := len(h) - len(done)
+	h = h[:first+hi]
+	u := &h[len(h)-1]
+	u.Undone = true
+	u.Error = hiErr
+	u.Live = r.live
+	r.res.History = h
+	r.step = u.Step
+	return lo
+}
+
+// undoStep undoes the removal of q, whose value was old, for a static
+// scorer, or restores prev otherwise.
+func (r *runner) undoStep(static bool, prev []float64, q int, old float64) {
+	if static {
+		m := r.net.Mask()
+		m[q] = true
+		r.net.SetMask(m)
+		r.net.RawParams()[q] = old
+		r.live++
+		return
+	}
+	r.undo(prev, q)
 }
 
 // retrain retrains the network with the mask fixed and fills in rd. A
@@ -524,6 +760,7 @@ func (r *runner) undo(prev []float64, q int) {
 	m[q] = true
 	r.net.SetMask(m)
 	copy(r.net.RawParams(), prev)
+	r.live++
 }
 
 func gatherAt(theta []float64, idx []int) []float64 {

@@ -170,6 +170,9 @@ func (magnitudeScorer) Score(sal, pred, w []float64) error {
 	return nil
 }
 
+// Static reports that a removal moves no other parameter.
+func (magnitudeScorer) Static() bool { return true }
+
 func (magnitudeScorer) Remove(i int, w []float64) error {
 	w[i] = 0
 	return nil
@@ -273,6 +276,9 @@ func (s obdScorer) Score(sal, pred, w []float64) error {
 	}
 	return nil
 }
+
+// Static reports that a removal moves no other parameter.
+func (obdScorer) Static() bool { return true }
 
 func (s obdScorer) Remove(i int, w []float64) error {
 	w[i] = 0

@@ -176,6 +176,28 @@ type Settings struct {
 	// from by every round.
 	Retrain *nn.TrainSettings
 
+	// AuditRows is the number of training rows, a fixed subsample drawn
+	// with AuditSeed, on which the real ΔE of a removal is measured: zero
+	// means DefaultAuditRows, AuditAll every row. A real ΔE measured on a
+	// subsample of m of the N rows is scaled by N/m.
+	AuditRows int
+
+	// AuditRemovals is the number of removals of a round whose real ΔE is
+	// measured, a sample drawn with AuditSeed when the round removes more:
+	// zero means DefaultAuditRemovals, AuditAll every removal. When a
+	// round's removals are sampled and the saliency moves no other
+	// parameter (Magnitude, OBD), each sampled removal is measured alone,
+	// on the network at the start of the round; otherwise removals are
+	// measured in sequence, each on the network just before it.
+	AuditRemovals int
+
+	// NoAudit turns the per-removal measurement off; the real ΔE of every
+	// round on the whole training split is still recorded.
+	NoAudit bool
+
+	// AuditSeed seeds the audit's subsample of rows and of removals.
+	AuditSeed uint64
+
 	// MaxBytes limits the memory of a dense W×W matrix (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
 	// negative means no limit.
@@ -222,6 +244,10 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("ΔE budget %v is not a non-negative number", s.Budget)
 	case s.MaxRounds < 0:
 		return fmt.Errorf("maximum rounds %d is negative", s.MaxRounds)
+	case s.AuditRows < AuditAll:
+		return fmt.Errorf("audit rows %d is negative (AuditAll is %d)", s.AuditRows, AuditAll)
+	case s.AuditRemovals < AuditAll:
+		return fmt.Errorf("audited removals per round %d is negative (AuditAll is %d)", s.AuditRemovals, AuditAll)
 	case s.PerLayer && s.PerRound == 0 && s.Fraction == 0 && s.RoundBudget > 0:
 		return errors.New("per-layer ranking needs a count per round (PerRound or Fraction), not only a round budget")
 	}
@@ -252,6 +278,12 @@ func (s *Settings) withDefaults() Settings {
 	}
 	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
 		c.Fraction = DefaultFraction
+	}
+	if c.AuditRows == 0 {
+		c.AuditRows = DefaultAuditRows
+	}
+	if c.AuditRemovals == 0 {
+		c.AuditRemovals = DefaultAuditRemovals
 	}
 	if c.TargetLive == 0 && c.Sparsity == 0 && c.ErrorRise == 0 && c.Budget == 0 && c.MaxRounds == 0 {
 		c.Sparsity = DefaultSparsity
