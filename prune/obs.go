@@ -19,7 +19,7 @@ const DefaultDamping = 1e-4
 const NoDamping = -1.0
 
 // OBS is Optimal Brain Surgeon. The saliency of parameter q, and its
-// prediction of the increase of E, is
+// prediction of the increase of the objective, is
 //
 //	L_q = w_q² / (2 [H⁻¹]_qq),
 //
@@ -27,7 +27,17 @@ const NoDamping = -1.0
 //
 //	δθ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
 //
-// which makes w_q exactly zero. After each removal H⁻¹ is downdated to the
+// which makes w_q exactly zero. H is the curvature of the objective: that
+// of Curvature plus Env.Decay·I. When the objective's gradient g
+// (Env.Gradient) is given, the first removal of a round minimises the
+// quadratic model gᵀδ + ½δᵀHδ with δ_q = −w_q instead: with u = H⁻¹g,
+//
+//	L_q = (w_q − u_q)² / (2 [H⁻¹]_qq) − ½ gᵀu,
+//	δθ = −u − ((w_q − u_q) / [H⁻¹]_qq) H⁻¹ e_q,
+//
+// after which the model's gradient on the remaining parameters is zero, so
+// the later removals of the round use the classic formulas; at a minimum
+// (g = 0) the first does too. After each removal H⁻¹ is downdated to the
 // inverse over the remaining parameters (hessian.Downdate), so a round
 // removes weights one after another from one inverse, built at the start of
 // the round.
@@ -105,7 +115,19 @@ func (o OBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 		return nil, err
 	}
 	n := p.Dim()
-	return &obsScorer{p: p, hinv: hinv, lambda: lambda, removed: make([]bool, n), col: make([]float64, n)}, nil
+	s := &obsScorer{p: p, hinv: hinv, lambda: lambda, removed: make([]bool, n), col: make([]float64, n)}
+	if g := env.gradient(); g != nil {
+		if len(g) != n {
+			panic("prune: OBS gradient length mismatch")
+		}
+		s.u = make([]float64, n)
+		uv := mat.NewVecDense(n, s.u)
+		uv.MulVec(hinv, mat.NewVecDense(n, g))
+		for i, v := range g {
+			s.gu += v * s.u[i]
+		}
+	}
+	return s, nil
 }
 
 // Inverse returns the inverse curvature OBS uses over the parameters of p
@@ -120,18 +142,19 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 		if err := checkDense("OBS recursive inverse", n, hessian.DenseBytes(n), limit); err != nil {
 			return nil, 0, err
 		}
-		r := hessian.RecursiveInverse{P: p, Alpha: o.Alpha, MaxBytes: limit}
-		var hinv mat.SymDense
-		if err := r.InverseTo(ctx, &hinv); err != nil {
-			return nil, 0, fmt.Errorf("OBS recursive inverse: %w", err)
-		}
 		N, _ := p.X.Dims()
 		P := float64(N)
-		hinv.ScaleSym(1/P, &hinv)
 		alpha := o.Alpha
 		if alpha == 0 {
 			alpha = 1e-4
 		}
+		// The penalty's μI joins the αI of the recursion: PαI + μI + G.
+		r := hessian.RecursiveInverse{P: p, Alpha: alpha + env.decay()/P, MaxBytes: limit}
+		var hinv mat.SymDense
+		if err := r.InverseTo(ctx, &hinv); err != nil {
+			return nil, 0, fmt.Errorf("OBS recursive inverse: %w", err)
+		}
+		hinv.ScaleSym(1/P, &hinv)
 		return &hinv, P * alpha, nil
 	}
 
@@ -160,6 +183,11 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 	if err := hessian.CheckMemory("OBS inverse curvature", n, limit); err != nil {
 		return nil, 0, err
 	}
+	if mu := env.decay(); mu != 0 {
+		for i := 0; i < n; i++ {
+			H.SetSym(i, i, H.At(i, i)+mu)
+		}
+	}
 	hinv := mat.NewSymDense(n, nil)
 	lambda := o.damping()
 	if o.FixedDamping {
@@ -176,8 +204,12 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 			Log:   func(l float64, err error) { env.report(dampingIssue(o.Curvature, l, err)) },
 		})
 		if err == nil && lambda != start {
+			verb := "raised"
+			if lambda < start {
+				verb = "lowered"
+			}
 			env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: lambda,
-				Message: fmt.Sprintf("OBS damping of %v raised from %g to %g", o.Curvature, start, lambda)})
+				Message: fmt.Sprintf("OBS damping of %v %s from %g to %g; give --damping %g, or use --curvature gn, which is positive semi-definite", o.Curvature, verb, start, lambda, lambda)})
 		}
 	}
 	if err != nil {
@@ -224,6 +256,8 @@ type obsScorer struct {
 	lambda  float64
 	removed []bool
 	col     []float64
+	u       []float64 // H⁻¹g before the round's first removal, nil after it
+	gu      float64   // gᵀH⁻¹g
 }
 
 // Damping returns the damping of the inverse.
@@ -247,7 +281,10 @@ func (s *obsScorer) Score(sal, pred, w []float64) error {
 		if err != nil {
 			return err
 		}
-		sal[i] = v * v / (2 * d)
+		if s.u != nil {
+			v -= s.u[i]
+		}
+		sal[i] = v*v/(2*d) - 0.5*s.gu
 		pred[i] = sal[i]
 	}
 	return nil
@@ -259,9 +296,17 @@ func (s *obsScorer) Remove(i int, w []float64) error {
 		return err
 	}
 	symColumn(s.col, s.hinv, i)
-	f := -w[i] / d
-	for j, c := range s.col {
-		w[j] += f * c
+	if s.u != nil {
+		f := -(w[i] - s.u[i]) / d
+		for j, c := range s.col {
+			w[j] += f*c - s.u[j]
+		}
+		s.u, s.gu = nil, 0
+	} else {
+		f := -w[i] / d
+		for j, c := range s.col {
+			w[j] += f * c
+		}
 	}
 	w[i] = 0
 	if err := hessian.Downdate(s.hinv, i); err != nil {

@@ -55,6 +55,10 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		hasTest:  data.Test.X != nil,
 	}
 	r.rise, r.riseOn = cfg.rise()
+	if cfg.Objective == TrainedObjective {
+		N, _ := data.Train.X.Dims()
+		r.decay = cfg.WeightDecay * float64(N)
+	}
 	if cfg.TargetLive > 0 {
 		r.target = cfg.TargetLive
 	}
@@ -109,9 +113,10 @@ type runner struct {
 	net  *nn.Network
 	res  *Result
 
-	W        int  // parameters
-	live     int  // live parameters
-	cur      Eval // metrics of the current network
+	W        int     // parameters
+	live     int     // live parameters
+	decay    float64 // μ = λN of the objective's penalty ½μ‖θ‖²
+	cur      Eval    // metrics of the current network
 	aud      *auditor
 	target   int // live parameters to stop at, −1 for none
 	rise     float64
@@ -249,10 +254,14 @@ func (r *runner) positions() *positions {
 // begin builds the saliency's scorer over the live parameters of p.
 func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, error) {
 	pr := &hessian.Problem{Net: r.net, X: r.data.Train.X, Y: r.data.Train.Y, Params: p.live}
-	env := &Env{MaxBytes: r.cfg.MaxBytes, Report: func(is Issue) {
+	env := &Env{MaxBytes: r.cfg.MaxBytes, Decay: r.decay, Report: func(is Issue) {
 		is.Step = r.issueStep
 		r.issue(is)
 	}}
+	rd.Decay = r.decay
+	if r.cfg.Objective == TrainedObjective && r.cfg.Method.Need() != NeedNone {
+		env.Gradient = objectiveGradient(r.net, r.data.Train, r.decay, p.live)
+	}
 	sc, err := r.cfg.Method.Begin(ctx, pr, env)
 	if err != nil {
 		return nil, err
@@ -379,6 +388,12 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 
 	E0 := r.cur.Train.Loss
 	theta := r.net.RawParams()
+	mu := r.decay
+	var sq0, auditSq float64 // ‖θ‖² at the round's start and at auditE
+	if mu != 0 {
+		sq0 = sumSquares(theta)
+		auditSq = sq0
+	}
 	var prev []float64
 	if !static {
 		prev = make([]float64, len(theta))
@@ -476,6 +491,9 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		audit := auditOn && (sample == nil || sample[removed])
 		if audit && !static && !auditKnown {
 			auditE, auditKnown = r.aud.loss(), true
+			if mu != 0 {
+				auditSq = sumSquares(theta)
+			}
 		}
 		if !static {
 			copy(prev, theta)
@@ -517,10 +535,10 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			switch {
 			case isolated:
 				after = r.aud.try(q, -old)
-				st.Real = r.aud.scale * (after - base)
+				st.Real = r.aud.scale*(after-base) - 0.5*mu*old*old
 			case static:
 				after = r.aud.change(q, -old)
-				st.Real = r.aud.scale * (after - auditE)
+				st.Real = r.aud.scale*(after-auditE) - 0.5*mu*old*old
 				auditE = after
 			default:
 				if r.aud.all {
@@ -531,6 +549,11 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 				}
 				st.Real = r.aud.scale * (after - auditE)
 				auditE = after
+				if mu != 0 {
+					sq := sumSquares(theta)
+					st.Real += 0.5 * mu * (sq - auditSq)
+					auditSq = sq
+				}
 			}
 			if r.aud.all && !isolated {
 				st.Loss = after
@@ -613,6 +636,9 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	}
 	rd.Removed = removed
 	rd.Real = rd.Pruned.Train.Loss - E0
+	if mu != 0 {
+		rd.Real += 0.5 * mu * (sumSquares(theta) - sq0)
+	}
 	rd.Retrained = rd.Pruned
 
 	if r.cfg.Retrain != nil && removed > 0 && stop != StoppedErrorRise {
@@ -789,7 +815,15 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 	}
 	live := net.LiveIndices()
 	pr := &hessian.Problem{Net: net, X: X, Y: Y, Params: live}
-	sc, err := cfg.Method.Begin(ctx, pr, &Env{MaxBytes: cfg.MaxBytes})
+	env := &Env{MaxBytes: cfg.MaxBytes}
+	if cfg.Objective == TrainedObjective {
+		N, _ := X.Dims()
+		env.Decay = cfg.WeightDecay * float64(N)
+		if cfg.Method.Need() != NeedNone {
+			env.Gradient = objectiveGradient(net, nn.Data{X: X, Y: Y}, env.Decay, live)
+		}
+	}
+	sc, err := cfg.Method.Begin(ctx, pr, env)
 	if err != nil {
 		return nil, err
 	}
@@ -807,4 +841,26 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 		out[q] = sal[i]
 	}
 	return out, nil
+}
+
+// objectiveGradient returns the gradient of E + ½μ‖θ‖² on d at the
+// parameters idx of net.
+func objectiveGradient(net *nn.Network, d nn.Data, mu float64, idx []int) []float64 {
+	g := make([]float64, net.NumParams())
+	net.Gradient(g, d.X, d.Y)
+	theta := net.RawParams()
+	out := make([]float64, len(idx))
+	for i, q := range idx {
+		out[i] = g[q] + mu*theta[q]
+	}
+	return out
+}
+
+// sumSquares returns ‖θ‖².
+func sumSquares(theta []float64) float64 {
+	var s float64
+	for _, v := range theta {
+		s += v * v
+	}
+	return s
 }

@@ -40,7 +40,9 @@ type Saliency interface {
 
 	// Begin returns a Scorer for the parameters p.Params of p.Net, which
 	// are its live parameters in ascending order, with the curvature of
-	// the training loss on p.X and p.Y. Position i of the Scorer refers to
+	// the objective on p.X and p.Y: that of the training loss E plus
+	// env.Decay·I, the Hessian of the penalty ½·env.Decay·‖θ‖², and the
+	// objective's gradient env.Gradient. Position i of the Scorer refers to
 	// parameter p.Params[i]. Begin must not modify p.Net.
 	Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error)
 }
@@ -70,6 +72,18 @@ type Env struct {
 	// negative means no limit.
 	MaxBytes int64
 
+	// Decay is the coefficient μ of the penalty ½μ‖θ‖² that the
+	// objective adds to E: its Hessian μI is added to every curvature.
+	// Run sets it to λN for the trainer's weight decay λ on N training
+	// samples (the objective E/N + ½λ‖θ‖² in the toolkit's sum units).
+	Decay float64
+
+	// Gradient, when not nil, is the gradient of the objective at the
+	// parameters of the Problem, one entry per position; the quadratic
+	// models of OBD and OBS then include its first-order term. Nil means
+	// a zero gradient, the classic formulas.
+	Gradient []float64
+
 	// Report, when not nil, receives the numerical issues met while
 	// computing the curvature, such as a raised damping. The loop fills in
 	// the round.
@@ -80,6 +94,20 @@ func (e *Env) report(is Issue) {
 	if e != nil && e.Report != nil {
 		e.Report(is)
 	}
+}
+
+func (e *Env) decay() float64 {
+	if e == nil {
+		return 0
+	}
+	return e.Decay
+}
+
+func (e *Env) gradient() []float64 {
+	if e == nil {
+		return nil
+	}
+	return e.Gradient
 }
 
 func (e *Env) maxBytes() int64 {
@@ -179,9 +207,13 @@ func (magnitudeScorer) Remove(i int, w []float64) error {
 }
 
 // OBD is Optimal Brain Damage. The saliency of parameter q, and its
-// prediction of the increase of E, is
+// prediction of the increase of the objective, is
 //
-//	s_q = ½ h_qq w_q²,
+//	s_q = −g_q w_q + ½ h_qq w_q²,
+//
+// with g the objective's gradient (Env.Gradient; at a minimum g = 0 and
+// s_q = ½ h_qq w_q², the classic formula), and h_qq the diagonal of the
+// objective's curvature, that of Curvature plus Env.Decay.
 //
 // with h_qq the diagonal of the curvature Curvature: Exact (the default,
 // the exact diagonal of H), GaussNewton, Fisher, BeckerLeCun,
@@ -248,6 +280,11 @@ func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 	if err := diagTo(ctx, d); err != nil {
 		return nil, fmt.Errorf("OBD diagonal (%v): %w", o.Curvature, err)
 	}
+	if mu := env.decay(); mu != 0 {
+		for i := range d {
+			d[i] += mu
+		}
+	}
 	neg := 0
 	for i, v := range d {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -262,16 +299,19 @@ func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 	}
 	if neg > 0 {
 		env.report(Issue{Kind: IssueNegativeDiagonal, Index: -1, Lambda: math.NaN(),
-			Message: fmt.Sprintf("%d of %d diagonal entries (%v) are negative; their OBD saliencies are negative", neg, len(d), o.Curvature)})
+			Message: fmt.Sprintf("%d of %d diagonal entries (%v) are negative, so are their OBD saliencies; --curvature diag-lm or gn is never negative", neg, len(d), o.Curvature)})
 	}
-	return obdScorer{d: d}, nil
+	return obdScorer{d: d, g: env.gradient()}, nil
 }
 
-type obdScorer struct{ d []float64 }
+type obdScorer struct{ d, g []float64 }
 
 func (s obdScorer) Score(sal, pred, w []float64) error {
 	for i, v := range w {
 		sal[i] = 0.5 * s.d[i] * v * v
+		if s.g != nil {
+			sal[i] -= s.g[i] * v
+		}
 		pred[i] = sal[i]
 	}
 	return nil

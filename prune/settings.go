@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -55,6 +56,71 @@ func (s Split) String() string {
 		return "valid"
 	}
 	return fmt.Sprintf("Split(%d)", int(s))
+}
+
+// Objective selects the function whose curvature and gradient the
+// saliencies use.
+type Objective int
+
+// The objectives.
+const (
+	// TrainedObjective is the objective the network was trained on, in
+	// the toolkit's sum units: E + ½λN‖θ‖² for the trainer's weight decay
+	// λ (Settings.WeightDecay) on N training samples, with its gradient in
+	// the quadratic models of OBD and OBS.
+	TrainedObjective Objective = iota
+	// LossObjective is the training loss E alone, its gradient taken as
+	// zero: the classic formulas.
+	LossObjective
+)
+
+// String returns trained or loss.
+func (o Objective) String() string {
+	switch o {
+	case TrainedObjective:
+		return "trained"
+	case LossObjective:
+		return "loss"
+	}
+	return fmt.Sprintf("Objective(%d)", int(o))
+}
+
+// ParseObjective returns the objective named trained or loss.
+func ParseObjective(s string) (Objective, error) {
+	switch s {
+	case "trained":
+		return TrainedObjective, nil
+	case "loss":
+		return LossObjective, nil
+	}
+	return 0, fmt.Errorf("unknown objective %q (want trained or loss)", s)
+}
+
+// WeightDecayOf returns the weight decay λ recorded in the model's
+// metadata by the toolkit's trainer (meta.trainer.weight_decay), and
+// whether one is recorded.
+func WeightDecayOf(net *nn.Network) (float64, bool) {
+	tr, ok := net.Meta["trainer"].(map[string]any)
+	if !ok {
+		return 0, false
+	}
+	var v float64
+	switch x := tr["weight_decay"].(type) {
+	case float64:
+		v = x
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return 0, false
+		}
+		v = f
+	default:
+		return 0, false
+	}
+	if !(v >= 0) || math.IsInf(v, 1) {
+		return 0, false
+	}
+	return v, true
 }
 
 // Defaults of Settings.
@@ -112,6 +178,16 @@ type Settings struct {
 	// Method is the saliency, default OBS{} (the exact Hessian with
 	// damping DefaultDamping, raised on failure).
 	Method Saliency
+
+	// Objective is the function whose curvature and gradient the
+	// saliencies use, default TrainedObjective.
+	Objective Objective
+
+	// WeightDecay is the λ of the trained objective E/N + ½λ‖θ‖² (see
+	// nn.TrainSettings and WeightDecayOf); with TrainedObjective the
+	// curvature is that of E plus λN·I. It is also the λ of the real ΔE
+	// measured, which then includes the change of ½λN‖θ‖².
+	WeightDecay float64
 
 	// PerRound is the number of parameters removed per round.
 	PerRound int
@@ -222,6 +298,10 @@ func (s *Settings) Validate() error {
 	}
 	finiteNonNeg := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
 	switch {
+	case s.Objective < TrainedObjective || s.Objective > LossObjective:
+		return fmt.Errorf("unknown objective %v", s.Objective)
+	case !finiteNonNeg(s.WeightDecay):
+		return fmt.Errorf("weight decay %v is not a non-negative number", s.WeightDecay)
 	case s.PerRound < 0:
 		return fmt.Errorf("removals per round %d is negative", s.PerRound)
 	case !(s.Fraction >= 0 && s.Fraction <= 1):
