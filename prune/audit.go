@@ -49,7 +49,8 @@ type auditor struct {
 	dz      []float64
 	changed []int
 	rowLoss []float64
-	E       float64 // loss of the subsample at the cached trace
+	save    []float64 // what try restores
+	E       float64   // loss of the subsample at the cached trace
 }
 
 // newAuditor returns the auditor of the training split d with at most rows
@@ -189,12 +190,52 @@ func (a *auditor) change(q int, d float64) float64 {
 // try returns the loss of the subsample with parameter q changed by d,
 // leaving the network and the cached trace as they were.
 func (a *auditor) try(q int, d float64) float64 {
-	theta := a.net.RawParams()
+	net := a.net
+	p := net.ParamAt(q)
+	L := p.Layer
+	t := a.t
+	// Save what change may write: unit j of layer L (all of the layer
+	// when it is a softmax), the layers after it and the row losses.
+	a.save = a.save[:0]
+	A, Z := t.A[L].RawMatrix(), t.Z[L].RawMatrix()
+	col := net.Layer(L).Act != nn.Softmax
+	for r := 0; r < a.rows; r++ {
+		if col {
+			a.save = append(a.save, A.Data[r*A.Stride+p.Row], Z.Data[r*Z.Stride+p.Row])
+		} else {
+			a.save = append(a.save, A.Data[r*A.Stride:r*A.Stride+A.Cols]...)
+			a.save = append(a.save, Z.Data[r*Z.Stride:r*Z.Stride+Z.Cols]...)
+		}
+	}
+	for l := L + 1; l < net.NumLayers(); l++ {
+		a.save = append(a.save, t.A[l].RawMatrix().Data...)
+		a.save = append(a.save, t.Z[l].RawMatrix().Data...)
+	}
+	a.save = append(a.save, a.rowLoss...)
+	E0 := a.E
+
+	theta := net.RawParams()
 	old := theta[q]
 	theta[q] = old + d
 	E := a.change(q, d)
 	theta[q] = old
-	a.change(q, -d)
+
+	k := 0
+	for r := 0; r < a.rows; r++ {
+		if col {
+			A.Data[r*A.Stride+p.Row], Z.Data[r*Z.Stride+p.Row] = a.save[k], a.save[k+1]
+			k += 2
+		} else {
+			k += copy(A.Data[r*A.Stride:r*A.Stride+A.Cols], a.save[k:])
+			k += copy(Z.Data[r*Z.Stride:r*Z.Stride+Z.Cols], a.save[k:])
+		}
+	}
+	for l := L + 1; l < net.NumLayers(); l++ {
+		k += copy(t.A[l].RawMatrix().Data, a.save[k:])
+		k += copy(t.Z[l].RawMatrix().Data, a.save[k:])
+	}
+	copy(a.rowLoss, a.save[k:])
+	a.E = E0
 	return E
 }
 
