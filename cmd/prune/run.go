@@ -51,6 +51,12 @@ type runOptions struct {
 	Damping   *float64 // λ of OBS, ρ of --layerwise
 	Alpha     float64  // α of --curvature recursive
 	Probes    int      // Hutchinson probes
+	Objective string   // trained (default) or loss
+
+	AuditRows     int  // rows of the per-removal audit, 0: the default
+	AuditRemovals int  // audited removals per round, 0: the default
+	AuditAll      bool // audit every removal on every row
+	NoAudit       bool
 
 	RetrainEpochs int
 	Optimizer     string
@@ -101,6 +107,7 @@ func runCommand() *cli.Command {
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 added to the diagonal of the obs matrix, raised tenfold while it is not positive definite; with --layerwise the relative damping ρ > 0 of the layer Hessians", DefaultText: fmt.Sprintf("%g; %g with --layerwise", prune.DefaultDamping, prune.DefaultLayerwiseDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature and gradient obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I) or loss (the loss alone, gradient taken as zero)", DefaultText: "trained", Category: "Method"},
 		&cli.BoolFlag{Name: "layerwise", Usage: "one-shot layer-wise OBS (OBC, or SparseGPT for large layers) to --target-sparsity on the training inputs; --method obd and magnitude select the layer-wise OBD and magnitude rules", Category: "Method"},
 
 		&cli.IntFlag{Name: "target-weights", Usage: "stop when `N` live parameters (weights and biases) are left", Category: "Stopping"},
@@ -113,6 +120,10 @@ func runCommand() *cli.Command {
 
 		&cli.IntFlag{Name: "per-round", Usage: "remove `K` parameters per round, one at a time, each rescored after the previous", Category: "Rounds"},
 		&cli.Float64Flag{Name: "fraction", Usage: "remove this `FRACTION` of the prunable live parameters per round, in (0, 1]", DefaultText: fmt.Sprintf("%g unless --per-round is given", prune.DefaultFraction), Category: "Rounds"},
+		&cli.IntFlag{Name: "audit-rows", Usage: "measure the real ΔE of removals on a seeded subsample of `N` training rows", DefaultText: fmt.Sprint(prune.DefaultAuditRows), Category: "Rounds"},
+		&cli.IntFlag{Name: "audit-removals", Usage: "measure the real ΔE of a seeded sample of `N` removals per round (magnitude and obd: each alone, from the round's start)", DefaultText: fmt.Sprint(prune.DefaultAuditRemovals), Category: "Rounds"},
+		&cli.BoolFlag{Name: "audit-all", Usage: "measure the real ΔE of every removal on every training row", Category: "Rounds"},
+		&cli.BoolFlag{Name: "no-audit", Usage: "do not measure the real ΔE of single removals (that of every round is still measured)", Category: "Rounds"},
 		&cli.IntFlag{Name: "rebuild-every", Usage: "rebuild the curvature after every `N` removals within a round", DefaultText: "once per round", Category: "Rounds"},
 		&cli.BoolFlag{Name: "per-layer", Usage: "rank the parameters within each layer, so that every layer loses about the same fraction per round", Category: "Rounds"},
 		&cli.BoolFlag{Name: "protect-biases", Usage: "never remove a bias", Category: "Rounds"},
@@ -176,6 +187,11 @@ func runCommand() *cli.Command {
 				Curvature:      c.String("curvature"),
 				Alpha:          c.Float64("alpha"),
 				Probes:         c.Int("probes"),
+				Objective:      c.String("objective"),
+				AuditRows:      c.Int("audit-rows"),
+				AuditRemovals:  c.Int("audit-removals"),
+				AuditAll:       c.Bool("audit-all"),
+				NoAudit:        c.Bool("no-audit"),
 				RetrainEpochs:  c.Int("retrain-epochs"),
 				Optimizer:      c.String("optimizer"),
 				LearningRate:   c.Float64("lr"),
@@ -219,7 +235,7 @@ func runCommand() *cli.Command {
 				o.StopErrorRise = &v
 			}
 			if err := refuseZero(c,
-				[]string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights"},
+				[]string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
 				[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
 				return err
 			}
@@ -244,6 +260,14 @@ type runSettings struct {
 	Alpha     float64  `json:"alpha,omitempty"`
 	Probes    int      `json:"probes,omitempty"`
 	Layerwise bool     `json:"layerwise,omitempty"`
+	// Objective is trained or loss, and ObjectiveDecay the weight decay
+	// λ of the trained objective, read from the model.
+	Objective      string  `json:"objective,omitempty"`
+	ObjectiveDecay float64 `json:"objective_weight_decay,omitempty"`
+
+	AuditRows     int  `json:"audit_rows,omitempty"`
+	AuditRemovals int  `json:"audit_removals,omitempty"`
+	NoAudit       bool `json:"no_audit,omitempty"`
 
 	Retrain *trainerRecord `json:"retrain,omitempty"`
 
@@ -314,6 +338,14 @@ func (s runSettings) saliency(probes rand.Source) prune.Saliency {
 		}
 	}
 	return o
+}
+
+// objectiveOf returns the objective named by the settings.
+func objectiveOf(name string) prune.Objective {
+	if name == "loss" {
+		return prune.LossObjective
+	}
+	return prune.TrainedObjective
 }
 
 // ptr returns a pointer to a copy of v.
@@ -438,6 +470,9 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 			s.Fraction = prune.DefaultFraction
 		}
 		s.PerLayer, s.ProtectBiases = o.PerLayer, o.ProtectBiases
+		if err := checkAuditFlags(o, &s); err != nil {
+			return s, err
+		}
 	}
 
 	// Retraining; the trainer is resolved with the model's metadata.
@@ -501,6 +536,20 @@ func checkMethodFlags(o runOptions, s *runSettings) error {
 	} else if s.Method != "magnitude" {
 		s.Curvature = curvs[0]
 	}
+	switch obj := strings.ToLower(o.Objective); {
+	case obj == "" || obj == "trained":
+		s.Objective = "trained"
+	case obj == "loss":
+		s.Objective = "loss"
+	default:
+		return flagErrorf("objective", "%q: want trained or loss", o.Objective)
+	}
+	if s.Method == "magnitude" && o.Objective != "" {
+		return flagErrorf("objective", "applies to --method obs and obd, not magnitude")
+	}
+	if s.Method == "magnitude" {
+		s.Objective = ""
+	}
 	denseOBS := s.Method == "obs" && s.Curvature != "recursive"
 	if o.Damping != nil {
 		if !denseOBS {
@@ -541,6 +590,27 @@ func checkMethodFlags(o runOptions, s *runSettings) error {
 	return nil
 }
 
+// checkAuditFlags checks --audit-rows, --audit-removals, --audit-all and
+// --no-audit and fills them into s.
+func checkAuditFlags(o runOptions, s *runSettings) error {
+	switch {
+	case o.AuditRows < 0:
+		return flagErrorf("audit-rows", "%d: must be positive", o.AuditRows)
+	case o.AuditRemovals < 0:
+		return flagErrorf("audit-removals", "%d: must be positive", o.AuditRemovals)
+	case o.NoAudit && (o.AuditAll || o.AuditRows > 0 || o.AuditRemovals > 0):
+		return &usageError{Flag: "no-audit", Msg: "--no-audit excludes --audit-all, --audit-rows and --audit-removals"}
+	case o.AuditAll && (o.AuditRows > 0 || o.AuditRemovals > 0):
+		return &usageError{Flag: "audit-all", Msg: "--audit-all excludes --audit-rows and --audit-removals"}
+	}
+	s.NoAudit = o.NoAudit
+	s.AuditRows, s.AuditRemovals = o.AuditRows, o.AuditRemovals
+	if o.AuditAll {
+		s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
+	}
+	return nil
+}
+
 // plural returns "1 round", "2 rounds" and so on.
 func plural(n int, noun string) string {
 	if n == 1 {
@@ -568,7 +638,8 @@ func orList(names []string) string {
 
 // ignoredByLayerwise lists the flags that --layerwise ignores.
 var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-rise", "error-measure", "error-split",
-	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every"}
+	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every", "objective",
+	"audit-rows", "audit-removals", "audit-all", "no-audit"}
 
 // retrainRecord returns the trainer of retraining: the one recorded in the
 // model's metadata, or Adam's defaults, with the flags of o applied, for
@@ -808,6 +879,9 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	p.set = set
 	if err := p.loadData(n); err != nil {
 		return nil, err
+	}
+	if set.Objective == "trained" {
+		set.ObjectiveDecay, _ = prune.WeightDecayOf(n)
 	}
 	if set.Retrain, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
 		return nil, err
@@ -1128,6 +1202,12 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		Sparsity:      set.TargetSparsity,
 		MaxRounds:     1,
 		MaxBytes:      lp.p.limit,
+		AuditRows:     set.AuditRows,
+		AuditRemovals: set.AuditRemovals,
+		NoAudit:       set.NoAudit,
+		AuditSeed:     set.Data.Seed,
+		Objective:     objectiveOf(set.Objective),
+		WeightDecay:   set.ObjectiveDecay,
 	}
 	if set.Retrain != nil {
 		ts, _ := trainSettingsOf(*set.Retrain)
