@@ -769,6 +769,12 @@ func (r *runner) retrain(ctx context.Context, rd *Round) (undone bool, err error
 		r.net.SetParams(before)
 		return false, fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
 	}
+	if b, a := maxAbs(before), maxAbs(theta); a > BlowUp*math.Max(1, b) {
+		r.net.SetParams(before)
+		r.issue(Issue{Step: r.step, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
+			Message: fmt.Sprintf("retraining after round %d blew the weights up (largest |θ| from %.3g to %.3g) and was undone; lower the learning rate (--lr)", r.round, b, a)})
+		return false, fmt.Errorf("prune: round %d: retraining blew the weights up (largest |θ| from %.3g to %.3g): %w", r.round, b, a, nn.ErrDiverged)
+	}
 	rd.Retrain = &tr
 	r.record(Event{Kind: EventRetrain, Train: &tr})
 	ev := r.eval()
@@ -854,6 +860,19 @@ func objectiveGradient(net *nn.Network, d nn.Data, mu float64, idx []int) []floa
 		out[i] = g[q] + mu*theta[q]
 	}
 	return out
+}
+
+// BlowUp is the growth of the largest |θ| above which retraining is taken
+// to have blown the weights up: max|θ_after| > BlowUp·max(1, max|θ_before|).
+const BlowUp = 1e3
+
+// maxAbs returns the largest |v|.
+func maxAbs(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
 }
 
 // sumSquares returns ‖θ‖².

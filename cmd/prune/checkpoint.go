@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/prune"
 )
 
 // checkpoint is the content of checkpoint.json: the run's manifest (its
@@ -60,6 +62,50 @@ func (lp *pruneLoop) checkpoint() error {
 // resumeFlags lists the flags that may be given with --resume: they do not
 // change the result.
 var resumeFlags = map[string]bool{"resume": true, "output": true, "overwrite": true, "json": true, "quiet": true, "max-memory": true}
+
+// checkResumedSettings checks the settings of a checkpoint as strictly as
+// the flags that gave them: they are turned back into flags, checked again,
+// and must come back unchanged.
+func checkResumedSettings(set runSettings) error {
+	o := runOptions{
+		Model: set.Model, Act: set.Act, Loss: set.Loss, Method: set.Method, Curvature: set.Curvature,
+		Damping: set.Damping, Alpha: set.Alpha, Probes: set.Probes, Layerwise: set.Layerwise,
+		Objective: set.Objective, StopErrorRise: set.StopErrorRise, ErrorMeasure: set.ErrorMeasure, ErrorSplit: set.ErrorSplit,
+		TargetWeights: set.TargetWeights, TargetSparsity: set.TargetSparsity, Budget: set.Budget, MaxRounds: set.MaxRounds,
+		PerRound: set.PerRound, Fraction: set.Fraction, RebuildEvery: set.RebuildEvery,
+		PerLayer: set.PerLayer, ProtectBiases: set.ProtectBiases,
+		AuditRows: set.AuditRows, AuditRemovals: set.AuditRemovals, NoAudit: set.NoAudit,
+		Output: set.Output, Report: set.Report,
+	}
+	if o.AuditRows == prune.AuditAll && o.AuditRemovals == prune.AuditAll {
+		o.AuditRows, o.AuditRemovals, o.AuditAll = 0, 0, true
+	}
+	if set.Fraction > 0 && set.PerRound > 0 {
+		return errors.New(`"per_round" and "fraction" exclude each other`)
+	}
+	again, err := checkRunOptions(o)
+	if err != nil {
+		return err
+	}
+	again.Data, again.Retrain, again.ObjectiveDecay = set.Data, set.Retrain, set.ObjectiveDecay
+	a, _ := json.Marshal(again)
+	b, _ := json.Marshal(set)
+	if !bytes.Equal(a, b) {
+		return fmt.Errorf("they are not what the flags they stand for give: %s, want %s", b, a)
+	}
+	if err := set.Data.check(); err != nil {
+		return err
+	}
+	if !(set.ObjectiveDecay >= 0) || math.IsInf(set.ObjectiveDecay, 1) {
+		return fmt.Errorf("objective weight decay %v is not a non-negative number", set.ObjectiveDecay)
+	}
+	if set.Retrain != nil {
+		if _, err := trainSettingsOf(*set.Retrain); err != nil {
+			return fmt.Errorf("retraining: %v", err)
+		}
+	}
+	return nil
+}
 
 // readCheckpoint reads the checkpoint of the report directory dir.
 func readCheckpoint(dir string) (*checkpoint, error) {
@@ -120,6 +166,9 @@ func prepareResume(o runOptions) (*runPlan, error) {
 		net.Meta = metaValue(net.Meta).(map[string]any)
 	}
 	set := ck.Manifest.Settings
+	if err := checkResumedSettings(set); err != nil {
+		return nil, fmt.Errorf("--resume %s: the settings recorded are invalid: %v", where, err)
+	}
 	p := &runPlan{set: set, manifest: ck.Manifest, limit: limit, net: net, state: ck.State, resumed: ck.State.Rounds,
 		output: set.Output, reportDir: o.Resume}
 	if o.Output != "" {

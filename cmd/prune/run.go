@@ -1158,6 +1158,8 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 		switch {
 		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()) && p.set.Layerwise:
 			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained)", where)
+		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()) && lp.st.Rounds == 0:
+			out.err = fmt.Errorf("interrupted in round 1, before any round was complete; %s; no checkpoint was written, so there is nothing to resume: run the command again to start over", where)
 		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()):
 			out.err = fmt.Errorf("interrupted in round %d; %s; continue with: prune run --resume %s", lp.st.Rounds+1, where, p.reportDir)
 		default:

@@ -343,6 +343,65 @@ func TestRunInterruptedBeforeFirstRound(t *testing.T) {
 	if r := readReport(t, filepath.Join(dir, "p-report")); r.Stopped != "canceled" || r.LiveAfter != 58 {
 		t.Errorf("report: stopped %q, %d live", r.Stopped, r.LiveAfter)
 	}
+	// No round was complete, so no checkpoint: the message does not
+	// suggest --resume.
+	if strings.Contains(stderr.String(), "--resume") || !strings.Contains(stderr.String(), "nothing to resume") {
+		t.Errorf("interrupted in round 1 suggests:\n%s", stderr.String())
+	}
+}
+
+// A resumed run checks the settings of its checkpoint as strictly as the
+// flags.
+func TestRunResumeRefusesBadSettings(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Report: filepath.Join(dir, "rep"), Quiet: true, PerRound: 5, MaxRounds: 2}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	path := filepath.Join(o.Report, checkpointFile)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{`"method": "obs"`, `"method": "bogus"`, "bogus"},
+		{`"damping": 0.0001`, `"damping": -1`, "damping"},
+		{`"per_round": 5`, `"per_round": -5`, "per-round"},
+		{`"objective": "trained"`, `"objective": "other"`, "objective"},
+	} {
+		bad := strings.Replace(string(orig), tc.from, tc.to, 1)
+		if bad == string(orig) {
+			t.Fatalf("checkpoint lacks %s", tc.from)
+		}
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err, _, _ := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true, Overwrite: true})
+		if err == nil || !strings.Contains(err.Error(), "settings recorded are invalid") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: resume gave %v", tc.to, err)
+		}
+	}
+}
+
+// Retraining that blows the weights up is a health issue.
+func TestRunRetrainBlowUpIsAnIssue(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 5, MaxRounds: 1,
+		RetrainEpochs: 1, Optimizer: "adam", LearningRate: 1e30}
+	err, _, stderr := runTest(t, context.Background(), o)
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	diverged := false
+	for _, is := range r.Health.Issues {
+		diverged = diverged || (is.Kind == "diverged" && strings.Contains(is.Message, "--lr"))
+	}
+	if r.Health.OK || !diverged || err == nil {
+		t.Errorf("retraining at lr 1e30: err %v, health %+v\n%s", err, r.Health, stderr)
+	}
+	if n := loadModel(t, o.Output); maxAbsParam(n) > 1e3 {
+		t.Errorf("the blown-up network was kept: largest |θ| %g", maxAbsParam(n))
+	}
 }
 
 func TestRunMaxMemory(t *testing.T) {
@@ -644,4 +703,12 @@ func TestNewCommandsHelp(t *testing.T) {
 			t.Errorf("--help does not list %s:\n%s", c, out)
 		}
 	}
+}
+
+func maxAbsParam(n *nn.Network) float64 {
+	var m float64
+	for _, v := range n.RawParams() {
+		m = math.Max(m, math.Abs(v))
+	}
+	return m
 }
