@@ -204,12 +204,11 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 			Log:   func(l float64, err error) { env.report(dampingIssue(o.Curvature, l, err)) },
 		})
 		if err == nil && lambda != start {
-			verb := "raised"
+			msg := fmt.Sprintf("OBS damping of %v raised from %g to %g, as the curvature + λI was not positive definite or was ill-conditioned; the trained objective (--objective trained, with the model's weight decay) or --curvature gn, which is positive semi-definite, may need none", o.Curvature, start, lambda)
 			if lambda < start {
-				verb = "lowered"
+				msg = fmt.Sprintf("OBS damping of %v lowered from %g to %g, the largest the escalation allows (hessian.Escalation.Max); give a smaller --damping", o.Curvature, start, lambda)
 			}
-			env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: lambda,
-				Message: fmt.Sprintf("OBS damping of %v %s from %g to %g; give --damping %g, or use --curvature gn, which is positive semi-definite", o.Curvature, verb, start, lambda, lambda)})
+			env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: lambda, Message: msg})
 		}
 	}
 	if err != nil {
