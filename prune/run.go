@@ -803,12 +803,41 @@ func gatherAt(theta []float64, idx []int) []float64 {
 	return w
 }
 
+// Scored holds the saliencies of ScoresOf and what they were computed
+// with.
+type Scored struct {
+	// Saliency and Predicted hold the saliency and the predicted increase
+	// of the objective of every parameter in the canonical order, NaN for
+	// pruned parameters (and Predicted NaN for Magnitude).
+	Saliency, Predicted []float64
+
+	// Damping is the damping λ of the inverse curvature, after any
+	// escalation, NaN when the method has none; Decay is the μ = λN of
+	// the objective's penalty, zero for the loss alone.
+	Damping, Decay float64
+
+	// Health lists the numerical issues met, such as a raised damping.
+	Health Health
+}
+
 // Scores returns the saliency of every parameter of net on the data X, Y
-// under the method of s (nil settings: OBS on the exact Hessian with the
-// default damping; only Method and MaxBytes are used), in the canonical
-// parameter order. Pruned parameters, which have no saliency, are NaN.
-// Every live parameter is scored, biases included. net is not modified.
+// (see ScoresOf).
 func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) ([]float64, error) {
+	sc, err := ScoresOf(ctx, net, X, Y, s)
+	if err != nil {
+		return nil, err
+	}
+	return sc.Saliency, nil
+}
+
+// ScoresOf returns the saliency of every parameter of net on the data X, Y
+// under the method of s (nil settings: OBS on the exact Hessian with the
+// default damping; only Method, Objective, WeightDecay and MaxBytes are
+// used), in the canonical parameter order, as the first round of Run
+// scores them, with the damping used. Pruned parameters, which have no
+// saliency, are NaN. Every live parameter is scored, biases included. net
+// is not modified.
+func ScoresOf(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) (*Scored, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("prune settings: %w", err)
 	}
@@ -821,7 +850,8 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 	}
 	live := net.LiveIndices()
 	pr := &hessian.Problem{Net: net, X: X, Y: Y, Params: live}
-	env := &Env{MaxBytes: cfg.MaxBytes}
+	out := &Scored{Damping: math.NaN()}
+	env := &Env{MaxBytes: cfg.MaxBytes, Report: func(is Issue) { out.Health.Issues = append(out.Health.Issues, is) }}
 	if cfg.Objective == TrainedObjective {
 		N, _ := X.Dims()
 		env.Decay = cfg.WeightDecay * float64(N)
@@ -829,9 +859,13 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 			env.Gradient = objectiveGradient(net, nn.Data{X: X, Y: Y}, env.Decay, live)
 		}
 	}
+	out.Decay = env.Decay
 	sc, err := cfg.Method.Begin(ctx, pr, env)
 	if err != nil {
 		return nil, err
+	}
+	if d, ok := sc.(interface{ Damping() float64 }); ok {
+		out.Damping = d.Damping()
 	}
 	w := gatherAt(net.RawParams(), live)
 	sal := make([]float64, len(live))
@@ -839,12 +873,13 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 	if err := sc.Score(sal, pred, w); err != nil {
 		return nil, err
 	}
-	out := make([]float64, net.NumParams())
-	for q := range out {
-		out[q] = math.NaN()
+	out.Saliency = make([]float64, net.NumParams())
+	out.Predicted = make([]float64, net.NumParams())
+	for q := range out.Saliency {
+		out.Saliency[q], out.Predicted[q] = math.NaN(), math.NaN()
 	}
 	for i, q := range live {
-		out[q] = sal[i]
+		out.Saliency[q], out.Predicted[q] = sal[i], pred[i]
 	}
 	return out, nil
 }
