@@ -190,3 +190,43 @@ func TestRunErrorRiseBisects(t *testing.T) {
 		t.Errorf("rounds kept %d, history %d, pruned %d", kept, len(res.History), net.NumLive()-res.Net.NumLive())
 	}
 }
+
+// With RetrainRescues the error-rise rule waits for retraining, and a
+// round whose retrained network breaks it is undone from its start.
+func TestRunRetrainRescues(t *testing.T) {
+	net, data := regressionMLP(t, 14)
+	d := data.Train
+	start := net.Evaluate(d.X, d.Y).MeanLoss
+	const rise = 0.02
+	res, err := prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
+		Method: prune.OBD{}, PerRound: 2, ErrorRise: rise, RetrainRescues: true,
+		Retrain: &nn.TrainSettings{Optimizer: nn.LBFGS, Epochs: 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != prune.StoppedErrorRise {
+		t.Fatalf("stopped %q", res.Stopped)
+	}
+	last := res.Rounds[len(res.Rounds)-1]
+	if last.Removed != 0 || last.Retrained != last.Pruned {
+		t.Errorf("last round %+v: want it undone", last)
+	}
+	kept := 0
+	for _, st := range res.History {
+		if st.Undone != (st.Round == last.Round) {
+			t.Errorf("step %d of round %d undone %v", st.Step, st.Round, st.Undone)
+		}
+		if !st.Undone {
+			kept++
+		}
+	}
+	if got := res.Net.Evaluate(d.X, d.Y).MeanLoss; got-start > rise || net.NumLive()-res.Net.NumLive() != kept {
+		t.Errorf("result mean loss %g from %g, %d pruned, %d kept", got, start, net.NumLive()-res.Net.NumLive(), kept)
+	}
+	if len(res.Rounds) > 1 {
+		if prev := res.Rounds[len(res.Rounds)-2]; res.Net.Evaluate(d.X, d.Y) != prev.Retrained.Train {
+			t.Errorf("the result is not the network retrained in the round before the last")
+		}
+	}
+}

@@ -74,7 +74,8 @@ type Step struct {
 	Live int
 
 	// Undone reports a removal that broke the error-rise rule and was
-	// undone; it is the last step of the history.
+	// undone; it is the last step of the history or, with
+	// Settings.RetrainRescues, one of the removals of the last round.
 	Undone bool
 }
 

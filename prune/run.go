@@ -388,6 +388,16 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 
 	E0 := r.cur.Train.Loss
 	theta := r.net.RawParams()
+	// With RetrainRescues the error-rise rule waits for the retraining,
+	// and a round that breaks it is undone from its start.
+	rescue := r.riseOn && r.cfg.Retrain != nil && r.cfg.RetrainRescues
+	riseNow := r.riseOn && !rescue
+	var theta0 []float64
+	var mask0 []bool
+	firstStep := len(r.res.History)
+	if rescue {
+		theta0, mask0 = slices.Clone(theta), r.net.Mask()
+	}
 	mu := r.decay
 	var sq0, auditSq float64 // ‖θ‖² at the round's start and at auditE
 	if mu != 0 {
@@ -567,7 +577,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		} else if !isolated {
 			auditKnown = false
 		}
-		if r.riseOn && !static {
+		if riseNow && !static {
 			if !measured {
 				mt = r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
 			}
@@ -624,7 +634,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 	}
 	rd.Pruned = r.eval()
-	if r.riseOn && static && len(done) > 0 && r.broken(r.errorOf(rd.Pruned.Train, rd.Pruned.Valid)) {
+	if riseNow && static && len(done) > 0 && r.broken(r.errorOf(rd.Pruned.Train, rd.Pruned.Valid)) {
 		kept := r.bisect(done)
 		for _, d := range done[kept:] {
 			r.totalPred -= d.pred
@@ -648,6 +658,24 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 		if undone {
 			stop = StoppedErrorRise
+		}
+		if undone && rescue {
+			// The round and its retraining are undone.
+			r.net.SetMask(mask0)
+			r.net.SetParams(theta0)
+			r.live = r.net.NumLive()
+			for k := firstStep; k < len(r.res.History); k++ {
+				st := &r.res.History[k]
+				if !st.Undone {
+					r.totalPred -= st.Predicted
+				}
+				st.Undone = true
+				st.Live = r.live
+			}
+			rd.Removed = 0
+			rd.Predicted, rd.Real = 0, 0
+			rd.Pruned = r.cur
+			rd.Retrained = r.cur
 		}
 	}
 	r.cur = rd.Retrained

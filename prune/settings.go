@@ -141,9 +141,15 @@ const NoRise = -1.0
 // Settings holds the settings of Run and Scores. A nil *Settings, and any
 // zero field, selects the documented default.
 //
-// A round removes parameters one at a time, each the prunable live
-// parameter of least saliency, rescored after every removal, until the
-// round's limit: PerRound parameters, or else a Fraction of the prunable
+// A round builds the saliency's curvature once and removes parameters one
+// at a time, each the prunable live parameter of least saliency, until the
+// round's limit. A saliency that moves other parameters (OBS) is rescored
+// after every removal; one that only zeroes the removed parameter
+// (Magnitude, OBD) ranks the parameters once per round. The real change of
+// the objective of removals is measured on a seeded subsample of the
+// training rows for a seeded sample of the removals (see AuditRows and
+// AuditRemovals), and that of every round on the whole training split. The
+// round's limit is PerRound parameters, or else a Fraction of the prunable
 // live parameters at the start of the round (rounded up), or else, with
 // only RoundBudget set, no count limit; and, with RoundBudget, until the
 // next removal would take the sum of the round's predicted ΔE above
@@ -163,8 +169,12 @@ const NoRise = -1.0
 //     e_after its value after a removal or a retraining (an absolute
 //     threshold; NoRise means 0). The removal, or the retraining, that broke
 //     the rule is undone, so the result is the last network that satisfied
-//     it. The rule is checked after every removal, before retraining, so
-//     retraining cannot rescue a removal that broke it.
+//     it. With a saliency that moves other parameters the rule is checked
+//     after every removal; with one that does not, after the round's
+//     removals, and the longest prefix of them that keeps the rule is found
+//     by bisection. Either way it is checked before retraining, so
+//     retraining cannot rescue a removal that broke it, unless
+//     RetrainRescues is set; and again after retraining.
 //   - budget: the next removal would take the sum of the predicted ΔE of
 //     all removals above Budget; it is not made.
 //   - round-budget: a round could not remove any parameter within
@@ -273,6 +283,14 @@ type Settings struct {
 
 	// AuditSeed seeds the audit's subsample of rows and of removals.
 	AuditSeed uint64
+
+	// RetrainRescues, with Retrain and the error-rise rule, checks the
+	// rule only after retraining, so that retraining may rescue the
+	// round's removals (LeCun's recipe); a round whose retrained network
+	// breaks it is undone with its retraining, its removals marked Undone,
+	// and Run stops. Without it the rule is also checked after the
+	// removals, before retraining.
+	RetrainRescues bool
 
 	// MaxBytes limits the memory of a dense W×W matrix (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
