@@ -62,8 +62,14 @@ const NoDamping = -1.0
 //	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
 type OBS struct {
 	// Curvature is the matrix inverted: Exact (the default), GaussNewton,
-	// Fisher or Recursive.
+	// Fisher or Recursive, the hessian.Kinds with a dense matrix or an
+	// inverse.
 	Curvature Curvature
+
+	// Builder, when not nil, replaces Curvature with a curvature of the
+	// program's own, made dense by hessian.Dense and inverted as the dense
+	// kinds are.
+	Builder Builder
 
 	// Damping is the λ added to the diagonal of a dense matrix, default
 	// DefaultDamping; NoDamping selects λ = 0. Recursive ignores it.
@@ -84,10 +90,12 @@ func (OBS) Need() Need { return NeedInverse }
 
 // Validate returns an error when the settings are invalid.
 func (o OBS) Validate() error {
-	switch o.Curvature {
-	case Exact, GaussNewton, Fisher, Recursive:
-	default:
-		return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse", o.Curvature)
+	if o.Builder == nil {
+		k, err := o.Curvature.Kind()
+		if err != nil || !(k.Dense || k.InverseOnly) {
+			return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse: %s", o.Curvature,
+				hessian.KindList(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }))
+		}
 	}
 	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
 		return fmt.Errorf("OBS damping %v is not a non-negative number", o.Damping)
@@ -138,7 +146,7 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 	}
 	n := p.Dim()
 	limit := env.maxBytes()
-	if o.Curvature == Recursive {
+	if o.Curvature == Recursive && o.Builder == nil {
 		if err := checkDense("OBS recursive inverse", n, hessian.DenseBytes(n), limit); err != nil {
 			return nil, 0, err
 		}
@@ -160,21 +168,19 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 
 	// The dense matrix and its inverse; the exact build also needs a
 	// buffer over all parameters.
+	var c hessian.Curvature
 	bytes := 2 * hessian.DenseBytes(n)
-	if o.Curvature == Exact {
-		bytes += hessian.DenseBytes(p.Net.NumParams())
+	if o.Builder != nil {
+		if c = o.Builder(p); c.Dim() != n {
+			return nil, 0, fmt.Errorf("OBS: the curvature built has dimension %d, the problem %d", c.Dim(), n)
+		}
+	} else {
+		k, _ := o.Curvature.Kind()
+		bytes = hessian.DenseBytes(n) + k.DenseMemory(p)
+		c = k.New(p, hessian.KindOptions{})
 	}
 	if err := checkDense(fmt.Sprintf("OBS curvature (%v) and its inverse", o.Curvature), n, bytes, limit); err != nil {
 		return nil, 0, err
-	}
-	var c hessian.Curvature
-	switch o.Curvature {
-	case Exact:
-		c = hessian.Exact{P: p}
-	case GaussNewton:
-		c = hessian.GaussNewton{P: p}
-	case Fisher:
-		c = hessian.Fisher{P: p}
 	}
 	H, err := hessian.Dense(ctx, c, limit)
 	if err != nil {

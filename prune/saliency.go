@@ -157,13 +157,25 @@ var curvatureNames = [...]string{
 }
 
 // String returns the name of the curvature: exact, gn, fisher, recursive,
-// diag-bl, diag-lm or hutchinson.
+// diag-bl, diag-lm or hutchinson, the name of its hessian.Kind.
 func (c Curvature) String() string {
 	if c < 0 || int(c) >= len(curvatureNames) {
 		return fmt.Sprintf("Curvature(%d)", int(c))
 	}
 	return curvatureNames[c]
 }
+
+// Kind returns the curvature's entry in the registry of hessian.Kinds.
+func (c Curvature) Kind() (hessian.Kind, error) {
+	if c < 0 || int(c) >= len(curvatureNames) {
+		return hessian.Kind{}, fmt.Errorf("unknown curvature %v", c)
+	}
+	return hessian.KindNamed(curvatureNames[c])
+}
+
+// Builder returns a curvature of a problem, for a saliency to use a
+// curvature of the program's own (OBD.Builder, OBS.Builder).
+type Builder func(p *hessian.Problem) hessian.Curvature
 
 // ParseCurvature returns the curvature with the given name (see String).
 func ParseCurvature(s string) (Curvature, error) {
@@ -228,8 +240,14 @@ func (magnitudeScorer) Remove(i int, w []float64) error {
 //	Y. LeCun, J. S. Denker and S. A. Solla, Optimal Brain Damage, NIPS 2,
 //	  1989.
 type OBD struct {
-	// Curvature is the source of the diagonal, default Exact.
+	// Curvature is the source of the diagonal, default Exact: one of the
+	// hessian.Kinds with a diagonal.
 	Curvature Curvature
+
+	// Builder, when not nil, replaces Curvature with a curvature of the
+	// program's own: its DiagTo when it is a hessian.Diagonaler, else its
+	// products with the unit vectors.
+	Builder Builder
 
 	// Probes is the number of Rademacher probes of Hutchinson; zero
 	// means 100.
@@ -245,10 +263,12 @@ func (OBD) Need() Need { return NeedDiagonal }
 
 // Validate returns an error when the curvature cannot give OBD a diagonal.
 func (o OBD) Validate() error {
-	switch o.Curvature {
-	case Exact, GaussNewton, Fisher, BeckerLeCun, LevenbergMarquardt, Hutchinson:
-	default:
-		return fmt.Errorf("OBD cannot use curvature %v", o.Curvature)
+	if o.Builder == nil {
+		k, err := o.Curvature.Kind()
+		if err != nil || !k.Diagonal {
+			return fmt.Errorf("OBD cannot use curvature %v: it needs one with a diagonal, %s", o.Curvature,
+				hessian.KindList(func(k hessian.Kind) bool { return k.Diagonal }))
+		}
 	}
 	if o.Probes < 0 {
 		return fmt.Errorf("OBD: %d Hutchinson probes", o.Probes)
@@ -261,24 +281,18 @@ func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	var diagTo func(ctx context.Context, dst []float64) error
-	switch o.Curvature {
-	case Exact:
-		diagTo = hessian.Exact{P: p}.DiagTo
-	case GaussNewton:
-		diagTo = hessian.GaussNewton{P: p}.DiagTo
-	case Fisher:
-		diagTo = hessian.Fisher{P: p}.DiagTo
-	case BeckerLeCun:
-		diagTo = hessian.BeckerLeCun{P: p}.DiagTo
-	case LevenbergMarquardt:
-		diagTo = hessian.BeckerLeCun{P: p, LM: true}.DiagTo
-	case Hutchinson:
-		diagTo = hessian.Hutchinson{C: hessian.Exact{P: p}, Probes: o.Probes, Src: o.Src}.EstimateDiagTo
-	}
 	d := make([]float64, p.Dim())
-	if err := diagTo(ctx, d); err != nil {
-		return nil, fmt.Errorf("OBD diagonal (%v): %w", o.Curvature, err)
+	var err error
+	name := o.Curvature.String()
+	if o.Builder != nil {
+		name = "own curvature"
+		err = builtDiagTo(ctx, o.Builder(p), d)
+	} else {
+		k, _ := o.Curvature.Kind()
+		err = k.DiagTo(ctx, p, hessian.KindOptions{Probes: o.Probes, Src: o.Src}, d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("OBD diagonal (%s): %w", name, err)
 	}
 	if mu := env.decay(); mu != 0 {
 		for i := range d {
@@ -302,6 +316,29 @@ func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 			Message: fmt.Sprintf("%d of %d diagonal entries (%v) are negative, so are their OBD saliencies; --curvature diag-lm or gn is never negative", neg, len(d), o.Curvature)})
 	}
 	return obdScorer{d: d, g: env.gradient()}, nil
+}
+
+// builtDiagTo writes the diagonal of c to dst: by its DiagTo when it has
+// one, else from its products with the unit vectors.
+func builtDiagTo(ctx context.Context, c hessian.Curvature, dst []float64) error {
+	if len(dst) != c.Dim() {
+		return fmt.Errorf("the curvature has dimension %d, the problem %d", c.Dim(), len(dst))
+	}
+	if dg, ok := c.(hessian.Diagonaler); ok {
+		return dg.DiagTo(ctx, dst)
+	}
+	e := make([]float64, len(dst))
+	ce := make([]float64, len(dst))
+	for i := range dst {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e[i] = 1
+		c.MulVecTo(ce, e)
+		e[i] = 0
+		dst[i] = ce[i]
+	}
+	return nil
 }
 
 type obdScorer struct{ d, g []float64 }

@@ -351,11 +351,23 @@ func objectiveOf(name string) prune.Objective {
 // ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
-// methodCurvatures lists the curvatures of each method; the first is the
-// default.
+// methodCurvatures lists the curvatures of each method, from the registry
+// of hessian.Kinds; the first is the default.
 var methodCurvatures = map[string][]string{
-	"obs": {"exact", "gn", "fisher", "recursive"},
-	"obd": {"exact", "diag-bl", "diag-lm", "gn", "fisher", "hutchinson"},
+	"obs": kindNamesWhere(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }),
+	"obd": kindNamesWhere(func(k hessian.Kind) bool { return k.Diagonal }),
+}
+
+// kindNamesWhere returns the names of the hessian.Kinds for which keep
+// holds.
+func kindNamesWhere(keep func(hessian.Kind) bool) []string {
+	var names []string
+	for _, k := range hessian.Kinds() {
+		if keep(k) {
+			names = append(names, k.Name)
+		}
+	}
+	return names
 }
 
 // positiveFinite reports whether v is a finite number above 0.
