@@ -232,11 +232,11 @@ func dampingIssue(c Curvature, lambda float64, err error) Issue {
 	var npd *hessian.NotPositiveDefiniteError
 	if errors.As(err, &npd) {
 		return Issue{Kind: IssueIndefinite, Index: -1, Lambda: lambda,
-			Message: fmt.Sprintf("%v curvature + λI is not positive definite at λ = %g (smallest eigenvalue of the curvature %.6g)",
+			Message: fmt.Sprintf("%v curvature + λI is not positive definite at λ = %g (smallest eigenvalue of the curvature %.6g); --curvature gn is positive semi-definite, and --objective trained adds the model's weight decay λN·I",
 				c, lambda, npd.MinEigenvalue)}
 	}
 	return Issue{Kind: IssueIllConditioned, Index: -1, Lambda: lambda,
-		Message: fmt.Sprintf("%v curvature + λI at λ = %g: %v", c, lambda, err)}
+		Message: fmt.Sprintf("%v curvature + λI at λ = %g: %v; a larger --damping or --curvature gn makes it better conditioned", c, lambda, err)}
 }
 
 // checkDense returns a *hessian.MemoryError when bytes, the memory of dense

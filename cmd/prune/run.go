@@ -1620,7 +1620,14 @@ type runSummary struct {
 	Start      evalRecord     `json:"start"`
 	Final      evalRecord     `json:"final"`
 	Health     map[string]int `json:"health"`
-	Resumed    *int           `json:"resumed_from_round,omitempty"`
+	// Damping gives the smallest and largest damping λ the rounds used,
+	// after any escalation; absent for methods without one.
+	Damping *dampingRange `json:"damping,omitempty"`
+	// Objective is trained or loss, and ObjectiveDecay the weight decay
+	// λ of the trained objective (its curvature adds λN·I).
+	Objective      string  `json:"objective,omitempty"`
+	ObjectiveDecay float64 `json:"objective_weight_decay"`
+	Resumed        *int    `json:"resumed_from_round,omitempty"`
 	Ignored    []string       `json:"ignored_flags,omitempty"`
 	Seconds    float64        `json:"seconds"`
 	GOMAXPROCS int            `json:"gomaxprocs"`
@@ -1640,10 +1647,25 @@ func newRunSummary(out *runOutcome) runSummary {
 			s.Undone++
 		}
 	}
+	s.Objective, s.ObjectiveDecay = r.Manifest.Settings.Objective, r.Manifest.Settings.ObjectiveDecay
+	for _, rd := range r.Rounds {
+		if d := float64(rd.Damping); !math.IsNaN(d) {
+			if s.Damping == nil {
+				s.Damping = &dampingRange{Min: d, Max: d}
+			}
+			s.Damping.Min, s.Damping.Max = math.Min(s.Damping.Min, d), math.Max(s.Damping.Max, d)
+		}
+	}
 	if out.resumed >= 0 {
 		s.Resumed = ptr(out.resumed)
 	}
 	return s
+}
+
+// dampingRange is the smallest and the largest damping of a run.
+type dampingRange struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
 }
 
 // printRunSummary prints the summary of a run as text.
@@ -1684,6 +1706,14 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	if d := s.Damping; d != nil && d.Min == d.Max {
+		fmt.Fprintf(w, "damping: λ = %g in every round\n", d.Min)
+	} else if d != nil {
+		fmt.Fprintf(w, "damping: λ from %g to %g (see the rounds of report.json)\n", d.Min, d.Max)
+	}
+	if s.Objective != "" {
+		fmt.Fprintf(w, "objective: %s (weight decay λ = %g)\n", s.Objective, s.ObjectiveDecay)
+	}
 	fmt.Fprintf(w, "health: %s\n", healthLine(r.Health))
 	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.files, ", "))
 	fmt.Fprintf(w, "time %.3g s, GOMAXPROCS %d\n", s.Seconds, s.GOMAXPROCS)

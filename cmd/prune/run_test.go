@@ -712,3 +712,27 @@ func maxAbsParam(n *nn.Network) float64 {
 	}
 	return m
 }
+
+// The summary states the damping the rounds used, --json too.
+func TestRunStatesDamping(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 5, MaxRounds: 2, JSON: true}
+	err, stdout, stderr := runTest(t, context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var s runSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	if s.Damping == nil || s.Damping.Min != float64(r.Rounds[0].Damping) || s.Objective != "trained" {
+		t.Fatalf("summary damping %+v, objective %q; rounds %+v", s.Damping, s.Objective, r.Rounds)
+	}
+	o.JSON, o.Overwrite = false, true
+	err, stdout, _ = runTest(t, context.Background(), o)
+	if err != nil || !strings.Contains(stdout, "damping: λ") {
+		t.Errorf("text summary without the damping:\n%s", stdout)
+	}
+}
