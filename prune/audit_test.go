@@ -230,3 +230,25 @@ func TestRunRetrainRescues(t *testing.T) {
 		}
 	}
 }
+
+func TestIsClassification(t *testing.T) {
+	for _, tc := range []struct {
+		loss nn.Loss
+		y    []float64
+		cols int
+		want bool
+	}{
+		{nn.CE, []float64{0, 2, 1}, 1, true},
+		{nn.BCE, []float64{0.3, 1, 0}, 1, true},
+		{nn.MSE, []float64{0, 1, 1}, 1, true},
+		{nn.MSE, []float64{1, 0, 0, 1}, 2, true},
+		{nn.MSE, []float64{1, 1, 0, 1}, 2, false},
+		{nn.MSE, []float64{0.5, 1, 0}, 1, false},
+	} {
+		net, _ := auditCase(t, nn.Tanh, tc.loss, 3, 1)
+		Y := mat.NewDense(len(tc.y)/tc.cols, tc.cols, tc.y)
+		if got := prune.IsClassification(net, Y); got != tc.want {
+			t.Errorf("%v %v: %v, want %v", tc.loss, tc.y, got, tc.want)
+		}
+	}
+}

@@ -55,6 +55,12 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		hasTest:  data.Test.X != nil,
 	}
 	r.rise, r.riseOn = cfg.rise()
+	if cfg.ErrorMeasure == AutoMeasure {
+		r.cfg.ErrorMeasure = MeanLoss
+		if IsClassification(net, data.Train.Y) {
+			r.cfg.ErrorMeasure = Misclassification
+		}
+	}
 	if cfg.Objective == TrainedObjective {
 		N, _ := data.Train.X.Dims()
 		r.decay = cfg.WeightDecay * float64(N)

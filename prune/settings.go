@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/secondorder/prune/nn"
 )
 
@@ -20,16 +22,23 @@ type Measure int
 
 // The error measures.
 const (
+	// AutoMeasure, the zero value, selects Misclassification for
+	// classification (a network with loss bce or ce, or mse on targets
+	// that are all 0 or 1, one-hot when there are several) and MeanLoss
+	// otherwise.
+	AutoMeasure Measure = iota
 	// MeanLoss is the mean loss E/N of the split.
-	MeanLoss Measure = iota
+	MeanLoss
 	// Misclassification is the fraction of samples of the split
 	// classified wrongly, 1 − accuracy (see nn.Network.Evaluate).
 	Misclassification
 )
 
-// String returns loss or misclassification.
+// String returns auto, loss or misclassification.
 func (m Measure) String() string {
 	switch m {
+	case AutoMeasure:
+		return "auto"
 	case MeanLoss:
 		return "loss"
 	case Misclassification:
@@ -94,6 +103,33 @@ func ParseObjective(s string) (Objective, error) {
 		return LossObjective, nil
 	}
 	return 0, fmt.Errorf("unknown objective %q (want trained or loss)", s)
+}
+
+// IsClassification reports whether net on the targets Y is a classifier:
+// loss bce or ce, or mse on targets that are all 0 or 1 and, with several
+// columns, one-hot.
+func IsClassification(net *nn.Network, Y *mat.Dense) bool {
+	switch net.Loss() {
+	case nn.BCE, nn.CE:
+		return true
+	}
+	r, c := Y.Dims()
+	for i := 0; i < r; i++ {
+		ones := 0
+		for _, v := range Y.RawRowView(i) {
+			switch v {
+			case 1:
+				ones++
+			case 0:
+			default:
+				return false
+			}
+		}
+		if c > 1 && ones != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // WeightDecayOf returns the weight decay λ recorded in the model's
@@ -242,7 +278,8 @@ type Settings struct {
 	ErrorRise float64
 
 	// ErrorMeasure is the error the error-rise rule watches, default
-	// MeanLoss.
+	// AutoMeasure: misclassification for classification, else the mean
+	// loss (see IsClassification).
 	ErrorMeasure Measure
 
 	// ErrorSplit is the split the error-rise rule watches, default
@@ -334,7 +371,7 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("target sparsity %v is not in [0, 1)", s.Sparsity)
 	case s.ErrorRise != NoRise && !finiteNonNeg(s.ErrorRise):
 		return fmt.Errorf("error rise %v is not a non-negative number", s.ErrorRise)
-	case s.ErrorMeasure < MeanLoss || s.ErrorMeasure > Misclassification:
+	case s.ErrorMeasure < AutoMeasure || s.ErrorMeasure > Misclassification:
 		return fmt.Errorf("unknown error measure %v", s.ErrorMeasure)
 	case s.ErrorSplit < TrainSplit || s.ErrorSplit > ValidSplit:
 		return fmt.Errorf("unknown split %v for the error-rise rule", s.ErrorSplit)

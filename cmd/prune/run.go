@@ -113,7 +113,7 @@ func runCommand() *cli.Command {
 		&cli.IntFlag{Name: "target-weights", Usage: "stop when `N` live parameters (weights and biases) are left", Category: "Stopping"},
 		&cli.Float64Flag{Name: "target-sparsity", Usage: "stop when the `FRACTION` of parameters pruned reaches this value, in [0, 1)", DefaultText: fmt.Sprintf("%g when no other stopping flag is given", prune.DefaultSparsity), Category: "Stopping"},
 		&cli.Float64Flag{Name: "stop-error-rise", Usage: "stop when the error rises more than `R` above that of the model given, undoing the removal or retraining that broke the rule; 0 stops at any rise", DefaultText: "off", Category: "Stopping"},
-		&cli.StringFlag{Name: "error-measure", Usage: "`MEASURE` of --stop-error-rise: loss (the mean loss E/N) or misclassification (the fraction misclassified)", DefaultText: "loss", Category: "Stopping"},
+		&cli.StringFlag{Name: "error-measure", Usage: "`MEASURE` of --stop-error-rise: loss (the mean loss E/N) or misclassification (the fraction misclassified)", DefaultText: "misclassification for classification (loss bce or ce, or mse on 0/1 targets), else loss", Category: "Stopping"},
 		&cli.StringFlag{Name: "error-split", Usage: "`SPLIT` that --stop-error-rise watches: train or valid", DefaultText: "train", Category: "Stopping"},
 		&cli.Float64Flag{Name: "budget", Usage: "stop before the sum of the predicted ΔE of all removals would exceed `ΔE` (obs and obd)", DefaultText: "off", Category: "Stopping"},
 		&cli.IntFlag{Name: "max-rounds", Usage: "stop after `N` rounds", DefaultText: "off", Category: "Stopping"},
@@ -422,7 +422,10 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 			}
 			s.StopErrorRise = ptr(*o.StopErrorRise)
 			switch m := strings.ToLower(o.ErrorMeasure); m {
-			case "", "loss":
+			case "":
+				// Resolved with the data: misclassification for
+				// classification, else loss.
+			case "loss":
 				s.ErrorMeasure = "loss"
 			case "misclassification", "error":
 				s.ErrorMeasure = "misclassification"
@@ -895,6 +898,12 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	if set.Objective == "trained" {
 		set.ObjectiveDecay, _ = prune.WeightDecayOf(n)
 	}
+	if set.StopErrorRise != nil && set.ErrorMeasure == "" {
+		set.ErrorMeasure = "loss"
+		if prune.IsClassification(n, p.data.Train.Y) {
+			set.ErrorMeasure = "misclassification"
+		}
+	}
 	if set.Retrain, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
 		return nil, err
 	}
@@ -1229,6 +1238,7 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		s.Retrain = &ts
 	}
 	if set.StopErrorRise != nil {
+		s.ErrorMeasure = prune.MeanLoss
 		if set.ErrorMeasure == "misclassification" {
 			s.ErrorMeasure = prune.Misclassification
 		}

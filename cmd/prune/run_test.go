@@ -736,3 +736,18 @@ func TestRunStatesDamping(t *testing.T) {
 		t.Errorf("text summary without the damping:\n%s", stdout)
 	}
 }
+
+// On classification --stop-error-rise watches the misclassification by
+// default, so a zero rise does not stop at the first removal.
+func TestRunErrorRiseDefaultsToMisclassification(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 1, StopErrorRise: ptr(0.0), MaxRounds: 30}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	if r.Manifest.Settings.ErrorMeasure != "misclassification" || r.LiveAfter >= r.LiveBefore-1 {
+		t.Errorf("measure %q, %d → %d live", r.Manifest.Settings.ErrorMeasure, r.LiveBefore, r.LiveAfter)
+	}
+}
