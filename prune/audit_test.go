@@ -252,3 +252,23 @@ func TestIsClassification(t *testing.T) {
 		}
 	}
 }
+
+// A program's stopping rule is asked after the removals and after the
+// retraining of every round.
+func TestRunStoppers(t *testing.T) {
+	net, data := regressionMLP(t, 15)
+	var seen []bool
+	res, err := prune.Run(context.Background(), net, data, &prune.Settings{
+		Method: prune.Magnitude{}, PerRound: 2, Retrain: &nn.TrainSettings{Optimizer: nn.LBFGS, Epochs: 5},
+		Stoppers: []prune.Stopper{prune.StopFunc(func(s *prune.Status) (bool, string) {
+			seen = append(seen, s.Retrained)
+			return s.Retrained && s.Now.Train.MeanLoss > 1.2*s.Start.Train.MeanLoss || s.Live <= 16, "my-rule"
+		})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stopped != "my-rule" || len(seen) < 2 || seen[0] || !seen[1] {
+		t.Errorf("stopped %q, rule asked %v", res.Stopped, seen)
+	}
+}

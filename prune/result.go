@@ -12,6 +12,7 @@ const (
 	StoppedRoundBudget = "round-budget" // a round could remove nothing within RoundBudget
 	StoppedRounds      = "rounds"       // MaxRounds rounds were completed
 	StoppedExhausted   = "exhausted"    // no prunable live parameter is left
+	StoppedRule        = "rule"         // a Stopper held and gave no reason
 	StoppedCanceled    = "canceled"     // the context was done
 	StoppedFailed      = "failed"       // an error ended the run
 )

@@ -650,6 +650,9 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		rd.Pruned = r.eval()
 		stop = StoppedErrorRise
 	}
+	if stop == "" {
+		stop = r.ask(false, rd.Pruned)
+	}
 	rd.Removed = removed
 	rd.Real = rd.Pruned.Train.Loss - E0
 	if mu != 0 {
@@ -664,6 +667,9 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 		if undone {
 			stop = StoppedErrorRise
+		}
+		if stop == "" {
+			stop = r.ask(true, rd.Retrained)
 		}
 		if undone && rescue {
 			// The round and its retraining are undone.
@@ -702,6 +708,25 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		return StoppedExhausted, nil
 	}
 	return "", nil
+}
+
+// ask returns the reason of the first of the program's stopping rules that
+// holds, or "".
+func (r *runner) ask(retrained bool, now Eval) string {
+	if len(r.cfg.Stoppers) == 0 {
+		return ""
+	}
+	st := &Status{Round: r.round, Retrained: retrained, Live: r.live, Total: r.W, Predicted: r.totalPred,
+		Start: r.res.Start, Now: now, Net: r.net}
+	for _, s := range r.cfg.Stoppers {
+		if ok, why := s.Stop(st); ok {
+			if why == "" {
+				why = StoppedRule
+			}
+			return why
+		}
+	}
+	return ""
 }
 
 // bisect finds, after the removals done of a static round broke the

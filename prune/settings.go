@@ -159,6 +159,42 @@ func WeightDecayOf(net *nn.Network) (float64, bool) {
 	return v, true
 }
 
+// Status is what a Stopper sees: the run after the removals of a round, or
+// after its retraining.
+type Status struct {
+	// Round is the number of the round, from 1, and Retrained tells
+	// whether the round has been retrained.
+	Round     int
+	Retrained bool
+
+	// Live and Total count the live parameters and all of them.
+	Live, Total int
+
+	// Predicted is the sum of the predicted increases of the objective
+	// of the removals kept so far.
+	Predicted float64
+
+	// Start and Now hold the metrics of the network given to Run and of
+	// the current one.
+	Start, Now Eval
+
+	// Net is the current network; a Stopper must not modify it.
+	Net *nn.Network
+}
+
+// Stopper is a stopping rule, in the manner of gonum/optimize's Converger.
+type Stopper interface {
+	// Stop reports whether the run ends after the current round, and
+	// why, in a word or two (Result.Stopped).
+	Stop(s *Status) (stop bool, reason string)
+}
+
+// StopFunc is a Stopper from a function.
+type StopFunc func(s *Status) (bool, string)
+
+// Stop calls f.
+func (f StopFunc) Stop(s *Status) (bool, string) { return f(s) }
+
 // Defaults of Settings.
 const (
 	// DefaultFraction is the fraction of the prunable live parameters
@@ -320,6 +356,11 @@ type Settings struct {
 
 	// AuditSeed seeds the audit's subsample of rows and of removals.
 	AuditSeed uint64
+
+	// Stoppers are stopping rules a program defines, asked after the
+	// removals of every round and again after its retraining; the first
+	// that holds ends the run after the round with its Reason.
+	Stoppers []Stopper
 
 	// RetrainRescues, with Retrain and the error-rise rule, checks the
 	// rule only after retraining, so that retraining may rescue the
