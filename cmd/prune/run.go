@@ -1635,12 +1635,12 @@ type runSummary struct {
 	Damping *dampingRange `json:"damping,omitempty"`
 	// Objective is trained or loss, and ObjectiveDecay the weight decay
 	// λ of the trained objective (its curvature adds λN·I).
-	Objective      string  `json:"objective,omitempty"`
-	ObjectiveDecay float64 `json:"objective_weight_decay"`
-	Resumed        *int    `json:"resumed_from_round,omitempty"`
-	Ignored    []string       `json:"ignored_flags,omitempty"`
-	Seconds    float64        `json:"seconds"`
-	GOMAXPROCS int            `json:"gomaxprocs"`
+	Objective      string   `json:"objective,omitempty"`
+	ObjectiveDecay float64  `json:"objective_weight_decay"`
+	Resumed        *int     `json:"resumed_from_round,omitempty"`
+	Ignored        []string `json:"ignored_flags,omitempty"`
+	Seconds        float64  `json:"seconds"`
+	GOMAXPROCS     int      `json:"gomaxprocs"`
 }
 
 // newRunSummary returns the summary of a run.
