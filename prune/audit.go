@@ -1,7 +1,6 @@
 package prune
 
 import (
-	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -140,7 +139,8 @@ func (a *auditor) change(q int, d float64) float64 {
 		}
 		A.Data[r*A.Stride+j] += delta
 		if ly.Act == nn.Softmax {
-			softmax(Z.Data[r*Z.Stride:r*Z.Stride+ly.Out], A.Data[r*A.Stride:r*A.Stride+ly.Out])
+			// Softmax is the output of ce only, whose loss reads the
+			// pre-activations: the outputs are not kept up to date.
 			a.changed = append(a.changed, r)
 			continue
 		}
@@ -239,31 +239,14 @@ func (a *auditor) try(q int, d float64) float64 {
 	return E
 }
 
-// activate writes f(a) to z.
+// activate writes f(a) to z; for Softmax, the output of ce only, whose
+// loss reads the pre-activations, it writes nothing.
 func activate(z, a []float64, f nn.Activation) {
 	if f == nn.Softmax {
-		softmax(z, a)
 		return
 	}
 	for k, v := range a {
 		z[k] = f.Eval(v)
-	}
-}
-
-// softmax writes the softmax of a to z.
-func softmax(z, a []float64) {
-	m := math.Inf(-1)
-	for _, v := range a {
-		m = math.Max(m, v)
-	}
-	var s float64
-	for i, v := range a {
-		e := math.Exp(v - m)
-		z[i] = e
-		s += e
-	}
-	for i := range z {
-		z[i] /= s
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/benchtime"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/nn"
@@ -201,10 +202,7 @@ func main() {
 	}
 	fmt.Print(b.String())
 	if *outPath != "" {
-		if err := os.MkdirAll(filepath.Dir(*outPath), 0o755); err != nil {
-			log.Fatal(err)
-		}
-		if err := os.WriteFile(*outPath, []byte(b.String()), 0o644); err != nil {
+		if err := atomicfile.WriteBytes(*outPath, []byte(b.String())); err != nil {
 			log.Fatal(err)
 		}
 	}
