@@ -72,6 +72,11 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		r.target = max(r.target, r.W-ceilCount(cfg.Sparsity*float64(r.W)))
 	}
 	r.res = &Result{Net: r.net}
+	if cfg.Resume != nil {
+		if err := r.resume(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.run(ctx); err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			r.res.Stopped = StoppedCanceled
@@ -184,20 +189,27 @@ func (r *runner) broken(e float64) bool {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	r.res.Start = r.eval()
-	if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
-		return fmt.Errorf("prune: the training loss of the network is %v", l)
-	}
-	r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
-	r.cur = r.res.Start
 	r.aud = newAuditor(r.net, r.data.Train, r.cfg.AuditRows, r.cfg.AuditSeed)
+	if r.cfg.Resume != nil {
+		if r.res.Stopped != "" {
+			return nil
+		}
+	} else {
+		r.res.Start = r.eval()
+		if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("prune: the training loss of the network is %v", l)
+		}
+		r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
+		r.cur = r.res.Start
+	}
+	defer func() { r.aud = nil }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if stop := r.stopBefore(); stop != "" {
 			r.res.Stopped = stop
-			return nil
+			return r.onState()
 		}
 		stop, err := r.doRound(ctx)
 		if err != nil {
@@ -205,9 +217,27 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		if stop != "" {
 			r.res.Stopped = stop
-			return nil
+			return r.onState()
+		}
+		if err := r.onState(); err != nil {
+			return err
 		}
 	}
+}
+
+// onState hands the state of the run to Settings.OnState.
+func (r *runner) onState() error {
+	if r.cfg.OnState == nil {
+		return nil
+	}
+	st, err := r.state()
+	if err != nil {
+		return err
+	}
+	if err := r.cfg.OnState(st); err != nil {
+		return fmt.Errorf("prune: round %d: %w", r.round, err)
+	}
+	return nil
 }
 
 // stopBefore returns the stopping rule that holds before a round, if any.

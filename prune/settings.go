@@ -380,6 +380,21 @@ type Settings struct {
 	// and when Run ends.
 	Recorder Recorder
 
+	// Resume, when not nil, continues the run whose state it is (see
+	// State): Run starts from its network, counters, history and random
+	// sources instead of the network it is given, which is only checked
+	// against the data, and returns what the uninterrupted run returns. The other settings must be those of the
+	// run.
+	Resume *State
+
+	// OnState, when not nil, is called with the state of the run after
+	// every round, with Stopped set when a stopping rule ends the run (or
+	// once more when one holds before a round), for example to write a
+	// checkpoint. The state shares
+	// the run's network and history, which it must not modify. An error
+	// ends Run with that error.
+	OnState func(*State) error
+
 	// OnRound, when not nil, is called after every round with its summary
 	// and the network, which it must not modify, for example to save a
 	// checkpoint. An error ends Run with that error.
