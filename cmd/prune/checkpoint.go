@@ -25,27 +25,38 @@ import (
 // after every round, so that a killed run loses at most the round it was
 // in.
 type checkpoint struct {
-	Format   string          `json:"format"`
-	Manifest manifest        `json:"manifest"`
-	State    runState        `json:"state"`
-	Model    json.RawMessage `json:"model"`
+	Format   string   `json:"format"`
+	Manifest manifest `json:"manifest"`
+	State    runState `json:"state"`
+	// Engine is the state of prune.Run, its network included, for a run
+	// in rounds; Model is the network of a --layerwise run.
+	Engine *prune.State     `json:"engine,omitempty"`
+	Model  json.RawMessage `json:"model,omitempty"`
 }
 
 // checkpoint writes the checkpoint of the state after the last complete
 // round, with the network lp.cur and the state of the generators.
 func (lp *pruneLoop) checkpoint() error {
-	var err error
-	if lp.st.RetrainRNG, err = lp.p.retrainSrc.MarshalBinary(); err != nil {
-		return err
+	ck := checkpoint{Format: checkpointFormat, Manifest: lp.p.manifest, State: lp.st, Engine: lp.engine}
+	if lp.engine != nil {
+		// The engine's state holds the network, the history and the
+		// generators.
+		ck.State = runState{Params: lp.st.Params, LiveBefore: lp.st.LiveBefore, Start: lp.st.Start, Stopped: lp.engine.Stopped}
+	} else {
+		var err error
+		if ck.State.RetrainRNG, err = lp.p.retrainSrc.MarshalBinary(); err != nil {
+			return err
+		}
+		if ck.State.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
+			return err
+		}
+		var model bytes.Buffer
+		if err := lp.cur.Write(&model); err != nil {
+			return fmt.Errorf("checkpoint: %v", err)
+		}
+		ck.Model = model.Bytes()
 	}
-	if lp.st.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
-		return err
-	}
-	var model bytes.Buffer
-	if err := lp.cur.Write(&model); err != nil {
-		return fmt.Errorf("checkpoint: %v", err)
-	}
-	data, err := marshalJSON(checkpoint{Format: checkpointFormat, Manifest: lp.p.manifest, State: lp.st, Model: model.Bytes()})
+	data, err := marshalJSON(ck)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %v", err)
 	}
@@ -129,7 +140,7 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	if ck.Format != checkpointFormat {
 		return nil, fmt.Errorf("--resume %s: %s has format %q, want %q", dir, path, ck.Format, checkpointFormat)
 	}
-	if len(ck.Model) == 0 {
+	if len(ck.Model) == 0 && ck.Engine == nil {
 		return nil, fmt.Errorf("--resume %s: %s holds no model", dir, path)
 	}
 	return &ck, nil
@@ -158,8 +169,10 @@ func prepareResume(o runOptions) (*runPlan, error) {
 		return nil, err
 	}
 	where := filepath.Join(o.Resume, checkpointFile)
-	net, err := nn.Read(bytes.NewReader(ck.Model))
-	if err != nil {
+	var net *nn.Network
+	if ck.Engine != nil {
+		net = ck.Engine.Net
+	} else if net, err = nn.Read(bytes.NewReader(ck.Model)); err != nil {
 		return nil, fmt.Errorf("--resume %s: model: %v", where, err)
 	}
 	if net.Meta != nil {
@@ -186,12 +199,21 @@ func prepareResume(o runOptions) (*runPlan, error) {
 	if p.state.Issues == nil {
 		p.state.Issues = []issueRecord{}
 	}
-	p.retrainSrc, p.probeSrc = &rand.PCG{}, &rand.PCG{}
-	if err := p.retrainSrc.UnmarshalBinary(ck.State.RetrainRNG); err != nil {
-		return nil, fmt.Errorf("--resume %s: retraining generator: %v", where, err)
-	}
-	if err := p.probeSrc.UnmarshalBinary(ck.State.ProbeRNG); err != nil {
-		return nil, fmt.Errorf("--resume %s: probe generator: %v", where, err)
+	if ck.Engine != nil {
+		// prune.Run sets the generators to the states of the engine.
+		p.engine = ck.Engine
+		p.resumed = ck.Engine.Rounds
+		p.state.Stopped = ck.Engine.Stopped
+		p.retrainSrc = rand.NewPCG(set.Data.Seed, streamRetrain)
+		p.probeSrc = rand.NewPCG(set.Data.Seed, streamHutch)
+	} else {
+		p.retrainSrc, p.probeSrc = &rand.PCG{}, &rand.PCG{}
+		if err := p.retrainSrc.UnmarshalBinary(ck.State.RetrainRNG); err != nil {
+			return nil, fmt.Errorf("--resume %s: retraining generator: %v", where, err)
+		}
+		if err := p.probeSrc.UnmarshalBinary(ck.State.ProbeRNG); err != nil {
+			return nil, fmt.Errorf("--resume %s: probe generator: %v", where, err)
+		}
 	}
 
 	// The inputs must be those the run started with; the model itself is
@@ -221,7 +243,7 @@ func prepareResume(o runOptions) (*runPlan, error) {
 			return nil, err
 		}
 	}
-	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted"}, p.state.Stopped) {
+	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted", "rule"}, p.state.Stopped) {
 		return nil, fmt.Errorf("--resume %s: unknown stop reason %q", where, p.state.Stopped)
 	}
 	return p, nil

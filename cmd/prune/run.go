@@ -793,20 +793,15 @@ func checkRunMemory(s runSettings, net *nn.Network, limit int64) error {
 		what, hessian.FormatBytes(need), hessian.FormatBytes(limit), alt)
 }
 
-// runState is the state of a run after its last complete round: what the
+// runState is what the report needs besides the engine's state
+// (prune.State) and, for --layerwise, the state of the run: what the
 // checkpoint holds besides the network, and what a resumed run continues
 // from.
 type runState struct {
 	// Rounds and Steps count the rounds and the removals (undone ones
-	// included) so far; TotalPredicted is the sum of the predicted ΔE of
-	// the removals kept, for --budget.
-	Rounds         int  `json:"rounds"`
-	Steps          int  `json:"steps"`
-	TotalPredicted jnum `json:"total_predicted_dE"`
-
-	// Reference is the error of the model given, which --stop-error-rise
-	// compares with.
-	Reference jnum `json:"reference_error"`
+	// included) so far.
+	Rounds int `json:"rounds"`
+	Steps  int `json:"steps"`
 
 	// Params and LiveBefore count the parameters and the live ones of
 	// the model given, and Start holds its metrics.
@@ -844,6 +839,8 @@ type runPlan struct {
 	retrainSrc *rand.PCG
 	probeSrc   *rand.PCG
 	ignored    []string // flags --layerwise ignores that were given
+	// engine is the state of prune.Run of the checkpoint resumed.
+	engine *prune.State
 
 	// output and reportDir are the paths written: those of the settings,
 	// or for a resumed run the -o given and the directory resumed.
@@ -927,7 +924,6 @@ func prepareRun(o runOptions) (*runPlan, error) {
 		Params:     n.NumParams(),
 		LiveBefore: n.NumLive(),
 		Start:      start,
-		Reference:  jnum(p.errorOf(n)),
 		History:    []stepRecord{},
 		RoundList:  []roundRecord{},
 		Issues:     []issueRecord{},
@@ -976,23 +972,6 @@ func (p *runPlan) eval(n *nn.Network) evalRecord {
 		r.Test = &m
 	}
 	return r
-}
-
-// errorOf returns the error of n that --stop-error-rise watches, as
-// prune.Run computes it, or NaN without the rule.
-func (p *runPlan) errorOf(n *nn.Network) float64 {
-	if p.set.StopErrorRise == nil {
-		return math.NaN()
-	}
-	d := p.data.Train
-	if p.set.ErrorSplit == "valid" {
-		d = p.data.Valid
-	}
-	m := n.Evaluate(d.X, d.Y)
-	if p.set.ErrorMeasure == "misclassification" {
-		return 1 - m.Accuracy
-	}
-	return m.MeanLoss
 }
 
 // checkRunOutputs checks the output model and the report directory before
@@ -1145,7 +1124,7 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	if len(p.ignored) > 0 && !o.Quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))
 	}
-	lp := &pruneLoop{p: p, cur: p.net, st: p.state, afterRound: o.afterRound}
+	lp := &pruneLoop{p: p, cur: p.net, st: p.state, afterRound: o.afterRound, engine: p.engine}
 	if !o.Quiet && isTerminal(stderr) {
 		lp.bar = &pruneBar{w: stderr}
 	}
@@ -1153,6 +1132,10 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	switch {
 	case p.state.Stopped != "":
 		// A finished run: its outputs are written again.
+		if e := p.engine; e != nil {
+			lp.records(e.History, e.RoundList, e.Issues)
+			lp.cur, lp.final = e.Net, e.Net
+		}
 	case p.set.Layerwise:
 		runErr = lp.layerwise(ctx)
 	default:
@@ -1196,22 +1179,20 @@ type pruneLoop struct {
 	cur *nn.Network // the network after the last complete round
 	st  runState    // the state after the last complete round
 
-	// partial holds the removals and issues of a round that did not
-	// complete, and final the network to write: cur, or the network of
-	// the incomplete round.
-	partial       []stepRecord
-	partialIssues []issueRecord
-	final         *nn.Network
+	// final is the network to write: cur, or the network of an
+	// incomplete round.
+	final *nn.Network
 
 	bar        *pruneBar
 	afterRound func(int)
+
+	// engine is the state of prune.Run after its last complete round,
+	// nil before the first and for --layerwise.
+	engine *prune.State
 }
 
-// settings returns the prune.Settings of the next round. Each round is one
-// call of prune.Run with MaxRounds 1, so that a resumed run makes exactly
-// the calls an uninterrupted one makes: the error-rise threshold and the
-// budget are carried over from the start of the run by shifting them to the
-// current network.
+// settings returns the prune.Settings of the run, which starts from the
+// engine's state of a checkpoint when there is one.
 func (lp *pruneLoop) settings() *prune.Settings {
 	set := lp.p.set
 	s := &prune.Settings{
@@ -1223,7 +1204,8 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		RebuildEvery:  set.RebuildEvery,
 		TargetLive:    set.TargetWeights,
 		Sparsity:      set.TargetSparsity,
-		MaxRounds:     1,
+		Budget:        set.Budget,
+		MaxRounds:     set.MaxRounds,
 		MaxBytes:      lp.p.limit,
 		AuditRows:     set.AuditRows,
 		AuditRemovals: set.AuditRemovals,
@@ -1231,6 +1213,7 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		AuditSeed:     set.Data.Seed,
 		Objective:     objectiveOf(set.Objective),
 		WeightDecay:   set.ObjectiveDecay,
+		Resume:        lp.engine,
 	}
 	if set.Retrain != nil {
 		ts, _ := trainSettingsOf(*set.Retrain)
@@ -1245,129 +1228,77 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		if set.ErrorSplit == "valid" {
 			s.ErrorSplit = prune.ValidSplit
 		}
-		// The rule of the run, e − e_start ≤ R, as a rule on the rise
-		// above the current network's error e_cur, which prune.Run
-		// measures from: e − e_cur ≤ R − (e_cur − e_start).
-		rise := *set.StopErrorRise - (lp.p.errorOf(lp.cur) - float64(lp.st.Reference))
-		if rise > 0 {
-			s.ErrorRise = rise
-		} else {
+		s.ErrorRise = *set.StopErrorRise
+		if s.ErrorRise == 0 {
 			s.ErrorRise = prune.NoRise
 		}
 	}
-	if set.Budget > 0 {
-		b := set.Budget - float64(lp.st.TotalPredicted)
-		s.Budget = math.Max(b, math.SmallestNonzeroFloat64)
-	}
 	if lp.bar != nil {
-		lp.bar.offset = lp.st.Steps
 		s.Recorder = lp.bar
+	}
+	s.OnState = func(st *prune.State) error {
+		lp.engine = st
+		lp.cur = st.Net
+		if err := lp.checkpoint(); err != nil {
+			return err
+		}
+		if st.Stopped == "" && lp.afterRound != nil {
+			lp.afterRound(st.Rounds)
+		}
+		return nil
 	}
 	return s
 }
 
-// loop runs rounds until a stopping rule holds, the context is done or an
-// error ends the run, writing a checkpoint after every complete round.
+// loop runs prune.Run, which writes a checkpoint after every complete
+// round, and takes the records of the report from its result.
 func (lp *pruneLoop) loop(ctx context.Context) error {
-	set := lp.p.set
-	target := -1
-	if set.TargetWeights > 0 {
-		target = set.TargetWeights
+	res, err := prune.Run(ctx, lp.cur, lp.p.data, lp.settings())
+	if res == nil {
+		return err
 	}
-	if set.TargetSparsity > 0 {
-		W := lp.st.Params
-		target = max(target, W-ceilCount(set.TargetSparsity*float64(W)))
+	lp.records(res.History, res.Rounds, res.Health.Issues)
+	lp.final = res.Net
+	if err == nil {
+		lp.st.Stopped = res.Stopped
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			lp.final = lp.cur
-			return err
-		}
-		if set.MaxRounds > 0 && lp.st.Rounds >= set.MaxRounds {
-			// prune.Run checks the target before the rounds.
-			lp.st.Stopped = prune.StoppedRounds
-			if target >= 0 && lp.cur.NumLive() <= target {
-				lp.st.Stopped = prune.StoppedTarget
-			}
-			lp.final = lp.cur
-			return lp.checkpoint()
-		}
-		res, err := prune.Run(ctx, lp.cur, lp.p.data, lp.settings())
-		if res == nil {
-			return err
-		}
-		steps, issues := lp.renumber(res)
-		complete := len(res.Rounds) == 1
-		if complete {
-			rd := res.Rounds[0]
-			lp.st.History = append(lp.st.History, steps...)
-			lp.st.Issues = append(lp.st.Issues, issues...)
-			for _, s := range res.History {
-				if !s.Undone && !math.IsNaN(s.Predicted) {
-					lp.st.TotalPredicted += jnum(s.Predicted)
-				}
-			}
-			lp.st.Steps += len(res.History)
-			lp.st.Rounds++
-			lp.st.RoundList = append(lp.st.RoundList, lp.roundRecord(rd, lp.st.Rounds))
-			lp.cur = res.Net
-			lp.final = lp.cur
-		} else {
-			lp.partial, lp.partialIssues = steps, issues
-			lp.final = res.Net
-		}
-		final := err == nil && res.Stopped != prune.StoppedRounds
-		if final {
-			lp.st.Stopped = res.Stopped
-			lp.final = lp.cur
-		}
-		if complete || final {
-			if err := lp.checkpoint(); err != nil {
-				return err
-			}
-			if complete && lp.afterRound != nil {
-				lp.afterRound(lp.st.Rounds)
-			}
-		}
-		if err != nil || final {
-			return err
-		}
-	}
+	return err
 }
 
-// ceilCount returns ⌈x⌉, or the nearest integer when x is within rounding
-// of it, as prune.Settings counts a target sparsity.
-func ceilCount(x float64) int {
-	r := math.Round(x)
-	if math.Abs(x-r) <= 1e-9*math.Max(1, math.Abs(x)) {
-		return int(r)
+// records sets the records of the report from the engine's history,
+// rounds and issues.
+func (lp *pruneLoop) records(history []prune.Step, rounds []prune.Round, issues []prune.Issue) {
+	lp.st.History, lp.st.Issues = lp.renumber(history, issues)
+	lp.st.RoundList = make([]roundRecord, len(rounds))
+	done := 0
+	for i, rd := range rounds {
+		lp.st.RoundList[i] = lp.roundRecord(rd, rd.Round)
+		done = rd.Round
 	}
-	return int(math.Ceil(x))
+	lp.st.Rounds, lp.st.Steps = done, len(history)
 }
 
-// renumber returns the removals and issues of one prune.Run call numbered
-// within the whole run.
-func (lp *pruneLoop) renumber(res *prune.Result) ([]stepRecord, []issueRecord) {
-	steps := make([]stepRecord, len(res.History))
-	for i, s := range res.History {
+
+// renumber returns the records of the removals and the issues of the
+// engine.
+func (lp *pruneLoop) renumber(history []prune.Step, issues []prune.Issue) ([]stepRecord, []issueRecord) {
+	steps := make([]stepRecord, len(history))
+	for i, s := range history {
 		steps[i] = stepRecord{
-			Step: s.Step + lp.st.Steps, Round: s.Round + lp.st.Rounds, Index: s.Index, Name: s.Name,
+			Step: s.Step, Round: s.Round, Index: s.Index, Name: s.Name,
 			Saliency: jnum(s.Saliency), Predicted: jnum(s.Predicted), Real: jnum(s.Real),
 			Loss: jnum(s.Loss), Error: jnum(s.Error), Live: s.Live, Undone: s.Undone,
 		}
 	}
-	issues := make([]issueRecord, len(res.Health.Issues))
-	for i, is := range res.Health.Issues {
-		r := issueRecord{Round: is.Round + lp.st.Rounds, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if r.Step > 0 {
-			r.Step += lp.st.Steps
+	recs := make([]issueRecord, len(issues))
+	for i, is := range issues {
+		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
+		if is.Index >= 0 && is.Index < lp.p.net.NumParams() {
+			r.Param = lp.p.net.ParamAt(is.Index).String()
 		}
-		if is.Index >= 0 && is.Index < lp.cur.NumParams() {
-			r.Param = lp.cur.ParamAt(is.Index).String()
-		}
-		issues[i] = r
+		recs[i] = r
 	}
-	return steps, issues
+	return steps, recs
 }
 
 // roundRecord returns the record of round rd, numbered n.
@@ -1492,8 +1423,8 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		net = lp.cur
 	}
 	stopped := lp.st.Stopped
-	history := append(append([]stepRecord{}, lp.st.History...), lp.partial...)
-	issues := slices.Concat(lp.st.Issues, lp.partialIssues)
+	history := append([]stepRecord{}, lp.st.History...)
+	issues := append([]issueRecord{}, lp.st.Issues...)
 	rounds := append([]roundRecord{}, lp.st.RoundList...)
 	errMsg := ""
 	if runErr != nil {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
-	"github.com/secondorder/prune/prune"
 )
 
 // runTest runs the run command with o, writing to a buffer, and returns
@@ -624,69 +623,6 @@ func TestJNum(t *testing.T) {
 	}
 	if b, _ := json.Marshal(jnum(math.Inf(1))); string(b) != "null" {
 		t.Errorf("Inf → %s", b)
-	}
-}
-
-// TestRunMatchesPruneRun checks that the rounds of the run command, one
-// prune.Run call each, with the error-rise threshold and the budget carried
-// over, end where one prune.Run call over all rounds ends.
-func TestRunMatchesPruneRun(t *testing.T) {
-	model := monksModelFile(t)
-	n := loadModel(t, model)
-	splits, err := dataOptions{Name: "monks1", Seed: 1}.load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := prune.Data{Train: nn.Data{X: splits.Train.X, Y: splits.Train.Y}, Test: nn.Data{X: splits.Test.X, Y: splits.Test.Y}}
-	for i, c := range []struct {
-		o runOptions
-		s prune.Settings
-	}{
-		// The thresholds are such that the rule would stop elsewhere
-		// if every round measured the rise, or spent the budget, anew.
-		{runOptions{PerRound: 4, StopErrorRise: ptr(1.5e-5), TargetWeights: 5},
-			prune.Settings{Method: prune.OBS{}, PerRound: 4, ErrorRise: 1.5e-5, TargetLive: 5}},
-		{runOptions{PerRound: 2, StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification"},
-			prune.Settings{Method: prune.OBS{}, PerRound: 2, ErrorRise: prune.NoRise, ErrorMeasure: prune.Misclassification}},
-		{runOptions{PerRound: 4, Budget: 0.004},
-			prune.Settings{Method: prune.OBS{}, PerRound: 4, Budget: 0.004}},
-		{runOptions{Method: "obd", Curvature: "diag-lm", Fraction: 0.2, MaxRounds: 5},
-			prune.Settings{Method: prune.OBD{Curvature: prune.LevenbergMarquardt}, Fraction: 0.2, MaxRounds: 5}},
-	} {
-		dir := t.TempDir()
-		o := c.o
-		o.Model, o.Output, o.Quiet = model, filepath.Join(dir, "p.json"), true
-		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
-			t.Fatalf("case %d: %v\n%s", i, err, stderr)
-		}
-		got := loadModel(t, o.Output)
-		r := readReport(t, filepath.Join(dir, "p-report"))
-		res, err := prune.Run(context.Background(), n, data, &c.s)
-		if err != nil {
-			t.Fatalf("case %d: prune.Run: %v", i, err)
-		}
-		if i < 3 && len(r.Rounds) < 5 {
-			t.Errorf("case %d: only %d rounds", i, len(r.Rounds))
-		}
-		if r.Stopped != res.Stopped || len(r.Rounds) != len(res.Rounds) || len(r.History) != len(res.History) {
-			t.Errorf("case %d: stopped %s after %d rounds and %d removals; prune.Run: %s, %d, %d", i,
-				r.Stopped, len(r.Rounds), len(r.History), res.Stopped, len(res.Rounds), len(res.History))
-			continue
-		}
-		for k, st := range res.History {
-			h := r.History[k]
-			if h.Index != st.Index || h.Step != st.Step || h.Round != st.Round || h.Undone != st.Undone || float64(h.Loss) != st.Loss {
-				t.Errorf("case %d: removal %d: %+v, prune.Run %+v", i, k+1, h, st)
-				break
-			}
-		}
-		want, have := res.Net.RawParams(), got.RawParams()
-		for q := range want {
-			if want[q] != have[q] || res.Net.IsLive(q) != got.IsLive(q) {
-				t.Errorf("case %d: parameter %d is %v, prune.Run gives %v", i, q, have[q], want[q])
-				break
-			}
-		}
 	}
 }
 
