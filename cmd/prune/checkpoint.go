@@ -30,7 +30,7 @@ type checkpoint struct {
 	State    runState `json:"state"`
 	// Engine is the state of prune.Run, its network included, for a run
 	// in rounds; Model is the network of a --layerwise run.
-	Engine *prune.State     `json:"engine,omitempty"`
+	Engine *prune.State    `json:"engine,omitempty"`
 	Model  json.RawMessage `json:"model,omitempty"`
 }
 

@@ -1278,7 +1278,6 @@ func (lp *pruneLoop) records(history []prune.Step, rounds []prune.Round, issues 
 	lp.st.Rounds, lp.st.Steps = done, len(history)
 }
 
-
 // renumber returns the records of the removals and the issues of the
 // engine.
 func (lp *pruneLoop) renumber(history []prune.Step, issues []prune.Issue) ([]stepRecord, []issueRecord) {
