@@ -116,3 +116,37 @@ func regressionMLPWith(t *testing.T, seed uint64) *nn.Network {
 	n.Init(rand.NewPCG(seed, seed))
 	return n
 }
+
+// Layer-wise pruning with retraining as a library call gives Run's shape.
+func TestLayerwiseRun(t *testing.T) {
+	net, d := regressionMLP(t, 18)
+	ls := &prune.LayerwiseSettings{Sparsity: 0.5}
+	res, rep, err := prune.LayerwiseRun(context.Background(), net, d, ls, &nn.TrainSettings{Optimizer: nn.LBFGS, Epochs: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _, err := prune.Layerwise(context.Background(), net, d.Train.X, ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := res.Rounds[0]
+	if len(res.Rounds) != 1 || rd.Removed != net.NumLive()-plain.NumLive() || len(res.History) != rd.Removed || len(rep.Layers) != net.NumLayers() {
+		t.Fatalf("rounds %+v, %d steps, %d layers", res.Rounds, len(res.History), len(rep.Layers))
+	}
+	if rd.Pruned.Train != plain.Evaluate(d.Train.X, d.Train.Y) || rd.Retrain == nil || !(rd.Retrained.Train.Loss <= rd.Pruned.Train.Loss) {
+		t.Errorf("pruned %+v, retrained %+v", rd.Pruned.Train, rd.Retrained.Train)
+	}
+	for q := 0; q < net.NumParams(); q++ {
+		if res.Net.IsLive(q) != plain.IsLive(q) {
+			t.Fatalf("the mask differs from Layerwise's at %d", q)
+		}
+	}
+	if res.Stopped != prune.StoppedTarget || res.Start.Train != net.Evaluate(d.Train.X, d.Train.Y) {
+		t.Errorf("stopped %q, start %+v", res.Stopped, res.Start)
+	}
+	// Retraining that blows up is undone and reported.
+	res, _, err = prune.LayerwiseRun(context.Background(), net, d, ls, &nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 1e300, Epochs: 3, Momentum: nn.NoMomentum})
+	if err == nil || res == nil || res.Stopped != prune.StoppedFailed || res.Health.OK() || res.Net.Evaluate(d.Train.X, d.Train.Y) != plain.Evaluate(d.Train.X, d.Train.Y) {
+		t.Errorf("diverged retraining: err %v, result %+v", err, res)
+	}
+}

@@ -1348,12 +1348,15 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 			stage.add()
 		}
 	}
-	before := lp.cur
-	train := lp.p.data.Train
-	E0 := before.Objective(train.X, train.Y)
-	net, rep, err := prune.Layerwise(ctx, before, train.X, ls)
+	var retrain *nn.TrainSettings
+	if set.Retrain != nil {
+		ts, _ := trainSettingsOf(*set.Retrain)
+		ts.Src = lp.p.retrainSrc
+		retrain = &ts
+	}
+	res, rep, err := prune.LayerwiseRun(ctx, lp.cur, lp.p.data, ls, retrain)
 	stage.stop()
-	if err != nil {
+	if res == nil {
 		return err
 	}
 	for l, ly := range rep.Layers {
@@ -1363,53 +1366,12 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 			Lambda: jnum(ly.Lambda), Predicted: jnum(ly.Predicted), Actual: jnum(ly.Actual), DampingTerm: jnum(ly.DampingTerm),
 		})
 	}
-	if err := net.CheckFinite(); err != nil {
-		return fmt.Errorf("layer-wise pruning: %v", err)
+	lp.records(res.History, res.Rounds, res.Health.Issues)
+	lp.cur, lp.final = res.Net, res.Net
+	if err != nil {
+		return err
 	}
-	nan := jnum(math.NaN())
-	live := net.NumLive()
-	removed := 0
-	for q := 0; q < net.NumParams(); q++ {
-		if before.IsLive(q) && !net.IsLive(q) {
-			removed++
-			lp.st.History = append(lp.st.History, stepRecord{
-				Step: removed, Round: 1, Index: q, Name: net.ParamAt(q).String(),
-				Saliency: nan, Predicted: nan, Real: nan, Loss: nan, Error: nan, Live: live,
-			})
-		}
-	}
-	pruned := lp.p.eval(net)
-	rd := roundRecord{
-		Round: 1, Removed: removed, Live: live, Predicted: nan, Real: jnum(pruned.Train.Loss - E0), Damping: nan,
-		Pruned: pruned,
-	}
-	lp.st.Steps, lp.st.Rounds = removed, 1
-	lp.st.Stopped = prune.StoppedTarget
-	if set.Retrain != nil {
-		ts, _ := trainSettingsOf(*set.Retrain)
-		ts.Src = lp.p.retrainSrc
-		prev := net.ParamsTo(nil)
-		tr, err := nn.Train(ctx, net, train, lp.p.data.Valid, &ts)
-		if err == nil {
-			err = net.CheckFinite()
-		}
-		if err != nil {
-			net.SetParams(prev)
-			lp.cur, lp.final = net, net
-			lp.st.RoundList = append(lp.st.RoundList, rd)
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return err
-			}
-			lp.st.Issues = append(lp.st.Issues, issueRecord{Round: 1, Kind: prune.IssueDiverged, Index: -1, Lambda: nan,
-				Message: fmt.Sprintf("retraining after layer-wise pruning failed and was undone: %v", err)})
-			return fmt.Errorf("retraining: %v", err)
-		}
-		e := lp.p.eval(net)
-		rd.Retrained = &e
-		rd.Retrain = &retrainRecord{Epochs: tr.Epochs, Stopped: tr.Stopped}
-	}
-	lp.st.RoundList = append(lp.st.RoundList, rd)
-	lp.cur, lp.final = net, net
+	lp.st.Stopped = res.Stopped
 	return lp.checkpoint()
 }
 
