@@ -22,8 +22,10 @@ import (
 // current parameters and the training data, removes parameters one at a
 // time from it (for OBS, applying each update and downdating H⁻¹), then
 // retrains with the mask fixed when s.Retrain is set, evaluates, calls
-// s.OnRound, and repeats until a stopping rule holds. Every removal is
-// followed by a pass over the training data to measure its real ΔE.
+// s.OnRound and s.OnState, and repeats until a stopping rule holds. The real
+// change of the objective of a seeded sample of the removals is measured on
+// a seeded subsample of the training rows (see Settings.AuditRows), that of
+// every round on the whole training split.
 //
 // Run returns an error and a nil Result when s is invalid or the data do not
 // fit net. An error met while pruning, such as a curvature that cannot be
