@@ -41,6 +41,7 @@ type config struct {
 	name     string
 	method   prune.Saliency
 	fraction float64 // 0: the default
+	obj      prune.Objective
 }
 
 func main() {
@@ -50,7 +51,7 @@ func main() {
 		modelIn  = flag.String("model", "", "load this model instead of training one")
 		modelOut = flag.String("save-model", "", "save the trained model to this file")
 		sparsity = flag.Float64("sparsity", 0.9, "target sparsity")
-		only     = flag.String("configs", "", "comma-separated configurations to run: magnitude, obd, magnitude-1, obd-1 (default all)")
+		only     = flag.String("configs", "", "comma-separated configurations to run: magnitude, obd, magnitude-1, obd-1, obd-loss, obd-1-loss (default all)")
 		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the pruning to this file")
 		reps     = flag.Int("torch-reps", 5, "timed runs of the PyTorch call (median)")
 		outPath  = flag.String("o", "results/engine.md", "Markdown output file (empty: standard output only)")
@@ -94,10 +95,12 @@ func main() {
 	count := W - (W - int(math.Ceil(*sparsity*float64(W))))
 
 	configs := []config{
-		{"magnitude", "magnitude", prune.Magnitude{}, 0},
-		{"obd", "obd diag-lm", prune.OBD{Curvature: prune.LevenbergMarquardt}, 0},
-		{"magnitude-1", "magnitude, one round", prune.Magnitude{}, *sparsity},
-		{"obd-1", "obd diag-lm, one round", prune.OBD{Curvature: prune.LevenbergMarquardt}, *sparsity},
+		{"magnitude", "magnitude", prune.Magnitude{}, 0, 0},
+		{"obd", "obd diag-lm", prune.OBD{Curvature: prune.LevenbergMarquardt}, 0, 0},
+		{"magnitude-1", "magnitude, one round", prune.Magnitude{}, *sparsity, 0},
+		{"obd-1", "obd diag-lm, one round", prune.OBD{Curvature: prune.LevenbergMarquardt}, *sparsity, 0},
+		{"obd-loss", "obd diag-lm, --objective loss", prune.OBD{Curvature: prune.LevenbergMarquardt}, 0, prune.LossObjective},
+		{"obd-1-loss", "obd diag-lm, one round, --objective loss", prune.OBD{Curvature: prune.LevenbergMarquardt}, *sparsity, prune.LossObjective},
 	}
 	if *only != "" {
 		keep := map[string]bool{}
@@ -134,7 +137,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	for _, cf := range configs {
-		s := &prune.Settings{Method: cf.method, Sparsity: *sparsity, Fraction: cf.fraction}
+		s := &prune.Settings{Method: cf.method, Sparsity: *sparsity, Fraction: cf.fraction, Objective: cf.obj}
 		c0 := cpuTime()
 		t0 := time.Now()
 		res, err := prune.Run(ctx, net, prune.Data{Train: train, Test: test}, s)
