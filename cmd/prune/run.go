@@ -118,7 +118,7 @@ func runCommand() *cli.Command {
 		&cli.Float64Flag{Name: "budget", Usage: "stop before the sum of the predicted ΔE of all removals would exceed `ΔE` (obs and obd)", DefaultText: "off", Category: "Stopping"},
 		&cli.IntFlag{Name: "max-rounds", Usage: "stop after `N` rounds", DefaultText: "off", Category: "Stopping"},
 
-		&cli.IntFlag{Name: "per-round", Usage: "remove `K` parameters per round, one at a time, each rescored after the previous", Category: "Rounds"},
+		&cli.IntFlag{Name: "per-round", Usage: "remove `K` parameters per round, one at a time (obs rescores after each; magnitude and obd rank once per round)", Category: "Rounds"},
 		&cli.Float64Flag{Name: "fraction", Usage: "remove this `FRACTION` of the prunable live parameters per round, in (0, 1]", DefaultText: fmt.Sprintf("%g unless --per-round is given", prune.DefaultFraction), Category: "Rounds"},
 		&cli.IntFlag{Name: "audit-rows", Usage: "measure the real ΔE of removals on a seeded subsample of `N` training rows", DefaultText: fmt.Sprint(prune.DefaultAuditRows), Category: "Rounds"},
 		&cli.IntFlag{Name: "audit-removals", Usage: "measure the real ΔE of a seeded sample of `N` removals per round (magnitude and obd: each alone, from the round's start)", DefaultText: fmt.Sprint(prune.DefaultAuditRemovals), Category: "Rounds"},
@@ -152,9 +152,9 @@ func runCommand() *cli.Command {
 			"          [--per-round K | --fraction F] [--retrain-epochs N] [--layerwise] -o PRUNED.json|PRUNED.npz\n" +
 			"          [--report DIR] [--overwrite] [--json] [flags]\n" +
 			"prune run --resume DIR [-o PRUNED.json] [--json]\n\n" +
-			"Each round scores the live parameters on the training split, removes the least salient one at a\n" +
-			"time (OBS moves the others and downdates H⁻¹ after each), optionally retrains with the mask\n" +
-			"fixed, and evaluates every split, until a stopping rule holds. It writes the pruned model (its\n" +
+			"Each round builds one curvature on the training split, removes the least salient parameters one at\n" +
+			"a time (OBS moves the others and downdates H⁻¹ after each; magnitude and OBD rank once), optionally\n" +
+			"retrains with the mask fixed, and evaluates every split, until a stopping rule holds. It writes the pruned model (its\n" +
 			"masks included) to -o and to the report directory:\n\n" +
 			"  history.csv      one row per removal: step, round, index, name, saliency, predicted_dE, real_dE,\n" +
 			"                   loss (training E after it), error (of --stop-error-rise), live, undone;\n" +
