@@ -154,10 +154,11 @@ func runCommand() *cli.Command {
 			"prune run --resume DIR [-o PRUNED.json] [--json]\n\n" +
 			"Each round builds one curvature on the training split, removes the least salient parameters one at\n" +
 			"a time (OBS moves the others and downdates H⁻¹ after each; magnitude and OBD rank once), optionally\n" +
-			"retrains with the mask fixed, and evaluates every split, until a stopping rule holds. It writes the pruned model (its\n" +
-			"masks included) to -o and to the report directory:\n\n" +
+			"retrains with the mask fixed, and evaluates every split, until a stopping rule holds. It writes\n" +
+			"the pruned model (its masks included) to -o and to the report directory:\n\n" +
 			"  history.csv      one row per removal: step, round, index, name, saliency, predicted_dE, real_dE,\n" +
-			"                   loss (training E after it), error (of --stop-error-rise), live, undone;\n" +
+			"                   loss (training E after it, when audited on every row), error (of\n" +
+			"                   --stop-error-rise), live, undone;\n" +
 			"                   empty cells do not apply\n" +
 			"  report.json      rounds, history, stop reason, health (numerical issues) and a manifest (SHA-256\n" +
 			"                   of the inputs, every setting, toolkit and Go versions, BLAS)\n" +
