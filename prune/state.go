@@ -150,13 +150,14 @@ func (v *jf) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type stepJSON struct {
-	Step, Round, Index  int
-	Name                string
-	Saliency, Predicted jf
-	Real, Loss, Error   jf
-	Live                int
-	Undone              bool
+// historyJSON is the history by columns, the names left out: they
+// follow from the indices.
+type historyJSON struct {
+	Step, Round, Index  []int
+	Saliency, Predicted []jf
+	Real, Loss, Error   []jf
+	Live                []int
+	Undone              []int // the positions of the undone removals
 }
 
 type roundJSON struct {
@@ -181,7 +182,7 @@ type stateJSON struct {
 	Rounds, Steps        int
 	Reference, Predicted jf
 	Start, Current       Eval
-	History              []stepJSON
+	History              historyJSON
 	RoundList            []roundJSON
 	Issues               []issueJSON
 	Sources              [][]byte
@@ -199,10 +200,19 @@ func (st *State) MarshalJSON() ([]byte, error) {
 		Format: StateFormat, Net: net.Bytes(), Rounds: st.Rounds, Steps: st.Steps,
 		Reference: jf(st.Reference), Predicted: jf(st.Predicted), Start: st.Start, Current: st.Current,
 		Sources: st.Sources, Stopped: st.Stopped,
-		History: make([]stepJSON, len(st.History)), RoundList: make([]roundJSON, len(st.RoundList)), Issues: make([]issueJSON, len(st.Issues)),
+		RoundList: make([]roundJSON, len(st.RoundList)), Issues: make([]issueJSON, len(st.Issues)),
 	}
+	h := &j.History
+	n := len(st.History)
+	h.Step, h.Round, h.Index, h.Live = make([]int, n), make([]int, n), make([]int, n), make([]int, n)
+	h.Saliency, h.Predicted, h.Real, h.Loss, h.Error = make([]jf, n), make([]jf, n), make([]jf, n), make([]jf, n), make([]jf, n)
+	h.Undone = []int{}
 	for i, s := range st.History {
-		j.History[i] = stepJSON{s.Step, s.Round, s.Index, s.Name, jf(s.Saliency), jf(s.Predicted), jf(s.Real), jf(s.Loss), jf(s.Error), s.Live, s.Undone}
+		h.Step[i], h.Round[i], h.Index[i], h.Live[i] = s.Step, s.Round, s.Index, s.Live
+		h.Saliency[i], h.Predicted[i], h.Real[i], h.Loss[i], h.Error[i] = jf(s.Saliency), jf(s.Predicted), jf(s.Real), jf(s.Loss), jf(s.Error)
+		if s.Undone {
+			h.Undone = append(h.Undone, i)
+		}
 	}
 	for i, r := range st.RoundList {
 		j.RoundList[i] = roundJSON{r.Round, r.Removed, r.Live, jf(r.Predicted), jf(r.Real), jf(r.Damping), jf(r.Decay), r.Rebuilds, r.Pruned, r.Retrained, r.Retrain}
@@ -235,10 +245,30 @@ func (st *State) UnmarshalJSON(b []byte) error {
 	*st = State{
 		Net: net, Rounds: j.Rounds, Steps: j.Steps, Reference: float64(j.Reference), Predicted: float64(j.Predicted),
 		Start: j.Start, Current: j.Current, Sources: j.Sources, Stopped: j.Stopped,
-		History: make([]Step, len(j.History)), RoundList: make([]Round, len(j.RoundList)), Issues: make([]Issue, len(j.Issues)),
+		RoundList: make([]Round, len(j.RoundList)), Issues: make([]Issue, len(j.Issues)),
 	}
-	for i, s := range j.History {
-		st.History[i] = Step{s.Step, s.Round, s.Index, s.Name, float64(s.Saliency), float64(s.Predicted), float64(s.Real), float64(s.Loss), float64(s.Error), s.Live, s.Undone}
+	h := j.History
+	n := len(h.Index)
+	for _, c := range []int{len(h.Step), len(h.Round), len(h.Live), len(h.Saliency), len(h.Predicted), len(h.Real), len(h.Loss), len(h.Error)} {
+		if c != n {
+			return errors.New("prune: state: the columns of the history differ in length")
+		}
+	}
+	st.History = make([]Step, n)
+	for i := range st.History {
+		q := h.Index[i]
+		if q < 0 || q >= net.NumParams() {
+			return fmt.Errorf("prune: state: removal %d of parameter %d, outside the network", i+1, q)
+		}
+		st.History[i] = Step{Step: h.Step[i], Round: h.Round[i], Index: q, Name: net.ParamAt(q).String(),
+			Saliency: float64(h.Saliency[i]), Predicted: float64(h.Predicted[i]), Real: float64(h.Real[i]),
+			Loss: float64(h.Loss[i]), Error: float64(h.Error[i]), Live: h.Live[i]}
+	}
+	for _, i := range h.Undone {
+		if i < 0 || i >= n {
+			return fmt.Errorf("prune: state: undone removal %d outside the history", i)
+		}
+		st.History[i].Undone = true
 	}
 	for i, r := range j.RoundList {
 		st.RoundList[i] = Round{Round: r.Round, Removed: r.Removed, Live: r.Live, Predicted: float64(r.Predicted), Real: float64(r.Real),

@@ -56,7 +56,9 @@ func (lp *pruneLoop) checkpoint() error {
 		}
 		ck.Model = model.Bytes()
 	}
-	data, err := marshalJSON(ck)
+	// Compact: the checkpoint is read by the program, and its history
+	// is most of it.
+	data, err := json.Marshal(ck)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %v", err)
 	}

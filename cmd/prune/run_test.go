@@ -364,10 +364,10 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ from, to, want string }{
-		{`"method": "obs"`, `"method": "bogus"`, "bogus"},
-		{`"damping": 0.0001`, `"damping": -1`, "damping"},
-		{`"per_round": 5`, `"per_round": -5`, "per-round"},
-		{`"objective": "trained"`, `"objective": "other"`, "objective"},
+		{`"method":"obs"`, `"method":"bogus"`, "bogus"},
+		{`"damping":0.0001`, `"damping":-1`, "damping"},
+		{`"per_round":5`, `"per_round":-5`, "per-round"},
+		{`"objective":"trained"`, `"objective":"other"`, "objective"},
 	} {
 		bad := strings.Replace(string(orig), tc.from, tc.to, 1)
 		if bad == string(orig) {
