@@ -50,7 +50,7 @@ func TestTrainedObjectiveQuadraticExact(t *testing.T) {
 			{"obd", prune.Settings{Method: prune.OBD{}, PerRound: 1, MaxRounds: 4}},
 		} {
 			s := tc.s
-			s.WeightDecay = lambda
+			s.WeightDecay, s.Objective = lambda, prune.GradientObjective
 			s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
 			res, err := prune.Run(context.Background(), net, prune.Data{Train: nn.Data{X: X, Y: Y}}, &s)
 			if err != nil {
@@ -71,8 +71,8 @@ func TestTrainedObjectiveQuadraticExact(t *testing.T) {
 				t.Errorf("seed %d %s: round decay %v, want %v", seed, tc.name, res.Rounds[0].Decay, mu)
 			}
 
-			// The classic formulas ignore the gradient and miss.
-			s.Objective = prune.LossObjective
+			// Without the gradient the predictions miss.
+			s.Objective = prune.TrainedObjective
 			loss, err := prune.Run(context.Background(), net, prune.Data{Train: nn.Data{X: X, Y: Y}}, &s)
 			if err != nil {
 				t.Fatal(err)

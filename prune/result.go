@@ -58,7 +58,7 @@ type Step struct {
 
 	// Real is the increase of the objective caused by the removal and its
 	// update, the value after it minus the value before it: the training
-	// loss E = Σₙ ℓₙ plus, with TrainedObjective, ½λN‖θ‖². E is measured
+	// loss E = Σₙ ℓₙ plus, unless LossObjective, ½λN‖θ‖². E is measured
 	// on the audit's rows and scaled by N over their number (see
 	// Settings.AuditRows); NaN when the removal was not audited.
 	Real float64

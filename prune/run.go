@@ -63,7 +63,7 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 			r.cfg.ErrorMeasure = Misclassification
 		}
 	}
-	if cfg.Objective == TrainedObjective {
+	if cfg.Objective != LossObjective {
 		N, _ := data.Train.X.Dims()
 		r.decay = cfg.WeightDecay * float64(N)
 	}
@@ -297,7 +297,7 @@ func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, er
 		r.issue(is)
 	}}
 	rd.Decay = r.decay
-	if r.cfg.Objective == TrainedObjective && r.cfg.Method.Need() != NeedNone {
+	if r.cfg.Objective == GradientObjective && r.cfg.Method.Need() != NeedNone {
 		env.Gradient = objectiveGradient(r.net, r.data.Train, r.decay, p.live)
 	}
 	sc, err := r.cfg.Method.Begin(ctx, pr, env)
@@ -943,10 +943,10 @@ func ScoresOf(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings
 	pr := &hessian.Problem{Net: net, X: X, Y: Y, Params: live}
 	out := &Scored{Damping: math.NaN()}
 	env := &Env{MaxBytes: cfg.MaxBytes, Report: func(is Issue) { out.Health.Issues = append(out.Health.Issues, is) }}
-	if cfg.Objective == TrainedObjective {
+	if cfg.Objective != LossObjective {
 		N, _ := X.Dims()
 		env.Decay = cfg.WeightDecay * float64(N)
-		if cfg.Method.Need() != NeedNone {
+		if cfg.Objective == GradientObjective && cfg.Method.Need() != NeedNone {
 			env.Gradient = objectiveGradient(net, nn.Data{X: X, Y: Y}, env.Decay, live)
 		}
 	}

@@ -137,7 +137,7 @@ func TestRunDefaults(t *testing.T) {
 		if i > 0 {
 			prev = res.History[i-1].Loss
 		}
-		if st.Real != st.Loss-prev || st.Predicted != st.Saliency || !math.IsNaN(st.Error) {
+		if st.Real != st.Loss-prev || !(st.Predicted >= 0) || st.Predicted != st.Saliency || !math.IsNaN(st.Error) {
 			t.Errorf("step %d: %+v", st.Step, st)
 		}
 	}

@@ -74,35 +74,41 @@ type Objective int
 // The objectives.
 const (
 	// TrainedObjective is the objective the network was trained on, in
-	// the toolkit's sum units: E + ½λN‖θ‖² for the trainer's weight decay
-	// λ (Settings.WeightDecay) on N training samples, with its gradient in
-	// the quadratic models of OBD and OBS.
+	// the toolkit's sum units: J = E + ½λN‖θ‖² for the trainer's weight
+	// decay λ (Settings.WeightDecay) on N training samples. Its curvature
+	// H + λN·I is used with its gradient taken as zero, as at the
+	// trained minimum of J (where ∇E = −λNθ is not zero).
 	TrainedObjective Objective = iota
 	// LossObjective is the training loss E alone, its gradient taken as
 	// zero: the classic formulas.
 	LossObjective
+	// GradientObjective is TrainedObjective with the gradient of J in the
+	// quadratic models of OBD and OBS (see OBD and OBS): exact on a
+	// quadratic J for single removals, but on a network far from a
+	// minimum of J it prefers the parameters whose first-order term is
+	// largest, often large weights where the model fails, so rounds that
+	// remove many parameters suffer.
+	GradientObjective
 )
 
-// String returns trained or loss.
+var objectiveNames = [...]string{TrainedObjective: "trained", LossObjective: "loss", GradientObjective: "gradient"}
+
+// String returns trained, loss or gradient.
 func (o Objective) String() string {
-	switch o {
-	case TrainedObjective:
-		return "trained"
-	case LossObjective:
-		return "loss"
+	if o < 0 || int(o) >= len(objectiveNames) {
+		return fmt.Sprintf("Objective(%d)", int(o))
 	}
-	return fmt.Sprintf("Objective(%d)", int(o))
+	return objectiveNames[o]
 }
 
-// ParseObjective returns the objective named trained or loss.
+// ParseObjective returns the objective named trained, loss or gradient.
 func ParseObjective(s string) (Objective, error) {
-	switch s {
-	case "trained":
-		return TrainedObjective, nil
-	case "loss":
-		return LossObjective, nil
+	for i, name := range objectiveNames {
+		if name == s {
+			return Objective(i), nil
+		}
 	}
-	return 0, fmt.Errorf("unknown objective %q (want trained or loss)", s)
+	return 0, fmt.Errorf("unknown objective %q (want trained, loss or gradient)", s)
 }
 
 // IsClassification reports whether net on the targets Y is a classifier:
@@ -266,8 +272,8 @@ type Settings struct {
 	Objective Objective
 
 	// WeightDecay is the λ of the trained objective E/N + ½λ‖θ‖² (see
-	// nn.TrainSettings and WeightDecayOf); with TrainedObjective the
-	// curvature is that of E plus λN·I. It is also the λ of the real ΔE
+	// nn.TrainSettings and WeightDecayOf); with TrainedObjective and
+	// GradientObjective the curvature is that of E plus λN·I. It is also the λ of the real ΔE
 	// measured, which then includes the change of ½λN‖θ‖².
 	WeightDecay float64
 
@@ -409,7 +415,7 @@ func (s *Settings) Validate() error {
 	}
 	finiteNonNeg := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
 	switch {
-	case s.Objective < TrainedObjective || s.Objective > LossObjective:
+	case s.Objective < TrainedObjective || s.Objective > GradientObjective:
 		return fmt.Errorf("unknown objective %v", s.Objective)
 	case !finiteNonNeg(s.WeightDecay):
 		return fmt.Errorf("weight decay %v is not a non-negative number", s.WeightDecay)

@@ -107,7 +107,7 @@ func runCommand() *cli.Command {
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 added to the diagonal of the obs matrix, raised tenfold while it is not positive definite; with --layerwise the relative damping ρ > 0 of the layer Hessians", DefaultText: fmt.Sprintf("%g; %g with --layerwise", prune.DefaultDamping, prune.DefaultLayerwiseDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
-		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature and gradient obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I) or loss (the loss alone, gradient taken as zero)", DefaultText: "trained", Category: "Method"},
+		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I, its gradient taken as zero), gradient (trained, with its gradient in the quadratic models; exact for single removals, poor for large rounds far from a minimum) or loss (the loss alone)", DefaultText: "trained", Category: "Method"},
 		&cli.BoolFlag{Name: "layerwise", Usage: "one-shot layer-wise OBS (OBC, or SparseGPT for large layers) to --target-sparsity on the training inputs; --method obd and magnitude select the layer-wise OBD and magnitude rules", Category: "Method"},
 
 		&cli.IntFlag{Name: "target-weights", Usage: "stop when `N` live parameters (weights and biases) are left", Category: "Stopping"},
@@ -343,10 +343,11 @@ func (s runSettings) saliency(probes rand.Source) prune.Saliency {
 
 // objectiveOf returns the objective named by the settings.
 func objectiveOf(name string) prune.Objective {
-	if name == "loss" {
-		return prune.LossObjective
+	o, err := prune.ParseObjective(name)
+	if err != nil {
+		return prune.TrainedObjective
 	}
-	return prune.TrainedObjective
+	return o
 }
 
 // ptr returns a pointer to a copy of v.
@@ -555,10 +556,10 @@ func checkMethodFlags(o runOptions, s *runSettings) error {
 	switch obj := strings.ToLower(o.Objective); {
 	case obj == "" || obj == "trained":
 		s.Objective = "trained"
-	case obj == "loss":
-		s.Objective = "loss"
+	case obj == "loss" || obj == "gradient":
+		s.Objective = obj
 	default:
-		return flagErrorf("objective", "%q: want trained or loss", o.Objective)
+		return flagErrorf("objective", "%q: want trained, gradient or loss", o.Objective)
 	}
 	if s.Method == "magnitude" && o.Objective != "" {
 		return flagErrorf("objective", "applies to --method obs and obd, not magnitude")
@@ -893,7 +894,7 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	if err := p.loadData(n); err != nil {
 		return nil, err
 	}
-	if set.Objective == "trained" {
+	if set.Objective == "trained" || set.Objective == "gradient" {
 		set.ObjectiveDecay, _ = prune.WeightDecayOf(n)
 	}
 	if set.StopErrorRise != nil && set.ErrorMeasure == "" {

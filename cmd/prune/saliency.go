@@ -50,7 +50,7 @@ func saliencyCommand() *cli.Command {
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 of the obs matrix, raised tenfold while it is not positive definite", DefaultText: fmt.Sprint(prune.DefaultDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
-		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature and gradient obs and obd use: trained (the loss plus the model's recorded weight decay) or loss", DefaultText: "trained", Category: "Method"},
+		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay, gradient taken as zero), gradient (with its gradient) or loss", DefaultText: "trained", Category: "Method"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: "half the physical memory", Category: "Method"},
 		&cli.BoolFlag{Name: "all", Usage: "list every parameter's saliency in the summary, not only the 10 smallest", Category: "Output"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "NumPy `FILE`.npy to write: float64, one entry per parameter in canonical order, NaN for pruned ones", Category: "Output"},
@@ -183,7 +183,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	start := time.Now()
 	bar.start(set.describe()+" saliencies", -1)
 	var decay float64
-	if set.Objective == "trained" {
+	if set.Objective == "trained" || set.Objective == "gradient" {
 		decay, _ = prune.WeightDecayOf(n)
 	}
 	res, err := prune.ScoresOf(ctx, n, train.X, train.Y, &prune.Settings{
