@@ -4,8 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/prune/nn"
@@ -48,8 +47,12 @@ type auditor struct {
 	dz      []float64
 	changed []int
 	rowLoss []float64
-	save    []float64 // what try restores
-	E       float64   // loss of the subsample at the cached trace
+	// What try restores: the touched entries of the parameter's layer
+	// (rows saveRows) and the changed rows of the layers after it.
+	saving       bool
+	save, saveUp []float64
+	saveRows     []int
+	E            float64 // loss of the subsample at the cached trace
 }
 
 // newAuditor returns the auditor of the training split d with at most rows
@@ -137,6 +140,14 @@ func (a *auditor) change(q int, d float64) float64 {
 		if delta == 0 {
 			continue
 		}
+		if a.saving {
+			a.saveRows = append(a.saveRows, r)
+			if ly.Act == nn.Softmax {
+				a.save = append(a.save, A.Data[r*A.Stride:r*A.Stride+ly.Out]...)
+			} else {
+				a.save = append(a.save, A.Data[r*A.Stride+j], Z.Data[r*Z.Stride+j])
+			}
+		}
 		A.Data[r*A.Stride+j] += delta
 		if ly.Act == nn.Softmax {
 			// Softmax is the output of ce only, whose loss reads the
@@ -149,6 +160,18 @@ func (a *auditor) change(q int, d float64) float64 {
 		Z.Data[r*Z.Stride+j] = z
 		if a.dz[r] != 0 || last {
 			a.changed = append(a.changed, r)
+		}
+	}
+	if a.saving {
+		// What the layers after L and the losses of the changed rows
+		// hold now.
+		for _, r := range a.changed {
+			for l := L + 1; l < net.NumLayers(); l++ {
+				Al, Zl := t.A[l].RawMatrix(), t.Z[l].RawMatrix()
+				a.saveUp = append(a.saveUp, Al.Data[r*Al.Stride:r*Al.Stride+Al.Cols]...)
+				a.saveUp = append(a.saveUp, Zl.Data[r*Zl.Stride:r*Zl.Stride+Zl.Cols]...)
+			}
+			a.saveUp = append(a.saveUp, a.rowLoss[r])
 		}
 	}
 	if !last && len(a.changed) > 0 {
@@ -172,10 +195,11 @@ func (a *auditor) change(q int, d float64) float64 {
 			Zp := t.Z[l-1].RawMatrix()
 			Al, Zl := t.A[l].RawMatrix(), t.Z[l].RawMatrix()
 			for _, r := range a.changed {
-				x := blas64.Vector{N: nl.In, Inc: 1, Data: Zp.Data[r*Zp.Stride : r*Zp.Stride+nl.In]}
+				x := Zp.Data[r*Zp.Stride : r*Zp.Stride+nl.In]
 				row := Al.Data[r*Al.Stride : r*Al.Stride+nl.Out]
-				copy(row, b)
-				blas64.Gemv(blas.NoTrans, 1, W, x, 1, blas64.Vector{N: nl.Out, Inc: 1, Data: row})
+				for k := range row {
+					row[k] = b[k] + floats.Dot(W.Data[k*W.Stride:k*W.Stride+nl.In], x)
+				}
 				activate(Zl.Data[r*Zl.Stride:r*Zl.Stride+nl.Out], row, nl.Act)
 			}
 		}
@@ -188,53 +212,46 @@ func (a *auditor) change(q int, d float64) float64 {
 }
 
 // try returns the loss of the subsample with parameter q changed by d,
-// leaving the network and the cached trace as they were.
+// leaving the network and the cached trace as they were: change saves
+// what it overwrites, the touched entries of unit j of the parameter's
+// layer and the changed rows of the layers after it, and try puts them
+// back.
 func (a *auditor) try(q int, d float64) float64 {
 	net := a.net
 	p := net.ParamAt(q)
 	L := p.Layer
 	t := a.t
-	// Save what change may write: unit j of layer L (all of the layer
-	// when it is a softmax), the layers after it and the row losses.
-	a.save = a.save[:0]
-	A, Z := t.A[L].RawMatrix(), t.Z[L].RawMatrix()
-	col := net.Layer(L).Act != nn.Softmax
-	for r := 0; r < a.rows; r++ {
-		if col {
-			a.save = append(a.save, A.Data[r*A.Stride+p.Row], Z.Data[r*Z.Stride+p.Row])
-		} else {
-			a.save = append(a.save, A.Data[r*A.Stride:r*A.Stride+A.Cols]...)
-			a.save = append(a.save, Z.Data[r*Z.Stride:r*Z.Stride+Z.Cols]...)
-		}
-	}
-	for l := L + 1; l < net.NumLayers(); l++ {
-		a.save = append(a.save, t.A[l].RawMatrix().Data...)
-		a.save = append(a.save, t.Z[l].RawMatrix().Data...)
-	}
-	a.save = append(a.save, a.rowLoss...)
+	a.save, a.saveRows, a.saveUp = a.save[:0], a.saveRows[:0], a.saveUp[:0]
 	E0 := a.E
 
 	theta := net.RawParams()
 	old := theta[q]
 	theta[q] = old + d
+	a.saving = true
 	E := a.change(q, d)
+	a.saving = false
 	theta[q] = old
 
+	A, Z := t.A[L].RawMatrix(), t.Z[L].RawMatrix()
 	k := 0
-	for r := 0; r < a.rows; r++ {
-		if col {
-			A.Data[r*A.Stride+p.Row], Z.Data[r*Z.Stride+p.Row] = a.save[k], a.save[k+1]
-			k += 2
-		} else {
+	for _, r := range a.saveRows {
+		if net.Layer(L).Act == nn.Softmax {
 			k += copy(A.Data[r*A.Stride:r*A.Stride+A.Cols], a.save[k:])
-			k += copy(Z.Data[r*Z.Stride:r*Z.Stride+Z.Cols], a.save[k:])
+			continue
 		}
+		A.Data[r*A.Stride+p.Row], Z.Data[r*Z.Stride+p.Row] = a.save[k], a.save[k+1]
+		k += 2
 	}
-	for l := L + 1; l < net.NumLayers(); l++ {
-		k += copy(t.A[l].RawMatrix().Data, a.save[k:])
-		k += copy(t.Z[l].RawMatrix().Data, a.save[k:])
+	k = 0
+	for _, r := range a.changed {
+		for l := L + 1; l < net.NumLayers(); l++ {
+			Al, Zl := t.A[l].RawMatrix(), t.Z[l].RawMatrix()
+			k += copy(Al.Data[r*Al.Stride:r*Al.Stride+Al.Cols], a.saveUp[k:])
+			k += copy(Zl.Data[r*Zl.Stride:r*Zl.Stride+Zl.Cols], a.saveUp[k:])
+		}
+		a.rowLoss[r] = a.saveUp[k]
+		k++
 	}
-	copy(a.rowLoss, a.save[k:])
 	a.E = E0
 	return E
 }

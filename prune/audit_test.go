@@ -94,7 +94,7 @@ func TestAuditSampledRemovals(t *testing.T) {
 	net, d := auditCase(t, nn.ReLU, nn.CE, 200, 5)
 	res, err := prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
 		Method: prune.OBD{Curvature: prune.LevenbergMarquardt}, PerRound: 20, MaxRounds: 2,
-		AuditRows: prune.AuditAll, AuditRemovals: 5,
+		AuditRows: prune.AuditAll, AuditRemovals: 15,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +119,8 @@ func TestAuditSampledRemovals(t *testing.T) {
 			t.Errorf("step %d: real ΔE %.15g, alone from the round's start %.15g", st.Step, st.Real, want)
 		}
 	}
-	if audited[1] != 5 || audited[2] != 5 {
-		t.Errorf("audited per round %v, want 5 each", audited)
+	if audited[1] != 15 || audited[2] != 15 {
+		t.Errorf("audited per round %v, want 15 each", audited)
 	}
 	// Every round's real ΔE is that of the whole split.
 	for _, rd := range res.Rounds {
