@@ -171,6 +171,9 @@ func prepareResume(o runOptions) (*runPlan, error) {
 		return nil, err
 	}
 	where := filepath.Join(o.Resume, checkpointFile)
+	if !ck.Manifest.Settings.Layerwise && ck.Engine == nil && ck.State.Stopped == "" {
+		return nil, fmt.Errorf("--resume %s: the checkpoint holds no engine state (it was written by an earlier version of the toolkit); run the command again to start over", where)
+	}
 	var net *nn.Network
 	if ck.Engine != nil {
 		net = ck.Engine.Net

@@ -381,6 +381,32 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 			t.Errorf("%s: resume gave %v", tc.to, err)
 		}
 	}
+	// A checkpoint of a run in rounds without the engine's state cannot
+	// be continued exactly: refused.
+	var ck map[string]json.RawMessage
+	if err := json.Unmarshal(orig, &ck); err != nil {
+		t.Fatal(err)
+	}
+	delete(ck, "engine")
+	ck["model"] = json.RawMessage(`{}`)
+	var state map[string]json.RawMessage
+	if err := json.Unmarshal(ck["state"], &state); err != nil {
+		t.Fatal(err)
+	}
+	delete(state, "stopped") // a run still going
+	if ck["state"], err = json.Marshal(state); err != nil {
+		t.Fatal(err)
+	}
+	old, err := json.Marshal(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err, _, _ := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true, Overwrite: true}); err == nil || !strings.Contains(err.Error(), "no engine state") {
+		t.Errorf("a checkpoint without the engine's state: %v", err)
+	}
 }
 
 // Retraining that blows the weights up is a health issue.
