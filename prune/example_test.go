@@ -2,6 +2,7 @@ package prune_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"math/rand/v2"
@@ -55,4 +56,57 @@ func Example() {
 	// removed W0[0][2]: predicted ΔE 0.0703, real ΔE 0.0703
 	// live parameters: 2 of 4, stopped: target
 	// weights: [1.99 -1.03 0.00]
+}
+
+// A run checkpointed after every round and continued from its JSON state.
+func ExampleState() {
+	rng := rand.New(rand.NewPCG(3, 4))
+	X := mat.NewDense(30, 4, nil)
+	Y := mat.NewDense(30, 1, nil)
+	for n := 0; n < 30; n++ {
+		x := []float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+		X.SetRow(n, x)
+		Y.Set(n, 0, x[0]-0.5*x[1]+0.2*x[2]+0.01*rng.NormFloat64())
+	}
+	data := prune.Data{Train: nn.Data{X: X, Y: Y}}
+	net, err := nn.New([]int{4, 1}, []nn.Activation{nn.Linear}, nn.MSE)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := nn.Train(context.Background(), net, data.Train, nn.Data{}, &nn.TrainSettings{Optimizer: nn.LBFGS}); err != nil {
+		log.Fatal(err)
+	}
+
+	// The hook keeps the JSON of the state after round 1, as a checkpoint
+	// file would.
+	var checkpoint []byte
+	settings := func() *prune.Settings {
+		return &prune.Settings{Method: prune.OBD{}, PerRound: 1, TargetLive: 2}
+	}
+	s := settings()
+	s.OnState = func(st *prune.State) error {
+		if st.Rounds == 1 {
+			checkpoint, err = json.Marshal(st)
+		}
+		return err
+	}
+	full, err := prune.Run(context.Background(), net, data, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	var st prune.State
+	if err := json.Unmarshal(checkpoint, &st); err != nil {
+		log.Fatal(err)
+	}
+	s = settings()
+	s.Resume = &st
+	resumed, err := prune.Run(context.Background(), net, data, s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("uninterrupted: %d rounds, %d live; resumed after round %d: %d rounds, %d live\n",
+		len(full.Rounds), full.Net.NumLive(), st.Rounds, len(resumed.Rounds), resumed.Net.NumLive())
+	// Output:
+	// uninterrupted: 3 rounds, 2 live; resumed after round 1: 3 rounds, 2 live
 }

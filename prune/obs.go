@@ -19,7 +19,7 @@ const DefaultDamping = 1e-4
 const NoDamping = -1.0
 
 // OBS is Optimal Brain Surgeon. The saliency of parameter q, and its
-// prediction of the increase of E, is
+// prediction of the increase of the objective, is
 //
 //	L_q = w_q² / (2 [H⁻¹]_qq),
 //
@@ -27,7 +27,17 @@ const NoDamping = -1.0
 //
 //	δθ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
 //
-// which makes w_q exactly zero. After each removal H⁻¹ is downdated to the
+// which makes w_q exactly zero. H is the curvature of the objective: that
+// of Curvature plus Env.Decay·I. When the objective's gradient g
+// (Env.Gradient) is given, the first removal of a round minimises the
+// quadratic model gᵀδ + ½δᵀHδ with δ_q = −w_q instead: with u = H⁻¹g,
+//
+//	L_q = (w_q − u_q)² / (2 [H⁻¹]_qq) − ½ gᵀu,
+//	δθ = −u − ((w_q − u_q) / [H⁻¹]_qq) H⁻¹ e_q,
+//
+// after which the model's gradient on the remaining parameters is zero, so
+// the later removals of the round use the classic formulas; at a minimum
+// (g = 0) the first does too. After each removal H⁻¹ is downdated to the
 // inverse over the remaining parameters (hessian.Downdate), so a round
 // removes weights one after another from one inverse, built at the start of
 // the round.
@@ -52,8 +62,14 @@ const NoDamping = -1.0
 //	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
 type OBS struct {
 	// Curvature is the matrix inverted: Exact (the default), GaussNewton,
-	// Fisher or Recursive.
+	// Fisher or Recursive, the hessian.Kinds with a dense matrix or an
+	// inverse.
 	Curvature Curvature
+
+	// Builder, when not nil, replaces Curvature with a curvature of the
+	// program's own, made dense by hessian.Dense and inverted as the dense
+	// kinds are.
+	Builder Builder
 
 	// Damping is the λ added to the diagonal of a dense matrix, default
 	// DefaultDamping; NoDamping selects λ = 0. Recursive ignores it.
@@ -74,10 +90,12 @@ func (OBS) Need() Need { return NeedInverse }
 
 // Validate returns an error when the settings are invalid.
 func (o OBS) Validate() error {
-	switch o.Curvature {
-	case Exact, GaussNewton, Fisher, Recursive:
-	default:
-		return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse", o.Curvature)
+	if o.Builder == nil {
+		k, err := o.Curvature.Kind()
+		if err != nil || !(k.Dense || k.InverseOnly) {
+			return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse: %s", o.Curvature,
+				hessian.KindList(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }))
+		}
 	}
 	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
 		return fmt.Errorf("OBS damping %v is not a non-negative number", o.Damping)
@@ -105,7 +123,19 @@ func (o OBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 		return nil, err
 	}
 	n := p.Dim()
-	return &obsScorer{p: p, hinv: hinv, lambda: lambda, removed: make([]bool, n), col: make([]float64, n)}, nil
+	s := &obsScorer{p: p, hinv: hinv, lambda: lambda, removed: make([]bool, n), col: make([]float64, n)}
+	if g := env.gradient(); g != nil {
+		if len(g) != n {
+			panic("prune: OBS gradient length mismatch")
+		}
+		s.u = make([]float64, n)
+		uv := mat.NewVecDense(n, s.u)
+		uv.MulVec(hinv, mat.NewVecDense(n, g))
+		for i, v := range g {
+			s.gu += v * s.u[i]
+		}
+	}
+	return s, nil
 }
 
 // Inverse returns the inverse curvature OBS uses over the parameters of p
@@ -116,42 +146,41 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 	}
 	n := p.Dim()
 	limit := env.maxBytes()
-	if o.Curvature == Recursive {
+	if o.Curvature == Recursive && o.Builder == nil {
 		if err := checkDense("OBS recursive inverse", n, hessian.DenseBytes(n), limit); err != nil {
 			return nil, 0, err
 		}
-		r := hessian.RecursiveInverse{P: p, Alpha: o.Alpha, MaxBytes: limit}
-		var hinv mat.SymDense
-		if err := r.InverseTo(ctx, &hinv); err != nil {
-			return nil, 0, fmt.Errorf("OBS recursive inverse: %w", err)
-		}
 		N, _ := p.X.Dims()
 		P := float64(N)
-		hinv.ScaleSym(1/P, &hinv)
 		alpha := o.Alpha
 		if alpha == 0 {
 			alpha = 1e-4
 		}
+		// The penalty's μI joins the αI of the recursion: PαI + μI + G.
+		r := hessian.RecursiveInverse{P: p, Alpha: alpha + env.decay()/P, MaxBytes: limit}
+		var hinv mat.SymDense
+		if err := r.InverseTo(ctx, &hinv); err != nil {
+			return nil, 0, fmt.Errorf("OBS recursive inverse: %w", err)
+		}
+		hinv.ScaleSym(1/P, &hinv)
 		return &hinv, P * alpha, nil
 	}
 
 	// The dense matrix and its inverse; the exact build also needs a
 	// buffer over all parameters.
+	var c hessian.Curvature
 	bytes := 2 * hessian.DenseBytes(n)
-	if o.Curvature == Exact {
-		bytes += hessian.DenseBytes(p.Net.NumParams())
+	if o.Builder != nil {
+		if c = o.Builder(p); c.Dim() != n {
+			return nil, 0, fmt.Errorf("OBS: the curvature built has dimension %d, the problem %d", c.Dim(), n)
+		}
+	} else {
+		k, _ := o.Curvature.Kind()
+		bytes = hessian.DenseBytes(n) + k.DenseMemory(p)
+		c = k.New(p, hessian.KindOptions{})
 	}
 	if err := checkDense(fmt.Sprintf("OBS curvature (%v) and its inverse", o.Curvature), n, bytes, limit); err != nil {
 		return nil, 0, err
-	}
-	var c hessian.Curvature
-	switch o.Curvature {
-	case Exact:
-		c = hessian.Exact{P: p}
-	case GaussNewton:
-		c = hessian.GaussNewton{P: p}
-	case Fisher:
-		c = hessian.Fisher{P: p}
 	}
 	H, err := hessian.Dense(ctx, c, limit)
 	if err != nil {
@@ -159,6 +188,11 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 	}
 	if err := hessian.CheckMemory("OBS inverse curvature", n, limit); err != nil {
 		return nil, 0, err
+	}
+	if mu := env.decay(); mu != 0 {
+		for i := 0; i < n; i++ {
+			H.SetSym(i, i, H.At(i, i)+mu)
+		}
 	}
 	hinv := mat.NewSymDense(n, nil)
 	lambda := o.damping()
@@ -176,8 +210,11 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 			Log:   func(l float64, err error) { env.report(dampingIssue(o.Curvature, l, err)) },
 		})
 		if err == nil && lambda != start {
-			env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: lambda,
-				Message: fmt.Sprintf("OBS damping of %v raised from %g to %g", o.Curvature, start, lambda)})
+			msg := fmt.Sprintf("OBS damping of %v raised from %g to %g, as the curvature + λI was not positive definite or was ill-conditioned; the trained objective (--objective trained, with the model's weight decay) or --curvature gn, which is positive semi-definite, may need none", o.Curvature, start, lambda)
+			if lambda < start {
+				msg = fmt.Sprintf("OBS damping of %v lowered from %g to %g, the largest the escalation allows (hessian.Escalation.Max); give a smaller --damping", o.Curvature, start, lambda)
+			}
+			env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: lambda, Message: msg})
 		}
 	}
 	if err != nil {
@@ -195,11 +232,11 @@ func dampingIssue(c Curvature, lambda float64, err error) Issue {
 	var npd *hessian.NotPositiveDefiniteError
 	if errors.As(err, &npd) {
 		return Issue{Kind: IssueIndefinite, Index: -1, Lambda: lambda,
-			Message: fmt.Sprintf("%v curvature + λI is not positive definite at λ = %g (smallest eigenvalue of the curvature %.6g)",
+			Message: fmt.Sprintf("%v curvature + λI is not positive definite at λ = %g (smallest eigenvalue of the curvature %.6g); --curvature gn is positive semi-definite, and --objective trained adds the model's weight decay λN·I",
 				c, lambda, npd.MinEigenvalue)}
 	}
 	return Issue{Kind: IssueIllConditioned, Index: -1, Lambda: lambda,
-		Message: fmt.Sprintf("%v curvature + λI at λ = %g: %v", c, lambda, err)}
+		Message: fmt.Sprintf("%v curvature + λI at λ = %g: %v; a larger --damping or --curvature gn makes it better conditioned", c, lambda, err)}
 }
 
 // checkDense returns a *hessian.MemoryError when bytes, the memory of dense
@@ -224,6 +261,8 @@ type obsScorer struct {
 	lambda  float64
 	removed []bool
 	col     []float64
+	u       []float64 // H⁻¹g before the round's first removal, nil after it
+	gu      float64   // gᵀH⁻¹g
 }
 
 // Damping returns the damping of the inverse.
@@ -247,7 +286,10 @@ func (s *obsScorer) Score(sal, pred, w []float64) error {
 		if err != nil {
 			return err
 		}
-		sal[i] = v * v / (2 * d)
+		if s.u != nil {
+			v -= s.u[i]
+		}
+		sal[i] = v*v/(2*d) - 0.5*s.gu
 		pred[i] = sal[i]
 	}
 	return nil
@@ -259,9 +301,17 @@ func (s *obsScorer) Remove(i int, w []float64) error {
 		return err
 	}
 	symColumn(s.col, s.hinv, i)
-	f := -w[i] / d
-	for j, c := range s.col {
-		w[j] += f * c
+	if s.u != nil {
+		f := -(w[i] - s.u[i]) / d
+		for j, c := range s.col {
+			w[j] += f*c - s.u[j]
+		}
+		s.u, s.gu = nil, 0
+	} else {
+		f := -w[i] / d
+		for j, c := range s.col {
+			w[j] += f * c
+		}
 	}
 	w[i] = 0
 	if err := hessian.Downdate(s.hinv, i); err != nil {

@@ -12,6 +12,7 @@ const (
 	StoppedRoundBudget = "round-budget" // a round could remove nothing within RoundBudget
 	StoppedRounds      = "rounds"       // MaxRounds rounds were completed
 	StoppedExhausted   = "exhausted"    // no prunable live parameter is left
+	StoppedRule        = "rule"         // a Stopper held and gave no reason
 	StoppedCanceled    = "canceled"     // the context was done
 	StoppedFailed      = "failed"       // an error ended the run
 )
@@ -55,11 +56,15 @@ type Step struct {
 	// Magnitude).
 	Saliency, Predicted float64
 
-	// Real is the increase of the training loss E = Σₙ ℓₙ caused by the
-	// removal and its update: E after it minus E before it.
+	// Real is the increase of the objective caused by the removal and its
+	// update, the value after it minus the value before it: the training
+	// loss E = Σₙ ℓₙ plus, unless LossObjective, ½λN‖θ‖². E is measured
+	// on the audit's rows and scaled by N over their number (see
+	// Settings.AuditRows); NaN when the removal was not audited.
 	Real float64
 
-	// Loss is the training loss E after the removal.
+	// Loss is the training loss E after the removal, NaN unless the
+	// removal was audited in sequence on every training row.
 	Loss float64
 
 	// Error is the error the error-rise rule watches after the removal,
@@ -70,7 +75,8 @@ type Step struct {
 	Live int
 
 	// Undone reports a removal that broke the error-rise rule and was
-	// undone; it is the last step of the history.
+	// undone; it is the last step of the history or, with
+	// Settings.RetrainRescues, one of the removals of the last round.
 	Undone bool
 }
 
@@ -89,9 +95,14 @@ type Round struct {
 	// parameters after the round.
 	Removed, Live int
 
-	// Predicted is the sum of the predicted ΔE of the round's removals and
-	// Real the increase of E they caused, before retraining.
+	// Predicted is the sum of the predicted increases of the objective of
+	// the round's removals and Real the increase they caused on the whole
+	// training split, before retraining (see Step.Real).
 	Predicted, Real float64
+
+	// Decay is the μ = λN of the penalty ½μ‖θ‖² of the objective whose
+	// curvature the round used, zero for the loss alone.
+	Decay float64
 
 	// Damping is the damping λ of the round's inverse curvature, the last
 	// one when it was rebuilt, or NaN when the method has none.

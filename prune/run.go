@@ -1,10 +1,12 @@
 package prune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -20,8 +22,10 @@ import (
 // current parameters and the training data, removes parameters one at a
 // time from it (for OBS, applying each update and downdating H⁻¹), then
 // retrains with the mask fixed when s.Retrain is set, evaluates, calls
-// s.OnRound, and repeats until a stopping rule holds. Every removal is
-// followed by a pass over the training data to measure its real ΔE.
+// s.OnRound and s.OnState, and repeats until a stopping rule holds. The real
+// change of the objective of a seeded sample of the removals is measured on
+// a seeded subsample of the training rows (see Settings.AuditRows), that of
+// every round on the whole training split.
 //
 // Run returns an error and a nil Result when s is invalid or the data do not
 // fit net. An error met while pruning, such as a curvature that cannot be
@@ -47,11 +51,22 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		data:     data,
 		net:      net.Clone(),
 		W:        net.NumParams(),
+		live:     net.NumLive(),
 		target:   -1,
 		hasValid: data.Valid.X != nil,
 		hasTest:  data.Test.X != nil,
 	}
 	r.rise, r.riseOn = cfg.rise()
+	if cfg.ErrorMeasure == AutoMeasure {
+		r.cfg.ErrorMeasure = MeanLoss
+		if IsClassification(net, data.Train.Y) {
+			r.cfg.ErrorMeasure = Misclassification
+		}
+	}
+	if cfg.Objective != LossObjective {
+		N, _ := data.Train.X.Dims()
+		r.decay = cfg.WeightDecay * float64(N)
+	}
 	if cfg.TargetLive > 0 {
 		r.target = cfg.TargetLive
 	}
@@ -59,6 +74,11 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		r.target = max(r.target, r.W-ceilCount(cfg.Sparsity*float64(r.W)))
 	}
 	r.res = &Result{Net: r.net}
+	if cfg.Resume != nil {
+		if err := r.resume(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.run(ctx); err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			r.res.Stopped = StoppedCanceled
@@ -106,7 +126,11 @@ type runner struct {
 	net  *nn.Network
 	res  *Result
 
-	W        int // parameters
+	W        int     // parameters
+	live     int     // live parameters
+	decay    float64 // μ = λN of the objective's penalty ½μ‖θ‖²
+	cur      Eval    // metrics of the current network
+	aud      *auditor
 	target   int // live parameters to stop at, −1 for none
 	rise     float64
 	riseOn   bool
@@ -125,7 +149,7 @@ func (r *runner) record(e Event) {
 		return
 	}
 	e.Round = r.round
-	e.Live = r.net.NumLive()
+	e.Live = r.live
 	e.Total = r.W
 	e.Target = r.target
 	r.cfg.Recorder.Record(e)
@@ -167,18 +191,27 @@ func (r *runner) broken(e float64) bool {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	r.res.Start = r.eval()
-	if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
-		return fmt.Errorf("prune: the training loss of the network is %v", l)
+	r.aud = newAuditor(r.net, r.data.Train, r.cfg.AuditRows, r.cfg.AuditSeed)
+	if r.cfg.Resume != nil {
+		if r.res.Stopped != "" {
+			return nil
+		}
+	} else {
+		r.res.Start = r.eval()
+		if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
+			return fmt.Errorf("prune: the training loss of the network is %v", l)
+		}
+		r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
+		r.cur = r.res.Start
 	}
-	r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
+	defer func() { r.aud = nil }()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if stop := r.stopBefore(); stop != "" {
 			r.res.Stopped = stop
-			return nil
+			return r.onState()
 		}
 		stop, err := r.doRound(ctx)
 		if err != nil {
@@ -186,15 +219,33 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		if stop != "" {
 			r.res.Stopped = stop
-			return nil
+			return r.onState()
+		}
+		if err := r.onState(); err != nil {
+			return err
 		}
 	}
+}
+
+// onState hands the state of the run to Settings.OnState.
+func (r *runner) onState() error {
+	if r.cfg.OnState == nil {
+		return nil
+	}
+	st, err := r.state()
+	if err != nil {
+		return err
+	}
+	if err := r.cfg.OnState(st); err != nil {
+		return fmt.Errorf("prune: round %d: %w", r.round, err)
+	}
+	return nil
 }
 
 // stopBefore returns the stopping rule that holds before a round, if any.
 func (r *runner) stopBefore() string {
 	switch {
-	case r.target >= 0 && r.net.NumLive() <= r.target:
+	case r.target >= 0 && r.live <= r.target:
 		return StoppedTarget
 	case r.cfg.MaxRounds > 0 && len(r.res.Rounds) >= r.cfg.MaxRounds:
 		return StoppedRounds
@@ -241,10 +292,14 @@ func (r *runner) positions() *positions {
 // begin builds the saliency's scorer over the live parameters of p.
 func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, error) {
 	pr := &hessian.Problem{Net: r.net, X: r.data.Train.X, Y: r.data.Train.Y, Params: p.live}
-	env := &Env{MaxBytes: r.cfg.MaxBytes, Report: func(is Issue) {
+	env := &Env{MaxBytes: r.cfg.MaxBytes, Decay: r.decay, Report: func(is Issue) {
 		is.Step = r.issueStep
 		r.issue(is)
 	}}
+	rd.Decay = r.decay
+	if r.cfg.Objective == GradientObjective && r.cfg.Method.Need() != NeedNone {
+		env.Gradient = objectiveGradient(r.net, r.data.Train, r.decay, p.live)
+	}
 	sc, err := r.cfg.Method.Begin(ctx, pr, env)
 	if err != nil {
 		return nil, err
@@ -287,6 +342,26 @@ func apportion(k int, counts []int) []int {
 	return quota
 }
 
+// staticScorer is implemented by a Scorer whose Remove only sets w[i] to
+// zero, so that the saliencies of the other positions do not change within
+// a round: Run then ranks them once per round.
+type staticScorer interface {
+	Static() bool
+}
+
+func isStatic(sc Scorer) bool {
+	s, ok := sc.(staticScorer)
+	return ok && s.Static()
+}
+
+// removal is a removal of the current round: the position, the flat index
+// and the value it had.
+type removal struct {
+	pos, q int
+	old    float64
+	pred   float64
+}
+
 // doRound runs one round and returns the stopping rule that ended the run,
 // if any.
 func (r *runner) doRound(ctx context.Context) (stop string, err error) {
@@ -294,13 +369,13 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	r.issueStep = 0
 	r.record(Event{Kind: EventRoundStart})
 	rd := Round{Round: r.round, Damping: math.NaN()}
-	train := r.data.Train
 
 	p := r.positions()
 	sc, err := r.begin(ctx, p, &rd)
 	if err != nil {
 		return "", err
 	}
+	static := isStatic(sc)
 
 	// The round's limit and, per layer, its shares.
 	counts := make([]int, r.net.NumLayers())
@@ -319,7 +394,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		limit = max(1, ceilCount(r.cfg.Fraction*float64(nCand)))
 	}
 	if r.target >= 0 {
-		limit = min(limit, r.net.NumLive()-r.target)
+		limit = min(limit, r.live-r.target)
 	}
 	limit = min(limit, nCand)
 	var quota []int
@@ -327,10 +402,76 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		quota = apportion(limit, counts)
 	}
 
-	E0 := r.net.Objective(train.X, train.Y)
-	E := E0
+	// The audit: which removals, and how.
+	auditOn := !r.cfg.NoAudit
+	var sample []bool
+	if auditOn {
+		sample = auditSample(limit, r.cfg.AuditRemovals, r.cfg.AuditSeed, r.round)
+	}
+	isolated := static && sample != nil
+	var base float64 // isolated: the subsample's loss at the round's start
+	r.aud.net = r.net
+	if isolated {
+		r.aud.net = r.net.Clone()
+	}
+	if auditOn && static {
+		base = r.aud.sync()
+	}
+	auditE, auditKnown := 0.0, false // the audited loss of the current network
+	if auditOn && r.aud.all {
+		auditE, auditKnown = r.cur.Train.Loss, true
+	} else if auditOn && static {
+		auditE, auditKnown = base, true
+	}
+
+	E0 := r.cur.Train.Loss
 	theta := r.net.RawParams()
-	prev := make([]float64, len(theta))
+	// With RetrainRescues the error-rise rule waits for the retraining,
+	// and a round that breaks it is undone from its start.
+	rescue := r.riseOn && r.cfg.Retrain != nil && r.cfg.RetrainRescues
+	riseNow := r.riseOn && !rescue
+	var theta0 []float64
+	var mask0 []bool
+	firstStep := len(r.res.History)
+	if rescue {
+		theta0, mask0 = slices.Clone(theta), r.net.Mask()
+	}
+	mu := r.decay
+	var sq0, auditSq float64 // ‖θ‖² at the round's start and at auditE
+	if mu != 0 {
+		sq0 = sumSquares(theta)
+		auditSq = sq0
+	}
+	var prev []float64
+	if !static {
+		prev = make([]float64, len(theta))
+	}
+	var done []removal // the round's removals, for a static scorer
+	var order []int    // positions by saliency, for a static scorer
+	next := 0
+	rank := func() error {
+		if err := sc.Score(p.sal, p.pred, p.w); err != nil {
+			return fmt.Errorf("prune: round %d: %w", r.round, err)
+		}
+		order = order[:0]
+		for j, s := range p.sal {
+			if !p.cand[j] || p.removed[j] {
+				continue
+			}
+			if math.IsNaN(s) {
+				return fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+			}
+			order = append(order, j)
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(p.sal[a], p.sal[b]) })
+		next = 0
+		return nil
+	}
+	if static {
+		if err := rank(); err != nil {
+			return "", err
+		}
+	}
 	removed := 0
 	budgetHit := false
 	pivotRebuilt := false
@@ -338,32 +479,42 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
-		if err := sc.Score(p.sal, p.pred, p.w); err != nil {
-			var pe *hessian.PivotError
-			if errors.As(err, &pe) && !pivotRebuilt {
-				r.issueStep = r.step
-				r.issue(Issue{Step: r.step, Kind: IssuePivot, Index: pe.Index, Lambda: rd.Damping,
-					Message: fmt.Sprintf("[H⁻¹]_qq of %v is %g, not positive; rebuilding the curvature", r.net.ParamAt(pe.Index), pe.Pivot)})
-				p = r.positions()
-				if sc, err = r.begin(ctx, p, &rd); err != nil {
-					return "", err
-				}
-				rd.Rebuilds++
-				pivotRebuilt = true
-				continue
-			}
-			return "", fmt.Errorf("prune: round %d: %w", r.round, err)
-		}
 		i := -1
-		for j, s := range p.sal {
-			if !p.cand[j] || p.removed[j] || (quota != nil && quota[p.layer[j]] == 0) {
-				continue
+		if static {
+			for ; next < len(order); next++ {
+				if j := order[next]; quota == nil || quota[p.layer[j]] > 0 {
+					i = j
+					next++
+					break
+				}
 			}
-			if math.IsNaN(s) {
-				return "", fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+		} else {
+			if err := sc.Score(p.sal, p.pred, p.w); err != nil {
+				var pe *hessian.PivotError
+				if errors.As(err, &pe) && !pivotRebuilt {
+					r.issueStep = r.step
+					r.issue(Issue{Step: r.step, Kind: IssuePivot, Index: pe.Index, Lambda: rd.Damping,
+						Message: fmt.Sprintf("[H⁻¹]_qq of %v is %g, not positive; rebuilding the curvature", r.net.ParamAt(pe.Index), pe.Pivot)})
+					p = r.positions()
+					if sc, err = r.begin(ctx, p, &rd); err != nil {
+						return "", err
+					}
+					rd.Rebuilds++
+					pivotRebuilt = true
+					continue
+				}
+				return "", fmt.Errorf("prune: round %d: %w", r.round, err)
 			}
-			if i < 0 || s < p.sal[i] {
-				i = j
+			for j, s := range p.sal {
+				if !p.cand[j] || p.removed[j] || (quota != nil && quota[p.layer[j]] == 0) {
+					continue
+				}
+				if math.IsNaN(s) {
+					return "", fmt.Errorf("prune: round %d: the saliency of %v is NaN", r.round, r.net.ParamAt(p.live[j]))
+				}
+				if i < 0 || s < p.sal[i] {
+					i = j
+				}
 			}
 		}
 		if i < 0 {
@@ -384,34 +535,90 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 
 		q := p.live[i]
 		sal := p.sal[i]
-		copy(prev, theta)
+		old := theta[q]
+		audit := auditOn && (sample == nil || sample[removed])
+		if audit && !static && !auditKnown {
+			auditE, auditKnown = r.aud.loss(), true
+			if mu != 0 {
+				auditSq = sumSquares(theta)
+			}
+		}
+		if !static {
+			copy(prev, theta)
+		}
 		if err := sc.Remove(i, p.w); err != nil {
 			return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
 		}
-		for j, qj := range p.live {
-			theta[qj] = p.w[j]
+		if static {
+			p.w[i] = 0
+		} else {
+			for j, qj := range p.live {
+				theta[qj] = p.w[j]
+			}
 		}
 		r.net.Prune(q)
+		r.live--
 		r.step++
-		if err := r.net.CheckFinite(); err != nil {
-			r.undo(prev, q)
-			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
-				Message: fmt.Sprintf("removing %v made a parameter not finite: %v", r.net.ParamAt(q), err)})
-			return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
-		}
-		mt := r.net.Evaluate(train.X, train.Y)
-		if math.IsNaN(mt.Loss) || math.IsInf(mt.Loss, 0) {
-			r.undo(prev, q)
-			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
-				Message: fmt.Sprintf("removing %v made the training loss %v", r.net.ParamAt(q), mt.Loss)})
-			return "", fmt.Errorf("prune: round %d: removing %v made the training loss %v", r.round, r.net.ParamAt(q), mt.Loss)
+		if !static {
+			if err := r.net.CheckFinite(); err != nil {
+				r.undo(prev, q)
+				r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+					Message: fmt.Sprintf("removing %v made a parameter not finite: %v; try a larger --damping or --curvature gn", r.net.ParamAt(q), err)})
+				return "", fmt.Errorf("prune: round %d: removing %v: %w", r.round, r.net.ParamAt(q), err)
+			}
 		}
 		st := Step{
 			Step: r.step, Round: r.round, Index: q, Name: r.net.ParamAt(q).String(),
-			Saliency: sal, Predicted: pred, Real: mt.Loss - E, Loss: mt.Loss,
-			Error: math.NaN(), Live: r.net.NumLive(),
+			Saliency: sal, Predicted: pred, Real: math.NaN(), Loss: math.NaN(),
+			Error: math.NaN(), Live: r.live,
 		}
-		if r.riseOn {
+		if math.IsInf(sal, 1) {
+			r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: rd.Damping,
+				Message: fmt.Sprintf("%v was removed with saliency +Inf: every remaining parameter has an infinite saliency; stop earlier (a lower --target-sparsity) or use a larger --damping", st.Name)})
+		}
+		var mt nn.Metrics // the whole training split, when measured
+		measured := false
+		if audit {
+			var after float64
+			switch {
+			case isolated:
+				after = r.aud.try(q, -old)
+				st.Real = r.aud.scale*(after-base) - 0.5*mu*old*old
+			case static:
+				after = r.aud.change(q, -old)
+				st.Real = r.aud.scale*(after-auditE) - 0.5*mu*old*old
+				auditE = after
+			default:
+				if r.aud.all {
+					mt, measured = r.net.Evaluate(r.data.Train.X, r.data.Train.Y), true
+					after = mt.Loss
+				} else {
+					after = r.aud.loss()
+				}
+				st.Real = r.aud.scale * (after - auditE)
+				auditE = after
+				if mu != 0 {
+					sq := sumSquares(theta)
+					st.Real += 0.5 * mu * (sq - auditSq)
+					auditSq = sq
+				}
+			}
+			if r.aud.all && !isolated {
+				st.Loss = after
+			}
+			if math.IsNaN(after) || math.IsInf(after, 0) {
+				r.undoStep(static, prev, q, old)
+				r.issue(Issue{Step: r.step, Kind: IssueNotFinite, Index: q, Lambda: math.NaN(),
+					Message: fmt.Sprintf("removing %v made the training loss %v", st.Name, after)})
+				return "", fmt.Errorf("prune: round %d: removing %v made the training loss %v", r.round, st.Name, after)
+			}
+		} else if !isolated {
+			auditKnown = false
+		}
+		if riseNow && !static {
+			if !measured {
+				mt = r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
+			}
 			var mv nn.Metrics
 			if r.cfg.ErrorSplit == ValidSplit {
 				mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
@@ -420,7 +627,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			if r.broken(st.Error) {
 				r.undo(prev, q)
 				st.Undone = true
-				st.Live = r.net.NumLive()
+				st.Live = r.live
 				r.res.History = append(r.res.History, st)
 				r.record(Event{Kind: EventRemoval, Step: &st})
 				stop = StoppedErrorRise
@@ -429,11 +636,13 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 		r.res.History = append(r.res.History, st)
 		r.record(Event{Kind: EventRemoval, Step: &st})
-		E = mt.Loss
 		removed++
 		rd.Predicted += pred
 		r.totalPred += pred
 		p.removed[i] = true
+		if static {
+			done = append(done, removal{pos: i, q: q, old: old, pred: pred})
+		}
 		if quota != nil {
 			quota[p.layer[i]]--
 		}
@@ -445,11 +654,42 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 				return "", err
 			}
 			rd.Rebuilds++
+			if static = isStatic(sc); static {
+				if err := rank(); err != nil {
+					return "", err
+				}
+			} else if prev == nil {
+				prev = make([]float64, len(theta))
+			}
+			// The removals before the rebuild can no longer be undone
+			// one by one: the error-rise rule keeps them.
+			done = done[:0]
+			if auditOn && static && !isolated {
+				r.aud.net = r.net
+				auditE = r.aud.sync()
+				auditKnown = true
+			}
 		}
 	}
-	rd.Removed = removed
-	rd.Real = E - E0
 	rd.Pruned = r.eval()
+	if riseNow && static && len(done) > 0 && r.broken(r.errorOf(rd.Pruned.Train, rd.Pruned.Valid)) {
+		kept := r.bisect(done)
+		for _, d := range done[kept:] {
+			r.totalPred -= d.pred
+			rd.Predicted -= d.pred
+		}
+		removed -= len(done) - kept
+		rd.Pruned = r.eval()
+		stop = StoppedErrorRise
+	}
+	if stop == "" {
+		stop = r.ask(false, rd.Pruned)
+	}
+	rd.Removed = removed
+	rd.Real = rd.Pruned.Train.Loss - E0
+	if mu != 0 {
+		rd.Real += 0.5 * mu * (sumSquares(theta) - sq0)
+	}
 	rd.Retrained = rd.Pruned
 
 	if r.cfg.Retrain != nil && removed > 0 && stop != StoppedErrorRise {
@@ -460,8 +700,30 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		if undone {
 			stop = StoppedErrorRise
 		}
+		if stop == "" {
+			stop = r.ask(true, rd.Retrained)
+		}
+		if undone && rescue {
+			// The round and its retraining are undone.
+			r.net.SetMask(mask0)
+			r.net.SetParams(theta0)
+			r.live = r.net.NumLive()
+			for k := firstStep; k < len(r.res.History); k++ {
+				st := &r.res.History[k]
+				if !st.Undone {
+					r.totalPred -= st.Predicted
+				}
+				st.Undone = true
+				st.Live = r.live
+			}
+			rd.Removed = 0
+			rd.Predicted, rd.Real = 0, 0
+			rd.Pruned = r.cur
+			rd.Retrained = r.cur
+		}
 	}
-	rd.Live = r.net.NumLive()
+	r.cur = rd.Retrained
+	rd.Live = r.live
 	r.res.Rounds = append(r.res.Rounds, rd)
 	if r.cfg.OnRound != nil {
 		if err := r.cfg.OnRound(rd, r.net); err != nil {
@@ -478,6 +740,97 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		return StoppedExhausted, nil
 	}
 	return "", nil
+}
+
+// ask returns the reason of the first of the program's stopping rules that
+// holds, or "".
+func (r *runner) ask(retrained bool, now Eval) string {
+	if len(r.cfg.Stoppers) == 0 {
+		return ""
+	}
+	st := &Status{Round: r.round, Retrained: retrained, Live: r.live, Total: r.W, Predicted: r.totalPred,
+		Start: r.res.Start, Now: now, Net: r.net}
+	for _, s := range r.cfg.Stoppers {
+		if ok, why := s.Stop(st); ok {
+			if why == "" {
+				why = StoppedRule
+			}
+			return why
+		}
+	}
+	return ""
+}
+
+// bisect finds, after the removals done of a static round broke the
+// error-rise rule, the longest prefix of them that does not break it (by
+// bisection, taking the rule to break once it has broken), restores the
+// network to that prefix, marks the first removal after it undone, drops
+// the history after that removal and returns the length of the prefix.
+func (r *runner) bisect(done []removal) int {
+	theta := r.net.RawParams()
+	mask := r.net.Mask()
+	at := len(done) // the prefix the network holds
+	setPrefix := func(j int) {
+		for k := j; k < at; k++ {
+			mask[done[k].q] = true
+			theta[done[k].q] = done[k].old
+		}
+		for k := at; k < j; k++ {
+			mask[done[k].q] = false
+			theta[done[k].q] = 0
+		}
+		at = j
+		r.net.SetMask(mask)
+	}
+	errAt := func(j int) float64 {
+		setPrefix(j)
+		var mv nn.Metrics
+		mt := r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
+		if r.cfg.ErrorSplit == ValidSplit {
+			mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
+		}
+		return r.errorOf(mt, mv)
+	}
+	lo, hi := 0, len(done)
+	hiErr := math.NaN()
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if e := errAt(mid); r.broken(e) {
+			hi, hiErr = mid, e
+		} else {
+			lo = mid
+		}
+	}
+	if math.IsNaN(hiErr) {
+		hiErr = errAt(hi)
+	}
+	setPrefix(lo)
+	r.live = r.net.NumLive()
+	// The history of the round ends with the undone removal.
+	h := r.res.History
+	first := len(h) - len(done)
+	h = h[:first+hi]
+	u := &h[len(h)-1]
+	u.Undone = true
+	u.Error = hiErr
+	u.Live = r.live
+	r.res.History = h
+	r.step = u.Step
+	return lo
+}
+
+// undoStep undoes the removal of q, whose value was old, for a static
+// scorer, or restores prev otherwise.
+func (r *runner) undoStep(static bool, prev []float64, q int, old float64) {
+	if static {
+		m := r.net.Mask()
+		m[q] = true
+		r.net.SetMask(m)
+		r.net.RawParams()[q] = old
+		r.live++
+		return
+	}
+	r.undo(prev, q)
 }
 
 // retrain retrains the network with the mask fixed and fills in rd. A
@@ -507,6 +860,12 @@ func (r *runner) retrain(ctx context.Context, rd *Round) (undone bool, err error
 		r.net.SetParams(before)
 		return false, fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
 	}
+	if b, a := maxAbs(before), maxAbs(theta); a > BlowUp*math.Max(1, b) {
+		r.net.SetParams(before)
+		r.issue(Issue{Step: r.step, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
+			Message: fmt.Sprintf("retraining after round %d blew the weights up (largest |θ| from %.3g to %.3g) and was undone; lower the learning rate (--lr)", r.round, b, a)})
+		return false, fmt.Errorf("prune: round %d: retraining blew the weights up (largest |θ| from %.3g to %.3g): %w", r.round, b, a, nn.ErrDiverged)
+	}
 	rd.Retrain = &tr
 	r.record(Event{Kind: EventRetrain, Train: &tr})
 	ev := r.eval()
@@ -524,6 +883,7 @@ func (r *runner) undo(prev []float64, q int) {
 	m[q] = true
 	r.net.SetMask(m)
 	copy(r.net.RawParams(), prev)
+	r.live++
 }
 
 func gatherAt(theta []float64, idx []int) []float64 {
@@ -534,12 +894,41 @@ func gatherAt(theta []float64, idx []int) []float64 {
 	return w
 }
 
+// Scored holds the saliencies of ScoresOf and what they were computed
+// with.
+type Scored struct {
+	// Saliency and Predicted hold the saliency and the predicted increase
+	// of the objective of every parameter in the canonical order, NaN for
+	// pruned parameters (and Predicted NaN for Magnitude).
+	Saliency, Predicted []float64
+
+	// Damping is the damping λ of the inverse curvature, after any
+	// escalation, NaN when the method has none; Decay is the μ = λN of
+	// the objective's penalty, zero for the loss alone.
+	Damping, Decay float64
+
+	// Health lists the numerical issues met, such as a raised damping.
+	Health Health
+}
+
 // Scores returns the saliency of every parameter of net on the data X, Y
-// under the method of s (nil settings: OBS on the exact Hessian with the
-// default damping; only Method and MaxBytes are used), in the canonical
-// parameter order. Pruned parameters, which have no saliency, are NaN.
-// Every live parameter is scored, biases included. net is not modified.
+// (see ScoresOf).
 func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) ([]float64, error) {
+	sc, err := ScoresOf(ctx, net, X, Y, s)
+	if err != nil {
+		return nil, err
+	}
+	return sc.Saliency, nil
+}
+
+// ScoresOf returns the saliency of every parameter of net on the data X, Y
+// under the method of s (nil settings: OBS on the exact Hessian with the
+// default damping; only Method, Objective, WeightDecay and MaxBytes are
+// used), in the canonical parameter order, as the first round of Run
+// scores them, with the damping used. Pruned parameters, which have no
+// saliency, are NaN. Every live parameter is scored, biases included. net
+// is not modified.
+func ScoresOf(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) (*Scored, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("prune settings: %w", err)
 	}
@@ -552,9 +941,22 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 	}
 	live := net.LiveIndices()
 	pr := &hessian.Problem{Net: net, X: X, Y: Y, Params: live}
-	sc, err := cfg.Method.Begin(ctx, pr, &Env{MaxBytes: cfg.MaxBytes})
+	out := &Scored{Damping: math.NaN()}
+	env := &Env{MaxBytes: cfg.MaxBytes, Report: func(is Issue) { out.Health.Issues = append(out.Health.Issues, is) }}
+	if cfg.Objective != LossObjective {
+		N, _ := X.Dims()
+		env.Decay = cfg.WeightDecay * float64(N)
+		if cfg.Objective == GradientObjective && cfg.Method.Need() != NeedNone {
+			env.Gradient = objectiveGradient(net, nn.Data{X: X, Y: Y}, env.Decay, live)
+		}
+	}
+	out.Decay = env.Decay
+	sc, err := cfg.Method.Begin(ctx, pr, env)
 	if err != nil {
 		return nil, err
+	}
+	if d, ok := sc.(interface{ Damping() float64 }); ok {
+		out.Damping = d.Damping()
 	}
 	w := gatherAt(net.RawParams(), live)
 	sal := make([]float64, len(live))
@@ -562,12 +964,48 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 	if err := sc.Score(sal, pred, w); err != nil {
 		return nil, err
 	}
-	out := make([]float64, net.NumParams())
-	for q := range out {
-		out[q] = math.NaN()
+	out.Saliency = make([]float64, net.NumParams())
+	out.Predicted = make([]float64, net.NumParams())
+	for q := range out.Saliency {
+		out.Saliency[q], out.Predicted[q] = math.NaN(), math.NaN()
 	}
 	for i, q := range live {
-		out[q] = sal[i]
+		out.Saliency[q], out.Predicted[q] = sal[i], pred[i]
 	}
 	return out, nil
+}
+
+// objectiveGradient returns the gradient of E + ½μ‖θ‖² on d at the
+// parameters idx of net.
+func objectiveGradient(net *nn.Network, d nn.Data, mu float64, idx []int) []float64 {
+	g := make([]float64, net.NumParams())
+	net.Gradient(g, d.X, d.Y)
+	theta := net.RawParams()
+	out := make([]float64, len(idx))
+	for i, q := range idx {
+		out[i] = g[q] + mu*theta[q]
+	}
+	return out
+}
+
+// BlowUp is the growth of the largest |θ| above which retraining is taken
+// to have blown the weights up: max|θ_after| > BlowUp·max(1, max|θ_before|).
+const BlowUp = 1e3
+
+// maxAbs returns the largest |v|.
+func maxAbs(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
+}
+
+// sumSquares returns ‖θ‖².
+func sumSquares(theta []float64) float64 {
+	var s float64
+	for _, v := range theta {
+		s += v * v
+	}
+	return s
 }

@@ -40,7 +40,9 @@ type Saliency interface {
 
 	// Begin returns a Scorer for the parameters p.Params of p.Net, which
 	// are its live parameters in ascending order, with the curvature of
-	// the training loss on p.X and p.Y. Position i of the Scorer refers to
+	// the objective on p.X and p.Y: that of the training loss E plus
+	// env.Decay·I, the Hessian of the penalty ½·env.Decay·‖θ‖², and the
+	// objective's gradient env.Gradient. Position i of the Scorer refers to
 	// parameter p.Params[i]. Begin must not modify p.Net.
 	Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error)
 }
@@ -70,6 +72,18 @@ type Env struct {
 	// negative means no limit.
 	MaxBytes int64
 
+	// Decay is the coefficient μ of the penalty ½μ‖θ‖² that the
+	// objective adds to E: its Hessian μI is added to every curvature.
+	// Run sets it to λN for the trainer's weight decay λ on N training
+	// samples (the objective E/N + ½λ‖θ‖² in the toolkit's sum units).
+	Decay float64
+
+	// Gradient, when not nil, is the gradient of the objective at the
+	// parameters of the Problem, one entry per position; the quadratic
+	// models of OBD and OBS then include its first-order term. Nil means
+	// a zero gradient, the classic formulas.
+	Gradient []float64
+
 	// Report, when not nil, receives the numerical issues met while
 	// computing the curvature, such as a raised damping. The loop fills in
 	// the round.
@@ -80,6 +94,20 @@ func (e *Env) report(is Issue) {
 	if e != nil && e.Report != nil {
 		e.Report(is)
 	}
+}
+
+func (e *Env) decay() float64 {
+	if e == nil {
+		return 0
+	}
+	return e.Decay
+}
+
+func (e *Env) gradient() []float64 {
+	if e == nil {
+		return nil
+	}
+	return e.Gradient
 }
 
 func (e *Env) maxBytes() int64 {
@@ -129,13 +157,25 @@ var curvatureNames = [...]string{
 }
 
 // String returns the name of the curvature: exact, gn, fisher, recursive,
-// diag-bl, diag-lm or hutchinson.
+// diag-bl, diag-lm or hutchinson, the name of its hessian.Kind.
 func (c Curvature) String() string {
 	if c < 0 || int(c) >= len(curvatureNames) {
 		return fmt.Sprintf("Curvature(%d)", int(c))
 	}
 	return curvatureNames[c]
 }
+
+// Kind returns the curvature's entry in the registry of hessian.Kinds.
+func (c Curvature) Kind() (hessian.Kind, error) {
+	if c < 0 || int(c) >= len(curvatureNames) {
+		return hessian.Kind{}, fmt.Errorf("unknown curvature %v", c)
+	}
+	return hessian.KindNamed(curvatureNames[c])
+}
+
+// Builder returns a curvature of a problem, for a saliency to use a
+// curvature of the program's own (OBD.Builder, OBS.Builder).
+type Builder func(p *hessian.Problem) hessian.Curvature
 
 // ParseCurvature returns the curvature with the given name (see String).
 func ParseCurvature(s string) (Curvature, error) {
@@ -170,15 +210,22 @@ func (magnitudeScorer) Score(sal, pred, w []float64) error {
 	return nil
 }
 
+// Static reports that a removal moves no other parameter.
+func (magnitudeScorer) Static() bool { return true }
+
 func (magnitudeScorer) Remove(i int, w []float64) error {
 	w[i] = 0
 	return nil
 }
 
 // OBD is Optimal Brain Damage. The saliency of parameter q, and its
-// prediction of the increase of E, is
+// prediction of the increase of the objective, is
 //
-//	s_q = ½ h_qq w_q²,
+//	s_q = −g_q w_q + ½ h_qq w_q²,
+//
+// with g the objective's gradient (Env.Gradient; at a minimum g = 0 and
+// s_q = ½ h_qq w_q², the classic formula), and h_qq the diagonal of the
+// objective's curvature, that of Curvature plus Env.Decay.
 //
 // with h_qq the diagonal of the curvature Curvature: Exact (the default,
 // the exact diagonal of H), GaussNewton, Fisher, BeckerLeCun,
@@ -193,8 +240,14 @@ func (magnitudeScorer) Remove(i int, w []float64) error {
 //	Y. LeCun, J. S. Denker and S. A. Solla, Optimal Brain Damage, NIPS 2,
 //	  1989.
 type OBD struct {
-	// Curvature is the source of the diagonal, default Exact.
+	// Curvature is the source of the diagonal, default Exact: one of the
+	// hessian.Kinds with a diagonal.
 	Curvature Curvature
+
+	// Builder, when not nil, replaces Curvature with a curvature of the
+	// program's own: its DiagTo when it is a hessian.Diagonaler, else its
+	// products with the unit vectors.
+	Builder Builder
 
 	// Probes is the number of Rademacher probes of Hutchinson; zero
 	// means 100.
@@ -210,10 +263,12 @@ func (OBD) Need() Need { return NeedDiagonal }
 
 // Validate returns an error when the curvature cannot give OBD a diagonal.
 func (o OBD) Validate() error {
-	switch o.Curvature {
-	case Exact, GaussNewton, Fisher, BeckerLeCun, LevenbergMarquardt, Hutchinson:
-	default:
-		return fmt.Errorf("OBD cannot use curvature %v", o.Curvature)
+	if o.Builder == nil {
+		k, err := o.Curvature.Kind()
+		if err != nil || !k.Diagonal {
+			return fmt.Errorf("OBD cannot use curvature %v: it needs one with a diagonal, %s", o.Curvature,
+				hessian.KindList(func(k hessian.Kind) bool { return k.Diagonal }))
+		}
 	}
 	if o.Probes < 0 {
 		return fmt.Errorf("OBD: %d Hutchinson probes", o.Probes)
@@ -226,24 +281,23 @@ func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	var diagTo func(ctx context.Context, dst []float64) error
-	switch o.Curvature {
-	case Exact:
-		diagTo = hessian.Exact{P: p}.DiagTo
-	case GaussNewton:
-		diagTo = hessian.GaussNewton{P: p}.DiagTo
-	case Fisher:
-		diagTo = hessian.Fisher{P: p}.DiagTo
-	case BeckerLeCun:
-		diagTo = hessian.BeckerLeCun{P: p}.DiagTo
-	case LevenbergMarquardt:
-		diagTo = hessian.BeckerLeCun{P: p, LM: true}.DiagTo
-	case Hutchinson:
-		diagTo = hessian.Hutchinson{C: hessian.Exact{P: p}, Probes: o.Probes, Src: o.Src}.EstimateDiagTo
-	}
 	d := make([]float64, p.Dim())
-	if err := diagTo(ctx, d); err != nil {
-		return nil, fmt.Errorf("OBD diagonal (%v): %w", o.Curvature, err)
+	var err error
+	name := o.Curvature.String()
+	if o.Builder != nil {
+		name = "own curvature"
+		err = builtDiagTo(ctx, o.Builder(p), d)
+	} else {
+		k, _ := o.Curvature.Kind()
+		err = k.DiagTo(ctx, p, hessian.KindOptions{Probes: o.Probes, Src: o.Src}, d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("OBD diagonal (%s): %w", name, err)
+	}
+	if mu := env.decay(); mu != 0 {
+		for i := range d {
+			d[i] += mu
+		}
 	}
 	neg := 0
 	for i, v := range d {
@@ -259,20 +313,49 @@ func (o OBD) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, e
 	}
 	if neg > 0 {
 		env.report(Issue{Kind: IssueNegativeDiagonal, Index: -1, Lambda: math.NaN(),
-			Message: fmt.Sprintf("%d of %d diagonal entries (%v) are negative; their OBD saliencies are negative", neg, len(d), o.Curvature)})
+			Message: fmt.Sprintf("%d of %d diagonal entries (%v) are negative, so are their OBD saliencies; --curvature diag-lm or gn is never negative", neg, len(d), o.Curvature)})
 	}
-	return obdScorer{d: d}, nil
+	return obdScorer{d: d, g: env.gradient()}, nil
 }
 
-type obdScorer struct{ d []float64 }
+// builtDiagTo writes the diagonal of c to dst: by its DiagTo when it has
+// one, else from its products with the unit vectors.
+func builtDiagTo(ctx context.Context, c hessian.Curvature, dst []float64) error {
+	if len(dst) != c.Dim() {
+		return fmt.Errorf("the curvature has dimension %d, the problem %d", c.Dim(), len(dst))
+	}
+	if dg, ok := c.(hessian.Diagonaler); ok {
+		return dg.DiagTo(ctx, dst)
+	}
+	e := make([]float64, len(dst))
+	ce := make([]float64, len(dst))
+	for i := range dst {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e[i] = 1
+		c.MulVecTo(ce, e)
+		e[i] = 0
+		dst[i] = ce[i]
+	}
+	return nil
+}
+
+type obdScorer struct{ d, g []float64 }
 
 func (s obdScorer) Score(sal, pred, w []float64) error {
 	for i, v := range w {
 		sal[i] = 0.5 * s.d[i] * v * v
+		if s.g != nil {
+			sal[i] -= s.g[i] * v
+		}
 		pred[i] = sal[i]
 	}
 	return nil
 }
+
+// Static reports that a removal moves no other parameter.
+func (obdScorer) Static() bool { return true }
 
 func (s obdScorer) Remove(i int, w []float64) error {
 	w[i] = 0

@@ -75,7 +75,7 @@ func TestScores(t *testing.T) {
 		{prune.OBS{Curvature: prune.GaussNewton, Damping: 0.01}, func(i, q int) float64 { return w[q] * w[q] / (2 * gnInv.At(i, i)) }},
 		{prune.OBS{Curvature: prune.Fisher, Damping: 0.5}, func(i, q int) float64 { return w[q] * w[q] / (2 * fisherInv.At(i, i)) }},
 	} {
-		s, err := prune.Scores(ctx, net, X, Y, &prune.Settings{Method: tc.method})
+		s, err := prune.Scores(ctx, net, X, Y, &prune.Settings{Method: tc.method, Objective: prune.LossObjective})
 		if err != nil {
 			t.Fatal(err)
 		}

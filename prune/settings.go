@@ -1,9 +1,12 @@
 package prune
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/prune/nn"
 )
@@ -19,16 +22,23 @@ type Measure int
 
 // The error measures.
 const (
+	// AutoMeasure, the zero value, selects Misclassification for
+	// classification (a network with loss bce or ce, or mse on targets
+	// that are all 0 or 1, one-hot when there are several) and MeanLoss
+	// otherwise.
+	AutoMeasure Measure = iota
 	// MeanLoss is the mean loss E/N of the split.
-	MeanLoss Measure = iota
+	MeanLoss
 	// Misclassification is the fraction of samples of the split
 	// classified wrongly, 1 − accuracy (see nn.Network.Evaluate).
 	Misclassification
 )
 
-// String returns loss or misclassification.
+// String returns auto, loss or misclassification.
 func (m Measure) String() string {
 	switch m {
+	case AutoMeasure:
+		return "auto"
 	case MeanLoss:
 		return "loss"
 	case Misclassification:
@@ -57,6 +67,140 @@ func (s Split) String() string {
 	return fmt.Sprintf("Split(%d)", int(s))
 }
 
+// Objective selects the function whose curvature and gradient the
+// saliencies use.
+type Objective int
+
+// The objectives.
+const (
+	// TrainedObjective is the objective the network was trained on, in
+	// the toolkit's sum units: J = E + ½λN‖θ‖² for the trainer's weight
+	// decay λ (Settings.WeightDecay) on N training samples. Its curvature
+	// H + λN·I is used with its gradient taken as zero, as at the
+	// trained minimum of J (where ∇E = −λNθ is not zero).
+	TrainedObjective Objective = iota
+	// LossObjective is the training loss E alone, its gradient taken as
+	// zero: the classic formulas.
+	LossObjective
+	// GradientObjective is TrainedObjective with the gradient of J in the
+	// quadratic models of OBD and OBS (see OBD and OBS): exact on a
+	// quadratic J for single removals, but on a network far from a
+	// minimum of J it prefers the parameters whose first-order term is
+	// largest, often large weights where the model fails, so rounds that
+	// remove many parameters suffer.
+	GradientObjective
+)
+
+var objectiveNames = [...]string{TrainedObjective: "trained", LossObjective: "loss", GradientObjective: "gradient"}
+
+// String returns trained, loss or gradient.
+func (o Objective) String() string {
+	if o < 0 || int(o) >= len(objectiveNames) {
+		return fmt.Sprintf("Objective(%d)", int(o))
+	}
+	return objectiveNames[o]
+}
+
+// ParseObjective returns the objective named trained, loss or gradient.
+func ParseObjective(s string) (Objective, error) {
+	for i, name := range objectiveNames {
+		if name == s {
+			return Objective(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown objective %q (want trained, loss or gradient)", s)
+}
+
+// IsClassification reports whether net on the targets Y is a classifier:
+// loss bce or ce, or mse on targets that are all 0 or 1 and, with several
+// columns, one-hot.
+func IsClassification(net *nn.Network, Y *mat.Dense) bool {
+	switch net.Loss() {
+	case nn.BCE, nn.CE:
+		return true
+	}
+	r, c := Y.Dims()
+	for i := 0; i < r; i++ {
+		ones := 0
+		for _, v := range Y.RawRowView(i) {
+			switch v {
+			case 1:
+				ones++
+			case 0:
+			default:
+				return false
+			}
+		}
+		if c > 1 && ones != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// WeightDecayOf returns the weight decay λ recorded in the model's
+// metadata by the toolkit's trainer (meta.trainer.weight_decay), and
+// whether one is recorded.
+func WeightDecayOf(net *nn.Network) (float64, bool) {
+	tr, ok := net.Meta["trainer"].(map[string]any)
+	if !ok {
+		return 0, false
+	}
+	var v float64
+	switch x := tr["weight_decay"].(type) {
+	case float64:
+		v = x
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return 0, false
+		}
+		v = f
+	default:
+		return 0, false
+	}
+	if !(v >= 0) || math.IsInf(v, 1) {
+		return 0, false
+	}
+	return v, true
+}
+
+// Status is what a Stopper sees: the run after the removals of a round, or
+// after its retraining.
+type Status struct {
+	// Round is the number of the round, from 1, and Retrained tells
+	// whether the round has been retrained.
+	Round     int
+	Retrained bool
+
+	// Live and Total count the live parameters and all of them.
+	Live, Total int
+
+	// Predicted is the sum of the predicted increases of the objective
+	// of the removals kept so far.
+	Predicted float64
+
+	// Start and Now hold the metrics of the network given to Run and of
+	// the current one.
+	Start, Now Eval
+
+	// Net is the current network; a Stopper must not modify it.
+	Net *nn.Network
+}
+
+// Stopper is a stopping rule, in the manner of gonum/optimize's Converger.
+type Stopper interface {
+	// Stop reports whether the run ends after the current round, and
+	// why, in a word or two (Result.Stopped).
+	Stop(s *Status) (stop bool, reason string)
+}
+
+// StopFunc is a Stopper from a function.
+type StopFunc func(s *Status) (bool, string)
+
+// Stop calls f.
+func (f StopFunc) Stop(s *Status) (bool, string) { return f(s) }
+
 // Defaults of Settings.
 const (
 	// DefaultFraction is the fraction of the prunable live parameters
@@ -75,9 +219,15 @@ const NoRise = -1.0
 // Settings holds the settings of Run and Scores. A nil *Settings, and any
 // zero field, selects the documented default.
 //
-// A round removes parameters one at a time, each the prunable live
-// parameter of least saliency, rescored after every removal, until the
-// round's limit: PerRound parameters, or else a Fraction of the prunable
+// A round builds the saliency's curvature once and removes parameters one
+// at a time, each the prunable live parameter of least saliency, until the
+// round's limit. A saliency that moves other parameters (OBS) is rescored
+// after every removal; one that only zeroes the removed parameter
+// (Magnitude, OBD) ranks the parameters once per round. The real change of
+// the objective of removals is measured on a seeded subsample of the
+// training rows for a seeded sample of the removals (see AuditRows and
+// AuditRemovals), and that of every round on the whole training split. The
+// round's limit is PerRound parameters, or else a Fraction of the prunable
 // live parameters at the start of the round (rounded up), or else, with
 // only RoundBudget set, no count limit; and, with RoundBudget, until the
 // next removal would take the sum of the round's predicted ΔE above
@@ -97,8 +247,12 @@ const NoRise = -1.0
 //     e_after its value after a removal or a retraining (an absolute
 //     threshold; NoRise means 0). The removal, or the retraining, that broke
 //     the rule is undone, so the result is the last network that satisfied
-//     it. The rule is checked after every removal, before retraining, so
-//     retraining cannot rescue a removal that broke it.
+//     it. With a saliency that moves other parameters the rule is checked
+//     after every removal; with one that does not, after the round's
+//     removals, and the longest prefix of them that keeps the rule is found
+//     by bisection. Either way it is checked before retraining, so
+//     retraining cannot rescue a removal that broke it, unless
+//     RetrainRescues is set; and again after retraining.
 //   - budget: the next removal would take the sum of the predicted ΔE of
 //     all removals above Budget; it is not made.
 //   - round-budget: a round could not remove any parameter within
@@ -112,6 +266,16 @@ type Settings struct {
 	// Method is the saliency, default OBS{} (the exact Hessian with
 	// damping DefaultDamping, raised on failure).
 	Method Saliency
+
+	// Objective is the function whose curvature and gradient the
+	// saliencies use, default TrainedObjective.
+	Objective Objective
+
+	// WeightDecay is the λ of the trained objective E/N + ½λ‖θ‖² (see
+	// nn.TrainSettings and WeightDecayOf); with TrainedObjective and
+	// GradientObjective the curvature is that of E plus λN·I. It is also the λ of the real ΔE
+	// measured, which then includes the change of ½λN‖θ‖².
+	WeightDecay float64
 
 	// PerRound is the number of parameters removed per round.
 	PerRound int
@@ -156,7 +320,8 @@ type Settings struct {
 	ErrorRise float64
 
 	// ErrorMeasure is the error the error-rise rule watches, default
-	// MeanLoss.
+	// AutoMeasure: misclassification for classification, else the mean
+	// loss (see IsClassification).
 	ErrorMeasure Measure
 
 	// ErrorSplit is the split the error-rise rule watches, default
@@ -176,6 +341,41 @@ type Settings struct {
 	// from by every round.
 	Retrain *nn.TrainSettings
 
+	// AuditRows is the number of training rows, a fixed subsample drawn
+	// with AuditSeed, on which the real ΔE of a removal is measured: zero
+	// means DefaultAuditRows, AuditAll every row. A real ΔE measured on a
+	// subsample of m of the N rows is scaled by N/m.
+	AuditRows int
+
+	// AuditRemovals is the number of removals of a round whose real ΔE is
+	// measured, a sample drawn with AuditSeed when the round removes more:
+	// zero means DefaultAuditRemovals, AuditAll every removal. When a
+	// round's removals are sampled and the saliency moves no other
+	// parameter (Magnitude, OBD), each sampled removal is measured alone,
+	// on the network at the start of the round; otherwise removals are
+	// measured in sequence, each on the network just before it.
+	AuditRemovals int
+
+	// NoAudit turns the per-removal measurement off; the real ΔE of every
+	// round on the whole training split is still recorded.
+	NoAudit bool
+
+	// AuditSeed seeds the audit's subsample of rows and of removals.
+	AuditSeed uint64
+
+	// Stoppers are stopping rules a program defines, asked after the
+	// removals of every round and again after its retraining; the first
+	// that holds ends the run after the round with its Reason.
+	Stoppers []Stopper
+
+	// RetrainRescues, with Retrain and the error-rise rule, checks the
+	// rule only after retraining, so that retraining may rescue the
+	// round's removals (LeCun's recipe); a round whose retrained network
+	// breaks it is undone with its retraining, its removals marked Undone,
+	// and Run stops. Without it the rule is also checked after the
+	// removals, before retraining.
+	RetrainRescues bool
+
 	// MaxBytes limits the memory of a dense W×W matrix (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
 	// negative means no limit.
@@ -185,6 +385,21 @@ type Settings struct {
 	// round, after every removal and retraining, at the end of every round
 	// and when Run ends.
 	Recorder Recorder
+
+	// Resume, when not nil, continues the run whose state it is (see
+	// State): Run starts from its network, counters, history and random
+	// sources instead of the network it is given, which is only checked
+	// against the data, and returns what the uninterrupted run returns. The other settings must be those of the
+	// run.
+	Resume *State
+
+	// OnState, when not nil, is called with the state of the run after
+	// every round, with Stopped set when a stopping rule ends the run (or
+	// once more when one holds before a round), for example to write a
+	// checkpoint. The state shares
+	// the run's network and history, which it must not modify. An error
+	// ends Run with that error.
+	OnState func(*State) error
 
 	// OnRound, when not nil, is called after every round with its summary
 	// and the network, which it must not modify, for example to save a
@@ -200,6 +415,10 @@ func (s *Settings) Validate() error {
 	}
 	finiteNonNeg := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
 	switch {
+	case s.Objective < TrainedObjective || s.Objective > GradientObjective:
+		return fmt.Errorf("unknown objective %v", s.Objective)
+	case !finiteNonNeg(s.WeightDecay):
+		return fmt.Errorf("weight decay %v is not a non-negative number", s.WeightDecay)
 	case s.PerRound < 0:
 		return fmt.Errorf("removals per round %d is negative", s.PerRound)
 	case !(s.Fraction >= 0 && s.Fraction <= 1):
@@ -214,7 +433,7 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("target sparsity %v is not in [0, 1)", s.Sparsity)
 	case s.ErrorRise != NoRise && !finiteNonNeg(s.ErrorRise):
 		return fmt.Errorf("error rise %v is not a non-negative number", s.ErrorRise)
-	case s.ErrorMeasure < MeanLoss || s.ErrorMeasure > Misclassification:
+	case s.ErrorMeasure < AutoMeasure || s.ErrorMeasure > Misclassification:
 		return fmt.Errorf("unknown error measure %v", s.ErrorMeasure)
 	case s.ErrorSplit < TrainSplit || s.ErrorSplit > ValidSplit:
 		return fmt.Errorf("unknown split %v for the error-rise rule", s.ErrorSplit)
@@ -222,6 +441,10 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("ΔE budget %v is not a non-negative number", s.Budget)
 	case s.MaxRounds < 0:
 		return fmt.Errorf("maximum rounds %d is negative", s.MaxRounds)
+	case s.AuditRows < AuditAll:
+		return fmt.Errorf("audit rows %d is negative (AuditAll is %d)", s.AuditRows, AuditAll)
+	case s.AuditRemovals < AuditAll:
+		return fmt.Errorf("audited removals per round %d is negative (AuditAll is %d)", s.AuditRemovals, AuditAll)
 	case s.PerLayer && s.PerRound == 0 && s.Fraction == 0 && s.RoundBudget > 0:
 		return errors.New("per-layer ranking needs a count per round (PerRound or Fraction), not only a round budget")
 	}
@@ -252,6 +475,12 @@ func (s *Settings) withDefaults() Settings {
 	}
 	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
 		c.Fraction = DefaultFraction
+	}
+	if c.AuditRows == 0 {
+		c.AuditRows = DefaultAuditRows
+	}
+	if c.AuditRemovals == 0 {
+		c.AuditRemovals = DefaultAuditRemovals
 	}
 	if c.TargetLive == 0 && c.Sparsity == 0 && c.ErrorRise == 0 && c.Budget == 0 && c.MaxRounds == 0 {
 		c.Sparsity = DefaultSparsity

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/prune"
 )
 
 // checkpoint is the content of checkpoint.json: the run's manifest (its
@@ -23,27 +25,40 @@ import (
 // after every round, so that a killed run loses at most the round it was
 // in.
 type checkpoint struct {
-	Format   string          `json:"format"`
-	Manifest manifest        `json:"manifest"`
-	State    runState        `json:"state"`
-	Model    json.RawMessage `json:"model"`
+	Format   string   `json:"format"`
+	Manifest manifest `json:"manifest"`
+	State    runState `json:"state"`
+	// Engine is the state of prune.Run, its network included, for a run
+	// in rounds; Model is the network of a --layerwise run.
+	Engine *prune.State    `json:"engine,omitempty"`
+	Model  json.RawMessage `json:"model,omitempty"`
 }
 
 // checkpoint writes the checkpoint of the state after the last complete
 // round, with the network lp.cur and the state of the generators.
 func (lp *pruneLoop) checkpoint() error {
-	var err error
-	if lp.st.RetrainRNG, err = lp.p.retrainSrc.MarshalBinary(); err != nil {
-		return err
+	ck := checkpoint{Format: checkpointFormat, Manifest: lp.p.manifest, State: lp.st, Engine: lp.engine}
+	if lp.engine != nil {
+		// The engine's state holds the network, the history and the
+		// generators.
+		ck.State = runState{Params: lp.st.Params, LiveBefore: lp.st.LiveBefore, Start: lp.st.Start, Stopped: lp.engine.Stopped}
+	} else {
+		var err error
+		if ck.State.RetrainRNG, err = lp.p.retrainSrc.MarshalBinary(); err != nil {
+			return err
+		}
+		if ck.State.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
+			return err
+		}
+		var model bytes.Buffer
+		if err := lp.cur.Write(&model); err != nil {
+			return fmt.Errorf("checkpoint: %v", err)
+		}
+		ck.Model = model.Bytes()
 	}
-	if lp.st.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
-		return err
-	}
-	var model bytes.Buffer
-	if err := lp.cur.Write(&model); err != nil {
-		return fmt.Errorf("checkpoint: %v", err)
-	}
-	data, err := marshalJSON(checkpoint{Format: checkpointFormat, Manifest: lp.p.manifest, State: lp.st, Model: model.Bytes()})
+	// Compact: the checkpoint is read by the program, and its history
+	// is most of it.
+	data, err := json.Marshal(ck)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %v", err)
 	}
@@ -60,6 +75,50 @@ func (lp *pruneLoop) checkpoint() error {
 // resumeFlags lists the flags that may be given with --resume: they do not
 // change the result.
 var resumeFlags = map[string]bool{"resume": true, "output": true, "overwrite": true, "json": true, "quiet": true, "max-memory": true}
+
+// checkResumedSettings checks the settings of a checkpoint as strictly as
+// the flags that gave them: they are turned back into flags, checked again,
+// and must come back unchanged.
+func checkResumedSettings(set runSettings) error {
+	o := runOptions{
+		Model: set.Model, Act: set.Act, Loss: set.Loss, Method: set.Method, Curvature: set.Curvature,
+		Damping: set.Damping, Alpha: set.Alpha, Probes: set.Probes, Layerwise: set.Layerwise,
+		Objective: set.Objective, StopErrorRise: set.StopErrorRise, ErrorMeasure: set.ErrorMeasure, ErrorSplit: set.ErrorSplit,
+		TargetWeights: set.TargetWeights, TargetSparsity: set.TargetSparsity, Budget: set.Budget, MaxRounds: set.MaxRounds,
+		PerRound: set.PerRound, Fraction: set.Fraction, RebuildEvery: set.RebuildEvery,
+		PerLayer: set.PerLayer, ProtectBiases: set.ProtectBiases,
+		AuditRows: set.AuditRows, AuditRemovals: set.AuditRemovals, NoAudit: set.NoAudit,
+		Output: set.Output, Report: set.Report,
+	}
+	if o.AuditRows == prune.AuditAll && o.AuditRemovals == prune.AuditAll {
+		o.AuditRows, o.AuditRemovals, o.AuditAll = 0, 0, true
+	}
+	if set.Fraction > 0 && set.PerRound > 0 {
+		return errors.New(`"per_round" and "fraction" exclude each other`)
+	}
+	again, err := checkRunOptions(o)
+	if err != nil {
+		return err
+	}
+	again.Data, again.Retrain, again.ObjectiveDecay = set.Data, set.Retrain, set.ObjectiveDecay
+	a, _ := json.Marshal(again)
+	b, _ := json.Marshal(set)
+	if !bytes.Equal(a, b) {
+		return fmt.Errorf("they are not what the flags they stand for give: %s, want %s", b, a)
+	}
+	if err := set.Data.check(); err != nil {
+		return err
+	}
+	if !(set.ObjectiveDecay >= 0) || math.IsInf(set.ObjectiveDecay, 1) {
+		return fmt.Errorf("objective weight decay %v is not a non-negative number", set.ObjectiveDecay)
+	}
+	if set.Retrain != nil {
+		if _, err := trainSettingsOf(*set.Retrain); err != nil {
+			return fmt.Errorf("retraining: %v", err)
+		}
+	}
+	return nil
+}
 
 // readCheckpoint reads the checkpoint of the report directory dir.
 func readCheckpoint(dir string) (*checkpoint, error) {
@@ -83,7 +142,7 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	if ck.Format != checkpointFormat {
 		return nil, fmt.Errorf("--resume %s: %s has format %q, want %q", dir, path, ck.Format, checkpointFormat)
 	}
-	if len(ck.Model) == 0 {
+	if len(ck.Model) == 0 && ck.Engine == nil {
 		return nil, fmt.Errorf("--resume %s: %s holds no model", dir, path)
 	}
 	return &ck, nil
@@ -112,14 +171,22 @@ func prepareResume(o runOptions) (*runPlan, error) {
 		return nil, err
 	}
 	where := filepath.Join(o.Resume, checkpointFile)
-	net, err := nn.Read(bytes.NewReader(ck.Model))
-	if err != nil {
+	if !ck.Manifest.Settings.Layerwise && ck.Engine == nil && ck.State.Stopped == "" {
+		return nil, fmt.Errorf("--resume %s: the checkpoint holds no engine state (it was written by an earlier version of the toolkit); run the command again to start over", where)
+	}
+	var net *nn.Network
+	if ck.Engine != nil {
+		net = ck.Engine.Net
+	} else if net, err = nn.Read(bytes.NewReader(ck.Model)); err != nil {
 		return nil, fmt.Errorf("--resume %s: model: %v", where, err)
 	}
 	if net.Meta != nil {
 		net.Meta = metaValue(net.Meta).(map[string]any)
 	}
 	set := ck.Manifest.Settings
+	if err := checkResumedSettings(set); err != nil {
+		return nil, fmt.Errorf("--resume %s: the settings recorded are invalid: %v", where, err)
+	}
 	p := &runPlan{set: set, manifest: ck.Manifest, limit: limit, net: net, state: ck.State, resumed: ck.State.Rounds,
 		output: set.Output, reportDir: o.Resume}
 	if o.Output != "" {
@@ -137,12 +204,21 @@ func prepareResume(o runOptions) (*runPlan, error) {
 	if p.state.Issues == nil {
 		p.state.Issues = []issueRecord{}
 	}
-	p.retrainSrc, p.probeSrc = &rand.PCG{}, &rand.PCG{}
-	if err := p.retrainSrc.UnmarshalBinary(ck.State.RetrainRNG); err != nil {
-		return nil, fmt.Errorf("--resume %s: retraining generator: %v", where, err)
-	}
-	if err := p.probeSrc.UnmarshalBinary(ck.State.ProbeRNG); err != nil {
-		return nil, fmt.Errorf("--resume %s: probe generator: %v", where, err)
+	if ck.Engine != nil {
+		// prune.Run sets the generators to the states of the engine.
+		p.engine = ck.Engine
+		p.resumed = ck.Engine.Rounds
+		p.state.Stopped = ck.Engine.Stopped
+		p.retrainSrc = rand.NewPCG(set.Data.Seed, streamRetrain)
+		p.probeSrc = rand.NewPCG(set.Data.Seed, streamHutch)
+	} else {
+		p.retrainSrc, p.probeSrc = &rand.PCG{}, &rand.PCG{}
+		if err := p.retrainSrc.UnmarshalBinary(ck.State.RetrainRNG); err != nil {
+			return nil, fmt.Errorf("--resume %s: retraining generator: %v", where, err)
+		}
+		if err := p.probeSrc.UnmarshalBinary(ck.State.ProbeRNG); err != nil {
+			return nil, fmt.Errorf("--resume %s: probe generator: %v", where, err)
+		}
 	}
 
 	// The inputs must be those the run started with; the model itself is
@@ -172,7 +248,7 @@ func prepareResume(o runOptions) (*runPlan, error) {
 			return nil, err
 		}
 	}
-	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted"}, p.state.Stopped) {
+	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted", "rule"}, p.state.Stopped) {
 		return nil, fmt.Errorf("--resume %s: unknown stop reason %q", where, p.state.Stopped)
 	}
 	return p, nil

@@ -29,6 +29,11 @@ func TestDemo(t *testing.T) {
 	if r.LiveBefore != 58 || r.LiveAfter >= 30 || r.Final.Train.Accuracy != r.Start.Train.Accuracy || r.Start.Train.Accuracy != 1 {
 		t.Errorf("demo: %d → %d live, train accuracy %v → %v", r.LiveBefore, r.LiveAfter, r.Start.Train.Accuracy, r.Final.Train.Accuracy)
 	}
+	// On the trained objective the curvature is positive definite: no
+	// raised damping, no numerical issue.
+	if !r.Health.OK || len(r.Health.Issues) != 0 || !strings.Contains(stdout.String(), "health: no numerical issues") {
+		t.Errorf("demo health: %+v", r.Health)
+	}
 
 	// A second run replaces the demo's files.
 	stdout.Reset()

@@ -42,17 +42,28 @@ type curvatureKind struct {
 	Help string
 }
 
-// curvatureKinds lists the values of --kind in the order of the help.
-var curvatureKinds = []curvatureKind{
-	{"exact", "exact Hessian H", true, "the exact Hessian H = ∇²E (W×W)"},
-	{"gn", "Gauss–Newton matrix G", true, "the Gauss–Newton (outer-product) matrix G = Σ Jᵀ Λ J (W×W)"},
-	{"fisher", "empirical Fisher matrix F", true, "the empirical Fisher matrix F = Σ g gᵀ of the per-sample gradients (W×W)"},
-	{"recursive", "OBS recursive inverse (αI + G/N)⁻¹", true, "the Optimal Brain Surgeon recursive inverse (αI + G/N)⁻¹ of the mean loss, N samples, α = --alpha (W×W)"},
-	{"diag", "exact diagonal of H", false, "the exact diagonal of H (W)"},
-	{"diag-bl", "Becker–LeCun diagonal", false, "the Becker–LeCun back-propagated diagonal approximation of H (W)"},
-	{"diag-lm", "Levenberg–Marquardt diagonal", false, "the Levenberg–Marquardt form of the Becker–LeCun diagonal, without f″ terms, ≥ 0 (W)"},
-	{"hutchinson", "Hutchinson estimate of the diagonal of H", false, "Hutchinson's estimate of the diagonal of H from --probes Rademacher probes (W)"},
-}
+// curvatureKinds lists the values of --kind in the order of the help: the
+// hessian.Kinds with a matrix, the exact diagonal as "diag", and the kinds
+// with only a diagonal.
+var curvatureKinds = func() []curvatureKind {
+	var matrices, vectors []curvatureKind
+	for _, k := range hessian.Kinds() {
+		help := k.Help
+		switch k.Name {
+		case "recursive":
+			help += ", N samples, α = --alpha"
+		case "hutchinson":
+			help += " (--probes)"
+		}
+		if k.Dense || k.InverseOnly {
+			matrices = append(matrices, curvatureKind{k.Name, k.Desc, true, help + " (W×W)"})
+		} else if k.Diagonal {
+			vectors = append(vectors, curvatureKind{k.Name, k.Desc, false, help + " (W)"})
+		}
+	}
+	diag := curvatureKind{"diag", "exact diagonal of H", false, "the exact diagonal of H (W)"}
+	return append(append(matrices, diag), vectors...)
+}()
 
 // kindNames returns the names of the kinds as "a, b, … or z".
 func kindNames() string {

@@ -58,6 +58,12 @@ type runOptions struct {
 	Damping   *float64 // λ of OBS, ρ of --layerwise
 	Alpha     float64  // α of --curvature recursive
 	Probes    int      // Hutchinson probes
+	Objective string   // trained (default) or loss
+
+	AuditRows     int  // rows of the per-removal audit, 0: the default
+	AuditRemovals int  // audited removals per round, 0: the default
+	AuditAll      bool // audit every removal on every row
+	NoAudit       bool
 
 	RetrainEpochs int
 	Optimizer     string
@@ -108,18 +114,23 @@ func runCommand() *cli.Command {
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 added to the diagonal of the obs matrix, raised tenfold while it is not positive definite; with --layerwise the relative damping ρ > 0 of the layer Hessians", DefaultText: fmt.Sprintf("%g; %g with --layerwise", prune.DefaultDamping, prune.DefaultLayerwiseDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I, its gradient taken as zero), gradient (trained, with its gradient in the quadratic models; exact for single removals, poor for large rounds far from a minimum) or loss (the loss alone)", DefaultText: "trained", Category: "Method"},
 		&cli.BoolFlag{Name: "layerwise", Usage: "one-shot layer-wise OBS (OBC, or SparseGPT for large layers) to --target-sparsity on the training inputs; --method obd and magnitude select the layer-wise OBD and magnitude rules", Category: "Method"},
 
 		&cli.IntFlag{Name: "target-weights", Usage: "stop when `N` live parameters (weights and biases) are left", Category: "Stopping"},
 		&cli.Float64Flag{Name: "target-sparsity", Usage: "stop when the `FRACTION` of parameters pruned reaches this value, in [0, 1)", DefaultText: fmt.Sprintf("%g when no other stopping flag is given", prune.DefaultSparsity), Category: "Stopping"},
 		&cli.Float64Flag{Name: "stop-error-rise", Usage: "stop when the error rises more than `R` above that of the model given, undoing the removal or retraining that broke the rule; 0 stops at any rise", DefaultText: "off", Category: "Stopping"},
-		&cli.StringFlag{Name: "error-measure", Usage: "`MEASURE` of --stop-error-rise: loss (the mean loss E/N) or misclassification (the fraction misclassified)", DefaultText: "loss", Category: "Stopping"},
+		&cli.StringFlag{Name: "error-measure", Usage: "`MEASURE` of --stop-error-rise: loss (the mean loss E/N) or misclassification (the fraction misclassified)", DefaultText: "misclassification for classification (loss bce or ce, or mse on 0/1 targets), else loss", Category: "Stopping"},
 		&cli.StringFlag{Name: "error-split", Usage: "`SPLIT` that --stop-error-rise watches: train or valid", DefaultText: "train", Category: "Stopping"},
 		&cli.Float64Flag{Name: "budget", Usage: "stop before the sum of the predicted ΔE of all removals would exceed `ΔE` (obs and obd)", DefaultText: "off", Category: "Stopping"},
 		&cli.IntFlag{Name: "max-rounds", Usage: "stop after `N` rounds", DefaultText: "off", Category: "Stopping"},
 
-		&cli.IntFlag{Name: "per-round", Usage: "remove `K` parameters per round, one at a time, each rescored after the previous", Category: "Rounds"},
+		&cli.IntFlag{Name: "per-round", Usage: "remove `K` parameters per round, one at a time (obs rescores after each; magnitude and obd rank once per round)", Category: "Rounds"},
 		&cli.Float64Flag{Name: "fraction", Usage: "remove this `FRACTION` of the prunable live parameters per round, in (0, 1]", DefaultText: fmt.Sprintf("%g unless --per-round is given", prune.DefaultFraction), Category: "Rounds"},
+		&cli.IntFlag{Name: "audit-rows", Usage: "measure the real ΔE of removals on a seeded subsample of `N` training rows", DefaultText: fmt.Sprint(prune.DefaultAuditRows), Category: "Rounds"},
+		&cli.IntFlag{Name: "audit-removals", Usage: "measure the real ΔE of a seeded sample of `N` removals per round (magnitude and obd: each alone, from the round's start)", DefaultText: fmt.Sprint(prune.DefaultAuditRemovals), Category: "Rounds"},
+		&cli.BoolFlag{Name: "audit-all", Usage: "measure the real ΔE of every removal on every training row", Category: "Rounds"},
+		&cli.BoolFlag{Name: "no-audit", Usage: "do not measure the real ΔE of single removals (that of every round is still measured)", Category: "Rounds"},
 		&cli.IntFlag{Name: "rebuild-every", Usage: "rebuild the curvature after every `N` removals within a round", DefaultText: "once per round", Category: "Rounds"},
 		&cli.BoolFlag{Name: "per-layer", Usage: "rank the parameters within each layer, so that every layer loses about the same fraction per round", Category: "Rounds"},
 		&cli.BoolFlag{Name: "protect-biases", Usage: "never remove a bias", Category: "Rounds"},
@@ -148,12 +159,13 @@ func runCommand() *cli.Command {
 			"          [--per-round K | --fraction F] [--retrain-epochs N] [--layerwise] -o PRUNED.json|PRUNED.npz\n" +
 			"          [--report DIR] [--overwrite] [--json] [flags]\n" +
 			"prune run --resume DIR [-o PRUNED.json] [--json]\n\n" +
-			"Each round scores the live parameters on the training split, removes the least salient one at a\n" +
-			"time (OBS moves the others and downdates H⁻¹ after each), optionally retrains with the mask\n" +
-			"fixed, and evaluates every split, until a stopping rule holds. It writes the pruned model (its\n" +
-			"masks included) to -o and to the report directory:\n\n" +
+			"Each round builds one curvature on the training split, removes the least salient parameters one at\n" +
+			"a time (OBS moves the others and downdates H⁻¹ after each; magnitude and OBD rank once), optionally\n" +
+			"retrains with the mask fixed, and evaluates every split, until a stopping rule holds. It writes\n" +
+			"the pruned model (its masks included) to -o and to the report directory:\n\n" +
 			"  history.csv      one row per removal: step, round, index, name, saliency, predicted_dE, real_dE,\n" +
-			"                   loss (training E after it), error (of --stop-error-rise), live, undone;\n" +
+			"                   loss (training E after it, when audited on every row), error (of\n" +
+			"                   --stop-error-rise), live, undone;\n" +
 			"                   empty cells do not apply\n" +
 			"  report.json      rounds, history, stop reason, health (numerical issues) and a manifest (SHA-256\n" +
 			"                   of the inputs, every setting, toolkit and Go versions, BLAS)\n" +
@@ -183,6 +195,11 @@ func runCommand() *cli.Command {
 				Curvature:      c.String("curvature"),
 				Alpha:          c.Float64("alpha"),
 				Probes:         c.Int("probes"),
+				Objective:      c.String("objective"),
+				AuditRows:      c.Int("audit-rows"),
+				AuditRemovals:  c.Int("audit-removals"),
+				AuditAll:       c.Bool("audit-all"),
+				NoAudit:        c.Bool("no-audit"),
 				RetrainEpochs:  c.Int("retrain-epochs"),
 				Optimizer:      c.String("optimizer"),
 				LearningRate:   c.Float64("lr"),
@@ -229,7 +246,7 @@ func runCommand() *cli.Command {
 				o.StopErrorRise = &v
 			}
 			if err := refuseZero(c,
-				[]string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights"},
+				[]string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
 				[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
 				return err
 			}
@@ -254,6 +271,14 @@ type runSettings struct {
 	Alpha     float64  `json:"alpha,omitempty"`
 	Probes    int      `json:"probes,omitempty"`
 	Layerwise bool     `json:"layerwise,omitempty"`
+	// Objective is trained or loss, and ObjectiveDecay the weight decay
+	// λ of the trained objective, read from the model.
+	Objective      string  `json:"objective,omitempty"`
+	ObjectiveDecay float64 `json:"objective_weight_decay,omitempty"`
+
+	AuditRows     int  `json:"audit_rows,omitempty"`
+	AuditRemovals int  `json:"audit_removals,omitempty"`
+	NoAudit       bool `json:"no_audit,omitempty"`
 
 	Retrain *trainerRecord `json:"retrain,omitempty"`
 
@@ -326,14 +351,35 @@ func (s runSettings) saliency(probes rand.Source) prune.Saliency {
 	return o
 }
 
+// objectiveOf returns the objective named by the settings.
+func objectiveOf(name string) prune.Objective {
+	o, err := prune.ParseObjective(name)
+	if err != nil {
+		return prune.TrainedObjective
+	}
+	return o
+}
+
 // ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
-// methodCurvatures lists the curvatures of each method; the first is the
-// default.
+// methodCurvatures lists the curvatures of each method, from the registry
+// of hessian.Kinds; the first is the default.
 var methodCurvatures = map[string][]string{
-	"obs": {"exact", "gn", "fisher", "recursive"},
-	"obd": {"exact", "diag-bl", "diag-lm", "gn", "fisher", "hutchinson"},
+	"obs": kindNamesWhere(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }),
+	"obd": kindNamesWhere(func(k hessian.Kind) bool { return k.Diagonal }),
+}
+
+// kindNamesWhere returns the names of the hessian.Kinds for which keep
+// holds.
+func kindNamesWhere(keep func(hessian.Kind) bool) []string {
+	var names []string
+	for _, k := range hessian.Kinds() {
+		if keep(k) {
+			names = append(names, k.Name)
+		}
+	}
+	return names
 }
 
 // positiveFinite reports whether v is a finite number above 0.
@@ -388,7 +434,10 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 			}
 			s.StopErrorRise = ptr(*o.StopErrorRise)
 			switch m := strings.ToLower(o.ErrorMeasure); m {
-			case "", "loss":
+			case "":
+				// Resolved with the data: misclassification for
+				// classification, else loss.
+			case "loss":
 				s.ErrorMeasure = "loss"
 			case "misclassification", "error":
 				s.ErrorMeasure = "misclassification"
@@ -448,6 +497,9 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 			s.Fraction = prune.DefaultFraction
 		}
 		s.PerLayer, s.ProtectBiases = o.PerLayer, o.ProtectBiases
+		if err := checkAuditFlags(o, &s); err != nil {
+			return s, err
+		}
 	}
 
 	// Retraining; the trainer is resolved with the model's metadata.
@@ -511,6 +563,20 @@ func checkMethodFlags(o runOptions, s *runSettings) error {
 	} else if s.Method != "magnitude" {
 		s.Curvature = curvs[0]
 	}
+	switch obj := strings.ToLower(o.Objective); {
+	case obj == "" || obj == "trained":
+		s.Objective = "trained"
+	case obj == "loss" || obj == "gradient":
+		s.Objective = obj
+	default:
+		return flagErrorf("objective", "%q: want trained, gradient or loss", o.Objective)
+	}
+	if s.Method == "magnitude" && o.Objective != "" {
+		return flagErrorf("objective", "applies to --method obs and obd, not magnitude")
+	}
+	if s.Method == "magnitude" {
+		s.Objective = ""
+	}
 	denseOBS := s.Method == "obs" && s.Curvature != "recursive"
 	if o.Damping != nil {
 		if !denseOBS {
@@ -551,6 +617,27 @@ func checkMethodFlags(o runOptions, s *runSettings) error {
 	return nil
 }
 
+// checkAuditFlags checks --audit-rows, --audit-removals, --audit-all and
+// --no-audit and fills them into s.
+func checkAuditFlags(o runOptions, s *runSettings) error {
+	switch {
+	case o.AuditRows < 0:
+		return flagErrorf("audit-rows", "%d: must be positive", o.AuditRows)
+	case o.AuditRemovals < 0:
+		return flagErrorf("audit-removals", "%d: must be positive", o.AuditRemovals)
+	case o.NoAudit && (o.AuditAll || o.AuditRows > 0 || o.AuditRemovals > 0):
+		return &usageError{Flag: "no-audit", Msg: "--no-audit excludes --audit-all, --audit-rows and --audit-removals"}
+	case o.AuditAll && (o.AuditRows > 0 || o.AuditRemovals > 0):
+		return &usageError{Flag: "audit-all", Msg: "--audit-all excludes --audit-rows and --audit-removals"}
+	}
+	s.NoAudit = o.NoAudit
+	s.AuditRows, s.AuditRemovals = o.AuditRows, o.AuditRemovals
+	if o.AuditAll {
+		s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
+	}
+	return nil
+}
+
 // plural returns "1 round", "2 rounds" and so on.
 func plural(n int, noun string) string {
 	if n == 1 {
@@ -578,7 +665,8 @@ func orList(names []string) string {
 
 // ignoredByLayerwise lists the flags that --layerwise ignores.
 var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-rise", "error-measure", "error-split",
-	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every"}
+	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every", "objective",
+	"audit-rows", "audit-removals", "audit-all", "no-audit"}
 
 // retrainRecord returns the trainer of retraining: the one recorded in the
 // model's metadata, or Adam's defaults, with the flags of o applied, for
@@ -707,20 +795,15 @@ func checkRunMemory(s runSettings, net *nn.Network, limit int64) error {
 		what, hessian.FormatBytes(need), limitText(limit), alt)
 }
 
-// runState is the state of a run after its last complete round: what the
+// runState is what the report needs besides the engine's state
+// (prune.State) and, for --layerwise, the state of the run: what the
 // checkpoint holds besides the network, and what a resumed run continues
 // from.
 type runState struct {
 	// Rounds and Steps count the rounds and the removals (undone ones
-	// included) so far; TotalPredicted is the sum of the predicted ΔE of
-	// the removals kept, for --budget.
-	Rounds         int  `json:"rounds"`
-	Steps          int  `json:"steps"`
-	TotalPredicted jnum `json:"total_predicted_dE"`
-
-	// Reference is the error of the model given, which --stop-error-rise
-	// compares with.
-	Reference jnum `json:"reference_error"`
+	// included) so far.
+	Rounds int `json:"rounds"`
+	Steps  int `json:"steps"`
 
 	// Params and LiveBefore count the parameters and the live ones of
 	// the model given, and Start holds its metrics.
@@ -758,6 +841,8 @@ type runPlan struct {
 	retrainSrc *rand.PCG
 	probeSrc   *rand.PCG
 	ignored    []string // flags --layerwise ignores that were given
+	// engine is the state of prune.Run of the checkpoint resumed.
+	engine *prune.State
 
 	// output and reportDir are the paths written: those of the settings,
 	// or for a resumed run the -o given and the directory resumed.
@@ -816,6 +901,15 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	if err := p.loadData(n); err != nil {
 		return nil, err
 	}
+	if set.Objective == "trained" || set.Objective == "gradient" {
+		set.ObjectiveDecay, _ = prune.WeightDecayOf(n)
+	}
+	if set.StopErrorRise != nil && set.ErrorMeasure == "" {
+		set.ErrorMeasure = "loss"
+		if prune.IsClassification(n, p.data.Train.Y) {
+			set.ErrorMeasure = "misclassification"
+		}
+	}
 	if set.Retrain, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
 		return nil, err
 	}
@@ -839,7 +933,6 @@ func prepareRun(o runOptions) (*runPlan, error) {
 		Params:     n.NumParams(),
 		LiveBefore: n.NumLive(),
 		Start:      start,
-		Reference:  jnum(p.errorOf(n)),
 		History:    []stepRecord{},
 		RoundList:  []roundRecord{},
 		Issues:     []issueRecord{},
@@ -888,23 +981,6 @@ func (p *runPlan) eval(n *nn.Network) evalRecord {
 		r.Test = &m
 	}
 	return r
-}
-
-// errorOf returns the error of n that --stop-error-rise watches, as
-// prune.Run computes it, or NaN without the rule.
-func (p *runPlan) errorOf(n *nn.Network) float64 {
-	if p.set.StopErrorRise == nil {
-		return math.NaN()
-	}
-	d := p.data.Train
-	if p.set.ErrorSplit == "valid" {
-		d = p.data.Valid
-	}
-	m := n.Evaluate(d.X, d.Y)
-	if p.set.ErrorMeasure == "misclassification" {
-		return 1 - m.Accuracy
-	}
-	return m.MeanLoss
 }
 
 // checkRunOutputs checks the output model and the report directory before
@@ -1062,7 +1138,7 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	if len(p.ignored) > 0 && !o.Quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))
 	}
-	lp := &pruneLoop{p: p, cur: p.net, st: p.state, afterRound: o.afterRound}
+	lp := &pruneLoop{p: p, cur: p.net, st: p.state, afterRound: o.afterRound, engine: p.engine}
 	if !o.Quiet && isTerminal(stderr) {
 		lp.bar = &pruneBar{w: stderr}
 	}
@@ -1070,6 +1146,10 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	switch {
 	case p.state.Stopped != "":
 		// A finished run: its outputs are written again.
+		if e := p.engine; e != nil {
+			lp.records(e.History, e.RoundList, e.Issues)
+			lp.cur, lp.final = e.Net, e.Net
+		}
 	case p.set.Layerwise:
 		runErr = lp.layerwise(ctx)
 	default:
@@ -1096,6 +1176,8 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 		switch {
 		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()) && p.set.Layerwise:
 			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained)", where)
+		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()) && lp.st.Rounds == 0:
+			out.err = fmt.Errorf("interrupted in round 1, before any round was complete; %s; no checkpoint was written, so there is nothing to resume: run the command again to start over", where)
 		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()):
 			out.err = fmt.Errorf("interrupted in round %d; %s; continue with: prune run --resume %s", lp.st.Rounds+1, where, p.reportDir)
 		default:
@@ -1111,22 +1193,20 @@ type pruneLoop struct {
 	cur *nn.Network // the network after the last complete round
 	st  runState    // the state after the last complete round
 
-	// partial holds the removals and issues of a round that did not
-	// complete, and final the network to write: cur, or the network of
-	// the incomplete round.
-	partial       []stepRecord
-	partialIssues []issueRecord
-	final         *nn.Network
+	// final is the network to write: cur, or the network of an
+	// incomplete round.
+	final *nn.Network
 
 	bar        *pruneBar
 	afterRound func(int)
+
+	// engine is the state of prune.Run after its last complete round,
+	// nil before the first and for --layerwise.
+	engine *prune.State
 }
 
-// settings returns the prune.Settings of the next round. Each round is one
-// call of prune.Run with MaxRounds 1, so that a resumed run makes exactly
-// the calls an uninterrupted one makes: the error-rise threshold and the
-// budget are carried over from the start of the run by shifting them to the
-// current network.
+// settings returns the prune.Settings of the run, which starts from the
+// engine's state of a checkpoint when there is one.
 func (lp *pruneLoop) settings() *prune.Settings {
 	set := lp.p.set
 	s := &prune.Settings{
@@ -1138,8 +1218,16 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		RebuildEvery:  set.RebuildEvery,
 		TargetLive:    set.TargetWeights,
 		Sparsity:      set.TargetSparsity,
-		MaxRounds:     1,
+		Budget:        set.Budget,
+		MaxRounds:     set.MaxRounds,
 		MaxBytes:      lp.p.limit,
+		AuditRows:     set.AuditRows,
+		AuditRemovals: set.AuditRemovals,
+		NoAudit:       set.NoAudit,
+		AuditSeed:     set.Data.Seed,
+		Objective:     objectiveOf(set.Objective),
+		WeightDecay:   set.ObjectiveDecay,
+		Resume:        lp.engine,
 	}
 	if set.Retrain != nil {
 		ts, _ := trainSettingsOf(*set.Retrain)
@@ -1147,135 +1235,83 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		s.Retrain = &ts
 	}
 	if set.StopErrorRise != nil {
+		s.ErrorMeasure = prune.MeanLoss
 		if set.ErrorMeasure == "misclassification" {
 			s.ErrorMeasure = prune.Misclassification
 		}
 		if set.ErrorSplit == "valid" {
 			s.ErrorSplit = prune.ValidSplit
 		}
-		// The rule of the run, e − e_start ≤ R, as a rule on the rise
-		// above the current network's error e_cur, which prune.Run
-		// measures from: e − e_cur ≤ R − (e_cur − e_start).
-		rise := *set.StopErrorRise - (lp.p.errorOf(lp.cur) - float64(lp.st.Reference))
-		if rise > 0 {
-			s.ErrorRise = rise
-		} else {
+		s.ErrorRise = *set.StopErrorRise
+		if s.ErrorRise == 0 {
 			s.ErrorRise = prune.NoRise
 		}
 	}
-	if set.Budget > 0 {
-		b := set.Budget - float64(lp.st.TotalPredicted)
-		s.Budget = math.Max(b, math.SmallestNonzeroFloat64)
-	}
 	if lp.bar != nil {
-		lp.bar.offset = lp.st.Steps
 		s.Recorder = lp.bar
+	}
+	s.OnState = func(st *prune.State) error {
+		lp.engine = st
+		lp.cur = st.Net
+		if err := lp.checkpoint(); err != nil {
+			return err
+		}
+		if st.Stopped == "" && lp.afterRound != nil {
+			lp.afterRound(st.Rounds)
+		}
+		return nil
 	}
 	return s
 }
 
-// loop runs rounds until a stopping rule holds, the context is done or an
-// error ends the run, writing a checkpoint after every complete round.
+// loop runs prune.Run, which writes a checkpoint after every complete
+// round, and takes the records of the report from its result.
 func (lp *pruneLoop) loop(ctx context.Context) error {
-	set := lp.p.set
-	target := -1
-	if set.TargetWeights > 0 {
-		target = set.TargetWeights
+	res, err := prune.Run(ctx, lp.cur, lp.p.data, lp.settings())
+	if res == nil {
+		return err
 	}
-	if set.TargetSparsity > 0 {
-		W := lp.st.Params
-		target = max(target, W-ceilCount(set.TargetSparsity*float64(W)))
+	lp.records(res.History, res.Rounds, res.Health.Issues)
+	lp.final = res.Net
+	if err == nil {
+		lp.st.Stopped = res.Stopped
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			lp.final = lp.cur
-			return err
-		}
-		if set.MaxRounds > 0 && lp.st.Rounds >= set.MaxRounds {
-			// prune.Run checks the target before the rounds.
-			lp.st.Stopped = prune.StoppedRounds
-			if target >= 0 && lp.cur.NumLive() <= target {
-				lp.st.Stopped = prune.StoppedTarget
-			}
-			lp.final = lp.cur
-			return lp.checkpoint()
-		}
-		res, err := prune.Run(ctx, lp.cur, lp.p.data, lp.settings())
-		if res == nil {
-			return err
-		}
-		steps, issues := lp.renumber(res)
-		complete := len(res.Rounds) == 1
-		if complete {
-			rd := res.Rounds[0]
-			lp.st.History = append(lp.st.History, steps...)
-			lp.st.Issues = append(lp.st.Issues, issues...)
-			for _, s := range res.History {
-				if !s.Undone && !math.IsNaN(s.Predicted) {
-					lp.st.TotalPredicted += jnum(s.Predicted)
-				}
-			}
-			lp.st.Steps += len(res.History)
-			lp.st.Rounds++
-			lp.st.RoundList = append(lp.st.RoundList, lp.roundRecord(rd, lp.st.Rounds))
-			lp.cur = res.Net
-			lp.final = lp.cur
-		} else {
-			lp.partial, lp.partialIssues = steps, issues
-			lp.final = res.Net
-		}
-		final := err == nil && res.Stopped != prune.StoppedRounds
-		if final {
-			lp.st.Stopped = res.Stopped
-			lp.final = lp.cur
-		}
-		if complete || final {
-			if err := lp.checkpoint(); err != nil {
-				return err
-			}
-			if complete && lp.afterRound != nil {
-				lp.afterRound(lp.st.Rounds)
-			}
-		}
-		if err != nil || final {
-			return err
-		}
-	}
+	return err
 }
 
-// ceilCount returns ⌈x⌉, or the nearest integer when x is within rounding
-// of it, as prune.Settings counts a target sparsity.
-func ceilCount(x float64) int {
-	r := math.Round(x)
-	if math.Abs(x-r) <= 1e-9*math.Max(1, math.Abs(x)) {
-		return int(r)
+// records sets the records of the report from the engine's history,
+// rounds and issues.
+func (lp *pruneLoop) records(history []prune.Step, rounds []prune.Round, issues []prune.Issue) {
+	lp.st.History, lp.st.Issues = lp.renumber(history, issues)
+	lp.st.RoundList = make([]roundRecord, len(rounds))
+	done := 0
+	for i, rd := range rounds {
+		lp.st.RoundList[i] = lp.roundRecord(rd, rd.Round)
+		done = rd.Round
 	}
-	return int(math.Ceil(x))
+	lp.st.Rounds, lp.st.Steps = done, len(history)
 }
 
-// renumber returns the removals and issues of one prune.Run call numbered
-// within the whole run.
-func (lp *pruneLoop) renumber(res *prune.Result) ([]stepRecord, []issueRecord) {
-	steps := make([]stepRecord, len(res.History))
-	for i, s := range res.History {
+// renumber returns the records of the removals and the issues of the
+// engine.
+func (lp *pruneLoop) renumber(history []prune.Step, issues []prune.Issue) ([]stepRecord, []issueRecord) {
+	steps := make([]stepRecord, len(history))
+	for i, s := range history {
 		steps[i] = stepRecord{
-			Step: s.Step + lp.st.Steps, Round: s.Round + lp.st.Rounds, Index: s.Index, Name: s.Name,
+			Step: s.Step, Round: s.Round, Index: s.Index, Name: s.Name,
 			Saliency: jnum(s.Saliency), Predicted: jnum(s.Predicted), Real: jnum(s.Real),
 			Loss: jnum(s.Loss), Error: jnum(s.Error), Live: s.Live, Undone: s.Undone,
 		}
 	}
-	issues := make([]issueRecord, len(res.Health.Issues))
-	for i, is := range res.Health.Issues {
-		r := issueRecord{Round: is.Round + lp.st.Rounds, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if r.Step > 0 {
-			r.Step += lp.st.Steps
+	recs := make([]issueRecord, len(issues))
+	for i, is := range issues {
+		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
+		if is.Index >= 0 && is.Index < lp.p.net.NumParams() {
+			r.Param = lp.p.net.ParamAt(is.Index).String()
 		}
-		if is.Index >= 0 && is.Index < lp.cur.NumParams() {
-			r.Param = lp.cur.ParamAt(is.Index).String()
-		}
-		issues[i] = r
+		recs[i] = r
 	}
-	return steps, issues
+	return steps, recs
 }
 
 // roundRecord returns the record of round rd, numbered n.
@@ -1327,12 +1363,15 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 			stage.add()
 		}
 	}
-	before := lp.cur
-	train := lp.p.data.Train
-	E0 := before.Objective(train.X, train.Y)
-	net, rep, err := prune.Layerwise(ctx, before, train.X, ls)
+	var retrain *nn.TrainSettings
+	if set.Retrain != nil {
+		ts, _ := trainSettingsOf(*set.Retrain)
+		ts.Src = lp.p.retrainSrc
+		retrain = &ts
+	}
+	res, rep, err := prune.LayerwiseRun(ctx, lp.cur, lp.p.data, ls, retrain)
 	stage.stop()
-	if err != nil {
+	if res == nil {
 		return err
 	}
 	for l, ly := range rep.Layers {
@@ -1342,53 +1381,12 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 			Lambda: jnum(ly.Lambda), Predicted: jnum(ly.Predicted), Actual: jnum(ly.Actual), DampingTerm: jnum(ly.DampingTerm),
 		})
 	}
-	if err := net.CheckFinite(); err != nil {
-		return fmt.Errorf("layer-wise pruning: %v", err)
+	lp.records(res.History, res.Rounds, res.Health.Issues)
+	lp.cur, lp.final = res.Net, res.Net
+	if err != nil {
+		return err
 	}
-	nan := jnum(math.NaN())
-	live := net.NumLive()
-	removed := 0
-	for q := 0; q < net.NumParams(); q++ {
-		if before.IsLive(q) && !net.IsLive(q) {
-			removed++
-			lp.st.History = append(lp.st.History, stepRecord{
-				Step: removed, Round: 1, Index: q, Name: net.ParamAt(q).String(),
-				Saliency: nan, Predicted: nan, Real: nan, Loss: nan, Error: nan, Live: live,
-			})
-		}
-	}
-	pruned := lp.p.eval(net)
-	rd := roundRecord{
-		Round: 1, Removed: removed, Live: live, Predicted: nan, Real: jnum(pruned.Train.Loss - E0), Damping: nan,
-		Pruned: pruned,
-	}
-	lp.st.Steps, lp.st.Rounds = removed, 1
-	lp.st.Stopped = prune.StoppedTarget
-	if set.Retrain != nil {
-		ts, _ := trainSettingsOf(*set.Retrain)
-		ts.Src = lp.p.retrainSrc
-		prev := net.ParamsTo(nil)
-		tr, err := nn.Train(ctx, net, train, lp.p.data.Valid, &ts)
-		if err == nil {
-			err = net.CheckFinite()
-		}
-		if err != nil {
-			net.SetParams(prev)
-			lp.cur, lp.final = net, net
-			lp.st.RoundList = append(lp.st.RoundList, rd)
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return err
-			}
-			lp.st.Issues = append(lp.st.Issues, issueRecord{Round: 1, Kind: prune.IssueDiverged, Index: -1, Lambda: nan,
-				Message: fmt.Sprintf("retraining after layer-wise pruning failed and was undone: %v", err)})
-			return fmt.Errorf("retraining: %v", err)
-		}
-		e := lp.p.eval(net)
-		rd.Retrained = &e
-		rd.Retrain = &retrainRecord{Epochs: tr.Epochs, Stopped: tr.Stopped}
-	}
-	lp.st.RoundList = append(lp.st.RoundList, rd)
-	lp.cur, lp.final = net, net
+	lp.st.Stopped = res.Stopped
 	return lp.checkpoint()
 }
 
@@ -1401,8 +1399,8 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		net = lp.cur
 	}
 	stopped := lp.st.Stopped
-	history := append(append([]stepRecord{}, lp.st.History...), lp.partial...)
-	issues := slices.Concat(lp.st.Issues, lp.partialIssues)
+	history := append([]stepRecord{}, lp.st.History...)
+	issues := append([]issueRecord{}, lp.st.Issues...)
 	rounds := append([]roundRecord{}, lp.st.RoundList...)
 	errMsg := ""
 	if runErr != nil {
@@ -1548,10 +1546,17 @@ type runSummary struct {
 	Start      evalRecord     `json:"start"`
 	Final      evalRecord     `json:"final"`
 	Health     map[string]int `json:"health"`
-	Resumed    *int           `json:"resumed_from_round,omitempty"`
-	Ignored    []string       `json:"ignored_flags,omitempty"`
-	Seconds    float64        `json:"seconds"`
-	GOMAXPROCS int            `json:"gomaxprocs"`
+	// Damping gives the smallest and largest damping λ the rounds used,
+	// after any escalation; absent for methods without one.
+	Damping *dampingRange `json:"damping,omitempty"`
+	// Objective is trained or loss, and ObjectiveDecay the weight decay
+	// λ of the trained objective (its curvature adds λN·I).
+	Objective      string   `json:"objective,omitempty"`
+	ObjectiveDecay float64  `json:"objective_weight_decay"`
+	Resumed        *int     `json:"resumed_from_round,omitempty"`
+	Ignored        []string `json:"ignored_flags,omitempty"`
+	Seconds        float64  `json:"seconds"`
+	GOMAXPROCS     int      `json:"gomaxprocs"`
 }
 
 // newRunSummary returns the summary of a run.
@@ -1568,10 +1573,25 @@ func newRunSummary(out *runOutcome) runSummary {
 			s.Undone++
 		}
 	}
+	s.Objective, s.ObjectiveDecay = r.Manifest.Settings.Objective, r.Manifest.Settings.ObjectiveDecay
+	for _, rd := range r.Rounds {
+		if d := float64(rd.Damping); !math.IsNaN(d) {
+			if s.Damping == nil {
+				s.Damping = &dampingRange{Min: d, Max: d}
+			}
+			s.Damping.Min, s.Damping.Max = math.Min(s.Damping.Min, d), math.Max(s.Damping.Max, d)
+		}
+	}
 	if out.resumed >= 0 {
 		s.Resumed = ptr(out.resumed)
 	}
 	return s
+}
+
+// dampingRange is the smallest and the largest damping of a run.
+type dampingRange struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
 }
 
 // printRunSummary prints the summary of a run as text.
@@ -1612,6 +1632,14 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	if d := s.Damping; d != nil && d.Min == d.Max {
+		fmt.Fprintf(w, "damping: λ = %g in every round\n", d.Min)
+	} else if d != nil {
+		fmt.Fprintf(w, "damping: λ from %g to %g (see the rounds of report.json)\n", d.Min, d.Max)
+	}
+	if s.Objective != "" {
+		fmt.Fprintf(w, "objective: %s (weight decay λ = %g)\n", s.Objective, s.ObjectiveDecay)
+	}
 	fmt.Fprintf(w, "health: %s\n", healthLine(r.Health))
 	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.files, ", "))
 	fmt.Fprintf(w, "time %.3g s, GOMAXPROCS %d\n", s.Seconds, s.GOMAXPROCS)

@@ -19,7 +19,6 @@ import (
 
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
-	"github.com/secondorder/prune/prune"
 )
 
 // runTest runs the run command with o, writing to a buffer, and returns
@@ -343,6 +342,91 @@ func TestRunInterruptedBeforeFirstRound(t *testing.T) {
 	if r := readReport(t, filepath.Join(dir, "p-report")); r.Stopped != "canceled" || r.LiveAfter != 58 {
 		t.Errorf("report: stopped %q, %d live", r.Stopped, r.LiveAfter)
 	}
+	// No round was complete, so no checkpoint: the message does not
+	// suggest --resume.
+	if strings.Contains(stderr.String(), "--resume") || !strings.Contains(stderr.String(), "nothing to resume") {
+		t.Errorf("interrupted in round 1 suggests:\n%s", stderr.String())
+	}
+}
+
+// A resumed run checks the settings of its checkpoint as strictly as the
+// flags.
+func TestRunResumeRefusesBadSettings(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Report: filepath.Join(dir, "rep"), Quiet: true, PerRound: 5, MaxRounds: 2}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	path := filepath.Join(o.Report, checkpointFile)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{`"method":"obs"`, `"method":"bogus"`, "bogus"},
+		{`"damping":0.0001`, `"damping":-1`, "damping"},
+		{`"per_round":5`, `"per_round":-5`, "per-round"},
+		{`"objective":"trained"`, `"objective":"other"`, "objective"},
+	} {
+		bad := strings.Replace(string(orig), tc.from, tc.to, 1)
+		if bad == string(orig) {
+			t.Fatalf("checkpoint lacks %s", tc.from)
+		}
+		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err, _, _ := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true, Overwrite: true})
+		if err == nil || !strings.Contains(err.Error(), "settings recorded are invalid") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: resume gave %v", tc.to, err)
+		}
+	}
+	// A checkpoint of a run in rounds without the engine's state cannot
+	// be continued exactly: refused.
+	var ck map[string]json.RawMessage
+	if err := json.Unmarshal(orig, &ck); err != nil {
+		t.Fatal(err)
+	}
+	delete(ck, "engine")
+	ck["model"] = json.RawMessage(`{}`)
+	var state map[string]json.RawMessage
+	if err := json.Unmarshal(ck["state"], &state); err != nil {
+		t.Fatal(err)
+	}
+	delete(state, "stopped") // a run still going
+	if ck["state"], err = json.Marshal(state); err != nil {
+		t.Fatal(err)
+	}
+	old, err := json.Marshal(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err, _, _ := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true, Overwrite: true}); err == nil || !strings.Contains(err.Error(), "no engine state") {
+		t.Errorf("a checkpoint without the engine's state: %v", err)
+	}
+}
+
+// Retraining that blows the weights up is a health issue.
+func TestRunRetrainBlowUpIsAnIssue(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 5, MaxRounds: 1,
+		RetrainEpochs: 1, Optimizer: "adam", LearningRate: 1e30}
+	err, _, stderr := runTest(t, context.Background(), o)
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	diverged := false
+	for _, is := range r.Health.Issues {
+		diverged = diverged || (is.Kind == "diverged" && strings.Contains(is.Message, "--lr"))
+	}
+	if r.Health.OK || !diverged || err == nil {
+		t.Errorf("retraining at lr 1e30: err %v, health %+v\n%s", err, r.Health, stderr)
+	}
+	if n := loadModel(t, o.Output); maxAbsParam(n) > 1e3 {
+		t.Errorf("the blown-up network was kept: largest |θ| %g", maxAbsParam(n))
+	}
 }
 
 func TestRunMaxMemory(t *testing.T) {
@@ -568,69 +652,6 @@ func TestJNum(t *testing.T) {
 	}
 }
 
-// TestRunMatchesPruneRun checks that the rounds of the run command, one
-// prune.Run call each, with the error-rise threshold and the budget carried
-// over, end where one prune.Run call over all rounds ends.
-func TestRunMatchesPruneRun(t *testing.T) {
-	model := monksModelFile(t)
-	n := loadModel(t, model)
-	splits, err := dataOptions{Name: "monks1", Seed: 1}.load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := prune.Data{Train: nn.Data{X: splits.Train.X, Y: splits.Train.Y}, Test: nn.Data{X: splits.Test.X, Y: splits.Test.Y}}
-	for i, c := range []struct {
-		o runOptions
-		s prune.Settings
-	}{
-		// The thresholds are such that the rule would stop elsewhere
-		// if every round measured the rise, or spent the budget, anew.
-		{runOptions{PerRound: 4, StopErrorRise: ptr(1.5e-5), TargetWeights: 5},
-			prune.Settings{Method: prune.OBS{}, PerRound: 4, ErrorRise: 1.5e-5, TargetLive: 5}},
-		{runOptions{PerRound: 2, StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification"},
-			prune.Settings{Method: prune.OBS{}, PerRound: 2, ErrorRise: prune.NoRise, ErrorMeasure: prune.Misclassification}},
-		{runOptions{PerRound: 4, Budget: 0.004},
-			prune.Settings{Method: prune.OBS{}, PerRound: 4, Budget: 0.004}},
-		{runOptions{Method: "obd", Curvature: "diag-lm", Fraction: 0.2, MaxRounds: 5},
-			prune.Settings{Method: prune.OBD{Curvature: prune.LevenbergMarquardt}, Fraction: 0.2, MaxRounds: 5}},
-	} {
-		dir := t.TempDir()
-		o := c.o
-		o.Model, o.Output, o.Quiet = model, filepath.Join(dir, "p.json"), true
-		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
-			t.Fatalf("case %d: %v\n%s", i, err, stderr)
-		}
-		got := loadModel(t, o.Output)
-		r := readReport(t, filepath.Join(dir, "p-report"))
-		res, err := prune.Run(context.Background(), n, data, &c.s)
-		if err != nil {
-			t.Fatalf("case %d: prune.Run: %v", i, err)
-		}
-		if i < 3 && len(r.Rounds) < 5 {
-			t.Errorf("case %d: only %d rounds", i, len(r.Rounds))
-		}
-		if r.Stopped != res.Stopped || len(r.Rounds) != len(res.Rounds) || len(r.History) != len(res.History) {
-			t.Errorf("case %d: stopped %s after %d rounds and %d removals; prune.Run: %s, %d, %d", i,
-				r.Stopped, len(r.Rounds), len(r.History), res.Stopped, len(res.Rounds), len(res.History))
-			continue
-		}
-		for k, st := range res.History {
-			h := r.History[k]
-			if h.Index != st.Index || h.Step != st.Step || h.Round != st.Round || h.Undone != st.Undone || float64(h.Loss) != st.Loss {
-				t.Errorf("case %d: removal %d: %+v, prune.Run %+v", i, k+1, h, st)
-				break
-			}
-		}
-		want, have := res.Net.RawParams(), got.RawParams()
-		for q := range want {
-			if want[q] != have[q] || res.Net.IsLive(q) != got.IsLive(q) {
-				t.Errorf("case %d: parameter %d is %v, prune.Run gives %v", i, q, have[q], want[q])
-				break
-			}
-		}
-	}
-}
-
 func TestNewCommandsHelp(t *testing.T) {
 	for _, c := range []string{"demo", "run", "saliency", "convert", "bench"} {
 		code, out, _ := runArgs(c, "--help")
@@ -643,5 +664,52 @@ func TestNewCommandsHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "   "+c+" ") {
 			t.Errorf("--help does not list %s:\n%s", c, out)
 		}
+	}
+}
+
+func maxAbsParam(n *nn.Network) float64 {
+	var m float64
+	for _, v := range n.RawParams() {
+		m = math.Max(m, math.Abs(v))
+	}
+	return m
+}
+
+// The summary states the damping the rounds used, --json too.
+func TestRunStatesDamping(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 5, MaxRounds: 2, JSON: true}
+	err, stdout, stderr := runTest(t, context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var s runSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	if s.Damping == nil || s.Damping.Min != float64(r.Rounds[0].Damping) || s.Objective != "trained" {
+		t.Fatalf("summary damping %+v, objective %q; rounds %+v", s.Damping, s.Objective, r.Rounds)
+	}
+	o.JSON, o.Overwrite = false, true
+	err, stdout, _ = runTest(t, context.Background(), o)
+	if err != nil || !strings.Contains(stdout, "damping: λ") {
+		t.Errorf("text summary without the damping:\n%s", stdout)
+	}
+}
+
+// On classification --stop-error-rise watches the misclassification by
+// default, so a zero rise does not stop at the first removal.
+func TestRunErrorRiseDefaultsToMisclassification(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 1, StopErrorRise: ptr(0.0), MaxRounds: 30}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	r := readReport(t, filepath.Join(dir, "p-report"))
+	if r.Manifest.Settings.ErrorMeasure != "misclassification" || r.LiveAfter >= r.LiveBefore-1 {
+		t.Errorf("measure %q, %d → %d live", r.Manifest.Settings.ErrorMeasure, r.LiveBefore, r.LiveAfter)
 	}
 }

@@ -31,6 +31,7 @@ type saliencyOptions struct {
 	Damping   *float64
 	Alpha     float64
 	Probes    int
+	Objective string
 	MaxMemory string
 
 	All       bool // list every parameter in the summary
@@ -49,6 +50,7 @@ func saliencyCommand() *cli.Command {
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 of the obs matrix, raised tenfold while it is not positive definite", DefaultText: fmt.Sprint(prune.DefaultDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay, gradient taken as zero), gradient (with its gradient) or loss", DefaultText: "trained", Category: "Method"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Method"},
 		&cli.BoolFlag{Name: "all", Usage: "list every parameter's saliency in the summary, not only the 10 smallest", Category: "Output"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "NumPy `FILE`.npy to write: float64, one entry per parameter in canonical order, NaN for pruned ones", Category: "Output"},
@@ -79,7 +81,7 @@ func saliencyCommand() *cli.Command {
 				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
 				Data: d, DataGiven: given,
 				Method: c.String("method"), Curvature: c.String("curvature"),
-				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), MaxMemory: c.String("max-memory"),
+				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Objective: c.String("objective"), MaxMemory: c.String("max-memory"),
 				All: c.Bool("all"), Output: c.String("output"), Overwrite: c.Bool("overwrite"),
 				JSON: c.Bool("json"), Quiet: isQuiet(c),
 			}
@@ -104,10 +106,16 @@ type paramSaliency struct {
 
 // saliencySummary is what the saliency command prints with --json.
 type saliencySummary struct {
-	Model    string          `json:"model"`
-	Data     string          `json:"data"`
-	Samples  int             `json:"samples"`
-	Method   string          `json:"method"`
+	Model   string `json:"model"`
+	Data    string `json:"data"`
+	Samples int    `json:"samples"`
+	Method  string `json:"method"`
+	// Damping is the damping λ the saliencies were computed with, after
+	// any escalation (null for methods without one), and Decay the λN of
+	// the trained objective's penalty (0 for the loss alone).
+	Damping  jnum            `json:"damping"`
+	Decay    float64         `json:"objective_decay"`
+	Health   healthRecord    `json:"health"`
 	Output   string          `json:"output"`
 	Params   int             `json:"params"`
 	Scored   int             `json:"scored"`
@@ -127,7 +135,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
-	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes}
+	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective}
 	var set runSettings
 	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
 	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {
@@ -176,9 +184,15 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
 	start := time.Now()
 	bar.start(set.describe()+" saliencies", -1)
-	sal, err := prune.Scores(ctx, n, train.X, train.Y, &prune.Settings{
-		Method:   set.saliency(rand.NewPCG(d.Seed, streamHutch)),
-		MaxBytes: limit,
+	var decay float64
+	if set.Objective == "trained" || set.Objective == "gradient" {
+		decay, _ = prune.WeightDecayOf(n)
+	}
+	res, err := prune.ScoresOf(ctx, n, train.X, train.Y, &prune.Settings{
+		Method:      set.saliency(rand.NewPCG(d.Seed, streamHutch)),
+		Objective:   objectiveOf(set.Objective),
+		WeightDecay: decay,
+		MaxBytes:    limit,
 	})
 	bar.stop()
 	if err != nil {
@@ -187,6 +201,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		}
 		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.Model, d.Name, err)
 	}
+	sal := res.Saliency
 	if err := writeNPYVector(o.Output, sal); err != nil {
 		return fmt.Errorf("--output %s: %v", o.Output, err)
 	}
@@ -194,7 +209,17 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	sum := saliencySummary{
 		Model: o.Model, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
 		Params: len(sal), Seconds: time.Since(start).Seconds(),
+		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
+	issues := []issueRecord{}
+	for _, is := range res.Health.Issues {
+		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
+		if is.Index >= 0 && is.Index < n.NumParams() {
+			r.Param = n.ParamAt(is.Index).String()
+		}
+		issues = append(issues, r)
+	}
+	sum.Health = newHealthRecord(issues)
 	var scored []paramSaliency
 	for q, s := range sal {
 		if math.IsNaN(s) {
@@ -232,6 +257,13 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	fmt.Fprintf(tw, "parameters\t%d (%d scored, %d pruned: NaN)\n", sum.Params, sum.Scored, sum.Pruned)
 	fmt.Fprintf(tw, "output\t%s (float64, %d)\n", sum.Output, sum.Params)
 	fmt.Fprintf(tw, "min / median / max\t%.6g / %.6g / %.6g\n", float64(sum.Min), float64(sum.Median), float64(sum.Max))
+	if !math.IsNaN(float64(sum.Damping)) {
+		fmt.Fprintf(tw, "damping\tλ = %g\n", float64(sum.Damping))
+	}
+	if set.Objective != "" {
+		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", set.Objective, sum.Decay)
+	}
+	fmt.Fprintf(tw, "health\t%s\n", healthLine(sum.Health))
 	fmt.Fprintf(tw, "time\t%.3g s\n", sum.Seconds)
 	tw.Flush()
 	list, title := sum.Smallest, "smallest"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -97,5 +98,40 @@ func TestSaliencyErrors(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
 		t.Errorf("failed runs wrote %v", m)
+	}
+}
+
+// The damping reported is the one the saliencies were computed with, after
+// escalation, in the text and in --json.
+func TestSaliencyReportsDamping(t *testing.T) {
+	model := prunedModelFile(t, 7)
+	out := filepath.Join(t.TempDir(), "s.npy")
+	args := []string{"saliency", "--model", model, "--method", "obs", "--objective", "loss", "--damping", "1e-12", "-o", out, "--overwrite", "--json"}
+	code, stdout, stderr := runArgs(args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var sum saliencySummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	raised := false
+	for _, is := range sum.Health.Issues {
+		raised = raised || is.Kind == "damping"
+	}
+	if !(float64(sum.Damping) > 1e-12) || !raised || sum.Health.OK {
+		t.Errorf("damping %v, health %+v: want the escalated damping and its issue", sum.Damping, sum.Health)
+	}
+	code, text, stderr := runArgs(args[:len(args)-1]...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(text, fmt.Sprintf("λ = %g", float64(sum.Damping))) {
+		t.Errorf("the text does not give the damping %v:\n%s", sum.Damping, text)
+	}
+	// Magnitude has no damping: null.
+	code, stdout, _ = runArgs("saliency", "--model", model, "--method", "magnitude", "-o", out, "--overwrite", "--json")
+	if code != 0 || !strings.Contains(stdout, `"damping": null`) {
+		t.Errorf("magnitude --json: exit %d\n%s", code, stdout)
 	}
 }

@@ -1,0 +1,143 @@
+package hessian
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+)
+
+// Defaults of the curvature kinds.
+const (
+	// DefaultProbes is the number of Rademacher probes of the hutchinson
+	// kind.
+	DefaultProbes = 100
+
+	// DefaultAlpha is the initial damping α of the recursive kind.
+	DefaultAlpha = 1e-4
+)
+
+// KindOptions holds the settings of a kind's builder; a zero field selects
+// the kind's default.
+type KindOptions struct {
+	// Probes is the number of Rademacher probes of hutchinson, default
+	// DefaultProbes.
+	Probes int
+
+	// Src is the randomness of hutchinson; nil means a fixed seed.
+	Src rand.Source
+
+	// Alpha is the initial damping of recursive, default DefaultAlpha.
+	Alpha float64
+}
+
+// Kind describes a named curvature the toolkit builds: what it is, which
+// fast paths it has and what memory it needs. The command line's curvature
+// flags and the saliencies of package prune select curvatures by these
+// names.
+type Kind struct {
+	// Name is the kind's name, such as "exact" or "diag-lm".
+	Name string
+
+	// Desc names the curvature in messages, such as "exact Hessian H".
+	Desc string
+
+	// Help is a one-line description for help texts.
+	Help string
+
+	// Dense reports a dense W×W matrix built directly (a Denser): the
+	// kind can be inverted for Optimal Brain Surgeon.
+	Dense bool
+
+	// Diagonal reports a diagonal computed without the dense matrix:
+	// the kind can give Optimal Brain Damage its diagonal. Estimate
+	// reports that the diagonal is a stochastic estimate.
+	Diagonal, Estimate bool
+
+	// InverseOnly reports a kind of which only the inverse is built
+	// (the recursive inverse of Hassibi and Stork); New returns nil.
+	InverseOnly bool
+
+	// PSD reports a kind positive semi-definite by construction, which
+	// needs no raised damping.
+	PSD bool
+
+	// New returns the curvature of the kind on p, nil for InverseOnly.
+	New func(p *Problem, o KindOptions) Curvature
+}
+
+// DenseMemory returns the bytes a dense build of the kind on p needs: the
+// W×W matrix, and for the exact Hessian a buffer over all the network's
+// parameters.
+func (k Kind) DenseMemory(p *Problem) int64 {
+	b := DenseBytes(p.Dim())
+	if k.Name == "exact" && p.Params != nil {
+		b += DenseBytes(p.Net.NumParams())
+	}
+	return b
+}
+
+// DiagTo writes the diagonal of the kind on p to dst, of length p.Dim():
+// the curvature's own diagonal, or for hutchinson its estimate. It returns
+// an error for a kind without a diagonal.
+func (k Kind) DiagTo(ctx context.Context, p *Problem, o KindOptions, dst []float64) error {
+	if !k.Diagonal {
+		return fmt.Errorf("hessian: curvature %s has no diagonal fast path", k.Name)
+	}
+	switch c := k.New(p, o).(type) {
+	case Hutchinson:
+		return c.EstimateDiagTo(ctx, dst)
+	case Diagonaler:
+		return c.DiagTo(ctx, dst)
+	}
+	return fmt.Errorf("hessian: curvature %s has no diagonal", k.Name)
+}
+
+var kinds = []Kind{
+	{Name: "exact", Desc: "exact Hessian H", Help: "the exact Hessian H = ∇²E", Dense: true, Diagonal: true,
+		New: func(p *Problem, o KindOptions) Curvature { return Exact{P: p} }},
+	{Name: "gn", Desc: "Gauss–Newton matrix G", Help: "the Gauss–Newton (outer-product) matrix G = Σ Jᵀ Λ J", Dense: true, Diagonal: true, PSD: true,
+		New: func(p *Problem, o KindOptions) Curvature { return GaussNewton{P: p} }},
+	{Name: "fisher", Desc: "empirical Fisher matrix F", Help: "the empirical Fisher matrix F = Σ g gᵀ of the per-sample gradients", Dense: true, Diagonal: true, PSD: true,
+		New: func(p *Problem, o KindOptions) Curvature { return Fisher{P: p} }},
+	{Name: "recursive", Desc: "OBS recursive inverse (αI + G/N)⁻¹", Help: "the Optimal Brain Surgeon recursive inverse (αI + G/N)⁻¹ of the mean loss", InverseOnly: true, PSD: true},
+	{Name: "diag-bl", Desc: "Becker–LeCun diagonal", Help: "the Becker–LeCun back-propagated diagonal approximation of H", Diagonal: true,
+		New: func(p *Problem, o KindOptions) Curvature { return BeckerLeCun{P: p} }},
+	{Name: "diag-lm", Desc: "Levenberg–Marquardt diagonal", Help: "the Levenberg–Marquardt form of the Becker–LeCun diagonal, without f″ terms, ≥ 0", Diagonal: true, PSD: true,
+		New: func(p *Problem, o KindOptions) Curvature { return BeckerLeCun{P: p, LM: true} }},
+	{Name: "hutchinson", Desc: "Hutchinson estimate of the diagonal of H", Help: "Hutchinson's estimate of the diagonal of H from Rademacher probes", Diagonal: true, Estimate: true,
+		New: func(p *Problem, o KindOptions) Curvature {
+			return Hutchinson{C: Exact{P: p}, Probes: o.Probes, Src: o.Src}
+		}},
+}
+
+// Kinds returns the curvature kinds, in a fixed order.
+func Kinds() []Kind { return append([]Kind(nil), kinds...) }
+
+// KindNamed returns the kind with the given name, case-insensitively.
+func KindNamed(name string) (Kind, error) {
+	for _, k := range kinds {
+		if strings.EqualFold(k.Name, name) {
+			return k, nil
+		}
+	}
+	return Kind{}, fmt.Errorf("unknown curvature %q (want %s)", name, KindList(func(Kind) bool { return true }))
+}
+
+// KindList returns the names of the kinds for which keep holds, as
+// "a, b or c".
+func KindList(keep func(Kind) bool) string {
+	var names []string
+	for _, k := range kinds {
+		if keep(k) {
+			names = append(names, k.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}

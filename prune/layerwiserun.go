@@ -1,0 +1,85 @@
+package prune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/secondorder/prune/nn"
+)
+
+// LayerwiseRun prunes a copy of net in one shot with Layerwise, on the
+// training inputs of data as calibration inputs, and, when retrain is not
+// nil, retrains it once with the mask fixed (nn.Train on the training data,
+// and the validation data when present). It returns the result in the shape
+// of Run's: one round, one Step per parameter removed (in index order, with
+// no saliency or prediction, NaN), the metrics of every split before, after
+// pruning and after retraining, and the layer-wise report. net is not
+// modified.
+//
+// A retraining that fails is undone and reported as an IssueDiverged; the
+// Result then holds the pruned network, with Stopped StoppedFailed, and
+// the error is returned with it. When ctx is done Stopped is
+// StoppedCanceled.
+func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
+	var none LayerwiseReport
+	if err := retrain.Validate(); err != nil {
+		return nil, none, fmt.Errorf("prune: retraining: %w", err)
+	}
+	var s Settings
+	if err := checkSplits(net, data, &s); err != nil {
+		return nil, none, err
+	}
+	r := &runner{data: data, net: net, hasValid: data.Valid.X != nil, hasTest: data.Test.X != nil}
+	res := &Result{Start: r.eval()}
+	train := data.Train
+	pruned, rep, err := Layerwise(ctx, net, train.X, ls)
+	if err != nil {
+		return nil, rep, err
+	}
+	if err := pruned.CheckFinite(); err != nil {
+		return nil, rep, fmt.Errorf("prune: layer-wise pruning: %w", err)
+	}
+	res.Net = pruned
+	live := pruned.NumLive()
+	for q := 0; q < pruned.NumParams(); q++ {
+		if net.IsLive(q) && !pruned.IsLive(q) {
+			res.History = append(res.History, Step{
+				Step: len(res.History) + 1, Round: 1, Index: q, Name: pruned.ParamAt(q).String(),
+				Saliency: math.NaN(), Predicted: math.NaN(), Real: math.NaN(), Loss: math.NaN(), Error: math.NaN(), Live: live,
+			})
+		}
+	}
+	r.net = pruned
+	rd := Round{Round: 1, Removed: len(res.History), Live: live, Predicted: math.NaN(), Damping: math.NaN(), Pruned: r.eval()}
+	rd.Real = rd.Pruned.Train.Loss - res.Start.Train.Loss
+	rd.Retrained = rd.Pruned
+	res.Stopped = StoppedTarget
+	if retrain != nil {
+		prev := pruned.ParamsTo(nil)
+		tr, err := nn.Train(ctx, pruned, train, data.Valid, retrain)
+		if err == nil {
+			err = pruned.CheckFinite()
+		}
+		if b, a := maxAbs(prev), maxAbs(pruned.RawParams()); err == nil && a > BlowUp*math.Max(1, b) {
+			err = fmt.Errorf("it blew the weights up (largest |θ| from %.3g to %.3g): %w", b, a, nn.ErrDiverged)
+		}
+		if err != nil {
+			pruned.SetParams(prev)
+			res.Rounds = append(res.Rounds, rd)
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				res.Stopped = StoppedCanceled
+				return res, rep, err
+			}
+			res.Stopped = StoppedFailed
+			res.Health.Issues = append(res.Health.Issues, Issue{Round: 1, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
+				Message: fmt.Sprintf("retraining after layer-wise pruning failed and was undone: %v; lower the learning rate (--lr)", err)})
+			return res, rep, fmt.Errorf("prune: retraining: %w", err)
+		}
+		rd.Retrain = &tr
+		rd.Retrained = r.eval()
+	}
+	res.Rounds = append(res.Rounds, rd)
+	return res, rep, nil
+}
