@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -279,7 +280,7 @@ func curveDatasets(ctx context.Context, r *runCtx, seed uint64) ([]*curveData, e
 // curveChart draws the mean training loss against the weights removed for
 // every method on the data set d.
 func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
-	p := newPlot(fmt.Sprintf("%s (%s, W = %d): no retraining", d.title, d.net.Arch(), d.net.NumParams()), "parameters removed", "training loss E/N")
+	p := chart.New(fmt.Sprintf("%s (%s, W = %d): no retraining", d.title, d.net.Arch(), d.net.NumParams()), "parameters removed", "training loss E/N")
 	n := float64(d.n())
 	i := 0
 	for _, cr := range runs {
@@ -294,16 +295,17 @@ func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
 		}
 		k := i
 		if strings.HasPrefix(cr.method.key, "obs") {
-			k += len(palette10) // dashed
+			k += len(chart.Palette) // dashed
 		}
-		if err := addLine(p, cr.method.key, k, xs, clampPositive(ys, 1e-12)); err != nil {
+		if err := chart.AddLine(p, cr.method.key, k, xs, chart.AtLeast(ys, 1e-12)); err != nil {
 			return nil, err
 		}
 		i++
 	}
-	setLogY(p)
+	chart.LogY(p)
 	p.Legend.Top = false
-	return renderPNG([][]*plot.Plot{{p}}, vg.Points(720), vg.Points(480))
+	chart.Frame(p)
+	return chart.Render([][]*plot.Plot{{p}}, vg.Points(720), vg.Points(480))
 }
 
 // curveDEChart draws the predicted against the real ΔE of every OBS
@@ -311,7 +313,7 @@ func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
 func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 	row := make([]*plot.Plot, len(data))
 	for k, d := range data {
-		p := newPlot(d.title, "predicted ΔE", "real ΔE")
+		p := chart.New(d.title, "predicted ΔE", "real ΔE")
 		lo, hi := math.Inf(1), math.Inf(-1)
 		i := 0
 		for _, cr := range runs {
@@ -327,7 +329,7 @@ func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 					hi = math.Max(hi, math.Max(st.Predicted, st.Real))
 				}
 			}
-			if err := addPoints(p, cr.method.key, i, xs, ys); err != nil {
+			if err := chart.AddPoints(p, cr.method.key, i, xs, ys); err != nil {
 				return nil, err
 			}
 			i++
@@ -338,11 +340,12 @@ func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 				return nil, err
 			}
 			p.Add(l)
-			setLogX(p)
-			setLogY(p)
+			chart.LogX(p)
+			chart.LogY(p)
 		}
 		p.Legend.Left = true
 		row[k] = p
 	}
-	return renderPNG([][]*plot.Plot{row}, vg.Points(1100), vg.Points(400))
+	chart.Frame(row...)
+	return chart.Render([][]*plot.Plot{row}, vg.Points(1100), vg.Points(400))
 }

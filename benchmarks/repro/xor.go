@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -352,9 +353,9 @@ func xorSaliencyChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		if c.kept[k] >= 1 {
 			keeps = "keeps XOR"
 		}
-		p := newPlot(fmt.Sprintf("%s: removes %s, %s", m.name, c.first[k], keeps), "", "|saliency| / largest")
+		p := chart.New(fmt.Sprintf("%s: removes %s, %s", m.name, c.first[k], keeps), "", "|saliency| / largest")
 		p.Title.TextStyle.Font.Size = vg.Points(9)
-		if err := addPoints(p, "", 0, xs, ys); err != nil {
+		if err := chart.AddPoints(p, "", 0, xs, ys); err != nil {
 			return nil, err
 		}
 		s, err := plotter.NewScatter(xyPoints(cx, cy))
@@ -363,17 +364,18 @@ func xorSaliencyChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		}
 		s.Shape = draw.CircleGlyph{}
 		s.Radius = vg.Points(5)
-		s.Color = redColor
+		s.Color = chart.Red
 		p.Add(s)
-		setLogY(p)
+		chart.LogY(p)
 		p.Y.Min *= 0.7 // room below the least salient parameter
 		p.NominalX(names...)
 		p.X.Tick.Label.Rotation = math.Pi / 3
 		p.X.Tick.Label.XAlign = draw.XRight
 		row[k] = p
 	}
+	chart.Frame(row...)
 	grid := [][]*plot.Plot{row[:3], row[3:]}
-	return renderPNG(grid, vg.Points(900), vg.Points(560))
+	return chart.Render(grid, vg.Points(900), vg.Points(560))
 }
 
 // xorSurfaceChart draws the output of the case's network over the plane
@@ -421,8 +423,9 @@ func xorSurfaceChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		}
 		plots[i] = p
 	}
+	// The heat maps fill their plots: no margins.
 	grid := [][]*plot.Plot{plots[:3], plots[3:]}
-	return renderPNG(grid, vg.Points(780), vg.Points(540))
+	return chart.Render(grid, vg.Points(780), vg.Points(540))
 }
 
 // surface is the output of a network with two inputs on a square grid.
