@@ -12,6 +12,7 @@ package chart
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
@@ -378,15 +379,7 @@ func (t SymLogTicks) Ticks(lo, hi float64) []plot.Tick {
 		add(v, label)
 		add(-v, label)
 	}
-	slices.SortFunc(ticks, func(a, b plot.Tick) int {
-		switch {
-		case a.Value < b.Value:
-			return -1
-		case a.Value > b.Value:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ticks, func(a, b plot.Tick) int { return cmp.Compare(a.Value, b.Value) })
 	return ticks
 }
 
