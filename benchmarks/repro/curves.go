@@ -280,7 +280,7 @@ func curveDatasets(ctx context.Context, r *runCtx, seed uint64) ([]*curveData, e
 // curveChart draws the mean training loss against the weights removed for
 // every method on the data set d.
 func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
-	p := chart.New(fmt.Sprintf("%s (%s, W = %d): no retraining", d.title, d.net.Arch(), d.net.NumParams()), "parameters removed", "training loss E/N")
+	p := newPlot(fmt.Sprintf("%s (%s, W = %d): no retraining", d.title, d.net.Arch(), d.net.NumParams()), "parameters removed", "training loss E/N")
 	n := float64(d.n())
 	i := 0
 	for _, cr := range runs {
@@ -297,15 +297,14 @@ func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
 		if strings.HasPrefix(cr.method.key, "obs") {
 			k += len(chart.Palette) // dashed
 		}
-		if err := chart.AddLine(p, cr.method.key, k, xs, chart.AtLeast(ys, 1e-12)); err != nil {
+		if err := addLine(p, cr.method.key, k, xs, chart.AtLeast(ys, 1e-12)); err != nil {
 			return nil, err
 		}
 		i++
 	}
 	chart.LogY(p)
 	p.Legend.Top = false
-	chart.Frame(p)
-	return chart.Render([][]*plot.Plot{{p}}, vg.Points(720), vg.Points(480))
+	return renderPNG([][]*plot.Plot{{p}}, vg.Points(720), vg.Points(480))
 }
 
 // curveDEChart draws the predicted against the real ΔE of every OBS
@@ -313,7 +312,7 @@ func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
 func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 	row := make([]*plot.Plot, len(data))
 	for k, d := range data {
-		p := chart.New(d.title, "predicted ΔE", "real ΔE")
+		p := newPlot(d.title, "predicted ΔE", "real ΔE")
 		lo, hi := math.Inf(1), math.Inf(-1)
 		i := 0
 		for _, cr := range runs {
@@ -329,7 +328,7 @@ func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 					hi = math.Max(hi, math.Max(st.Predicted, st.Real))
 				}
 			}
-			if err := chart.AddPoints(p, cr.method.key, i, xs, ys); err != nil {
+			if err := addPoints(p, cr.method.key, i, xs, ys); err != nil {
 				return nil, err
 			}
 			i++
@@ -346,6 +345,5 @@ func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 		p.Legend.Left = true
 		row[k] = p
 	}
-	chart.Frame(row...)
-	return chart.Render([][]*plot.Plot{row}, vg.Points(1100), vg.Points(400))
+	return renderPNG([][]*plot.Plot{row}, vg.Points(1100), vg.Points(400))
 }

@@ -408,7 +408,7 @@ func liveWeights(net *nn.Network) []int {
 
 // mnistChart draws the test error against the fraction of weights kept.
 func mnistChart(cfg mnistConfig, results []mnistResult, base float64) ([]byte, error) {
-	p := chart.New("784-300-100-10 on MNIST", "weights kept (%)", "test error (%)")
+	p := newPlot("784-300-100-10 on MNIST", "weights kept (%)", "test error (%)")
 	for mi, m := range mnistMethods {
 		for vi, v := range mnistVariants {
 			var xs, ys []float64
@@ -420,19 +420,18 @@ func mnistChart(cfg mnistConfig, results []mnistResult, base float64) ([]byte, e
 			}
 			// Colour by method, dashes by variant.
 			k := mi + len(chart.Palette)*vi
-			if err := chart.AddLine(p, m.key+", "+v, k, xs, ys); err != nil {
+			if err := addLine(p, m.key+", "+v, k, xs, ys); err != nil {
 				return nil, err
 			}
-			if err := chart.AddPoints(p, "", mi, xs, ys); err != nil {
+			if err := addPoints(p, "", mi, xs, ys); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := chart.AddLine(p, "dense network", 7, []float64{100 * (1 - cfg.sparsities[len(cfg.sparsities)-1]), 100}, []float64{100 * base, 100 * base}); err != nil {
+	if err := addLine(p, "dense network", 7, []float64{100 * (1 - cfg.sparsities[len(cfg.sparsities)-1]), 100}, []float64{100 * base, 100 * base}); err != nil {
 		return nil, err
 	}
 	chart.LogX(p)
 	chart.LogY(p)
-	chart.Frame(p)
-	return chart.Render([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
+	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
 }

@@ -14,7 +14,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/secondorder/prune/datasets"
-	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -470,7 +469,7 @@ func monksChart(split string, cfg monksConfig, runs []monksRun) ([]byte, error) 
 	}
 	row := make([]*plot.Plot, len(cfg.problems))
 	for k, p := range cfg.problems {
-		pl := chart.New(fmt.Sprintf("MONK-%d, %s splits", p.problem, split), "", "parameters left")
+		pl := newPlot(fmt.Sprintf("MONK-%d, %s splits", p.problem, split), "", "parameters left")
 		for vi, v := range vars {
 			var xs, ys []float64
 			n := 0
@@ -483,7 +482,7 @@ func monksChart(split string, cfg monksConfig, runs []monksRun) ([]byte, error) 
 					n++
 				}
 			}
-			if err := chart.AddPoints(pl, "", vi/2, xs, ys); err != nil {
+			if err := addPoints(pl, "", vi/2, xs, ys); err != nil {
 				return nil, err
 			}
 		}
@@ -504,6 +503,5 @@ func monksChart(split string, cfg monksConfig, runs []monksRun) ([]byte, error) 
 		pl.Y.Max = float64(17*p.hidden + 2*p.hidden + 1)
 		row[k] = pl
 	}
-	chart.Frame(row...)
-	return chart.Render([][]*plot.Plot{row}, vg.Points(330*float64(len(row))), vg.Points(330))
+	return renderPNG([][]*plot.Plot{row}, vg.Points(330*float64(len(row))), vg.Points(330))
 }

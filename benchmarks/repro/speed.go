@@ -370,7 +370,7 @@ func formatDuration(d time.Duration) string {
 
 // speedChart draws the time of every computation against W.
 func speedChart(Ws []int, times []map[string]speedTime) ([]byte, error) {
-	p := chart.New("time against the number of parameters W (N = samples fixed)", "W", "seconds")
+	p := newPlot("time against the number of parameters W (N = samples fixed)", "W", "seconds")
 	for i, op := range speedOps {
 		var xs, ys []float64
 		for k, W := range Ws {
@@ -379,16 +379,15 @@ func speedChart(Ws []int, times []map[string]speedTime) ([]byte, error) {
 				ys = append(ys, t.d.Seconds())
 			}
 		}
-		if err := chart.AddLine(p, op.key, i, xs, ys); err != nil {
+		if err := addLine(p, op.key, i, xs, ys); err != nil {
 			return nil, err
 		}
-		if err := chart.AddPoints(p, "", i, xs, ys); err != nil {
+		if err := addPoints(p, "", i, xs, ys); err != nil {
 			return nil, err
 		}
 	}
 	chart.LogX(p)
 	chart.LogY(p)
 	p.Legend.Left = true
-	chart.Frame(p)
-	return chart.Render([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
+	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
 }

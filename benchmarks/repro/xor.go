@@ -353,9 +353,9 @@ func xorSaliencyChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		if c.kept[k] >= 1 {
 			keeps = "keeps XOR"
 		}
-		p := chart.New(fmt.Sprintf("%s: removes %s, %s", m.name, c.first[k], keeps), "", "|saliency| / largest")
+		p := newPlot(fmt.Sprintf("%s: removes %s, %s", m.name, c.first[k], keeps), "", "|saliency| / largest")
 		p.Title.TextStyle.Font.Size = vg.Points(9)
-		if err := chart.AddPoints(p, "", 0, xs, ys); err != nil {
+		if err := addPoints(p, "", 0, xs, ys); err != nil {
 			return nil, err
 		}
 		s, err := plotter.NewScatter(xyPoints(cx, cy))
@@ -373,9 +373,8 @@ func xorSaliencyChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		p.X.Tick.Label.XAlign = draw.XRight
 		row[k] = p
 	}
-	chart.Frame(row...)
 	grid := [][]*plot.Plot{row[:3], row[3:]}
-	return chart.Render(grid, vg.Points(900), vg.Points(560))
+	return renderPNG(grid, vg.Points(900), vg.Points(560))
 }
 
 // xorSurfaceChart draws the output of the case's network over the plane
