@@ -463,6 +463,15 @@ func renderChart(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
 	return chart.Render(grid, w, h)
 }
 
+// addSeries adds a series in the style of series i (chart.AddSeries).
+func addSeries(p *plot.Plot, name string, i int, xs, ys []float64, dashed bool) error {
+	return chart.AddSeries(p, name, i, xs, ys, dashed)
+}
+
+// finitePoints returns the points whose coordinates are finite
+// (chart.Finite).
+func finitePoints(xs, ys []float64) plotter.XYs { return chart.Finite(xs, ys) }
+
 // newChart returns a plot in the style of chart.New with the legend at the
 // top left, whose x axis, the number of parameters left, decreases from
 // left to right when inverted is set.
@@ -521,10 +530,10 @@ func curveChart(rep *runReport) ([]byte, error) {
 	if !perRemoval {
 		label = "start, and after each round"
 	}
-	if err := chart.AddSeries(loss, label, 0, xs, ys); err != nil {
+	if err := addSeries(loss, label, 0, xs, ys, false); err != nil {
 		return nil, err
 	}
-	if pts := chart.Finite(rx, ry); len(pts) > 0 {
+	if pts := finitePoints(rx, ry); len(pts) > 0 {
 		// Large translucent disks drawn over the curve, which shows
 		// through them.
 		s, err := plotter.NewScatter(pts)
@@ -571,7 +580,7 @@ func curveChart(rep *runReport) ([]byte, error) {
 		for _, y := range ys {
 			top = math.Max(top, y)
 		}
-		if err := chart.AddSeries(errs, sp.name, i, xs, ys); err != nil {
+		if err := addSeries(errs, sp.name, i, xs, ys, false); err != nil {
 			return nil, err
 		}
 	}
@@ -591,7 +600,7 @@ func deltaChart(steps []stepRecord) ([]byte, error) {
 		xs = append(xs, float64(s.Predicted))
 		ys = append(ys, float64(s.Real))
 	}
-	pts := chart.Finite(xs, ys)
+	pts := finitePoints(xs, ys)
 	if len(pts) == 0 {
 		return nil, nil
 	}

@@ -97,8 +97,9 @@ const FewPoints = 12
 
 // AddSeries adds the finite points of a series to p in the style of series
 // i, with a legend entry: as a line with markers, or as markers alone when
-// there are at most FewPoints. It adds nothing when no point is finite.
-func AddSeries(p *plot.Plot, name string, i int, xs, ys []float64) error {
+// there are at most FewPoints. The line is dashed when dashed is set. It
+// adds nothing when no point is finite.
+func AddSeries(p *plot.Plot, name string, i int, xs, ys []float64, dashed bool) error {
 	pts := Finite(xs, ys)
 	if len(pts) == 0 {
 		return nil
@@ -122,6 +123,9 @@ func AddSeries(p *plot.Plot, name string, i int, xs, ys []float64) error {
 	l.Color = Color(i)
 	l.Width = vg.Points(1.2)
 	l.Dashes = Dashes(i)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+	}
 	s.Color = Color(i)
 	s.Shape = plotutil.Shape(i)
 	s.Radius = vg.Points(2)

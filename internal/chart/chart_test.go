@@ -82,7 +82,7 @@ func TestLegendRoom(t *testing.T) {
 func TestRenderDegenerate(t *testing.T) {
 	for _, v := range []float64{0, -5, 1e18, 1e300, math.MaxFloat64, -math.MaxFloat64, math.Inf(1), math.NaN()} {
 		p := New("t", "x", "y")
-		if err := AddSeries(p, "a", 0, []float64{1, 1}, []float64{v, v}); err != nil {
+		if err := AddSeries(p, "a", 0, []float64{1, 1}, []float64{v, v}, false); err != nil {
 			t.Fatal(err)
 		}
 		q := New("empty", "x", "y")
@@ -140,14 +140,14 @@ func TestAddSeries(t *testing.T) {
 	}
 	ys[0] = math.NaN()
 	p := New("t", "x", "y")
-	if err := AddSeries(p, "few", 0, xs, ys); err != nil { // FewPoints finite
+	if err := AddSeries(p, "few", 0, xs, ys, false); err != nil { // FewPoints finite
 		t.Fatal(err)
 	}
 	ys[0] = 0
-	if err := AddSeries(p, "many", 1, xs, ys); err != nil {
+	if err := AddSeries(p, "many", 1, xs, ys, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := AddSeries(p, "none", 2, []float64{1}, []float64{math.Inf(1)}); err != nil {
+	if err := AddSeries(p, "none", 2, []float64{1}, []float64{math.Inf(1)}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := strings.Join(legendItems(p), ", "), "*plotter.Scatter, *plotter.Line+*plotter.Scatter"; got != want {

@@ -12,7 +12,7 @@ import (
 func Example() {
 	p := chart.New("loss against parameters left", "live parameters", "mean loss")
 	xs := []float64{10, 9, 8, 7}
-	if err := chart.AddSeries(p, "after each removal", 0, xs, []float64{0.1, 0.1, 0.15, 0.4}); err != nil {
+	if err := chart.AddSeries(p, "after each removal", 0, xs, []float64{0.1, 0.1, 0.15, 0.4}, false); err != nil {
 		fmt.Println(err)
 		return
 	}
