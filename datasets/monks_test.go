@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,8 +12,13 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// monksDir holds the original UCI files of the MONK's problems.
-var monksDir = filepath.Join("..", "..", "shared", "data", "monks")
+// monksDir holds the original UCI files of the MONK's problems, shipped
+// with the tests (see its README.md).
+var monksDir = filepath.Join("testdata", "monks")
+
+// sharedMonksDir is where the workplace keeps another copy of the UCI
+// files; TestMonksFilesShared compares the two when it exists.
+var sharedMonksDir = filepath.Join("..", "..", "shared", "data", "monks")
 
 // decodeMonks inverts MonksEncode, reporting whether x is a valid coding.
 func decodeMonks(x []float64) (a [6]int, ok bool) {
@@ -187,9 +193,6 @@ func TestMonks(t *testing.T) {
 
 func TestReadMonksUCI(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(monksDir); err != nil {
-		t.Skipf("original MONK's files not available: %v", err)
-	}
 	sizes := [3]int{124, 169, 122}
 	positives := [3]int{62, 64, 60}
 	noise := [3]int{0, 0, 6}
@@ -224,6 +227,31 @@ func TestReadMonksUCI(t *testing.T) {
 		}
 		if !mat.Equal(l.Train.X, s.Train.X) || l.Train.Name != "monks"+itoa(p)+"/train" {
 			t.Errorf("Load with MonksDir differs from LoadMonksDir")
+		}
+	}
+}
+
+// TestMonksFilesShared checks that the shipped files are the ones at
+// sharedMonksDir, when that directory exists.
+func TestMonksFilesShared(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(sharedMonksDir); err != nil {
+		t.Skipf("no second copy of the UCI files to compare with: %v", err)
+	}
+	for p := 1; p <= 3; p++ {
+		for _, split := range []string{"train", "test"} {
+			name := "monks-" + itoa(p) + "." + split
+			a, err := os.ReadFile(filepath.Join(monksDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(sharedMonksDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Errorf("%s differs from %s", filepath.Join(monksDir, name), filepath.Join(sharedMonksDir, name))
+			}
 		}
 	}
 }

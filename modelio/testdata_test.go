@@ -5,6 +5,7 @@ import (
 	"flag"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -174,4 +175,34 @@ func TestSavez(t *testing.T) {
 		want = append(want, entry{key: k, npy: npyRaw(1, "{'descr': '"+a.descr+"', 'fortran_order': False, 'shape': "+a.shape+", }", a.data)})
 	}
 	sameArrays(t, writeBytes(t, n), savez(want...))
+}
+
+// TestSavezScript reruns testdata/savez.py with NumPy and torch and checks
+// that it writes the arrays of testdata/torch_pruned.npz.
+func TestSavezScript(t *testing.T) {
+	py := torchPython(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "savez.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(py, script)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", py, script, err, out)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "torch_pruned.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "torch_pruned.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameArrays(t, got, want)
+	_, gk := unzip(t, got)
+	_, wk := unzip(t, want)
+	if !slices.Equal(gk, wk) {
+		t.Errorf("savez.py writes the entries in the order %v, the fixture has %v", gk, wk)
+	}
 }

@@ -8,10 +8,10 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/parallel"
 	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -866,76 +866,25 @@ func (p *layerProblem) selectRows(method LayerwiseMethod) float64 {
 	return pred
 }
 
-// forRows runs fn over the tasks 0…n−1 on the workers and reports progress
-// in rows, task t covering rows rowsOf(t). Each worker gets its own state
-// from newState. fn returns the predicted error of its task. The result is
-// the sum of the task results in task order, so that it does not depend on
-// the number of workers; the error is that of the lowest failing task.
-func (s *layerwiseSettings) forRows(ctx context.Context, l, rows, n int, taskRows func(t int) int,
-	newState func() any, fn func(state any, t int) (float64, error)) (float64, error) {
-	res := make([]float64, n)
-	errs := make([]error, n)
-	var (
-		mu   sync.Mutex
-		done int
-		next int
-		wg   sync.WaitGroup
-	)
-	workers := min(s.workers, n)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			state := newState()
-			for {
-				mu.Lock()
-				t := next
-				next++
-				mu.Unlock()
-				if t >= n {
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					errs[t] = err
-					return
-				}
-				res[t], errs[t] = guardTask(fn, state, t)
-				if errs[t] != nil {
-					return
-				}
-				mu.Lock()
-				done += taskRows(t)
-				if s.Progress != nil {
-					s.Progress(l, done, rows)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	var sum float64
-	for t := range res {
-		if errs[t] != nil {
-			return 0, errs[t]
+// forRows runs fn over the tasks 0…n−1 on the workers and reports
+// progress in rows, task t covering taskRows(t) of the layer's rows. Each
+// worker gets its own state from newState. fn returns the predicted error
+// of its task. The result is the sum of the task results in task order, so
+// that it does not depend on the number of workers; the error is that of
+// the lowest failing task.
+func forRows[S any](ctx context.Context, s *layerwiseSettings, l, rows, n int, taskRows func(t int) int,
+	newState func() S, fn func(state S, t int) (float64, error)) (float64, error) {
+	done := 0
+	res, err := parallel.Run(ctx, n, s.workers, newState, fn, func(t int) {
+		done += taskRows(t)
+		if s.Progress != nil {
+			s.Progress(l, done, rows)
 		}
-		sum += res[t]
-	}
-	if err := ctx.Err(); err != nil {
+	})
+	if err != nil {
 		return 0, err
 	}
-	return sum, nil
-}
-
-// guardTask runs fn(state, t) and turns a panic into an error, so that a
-// bug in a worker goroutine, which no caller could recover, ends the run
-// with an error instead of the program.
-func guardTask(fn func(state any, t int) (float64, error), state any, t int) (v float64, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("internal error in task %d: %v", t, r)
-		}
-	}()
-	return fn(state, t)
+	return parallel.Sum(res), nil
 }
 
 // obcWork is the state of one OBC worker.
@@ -953,13 +902,13 @@ type obcWork struct {
 func (s *layerwiseSettings) obc(ctx context.Context, p *layerProblem, hinv *mat.SymDense) (float64, error) {
 	d := p.d
 	H := hinv.RawSymmetric()
-	return s.forRows(ctx, p.l, p.rows, p.rows, func(int) int { return 1 },
-		func() any {
+	return forRows(ctx, s, p.l, p.rows, p.rows, func(int) int { return 1 },
+		func() *obcWork {
 			return &obcWork{m: make([]float64, d*d), c: make([]float64, d), w: make([]float64, d),
 				idx: make([]int, d), cand: make([]bool, d), act: make([]bool, d), keep: make([]int, 0, d)}
 		},
-		func(state any, j int) (float64, error) {
-			pred, err := obcRow(ctx, state.(*obcWork), H, p.w[j*d:(j+1)*d], p.live[j*d:(j+1)*d], p.cand[j*d:(j+1)*d], p.k[j])
+		func(wk *obcWork, j int) (float64, error) {
+			pred, err := obcRow(ctx, wk, H, p.w[j*d:(j+1)*d], p.live[j*d:(j+1)*d], p.cand[j*d:(j+1)*d], p.k[j])
 			if err != nil {
 				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 					return 0, err
@@ -1139,17 +1088,15 @@ func (s *layerwiseSettings) sparseGPT(ctx context.Context, p *layerProblem, hinv
 		u2[i] = v * v
 	}
 	B := min(s.BlockSize, d)
-	nb := (p.rows + sparseGPTBatch - 1) / sparseGPTBatch
-	return s.forRows(ctx, p.l, p.rows, nb,
-		func(t int) int { return min(sparseGPTBatch, p.rows-t*sparseGPTBatch) },
-		func() any {
+	batches := parallel.Split(p.rows, sparseGPTBatch)
+	return forRows(ctx, s, p.l, p.rows, len(batches),
+		func(t int) int { return batches[t].Len() },
+		func() *sparseGPTWork {
 			return &sparseGPTWork{e: make([]float64, sparseGPTBatch*B), prune: make([]bool, sparseGPTBatch*B),
 				scores: make([]scored, 0, d)}
 		},
-		func(state any, t int) (float64, error) {
-			r0 := t * sparseGPTBatch
-			r1 := min(r0+sparseGPTBatch, p.rows)
-			return sparseGPTRows(ctx, state.(*sparseGPTWork), p, U, u2, B, r0, r1)
+		func(wk *sparseGPTWork, t int) (float64, error) {
+			return sparseGPTRows(ctx, wk, p, U, u2, B, batches[t].Lo, batches[t].Hi)
 		})
 }
 

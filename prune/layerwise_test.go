@@ -400,20 +400,26 @@ func TestLayerwiseDeterministic(t *testing.T) {
 	X := correlatedInputs(200, 30, 3, 43)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, m := range []LayerwiseMethod{LayerwiseOBC, LayerwiseSparseGPT} {
-		var ref []float64
+		var ref, refPred []float64
 		for _, procs := range []int{1, 2, 4} {
 			for _, workers := range []int{0, 1, 3} {
 				runtime.GOMAXPROCS(procs)
-				pruned, _, err := Layerwise(context.Background(), net, X, &LayerwiseSettings{
+				pruned, rep, err := Layerwise(context.Background(), net, X, &LayerwiseSettings{
 					Sparsity: 0.8, Method: m, Workers: workers, BlockSize: 16})
 				if err != nil {
 					t.Fatal(err)
 				}
 				got := pruned.ParamsTo(nil)
+				var pred []float64
+				for _, l := range rep.Layers {
+					pred = append(pred, l.Predicted)
+				}
 				if ref == nil {
-					ref = got
+					ref, refPred = got, pred
 				} else if !slices.Equal(got, ref) {
 					t.Fatalf("%v: GOMAXPROCS=%d Workers=%d changes the result", m, procs, workers)
+				} else if !slices.Equal(pred, refPred) {
+					t.Fatalf("%v: GOMAXPROCS=%d Workers=%d changes the predicted errors: %v, want %v", m, procs, workers, pred, refPred)
 				}
 			}
 		}

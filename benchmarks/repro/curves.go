@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -294,14 +295,14 @@ func curveChart(d *curveData, runs []*curveRun) ([]byte, error) {
 		}
 		k := i
 		if strings.HasPrefix(cr.method.key, "obs") {
-			k += len(palette10) // dashed
+			k += len(chart.Palette) // dashed
 		}
-		if err := addLine(p, cr.method.key, k, xs, clampPositive(ys, 1e-12)); err != nil {
+		if err := addLine(p, cr.method.key, k, xs, chart.AtLeast(ys, 1e-12)); err != nil {
 			return nil, err
 		}
 		i++
 	}
-	setLogY(p)
+	chart.LogY(p)
 	p.Legend.Top = false
 	return renderPNG([][]*plot.Plot{{p}}, vg.Points(720), vg.Points(480))
 }
@@ -338,8 +339,8 @@ func curveDEChart(data []*curveData, runs []*curveRun) ([]byte, error) {
 				return nil, err
 			}
 			p.Add(l)
-			setLogX(p)
-			setLogY(p)
+			chart.LogX(p)
+			chart.LogY(p)
 		}
 		p.Legend.Left = true
 		row[k] = p

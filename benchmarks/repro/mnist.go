@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -418,7 +419,7 @@ func mnistChart(cfg mnistConfig, results []mnistResult, base float64) ([]byte, e
 				}
 			}
 			// Colour by method, dashes by variant.
-			k := mi + len(palette10)*vi
+			k := mi + len(chart.Palette)*vi
 			if err := addLine(p, m.key+", "+v, k, xs, ys); err != nil {
 				return nil, err
 			}
@@ -430,7 +431,7 @@ func mnistChart(cfg mnistConfig, results []mnistResult, base float64) ([]byte, e
 	if err := addLine(p, "dense network", 7, []float64{100 * (1 - cfg.sparsities[len(cfg.sparsities)-1]), 100}, []float64{100 * base, 100 * base}); err != nil {
 		return nil, err
 	}
-	setLogX(p)
-	setLogY(p)
+	chart.LogX(p)
+	chart.LogY(p)
 	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
 }

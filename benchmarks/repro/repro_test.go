@@ -15,9 +15,9 @@ import (
 	"github.com/secondorder/prune/datasets"
 )
 
-// monksDir is the directory of the original MONK's files in this
-// workplace and in CI; the tests use it when it exists.
-const monksDir = "../../../shared/data/monks"
+// monksDir is the directory of the original UCI MONK's files shipped
+// with the tests of package datasets.
+const monksDir = "../../datasets/testdata/monks"
 
 // expectation describes the files a tiny run of a benchmark writes.
 type expectation struct {
@@ -39,10 +39,11 @@ func haveDir(dir string) bool {
 }
 
 func expectations(t *testing.T) []expectation {
-	splits := 1
-	if haveDir(monksDir) {
-		splits = 2
+	if !haveDir(monksDir) {
+		t.Fatalf("the MONK's files are missing from %s", monksDir)
 	}
+	// The generated and the UCI splits.
+	const splits = 2
 	return []expectation{
 		{
 			name:      "monks",
@@ -140,10 +141,7 @@ func tinyRun(t *testing.T, name string, procs int) (string, *Report) {
 	t.Helper()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	dir := t.TempDir()
-	o := &Options{Out: dir, tiny: true}
-	if haveDir(monksDir) {
-		o.MonksDir = monksDir
-	}
+	o := &Options{Out: dir, tiny: true, MonksDir: monksDir}
 	rep, err := Run(context.Background(), name, o)
 	if err != nil {
 		t.Fatal(err)

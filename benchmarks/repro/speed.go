@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/secondorder/prune/internal/benchtime"
+	"github.com/secondorder/prune/internal/chart"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -385,8 +386,8 @@ func speedChart(Ws []int, times []map[string]speedTime) ([]byte, error) {
 			return nil, err
 		}
 	}
-	setLogX(p)
-	setLogY(p)
+	chart.LogX(p)
+	chart.LogY(p)
 	p.Legend.Left = true
 	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
 }

@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -363,9 +364,9 @@ func xorSaliencyChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		}
 		s.Shape = draw.CircleGlyph{}
 		s.Radius = vg.Points(5)
-		s.Color = redColor
+		s.Color = chart.Red
 		p.Add(s)
-		setLogY(p)
+		chart.LogY(p)
 		p.Y.Min *= 0.7 // room below the least salient parameter
 		p.NominalX(names...)
 		p.X.Tick.Label.Rotation = math.Pi / 3
@@ -421,8 +422,9 @@ func xorSurfaceChart(ctx context.Context, c *xorCase) ([]byte, error) {
 		}
 		plots[i] = p
 	}
+	// The heat maps fill their plots: no margins.
 	grid := [][]*plot.Plot{plots[:3], plots[3:]}
-	return renderPNG(grid, vg.Points(780), vg.Points(540))
+	return chart.Render(grid, vg.Points(780), vg.Points(540))
 }
 
 // surface is the output of a network with two inputs on a square grid.

@@ -46,7 +46,7 @@ func benchCommand() *cli.Command {
 			"the standard error (--quiet turns it off), the main table and the files written to the standard\n" +
 			"output.\n\n" +
 			"Benchmarks:\n" + list.String() + "\n" +
-			"Example: prune bench monks --quick --monks-dir ../shared/data/monks",
+			"Example: prune bench monks --quick --monks-dir datasets/testdata/monks",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "list", Usage: "list the benchmarks"},
 			&cli.BoolFlag{Name: "quick", Usage: "run the smaller version and write NAME-quick.*"},

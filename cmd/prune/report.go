@@ -13,14 +13,13 @@ import (
 	"strconv"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // The files of a report directory.
@@ -453,281 +452,36 @@ func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, err
 	return paths, nil
 }
 
-// chartDPI is the resolution of the charts.
-const chartDPI = 96
-
-// renderChart draws the plots one above the other and returns the PNG
-// image. Axis ranges that are empty, not finite or too narrow for their
-// magnitude (a loss that stays at 1e18, say) are widened first, and the top
-// of each y axis is raised to leave the legend a band without data; a
-// drawing that fails anyway is an error, not a panic.
-func renderChart(plots []*plot.Plot, w, h vg.Length) (png []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			png, err = nil, fmt.Errorf("cannot draw the chart: %v", r)
-		}
-	}()
-	for _, p := range plots {
-		fixRange(&p.X.Min, &p.X.Max)
-		fixRange(&p.Y.Min, &p.Y.Max)
-		margin(&p.X, true)
-		margin(&p.Y, false)
-		legendRoom(p)
-		fixRange(&p.Y.Min, &p.Y.Max)
-	}
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(chartDPI), vgimg.UseBackgroundColor(color.White))
-	dc := draw.New(img)
-	t := draw.Tiles{
-		Rows: len(plots), Cols: 1,
-		PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 6,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
-		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4,
-	}
+// renderChart draws the plots one above the other, framed by chart.Frame,
+// and returns the PNG image; see chart.Render.
+func renderChart(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
 	grid := make([][]*plot.Plot, len(plots))
 	for i, p := range plots {
+		chart.Frame(p)
 		grid[i] = []*plot.Plot{p}
 	}
-	canvases := plot.Align(grid, t, dc)
-	for i, p := range plots {
-		p.Draw(canvases[i][0])
-	}
-	var b bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&b); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return chart.Render(grid, w, h)
 }
 
-// fixRange makes [*lo, *hi] a range that gonum/plot draws: finite, and
-// wider than the rounding of its magnitude.
-func fixRange(lo, hi *float64) {
-	if math.IsNaN(*lo) || math.IsInf(*lo, 0) || math.IsNaN(*hi) || math.IsInf(*hi, 0) || *lo > *hi {
-		*lo, *hi = 0, 1
-		return
-	}
-	m := math.Max(math.Abs(*lo), math.Abs(*hi))
-	if *hi-*lo > 1e-9*m && *hi-*lo > 1e-300 {
-		return
-	}
-	d := 0.05 * m
-	if d == 0 || math.IsInf(m+d, 0) {
-		d = 1
-	}
-	if math.IsInf(m+d, 0) || m > math.MaxFloat64/4 {
-		*lo, *hi = -math.MaxFloat64/4, math.MaxFloat64/4
-		return
-	}
-	*lo, *hi = *lo-d, *hi+d
+// addSeries adds a series in the style of series i (chart.AddSeries).
+func addSeries(p *plot.Plot, name string, i int, xs, ys []float64, dashed bool) error {
+	return chart.AddSeries(p, name, i, xs, ys, dashed)
 }
 
-// margin widens the linear axis ax by 3 % of its range below, and above
-// too when both is set, so that no marker at the end of the data is cut by
-// the edge of the plot.
-func margin(ax *plot.Axis, both bool) {
-	switch sc := ax.Scale.(type) {
-	case plot.LinearScale:
-	case plot.InvertedScale:
-		if _, ok := sc.Normalizer.(plot.LinearScale); !ok {
-			return
-		}
-	default:
-		return
-	}
-	d := 0.03 * (ax.Max - ax.Min)
-	if math.IsInf(d, 0) || math.IsInf(ax.Min-d, 0) || math.IsInf(ax.Max+d, 0) {
-		return
-	}
-	ax.Min -= d
-	if both {
-		ax.Max += d
-	}
-}
+// finitePoints returns the points whose coordinates are finite
+// (chart.Finite).
+func finitePoints(xs, ys []float64) plotter.XYs { return chart.Finite(xs, ys) }
 
-// legendFraction is the part of the height of a plot above its data,
-// where the legend goes.
-const legendFraction = 0.22
-
-// legendRoom raises the top of the y axis of p, whose legend is at the top,
-// so that the data fill the lower 1−legendFraction of the plot in the axis'
-// scale and the legend covers none of them.
-func legendRoom(p *plot.Plot) {
-	if !p.Legend.Top {
-		return
-	}
-	lo, hi := p.Y.Min, p.Y.Max
-	if s, ok := p.Y.Scale.(symlogScale); ok {
-		a, b := s.f(lo), s.f(hi)
-		p.Y.Max = s.inv(a + (b-a)/(1-legendFraction))
-		return
-	}
-	if _, ok := p.Y.Scale.(plot.LinearScale); ok || p.Y.Scale == nil {
-		p.Y.Max = lo + (hi-lo)/(1-legendFraction)
-	}
-}
-
-// symlogScale is the symmetric logarithmic scale of an axis: linear within
-// ±c, logarithmic beyond,
-//
-//	f(x) = sign(x) · log₁₀(1 + |x|/c),
-//
-// so that values of both signs spanning many decades, and zero, share one
-// axis.
-type symlogScale struct{ c float64 }
-
-func (s symlogScale) f(x float64) float64 {
-	return math.Copysign(math.Log10(1+math.Abs(x)/s.c), x)
-}
-
-func (s symlogScale) inv(y float64) float64 {
-	return math.Copysign(s.c*(math.Pow(10, math.Abs(y))-1), y)
-}
-
-// Normalize implements plot.Normalizer.
-func (s symlogScale) Normalize(min, max, x float64) float64 {
-	a, b := s.f(min), s.f(max)
-	if b == a {
-		return 0.5
-	}
-	return (s.f(x) - a) / (b - a)
-}
-
-// symlogTicks marks 0 and ±c·10^k on a symmetric logarithmic axis, every
-// other decade when there are many.
-type symlogTicks struct{ c float64 }
-
-// Ticks implements plot.Ticker.
-func (t symlogTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ticks []plot.Tick
-	top := math.Max(math.Abs(lo), math.Abs(hi))
-	decades := int(math.Ceil(math.Log10(math.Max(top/t.c, 1)))) + 1
-	step := max(1, (decades+5)/6)
-	add := func(v float64, label bool) {
-		if v >= lo && v <= hi {
-			tk := plot.Tick{Value: v}
-			if label {
-				tk.Label = strconv.FormatFloat(v, 'g', 3, 64)
-			}
-			ticks = append(ticks, tk)
-		}
-	}
-	add(0, true)
-	for k := 0; k <= decades && k < 400; k++ {
-		// ±c sit close to 0: labelled only on an axis of few decades.
-		label := k%step == 0 && (k > 0 || decades <= 4)
-		v := t.c * math.Pow(10, float64(k))
-		add(v, label)
-		add(-v, label)
-	}
-	slices.SortFunc(ticks, func(a, b plot.Tick) int { return cmpFloat(a.Value, b.Value) })
-	return ticks
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// wideSpread returns the linear range c of a symmetric logarithmic axis for
-// the values v when the largest exceeds the median a hundredfold (one outlier among
-// small values, say), and 0 when a linear axis shows them well.
-func wideSpread(v []float64) float64 {
-	var abs []float64
-	top := 0.0
-	for _, x := range v {
-		if a := math.Abs(x); a > 0 && !math.IsInf(a, 0) {
-			abs = append(abs, a)
-			top = math.Max(top, a)
-		}
-	}
-	if len(abs) < 2 {
-		return 0
-	}
-	slices.Sort(abs)
-	med := abs[len(abs)/2]
-	if top <= 100*med {
-		return 0
-	}
-	// The linear part holds the smaller half of the values.
-	return math.Pow(10, math.Floor(math.Log10(med)))
-}
-
-// newChart returns a plot with a title, axis labels and a grid, whose x
-// axis, the number of parameters left, decreases from left to right when
-// inverted is set.
+// newChart returns a plot in the style of chart.New with the legend at the
+// top left, whose x axis, the number of parameters left, decreases from
+// left to right when inverted is set.
 func newChart(title, x, y string, inverted bool) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = x
-	p.Y.Label.Text = y
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	p := chart.New(title, x, y)
 	p.Legend.Left = true
 	if inverted {
 		p.X.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
 	}
 	return p
-}
-
-// finitePoints returns the points whose coordinates are finite.
-func finitePoints(xs, ys []float64) plotter.XYs {
-	pts := make(plotter.XYs, 0, len(xs))
-	for i := range xs {
-		if math.IsNaN(xs[i]) || math.IsInf(xs[i], 0) || math.IsNaN(ys[i]) || math.IsInf(ys[i], 0) {
-			continue
-		}
-		pts = append(pts, plotter.XY{X: xs[i], Y: ys[i]})
-	}
-	return pts
-}
-
-// fewPoints is the largest number of points of a series drawn as points
-// only: a line between a few measurements would suggest values between
-// them that were not measured.
-const fewPoints = 12
-
-// addSeries adds a line with points in the style of series i and a legend
-// entry, or the points alone when there are at most fewPoints; it adds
-// nothing when no point is finite.
-func addSeries(p *plot.Plot, name string, i int, xs, ys []float64, dashed bool) error {
-	pts := finitePoints(xs, ys)
-	if len(pts) == 0 {
-		return nil
-	}
-	if len(pts) <= fewPoints {
-		s, err := plotter.NewScatter(pts)
-		if err != nil {
-			return err
-		}
-		s.Color = plotutil.Color(i)
-		s.Shape = plotutil.Shape(i)
-		s.Radius = vg.Points(3.5)
-		p.Add(s)
-		p.Legend.Add(name, s)
-		return nil
-	}
-	l, s, err := plotter.NewLinePoints(pts)
-	if err != nil {
-		return err
-	}
-	l.Color = plotutil.Color(i)
-	l.Width = vg.Points(1.2)
-	if dashed {
-		l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-	}
-	s.Color = plotutil.Color(i)
-	s.Shape = plotutil.Shape(i)
-	s.Radius = vg.Points(2)
-	if len(pts) > 60 {
-		s.Radius = vg.Points(1)
-	}
-	p.Add(l, s)
-	p.Legend.Add(name, l, s)
-	return nil
 }
 
 // curveChart draws curve.png: the mean training loss after every removal
@@ -786,6 +540,7 @@ func curveChart(rep *runReport) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// chart.Red, translucent.
 		s.Color = color.NRGBA{R: 214, G: 39, B: 40, A: 150}
 		s.Shape = draw.CircleGlyph{}
 		s.Radius = vg.Points(5.5)
@@ -854,13 +609,11 @@ func deltaChart(steps []stepRecord) ([]byte, error) {
 	for _, pt := range pts {
 		all = append(all, pt.X, pt.Y)
 	}
-	if c := wideSpread(all); c > 0 {
+	if c := chart.WideSpread(all); c > 0 {
 		// One large ΔE would put every other point at the origin of linear
 		// axes.
-		for _, ax := range []*plot.Axis{&p.X, &p.Y} {
-			ax.Scale = symlogScale{c}
-			ax.Tick.Marker = symlogTicks{c}
-		}
+		chart.SymLog(&p.X, c)
+		chart.SymLog(&p.Y, c)
 		p.Title.Text += fmt.Sprintf("\n(symmetric log axes, linear within ±%g)", c)
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -868,7 +621,7 @@ func deltaChart(steps []stepRecord) ([]byte, error) {
 		lo = math.Min(lo, math.Min(pt.X, pt.Y))
 		hi = math.Max(hi, math.Max(pt.X, pt.Y))
 	}
-	fixRange(&lo, &hi)
+	chart.FixRange(&lo, &hi)
 	eq, err := plotter.NewLine(plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}})
 	if err != nil {
 		return nil, err
@@ -881,7 +634,7 @@ func deltaChart(steps []stepRecord) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Color = plotutil.Color(0)
+	s.Color = chart.Color(0)
 	s.Radius = vg.Points(2.5)
 	p.Add(s)
 	p.Legend.Add("removals", s)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/nn"
-	"gonum.org/v1/plot"
 )
 
 // TestChartsDegenerate checks that a saturated network whose loss stays at
@@ -29,68 +28,6 @@ func TestChartsDegenerate(t *testing.T) {
 		if png, err := deltaChart(rep.History); err != nil || png != nil && !bytes.HasPrefix(png, []byte("\x89PNG")) {
 			t.Errorf("dE.png for ΔE %v: %v", loss, err)
 		}
-	}
-}
-
-// TestFixRange checks the widening of the ranges gonum/plot cannot draw.
-func TestFixRange(t *testing.T) {
-	for _, c := range [][2]float64{{1e18, 1e18}, {1e18, 1e18 + 256}, {0, 0}, {-5, -5}, {math.Inf(-1), 1}, {math.NaN(), 0}, {2, 1}, {math.MaxFloat64, math.MaxFloat64}} {
-		lo, hi := c[0], c[1]
-		fixRange(&lo, &hi)
-		if !(hi > lo) || math.IsInf(hi-lo, 0) || hi-lo < 1e-9*math.Max(math.Abs(lo), math.Abs(hi)) {
-			t.Errorf("fixRange(%v, %v) = %v, %v", c[0], c[1], lo, hi)
-		}
-	}
-	lo, hi := 1.0, 3.0
-	fixRange(&lo, &hi)
-	if lo != 1 || hi != 3 {
-		t.Errorf("fixRange(1, 3) = %v, %v", lo, hi)
-	}
-}
-
-// TestSymlog checks the symmetric logarithmic scale of dE.png and when it
-// is chosen.
-func TestSymlog(t *testing.T) {
-	s := symlogScale{c: 0.01}
-	prev := math.Inf(-1)
-	for _, x := range []float64{-1e6, -3, -0.01, -1e-5, 0, 1e-5, 0.01, 3, 1e6} {
-		if got := s.inv(s.f(x)); math.Abs(got-x) > 1e-9*math.Max(1, math.Abs(x)) {
-			t.Errorf("inv(f(%v)) = %v", x, got)
-		}
-		if y := s.Normalize(-1e6, 1e6, x); !(y > prev) {
-			t.Errorf("Normalize(%v) = %v, not above %v", x, y, prev)
-		} else {
-			prev = y
-		}
-	}
-	if c := wideSpread([]float64{0.1, 0.2, 0.3, 0.25, 5000}); c != 0.1 {
-		t.Errorf("an outlier among small ΔE: linear range %v, want 0.1", c)
-	}
-	if c := wideSpread([]float64{0.1, 0.2, 0.3, 0.25, 5}); c != 0 {
-		t.Errorf("ΔE of one decade: symmetric log axes with c = %v, want linear axes", c)
-	}
-	ticks := symlogTicks{c: 0.1}.Ticks(-5000, 5000)
-	if len(ticks) < 5 || len(ticks) > 16 {
-		t.Errorf("%d ticks: %v", len(ticks), ticks)
-	}
-	var _ plot.Normalizer = s
-}
-
-// TestLegendRoom checks that the top of the y axis leaves the legend a band
-// above the data, on linear and symmetric logarithmic axes.
-func TestLegendRoom(t *testing.T) {
-	p := newChart("t", "x", "y", false)
-	p.Y.Min, p.Y.Max = 2, 10
-	legendRoom(p)
-	if got := p.Y.Scale.Normalize(p.Y.Min, p.Y.Max, 10); math.Abs(got-(1-legendFraction)) > 1e-12 {
-		t.Errorf("linear: the data reach %v of the height", got)
-	}
-	p = newChart("t", "x", "y", false)
-	p.Y.Scale = symlogScale{c: 1}
-	p.Y.Min, p.Y.Max = -3, 1e5
-	legendRoom(p)
-	if got := p.Y.Scale.Normalize(p.Y.Min, p.Y.Max, 1e5); math.Abs(got-(1-legendFraction)) > 1e-9 {
-		t.Errorf("symlog: the data reach %v of the height", got)
 	}
 }
 
