@@ -162,10 +162,17 @@ func needsOf(s Stopper) StopNeeds {
 // Metrics returns the metrics of the current network on the split sp,
 // evaluating them when Run has not: at BeforeRemoval and AfterRemoval
 // Now is not filled in, and a rule reads the current metrics through
-// Metrics. The metrics of a split absent from the data are zero.
+// Metrics. The metrics of a split absent from the data are zero. For a
+// Status made outside Run, Metrics returns those of Now.
 func (s *Status) Metrics(sp Split) nn.Metrics {
 	if sp != TrainSplit && sp != ValidSplit {
 		panic(fmt.Sprintf("prune: Status.Metrics of %v", sp))
+	}
+	if s.data == nil {
+		if sp == ValidSplit {
+			return s.Now.Valid
+		}
+		return s.Now.Train
 	}
 	if !s.have[sp] {
 		d := s.data.Train
