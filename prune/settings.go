@@ -356,12 +356,12 @@ type Settings struct {
 	// the run after the round with its reason.
 	Stoppers []Stopper
 
-	// RetrainRescues, with Retrain and the error-rise rule, checks the
-	// rule only after retraining, so that retraining may rescue the
-	// round's removals (LeCun's recipe); a round whose retrained network
-	// breaks it is undone with its retraining, its removals marked Undone,
-	// and Run stops. Without it the rule is also checked after the
-	// removals, before retraining.
+	// RetrainRescues, with Retrain and the error-rise rule (or any rule
+	// that undoes, see StopNeeds), checks the rule only after retraining,
+	// so that retraining may rescue the round's removals (LeCun's recipe);
+	// a round whose retrained network breaks it is undone with its
+	// retraining, its removals marked Undone, and Run stops. Without it
+	// the rule is also checked after the removals, before retraining.
 	RetrainRescues bool
 
 	// MaxBytes limits the memory of a dense W×W matrix (see
