@@ -1,12 +1,8 @@
 package prune_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -333,61 +329,5 @@ func TestStopperValidate(t *testing.T) {
 	d.Valid = nn.Data{}
 	if _, err := prune.Run(context.Background(), net, d, &prune.Settings{Stoppers: []prune.Stopper{prune.ErrorRise{Split: prune.ValidSplit}}}); err == nil {
 		t.Error("the error rise on the validation split ran without validation data")
-	}
-}
-
-// A run with its rules as values resumes to the bytes of the uninterrupted
-// run: the rules keep no state outside the State.
-func TestStopperResume(t *testing.T) {
-	net, d := regressionMLP(t, 26)
-	settings := func() *prune.Settings {
-		return &prune.Settings{
-			Method: prune.OBD{Curvature: prune.Hutchinson, Probes: 5, Src: rand.NewPCG(7, 8)}, PerRound: 2,
-			Retrain:  &nn.TrainSettings{Optimizer: nn.SGD, Epochs: 2, BatchSize: 8, LearningRate: 0.01, Src: rand.NewPCG(9, 10)},
-			Stoppers: []prune.Stopper{prune.TargetCount(6), prune.Budget(5), prune.ErrorRise{Max: 0.3}},
-		}
-	}
-	var states [][]byte
-	s := settings()
-	s.OnState = func(st *prune.State) error {
-		b, err := json.Marshal(st)
-		states = append(states, b)
-		return err
-	}
-	if _, err := prune.Run(context.Background(), net, d, s); err != nil {
-		t.Fatal(err)
-	}
-	if len(states) < 3 {
-		t.Fatalf("%d states", len(states))
-	}
-	stop := errors.New("stop")
-	s = settings()
-	n := 0
-	s.OnState = func(*prune.State) error {
-		if n++; n == 2 {
-			return stop
-		}
-		return nil
-	}
-	if _, err := prune.Run(context.Background(), net, d, s); !errors.Is(err, stop) {
-		t.Fatal(err)
-	}
-	var st prune.State
-	if err := json.Unmarshal(states[1], &st); err != nil {
-		t.Fatal(err)
-	}
-	s = settings()
-	s.Resume = &st
-	var last []byte
-	s.OnState = func(st *prune.State) error {
-		var err error
-		last, err = json.Marshal(st)
-		return err
-	}
-	if _, err := prune.Run(context.Background(), net, d, s); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(last, states[len(states)-1]) {
-		t.Error("the resumed run ends elsewhere")
 	}
 }
