@@ -56,22 +56,17 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		hasValid: data.Valid.X != nil,
 		hasTest:  data.Test.X != nil,
 	}
-	r.rise, r.riseOn = cfg.rise()
-	if cfg.ErrorMeasure == AutoMeasure {
-		r.cfg.ErrorMeasure = MeanLoss
-		if IsClassification(net, data.Train.Y) {
-			r.cfg.ErrorMeasure = Misclassification
-		}
+	auto := MeanLoss
+	if IsClassification(net, data.Train.Y) {
+		auto = Misclassification
 	}
+	if cfg.ErrorMeasure == AutoMeasure {
+		r.cfg.ErrorMeasure = auto
+	}
+	r.setStoppers(auto)
 	if cfg.Objective != LossObjective {
 		N, _ := data.Train.X.Dims()
 		r.decay = cfg.WeightDecay * float64(N)
-	}
-	if cfg.TargetLive > 0 {
-		r.target = cfg.TargetLive
-	}
-	if cfg.Sparsity > 0 {
-		r.target = max(r.target, r.W-ceilCount(cfg.Sparsity*float64(r.W)))
 	}
 	r.res = &Result{Net: r.net}
 	if cfg.Resume != nil {
@@ -113,8 +108,10 @@ func checkSplits(net *nn.Network, d Data, cfg *Settings) error {
 			return fmt.Errorf("prune: %s data: %w", sp.name, err)
 		}
 	}
-	if _, on := cfg.rise(); on && cfg.ErrorSplit == ValidSplit && d.Valid.X == nil {
-		return errors.New("prune: the error-rise rule on the validation split needs validation data")
+	for _, st := range cfg.stoppers() {
+		if e, ok := st.(ErrorRise); ok && e.Split == ValidSplit && d.Valid.X == nil {
+			return errors.New("prune: the error-rise rule on the validation split needs validation data")
+		}
 	}
 	return nil
 }
@@ -131,10 +128,13 @@ type runner struct {
 	decay    float64 // μ = λN of the objective's penalty ½μ‖θ‖²
 	cur      Eval    // metrics of the current network
 	aud      *auditor
-	target   int // live parameters to stop at, −1 for none
-	rise     float64
-	riseOn   bool
-	ref      float64 // error of the starting network
+	target   int     // live parameters to stop at, −1 for none
+	ref      float64 // error of the starting network (State.Reference)
+	stops    []Stopper
+	needs    []StopNeeds
+	undoing  bool    // some rule undoes
+	asks     [6]bool // by Point: some rule that does not undo is asked there
+	predNeed bool    // some rule needs predictions
 	hasValid bool
 	hasTest  bool
 
@@ -173,23 +173,6 @@ func (r *runner) eval() Eval {
 	return e
 }
 
-// errorOf returns the error the error-rise rule watches.
-func (r *runner) errorOf(train, valid nn.Metrics) float64 {
-	m := train
-	if r.cfg.ErrorSplit == ValidSplit {
-		m = valid
-	}
-	if r.cfg.ErrorMeasure == Misclassification {
-		return 1 - m.Accuracy
-	}
-	return m.MeanLoss
-}
-
-// broken reports whether the error e breaks the error-rise rule.
-func (r *runner) broken(e float64) bool {
-	return r.riseOn && !(e-r.ref <= r.rise)
-}
-
 func (r *runner) run(ctx context.Context) error {
 	r.aud = newAuditor(r.net, r.data.Train, r.cfg.AuditRows, r.cfg.AuditSeed)
 	if r.cfg.Resume != nil {
@@ -201,7 +184,7 @@ func (r *runner) run(ctx context.Context) error {
 		if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
 			return fmt.Errorf("prune: the training loss of the network is %v", l)
 		}
-		r.ref = r.errorOf(r.res.Start.Train, r.res.Start.Valid)
+		r.ref = ErrorRise{Measure: r.cfg.ErrorMeasure, Split: r.cfg.ErrorSplit}.Reference(&Status{Start: r.res.Start})
 		r.cur = r.res.Start
 	}
 	defer func() { r.aud = nil }()
@@ -244,11 +227,12 @@ func (r *runner) onState() error {
 
 // stopBefore returns the stopping rule that holds before a round, if any.
 func (r *runner) stopBefore() string {
-	switch {
-	case r.target >= 0 && r.live <= r.target:
-		return StoppedTarget
-	case r.cfg.MaxRounds > 0 && len(r.res.Rounds) >= r.cfg.MaxRounds:
-		return StoppedRounds
+	if r.asks[BeforeRound] {
+		s := r.status(BeforeRound, r.cur)
+		s.Round++
+		if why := r.ask(BeforeRound, s); why != "" {
+			return why
+		}
 	}
 	for q := 0; q < r.W; q++ {
 		if r.prunable(q) {
@@ -393,9 +377,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	case r.cfg.Fraction > 0:
 		limit = max(1, ceilCount(r.cfg.Fraction*float64(nCand)))
 	}
-	if r.target >= 0 {
-		limit = min(limit, r.live-r.target)
-	}
+	limit = min(limit, r.left())
 	limit = min(limit, nCand)
 	var quota []int
 	if r.cfg.PerLayer {
@@ -428,8 +410,9 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	theta := r.net.RawParams()
 	// With RetrainRescues the error-rise rule waits for the retraining,
 	// and a round that breaks it is undone from its start.
-	rescue := r.riseOn && r.cfg.Retrain != nil && r.cfg.RetrainRescues
-	riseNow := r.riseOn && !rescue
+	rescue := r.undoing && r.cfg.Retrain != nil && r.cfg.RetrainRescues
+	riseNow := r.undoing && !rescue
+	undid := false // a rule that undoes held
 	var theta0 []float64
 	var mask0 []bool
 	firstStep := len(r.res.History)
@@ -521,12 +504,15 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			break
 		}
 		pred := p.pred[i]
-		if (r.cfg.Budget > 0 || r.cfg.RoundBudget > 0) && math.IsNaN(pred) {
-			return "", errors.New("prune: a ΔE budget needs a saliency that predicts ΔE")
+		if (r.predNeed || r.cfg.RoundBudget > 0) && math.IsNaN(pred) {
+			return "", errNoPrediction
 		}
-		if r.cfg.Budget > 0 && r.totalPred+pred > r.cfg.Budget {
-			stop = StoppedBudget
-			break
+		if r.asks[BeforeRemoval] {
+			s := r.status(BeforeRemoval, Eval{})
+			s.Next = pred
+			if stop = r.ask(BeforeRemoval, s); stop != "" {
+				break
+			}
 		}
 		if r.cfg.RoundBudget > 0 && rd.Predicted+pred > r.cfg.RoundBudget {
 			budgetHit = true
@@ -619,18 +605,17 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			if !measured {
 				mt = r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
 			}
-			var mv nn.Metrics
-			if r.cfg.ErrorSplit == ValidSplit {
-				mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
-			}
-			st.Error = r.errorOf(mt, mv)
-			if r.broken(st.Error) {
+			s := r.status(AfterRemoval, Eval{})
+			s.m[TrainSplit], s.have[TrainSplit] = mt, true
+			why := r.broken(s)
+			st.Error = r.watched(s)
+			if why != "" {
 				r.undo(prev, q)
 				st.Undone = true
 				st.Live = r.live
 				r.res.History = append(r.res.History, st)
 				r.record(Event{Kind: EventRemoval, Step: &st})
-				stop = StoppedErrorRise
+				stop, undid = why, true
 				break
 			}
 		}
@@ -647,6 +632,11 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			quota[p.layer[i]]--
 		}
 		pivotRebuilt = false
+		if r.asks[AfterRemoval] {
+			if stop = r.ask(AfterRemoval, r.status(AfterRemoval, Eval{})); stop != "" {
+				break
+			}
+		}
 		if r.cfg.RebuildEvery > 0 && removed%r.cfg.RebuildEvery == 0 && removed < limit {
 			r.issueStep = r.step
 			p = r.positions()
@@ -672,18 +662,20 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 	}
 	rd.Pruned = r.eval()
-	if riseNow && static && len(done) > 0 && r.broken(r.errorOf(rd.Pruned.Train, rd.Pruned.Valid)) {
-		kept := r.bisect(done)
-		for _, d := range done[kept:] {
-			r.totalPred -= d.pred
-			rd.Predicted -= d.pred
+	if riseNow && static && len(done) > 0 {
+		if why := r.broken(r.status(AfterPruning, rd.Pruned)); why != "" {
+			kept := r.bisect(done)
+			for _, d := range done[kept:] {
+				r.totalPred -= d.pred
+				rd.Predicted -= d.pred
+			}
+			removed -= len(done) - kept
+			rd.Pruned = r.eval()
+			stop, undid = why, true
 		}
-		removed -= len(done) - kept
-		rd.Pruned = r.eval()
-		stop = StoppedErrorRise
 	}
-	if stop == "" {
-		stop = r.ask(false, rd.Pruned)
+	if stop == "" && r.asks[AfterPruning] {
+		stop = r.ask(AfterPruning, r.status(AfterPruning, rd.Pruned))
 	}
 	rd.Removed = removed
 	rd.Real = rd.Pruned.Train.Loss - E0
@@ -692,18 +684,19 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	}
 	rd.Retrained = rd.Pruned
 
-	if r.cfg.Retrain != nil && removed > 0 && stop != StoppedErrorRise {
-		undone, err := r.retrain(ctx, &rd)
+	if r.cfg.Retrain != nil && removed > 0 && !undid {
+		why, err := r.retrain(ctx, &rd)
 		if err != nil {
 			return "", err
 		}
-		if undone {
-			stop = StoppedErrorRise
+		if why != "" {
+			stop = why
 		}
-		if stop == "" {
-			stop = r.ask(true, rd.Retrained)
+		if stop == "" && r.asks[AfterRetraining] {
+			s := r.status(AfterRetraining, rd.Retrained)
+			stop = r.ask(AfterRetraining, s)
 		}
-		if undone && rescue {
+		if why != "" && rescue {
 			// The round and its retraining are undone.
 			r.net.SetMask(mask0)
 			r.net.SetParams(theta0)
@@ -742,27 +735,114 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	return "", nil
 }
 
-// ask returns the reason of the first of the program's stopping rules that
-// holds, or "".
-func (r *runner) ask(retrained bool, now Eval) string {
-	if len(r.cfg.Stoppers) == 0 {
-		return ""
+// setStoppers sets the list of stopping rules of the run, the error-rise
+// rules of measure AutoMeasure resolved to auto.
+func (r *runner) setStoppers(auto Measure) {
+	r.stops = r.cfg.stoppers()
+	r.needs = make([]StopNeeds, len(r.stops))
+	for i, st := range r.stops {
+		if e, ok := st.(ErrorRise); ok && e.Measure == AutoMeasure {
+			e.Measure = auto
+			r.stops[i] = e
+		}
+		n := needsOf(st)
+		r.needs[i] = n
+		r.predNeed = r.predNeed || n.Predictions
+		if n.Undo {
+			r.undoing = true
+			continue
+		}
+		for p := BeforeRound; p <= AfterRetraining; p++ {
+			r.asks[p] = r.asks[p] || n.At.Has(p)
+		}
+		var t TargetCount
+		switch v := st.(type) {
+		case TargetCount:
+			t = v
+		case TargetSparsity:
+			t = v.count(r.W)
+		default:
+			continue
+		}
+		r.target = max(r.target, int(t))
 	}
-	st := &Status{Round: r.round, Retrained: retrained, Live: r.live, Total: r.W, Predicted: r.totalPred,
-		Start: r.res.Start, Now: now, Net: r.net}
-	for _, s := range r.cfg.Stoppers {
-		if ok, why := s.Stop(st); ok {
-			if why == "" {
-				why = StoppedRule
-			}
-			return why
+}
+
+// status returns the status of the run at the point at, with the current
+// metrics now unless at is BeforeRemoval or AfterRemoval.
+func (r *runner) status(at Point, now Eval) *Status {
+	s := &Status{At: at, Round: r.round, Retrained: at == AfterRetraining, Live: r.live, Total: r.W,
+		Predicted: r.totalPred, Start: r.res.Start, Net: r.net, data: &r.data}
+	if at != BeforeRemoval && at != AfterRemoval {
+		s.setNow(now)
+	}
+	return s
+}
+
+// ask returns the reason of the first stopping rule that does not undo,
+// is asked at the point at and holds, or "".
+func (r *runner) ask(at Point, s *Status) string {
+	for i, st := range r.stops {
+		if r.needs[i].Undo || !r.needs[i].At.Has(at) {
+			continue
+		}
+		if ok, why := st.Stop(s); ok {
+			return reasonOr(why)
 		}
 	}
 	return ""
 }
 
-// bisect finds, after the removals done of a static round broke the
-// error-rise rule, the longest prefix of them that does not break it (by
+// broken returns the reason of the first stopping rule that undoes and
+// holds, or "".
+func (r *runner) broken(s *Status) string {
+	for i, st := range r.stops {
+		if !r.needs[i].Undo {
+			continue
+		}
+		if ok, why := st.Stop(s); ok {
+			return reasonOr(why)
+		}
+	}
+	return ""
+}
+
+func reasonOr(why string) string {
+	if why == "" {
+		return StoppedRule
+	}
+	return why
+}
+
+// watched returns the error the first ErrorRise rule watches (Step.Error),
+// NaN without one.
+func (r *runner) watched(s *Status) float64 {
+	for _, st := range r.stops {
+		if e, ok := st.(ErrorRise); ok {
+			return e.Error(s)
+		}
+	}
+	return math.NaN()
+}
+
+// left returns the removals the Limiters among the rules allow before one
+// holds, at least 0; without Limiters, the number of parameters.
+func (r *runner) left() int {
+	n := r.W
+	var s *Status
+	for _, st := range r.stops {
+		if l, ok := st.(Limiter); ok {
+			if s == nil {
+				s = r.status(BeforeRound, r.cur)
+			}
+			n = min(n, l.Left(s))
+		}
+	}
+	return max(n, 0)
+}
+
+// bisect finds, after the removals done of a static round broke a rule
+// that undoes, the longest prefix of them that does not break it (by
 // bisection, taking the rule to break once it has broken), restores the
 // network to that prefix, marks the first removal after it undone, drops
 // the history after that removal and returns the length of the prefix.
@@ -782,27 +862,32 @@ func (r *runner) bisect(done []removal) int {
 		at = j
 		r.net.SetMask(mask)
 	}
-	errAt := func(j int) float64 {
+	live, pred := r.live, r.totalPred
+	// brokenAt reports whether a rule that undoes holds at the prefix j,
+	// and the error the first ErrorRise rule watches there.
+	brokenAt := func(j int) (bool, float64) {
 		setPrefix(j)
-		var mv nn.Metrics
-		mt := r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
-		if r.cfg.ErrorSplit == ValidSplit {
-			mv = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
+		s := r.status(AfterRemoval, Eval{})
+		s.Live = live + len(done) - j
+		s.Predicted = pred
+		for _, d := range done[j:] {
+			s.Predicted -= d.pred
 		}
-		return r.errorOf(mt, mv)
+		why := r.broken(s)
+		return why != "", r.watched(s)
 	}
 	lo, hi := 0, len(done)
-	hiErr := math.NaN()
+	hiErr, hiKnown := math.NaN(), false
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
-		if e := errAt(mid); r.broken(e) {
-			hi, hiErr = mid, e
+		if b, e := brokenAt(mid); b {
+			hi, hiErr, hiKnown = mid, e, true
 		} else {
 			lo = mid
 		}
 	}
-	if math.IsNaN(hiErr) {
-		hiErr = errAt(hi)
+	if !hiKnown {
+		_, hiErr = brokenAt(hi)
 	}
 	setPrefix(lo)
 	r.live = r.net.NumLive()
@@ -834,9 +919,9 @@ func (r *runner) undoStep(static bool, prev []float64, q int, old float64) {
 }
 
 // retrain retrains the network with the mask fixed and fills in rd. A
-// retraining that breaks the error-rise rule is undone, leaving
-// rd.Retrained equal to rd.Pruned, and reported by undone.
-func (r *runner) retrain(ctx context.Context, rd *Round) (undone bool, err error) {
+// retraining that breaks a rule that undoes is undone, leaving
+// rd.Retrained equal to rd.Pruned, and the rule's reason returned.
+func (r *runner) retrain(ctx context.Context, rd *Round) (undone string, err error) {
 	before := r.net.ParamsTo(nil)
 	mask := r.net.Mask()
 	tr, err := nn.Train(ctx, r.net, r.data.Train, r.data.Valid, r.cfg.Retrain)
@@ -846,35 +931,35 @@ func (r *runner) retrain(ctx context.Context, rd *Round) (undone bool, err error
 			r.issue(Issue{Step: r.step, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
 				Message: fmt.Sprintf("retraining after round %d diverged and was undone: %v", r.round, err)})
 		}
-		return false, fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
+		return "", fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
 	}
 	theta := r.net.RawParams()
 	for q, live := range mask {
 		if live != r.net.IsLive(q) || (!live && theta[q] != 0) {
 			r.net.SetMask(mask)
 			r.net.SetParams(before)
-			return false, fmt.Errorf("prune: round %d: retraining changed the mask at %v", r.round, r.net.ParamAt(q))
+			return "", fmt.Errorf("prune: round %d: retraining changed the mask at %v", r.round, r.net.ParamAt(q))
 		}
 	}
 	if err := r.net.CheckFinite(); err != nil {
 		r.net.SetParams(before)
-		return false, fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
+		return "", fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
 	}
 	if b, a := maxAbs(before), maxAbs(theta); a > BlowUp*math.Max(1, b) {
 		r.net.SetParams(before)
 		r.issue(Issue{Step: r.step, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
 			Message: fmt.Sprintf("retraining after round %d blew the weights up (largest |θ| from %.3g to %.3g) and was undone; lower the learning rate (--lr)", r.round, b, a)})
-		return false, fmt.Errorf("prune: round %d: retraining blew the weights up (largest |θ| from %.3g to %.3g): %w", r.round, b, a, nn.ErrDiverged)
+		return "", fmt.Errorf("prune: round %d: retraining blew the weights up (largest |θ| from %.3g to %.3g): %w", r.round, b, a, nn.ErrDiverged)
 	}
 	rd.Retrain = &tr
 	r.record(Event{Kind: EventRetrain, Train: &tr})
 	ev := r.eval()
-	if r.broken(r.errorOf(ev.Train, ev.Valid)) {
+	if why := r.broken(r.status(AfterRetraining, ev)); why != "" {
 		r.net.SetParams(before)
-		return true, nil
+		return why, nil
 	}
 	rd.Retrained = ev
-	return false, nil
+	return "", nil
 }
 
 // undo restores the parameters prev and makes q live again.

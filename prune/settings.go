@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -165,42 +166,6 @@ func WeightDecayOf(net *nn.Network) (float64, bool) {
 	return v, true
 }
 
-// Status is what a Stopper sees: the run after the removals of a round, or
-// after its retraining.
-type Status struct {
-	// Round is the number of the round, from 1, and Retrained tells
-	// whether the round has been retrained.
-	Round     int
-	Retrained bool
-
-	// Live and Total count the live parameters and all of them.
-	Live, Total int
-
-	// Predicted is the sum of the predicted increases of the objective
-	// of the removals kept so far.
-	Predicted float64
-
-	// Start and Now hold the metrics of the network given to Run and of
-	// the current one.
-	Start, Now Eval
-
-	// Net is the current network; a Stopper must not modify it.
-	Net *nn.Network
-}
-
-// Stopper is a stopping rule, in the manner of gonum/optimize's Converger.
-type Stopper interface {
-	// Stop reports whether the run ends after the current round, and
-	// why, in a word or two (Result.Stopped).
-	Stop(s *Status) (stop bool, reason string)
-}
-
-// StopFunc is a Stopper from a function.
-type StopFunc func(s *Status) (bool, string)
-
-// Stop calls f.
-func (f StopFunc) Stop(s *Status) (bool, string) { return f(s) }
-
 // Defaults of Settings.
 const (
 	// DefaultFraction is the fraction of the prunable live parameters
@@ -236,7 +201,25 @@ const NoRise = -1.0
 // retrained, unless the error-rise rule broke, and Run then stops.
 //
 // Run stops after the first round, or the first removal, at which a
-// stopping rule holds:
+// stopping rule holds. The rules are values (see Stopper): the fields
+// TargetLive, Sparsity, MaxRounds, Budget and ErrorRise are translated into
+// TargetCount, TargetSparsity, MaxRounds, Budget and ErrorRise values, in
+// that order, followed by Stoppers, and Run asks that one list at the
+// points of a round (see Point), in list order, the first rule that holds
+// giving Result.Stopped:
+//
+//   - before a round: the rules asked there (the targets, MaxRounds),
+//     then exhausted: no prunable live parameter is left.
+//   - before every removal: the rules asked there (Budget); the removal is
+//     not made. Then RoundBudget, which ends the round.
+//   - after every removal: the rules that undo (ErrorRise), then the rules
+//     asked there.
+//   - after the removals: the rules that undo, for a saliency that moves
+//     no other parameter (by bisection), then the rules asked there (by
+//     default every Stopper).
+//   - after retraining: the rules that undo, then the rules asked there.
+//
+// The rules are:
 //
 //   - target: the number of live parameters reaches TargetLive, or the
 //     fraction of pruned parameters reaches Sparsity, that is
@@ -252,7 +235,9 @@ const NoRise = -1.0
 //     removals, and the longest prefix of them that keeps the rule is found
 //     by bisection. Either way it is checked before retraining, so
 //     retraining cannot rescue a removal that broke it, unless
-//     RetrainRescues is set; and again after retraining.
+//     RetrainRescues is set; and again after retraining. A rule that undoes
+//     is applied even when another has already ended the run, and its
+//     reason then replaces the other's.
 //   - budget: the next removal would take the sum of the predicted ΔE of
 //     all removals above Budget; it is not made.
 //   - round-budget: a round could not remove any parameter within
@@ -261,7 +246,8 @@ const NoRise = -1.0
 //   - exhausted: no prunable live parameter is left.
 //
 // With none of TargetLive, Sparsity, ErrorRise, Budget and MaxRounds set,
-// the target is DefaultSparsity.
+// and none of the toolkit's rule values among Stoppers, the target is
+// DefaultSparsity.
 type Settings struct {
 	// Method is the saliency, default OBS{} (the exact Hessian with
 	// damping DefaultDamping, raised on failure).
@@ -363,17 +349,19 @@ type Settings struct {
 	// AuditSeed seeds the audit's subsample of rows and of removals.
 	AuditSeed uint64
 
-	// Stoppers are stopping rules a program defines, asked after the
-	// removals of every round and again after its retraining; the first
-	// that holds ends the run after the round with its Reason.
+	// Stoppers are further stopping rules, the toolkit's values or a
+	// program's own, asked after those of the fields in this order: by
+	// default after the removals of every round and again after its
+	// retraining (see Stopper and StopNeeds); the first that holds ends
+	// the run after the round with its reason.
 	Stoppers []Stopper
 
-	// RetrainRescues, with Retrain and the error-rise rule, checks the
-	// rule only after retraining, so that retraining may rescue the
-	// round's removals (LeCun's recipe); a round whose retrained network
-	// breaks it is undone with its retraining, its removals marked Undone,
-	// and Run stops. Without it the rule is also checked after the
-	// removals, before retraining.
+	// RetrainRescues, with Retrain and the error-rise rule (or any rule
+	// that undoes, see StopNeeds), checks the rule only after retraining,
+	// so that retraining may rescue the round's removals (LeCun's recipe);
+	// a round whose retrained network breaks it is undone with its
+	// retraining, its removals marked Undone, and Run stops. Without it
+	// the rule is also checked after the removals, before retraining.
 	RetrainRescues bool
 
 	// MaxBytes limits the memory of a dense W×W matrix (see
@@ -458,6 +446,9 @@ func (s *Settings) Validate() error {
 			return errors.New("a ΔE budget needs a saliency that predicts ΔE (OBD or OBS)")
 		}
 	}
+	if err := s.validateStoppers(); err != nil {
+		return err
+	}
 	if err := s.Retrain.Validate(); err != nil {
 		return fmt.Errorf("retraining: %w", err)
 	}
@@ -482,7 +473,7 @@ func (s *Settings) withDefaults() Settings {
 	if c.AuditRemovals == 0 {
 		c.AuditRemovals = DefaultAuditRemovals
 	}
-	if c.TargetLive == 0 && c.Sparsity == 0 && c.ErrorRise == 0 && c.Budget == 0 && c.MaxRounds == 0 {
+	if c.TargetLive == 0 && c.Sparsity == 0 && c.ErrorRise == 0 && c.Budget == 0 && c.MaxRounds == 0 && !slices.ContainsFunc(c.Stoppers, builtin) {
 		c.Sparsity = DefaultSparsity
 	}
 	return c

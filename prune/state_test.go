@@ -29,6 +29,13 @@ func TestRunResumeFromState(t *testing.T) {
 				Retrain: &nn.TrainSettings{Optimizer: nn.SGD, Epochs: 2, BatchSize: 8, LearningRate: 0.01, Src: rand.NewPCG(5, 6)},
 			}
 		}},
+		{"rules-as-values", func() *prune.Settings {
+			return &prune.Settings{
+				Method: prune.OBD{Curvature: prune.Hutchinson, Probes: 5, Src: rand.NewPCG(7, 8)}, PerRound: 2,
+				Retrain:  &nn.TrainSettings{Optimizer: nn.SGD, Epochs: 2, BatchSize: 8, LearningRate: 0.01, Src: rand.NewPCG(9, 10)},
+				Stoppers: []prune.Stopper{prune.TargetCount(6), prune.Budget(5), prune.ErrorRise{Max: 0.3}},
+			}
+		}},
 		{"magnitude-audited", func() *prune.Settings {
 			return &prune.Settings{Method: prune.Magnitude{}, Fraction: 0.3, Sparsity: 0.7, AuditRemovals: 2, AuditRows: 15}
 		}},
