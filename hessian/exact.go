@@ -80,6 +80,8 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 	cbuf := make([]float64, rows*max(colTile, maxIn))
 	cbbuf := make([]float64, rows*colTile)
 	ztbuf := make([]float64, maxIn*rows)
+	kw := kronPool.Get().(*kronWork)
+	defer kronPool.Put(kw)
 	ones := make([]float64, rows)
 	for i := range ones {
 		ones[i] = 1
@@ -105,6 +107,10 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 				}
 			}
 			for m := l; m < len(layers); m++ {
+				if p.useKron(l, m) {
+					p.kronBlock(kw, s, out, l, m, gn)
+					continue
+				}
 				om, im := layers[m].Out, layers[m].In
 				zm := p.input(m).RawMatrix()
 				var K []float64 // per sample om×ol
