@@ -45,6 +45,8 @@ type Problem struct {
 	// Params lists, in ascending order, the flat indices of the parameters
 	// the curvature covers. Nil means all parameters.
 	Params []int
+
+	rop *ropWork // workspace of the Hessian-vector products, guarded by ropMu
 }
 
 // Live returns the problem restricted to the network's live (unpruned)
