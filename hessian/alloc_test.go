@@ -3,6 +3,7 @@ package hessian
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/secondorder/prune/internal/blasimpl"
@@ -75,5 +76,63 @@ func TestLanczosAllocatesNothingPerStep(t *testing.T) {
 	// runtime allocation.
 	if long-short > 2 {
 		t.Errorf("Lanczos allocates %v times for 12 steps and %v for 100", short, long)
+	}
+}
+
+// TestBeckerLeCunOperator checks that BeckerLeCun.MulVecTo is diag(h)·v,
+// computes h once (no allocation on later products), follows a change of
+// the parameters, and works with Lanczos as a diagonal operator.
+func TestBeckerLeCunOperator(t *testing.T) {
+	pr := randomProblem(t, nn.Tanh, 2, nn.MSE, 30, 9)
+	for _, lm := range []bool{false, true} {
+		d := BeckerLeCun{P: pr, LM: lm}
+		h := make([]float64, d.Dim())
+		if err := d.DiagTo(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float64, d.Dim())
+		for i := range v {
+			v[i] = float64(i%5) - 2
+		}
+		dst := make([]float64, d.Dim())
+		d.MulVecTo(dst, v)
+		for i := range dst {
+			if dst[i] != h[i]*v[i] {
+				t.Fatalf("LM %v: (diag(h) v)[%d] = %v, want %v", lm, i, dst[i], h[i]*v[i])
+			}
+		}
+		if a := testing.AllocsPerRun(10, func() { d.MulVecTo(dst, v) }); a != 0 {
+			t.Errorf("LM %v: %v allocations per product: the diagonal is recomputed", lm, a)
+		}
+		op, err := d.Operator(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Lanczos(ctx, d, 1, &LanczosSettings{MaxIter: d.Dim()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := slices.Min([]float64(op)), slices.Max([]float64(op))
+		if math.Abs(res.Largest[0]-hi) > 1e-9*math.Abs(hi) || math.Abs(res.Smallest[0]-lo) > 1e-9*(math.Abs(hi)+math.Abs(lo)) {
+			t.Errorf("LM %v: Lanczos gives [%v, %v], diagonal spans [%v, %v]", lm, res.Smallest[0], res.Largest[0], lo, hi)
+		}
+	}
+	// A changed parameter gives the new diagonal.
+	d := BeckerLeCun{P: pr}
+	one := make([]float64, d.Dim())
+	for i := range one {
+		one[i] = 1
+	}
+	before := make([]float64, d.Dim())
+	d.MulVecTo(before, one)
+	pr.Net.RawParams()[0] += 0.5
+	after := make([]float64, d.Dim())
+	d.MulVecTo(after, one)
+	want := make([]float64, d.Dim())
+	if err := d.DiagTo(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(after, want) || slices.Equal(after, before) {
+		t.Errorf("after a parameter change MulVecTo does not give the new diagonal")
 	}
 }

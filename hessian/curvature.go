@@ -46,7 +46,10 @@ type Problem struct {
 	// the curvature covers. Nil means all parameters.
 	Params []int
 
-	rop *ropWork // workspace of the Hessian-vector products, guarded by ropMu
+	// Workspaces and caches, guarded by ropMu: of the Hessian-vector
+	// products, and the Becker–LeCun diagonals (full and LM).
+	rop *ropWork
+	bl  [2]*blCache
 }
 
 // Live returns the problem restricted to the network's live (unpruned)
