@@ -97,9 +97,10 @@ type hessianOptions struct {
 	Probes    int    // Hutchinson probes; zero means 100
 	ProbeSeed uint64 // seed of the probes and the Lanczos start vector; zero means 1
 
-	Eigen      int  // number K of largest and smallest eigenvalues to report
-	Lanczos    bool // eigenvalues by Lanczos instead of the dense spectrum
-	NoSpectrum bool // no eigenvalues at all
+	Eigen        int  // number K of largest and smallest eigenvalues to report
+	Lanczos      bool // eigenvalues by Lanczos (the default for the matrix kinds)
+	FullSpectrum bool // all eigenvalues of the formed matrix, O(W³)
+	NoSpectrum   bool // no eigenvalues at all
 
 	MaxMemory string // limit on the W×W matrices; empty means hessian.DefaultMemoryLimit
 
@@ -127,8 +128,9 @@ func hessianCommand() *cli.Command {
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --kind hutchinson", DefaultText: "100", Category: "Curvature"},
 		&cli.Uint64Flag{Name: "probe-seed", Value: 1, Usage: "`SEED` of the Hutchinson probes and of the Lanczos start vector", Category: "Curvature"},
 		&cli.IntFlag{Name: "eigen", Usage: "report the `K` largest and the K smallest eigenvalues: of the matrix for the matrix kinds, of the curvature the vector approximates (H for diag, diag-bl and hutchinson, G for diag-lm) by Lanczos for the vector kinds", DefaultText: "none", Category: "Spectrum"},
-		&cli.BoolFlag{Name: "lanczos", Usage: "find the extreme eigenvalues by Lanczos iterations instead of the full O(W³) spectrum", Category: "Spectrum"},
-		&cli.BoolFlag{Name: "no-spectrum", Usage: "skip the eigenvalues of the summary (for large W: they cost O(W³) time and a second W×W matrix)", Category: "Spectrum"},
+		&cli.BoolFlag{Name: "lanczos", Usage: "find the extreme eigenvalues by Lanczos iterations, a few dozen matrix–vector products (the default for the matrix kinds)", Category: "Spectrum"},
+		&cli.BoolFlag{Name: "full-spectrum", Usage: "compute all eigenvalues of the matrix for the summary, adding the condition number and the counts of negative and zero eigenvalues (O(W³) time and a second W×W matrix)", Category: "Spectrum"},
+		&cli.BoolFlag{Name: "no-spectrum", Usage: "skip the eigenvalues of the summary", Category: "Spectrum"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: fmt.Sprintf("half the physical memory, %s", hessian.FormatBytes(hessian.DefaultMemoryLimit())), Category: "Curvature"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "NumPy `FILE`.npy to write (float64, C order)", Category: "Output"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
@@ -162,28 +164,29 @@ func hessianCommand() *cli.Command {
 			}
 			d, given := readDataOptions(c)
 			o := hessianOptions{
-				Model:      c.String("model"),
-				Act:        c.String("act"),
-				Loss:       c.String("loss"),
-				Data:       d,
-				DataGiven:  given,
-				Split:      c.String("split"),
-				Kind:       c.String("kind"),
-				All:        c.Bool("all"),
-				Inverse:    c.Bool("inverse"),
-				Damping:    c.Float64("damping"),
-				Escalate:   c.Bool("escalate"),
-				Alpha:      c.Float64("alpha"),
-				Probes:     c.Int("probes"),
-				ProbeSeed:  c.Uint64("probe-seed"),
-				Eigen:      c.Int("eigen"),
-				Lanczos:    c.Bool("lanczos"),
-				NoSpectrum: c.Bool("no-spectrum"),
-				MaxMemory:  c.String("max-memory"),
-				Output:     c.String("output"),
-				Overwrite:  c.Bool("overwrite"),
-				JSON:       c.Bool("json"),
-				Quiet:      isQuiet(c),
+				Model:        c.String("model"),
+				Act:          c.String("act"),
+				Loss:         c.String("loss"),
+				Data:         d,
+				DataGiven:    given,
+				Split:        c.String("split"),
+				Kind:         c.String("kind"),
+				All:          c.Bool("all"),
+				Inverse:      c.Bool("inverse"),
+				Damping:      c.Float64("damping"),
+				Escalate:     c.Bool("escalate"),
+				Alpha:        c.Float64("alpha"),
+				Probes:       c.Int("probes"),
+				ProbeSeed:    c.Uint64("probe-seed"),
+				Eigen:        c.Int("eigen"),
+				Lanczos:      c.Bool("lanczos"),
+				FullSpectrum: c.Bool("full-spectrum"),
+				NoSpectrum:   c.Bool("no-spectrum"),
+				MaxMemory:    c.String("max-memory"),
+				Output:       c.String("output"),
+				Overwrite:    c.Bool("overwrite"),
+				JSON:         c.Bool("json"),
+				Quiet:        isQuiet(c),
 			}
 			if err := refuseZero(c, []string{"probes", "eigen"}, []string{"alpha"}); err != nil {
 				return err
@@ -345,6 +348,18 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 		}
 		return p, &usageError{Flag: "no-spectrum", Msg: fmt.Sprintf("--no-spectrum and --%s exclude each other", flag)}
 	}
+	if o.FullSpectrum {
+		switch {
+		case o.NoSpectrum || o.Lanczos:
+			flag := "no-spectrum"
+			if o.Lanczos {
+				flag = "lanczos"
+			}
+			return p, &usageError{Flag: "full-spectrum", Msg: fmt.Sprintf("--full-spectrum and --%s exclude each other", flag)}
+		case !k.Matrix:
+			return p, flagErrorf("full-spectrum", "applies to the matrix kinds, not --kind %s", k.Name)
+		}
+	}
 	p.limit = hessian.DefaultMemoryLimit()
 	if o.MaxMemory != "" {
 		switch strings.ToLower(strings.TrimSpace(o.MaxMemory)) {
@@ -364,10 +379,12 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 	switch {
 	case o.NoSpectrum:
 		p.spectrum = "none"
-	case o.Lanczos:
-		p.spectrum = "lanczos"
-	case k.Matrix:
+	case o.FullSpectrum:
 		p.spectrum = "dense"
+	case o.Lanczos, k.Matrix:
+		// The summary's extremes by Lanczos: O(W²) per product with the
+		// formed matrix, against O(W³) for the full spectrum.
+		p.spectrum = "lanczos"
 	default:
 		p.spectrum = "entries"
 	}
@@ -579,7 +596,7 @@ func checkHessianMemory(kind curvatureKind, plan hessianPlan, inverse bool, pr *
 	}
 	err := &hessian.MemoryError{What: what, Dim: W, Bytes: bytes, Limit: plan.limit}
 	if count == 2 && hessian.DenseBytes(W) <= plan.limit {
-		return fmt.Errorf("%w; --no-spectrum or --lanczos need only the matrix", err)
+		return fmt.Errorf("%w; without --full-spectrum only the matrix is needed", err)
 	}
 	return err
 }
@@ -677,6 +694,7 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 		}
 		if len(rep.Largest) > 0 {
 			sum.Max, sum.Min = &rep.Largest[0], &rep.Smallest[0]
+			lanczosDefiniteness(sum, rep, n)
 		}
 		if plan.eigenK > 0 {
 			sum.Eigen = rep
@@ -700,6 +718,29 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 		sum.Eigen = rep
 	}
 	return nil
+}
+
+// lanczosDefiniteness sets what the Lanczos extremes of an n×n matrix
+// decide: every Ritz value lies within the spectrum, so a smallest Ritz
+// value below −tol proves the matrix indefinite (tol = n·ε·max|θ|, as for
+// the dense spectrum); a converged positive one above tol makes it
+// positive definite with the condition number θ_max / θ_min. Otherwise the
+// fields stay unset.
+func lanczosDefiniteness(sum *hessianSummary, rep *eigenReport, n int) {
+	lo, hi := rep.Smallest[0], rep.Largest[0]
+	tol := float64(n) * 0x1p-52 * math.Max(math.Abs(lo), math.Abs(hi))
+	switch {
+	case lo < -tol:
+		no := false
+		sum.PositiveDefinite = &no
+	case lo > tol && rep.Converged != nil && *rep.Converged:
+		yes := true
+		sum.PositiveDefinite = &yes
+		c := hi / lo
+		sum.Condition = &c
+		sum.conditionKnown = true
+		sum.ConditionJSON = json.RawMessage(strconv.FormatFloat(c, 'g', -1, 64))
+	}
 }
 
 // setSpectrum copies the spectral fields of s into sum.
