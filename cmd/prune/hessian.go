@@ -507,7 +507,7 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 			}
 			sum.Alpha = &a
 		}
-		if err := matrixSpectrum(ctx, &sum, H, kind, plan, o.ProbeSeed, bar); err != nil {
+		if err := matrixSpectrum(ctx, &sum, H, spectrumOperator(kind, pr, H), kind, plan, o.ProbeSeed, bar); err != nil {
 			return interrupted(err)
 		}
 		if o.Inverse {
@@ -675,9 +675,24 @@ func baseCurvature(kind curvatureKind, pr *hessian.Problem) (hessian.Curvature, 
 	return hessian.Exact{P: pr}, "exact Hessian H"
 }
 
+// spectrumOperator returns the products with the matrix H of a matrix kind
+// for Lanczos: the matrix-free products of the exact Hessian and the
+// Gauss–Newton matrix, the same matrix to rounding at a fraction of the
+// cost of a product with the formed W×W matrix, and the formed matrix for
+// the other kinds.
+func spectrumOperator(kind curvatureKind, pr *hessian.Problem, H *mat.SymDense) hessian.Curvature {
+	switch kind.Name {
+	case "exact":
+		return hessian.Exact{P: pr}
+	case "gn":
+		return hessian.GaussNewton{P: pr}
+	}
+	return symCurvature{H}
+}
+
 // matrixSpectrum fills the trace and the spectrum fields of sum for the
-// matrix H.
-func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, kind curvatureKind, plan hessianPlan, seed uint64, bar *stageBar) error {
+// matrix H, whose products with vectors op gives.
+func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, op hessian.Curvature, kind curvatureKind, plan hessianPlan, seed uint64, bar *stageBar) error {
 	n := H.SymmetricDim()
 	sum.Trace = 0
 	for i := 0; i < n; i++ {
@@ -688,7 +703,7 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 	case "none":
 		return nil
 	case "lanczos":
-		rep, err := lanczosReport(ctx, symCurvature{H}, of, plan, seed, bar)
+		rep, err := lanczosReport(ctx, op, of, plan, seed, bar)
 		if err != nil {
 			return err
 		}
