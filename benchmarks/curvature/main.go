@@ -394,6 +394,9 @@ func report(specs []netSpec, results []map[string]result, gemm float64, cfg conf
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- %s %s/%s, BLAS: %s, GOMAXPROCS %d (NumCPU %d)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, blasimpl.Name(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(&b, "- CPU: %s\n", benchtime.CPUModel())
+	if w := blasimpl.Warning(); w != "" {
+		fmt.Fprintf(&b, "- %s\n", w)
+	}
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", loadStart, loadAverage())
 	fmt.Fprintf(&b, "- OPENBLAS_CORETYPE: %s, OPENBLAS_NUM_THREADS: %s\n", envValue("OPENBLAS_CORETYPE"), envValue("OPENBLAS_NUM_THREADS"))
 	fmt.Fprintf(&b, "- command: `%s`\n", commandLine())

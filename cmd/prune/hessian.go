@@ -17,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -268,6 +269,8 @@ type hessianSummary struct {
 	// and writing the file.
 	BuildSeconds float64 `json:"build_seconds"`
 	Seconds      float64 `json:"seconds"`
+	// BLAS names the BLAS that computed it, and for OpenBLAS its core.
+	BLAS string `json:"blas"`
 
 	// conditionKnown is set when Condition was computed, so that a nil
 	// Condition means an infinite one.
@@ -476,6 +479,7 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 		Output:      o.Output,
 		Inverse:     o.Inverse,
 		Spectrum:    plan.spectrum,
+		BLAS:        blasimpl.Name(),
 	}
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
 	defer bar.stop()
@@ -980,6 +984,7 @@ func printHessianSummary(w io.Writer, s hessianSummary) {
 		fmt.Fprintf(tw, "  smallest\t%s\n", formatFloats(e.Smallest))
 	}
 	fmt.Fprintf(tw, "time\t%.3g s (curvature %.3g s)\n", s.Seconds, s.BuildSeconds)
+	fmt.Fprintf(tw, "BLAS\t%s\n", s.BLAS)
 	tw.Flush()
 }
 
