@@ -131,3 +131,23 @@ func BenchmarkDGEMM(b *testing.B) {
 	}
 	b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// BenchmarkDampedInverse times (G + 10⁻⁴I)⁻¹ of the Gauss–Newton matrix,
+// reporting W³ flops (Cholesky W³/3 and inverse 2W³/3).
+func BenchmarkDampedInverse(b *testing.B) {
+	benchAll(b, 5009, func(b *testing.B, pr *Problem) {
+		G := mat.NewSymDense(pr.Dim(), nil)
+		if err := (GaussNewton{P: pr}).DenseTo(context.Background(), G); err != nil {
+			b.Fatal(err)
+		}
+		dst := mat.NewSymDense(pr.Dim(), nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := DampedInverse(dst, G, 1e-4); err != nil {
+				b.Fatal(err)
+			}
+		}
+		W := float64(pr.Dim())
+		b.ReportMetric(W*W*W*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}

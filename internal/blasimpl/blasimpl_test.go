@@ -88,6 +88,11 @@ func TestLAPACK(t *testing.T) {
 	if !ch.Factorize(A) {
 		t.Fatal("Cholesky failed")
 	}
+	// The 1-norm condition estimate (dpocon) of a matrix with 2-norm
+	// condition n lies within a factor n of it.
+	if c := ch.Cond(); !(c >= n/2.0 && c <= n*n) {
+		t.Errorf("condition estimate %v, want about %d", c, n)
+	}
 	var inv mat.SymDense
 	if err := ch.InverseTo(&inv); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ package blasimpl
 // #include <stddef.h>
 // void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t);
 // void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t);
+// void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm, double *rcond,
+//	double *work, int *iwork, int *info, size_t);
 // void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
 //	const double *vl, const double *vu, const int *il, const int *iu, const double *abstol,
 //	int *m, double *w, double *z, const int *ldz, int *isuppz,
@@ -87,6 +89,27 @@ func (lapackImpl) Dpotri(ul blas.Uplo, n int, a []float64, lda int) bool {
 		panic("lapack: dpotri argument error")
 	}
 	return info == 0
+}
+
+// Dpocon estimates the reciprocal condition number of a symmetric positive
+// definite matrix from its Cholesky factor with OpenBLAS's dpocon. work
+// and iwork are replaced by its own workspace (3n and n).
+func (lapackImpl) Dpocon(ul blas.Uplo, n int, a []float64, lda int, anorm float64, work []float64, iwork []int) float64 {
+	checkSym(n, lda, len(a))
+	if n == 0 {
+		return 1
+	}
+	cn, clda := C.int(n), C.int(lda)
+	can := C.double(anorm)
+	var rcond C.double
+	var info C.int
+	fwork := make([]C.double, 3*n)
+	iw := make([]C.int, n)
+	C.dpocon_(uplo(ul), &cn, (*C.double)(&a[0]), &clda, &can, &rcond, &fwork[0], &iw[0], &info, 1)
+	if info < 0 {
+		panic("lapack: dpocon argument error")
+	}
+	return float64(rcond)
 }
 
 // Dsyev computes the eigenvalues of a symmetric matrix. Without
