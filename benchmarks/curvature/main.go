@@ -168,7 +168,7 @@ func main() {
 
 	start := time.Now()
 	loadStart = loadAverage()
-	gemm := dgemmRate(cfg.reps)
+	gemm := benchtime.DGEMMRate(cfg.reps)
 	log.Printf("DGEMM 2000×2000: %.1f GFLOP/s", gemm)
 	results := make([]map[string]result, len(specs))
 	for i, s := range specs {
@@ -191,24 +191,6 @@ func main() {
 func measure(fn func() error, reps int, slow time.Duration) (result, error) {
 	r, err := benchtime.Measure(fn, reps, slow)
 	return result{d: r.D, runs: r.Runs}, err
-}
-
-// dgemmRate returns the rate of mat.Dense.Mul on two 2000×2000 matrices in
-// GFLOP/s (2n³ flops), the median of reps runs after a warm-up run.
-func dgemmRate(reps int) float64 {
-	const n = 2000
-	rng := rand.New(rand.NewPCG(3, 3))
-	a, b := mat.NewDense(n, n, nil), mat.NewDense(n, n, nil)
-	for _, m := range []*mat.Dense{a, b} {
-		raw := m.RawMatrix()
-		for i := range raw.Data {
-			raw.Data[i] = rng.NormFloat64()
-		}
-	}
-	var c mat.Dense
-	c.ReuseAs(n, n)
-	r, _ := measure(func() error { c.Mul(a, b); return nil }, reps, time.Hour)
-	return 2 * n * n * n / r.d.Seconds() / 1e9
 }
 
 // problem returns a randomly initialised network of the spec with n random
