@@ -29,7 +29,6 @@ type lapackImpl struct {
 	gonum.Implementation
 }
 
-
 var (
 	charL = C.char('L')
 	charU = C.char('U')
