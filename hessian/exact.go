@@ -36,6 +36,10 @@ func (h Exact) Dim() int { return h.P.Dim() }
 // a variable so that tests can exercise tiling on small networks.
 var colTile = 1024
 
+// useGram selects the Gram form for the last two layers of the exact
+// build; a variable so that tests can compare it with the block products.
+var useGram = true
+
 // Rows is the number of samples processed together by the dense builds.
 const Rows = 256
 
@@ -80,6 +84,7 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 	cbuf := make([]float64, rows*max(colTile, maxIn))
 	cbbuf := make([]float64, rows*colTile)
 	ztbuf := make([]float64, maxIn*rows)
+	gw := new(gramWork)
 	kw := kronPool.Get().(*kronWork)
 	defer kronPool.Put(kw)
 	ones := make([]float64, rows)
@@ -95,7 +100,17 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
 		p.computeG(s, gn)
 		p.computeP(s)
-		for l := range layers {
+		// The last two layers' parameters by the Gram form, the
+		// others' rows by Kronecker products and column strips.
+		first := len(layers)
+		if useGram {
+			first = gramFirst(len(layers))
+			p.gramBlock(gw, s, out, first, gn)
+			if !gn && first < len(layers)-1 {
+				p.gramResidual(kw, out)
+			}
+		}
+		for l := range first {
 			ol, il := layers[l].Out, layers[l].In
 			// Zᵀ of the layer input: general products without a
 			// transposed operand run fastest in pure-Go BLAS.

@@ -139,15 +139,16 @@ func TestExactMatchesFiniteDifferences(t *testing.T) {
 	for i, c := range allCases() {
 		t.Run(c.String(), func(t *testing.T) {
 			pr := randomProblem(t, c.act, c.depth, c.loss, 6, uint64(i+1))
-			// Both block builders: the Kronecker products for every
-			// block they cover, and the column strips alone.
-			defer func(k int) { minKronPairs = k }(minKronPairs)
-			minKronPairs = 1000
+			// Both builders: the Gram form for the last two layers with
+			// the Kronecker products for every other block they cover,
+			// and the column strips alone.
+			defer func(k int, g bool) { minKronPairs, useGram = k, g }(minKronPairs, useGram)
+			minKronPairs, useGram = 1000, false
 			S, err := Dense(ctx, Exact{pr}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			minKronPairs = 1
+			minKronPairs, useGram = 1, true
 			H, err := Dense(ctx, Exact{pr}, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -221,8 +222,8 @@ func TestGaussNewton(t *testing.T) {
 			}
 			// Against the block builder with the residual terms dropped,
 			// with the Kronecker products wherever they apply.
-			defer func(k int) { minKronPairs = k }(minKronPairs)
-			minKronPairs = 1
+			defer func(k int, g bool) { minKronPairs, useGram = k, g }(minKronPairs, useGram)
+			minKronPairs, useGram = 1, false
 			B := mat.NewSymDense(pr.Dim(), nil)
 			if err := denseBlocks(ctx, pr, B, true); err != nil {
 				t.Fatal(err)

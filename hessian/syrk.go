@@ -54,3 +54,16 @@ func rawUpper(dst *mat.SymDense) blas64.General {
 	}
 	return g
 }
+
+// rankKSigned adds A Bᵀ to the upper triangle of c like rankK, for a B
+// whose product with A is symmetric (B = A S with S diagonal).
+func rankKSigned(c, a, b blas64.General) {
+	k := a.Rows
+	for i0 := 0; i0 < k; i0 += syrkBlock {
+		i1 := min(i0+syrkBlock, k)
+		ai := blas64.General{Rows: i1 - i0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[i0*a.Stride:]}
+		bj := blas64.General{Rows: k - i0, Cols: b.Cols, Stride: b.Stride, Data: b.Data[i0*b.Stride:]}
+		ct := blas64.General{Rows: i1 - i0, Cols: k - i0, Stride: c.Stride, Data: c.Data[i0*c.Stride+i0:]}
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, ai, bj, 1, ct)
+	}
+}
