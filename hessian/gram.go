@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -37,6 +38,9 @@ type gramWork struct {
 	b     []float64 // out × out factor
 	bp    []float64 // out × out_l
 }
+
+// gramPool keeps gramWork buffers between builds.
+var gramPool = sync.Pool{New: func() any { return new(gramWork) }}
 
 // gramFirst returns the first layer of the Gram part of the exact build.
 func gramFirst(nLayers int) int { return max(0, nLayers-2) }
