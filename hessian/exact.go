@@ -20,9 +20,16 @@ import (
 //	∂²ℓ/∂W_l[j][i]∂W_m[k][h] = z̃_{l−1}[i] ( K_{ml}[k][j] z̃_{m−1}[h] + δ_m[k] F_{m−1,l}[h][j] ),
 //
 // with K_{ml} = G_m P_{ml} = ∂δ_m/∂a_l, F_{m−1,l} = ∂z_{m−1}/∂a_l (zero when
-// m = l) and z̃ the layer input extended by 1 for the bias. Each row block of
-// H is then one matrix product over the samples, and the whole build costs
-// about twice the Gauss–Newton build.
+// m = l) and z̃ the layer input extended by 1 for the bias. The build costs
+// about as much as the Gauss–Newton build, in three forms:
+//
+//   - the parameters of the last two layers (all of them with one hidden
+//     layer) in the Gram form of the Gauss–Newton build, with the exact
+//     output curvature, plus two sparse terms (gram.go);
+//   - the blocks of layers l and m = l, l+1 before them as one matrix
+//     product over the unit pairs (j, k) (kron.go);
+//   - the remaining blocks, of layers two or more apart, one row strip per
+//     unit with the F term folded in.
 //
 // DiagTo uses the diagonal blocks only: H[(l,j,i),(l,j,i)] = Σₙ G_l[j][j] z̃_{l−1}[i]².
 type Exact struct {
