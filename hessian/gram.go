@@ -88,27 +88,7 @@ func (p *pass) gramBlock(w *gramWork, s *second, out blas64.General, from int, g
 		}
 		B := blas64.General{Rows: r, Cols: outL, Stride: outL, Data: w.b}
 		for l := from; l <= L; l++ {
-			ly := p.layers[l]
-			bp := blas64.General{Rows: r, Cols: ly.Out, Stride: ly.Out, Data: w.bp[:r*ly.Out]}
-			if l == L {
-				copy(bp.Data, B.Data[:r*outL])
-			} else {
-				P := blas64.General{Rows: outL, Cols: ly.Out, Stride: ly.Out, Data: s.P[L][l][n*outL*ly.Out : (n+1)*outL*ly.Out]}
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, B, P, 0, bp)
-			}
-			z := p.input(l).RawRowView(n)
-			o := net.Offset(l) - o0
-			for k := 0; k < r; k++ {
-				row := w.rows[(n*outL+k)*wd : (n*outL+k+1)*wd]
-				for j := 0; j < ly.Out; j++ {
-					c := bp.Data[k*ly.Out+j]
-					seg := row[o+j*ly.In : o+(j+1)*ly.In]
-					for h, zv := range z {
-						seg[h] = c * zv
-					}
-					row[o+ly.Out*ly.In+j] = c
-				}
-			}
+			p.jacobianLayer(w.rows[n*outL*wd:], wd, w.bp, B, s, n, l, net.Offset(l)-o0)
 		}
 	}
 	w.at = grow(w.at, wd*R)
@@ -146,16 +126,7 @@ func (p *pass) gramResidual(w *kronWork, out blas64.General) {
 	extend(w.xt, zl.Data, zl.Stride, nr, il)
 	x := w.xt
 	w.r = grow(w.r, nr*cols)
-	for n := 0; n < nr; n++ {
-		xr := x[n*il1 : (n+1)*il1]
-		row := w.r[n*cols : (n+1)*cols]
-		for i, xv := range xr {
-			seg := row[i*il1 : (i+1)*il1]
-			for h, zv := range xr {
-				seg[h] = xv * zv
-			}
-		}
-	}
+	outerRows(w.r, x, x, nr, il1, il1)
 	// Block (L−1, L−1): c_n[j] = f″[j] (W_Lᵀ δ_L)[j] for the pairs (j, j).
 	w.et = grow(w.et, nr*ol)
 	e := blas64.General{Rows: nr, Cols: ol, Stride: ol, Data: w.et}

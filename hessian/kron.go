@@ -40,6 +40,22 @@ func extend(dst []float64, z []float64, zs, nr, c int) {
 	}
 }
 
+// outerRows writes row n of dst (nr × a·b) as the outer product of row n
+// of x (nr × a) and row n of z (nr × b), x[i]·z[h] at i·b+h.
+func outerRows(dst, x, z []float64, nr, a, b int) {
+	for n := 0; n < nr; n++ {
+		xr := x[n*a : (n+1)*a]
+		zr := z[n*b : (n+1)*b]
+		row := dst[n*a*b : (n+1)*a*b]
+		for i, xv := range xr {
+			seg := row[i*b : (i+1)*b]
+			for h, zv := range zr {
+				seg[h] = xv * zv
+			}
+		}
+	}
+}
+
 // kronBlock adds the block of H (or with gn of the Gauss–Newton matrix)
 // between the parameters of layers l and m = l or l+1 over the nr samples
 // of the last pass to out, the upper triangle of the full-order matrix.
@@ -78,17 +94,7 @@ func (p *pass) kronBlock(w *kronWork, s *second, out blas64.General, l, m int, g
 		z = w.zt
 	}
 	w.r = grow(w.r, nr*cols)
-	for n := 0; n < nr; n++ {
-		xr := x[n*il1 : (n+1)*il1]
-		zr := z[n*im1 : (n+1)*im1]
-		row := w.r[n*cols : (n+1)*cols]
-		for i, xv := range xr {
-			seg := row[i*im1 : (i+1)*im1]
-			for h, zv := range zr {
-				seg[h] = xv * zv
-			}
-		}
-	}
+	outerRows(w.r, x, z, nr, il1, im1)
 	R := blas64.General{Rows: nr, Cols: cols, Stride: cols, Data: w.r}
 	Xb := blas64.General{Rows: nr, Cols: il1, Stride: il1, Data: x}
 	// K per sample: om × ol.

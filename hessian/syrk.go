@@ -13,16 +13,7 @@ const syrkBlock = 256
 // c.Stride), A being k×r. It works in row tiles with general matrix
 // products, which run at the BLAS's full matrix-multiply rate (pure-Go
 // Dsyrk does not), and touches only tiles on or above the diagonal.
-func rankK(c blas64.General, a blas64.General) {
-	k := a.Rows
-	for i0 := 0; i0 < k; i0 += syrkBlock {
-		i1 := min(i0+syrkBlock, k)
-		ai := blas64.General{Rows: i1 - i0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[i0*a.Stride:]}
-		aj := blas64.General{Rows: k - i0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[i0*a.Stride:]}
-		ct := blas64.General{Rows: i1 - i0, Cols: k - i0, Stride: c.Stride, Data: c.Data[i0*c.Stride+i0:]}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, ai, aj, 1, ct)
-	}
-}
+func rankK(c blas64.General, a blas64.General) { rankKSigned(c, a, a) }
 
 // transposeTo writes the transpose of the rows×cols matrix src (stride
 // cols) to dst (cols×rows, stride rows).

@@ -167,7 +167,7 @@ func main() {
 	}
 
 	start := time.Now()
-	loadStart = loadAverage()
+	loadStart = benchtime.LoadAverage()
 	gemm := benchtime.DGEMMRate(cfg.reps)
 	log.Printf("DGEMM 2000×2000: %.1f GFLOP/s", gemm)
 	results := make([]map[string]result, len(specs))
@@ -347,20 +347,6 @@ func opByKey(key string) op {
 // loadStart is the load average when the benchmark started.
 var loadStart string
 
-// loadAverage returns the 1, 5 and 15 minute load averages from
-// /proc/loadavg, which show whether other work shared the machine.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // envValue returns the value of an environment variable, or "unset".
 func envValue(name string) string {
 	if v, ok := os.LookupEnv(name); ok {
@@ -379,7 +365,7 @@ func report(specs []netSpec, results []map[string]result, gemm float64, cfg conf
 	if w := blasimpl.Warning(); w != "" {
 		fmt.Fprintf(&b, "- %s\n", w)
 	}
-	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", loadStart, loadAverage())
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", loadStart, benchtime.LoadAverage())
 	fmt.Fprintf(&b, "- OPENBLAS_CORETYPE: %s, OPENBLAS_NUM_THREADS: %s\n", envValue("OPENBLAS_CORETYPE"), envValue("OPENBLAS_NUM_THREADS"))
 	fmt.Fprintf(&b, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(&b, "- DGEMM rate (mat.Dense.Mul, 2000×2000, 2n³ flops): **%.1f GFLOP/s**\n", gemm)
