@@ -98,10 +98,10 @@ type hessianOptions struct {
 	Probes    int    // Hutchinson probes; zero means 100
 	ProbeSeed uint64 // seed of the probes and the Lanczos start vector; zero means 1
 
-	Eigen        int  // number K of largest and smallest eigenvalues to report
-	Lanczos      bool // eigenvalues by Lanczos (the default for the matrix kinds)
-	FullSpectrum bool // all eigenvalues of the formed matrix, O(W³)
-	NoSpectrum   bool // no eigenvalues at all
+	Eigen      int  // number K of largest and smallest eigenvalues to report
+	Lanczos    bool // eigenvalues by Lanczos (the default for the matrix kinds)
+	FullSpec   bool // all eigenvalues of the formed matrix, O(W³)
+	NoSpectrum bool // no eigenvalues at all
 
 	MaxMemory string // limit on the W×W matrices; empty means hessian.DefaultMemoryLimit
 
@@ -165,29 +165,29 @@ func hessianCommand() *cli.Command {
 			}
 			d, given := readDataOptions(c)
 			o := hessianOptions{
-				Model:        c.String("model"),
-				Act:          c.String("act"),
-				Loss:         c.String("loss"),
-				Data:         d,
-				DataGiven:    given,
-				Split:        c.String("split"),
-				Kind:         c.String("kind"),
-				All:          c.Bool("all"),
-				Inverse:      c.Bool("inverse"),
-				Damping:      c.Float64("damping"),
-				Escalate:     c.Bool("escalate"),
-				Alpha:        c.Float64("alpha"),
-				Probes:       c.Int("probes"),
-				ProbeSeed:    c.Uint64("probe-seed"),
-				Eigen:        c.Int("eigen"),
-				Lanczos:      c.Bool("lanczos"),
-				FullSpectrum: c.Bool("full-spectrum"),
-				NoSpectrum:   c.Bool("no-spectrum"),
-				MaxMemory:    c.String("max-memory"),
-				Output:       c.String("output"),
-				Overwrite:    c.Bool("overwrite"),
-				JSON:         c.Bool("json"),
-				Quiet:        isQuiet(c),
+				Model:      c.String("model"),
+				Act:        c.String("act"),
+				Loss:       c.String("loss"),
+				Data:       d,
+				DataGiven:  given,
+				Split:      c.String("split"),
+				Kind:       c.String("kind"),
+				All:        c.Bool("all"),
+				Inverse:    c.Bool("inverse"),
+				Damping:    c.Float64("damping"),
+				Escalate:   c.Bool("escalate"),
+				Alpha:      c.Float64("alpha"),
+				Probes:     c.Int("probes"),
+				ProbeSeed:  c.Uint64("probe-seed"),
+				Eigen:      c.Int("eigen"),
+				Lanczos:    c.Bool("lanczos"),
+				FullSpec:   c.Bool("full-spectrum"),
+				NoSpectrum: c.Bool("no-spectrum"),
+				MaxMemory:  c.String("max-memory"),
+				Output:     c.String("output"),
+				Overwrite:  c.Bool("overwrite"),
+				JSON:       c.Bool("json"),
+				Quiet:      isQuiet(c),
 			}
 			if err := refuseZero(c, []string{"probes", "eigen"}, []string{"alpha"}); err != nil {
 				return err
@@ -351,7 +351,7 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 		}
 		return p, &usageError{Flag: "no-spectrum", Msg: fmt.Sprintf("--no-spectrum and --%s exclude each other", flag)}
 	}
-	if o.FullSpectrum {
+	if o.FullSpec {
 		switch {
 		case o.NoSpectrum || o.Lanczos:
 			flag := "no-spectrum"
@@ -382,7 +382,7 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 	switch {
 	case o.NoSpectrum:
 		p.spectrum = "none"
-	case o.FullSpectrum:
+	case o.FullSpec:
 		p.spectrum = "dense"
 	case o.Lanczos, k.Matrix:
 		// The summary's extremes by Lanczos: O(W²) per product with the
