@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/secondorder/prune/internal/blasimpl"
@@ -134,5 +135,39 @@ func TestBeckerLeCunOperator(t *testing.T) {
 	}
 	if !slices.Equal(after, want) || slices.Equal(after, before) {
 		t.Errorf("after a parameter change MulVecTo does not give the new diagonal")
+	}
+}
+
+// TestConcurrentProducts checks that concurrent products on one problem,
+// each with a workspace of its own, give the serial result bit for bit.
+func TestConcurrentProducts(t *testing.T) {
+	pr := randomProblem(t, nn.Sigmoid, 2, nn.BCE, 700, 4)
+	W := pr.Dim()
+	v := make([]float64, W)
+	for i := range v {
+		v[i] = math.Cos(float64(3 * i))
+	}
+	want := make([]float64, W)
+	Exact{P: pr}.MulVecTo(want, v)
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got := make([]float64, W)
+			for r := 0; r < 5; r++ {
+				Exact{P: pr}.MulVecTo(got, v)
+				if !slices.Equal(got, want) {
+					errs <- "concurrent product differs from the serial one"
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
