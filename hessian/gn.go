@@ -62,7 +62,8 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 		J := jw.fill(lo, hi)
 		r, _ := J.Dims()
 		transposeTo(at, J.RawMatrix().Data, r, k)
-		rankK(c, blas64.General{Rows: k, Cols: r, Stride: r, Data: at[:k*r]})
+		jr := J.RawMatrix()
+		rankK(c, blas64.General{Rows: k, Cols: r, Stride: r, Data: at[:k*r]}, blas64.General{Rows: r, Cols: k, Stride: jr.Stride, Data: jr.Data})
 	}
 	return nil
 }

@@ -33,7 +33,6 @@ import (
 type gramWork struct {
 	rows  []float64 // R × w, R = nr·out rows of B J̃
 	at    []float64 // w × R, its transpose
-	ats   []float64 // w × R, columns scaled by the signs
 	signs []float64 // R
 	b     []float64 // out × out factor
 	bp    []float64 // out × out_l
@@ -95,18 +94,18 @@ func (p *pass) gramBlock(w *gramWork, s *second, out blas64.General, from int, g
 	transposeTo(w.at, w.rows, R, wd)
 	a := blas64.General{Rows: wd, Cols: R, Stride: R, Data: w.at}
 	c := blas64.General{Rows: wd, Cols: wd, Stride: out.Stride, Data: out.Data[o0*out.Stride+o0:]}
-	if !signed {
-		rankK(c, a)
-		return
-	}
-	w.ats = grow(w.ats, wd*R)
-	for q := 0; q < wd; q++ {
-		src, dst := w.at[q*R:(q+1)*R], w.ats[q*R:(q+1)*R]
-		for i, v := range src {
-			dst[i] = v * w.signs[i]
+	rows := blas64.General{Rows: R, Cols: wd, Stride: wd, Data: w.rows}
+	if signed {
+		// S B J̃: the rows scaled by their signs.
+		for i, sg := range w.signs {
+			if sg < 0 {
+				for q := range w.rows[i*wd : (i+1)*wd] {
+					w.rows[i*wd+q] = -w.rows[i*wd+q]
+				}
+			}
 		}
 	}
-	rankKSigned(c, a, blas64.General{Rows: wd, Cols: R, Stride: R, Data: w.ats})
+	rankK(c, a, rows)
 }
 
 // gramResidual adds the two sparse terms of the last two layers' exact
