@@ -269,18 +269,20 @@ def main():
             write = i == 0
             go = {}
             for name, _ in builds:
-                go[name] = go_times(bins[name], d, args.reps, inverse, args.lam, write and name == "pure Go", i == 0)
+                go[name] = go_times(bins[name], d, args.reps, inverse, args.lam, write and name == "pure Go", True)
                 if i == 0:
                     machine[name] = go[name]
             net = Net(sizes, torch.from_numpy(X), torch.from_numpy(Y))
             tt, mats = torch_times(net, torch.from_numpy(theta.copy()), args.reps, inverse, args.lam, write)
+            tt["dgemm"] = torch_dgemm(args.reps)
+            tt["load"] = load_average()
             if write:
                 for key, what in (("h", "exact H"), ("g", "Gauss–Newton G")):
                     mine = np.fromfile(os.path.join(d, key + ".bin"), dtype="<f8").reshape(W, W)
                     ref = mats[key]
                     checks.append((label, W, what, float(np.abs(mine - ref).max() / np.abs(ref).max())))
             rows.append((label, W, go, tt))
-        tdgemm = torch_dgemm(args.reps)
+        tdgemm = [r[3]["dgemm"] for r in rows]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load1 = load_average()
@@ -306,11 +308,10 @@ def write_report(args, rows, machine, checks, tdgemm, load0, load1, wall, builds
              f"load average (1, 5, 15 min) {load0} at the start, {load1} at the end "
              "(the machine is shared: times are noisy, ratios within one run are what counts)")
     L.append(f"- PyTorch {torch.__version__}, {torch.get_num_threads()} threads, NumPy {np.__version__}, "
-             f"Python {platform.python_version()}; DGEMM (torch.mm, 2000×2000): **{tdgemm:.1f} GFLOP/s**")
+             f"Python {platform.python_version()}")
     for name, _ in builds:
         m = machine[name]
-        line = f"- toolkit, {name}: {m['go']}, GOMAXPROCS {m['gomaxprocs']}, BLAS: {m['blas']}; " \
-               f"DGEMM (mat.Dense.Mul, 2000×2000): **{m['dgemm_gflops']:.1f} GFLOP/s**"
+        line = f"- toolkit, {name}: {m['go']}, GOMAXPROCS {m['gomaxprocs']}, BLAS: {m['blas']}"
         L.append(line)
         if m.get("warning"):
             L.append(f"  - {m['warning']}")
@@ -348,6 +349,16 @@ def write_report(args, rows, machine, checks, tdgemm, load0, load1, wall, builds
     L.append("")
     L.append("Speed-up: torch's time over the toolkit's. — : not run (the damped inverse stops at "
              f"W = {args.inverse_max}: O(W³), and at W = 20 000 most of an hour in pure Go).\n")
+    L.append("## DGEMM rates\n")
+    L.append("Measured with each network, in the same process as its times (2000×2000, 2n³ flops; torch.mm and "
+             "mat.Dense.Mul), with the load average after the network's torch timings:\n")
+    head = "| network | torch |" + "".join(f" {name} |" for name, _ in builds) + " load average |"
+    L.append(head)
+    L.append("|---|---:|" + "---:|" * len(builds) + "---|")
+    for label, W, go, tt in rows:
+        L.append(f"| {label} | {tt['dgemm']:.1f} GFLOP/s |" +
+                 "".join(f" {go[name]['dgemm_gflops']:.1f} GFLOP/s |" for name, _ in builds) + f" {tt['load']} |")
+    L.append("")
     L.append("## Ratios and rates\n")
     head = "| network | W |"
     sep = "|---|---:|"
@@ -360,14 +371,14 @@ def write_report(args, rows, machine, checks, tdgemm, load0, load1, wall, builds
         line = f"| {label} | {W} |"
         for name, _ in builds:
             s = go[name]["seconds"]
-            dg = machine[name]["dgemm_gflops"]
+            dg = go[name]["dgemm_gflops"]
             gf = N * W * W / s["gn"] / 1e9
             ef = N * W * W / s["exact"] / 1e9
             line += f" {s['exact'] / s['gn']:.2f} | {s['hv'] / s['grad']:.2f} | {gf:.1f} ({100 * gf / dg:.0f} %) | {ef:.1f} |"
         L.append(line)
     L.append("")
     L.append("Rates count N·W² flops for both dense builds (a multiply–add per sample and entry of the upper "
-             "triangle); percentages are of the same build's DGEMM rate above.\n")
+             "triangle); percentages are of the same build's DGEMM rate measured with the network.\n")
     L.append("## Goals\n")
     for name, _ in builds:
         want = GOALS[name]
@@ -387,7 +398,7 @@ def write_report(args, rows, machine, checks, tdgemm, load0, load1, wall, builds
     out = args.out
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + "\n")
     os.replace(tmp, out)
     print(f"wrote {out}", file=sys.stderr)
 
