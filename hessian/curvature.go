@@ -45,6 +45,11 @@ type Problem struct {
 	// Params lists, in ascending order, the flat indices of the parameters
 	// the curvature covers. Nil means all parameters.
 	Params []int
+
+	// Workspaces and caches, guarded by ropMu: of the Hessian-vector
+	// products, and the Becker–LeCun diagonals (full and LM).
+	rop *ropWork
+	bl  [2]*blCache
 }
 
 // Live returns the problem restricted to the network's live (unpruned)

@@ -3,6 +3,7 @@ package hessian
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -38,15 +39,91 @@ type BeckerLeCun struct {
 // Dim returns the number of parameters covered.
 func (d BeckerLeCun) Dim() int { return d.P.Dim() }
 
-// MulVecTo sets dst = diag(h) v; it computes the diagonal on each call.
+// MulVecTo sets dst = diag(h) v. It computes the diagonal on the first
+// call and keeps it with the problem, and computes it again only when the
+// network's parameters, the data matrices (X and Y, compared by identity,
+// not by content) or the covered parameters have changed, so that
+// iterative methods such as Lanczos cost O(W) per product. Like every
+// MulVecTo it panics on data that do not fit the network; DiagTo and
+// Operator return the error instead.
 func (d BeckerLeCun) MulVecTo(dst, v []float64) {
-	h := make([]float64, d.P.Dim())
+	pr := d.P
+	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
+		panic("hessian: vector length mismatch")
+	}
+	h := d.cached()
+	for i, x := range v {
+		dst[i] = h[i] * x
+	}
+}
+
+// blCache is a Becker–LeCun diagonal with the state it was computed for.
+type blCache struct {
+	theta  []float64
+	X, Y   any
+	params []int
+	diag   []float64
+}
+
+// cached returns the diagonal, computing it when the cache does not match
+// the problem's current state.
+func (d BeckerLeCun) cached() []float64 {
+	pr := d.P
+	i := 0
+	if d.LM {
+		i = 1
+	}
+	ropMu.Lock()
+	c := pr.bl[i]
+	ropMu.Unlock()
+	theta := pr.Net.RawParams()
+	if c != nil && c.X == any(pr.X) && c.Y == any(pr.Y) && slices.Equal(c.params, pr.Params) && slices.Equal(c.theta, theta) {
+		return c.diag
+	}
+	h := make([]float64, pr.Dim())
 	if err := d.DiagTo(context.Background(), h); err != nil {
 		panic(err)
 	}
-	for i := range dst {
-		dst[i] = h[i] * v[i]
+	c = &blCache{theta: slices.Clone(theta), X: pr.X, Y: pr.Y, params: slices.Clone(pr.Params), diag: h}
+	ropMu.Lock()
+	pr.bl[i] = c
+	ropMu.Unlock()
+	return h
+}
+
+// Operator computes the diagonal once and returns it as a diagonal
+// curvature, for use with Lanczos, Hutchinson or a solver.
+func (d BeckerLeCun) Operator(ctx context.Context) (DiagCurvature, error) {
+	h := make([]float64, d.P.Dim())
+	if err := d.DiagTo(ctx, h); err != nil {
+		return nil, err
 	}
+	return DiagCurvature(h), nil
+}
+
+// DiagCurvature is the diagonal matrix diag(d) as a curvature.
+type DiagCurvature []float64
+
+// Dim returns len(d).
+func (d DiagCurvature) Dim() int { return len(d) }
+
+// MulVecTo sets dst = diag(d) v.
+func (d DiagCurvature) MulVecTo(dst, v []float64) {
+	if len(dst) != len(d) || len(v) != len(d) {
+		panic("hessian: vector length mismatch")
+	}
+	for i, x := range v {
+		dst[i] = d[i] * x
+	}
+}
+
+// DiagTo copies d to dst.
+func (d DiagCurvature) DiagTo(_ context.Context, dst []float64) error {
+	if len(dst) != len(d) {
+		panic("hessian: vector length mismatch")
+	}
+	copy(dst, d)
+	return nil
 }
 
 // DiagTo writes the Becker–LeCun diagonal to dst.

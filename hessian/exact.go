@@ -20,9 +20,16 @@ import (
 //	∂²ℓ/∂W_l[j][i]∂W_m[k][h] = z̃_{l−1}[i] ( K_{ml}[k][j] z̃_{m−1}[h] + δ_m[k] F_{m−1,l}[h][j] ),
 //
 // with K_{ml} = G_m P_{ml} = ∂δ_m/∂a_l, F_{m−1,l} = ∂z_{m−1}/∂a_l (zero when
-// m = l) and z̃ the layer input extended by 1 for the bias. Each row block of
-// H is then one matrix product over the samples, and the whole build costs
-// about twice the Gauss–Newton build.
+// m = l) and z̃ the layer input extended by 1 for the bias. The build costs
+// about as much as the Gauss–Newton build, in three forms:
+//
+//   - the parameters of the last two layers (all of them with one hidden
+//     layer) in the Gram form of the Gauss–Newton build, with the exact
+//     output curvature, plus two sparse terms (gram.go);
+//   - the blocks of layers l and m = l, l+1 before them as one matrix
+//     product over the unit pairs (j, k) (kron.go);
+//   - the remaining blocks, of layers two or more apart, one row strip per
+//     unit with the F term folded in.
 //
 // DiagTo uses the diagonal blocks only: H[(l,j,i),(l,j,i)] = Σₙ G_l[j][j] z̃_{l−1}[i]².
 type Exact struct {
@@ -35,6 +42,10 @@ func (h Exact) Dim() int { return h.P.Dim() }
 // colTile is the number of columns of one tile of the dense exact build;
 // a variable so that tests can exercise tiling on small networks.
 var colTile = 1024
+
+// useGram selects the Gram form for the last two layers of the exact
+// build; a variable so that tests can compare it with the block products.
+var useGram = true
 
 // Rows is the number of samples processed together by the dense builds.
 const Rows = 256
@@ -80,6 +91,10 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 	cbuf := make([]float64, rows*max(colTile, maxIn))
 	cbbuf := make([]float64, rows*colTile)
 	ztbuf := make([]float64, maxIn*rows)
+	gw := gramPool.Get().(*gramWork)
+	defer gramPool.Put(gw)
+	kw := kronPool.Get().(*kronWork)
+	defer kronPool.Put(kw)
 	ones := make([]float64, rows)
 	for i := range ones {
 		ones[i] = 1
@@ -93,7 +108,17 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
 		p.computeG(s, gn)
 		p.computeP(s)
-		for l := range layers {
+		// The last two layers' parameters by the Gram form, the
+		// others' rows by Kronecker products and column strips.
+		first := len(layers)
+		if useGram {
+			first = gramFirst(len(layers))
+			p.gramBlock(gw, s, out, first, gn)
+			if !gn && first < len(layers)-1 {
+				p.gramResidual(kw, out)
+			}
+		}
+		for l := range first {
 			ol, il := layers[l].Out, layers[l].In
 			// Zᵀ of the layer input: general products without a
 			// transposed operand run fastest in pure-Go BLAS.
@@ -105,6 +130,10 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 				}
 			}
 			for m := l; m < len(layers); m++ {
+				if p.useKron(l, m) {
+					p.kronBlock(kw, s, out, l, m, gn)
+					continue
+				}
 				om, im := layers[m].Out, layers[m].In
 				zm := p.input(m).RawMatrix()
 				var K []float64 // per sample om×ol

@@ -80,7 +80,7 @@ func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 			}
 		}
 		transposeTo(at, G[:nr*k], nr, k)
-		rankK(c, blas64.General{Rows: k, Cols: nr, Stride: nr, Data: at[:k*nr]})
+		rankK(c, blas64.General{Rows: k, Cols: nr, Stride: nr, Data: at[:k*nr]}, blas64.General{Rows: nr, Cols: k, Stride: k, Data: G[:nr*k]})
 	}
 	return nil
 }

@@ -62,7 +62,8 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 		J := jw.fill(lo, hi)
 		r, _ := J.Dims()
 		transposeTo(at, J.RawMatrix().Data, r, k)
-		rankK(c, blas64.General{Rows: k, Cols: r, Stride: r, Data: at[:k*r]})
+		jr := J.RawMatrix()
+		rankK(c, blas64.General{Rows: k, Cols: r, Stride: r, Data: at[:k*r]}, blas64.General{Rows: r, Cols: k, Stride: jr.Stride, Data: jr.Data})
 	}
 	return nil
 }
@@ -101,6 +102,36 @@ func newJacobianWork(pr *Problem, rows int) *jacobianWork {
 	}
 }
 
+// jacobianLayer writes the columns of layer l of the r rows B P_{L,l} ⊗ z̃
+// of sample n (B is r×out_L), the rows B Jₙ, to rows (row k at k·stride),
+// starting at column off; bp is workspace of r·out_l.
+func (p *pass) jacobianLayer(rows []float64, stride int, bp []float64, B blas64.General, s *second, n, l, off int) {
+	L := len(p.layers) - 1
+	outL := p.layers[L].Out
+	ly := p.layers[l]
+	r := B.Rows
+	// BP = B P_{L,l} (r × out_l), P_{L,L} = I.
+	g := blas64.General{Rows: r, Cols: ly.Out, Stride: ly.Out, Data: bp[:r*ly.Out]}
+	if l == L {
+		copy(g.Data, B.Data[:r*outL])
+	} else {
+		P := blas64.General{Rows: outL, Cols: ly.Out, Stride: ly.Out, Data: s.P[L][l][n*outL*ly.Out : (n+1)*outL*ly.Out]}
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, B, P, 0, g)
+	}
+	z := p.input(l).RawRowView(n)
+	for k := 0; k < r; k++ {
+		row := rows[k*stride:]
+		for j := 0; j < ly.Out; j++ {
+			c := g.Data[k*ly.Out+j]
+			seg := row[off+j*ly.In : off+(j+1)*ly.In]
+			for h, zv := range z {
+				seg[h] = c * zv
+			}
+			row[off+ly.Out*ly.In+j] = c
+		}
+	}
+}
+
 // fill computes the weighted Jacobian rows of samples lo..hi−1 and returns
 // them as a view over the covered parameters.
 func (jw *jacobianWork) fill(lo, hi int) *mat.Dense {
@@ -116,28 +147,8 @@ func (jw *jacobianWork) fill(lo, hi int) *mat.Dense {
 	for i := 0; i < nr; i++ {
 		r := p.outputFactor(jw.b, i)
 		B := blas64.General{Rows: r, Cols: outL, Stride: outL, Data: jw.b}
-		for l, ly := range p.layers {
-			// BP = B P_{L,l} (r × out_l), P_{L,L} = I.
-			bp := blas64.General{Rows: r, Cols: ly.Out, Stride: ly.Out, Data: jw.bp[:r*ly.Out]}
-			if l == L {
-				copy(bp.Data, B.Data[:r*outL])
-			} else {
-				P := blas64.General{Rows: outL, Cols: ly.Out, Stride: ly.Out, Data: s.P[L][l][i*outL*ly.Out : (i+1)*outL*ly.Out]}
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, B, P, 0, bp)
-			}
-			z := p.input(l).RawRowView(i)
-			o := net.Offset(l)
-			for k := 0; k < r; k++ {
-				row := J[(i*outL+k)*W:]
-				for j := 0; j < ly.Out; j++ {
-					c := bp.Data[k*ly.Out+j]
-					seg := row[o+j*ly.In : o+(j+1)*ly.In]
-					for h, zv := range z {
-						seg[h] = c * zv
-					}
-					row[o+ly.Out*ly.In+j] = c
-				}
-			}
+		for l := range p.layers {
+			p.jacobianLayer(J[i*outL*W:], W, jw.bp, B, s, i, l, net.Offset(l))
 		}
 	}
 	if pr.all() {

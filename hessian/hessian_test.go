@@ -139,6 +139,16 @@ func TestExactMatchesFiniteDifferences(t *testing.T) {
 	for i, c := range allCases() {
 		t.Run(c.String(), func(t *testing.T) {
 			pr := randomProblem(t, c.act, c.depth, c.loss, 6, uint64(i+1))
+			// Both builders: the Gram form for the last two layers with
+			// the Kronecker products for every other block they cover,
+			// and the column strips alone.
+			defer func(k int, g bool) { minKronPairs, useGram = k, g }(minKronPairs, useGram)
+			minKronPairs, useGram = 1000, false
+			S, err := Dense(ctx, Exact{pr}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			minKronPairs, useGram = 1, true
 			H, err := Dense(ctx, Exact{pr}, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -147,6 +157,9 @@ func TestExactMatchesFiniteDifferences(t *testing.T) {
 			d, s := maxAbsDiff(H, want)
 			if d > fdTol(c)*s {
 				t.Errorf("exact H vs finite differences: max diff %.3g, scale %.3g", d, s)
+			}
+			if d, s := maxAbsDiff(H, S); d > 1e-13*s*float64(pr.Dim()) {
+				t.Errorf("Kronecker and strip builds differ by %.3g (scale %.3g)", d, s)
 			}
 			// Symmetric to rounding: SymDense is symmetric by construction,
 			// so compare against the Hv columns instead.
@@ -207,7 +220,10 @@ func TestGaussNewton(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Against the block builder with the residual terms dropped.
+			// Against the block builder with the residual terms dropped,
+			// with the Kronecker products wherever they apply.
+			defer func(k int, g bool) { minKronPairs, useGram = k, g }(minKronPairs, useGram)
+			minKronPairs, useGram = 1, false
 			B := mat.NewSymDense(pr.Dim(), nil)
 			if err := denseBlocks(ctx, pr, B, true); err != nil {
 				t.Fatal(err)
@@ -472,7 +488,7 @@ func asMemoryError(err error, me **MemoryError) bool {
 }
 
 func TestExactTiling(t *testing.T) {
-	defer func(c int) { colTile = c }(colTile)
+	defer func(c, p, k int) { colTile, pairTile, minKronPairs = c, p, k }(colTile, pairTile, minKronPairs)
 	for _, loss := range []nn.Loss{nn.MSE, nn.CE} {
 		net, err := nn.New([]int{3, 7, 6, 2}, []nn.Activation{nn.Tanh, nn.Sigmoid, map[nn.Loss]nn.Activation{nn.MSE: nn.Tanh, nn.CE: nn.Softmax}[loss]}, loss)
 		if err != nil {
@@ -481,10 +497,13 @@ func TestExactTiling(t *testing.T) {
 		net.Init(rand.NewPCG(4, 4))
 		pr := randomProblem(t, nn.Tanh, 1, loss, 11, 2)
 		pr = All(net, pr.X, pr.Y)
-		colTile = 1024
+		colTile, pairTile, minKronPairs = 1024, 1024, 1000
 		want, _ := Dense(ctx, Exact{pr}, 0)
 		for _, tile := range []int{1, 4, 7, 13} {
-			colTile = tile
+			// Column tiles of the strip products, pair tiles of the
+			// Kronecker products, and both kinds of block.
+			colTile, pairTile = tile, tile
+			minKronPairs = []int{1000, 1, 10, 1}[tile%4]
 			got, _ := Dense(ctx, Exact{pr}, 0)
 			if d, s := maxAbsDiff(got, want); d > 1e-13*s {
 				t.Errorf("%v tile %d: differs from untiled by %.3g (scale %.3g)", loss, tile, d, s)

@@ -1,6 +1,9 @@
 package hessian
 
 import (
+	"runtime"
+	"sync"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -9,32 +12,174 @@ import (
 )
 
 // MulVecTo sets dst = H v by Pearlmutter's R-operator.
+//
+// The product keeps its workspace with the problem and reuses it, so that
+// repeated products (Lanczos, conjugate gradients, Hutchinson) allocate
+// nothing after the first. Products on the same problem may run
+// concurrently; each concurrent caller then has a workspace of its own.
 func (h Exact) MulVecTo(dst, v []float64) { rop(h.P, dst, v, false) }
 
 // rwork is the per-block workspace of the R-operator passes.
 type rwork struct {
 	p          *pass
 	ra, rz, rd []*mat.Dense
-	tmp        *mat.Dense
+	e          []*mat.Dense // per layer l−1: δ_l W_l
 	g          []float64
 	outc       []float64
 }
 
-func newRWork(net *nn.Network) *rwork {
-	p := newPass(net, nn.ChunkRows)
+func newRWork(net *nn.Network, rows int) *rwork {
+	p := newPass(net, rows)
 	w := &rwork{p: p}
-	maxOut := 0
 	for _, ly := range p.layers {
-		w.ra = append(w.ra, mat.NewDense(nn.ChunkRows, ly.Out, nil))
-		w.rz = append(w.rz, mat.NewDense(nn.ChunkRows, ly.Out, nil))
-		w.rd = append(w.rd, mat.NewDense(nn.ChunkRows, ly.Out, nil))
-		maxOut = max(maxOut, ly.Out)
+		w.ra = append(w.ra, mat.NewDense(rows, ly.Out, nil))
+		w.rz = append(w.rz, mat.NewDense(rows, ly.Out, nil))
+		w.rd = append(w.rd, mat.NewDense(rows, ly.Out, nil))
+		w.e = append(w.e, mat.NewDense(rows, ly.Out, nil))
 	}
-	w.tmp = mat.NewDense(nn.ChunkRows, maxOut, nil)
 	w.g = make([]float64, net.NumParams())
 	L := len(p.layers) - 1
 	w.outc = make([]float64, p.layers[L].Out*p.layers[L].Out)
 	return w
+}
+
+// ropWork is the workspace of one R-operator product over a problem: per
+// block of samples a workspace for its full chunks and one for a shorter
+// last chunk, the chunk views of X and Y, and the workers that run the
+// blocks in parallel.
+type ropWork struct {
+	net     *nn.Network
+	n, dim  int
+	X, Y    *mat.Dense // the data the views were made for
+	full    []float64
+	blocks  [][][2]int
+	work    [][2]*rwork       // per block: full chunks, short chunk
+	views   [][][2]*mat.Dense // per block and chunk: X and Y rows
+	gn      bool
+	jobs    chan int
+	wg      sync.WaitGroup
+	stopped sync.Once
+}
+
+var ropMu sync.Mutex // guards Problem.rop
+
+// takeRop returns a workspace for pr, reusing the problem's when it fits.
+func (pr *Problem) takeRop() *ropWork {
+	ropMu.Lock()
+	w := pr.rop
+	pr.rop = nil
+	ropMu.Unlock()
+	N, _ := pr.X.Dims()
+	if w != nil && w.net == pr.Net && w.n == N && w.dim == pr.Dim() {
+		if w.X != pr.X || w.Y != pr.Y {
+			w.setViews(pr.X, pr.Y)
+		}
+		return w
+	}
+	if w != nil {
+		w.stop()
+	}
+	return newRopWork(pr)
+}
+
+// putRop keeps w with pr for the next product, or stops it when the problem
+// has one already.
+func (pr *Problem) putRop(w *ropWork) {
+	ropMu.Lock()
+	if pr.rop == nil {
+		pr.rop = w
+		w = nil
+	}
+	ropMu.Unlock()
+	if w != nil {
+		w.stop()
+	}
+}
+
+func newRopWork(pr *Problem) *ropWork {
+	net := pr.Net
+	N, _ := pr.X.Dims()
+	w := &ropWork{net: net, n: N, dim: pr.Dim(), full: make([]float64, net.NumParams())}
+	w.blocks = nn.Blocks(N)
+	w.work = make([][2]*rwork, len(w.blocks))
+	for b, chunks := range w.blocks {
+		for _, ch := range chunks {
+			k := 0
+			if ch[1]-ch[0] < nn.ChunkRows {
+				k = 1
+			}
+			if w.work[b][k] == nil {
+				w.work[b][k] = newRWork(net, ch[1]-ch[0])
+			}
+		}
+	}
+	w.setViews(pr.X, pr.Y)
+	if workers := min(runtime.GOMAXPROCS(0), len(w.blocks)); workers > 1 {
+		w.jobs = make(chan int, len(w.blocks))
+		for range workers - 1 {
+			go w.worker()
+		}
+		// The workers hold w, not pr: stop them when pr is collected.
+		runtime.AddCleanup(pr, func(w *ropWork) { w.stop() }, w)
+	}
+	return w
+}
+
+func (w *ropWork) setViews(X, Y *mat.Dense) {
+	w.X, w.Y = X, Y
+	w.views = make([][][2]*mat.Dense, len(w.blocks))
+	for b, chunks := range w.blocks {
+		for _, ch := range chunks {
+			w.views[b] = append(w.views[b], [2]*mat.Dense{rowsOf(X, ch[0], ch[1]), rowsOf(Y, ch[0], ch[1])})
+		}
+	}
+}
+
+func (w *ropWork) worker() {
+	for b := range w.jobs {
+		w.block(b)
+		w.wg.Done()
+	}
+}
+
+func (w *ropWork) stop() {
+	w.stopped.Do(func() {
+		if w.jobs != nil {
+			close(w.jobs)
+		}
+	})
+}
+
+// block runs the chunks of block b into the gradient of its full-chunk
+// workspace.
+func (w *ropWork) block(b int) {
+	g := w.work[b][0]
+	if g == nil {
+		g = w.work[b][1]
+	}
+	clear(g.g)
+	for c, ch := range w.blocks[b] {
+		rw := w.work[b][0]
+		if ch[1]-ch[0] < nn.ChunkRows {
+			rw = w.work[b][1]
+		}
+		v := w.views[b][c]
+		rw.chunk(v[0], v[1], w.full, w.gn)
+		if rw != g {
+			for q, x := range rw.g {
+				g.g[q] += x
+			}
+			clear(rw.g)
+		}
+	}
+}
+
+// result returns the gradient of block b's workspace.
+func (w *ropWork) result(b int) []float64 {
+	if g := w.work[b][0]; g != nil {
+		return g.g
+	}
+	return w.work[b][1].g
 }
 
 // rop computes dst = H v (gn false) or the Gauss–Newton product G v (gn
@@ -43,22 +188,41 @@ func rop(pr *Problem, dst, v []float64, gn bool) {
 	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
 		panic("hessian: vector length mismatch")
 	}
-	net := pr.Net
-	W := net.NumParams()
-	full := make([]float64, W)
-	pr.scatter(full, v)
-	N, _ := pr.X.Dims()
-	blocks := nn.Blocks(N)
-	parts := make([][]float64, len(blocks))
-	nn.ForBlocks(blocks, func(b int, chunks [][2]int) {
-		w := newRWork(net)
-		clear(w.g)
-		for _, ch := range chunks {
-			w.chunk(rowsOf(pr.X, ch[0], ch[1]), rowsOf(pr.Y, ch[0], ch[1]), full, gn)
+	w := pr.takeRop()
+	defer pr.putRop(w)
+	pr.scatter(w.full, v)
+	w.gn = gn
+	nb := len(w.blocks)
+	if w.jobs == nil {
+		for b := range nb {
+			w.block(b)
 		}
-		parts[b] = w.g
-	})
-	pr.gather(dst, sumParts(parts))
+	} else {
+		w.wg.Add(nb)
+		for b := range nb {
+			w.jobs <- b
+		}
+		// This goroutine works too, until the queue is empty.
+	loop:
+		for {
+			select {
+			case b := <-w.jobs:
+				w.block(b)
+				w.wg.Done()
+			default:
+				break loop
+			}
+		}
+		w.wg.Wait()
+	}
+	// Sum the blocks in block order: the same bits for any GOMAXPROCS.
+	out := w.result(0)
+	for b := 1; b < nb; b++ {
+		for q, x := range w.result(b) {
+			out[q] += x
+		}
+	}
+	pr.gather(dst, out)
 }
 
 func gemm(tA, tB blas.Transpose, alpha float64, a, b blas64.General, beta float64, c blas64.General) {
@@ -136,7 +300,6 @@ func (w *rwork) chunk(X, Y *mat.Dense, v []float64, gn bool) {
 			break
 		}
 		// R{δ_{l−1}} = f″ ⊙ R{a_{l−1}} ⊙ (δ_l W_l) + f′ ⊙ (δ_l V_l + R{δ_l} W_l).
-		prev := p.layers[l-1]
 		rdp := head(w.rd[l-1], rows)
 		w.rd[l-1] = rdp
 		Wl := weights(net, l)
@@ -144,8 +307,8 @@ func (w *rwork) chunk(X, Y *mat.Dense, v []float64, gn bool) {
 		if !gn {
 			V := blas64.General{Rows: ly.Out, Cols: ly.In, Stride: ly.In, Data: v[o : o+ly.Out*ly.In]}
 			gemm(blas.NoTrans, blas.NoTrans, 1, p.delta[l].RawMatrix(), V, 1, rdp.RawMatrix())
-			e := head(w.tmp, rows)
-			e = e.Slice(0, rows, 0, prev.Out).(*mat.Dense)
+			e := head(w.e[l-1], rows)
+			w.e[l-1] = e
 			gemm(blas.NoTrans, blas.NoTrans, 1, p.delta[l].RawMatrix(), Wl, 0, e.RawMatrix())
 			for i := 0; i < rows; i++ {
 				r, d1, d2 := rdp.RawRowView(i), p.d1[l-1].RawRowView(i), p.d2[l-1].RawRowView(i)

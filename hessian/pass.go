@@ -36,7 +36,10 @@ func newPass(net *nn.Network, maxRows int) *pass {
 }
 
 func head(m *mat.Dense, rows int) *mat.Dense {
-	_, c := m.Dims()
+	r, c := m.Dims()
+	if r == rows {
+		return m
+	}
 	return m.Slice(0, rows, 0, c).(*mat.Dense)
 }
 

@@ -23,18 +23,24 @@ func sqrt(x float64) float64 { return math.Sqrt(math.Max(x, 0)) }
 type second struct {
 	G [][]float64   // G[l]: rows × out_l × out_l
 	P [][][]float64 // P[m][l]: rows × out_m × out_l, l < m
+	k []float64     // rows × out_m × out_{m−1}: workspace for G_m P_{m,m−1}
 }
 
 func (p *pass) newSecond(maxRows int) *second {
 	L := len(p.layers)
 	s := &second{G: make([][]float64, L), P: make([][][]float64, L)}
+	kn := 0
 	for l, ly := range p.layers {
+		if l > 0 {
+			kn = max(kn, ly.Out*p.layers[l-1].Out)
+		}
 		s.G[l] = make([]float64, maxRows*ly.Out*ly.Out)
 		s.P[l] = make([][]float64, l)
 		for k := 0; k < l; k++ {
 			s.P[l][k] = make([]float64, maxRows*ly.Out*p.layers[k].Out)
 		}
 	}
+	s.k = make([]float64, maxRows*kn)
 	return s
 }
 

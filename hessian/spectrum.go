@@ -9,6 +9,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack"
+	"gonum.org/v1/gonum/lapack/gonum"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -226,7 +228,7 @@ func Lanczos(ctx context.Context, c Curvature, k int, s *LanczosSettings) (Lancz
 	var norm float64 // max |αⱼ| + βⱼ₋₁ + βⱼ, within a factor 3 of ‖C‖
 	lastCheck := 0
 	steps := 0
-	var ritz ritzWork
+	ritz := newRitzWork(m)
 	for j := 0; j < m; j++ {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -309,33 +311,40 @@ func randomUnit(rng *rand.Rand, v, basis, h []float64) bool {
 }
 
 // ritzWork holds the Ritz values and residual norms of a Lanczos
-// tridiagonal matrix.
+// tridiagonal matrix, and the workspace of their computation, allocated
+// once for the largest number of steps so that the checks during the
+// iteration allocate nothing.
 type ritzWork struct {
 	vals, resid []float64
+	e, z, work  []float64
+}
+
+func newRitzWork(m int) ritzWork {
+	return ritzWork{
+		vals: make([]float64, m), resid: make([]float64, m),
+		e: make([]float64, m), z: make([]float64, m*m), work: make([]float64, max(1, 2*m)),
+	}
 }
 
 // compute finds the eigenpairs of the m×m tridiagonal matrix with diagonal
-// alpha and off-diagonal beta[:m−1]; beta[m−1] scales the residuals.
+// alpha and off-diagonal beta[:m−1] by the implicit QL/QR method (LAPACK's
+// Dsteqr); beta[m−1] scales the residuals.
 func (r *ritzWork) compute(alpha, beta []float64) error {
 	m := len(alpha)
-	T := mat.NewSymDense(m, nil)
-	for i := 0; i < m; i++ {
-		T.SetSym(i, i, alpha[i])
-		if i+1 < m {
-			T.SetSym(i, i+1, beta[i])
-		}
-	}
-	var eig mat.EigenSym
-	if !eig.Factorize(T, true) {
+	d := r.vals[:m]
+	copy(d, alpha)
+	e := r.e[:max(0, m-1)]
+	copy(e, beta[:max(0, m-1)])
+	z := r.z[:m*m]
+	if !(gonum.Implementation{}).Dsteqr(lapack.EVTridiag, m, d, e, z, m, r.work[:max(1, 2*m-2)]) {
 		return errEigen
 	}
-	r.vals = eig.Values(nil)
-	var S mat.Dense
-	eig.VectorsTo(&S)
-	r.resid = make([]float64, m)
+	r.vals = r.vals[:cap(r.vals)]
+	r.resid = r.resid[:m]
 	for i := range r.resid {
-		r.resid[i] = math.Abs(beta[m-1] * S.At(m-1, i))
+		r.resid[i] = math.Abs(beta[m-1] * z[(m-1)*m+i])
 	}
+	r.vals = d
 	return nil
 }
 

@@ -9,18 +9,20 @@ import (
 // syrkBlock is the tile size of rankK.
 const syrkBlock = 256
 
-// rankK adds A Aᵀ to the upper triangle of c (k×k, row-major with stride
-// c.Stride), A being k×r. It works in row tiles with general matrix
-// products, which run at the BLAS's full matrix-multiply rate (pure-Go
-// Dsyrk does not), and touches only tiles on or above the diagonal.
-func rankK(c blas64.General, a blas64.General) {
+// rankK adds A B to the upper triangle of c (k×k, row-major with stride
+// c.Stride), A being k×r and B r×k with A B symmetric: B = Aᵀ, or Aᵀ with
+// its rows scaled (Aᵀ S, S diagonal). It works in row tiles with general
+// matrix products without a transposed operand, which run at the BLAS's
+// full matrix-multiply rate (pure-Go Dsyrk does not), and touches only
+// tiles on or above the diagonal.
+func rankK(c, a, b blas64.General) {
 	k := a.Rows
 	for i0 := 0; i0 < k; i0 += syrkBlock {
 		i1 := min(i0+syrkBlock, k)
 		ai := blas64.General{Rows: i1 - i0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[i0*a.Stride:]}
-		aj := blas64.General{Rows: k - i0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[i0*a.Stride:]}
+		bj := blas64.General{Rows: b.Rows, Cols: k - i0, Stride: b.Stride, Data: b.Data[i0:]}
 		ct := blas64.General{Rows: i1 - i0, Cols: k - i0, Stride: c.Stride, Data: c.Data[i0*c.Stride+i0:]}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, ai, aj, 1, ct)
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, ai, bj, 1, ct)
 	}
 }
 

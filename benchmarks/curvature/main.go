@@ -167,8 +167,8 @@ func main() {
 	}
 
 	start := time.Now()
-	loadStart = loadAverage()
-	gemm := dgemmRate(cfg.reps)
+	loadStart = benchtime.LoadAverage()
+	gemm := benchtime.DGEMMRate(cfg.reps)
 	log.Printf("DGEMM 2000×2000: %.1f GFLOP/s", gemm)
 	results := make([]map[string]result, len(specs))
 	for i, s := range specs {
@@ -191,24 +191,6 @@ func main() {
 func measure(fn func() error, reps int, slow time.Duration) (result, error) {
 	r, err := benchtime.Measure(fn, reps, slow)
 	return result{d: r.D, runs: r.Runs}, err
-}
-
-// dgemmRate returns the rate of mat.Dense.Mul on two 2000×2000 matrices in
-// GFLOP/s (2n³ flops), the median of reps runs after a warm-up run.
-func dgemmRate(reps int) float64 {
-	const n = 2000
-	rng := rand.New(rand.NewPCG(3, 3))
-	a, b := mat.NewDense(n, n, nil), mat.NewDense(n, n, nil)
-	for _, m := range []*mat.Dense{a, b} {
-		raw := m.RawMatrix()
-		for i := range raw.Data {
-			raw.Data[i] = rng.NormFloat64()
-		}
-	}
-	var c mat.Dense
-	c.ReuseAs(n, n)
-	r, _ := measure(func() error { c.Mul(a, b); return nil }, reps, time.Hour)
-	return 2 * n * n * n / r.d.Seconds() / 1e9
 }
 
 // problem returns a randomly initialised network of the spec with n random
@@ -365,20 +347,6 @@ func opByKey(key string) op {
 // loadStart is the load average when the benchmark started.
 var loadStart string
 
-// loadAverage returns the 1, 5 and 15 minute load averages from
-// /proc/loadavg, which show whether other work shared the machine.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // envValue returns the value of an environment variable, or "unset".
 func envValue(name string) string {
 	if v, ok := os.LookupEnv(name); ok {
@@ -394,7 +362,10 @@ func report(specs []netSpec, results []map[string]result, gemm float64, cfg conf
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- %s %s/%s, BLAS: %s, GOMAXPROCS %d (NumCPU %d)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, blasimpl.Name(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(&b, "- CPU: %s\n", benchtime.CPUModel())
-	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", loadStart, loadAverage())
+	if w := blasimpl.Warning(); w != "" {
+		fmt.Fprintf(&b, "- %s\n", w)
+	}
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", loadStart, benchtime.LoadAverage())
 	fmt.Fprintf(&b, "- OPENBLAS_CORETYPE: %s, OPENBLAS_NUM_THREADS: %s\n", envValue("OPENBLAS_CORETYPE"), envValue("OPENBLAS_NUM_THREADS"))
 	fmt.Fprintf(&b, "- command: `%s`\n", commandLine())
 	fmt.Fprintf(&b, "- DGEMM rate (mat.Dense.Mul, 2000×2000, 2n³ flops): **%.1f GFLOP/s**\n", gemm)

@@ -17,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -109,7 +110,8 @@ type hessianOptions struct {
 	ProbeSeed uint64 // seed of the probes and the Lanczos start vector; zero means 1
 
 	Eigen      int  // number K of largest and smallest eigenvalues to report
-	Lanczos    bool // eigenvalues by Lanczos instead of the dense spectrum
+	Lanczos    bool // eigenvalues by Lanczos (the default for the matrix kinds)
+	FullSpec   bool // all eigenvalues of the formed matrix, O(W³)
 	NoSpectrum bool // no eigenvalues at all
 
 	MaxMemory string // limit on the W×W matrices; empty means hessian.DefaultMemoryLimit
@@ -138,8 +140,9 @@ func hessianCommand() *cli.Command {
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --kind hutchinson", DefaultText: "100", Category: "Curvature"},
 		&cli.Uint64Flag{Name: "probe-seed", Value: 1, Usage: "`SEED` of the Hutchinson probes and of the Lanczos start vector", Category: "Curvature"},
 		&cli.IntFlag{Name: "eigen", Usage: "report the `K` largest and the K smallest eigenvalues: of the matrix for the matrix kinds, of the curvature the vector approximates (H for diag, diag-bl and hutchinson, G for diag-lm) by Lanczos for the vector kinds", DefaultText: "none", Category: "Spectrum"},
-		&cli.BoolFlag{Name: "lanczos", Usage: "find the extreme eigenvalues by Lanczos iterations instead of the full O(W³) spectrum", Category: "Spectrum"},
-		&cli.BoolFlag{Name: "no-spectrum", Usage: "skip the eigenvalues of the summary (for large W: they cost O(W³) time and a second W×W matrix)", Category: "Spectrum"},
+		&cli.BoolFlag{Name: "lanczos", Usage: "find the extreme eigenvalues by Lanczos iterations, a few dozen matrix–vector products (the default for the matrix kinds)", Category: "Spectrum"},
+		&cli.BoolFlag{Name: "full-spectrum", Usage: "compute all eigenvalues of the matrix for the summary, adding the condition number and the counts of negative and zero eigenvalues (O(W³) time and a second W×W matrix)", Category: "Spectrum"},
+		&cli.BoolFlag{Name: "no-spectrum", Usage: "skip the eigenvalues of the summary", Category: "Spectrum"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Curvature"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "NumPy `FILE`.npy to write (float64, C order)", Category: "Output"},
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace the output file if it exists", Category: "Output"},
@@ -189,6 +192,7 @@ func hessianCommand() *cli.Command {
 				ProbeSeed:  c.Uint64("probe-seed"),
 				Eigen:      c.Int("eigen"),
 				Lanczos:    c.Bool("lanczos"),
+				FullSpec:   c.Bool("full-spectrum"),
 				NoSpectrum: c.Bool("no-spectrum"),
 				MaxMemory:  c.String("max-memory"),
 				Output:     c.String("output"),
@@ -276,6 +280,8 @@ type hessianSummary struct {
 	// and writing the file.
 	BuildSeconds float64 `json:"build_seconds"`
 	Seconds      float64 `json:"seconds"`
+	// BLAS names the BLAS that computed it, and for OpenBLAS its core.
+	BLAS string `json:"blas"`
 
 	// conditionKnown is set when Condition was computed, so that a nil
 	// Condition means an infinite one.
@@ -356,6 +362,18 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 		}
 		return p, &usageError{Flag: "no-spectrum", Msg: fmt.Sprintf("--no-spectrum and --%s exclude each other", flag)}
 	}
+	if o.FullSpec {
+		switch {
+		case o.NoSpectrum || o.Lanczos:
+			flag := "no-spectrum"
+			if o.Lanczos {
+				flag = "lanczos"
+			}
+			return p, &usageError{Flag: "full-spectrum", Msg: fmt.Sprintf("--full-spectrum and --%s exclude each other", flag)}
+		case !k.Matrix:
+			return p, flagErrorf("full-spectrum", "applies to the matrix kinds, not --kind %s", k.Name)
+		}
+	}
 	p.limit = hessian.DefaultMemoryLimit()
 	if o.MaxMemory != "" {
 		switch strings.ToLower(strings.TrimSpace(o.MaxMemory)) {
@@ -375,10 +393,12 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 	switch {
 	case o.NoSpectrum:
 		p.spectrum = "none"
-	case o.Lanczos:
-		p.spectrum = "lanczos"
-	case k.Matrix:
+	case o.FullSpec:
 		p.spectrum = "dense"
+	case o.Lanczos, k.Matrix:
+		// The summary's extremes by Lanczos: O(W²) per product with the
+		// formed matrix, against O(W³) for the full spectrum.
+		p.spectrum = "lanczos"
 	default:
 		p.spectrum = "entries"
 	}
@@ -472,6 +492,7 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 		Output:      o.Output,
 		Inverse:     o.Inverse,
 		Spectrum:    plan.spectrum,
+		BLAS:        blasimpl.Name(),
 	}
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
 	defer bar.stop()
@@ -503,7 +524,7 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 			}
 			sum.Alpha = &a
 		}
-		if err := matrixSpectrum(ctx, &sum, H, kind, plan, o.ProbeSeed, bar); err != nil {
+		if err := matrixSpectrum(ctx, &sum, H, spectrumOperator(kind, pr, H), kind, plan, o.ProbeSeed, bar); err != nil {
 			return interrupted(err)
 		}
 		if o.Inverse {
@@ -595,7 +616,7 @@ func checkHessianMemory(kind curvatureKind, plan hessianPlan, inverse bool, pr *
 		err.Alternatives = lanczosMemoryAdvice
 	}
 	if count == 2 && hessian.DenseBytes(W) <= plan.limit {
-		return fmt.Errorf("%w; --no-spectrum or --lanczos need only the matrix", err)
+		return fmt.Errorf("%w; without --full-spectrum only the matrix is needed", err)
 	}
 	return err
 }
@@ -674,9 +695,24 @@ func baseCurvature(kind curvatureKind, pr *hessian.Problem) (hessian.Curvature, 
 	return hessian.Exact{P: pr}, "exact Hessian H"
 }
 
+// spectrumOperator returns the products with the matrix H of a matrix kind
+// for Lanczos: the matrix-free products of the exact Hessian and the
+// Gauss–Newton matrix, the same matrix to rounding at a fraction of the
+// cost of a product with the formed W×W matrix, and the formed matrix for
+// the other kinds.
+func spectrumOperator(kind curvatureKind, pr *hessian.Problem, H *mat.SymDense) hessian.Curvature {
+	switch kind.Name {
+	case "exact":
+		return hessian.Exact{P: pr}
+	case "gn":
+		return hessian.GaussNewton{P: pr}
+	}
+	return symCurvature{H}
+}
+
 // matrixSpectrum fills the trace and the spectrum fields of sum for the
-// matrix H.
-func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, kind curvatureKind, plan hessianPlan, seed uint64, bar *stageBar) error {
+// matrix H, whose products with vectors op gives.
+func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, op hessian.Curvature, kind curvatureKind, plan hessianPlan, seed uint64, bar *stageBar) error {
 	n := H.SymmetricDim()
 	sum.Trace = 0
 	for i := 0; i < n; i++ {
@@ -687,12 +723,13 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 	case "none":
 		return nil
 	case "lanczos":
-		rep, err := lanczosReport(ctx, symCurvature{H}, of, plan, seed, bar)
+		rep, err := lanczosReport(ctx, op, of, plan, seed, bar)
 		if err != nil {
 			return err
 		}
 		if len(rep.Largest) > 0 {
 			sum.Max, sum.Min = &rep.Largest[0], &rep.Smallest[0]
+			lanczosDefiniteness(sum, rep, n)
 		}
 		if plan.eigenK > 0 {
 			sum.Eigen = rep
@@ -716,6 +753,29 @@ func matrixSpectrum(ctx context.Context, sum *hessianSummary, H *mat.SymDense, k
 		sum.Eigen = rep
 	}
 	return nil
+}
+
+// lanczosDefiniteness sets what the Lanczos extremes of an n×n matrix
+// decide: every Ritz value lies within the spectrum, so a smallest Ritz
+// value below −tol proves the matrix indefinite (tol = n·ε·max|θ|, as for
+// the dense spectrum); a converged positive one above tol makes it
+// positive definite with the condition number θ_max / θ_min. Otherwise the
+// fields stay unset.
+func lanczosDefiniteness(sum *hessianSummary, rep *eigenReport, n int) {
+	lo, hi := rep.Smallest[0], rep.Largest[0]
+	tol := float64(n) * 0x1p-52 * math.Max(math.Abs(lo), math.Abs(hi))
+	switch {
+	case lo < -tol:
+		no := false
+		sum.PositiveDefinite = &no
+	case lo > tol && rep.Converged != nil && *rep.Converged:
+		yes := true
+		sum.PositiveDefinite = &yes
+		c := hi / lo
+		sum.Condition = &c
+		sum.conditionKnown = true
+		sum.ConditionJSON = json.RawMessage(strconv.FormatFloat(c, 'g', -1, 64))
+	}
 }
 
 // setSpectrum copies the spectral fields of s into sum.
@@ -940,6 +1000,7 @@ func printHessianSummary(w io.Writer, s hessianSummary) {
 		fmt.Fprintf(tw, "  smallest\t%s\n", formatFloats(e.Smallest))
 	}
 	fmt.Fprintf(tw, "time\t%.3g s (curvature %.3g s)\n", s.Seconds, s.BuildSeconds)
+	fmt.Fprintf(tw, "BLAS\t%s\n", s.BLAS)
 	tw.Flush()
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,7 +75,16 @@ func TestHessianExactMatchesDense(t *testing.T) {
 			model = prunedModelFile(t, 7)
 		}
 		out := filepath.Join(t.TempDir(), "h.npy")
+		// By default the extremes come from Lanczos; this H is
+		// indefinite, which they prove.
 		code, stdout, stderr := runArgs("hessian", "--model", model, "--kind", "exact", "-o", out)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, stderr)
+		}
+		if !strings.Contains(stdout, "(Lanczos)") || !regexp.MustCompile(`positive definite +no`).MatchString(stdout) {
+			t.Errorf("default summary is not from Lanczos or not indefinite:\n%s", stdout)
+		}
+		code, stdout, stderr = runArgs("hessian", "--model", model, "--kind", "exact", "--full-spectrum", "-o", out, "--overwrite")
 		if code != 0 {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
@@ -362,19 +372,24 @@ func TestHessianMaxMemory(t *testing.T) {
 	if code, _, errOut := runArgs("hessian", "--model", model, "--kind", "diag", "--max-memory", "1K", "-o", filepath.Join(dir, "d.npy")); code != 0 {
 		t.Errorf("diag --max-memory 1K: exit %d\n%s", code, errOut)
 	}
-	code, _, errOut := runArgs("hessian", "--model", model, "--kind", "gn", "--max-memory", "30K", "-o", filepath.Join(dir, "g.npy"))
-	if code != 1 || !strings.Contains(errOut, "--no-spectrum") {
+	code, _, errOut := runArgs("hessian", "--model", model, "--kind", "gn", "--max-memory", "30K", "--full-spectrum", "-o", filepath.Join(dir, "g.npy"))
+	if code != 1 || !strings.Contains(errOut, "--full-spectrum") {
 		t.Errorf("gn --max-memory 30K: exit %d\n%s", code, errOut)
 	}
 	if code, _, errOut := runArgs("hessian", "--model", model, "--kind", "gn", "--max-memory", "30K", "--no-spectrum", "-o", filepath.Join(dir, "g.npy")); code != 0 {
 		t.Errorf("gn --max-memory 30K --no-spectrum: exit %d\n%s", code, errOut)
+	}
+	// By default the summary's extremes come from Lanczos, which needs
+	// only the matrix.
+	if code, _, errOut := runArgs("hessian", "--model", model, "--kind", "gn", "--max-memory", "30K", "-o", filepath.Join(dir, "g.npy"), "--overwrite"); code != 0 {
+		t.Errorf("gn --max-memory 30K: exit %d\n%s", code, errOut)
 	}
 }
 
 func TestHessianJSON(t *testing.T) {
 	model := monksModelFile(t)
 	out := filepath.Join(t.TempDir(), "h.npy")
-	res := hessianJSON(t, "--model", model, "--kind", "gn", "--eigen", "3", "-o", out)
+	res := hessianJSON(t, "--model", model, "--kind", "gn", "--eigen", "3", "--full-spectrum", "-o", out)
 	for _, k := range []string{"kind", "curvature", "model", "data", "split", "samples", "params", "w", "total_params",
 		"output", "shape", "inverse", "spectrum_of", "spectrum", "trace", "min", "max", "condition",
 		"positive_definite", "negative_count", "zero_count", "eigen", "build_seconds", "seconds"} {

@@ -4,10 +4,13 @@ package benchtime
 
 import (
 	"bufio"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // MinRun is the shortest timed run: faster computations are repeated
@@ -70,4 +73,37 @@ func CPUModel() string {
 		}
 	}
 	return "unknown"
+}
+
+// DGEMMRate returns the BLAS's matrix-multiply rate in GFLOP/s: the
+// median of reps products of two 2000×2000 matrices (2n³ flops) after a
+// warm-up product.
+func DGEMMRate(reps int) float64 {
+	const n = 2000
+	rng := rand.New(rand.NewPCG(3, 3))
+	a, b := mat.NewDense(n, n, nil), mat.NewDense(n, n, nil)
+	for _, m := range []*mat.Dense{a, b} {
+		raw := m.RawMatrix()
+		for i := range raw.Data {
+			raw.Data[i] = rng.NormFloat64()
+		}
+	}
+	var c mat.Dense
+	c.ReuseAs(n, n)
+	r, _ := Measure(func() error { c.Mul(a, b); return nil }, reps, time.Hour)
+	return 2 * n * n * n / r.D.Seconds() / 1e9
+}
+
+// LoadAverage returns the 1-, 5- and 15-minute load averages from
+// /proc/loadavg, or "unknown".
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

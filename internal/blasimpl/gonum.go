@@ -2,4 +2,6 @@
 
 package blasimpl
 
-const name = "gonum (pure Go)"
+func name() string    { return "gonum (pure Go)" }
+func core() string    { return "" }
+func warning() string { return "" }
