@@ -397,7 +397,11 @@ func (r *run) minimize(ctx context.Context, after hook) (Result, error) {
 			St := r.o.Value()
 			res.Evaluations++
 			rho := (S - St) / pred
-			if finite(St) && St < S && pred > 0 {
+			// A step that leaves S unchanged is taken: near the minimum S is
+			// flat to rounding while θ can still be √ε away from it, and the
+			// Gauss–Newton step closes that gap (the five-small-steps rule
+			// below ends the run).
+			if finite(St) && St <= S && pred > 0 {
 				accepted = true
 				rejections = 0
 				copy(r.x, r.trial)
@@ -414,7 +418,7 @@ func (r *run) minimize(ctx context.Context, after hook) (Result, error) {
 			}
 		}
 		if !accepted {
-			// No step lowers S: a minimum to rounding.
+			// Every step raises S: a minimum to rounding.
 			res.Stopped = nn.StoppedConverged
 			break
 		}
