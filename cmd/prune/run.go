@@ -103,6 +103,9 @@ type runOptions struct {
 	// afterRound, when not nil, is called after the checkpoint of every
 	// round is written, with the number of rounds done.
 	afterRound func(rounds int)
+	// afterPrepare, when not nil, is called once the run is prepared and
+	// its outputs claimed, before pruning starts.
+	afterPrepare func()
 }
 
 // runCommand returns the run command.
@@ -852,9 +855,10 @@ type runPlan struct {
 	fullHistory bool   // --full-history
 }
 
-// prepareRun checks the options and loads the model and the data. It
+// prepareRun checks the options, loads the model and the data and
+// evaluates the model on every split, stopping when ctx is done. It
 // creates no file.
-func prepareRun(o runOptions) (*runPlan, error) {
+func prepareRun(ctx context.Context, o runOptions) (*runPlan, error) {
 	if o.Resume != "" {
 		return prepareResume(o)
 	}
@@ -928,7 +932,10 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	p.manifest = manifest{Toolkit: toolkitVersion(), Go: runtime.Version(), BLAS: blasimpl.Name(), Inputs: inputs, Settings: set}
 	p.retrainSrc = rand.NewPCG(d.Seed, streamRetrain)
 	p.probeSrc = rand.NewPCG(d.Seed, streamHutch)
-	start := p.eval(n)
+	start, err := p.evalContext(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	p.state = runState{
 		Params:     n.NumParams(),
 		LiveBefore: n.NumLive(),
@@ -971,16 +978,33 @@ func (p *runPlan) loadData(n *nn.Network) error {
 
 // eval returns the metrics of n on every split.
 func (p *runPlan) eval(n *nn.Network) evalRecord {
-	r := evalRecord{Train: n.Evaluate(p.data.Train.X, p.data.Train.Y)}
+	r, _ := p.evalContext(context.Background(), n)
+	return r
+}
+
+// evalContext returns the metrics of n on every split, or ctx.Err() when
+// ctx is done first; the evaluation checks ctx between blocks of samples.
+func (p *runPlan) evalContext(ctx context.Context, n *nn.Network) (evalRecord, error) {
+	var r evalRecord
+	var err error
+	if r.Train, err = n.EvaluateContext(ctx, p.data.Train.X, p.data.Train.Y); err != nil {
+		return evalRecord{}, err
+	}
 	if p.data.Valid.X != nil {
-		m := n.Evaluate(p.data.Valid.X, p.data.Valid.Y)
+		m, err := n.EvaluateContext(ctx, p.data.Valid.X, p.data.Valid.Y)
+		if err != nil {
+			return evalRecord{}, err
+		}
 		r.Valid = &m
 	}
 	if p.data.Test.X != nil {
-		m := n.Evaluate(p.data.Test.X, p.data.Test.Y)
+		m, err := n.EvaluateContext(ctx, p.data.Test.X, p.data.Test.Y)
+		if err != nil {
+			return evalRecord{}, err
+		}
 		r.Test = &m
 	}
-	return r
+	return r, nil
 }
 
 // checkRunOutputs checks the output model and the report directory before
@@ -1126,8 +1150,11 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 // outputs were written is in the outcome's err.
 func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, error) {
 	t0 := time.Now()
-	p, err := prepareRun(o)
+	p, err := prepareRun(ctx, o)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, errors.New("interrupted while evaluating the model before pruning; nothing was written")
+		}
 		return nil, err
 	}
 	release, err := claimRunOutputs(p, o.Overwrite)
@@ -1135,6 +1162,9 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 		return nil, err
 	}
 	defer release()
+	if o.afterPrepare != nil {
+		o.afterPrepare()
+	}
 	if len(p.ignored) > 0 && !o.Quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))
 	}

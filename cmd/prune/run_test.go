@@ -333,11 +333,16 @@ func TestRunInterruptedBeforeFirstRound(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "p.json")
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var stdout, stderr bytes.Buffer
-	code := runContext(ctx, []string{"prune", "run", "-q", "--model", model, "-o", out}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "saved the network pruned so far (58 of 58 parameters live) to "+out) {
-		t.Errorf("exit %d\n%s", code, stderr.String())
+	defer cancel()
+	// Cancelled once the start is evaluated: a context cancelled before
+	// stops the evaluation, and nothing is written.
+	runErr, _, _ := runTest(t, ctx, runOptions{Model: model, Output: out, Quiet: true, afterPrepare: cancel})
+	var stderr bytes.Buffer
+	if runErr != nil {
+		stderr.WriteString(runErr.Error())
+	}
+	if runErr == nil || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "saved the network pruned so far (58 of 58 parameters live) to "+out) {
+		t.Errorf("run: %v", runErr)
 	}
 	if r := readReport(t, filepath.Join(dir, "p-report")); r.Stopped != "canceled" || r.LiveAfter != 58 {
 		t.Errorf("report: stopped %q, %d live", r.Stopped, r.LiveAfter)
@@ -711,5 +716,20 @@ func TestRunErrorRiseDefaultsToMisclassification(t *testing.T) {
 	r := readReport(t, filepath.Join(dir, "p-report"))
 	if r.Manifest.Settings.ErrorMeasure != "misclassification" || r.LiveAfter >= r.LiveBefore-1 {
 		t.Errorf("measure %q, %d → %d live", r.Manifest.Settings.ErrorMeasure, r.LiveBefore, r.LiveAfter)
+	}
+}
+
+func TestRunInterruptedWhileEvaluatingStart(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pruned.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err, _, _ := runTest(t, ctx, runOptions{Model: model, TargetWeights: 30, Output: out, Report: filepath.Join(dir, "rep"), Quiet: true})
+	if err == nil || !strings.Contains(err.Error(), "interrupted while evaluating the model before pruning; nothing was written") {
+		t.Fatalf("run with a cancelled context: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s exists after an interrupted preparation", out)
 	}
 }
