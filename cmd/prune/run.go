@@ -519,6 +519,9 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 			}
 		}
 	}
+	if strings.EqualFold(o.Optimizer, optimizerLM) {
+		return s, flagErrorf("optimizer", "lm: retraining between rounds uses nn's optimizers: give adam, sgd or lbfgs (a model trained with lm is retrained with lbfgs when --optimizer is not given)")
+	}
 	if o.Optimizer != "" {
 		if _, err := nn.ParseOptimizer(o.Optimizer); err != nil {
 			return s, flagValueError("optimizer", o.Optimizer, err)
@@ -675,21 +678,31 @@ var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-ri
 // model's metadata, or Adam's defaults, with the flags of o applied, for
 // o.RetrainEpochs epochs; nil without retraining. hasValid tells whether
 // there are validation data, without which early stopping is turned off.
-func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (*trainerRecord, error) {
+//
+// A model trained with Levenberg–Marquardt (optimizer lm, package lm),
+// which the engine's retraining does not run, is retrained with L-BFGS and
+// the recorded weight decay unless --optimizer is given; note then says
+// so, to be printed.
+func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (rec *trainerRecord, note string, err error) {
 	if o.RetrainEpochs == 0 {
-		return nil, nil
+		return nil, "", nil
 	}
-	var rec trainerRecord
-	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &rec) || rec.Optimizer == "" {
-		rec = newTrainerRecord(nn.TrainSettings{})
+	var r trainerRecord
+	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &r) || r.Optimizer == "" {
+		r = newTrainerRecord(nn.TrainSettings{})
 	}
+	if strings.EqualFold(r.Optimizer, optimizerLM) && o.Optimizer == "" {
+		r = newTrainerRecord(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
+		note = fmt.Sprintf("note: %s was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay %g (give --optimizer to choose another)", o.Model, r.WeightDecay)
+	}
+	rec = &r
 	if o.Optimizer != "" && !strings.EqualFold(o.Optimizer, rec.Optimizer) {
 		opt, _ := nn.ParseOptimizer(o.Optimizer)
-		rec = newTrainerRecord(nn.TrainSettings{Optimizer: opt, WeightDecay: rec.WeightDecay})
+		*rec = newTrainerRecord(nn.TrainSettings{Optimizer: opt, WeightDecay: rec.WeightDecay})
 	}
-	s, err := trainSettingsOf(rec)
+	s, err := trainSettingsOf(*rec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", o.Model, err)
+		return nil, "", fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", o.Model, err)
 	}
 	s.Epochs = o.RetrainEpochs
 	if o.LearningRate != 0 {
@@ -705,10 +718,10 @@ func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (*trainer
 		s.Patience = 0
 	}
 	if err := s.Validate(); err != nil {
-		return nil, &usageError{Msg: "retraining flags: " + err.Error()}
+		return nil, "", &usageError{Msg: "retraining flags: " + err.Error()}
 	}
-	r := newTrainerRecord(s)
-	return &r, nil
+	out := newTrainerRecord(s)
+	return &out, note, nil
 }
 
 // trainSettingsOf returns the trainer settings of a record.
@@ -844,6 +857,7 @@ type runPlan struct {
 	retrainSrc *rand.PCG
 	probeSrc   *rand.PCG
 	ignored    []string // flags --layerwise ignores that were given
+	notes      []string // notes to print before the work starts
 	// engine is the state of prune.Run of the checkpoint resumed.
 	engine *prune.State
 
@@ -914,8 +928,12 @@ func prepareRun(ctx context.Context, o runOptions) (*runPlan, error) {
 			set.ErrorMeasure = "misclassification"
 		}
 	}
-	if set.Retrain, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
+	var note string
+	if set.Retrain, note, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
 		return nil, err
+	}
+	if note != "" {
+		p.notes = append(p.notes, note)
 	}
 	if set.ErrorSplit == "valid" && p.data.Valid.X == nil {
 		return nil, flagErrorf("error-split", "valid needs validation data: give --valid-fraction")
@@ -1164,6 +1182,11 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 	defer release()
 	if o.afterPrepare != nil {
 		o.afterPrepare()
+	}
+	for _, note := range p.notes {
+		if !o.Quiet {
+			fmt.Fprintln(stderr, note)
+		}
 	}
 	if len(p.ignored) > 0 && !o.Quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))

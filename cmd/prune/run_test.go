@@ -615,26 +615,61 @@ func TestRunNPZ(t *testing.T) {
 
 func TestRunRetrainSettings(t *testing.T) {
 	meta := map[string]any{"trainer": metaValue(newTrainerRecord(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
-	rec, err := retrainSettings(runOptions{RetrainEpochs: 7}, meta, false)
+	rec, _, err := retrainSettings(runOptions{RetrainEpochs: 7}, meta, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Optimizer != "sgd" || rec.Epochs != 7 || rec.LearningRate != 0.05 || rec.WeightDecay != 1e-3 {
 		t.Errorf("recorded trainer: %+v", rec)
 	}
-	rec, err = retrainSettings(runOptions{RetrainEpochs: 3, Optimizer: "lbfgs", WeightDecay: ptr(0.0)}, meta, false)
+	rec, _, err = retrainSettings(runOptions{RetrainEpochs: 3, Optimizer: "lbfgs", WeightDecay: ptr(0.0)}, meta, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Optimizer != "lbfgs" || rec.Epochs != 3 || rec.WeightDecay != 0 || rec.LearningRate != 0 {
 		t.Errorf("with --optimizer: %+v", rec)
 	}
-	if rec, _ := retrainSettings(runOptions{}, meta, false); rec != nil {
+	if rec, _, _ := retrainSettings(runOptions{}, meta, false); rec != nil {
 		t.Errorf("no retraining: %+v", rec)
 	}
-	rec, err = retrainSettings(runOptions{RetrainEpochs: 2}, nil, false)
+	rec, _, err = retrainSettings(runOptions{RetrainEpochs: 2}, nil, false)
 	if err != nil || rec.Optimizer != "adam" || rec.LearningRate != nn.DefaultAdamRate {
 		t.Errorf("without a recorded trainer: %+v, %v", rec, err)
+	}
+}
+
+// A model trained with --optimizer lm is retrained with L-BFGS and its
+// weight decay, with a note; --optimizer lm is refused with the choices.
+func TestRunRetrainModelTrainedWithLM(t *testing.T) {
+	dir := t.TempDir()
+	model := trainTo(t, dir, "m.json", "--data", "monks1", "--arch", "17-3-1", "--loss", "bce", "--optimizer", "lm", "--weight-decay", "1e-3", "--epochs", "5")
+	if tr, _ := loadModel(t, model).Meta["trainer"].(map[string]any); tr["optimizer"] != "lm" {
+		t.Fatalf("trainer recorded: %v", tr)
+	}
+	out := filepath.Join(dir, "p.json")
+	code, _, stderr := runArgs("run", "--model", model, "--target-sparsity", "0.3", "--retrain-epochs", "3", "-o", out)
+	if code != 0 {
+		t.Fatalf("run --retrain-epochs on an lm model: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay 0.001") {
+		t.Errorf("no note of the fallback:\n%s", stderr)
+	}
+	rep := readReport(t, filepath.Join(dir, "p-report"))
+	if r := rep.Manifest.Settings.Retrain; r == nil || r.Optimizer != "lbfgs" || r.WeightDecay != 1e-3 || r.Epochs != 3 {
+		t.Errorf("retraining recorded: %+v", rep.Manifest.Settings.Retrain)
+	}
+	retrained := 0
+	for _, rd := range rep.Rounds {
+		if rd.Retrain != nil {
+			retrained++
+		}
+	}
+	if retrained == 0 {
+		t.Errorf("no round was retrained: %+v", rep.Rounds)
+	}
+	code, _, stderr = runArgs("run", "--model", model, "--retrain-epochs", "3", "--optimizer", "lm", "-o", filepath.Join(dir, "q.json"))
+	if code != 2 || !strings.Contains(stderr, "--optimizer") || !strings.Contains(stderr, "give adam, sgd or lbfgs") {
+		t.Errorf("--optimizer lm: exit %d\n%s", code, stderr)
 	}
 }
 
