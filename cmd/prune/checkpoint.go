@@ -50,6 +50,13 @@ func (lp *pruneLoop) checkpoint() error {
 		if ck.State.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
 			return err
 		}
+		// The report of a finished run that needs no more than its compact
+		// history is written again from it, so that the checkpoint is
+		// about the size of the model.
+		if lp.st.Stopped != "" && lp.st.HistorySample == nil && !lp.p.fullHistory && !chartsNeedFullHistory(lp.st.History) {
+			listed, sample, groups := compactHistory(lp.st.History, false)
+			ck.State.History, ck.State.HistorySample, ck.State.HistoryGroups = listed, sample, groups
+		}
 		var model bytes.Buffer
 		if err := lp.cur.Write(&model); err != nil {
 			return fmt.Errorf("checkpoint: %v", err)

@@ -827,8 +827,14 @@ type runState struct {
 	LiveBefore int        `json:"live_before"`
 	Start      evalRecord `json:"start"`
 
-	History   []stepRecord  `json:"history"`
-	RoundList []roundRecord `json:"round_list"`
+	History []stepRecord `json:"history"`
+	// HistorySample and HistoryGroups, when set, describe History as the
+	// compact history of a report (compactHistory): a sample of the
+	// removals and their sums by round and layer. A finished run's
+	// checkpoint holds its history so when the report needs no more.
+	HistorySample *historySample `json:"history_sample,omitempty"`
+	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
+	RoundList     []roundRecord  `json:"round_list"`
 	Issues    []issueRecord `json:"issues"`
 	Layerwise []layerRecord `json:"layerwise,omitempty"`
 
@@ -1477,6 +1483,9 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		Final:      p.eval(net),
 		Rounds:     rounds,
 		History:    history,
+		// A compact history read from a checkpoint.
+		HistorySample: lp.st.HistorySample,
+		HistoryGroups: lp.st.HistoryGroups,
 		Layerwise:  lp.st.Layerwise,
 		Health:     newHealthRecord(issues),
 		Manifest:   p.manifest,
@@ -1508,7 +1517,7 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		"live_before": rep.LiveBefore,
 		"live":        rep.LiveAfter,
 		"rounds":      len(rep.Rounds),
-		"removals":    len(rep.History),
+		"removals":    rep.removals(),
 		"inputs":      inputs,
 		"metrics":     rep.Final,
 		"version":     toolkitVersion(),
@@ -1617,7 +1626,7 @@ func newRunSummary(out *runOutcome) runSummary {
 	r := out.report
 	s := runSummary{
 		Output: r.Output, Report: out.reportDir, Files: out.files, Method: r.Method, Stopped: r.Stopped,
-		Params: r.Params, LiveBefore: r.LiveBefore, LiveAfter: r.LiveAfter, Rounds: len(r.Rounds), Removals: len(r.History),
+		Params: r.Params, LiveBefore: r.LiveBefore, LiveAfter: r.LiveAfter, Rounds: len(r.Rounds), Removals: r.removals(),
 		Start: r.Start, Final: r.Final, Health: r.Health.Counts, Ignored: out.ignored,
 		Seconds: out.seconds, GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}

@@ -768,3 +768,44 @@ func TestRunInterruptedWhileEvaluatingStart(t *testing.T) {
 		t.Errorf("%s exists after an interrupted preparation", out)
 	}
 }
+
+// A layer-wise run with more removals than a report lists keeps only the
+// compact history in its checkpoint, and resuming the finished run writes
+// the same files again.
+func TestRunLayerwiseCompactCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	model := trainTo(t, dir, "m.json", "--data", "monks1", "--arch", "17-300-1", "--loss", "bce", "--epochs", "2")
+	o := runOptions{Model: model, Layerwise: true, TargetSparsity: 0.5, Output: filepath.Join(dir, "p.json"), Report: filepath.Join(dir, "rep"), Quiet: true}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	files := func() map[string][]byte {
+		m := outputBytes(t, o.Output, o.Report)
+		m[curveFile] = mustRead(t, filepath.Join(o.Report, curveFile))
+		return m
+	}
+	full := files()
+	r := readReport(t, o.Report)
+	if r.HistorySample == nil || r.Removals <= historyCap {
+		t.Fatalf("report lists %d of %d removals, want a sample of more than %d", len(r.History), r.Removals, historyCap)
+	}
+	ck, err := readCheckpoint(o.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.HistorySample == nil || len(ck.State.History) != len(r.History) || ck.State.HistorySample.Of != r.Removals {
+		t.Errorf("checkpoint holds %d removals (sample %+v), report lists %d of %d", len(ck.State.History), ck.State.HistorySample, len(r.History), r.Removals)
+	}
+	// The checkpoint is the model and a state of about the report's size.
+	if ckb, limit := len(full[checkpointFile]), len(full["p.json"])+len(full[reportFile])+len(full[historyFile]); ckb > limit {
+		t.Errorf("checkpoint.json has %d bytes, more than the model, report.json and history.csv together (%d)", ckb, limit)
+	}
+	if err, _, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true}); err != nil {
+		t.Fatalf("resume of the finished run: %v\n%s", err, stderr)
+	}
+	for name, b := range files() {
+		if !bytes.Equal(b, full[name]) {
+			t.Errorf("%s differs after resuming the finished layer-wise run", name)
+		}
+	}
+}
