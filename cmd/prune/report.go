@@ -39,7 +39,7 @@ var reportFiles = []string{historyFile, reportFile, curveFile, deltaFile, checkp
 // Formats of the JSON files of a report directory.
 const (
 	reportFormat     = "prune-report/1"
-	checkpointFormat = "prune-checkpoint/1"
+	checkpointFormat = "prune-checkpoint/2"
 )
 
 // jnum is a float64 that is written to JSON as a number, or as null when
