@@ -827,16 +827,17 @@ type runState struct {
 	LiveBefore int        `json:"live_before"`
 	Start      evalRecord `json:"start"`
 
-	History []stepRecord `json:"history"`
+	History   []stepRecord  `json:"history"`
+	RoundList []roundRecord `json:"round_list"`
+	Issues    []issueRecord `json:"issues"`
+	Layerwise []layerRecord `json:"layerwise,omitempty"`
+
 	// HistorySample and HistoryGroups, when set, describe History as the
 	// compact history of a report (compactHistory): a sample of the
 	// removals and their sums by round and layer. A finished run's
 	// checkpoint holds its history so when the report needs no more.
 	HistorySample *historySample `json:"history_sample,omitempty"`
 	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
-	RoundList     []roundRecord  `json:"round_list"`
-	Issues    []issueRecord `json:"issues"`
-	Layerwise []layerRecord `json:"layerwise,omitempty"`
 
 	// RetrainRNG and ProbeRNG hold the state of the generators of
 	// retraining and of the Hutchinson probes (rand.PCG.MarshalBinary).
@@ -1483,13 +1484,12 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		Final:      p.eval(net),
 		Rounds:     rounds,
 		History:    history,
-		// A compact history read from a checkpoint.
-		HistorySample: lp.st.HistorySample,
-		HistoryGroups: lp.st.HistoryGroups,
 		Layerwise:  lp.st.Layerwise,
 		Health:     newHealthRecord(issues),
 		Manifest:   p.manifest,
 	}
+	// A compact history read from a checkpoint.
+	rep.HistorySample, rep.HistoryGroups = lp.st.HistorySample, lp.st.HistoryGroups
 	rep.fullHistory = p.fullHistory
 	out := &runOutcome{report: rep, net: net}
 
