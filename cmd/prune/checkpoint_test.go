@@ -156,3 +156,23 @@ func FuzzReadCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// Layer-wise magnitude pruning has no damping to state; the layer-wise
+// OBS and OBD rules state ρ.
+func TestDescribeLayerwise(t *testing.T) {
+	for method, want := range map[string]string{
+		"magnitude": "layer-wise magnitude",
+		"obd":       "layer-wise OBD, ρ = 0.01",
+		"obs":       "layer-wise OBS (OBC or SparseGPT), ρ = 0.01",
+	} {
+		if got := (runSettings{Layerwise: true, Method: method, Damping: ptr(0.01)}).describe(); got != want {
+			t.Errorf("%s: %q, want %q", method, got, want)
+		}
+	}
+	model := monksModelFile(t)
+	out := filepath.Join(t.TempDir(), "p.json")
+	code, stdout, stderr := runArgs("run", "--model", model, "-o", out, "--layerwise", "--method", "magnitude", "--target-sparsity", "0.5")
+	if code != 0 || strings.Contains(stdout+stderr, "ρ") || !strings.Contains(stdout, "with layer-wise magnitude on") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}

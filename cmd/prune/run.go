@@ -311,7 +311,8 @@ func (s runSettings) describe() string {
 		case "obd":
 			m = "layer-wise OBD"
 		case "magnitude":
-			m = "layer-wise magnitude"
+			// The damping of the layer Hessians does not apply.
+			return "layer-wise magnitude"
 		}
 		return fmt.Sprintf("%s, ρ = %g", m, *s.Damping)
 	}
@@ -1175,7 +1176,10 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 // outputs were written is in the outcome's err.
 func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, error) {
 	t0 := time.Now()
+	prep := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
+	prep.start("loading the model and the data, evaluating the model", -1)
 	p, err := prepareRun(ctx, o)
+	prep.stop()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, errors.New("interrupted while evaluating the model before pruning; nothing was written")
@@ -1415,13 +1419,20 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 	}
 	if stage != nil {
 		last := -1
+		layers := lp.cur.NumLayers()
 		ls.Progress = func(layer, done, total int) {
 			if layer != last {
-				stage.start(fmt.Sprintf("layer %d", layer), total)
+				stage.start(fmt.Sprintf("layer %d of %d", layer+1, layers), total)
 				last = layer
 			}
 			stage.add()
+			if layer == layers-1 && done == total {
+				stage.start("evaluating the pruned network", -1)
+			}
 		}
+		// prune.LayerwiseRun evaluates the model on every split before the
+		// first row.
+		stage.start("evaluating the model, collecting the layer inputs", -1)
 	}
 	var retrain *nn.TrainSettings
 	if set.Retrain != nil {
@@ -1457,6 +1468,11 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 	net := lp.final
 	if net == nil {
 		net = lp.cur
+	}
+	if lp.bar != nil {
+		fin := &stageBar{w: lp.bar.w, on: true}
+		fin.start("evaluating the pruned network, writing the model and the report", -1)
+		defer fin.stop()
 	}
 	stopped := lp.st.Stopped
 	history := append([]stepRecord{}, lp.st.History...)
