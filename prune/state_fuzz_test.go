@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/secondorder/prune/prune"
@@ -44,4 +45,16 @@ func FuzzStateJSON(f *testing.F) {
 			t.Fatalf("the state changes when written again: %v", err)
 		}
 	})
+}
+
+// LayerwiseRun given a cancelled context returns its error and no result,
+// before any pruning.
+func TestLayerwiseRunCanceledBeforePruning(t *testing.T) {
+	net, d := regressionMLP(t, 18)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, _, err := prune.LayerwiseRun(ctx, net, d, &prune.LayerwiseSettings{Sparsity: 0.5}, nil)
+	if !errors.Is(err, context.Canceled) || res != nil {
+		t.Errorf("cancelled: result %v, error %v", res, err)
+	}
 }
