@@ -3,6 +3,7 @@ package nn
 import (
 	_ "github.com/secondorder/prune/internal/blasimpl"
 
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -220,6 +221,14 @@ type Metrics struct {
 // same side of 0.5; for several outputs with MSE or BCE, the largest output
 // and the largest target are in the same position.
 func (n *Network) Evaluate(X, Y *mat.Dense) Metrics {
+	m, _ := n.EvaluateContext(context.Background(), X, Y)
+	return m
+}
+
+// EvaluateContext is Evaluate that checks ctx before every chunk of
+// ChunkRows samples and returns ctx.Err(), with zero Metrics, when ctx is
+// done before all samples are seen.
+func (n *Network) EvaluateContext(ctx context.Context, X, Y *mat.Dense) (Metrics, error) {
 	rows, _ := X.Dims()
 	if yr, yc := Y.Dims(); yr != rows || yc != n.loss.TargetCols(n.Outputs()) {
 		panic(fmt.Sprintf("nn: targets are %d×%d, want %d×%d", yr, yc, rows, n.loss.TargetCols(n.Outputs())))
@@ -230,6 +239,9 @@ func (n *Network) Evaluate(X, Y *mat.Dense) Metrics {
 	ForBlocks(blocks, func(b int, chunks [][2]int) {
 		t := n.NewTrace(ChunkRows)
 		for _, ch := range chunks {
+			if ctx.Err() != nil {
+				return
+			}
 			n.ForwardTrace(t, rowsOf(X, ch[0], ch[1]))
 			A, Z := t.A[len(t.A)-1], t.Output()
 			for i := ch[0]; i < ch[1]; i++ {
@@ -241,6 +253,9 @@ func (n *Network) Evaluate(X, Y *mat.Dense) Metrics {
 			}
 		}
 	})
+	if err := ctx.Err(); err != nil {
+		return Metrics{}, err
+	}
 	var m Metrics
 	c := 0
 	for b := range blocks {
@@ -252,7 +267,7 @@ func (n *Network) Evaluate(X, Y *mat.Dense) Metrics {
 		m.MeanLoss = m.Loss / float64(rows)
 		m.Accuracy = float64(c) / float64(rows)
 	}
-	return m
+	return m, nil
 }
 
 func argmax(v []float64) int {

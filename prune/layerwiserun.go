@@ -32,7 +32,11 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *Layerwise
 		return nil, none, err
 	}
 	r := &runner{data: data, net: net, hasValid: data.Valid.X != nil, hasTest: data.Test.X != nil}
-	res := &Result{Start: r.eval()}
+	start, err := evalContext(ctx, r)
+	if err != nil {
+		return nil, none, err
+	}
+	res := &Result{Start: start}
 	train := data.Train
 	pruned, rep, err := Layerwise(ctx, net, train.X, ls)
 	if err != nil {
@@ -52,7 +56,11 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *Layerwise
 		}
 	}
 	r.net = pruned
-	rd := Round{Round: 1, Removed: len(res.History), Live: live, Predicted: math.NaN(), Damping: math.NaN(), Pruned: r.eval()}
+	prunedEval, err := evalContext(ctx, r)
+	if err != nil {
+		return nil, rep, err
+	}
+	rd := Round{Round: 1, Removed: len(res.History), Live: live, Predicted: math.NaN(), Damping: math.NaN(), Pruned: prunedEval}
 	rd.Real = rd.Pruned.Train.Loss - res.Start.Train.Loss
 	rd.Retrained = rd.Pruned
 	res.Stopped = StoppedTarget
@@ -82,4 +90,25 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *Layerwise
 	}
 	res.Rounds = append(res.Rounds, rd)
 	return res, rep, nil
+}
+
+// evalContext is r.eval that checks ctx between blocks of samples and
+// returns ctx.Err() when ctx is done first.
+func evalContext(ctx context.Context, r *runner) (Eval, error) {
+	var e Eval
+	var err error
+	if e.Train, err = r.net.EvaluateContext(ctx, r.data.Train.X, r.data.Train.Y); err != nil {
+		return Eval{}, err
+	}
+	if r.hasValid {
+		if e.Valid, err = r.net.EvaluateContext(ctx, r.data.Valid.X, r.data.Valid.Y); err != nil {
+			return Eval{}, err
+		}
+	}
+	if r.hasTest {
+		if e.Test, err = r.net.EvaluateContext(ctx, r.data.Test.X, r.data.Test.Y); err != nil {
+			return Eval{}, err
+		}
+	}
+	return e, nil
 }

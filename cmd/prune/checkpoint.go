@@ -50,6 +50,13 @@ func (lp *pruneLoop) checkpoint() error {
 		if ck.State.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
 			return err
 		}
+		// The report of a finished run that needs no more than its compact
+		// history is written again from it, so that the checkpoint is
+		// about the size of the model.
+		if lp.st.Stopped != "" && lp.st.HistorySample == nil && !lp.p.fullHistory && !chartsNeedFullHistory(lp.st.History) {
+			listed, sample, groups := compactHistory(lp.st.History, false)
+			ck.State.History, ck.State.HistorySample, ck.State.HistoryGroups = listed, sample, groups
+		}
 		var model bytes.Buffer
 		if err := lp.cur.Write(&model); err != nil {
 			return fmt.Errorf("checkpoint: %v", err)
@@ -133,17 +140,48 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: %v", dir, err)
 	}
+	ck, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, fmt.Errorf("--resume %s: %s %v", dir, path, err)
+	}
+	return ck, nil
+}
+
+// checkpointFormat1 is the format of the checkpoints of earlier versions,
+// which held the history of a run in rounds but not the engine's state.
+const checkpointFormat1 = "prune-checkpoint/1"
+
+// decodeCheckpoint decodes the content of a checkpoint file and checks
+// its format and that it holds a network; its errors follow the file's
+// name.
+func decodeCheckpoint(data []byte) (*checkpoint, error) {
+	var head struct {
+		Format string `json:"format"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("is not a checkpoint: %v", err)
+	}
+	switch head.Format {
+	case checkpointFormat:
+	case checkpointFormat1:
+		return nil, fmt.Errorf("has format %q, written by an earlier version of the toolkit, which this version cannot resume (%q holds the engine's state): run the command again with --overwrite to start over", head.Format, checkpointFormat)
+	default:
+		return nil, fmt.Errorf("has format %q, want %q", head.Format, checkpointFormat)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var ck checkpoint
 	if err := dec.Decode(&ck); err != nil {
-		return nil, fmt.Errorf("--resume %s: %s is not a checkpoint: %v", dir, path, err)
+		return nil, fmt.Errorf("is not a checkpoint: %v", err)
 	}
-	if ck.Format != checkpointFormat {
-		return nil, fmt.Errorf("--resume %s: %s has format %q, want %q", dir, path, ck.Format, checkpointFormat)
+	if dec.More() {
+		return nil, errors.New("is not a checkpoint: data after its JSON object")
 	}
 	if len(ck.Model) == 0 && ck.Engine == nil {
-		return nil, fmt.Errorf("--resume %s: %s holds no model", dir, path)
+		return nil, errors.New("holds no model")
+	}
+	if ck.State.HistorySample != nil && ck.State.HistorySample.Kept != len(ck.State.History) {
+		return nil, fmt.Errorf("holds %d removals, its history sample says %d", len(ck.State.History), ck.State.HistorySample.Kept)
 	}
 	return &ck, nil
 }

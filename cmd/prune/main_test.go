@@ -25,7 +25,7 @@ var (
 
 // monksModelFile trains the example model once and writes a copy of it to
 // a new file in a temporary directory of t.
-func monksModelFile(t *testing.T) string {
+func monksModelFile(t testing.TB) string {
 	t.Helper()
 	monksOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "prune-test-")

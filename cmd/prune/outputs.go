@@ -40,12 +40,19 @@ func claimRunOutputs(p *runPlan, overwrite bool) (release func(), err error) {
 			}
 		}
 	}
-	probe := filepath.Join(p.reportDir, reportFile)
-	if _, err := os.Stat(p.reportDir); err != nil {
-		probe = p.reportDir // created at the end: its parent must take it
+	// Every file of the report directory, checkpoint.json included (it is
+	// written after every round, under the directory's lock taken below).
+	probes := []string{p.reportDir} // created when missing: its parent must take it
+	if _, err := os.Stat(p.reportDir); err == nil {
+		probes = probes[:0]
+		for _, f := range reportFiles {
+			probes = append(probes, filepath.Join(p.reportDir, f))
+		}
 	}
-	if err := atomicfile.CheckWritable(probe, true); err != nil {
-		return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
+	for _, probe := range probes {
+		if err := atomicfile.CheckWritable(probe, true); err != nil {
+			return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
+		}
 	}
 	for _, target := range []struct{ flag, path string }{{"output", p.output}, {"report", p.reportDir}} {
 		l, err := atomicfile.TryLock(target.path)

@@ -38,7 +38,7 @@ var reportFiles = []string{historyFile, reportFile, curveFile, deltaFile, checkp
 // Formats of the JSON files of a report directory.
 const (
 	reportFormat     = "prune-report/1"
-	checkpointFormat = "prune-checkpoint/1"
+	checkpointFormat = "prune-checkpoint/2"
 )
 
 // jnum is a float64 that is written to JSON as a number, or as null when
@@ -238,6 +238,28 @@ type runReport struct {
 	fullHistory bool
 }
 
+// removals returns the number of removals of the run.
+func (rep *runReport) removals() int {
+	if rep.HistorySample != nil {
+		return rep.HistorySample.Of
+	}
+	return len(rep.History)
+}
+
+// chartsNeedFullHistory reports whether curve.png or dE.png draw some of
+// steps: a removal with the training loss after it or with both a
+// predicted and a real ΔE. Layer-wise pruning records neither, so that
+// its charts are the same from a compact history.
+func chartsNeedFullHistory(steps []stepRecord) bool {
+	finite := func(x jnum) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+	for _, s := range steps {
+		if !s.Undone && (!math.IsNaN(float64(s.Loss)) || finite(s.Predicted) && finite(s.Real)) {
+			return true
+		}
+	}
+	return false
+}
+
 // historyCap is the largest number of removals that report.json and
 // history.csv list one by one without --full-history; a larger run lists
 // a sample of them.
@@ -410,7 +432,10 @@ func marshalJSON(v any) ([]byte, error) {
 // Commit, and the removal of a dE.png of an earlier run otherwise. It fills
 // in rep.Files and returns the paths to be written.
 func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
-	listed, sample, groups := compactHistory(rep.History, rep.fullHistory)
+	listed, sample, groups := rep.History, rep.HistorySample, rep.HistoryGroups
+	if sample == nil {
+		listed, sample, groups = compactHistory(rep.History, rep.fullHistory)
+	}
 	hist, err := historyCSV(listed)
 	if err != nil {
 		return nil, err
@@ -428,7 +453,7 @@ func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, err
 		rep.Files = append(rep.Files, deltaFile)
 	}
 	out := *rep
-	out.Removals = len(rep.History)
+	out.Removals = rep.removals()
 	out.History, out.HistorySample, out.HistoryGroups = listed, sample, groups
 	js, err := marshalJSON(&out)
 	if err != nil {

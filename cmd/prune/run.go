@@ -103,6 +103,9 @@ type runOptions struct {
 	// afterRound, when not nil, is called after the checkpoint of every
 	// round is written, with the number of rounds done.
 	afterRound func(rounds int)
+	// afterPrepare, when not nil, is called once the run is prepared and
+	// its outputs claimed, before pruning starts.
+	afterPrepare func()
 }
 
 // runCommand returns the run command.
@@ -308,7 +311,8 @@ func (s runSettings) describe() string {
 		case "obd":
 			m = "layer-wise OBD"
 		case "magnitude":
-			m = "layer-wise magnitude"
+			// The damping of the layer Hessians does not apply.
+			return "layer-wise magnitude"
 		}
 		return fmt.Sprintf("%s, ρ = %g", m, *s.Damping)
 	}
@@ -516,6 +520,9 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 			}
 		}
 	}
+	if strings.EqualFold(o.Optimizer, optimizerLM) {
+		return s, flagErrorf("optimizer", "lm: retraining between rounds uses nn's optimizers: give adam, sgd or lbfgs (a model trained with lm is retrained with lbfgs when --optimizer is not given)")
+	}
 	if o.Optimizer != "" {
 		if _, err := nn.ParseOptimizer(o.Optimizer); err != nil {
 			return s, flagValueError("optimizer", o.Optimizer, err)
@@ -672,21 +679,31 @@ var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-ri
 // model's metadata, or Adam's defaults, with the flags of o applied, for
 // o.RetrainEpochs epochs; nil without retraining. hasValid tells whether
 // there are validation data, without which early stopping is turned off.
-func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (*trainerRecord, error) {
+//
+// A model trained with Levenberg–Marquardt (optimizer lm, package lm),
+// which the engine's retraining does not run, is retrained with L-BFGS and
+// the recorded weight decay unless --optimizer is given; note then says
+// so, to be printed.
+func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (rec *trainerRecord, note string, err error) {
 	if o.RetrainEpochs == 0 {
-		return nil, nil
+		return nil, "", nil
 	}
-	var rec trainerRecord
-	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &rec) || rec.Optimizer == "" {
-		rec = newTrainerRecord(nn.TrainSettings{})
+	var r trainerRecord
+	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &r) || r.Optimizer == "" {
+		r = newTrainerRecord(nn.TrainSettings{})
 	}
+	if strings.EqualFold(r.Optimizer, optimizerLM) && o.Optimizer == "" {
+		r = newTrainerRecord(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
+		note = fmt.Sprintf("note: %s was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay %g (give --optimizer to choose another)", o.Model, r.WeightDecay)
+	}
+	rec = &r
 	if o.Optimizer != "" && !strings.EqualFold(o.Optimizer, rec.Optimizer) {
 		opt, _ := nn.ParseOptimizer(o.Optimizer)
-		rec = newTrainerRecord(nn.TrainSettings{Optimizer: opt, WeightDecay: rec.WeightDecay})
+		*rec = newTrainerRecord(nn.TrainSettings{Optimizer: opt, WeightDecay: rec.WeightDecay})
 	}
-	s, err := trainSettingsOf(rec)
+	s, err := trainSettingsOf(*rec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", o.Model, err)
+		return nil, "", fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", o.Model, err)
 	}
 	s.Epochs = o.RetrainEpochs
 	if o.LearningRate != 0 {
@@ -702,10 +719,10 @@ func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (*trainer
 		s.Patience = 0
 	}
 	if err := s.Validate(); err != nil {
-		return nil, &usageError{Msg: "retraining flags: " + err.Error()}
+		return nil, "", &usageError{Msg: "retraining flags: " + err.Error()}
 	}
-	r := newTrainerRecord(s)
-	return &r, nil
+	out := newTrainerRecord(s)
+	return &out, note, nil
 }
 
 // trainSettingsOf returns the trainer settings of a record.
@@ -816,6 +833,13 @@ type runState struct {
 	Issues    []issueRecord `json:"issues"`
 	Layerwise []layerRecord `json:"layerwise,omitempty"`
 
+	// HistorySample and HistoryGroups, when set, describe History as the
+	// compact history of a report (compactHistory): a sample of the
+	// removals and their sums by round and layer. A finished run's
+	// checkpoint holds its history so when the report needs no more.
+	HistorySample *historySample `json:"history_sample,omitempty"`
+	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
+
 	// RetrainRNG and ProbeRNG hold the state of the generators of
 	// retraining and of the Hutchinson probes (rand.PCG.MarshalBinary).
 	RetrainRNG []byte `json:"retrain_rng,omitempty"`
@@ -841,6 +865,7 @@ type runPlan struct {
 	retrainSrc *rand.PCG
 	probeSrc   *rand.PCG
 	ignored    []string // flags --layerwise ignores that were given
+	notes      []string // notes to print before the work starts
 	// engine is the state of prune.Run of the checkpoint resumed.
 	engine *prune.State
 
@@ -852,9 +877,10 @@ type runPlan struct {
 	fullHistory bool   // --full-history
 }
 
-// prepareRun checks the options and loads the model and the data. It
+// prepareRun checks the options, loads the model and the data and
+// evaluates the model on every split, stopping when ctx is done. It
 // creates no file.
-func prepareRun(o runOptions) (*runPlan, error) {
+func prepareRun(ctx context.Context, o runOptions) (*runPlan, error) {
 	if o.Resume != "" {
 		return prepareResume(o)
 	}
@@ -910,8 +936,12 @@ func prepareRun(o runOptions) (*runPlan, error) {
 			set.ErrorMeasure = "misclassification"
 		}
 	}
-	if set.Retrain, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
+	var note string
+	if set.Retrain, note, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
 		return nil, err
+	}
+	if note != "" {
+		p.notes = append(p.notes, note)
 	}
 	if set.ErrorSplit == "valid" && p.data.Valid.X == nil {
 		return nil, flagErrorf("error-split", "valid needs validation data: give --valid-fraction")
@@ -928,7 +958,10 @@ func prepareRun(o runOptions) (*runPlan, error) {
 	p.manifest = manifest{Toolkit: toolkitVersion(), Go: runtime.Version(), BLAS: blasimpl.Name(), Inputs: inputs, Settings: set}
 	p.retrainSrc = rand.NewPCG(d.Seed, streamRetrain)
 	p.probeSrc = rand.NewPCG(d.Seed, streamHutch)
-	start := p.eval(n)
+	start, err := p.evalContext(ctx, n)
+	if err != nil {
+		return nil, err
+	}
 	p.state = runState{
 		Params:     n.NumParams(),
 		LiveBefore: n.NumLive(),
@@ -971,16 +1004,33 @@ func (p *runPlan) loadData(n *nn.Network) error {
 
 // eval returns the metrics of n on every split.
 func (p *runPlan) eval(n *nn.Network) evalRecord {
-	r := evalRecord{Train: n.Evaluate(p.data.Train.X, p.data.Train.Y)}
+	r, _ := p.evalContext(context.Background(), n)
+	return r
+}
+
+// evalContext returns the metrics of n on every split, or ctx.Err() when
+// ctx is done first; the evaluation checks ctx between blocks of samples.
+func (p *runPlan) evalContext(ctx context.Context, n *nn.Network) (evalRecord, error) {
+	var r evalRecord
+	var err error
+	if r.Train, err = n.EvaluateContext(ctx, p.data.Train.X, p.data.Train.Y); err != nil {
+		return evalRecord{}, err
+	}
 	if p.data.Valid.X != nil {
-		m := n.Evaluate(p.data.Valid.X, p.data.Valid.Y)
+		m, err := n.EvaluateContext(ctx, p.data.Valid.X, p.data.Valid.Y)
+		if err != nil {
+			return evalRecord{}, err
+		}
 		r.Valid = &m
 	}
 	if p.data.Test.X != nil {
-		m := n.Evaluate(p.data.Test.X, p.data.Test.Y)
+		m, err := n.EvaluateContext(ctx, p.data.Test.X, p.data.Test.Y)
+		if err != nil {
+			return evalRecord{}, err
+		}
 		r.Test = &m
 	}
-	return r
+	return r, nil
 }
 
 // checkRunOutputs checks the output model and the report directory before
@@ -1126,8 +1176,14 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 // outputs were written is in the outcome's err.
 func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, error) {
 	t0 := time.Now()
-	p, err := prepareRun(o)
+	prep := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
+	prep.start("loading the model and the data, evaluating the model", -1)
+	p, err := prepareRun(ctx, o)
+	prep.stop()
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, errors.New("interrupted while evaluating the model before pruning; nothing was written")
+		}
 		return nil, err
 	}
 	release, err := claimRunOutputs(p, o.Overwrite)
@@ -1135,6 +1191,14 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 		return nil, err
 	}
 	defer release()
+	if o.afterPrepare != nil {
+		o.afterPrepare()
+	}
+	for _, note := range p.notes {
+		if !o.Quiet {
+			fmt.Fprintln(stderr, note)
+		}
+	}
 	if len(p.ignored) > 0 && !o.Quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))
 	}
@@ -1355,13 +1419,20 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 	}
 	if stage != nil {
 		last := -1
+		layers := lp.cur.NumLayers()
 		ls.Progress = func(layer, done, total int) {
 			if layer != last {
-				stage.start(fmt.Sprintf("layer %d", layer), total)
+				stage.start(fmt.Sprintf("layer %d of %d", layer+1, layers), total)
 				last = layer
 			}
 			stage.add()
+			if layer == layers-1 && done == total {
+				stage.start("evaluating the pruned network", -1)
+			}
 		}
+		// prune.LayerwiseRun evaluates the model on every split before the
+		// first row.
+		stage.start("evaluating the model, collecting the layer inputs", -1)
 	}
 	var retrain *nn.TrainSettings
 	if set.Retrain != nil {
@@ -1398,6 +1469,11 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 	if net == nil {
 		net = lp.cur
 	}
+	if lp.bar != nil {
+		fin := &stageBar{w: lp.bar.w, on: true}
+		fin.start("evaluating the pruned network, writing the model and the report", -1)
+		defer fin.stop()
+	}
 	stopped := lp.st.Stopped
 	history := append([]stepRecord{}, lp.st.History...)
 	issues := append([]issueRecord{}, lp.st.Issues...)
@@ -1428,6 +1504,8 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		Health:     newHealthRecord(issues),
 		Manifest:   p.manifest,
 	}
+	// A compact history read from a checkpoint.
+	rep.HistorySample, rep.HistoryGroups = lp.st.HistorySample, lp.st.HistoryGroups
 	rep.fullHistory = p.fullHistory
 	out := &runOutcome{report: rep, net: net}
 
@@ -1455,7 +1533,7 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 		"live_before": rep.LiveBefore,
 		"live":        rep.LiveAfter,
 		"rounds":      len(rep.Rounds),
-		"removals":    len(rep.History),
+		"removals":    rep.removals(),
 		"inputs":      inputs,
 		"metrics":     rep.Final,
 		"version":     toolkitVersion(),
@@ -1564,7 +1642,7 @@ func newRunSummary(out *runOutcome) runSummary {
 	r := out.report
 	s := runSummary{
 		Output: r.Output, Report: out.reportDir, Files: out.files, Method: r.Method, Stopped: r.Stopped,
-		Params: r.Params, LiveBefore: r.LiveBefore, LiveAfter: r.LiveAfter, Rounds: len(r.Rounds), Removals: len(r.History),
+		Params: r.Params, LiveBefore: r.LiveBefore, LiveAfter: r.LiveAfter, Rounds: len(r.Rounds), Removals: r.removals(),
 		Start: r.Start, Final: r.Final, Health: r.Health.Counts, Ignored: out.ignored,
 		Seconds: out.seconds, GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}

@@ -333,11 +333,16 @@ func TestRunInterruptedBeforeFirstRound(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "p.json")
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	var stdout, stderr bytes.Buffer
-	code := runContext(ctx, []string{"prune", "run", "-q", "--model", model, "-o", out}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "saved the network pruned so far (58 of 58 parameters live) to "+out) {
-		t.Errorf("exit %d\n%s", code, stderr.String())
+	defer cancel()
+	// Cancelled once the start is evaluated: a context cancelled before
+	// stops the evaluation, and nothing is written.
+	runErr, _, _ := runTest(t, ctx, runOptions{Model: model, Output: out, Quiet: true, afterPrepare: cancel})
+	var stderr bytes.Buffer
+	if runErr != nil {
+		stderr.WriteString(runErr.Error())
+	}
+	if runErr == nil || !strings.Contains(stderr.String(), "interrupted") || !strings.Contains(stderr.String(), "saved the network pruned so far (58 of 58 parameters live) to "+out) {
+		t.Errorf("run: %v", runErr)
 	}
 	if r := readReport(t, filepath.Join(dir, "p-report")); r.Stopped != "canceled" || r.LiveAfter != 58 {
 		t.Errorf("report: stopped %q, %d live", r.Stopped, r.LiveAfter)
@@ -610,26 +615,61 @@ func TestRunNPZ(t *testing.T) {
 
 func TestRunRetrainSettings(t *testing.T) {
 	meta := map[string]any{"trainer": metaValue(newTrainerRecord(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
-	rec, err := retrainSettings(runOptions{RetrainEpochs: 7}, meta, false)
+	rec, _, err := retrainSettings(runOptions{RetrainEpochs: 7}, meta, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Optimizer != "sgd" || rec.Epochs != 7 || rec.LearningRate != 0.05 || rec.WeightDecay != 1e-3 {
 		t.Errorf("recorded trainer: %+v", rec)
 	}
-	rec, err = retrainSettings(runOptions{RetrainEpochs: 3, Optimizer: "lbfgs", WeightDecay: ptr(0.0)}, meta, false)
+	rec, _, err = retrainSettings(runOptions{RetrainEpochs: 3, Optimizer: "lbfgs", WeightDecay: ptr(0.0)}, meta, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Optimizer != "lbfgs" || rec.Epochs != 3 || rec.WeightDecay != 0 || rec.LearningRate != 0 {
 		t.Errorf("with --optimizer: %+v", rec)
 	}
-	if rec, _ := retrainSettings(runOptions{}, meta, false); rec != nil {
+	if rec, _, _ := retrainSettings(runOptions{}, meta, false); rec != nil {
 		t.Errorf("no retraining: %+v", rec)
 	}
-	rec, err = retrainSettings(runOptions{RetrainEpochs: 2}, nil, false)
+	rec, _, err = retrainSettings(runOptions{RetrainEpochs: 2}, nil, false)
 	if err != nil || rec.Optimizer != "adam" || rec.LearningRate != nn.DefaultAdamRate {
 		t.Errorf("without a recorded trainer: %+v, %v", rec, err)
+	}
+}
+
+// A model trained with --optimizer lm is retrained with L-BFGS and its
+// weight decay, with a note; --optimizer lm is refused with the choices.
+func TestRunRetrainModelTrainedWithLM(t *testing.T) {
+	dir := t.TempDir()
+	model := trainTo(t, dir, "m.json", "--data", "monks1", "--arch", "17-3-1", "--loss", "bce", "--optimizer", "lm", "--weight-decay", "1e-3", "--epochs", "5")
+	if tr, _ := loadModel(t, model).Meta["trainer"].(map[string]any); tr["optimizer"] != "lm" {
+		t.Fatalf("trainer recorded: %v", tr)
+	}
+	out := filepath.Join(dir, "p.json")
+	code, _, stderr := runArgs("run", "--model", model, "--target-sparsity", "0.3", "--retrain-epochs", "3", "-o", out)
+	if code != 0 {
+		t.Fatalf("run --retrain-epochs on an lm model: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay 0.001") {
+		t.Errorf("no note of the fallback:\n%s", stderr)
+	}
+	rep := readReport(t, filepath.Join(dir, "p-report"))
+	if r := rep.Manifest.Settings.Retrain; r == nil || r.Optimizer != "lbfgs" || r.WeightDecay != 1e-3 || r.Epochs != 3 {
+		t.Errorf("retraining recorded: %+v", rep.Manifest.Settings.Retrain)
+	}
+	retrained := 0
+	for _, rd := range rep.Rounds {
+		if rd.Retrain != nil {
+			retrained++
+		}
+	}
+	if retrained == 0 {
+		t.Errorf("no round was retrained: %+v", rep.Rounds)
+	}
+	code, _, stderr = runArgs("run", "--model", model, "--retrain-epochs", "3", "--optimizer", "lm", "-o", filepath.Join(dir, "q.json"))
+	if code != 2 || !strings.Contains(stderr, "--optimizer") || !strings.Contains(stderr, "give adam, sgd or lbfgs") {
+		t.Errorf("--optimizer lm: exit %d\n%s", code, stderr)
 	}
 }
 
@@ -711,5 +751,61 @@ func TestRunErrorRiseDefaultsToMisclassification(t *testing.T) {
 	r := readReport(t, filepath.Join(dir, "p-report"))
 	if r.Manifest.Settings.ErrorMeasure != "misclassification" || r.LiveAfter >= r.LiveBefore-1 {
 		t.Errorf("measure %q, %d → %d live", r.Manifest.Settings.ErrorMeasure, r.LiveBefore, r.LiveAfter)
+	}
+}
+
+func TestRunInterruptedWhileEvaluatingStart(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pruned.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err, _, _ := runTest(t, ctx, runOptions{Model: model, TargetWeights: 30, Output: out, Report: filepath.Join(dir, "rep"), Quiet: true})
+	if err == nil || !strings.Contains(err.Error(), "interrupted while evaluating the model before pruning; nothing was written") {
+		t.Fatalf("run with a cancelled context: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s exists after an interrupted preparation", out)
+	}
+}
+
+// A layer-wise run with more removals than a report lists keeps only the
+// compact history in its checkpoint, and resuming the finished run writes
+// the same files again.
+func TestRunLayerwiseCompactCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	model := trainTo(t, dir, "m.json", "--data", "monks1", "--arch", "17-300-1", "--loss", "bce", "--epochs", "2")
+	o := runOptions{Model: model, Layerwise: true, TargetSparsity: 0.5, Output: filepath.Join(dir, "p.json"), Report: filepath.Join(dir, "rep"), Quiet: true}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	files := func() map[string][]byte {
+		m := outputBytes(t, o.Output, o.Report)
+		m[curveFile] = mustRead(t, filepath.Join(o.Report, curveFile))
+		return m
+	}
+	full := files()
+	r := readReport(t, o.Report)
+	if r.HistorySample == nil || r.Removals <= historyCap {
+		t.Fatalf("report lists %d of %d removals, want a sample of more than %d", len(r.History), r.Removals, historyCap)
+	}
+	ck, err := readCheckpoint(o.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.HistorySample == nil || len(ck.State.History) != len(r.History) || ck.State.HistorySample.Of != r.Removals {
+		t.Errorf("checkpoint holds %d removals (sample %+v), report lists %d of %d", len(ck.State.History), ck.State.HistorySample, len(r.History), r.Removals)
+	}
+	// The checkpoint is the model and a state of about the report's size.
+	if ckb, limit := len(full[checkpointFile]), len(full["p.json"])+len(full[reportFile])+len(full[historyFile]); ckb > limit {
+		t.Errorf("checkpoint.json has %d bytes, more than the model, report.json and history.csv together (%d)", ckb, limit)
+	}
+	if err, _, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true}); err != nil {
+		t.Fatalf("resume of the finished run: %v\n%s", err, stderr)
+	}
+	for name, b := range files() {
+		if !bytes.Equal(b, full[name]) {
+			t.Errorf("%s differs after resuming the finished layer-wise run", name)
+		}
 	}
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/prune"
+)
+
+// An unwritable checkpoint.json is found before the work, like the other
+// outputs.
+func TestRunUnwritableCheckpoint(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	out, report := filepath.Join(dir, "p.json"), filepath.Join(dir, "rep")
+	if err := os.MkdirAll(filepath.Join(report, checkpointFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runArgs("run", "--model", model, "-o", out, "--report", report, "--target-sparsity", "0.3", "--overwrite")
+	if code != 1 || !strings.Contains(errOut, "--report "+report) || !strings.Contains(errOut, filepath.Join(report, checkpointFile)+" is a directory") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("model written although the checkpoint cannot be")
+	}
+}
+
+// The checkpoint of every round is written under the lock of the report
+// directory, which a second writer cannot take.
+func TestRunCheckpointUnderLock(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	report := filepath.Join(dir, "rep")
+	checked := 0
+	o := runOptions{Model: model, TargetWeights: 30, PerRound: 4, Output: filepath.Join(dir, "p.json"), Report: report, Quiet: true,
+		afterRound: func(int) {
+			if _, err := os.Stat(filepath.Join(report, checkpointFile)); err != nil {
+				t.Errorf("no checkpoint after a round: %v", err)
+			}
+			l, err := atomicfile.TryLock(report)
+			if !errors.Is(err, atomicfile.ErrLocked) {
+				t.Errorf("the report directory's lock was free while its checkpoint was written: %v", err)
+			}
+			l.Unlock()
+			checked++
+		}}
+	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
+	}
+	if checked == 0 {
+		t.Fatal("no round was checked")
+	}
+}
+
+// A checkpoint of the first format is refused with the reason.
+func TestReadCheckpointFormat1(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, checkpointFile), []byte(`{"format":"prune-checkpoint/1","state":{"history":[]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readCheckpoint(dir)
+	if err == nil || !strings.Contains(err.Error(), `"prune-checkpoint/1", written by an earlier version`) || !strings.Contains(err.Error(), "--overwrite") {
+		t.Errorf("format 1: %v", err)
+	}
+}
+
+// checkpointSeeds returns a checkpoint of a run in rounds (with the
+// engine's state) and of a finished layer-wise run with a compact history,
+// built without running, so that fuzzing starts at once.
+func checkpointSeeds(f *testing.F) [][]byte {
+	net, err := nn.New([]int{3, 2, 1}, []nn.Activation{nn.Tanh, nn.Sigmoid}, nn.BCE)
+	if err != nil {
+		f.Fatal(err)
+	}
+	net.Init(rand.NewPCG(1, 2))
+	var model bytes.Buffer
+	if err := net.Write(&model); err != nil {
+		f.Fatal(err)
+	}
+	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Seed: 1}, Method: "obs", Curvature: "exact", Damping: ptr(1e-4),
+		Objective: "trained", TargetSparsity: 0.5, Fraction: 0.1, Output: "p.json", Report: "rep"}
+	steps := []stepRecord{{Step: 1, Round: 1, Index: 0, Name: "W0[0][0]", Saliency: 0.5, Predicted: 0.5, Real: jnum(math.NaN()), Loss: jnum(math.NaN()), Error: jnum(math.NaN()), Live: 10}}
+	rounds := []roundRecord{{Round: 1, Removed: 1, Live: 10, Predicted: 0.5, Real: 0.25, Damping: 1e-4}}
+	state := runState{Rounds: 1, Steps: 1, Params: 11, LiveBefore: 11, History: steps, RoundList: rounds, Issues: []issueRecord{}}
+	engine := &prune.State{Net: net, Rounds: 1, Steps: 1, History: []prune.Step{{Step: 1, Round: 1, Index: 0, Live: 10}},
+		RoundList: []prune.Round{{Round: 1, Removed: 1, Live: 10}}}
+	lw := set
+	lw.Layerwise, lw.Fraction, lw.Damping, lw.Curvature, lw.Objective = true, 0, ptr(0.01), "", ""
+	lwState := state
+	lwState.Stopped = "target"
+	lwState.HistorySample = &historySample{Kept: 1, Of: 3000, Every: 3}
+	lwState.HistoryGroups = []historyGroup{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: jnum(math.NaN())}}
+	var seeds [][]byte
+	for _, ck := range []checkpoint{
+		{Format: checkpointFormat, Manifest: manifest{Settings: set}, State: state, Engine: engine},
+		{Format: checkpointFormat, Manifest: manifest{Settings: lw}, State: lwState, Model: model.Bytes()},
+	} {
+		b, err := json.Marshal(ck)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if _, err := decodeCheckpoint(b); err != nil {
+			f.Fatalf("seed: %v\n%s", err, b)
+		}
+		seeds = append(seeds, b)
+	}
+	return seeds
+}
+
+// FuzzReadCheckpoint decodes crafted checkpoints as --resume does: the
+// file, the engine's state (prune.State), the network and the settings.
+// Nothing may panic, and what decodes is written back to the same
+// checkpoint.
+func FuzzReadCheckpoint(f *testing.F) {
+	for _, s := range checkpointSeeds(f) {
+		f.Add(s)
+	}
+	f.Add([]byte(`{"format":"prune-checkpoint/2","model":{}}`))
+	f.Add([]byte(`{"format":"prune-checkpoint/2","engine":{"Format":"prune-state/1"}}`))
+	f.Add([]byte(`{"format":"prune-checkpoint/1"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<20 {
+			return
+		}
+		ck, err := decodeCheckpoint(data)
+		if err != nil {
+			return
+		}
+		_ = checkResumedSettings(ck.Manifest.Settings)
+		if ck.Engine == nil {
+			if _, err := nn.Read(bytes.NewReader(ck.Model)); err != nil {
+				return
+			}
+		}
+		again, err := json.Marshal(ck)
+		if err != nil {
+			t.Fatalf("a decoded checkpoint does not encode: %v", err)
+		}
+		ck2, err := decodeCheckpoint(again)
+		if err != nil {
+			t.Fatalf("an encoded checkpoint does not decode: %v\n%s", err, again)
+		}
+		third, err := json.Marshal(ck2)
+		if err != nil || !bytes.Equal(third, again) {
+			t.Fatalf("checkpoint changes when written again: %v", err)
+		}
+	})
+}
+
+// Layer-wise magnitude pruning has no damping to state; the layer-wise
+// OBS and OBD rules state ρ.
+func TestDescribeLayerwise(t *testing.T) {
+	for method, want := range map[string]string{
+		"magnitude": "layer-wise magnitude",
+		"obd":       "layer-wise OBD, ρ = 0.01",
+		"obs":       "layer-wise OBS (OBC or SparseGPT), ρ = 0.01",
+	} {
+		if got := (runSettings{Layerwise: true, Method: method, Damping: ptr(0.01)}).describe(); got != want {
+			t.Errorf("%s: %q, want %q", method, got, want)
+		}
+	}
+	model := monksModelFile(t)
+	out := filepath.Join(t.TempDir(), "p.json")
+	code, stdout, stderr := runArgs("run", "--model", model, "-o", out, "--layerwise", "--method", "magnitude", "--target-sparsity", "0.5")
+	if code != 0 || strings.Contains(stdout+stderr, "ρ") || !strings.Contains(stdout, "with layer-wise magnitude on") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
