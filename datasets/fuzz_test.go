@@ -147,7 +147,7 @@ func FuzzParse(f *testing.F) {
 			if param < 1 || param > 3 || lower != "monks"+itoa(param) {
 				t.Errorf("Parse(%q) = %q, %d", name, kind, param)
 			}
-		case "csv":
+		case "csv", "arrays":
 			if param != 0 || name == "" {
 				t.Errorf("Parse(%q) = %q, %d", name, kind, param)
 			}
