@@ -48,9 +48,11 @@ func (s *Settings) validateJoint() error {
 	if !s.Joint {
 		return nil
 	}
-	switch {
-	case s.Method == nil || s.Method.Need() != NeedInverse:
+	switch s.Method.(type) {
+	case nil, OBS, *OBS, OBD, *OBD, Magnitude, *Magnitude:
 		return errors.New("joint removals need an OBS saliency whose scorer removes sets (WoodburyOBS or BlockOBS)")
+	}
+	switch {
 	case s.Budget > 0 || s.RoundBudget > 0:
 		return errors.New("joint removals exclude the ΔE budgets: a round's set is chosen before its prediction is known")
 	case s.ErrorRise != 0:
