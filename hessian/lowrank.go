@@ -95,6 +95,10 @@ type LowRankSettings struct {
 
 	// MaxBytes limits LowRankBytes (see CheckMemory for 0 and negative).
 	MaxBytes int64
+
+	// Shift, ≥ 0, is added to λ once it is chosen, such as the Hessian μI
+	// of a penalty ½μ‖θ‖² that the objective adds to the curvature.
+	Shift float64
 }
 
 func (s *LowRankSettings) check(what string) (scale float64, batch int, err error) {
@@ -102,6 +106,9 @@ func (s *LowRankSettings) check(what string) (scale float64, batch int, err erro
 	case s.Damping == 0 && s.RelativeDamping > 0 && !math.IsInf(s.RelativeDamping, 1):
 	case !(s.Damping > 0) || math.IsInf(s.Damping, 1):
 		return 0, 0, fmt.Errorf("hessian: %s damping %v is not a positive number", what, s.Damping)
+	}
+	if !(s.Shift >= 0) || math.IsInf(s.Shift, 1) {
+		return 0, 0, fmt.Errorf("hessian: %s shift %v is not a non-negative number", what, s.Shift)
 	}
 	scale = s.Scale
 	if scale == 0 {
@@ -231,7 +238,7 @@ func LowRankGaussNewton(ctx context.Context, p *Problem, s *LowRankSettings) (*L
 // damping returns λ for the scaled rows g over n positions.
 func (s *LowRankSettings) damping(g []float64, n int) float64 {
 	if s.Damping > 0 {
-		return s.Damping
+		return s.Damping + s.Shift
 	}
 	var tr float64
 	for _, x := range g {
@@ -242,7 +249,7 @@ func (s *LowRankSettings) damping(g []float64, n int) float64 {
 		// Zero rows: any positive λ gives the exact inverse λ⁻¹I.
 		lambda = s.RelativeDamping
 	}
-	return lambda
+	return lambda + s.Shift
 }
 
 // NewLowRank returns the Woodbury form of λI + GᵀG for the m×n matrix G.

@@ -62,6 +62,12 @@ type Kind struct {
 	// needs no raised damping.
 	PSD bool
 
+	// LowRank reports a kind kept as λI plus a low-rank matrix in its
+	// Woodbury form (LowRank), built from m sampled rows: Optimal Brain
+	// Surgeon inverts it in O(m·W) memory. New returns nil; LowRankMemory
+	// gives its memory.
+	LowRank bool
+
 	// New returns the curvature of the kind on p, nil for InverseOnly.
 	New func(p *Problem, o KindOptions) Curvature
 }
@@ -75,6 +81,28 @@ func (k Kind) DenseMemory(p *Problem) int64 {
 		b += DenseBytes(p.Net.NumParams())
 	}
 	return b
+}
+
+// LowRankRows returns the rank m of a low-rank kind on samples of the
+// problem's rows: one gradient per sample for fisher-lowrank, one row per
+// sample and output for gn-lowrank; zero for other kinds.
+func (k Kind) LowRankRows(p *Problem, samples int) int {
+	switch k.Name {
+	case "fisher-lowrank":
+		return samples
+	case "gn-lowrank":
+		return samples * p.Net.Outputs()
+	}
+	return 0
+}
+
+// LowRankMemory returns the bytes a low-rank kind built on samples rows of
+// p needs (LowRankBytes), zero for other kinds.
+func (k Kind) LowRankMemory(p *Problem, samples int) int64 {
+	if !k.LowRank {
+		return 0
+	}
+	return LowRankBytes(p.Dim(), k.LowRankRows(p, samples))
 }
 
 // DiagTo writes the diagonal of the kind on p to dst, of length p.Dim():
@@ -100,6 +128,8 @@ var kinds = []Kind{
 		New: func(p *Problem, o KindOptions) Curvature { return GaussNewton{P: p} }},
 	{Name: "fisher", Desc: "empirical Fisher matrix F", Help: "the empirical Fisher matrix F = Σ g gᵀ of the per-sample gradients", Dense: true, Diagonal: true, PSD: true,
 		New: func(p *Problem, o KindOptions) Curvature { return Fisher{P: p} }},
+	{Name: "fisher-lowrank", Desc: "low-rank empirical Fisher matrix λI + F", Help: "the empirical Fisher matrix of m sampled gradients plus damping, in its Woodbury form (O(m·W))", LowRank: true, PSD: true},
+	{Name: "gn-lowrank", Desc: "low-rank Gauss–Newton matrix λI + G", Help: "the Gauss–Newton matrix of m sampled rows plus damping, in its Woodbury form (O(m·outputs·W))", LowRank: true, PSD: true},
 	{Name: "recursive", Desc: "OBS recursive inverse (αI + G/N)⁻¹", Help: "the Optimal Brain Surgeon recursive inverse (αI + G/N)⁻¹ of the mean loss", InverseOnly: true, PSD: true},
 	{Name: "diag-bl", Desc: "Becker–LeCun diagonal", Help: "the Becker–LeCun back-propagated diagonal approximation of H", Diagonal: true,
 		New: func(p *Problem, o KindOptions) Curvature { return BeckerLeCun{P: p} }},

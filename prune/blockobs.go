@@ -133,7 +133,8 @@ func blockBytes(blocks [][]int, n int) int64 {
 	return hessian.BlockBytes(blocks, n) + inv + 8*3*int64(n)
 }
 
-// Begin builds and inverts the blocks over the live parameters of p. It
+// Begin builds and inverts the blocks over the live parameters of p, the
+// objective's Env.Decay added to their diagonals. It
 // returns a *hessian.MemoryError, before allocating, when MemoryBytes
 // exceeds env's limit.
 func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error) {
@@ -174,6 +175,14 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 		Ns, _ := sub.X.Dims()
 		for _, h := range H {
 			h.ScaleSym(float64(N)/float64(Ns), h)
+		}
+	}
+	if mu := env.decay(); mu != 0 {
+		// The objective's penalty ½μ‖θ‖² adds μI to every block.
+		for _, h := range H {
+			for i := 0; i < h.SymmetricDim(); i++ {
+				h.SetSym(i, i, h.At(i, i)+mu)
+			}
 		}
 	}
 	s := &blockScorer{p: p, blocks: blocks, hinv: make([]*mat.SymDense, len(blocks)),

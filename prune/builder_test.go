@@ -65,6 +65,16 @@ func TestKindRegistry(t *testing.T) {
 			}
 			continue
 		}
+		if k.LowRank {
+			// The planner's memory of a low-rank kind is that of its
+			// Woodbury OBS.
+			N, _ := X.Dims()
+			o := prune.WoodburyOBS{GaussNewton: k.Name == "gn-lowrank", Samples: N}
+			if k.New != nil || k.Dense || k.Diagonal || k.LowRankMemory(p, N) != o.MemoryBytes(p) {
+				t.Errorf("%s: a low-rank kind with a builder or fast paths, or memory %d, Woodbury OBS %d", k.Name, k.LowRankMemory(p, N), o.MemoryBytes(p))
+			}
+			continue
+		}
 		c := k.New(p, hessian.KindOptions{Probes: 5})
 		if _, ok := c.(hessian.Denser); ok != k.Dense {
 			t.Errorf("%s: Denser %v, Dense %v", k.Name, ok, k.Dense)

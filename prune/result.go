@@ -111,6 +111,15 @@ type Round struct {
 	// Rebuilds counts the rebuilds of the curvature within the round.
 	Rebuilds int
 
+	// Joint reports a round whose removals were made together with the
+	// multi-weight OBS update (Settings.Joint): Predicted is then the
+	// predicted increase of the set, ½ w_Sᵀ([H⁻¹]_SS)⁻¹ w_S.
+	Joint bool
+
+	// Memory is the memory in bytes the saliency planned for the round's
+	// curvature (see Planner), zero when it does not report one.
+	Memory int64
+
 	// Pruned holds the metrics after the removals, before retraining, and
 	// Retrained those after retraining; they are equal without it.
 	Pruned, Retrained Eval

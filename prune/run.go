@@ -291,6 +291,7 @@ func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, er
 	if d, ok := sc.(interface{ Damping() float64 }); ok {
 		rd.Damping = d.Damping()
 	}
+	rd.Memory, _ = PlannedBytes(r.cfg.Method, pr)
 	return sc, nil
 }
 
@@ -456,6 +457,12 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 	}
 	removed := 0
+	if n, joint, err := r.jointRound(ctx, sc, p, limit, quota, &rd); joint {
+		if err != nil {
+			return "", err
+		}
+		removed, limit = n, n
+	}
 	budgetHit := false
 	pivotRebuilt := false
 	for removed < limit {

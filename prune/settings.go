@@ -364,6 +364,15 @@ type Settings struct {
 	// the rule is also checked after the removals, before retraining.
 	RetrainRescues bool
 
+	// Joint removes each round's removals together: the prunable live
+	// parameters of least saliency at the start of the round, as many as
+	// the round's limit, with the exact multi-weight OBS update of the set
+	// (SetRemover), whose predicted ΔE is the round's Predicted. It needs
+	// a Method whose scorer is a SetRemover (WoodburyOBS, BlockOBS) and
+	// excludes Budget, RoundBudget, ErrorRise and RebuildEvery. By
+	// default removals are greedy, one at a time with downdates.
+	Joint bool
+
 	// MaxBytes limits the memory of a dense W×W matrix (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
 	// negative means no limit.
@@ -447,6 +456,9 @@ func (s *Settings) Validate() error {
 		}
 	}
 	if err := s.validateStoppers(); err != nil {
+		return err
+	}
+	if err := s.validateJoint(); err != nil {
 		return err
 	}
 	if err := s.Retrain.Validate(); err != nil {

@@ -117,7 +117,8 @@ func (o WoodburyOBS) MemoryBytes(p *hessian.Problem) int64 {
 	return hessian.LowRankBytes(p.Dim(), m)
 }
 
-// Begin builds the Woodbury form over the live parameters of p. It returns
+// Begin builds the Woodbury form over the live parameters of p, the
+// objective's Env.Decay added to its λ. It returns
 // a *hessian.LowRankMemoryError, before allocating, when MemoryBytes
 // exceeds env's limit.
 func (o WoodburyOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error) {
@@ -125,7 +126,7 @@ func (o WoodburyOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (S
 	if err != nil {
 		return nil, err
 	}
-	return &woodburyScorer{lr: lr, p: p}, nil
+	return &woodburyScorer{lr: lr, p: p, decay: env.decay()}, nil
 }
 
 // LowRank returns the Woodbury form of the curvature o uses on p; env may
@@ -146,6 +147,7 @@ func (o WoodburyOBS) LowRank(ctx context.Context, p *hessian.Problem, env *Env) 
 		Scale:           float64(N) / float64(used),
 		Batch:           o.batch(),
 		MaxBytes:        env.maxBytes(),
+		Shift:           env.decay(),
 	}
 	var lr *hessian.LowRank
 	var err error
@@ -200,12 +202,14 @@ type SetRemover interface {
 }
 
 type woodburyScorer struct {
-	lr *hessian.LowRank
-	p  *hessian.Problem
+	lr    *hessian.LowRank
+	p     *hessian.Problem
+	decay float64 // Env.Decay, part of the form's λ
 }
 
-// Damping returns the damping λ of the curvature.
-func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() }
+// Damping returns the damping λ of the curvature, without the objective's
+// Env.Decay, which the form's λ also holds.
+func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() - s.decay }
 
 func (s *woodburyScorer) Score(sal, pred, w []float64) error {
 	return obsScores(sal, pred, w, s.lr.Removed, s.lr.InverseDiag, func(i int) int { return paramIndex(s.p, i) })

@@ -59,6 +59,9 @@ type runOptions struct {
 	Alpha     float64  // α of --curvature recursive
 	Probes    int      // Hutchinson probes
 	Objective string   // trained (default) or loss
+	Samples   int      // m of a low-rank curvature, rows of --block
+	Block     string   // obs block size B or "rows"; empty: global
+	Joint     bool     // remove a round's set jointly
 
 	AuditRows     int  // rows of the per-removal audit, 0: the default
 	AuditRemovals int  // audited removals per round, 0: the default
@@ -113,10 +116,12 @@ func runCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "trained model `FILE` to prune: .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)", Category: "Model"},
 		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs (Optimal Brain Surgeon), obd (Optimal Brain Damage) or magnitude", Category: "Method"},
-		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
+		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher, fisher-lowrank, gn-lowrank or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 added to the diagonal of the obs matrix, raised tenfold while it is not positive definite; with --layerwise the relative damping ρ > 0 of the layer Hessians", DefaultText: fmt.Sprintf("%g; %g with --layerwise", prune.DefaultDamping, prune.DefaultLayerwiseDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		samplesFlag(), blockFlag(),
+		&cli.BoolFlag{Name: "joint", Usage: "remove each round's parameters together with the multi-weight OBS update of the set (--curvature fisher-lowrank or gn-lowrank, or --block); its predicted ΔE is the round's", DefaultText: "one at a time with downdates", Category: "Rounds"},
 		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I, its gradient taken as zero), gradient (trained, with its gradient in the quadratic models; exact for single removals, poor for large rounds far from a minimum) or loss (the loss alone)", DefaultText: "trained", Category: "Method"},
 		&cli.BoolFlag{Name: "layerwise", Usage: "one-shot layer-wise OBS (OBC, or SparseGPT for large layers) to --target-sparsity on the training inputs; --method obd and magnitude select the layer-wise OBD and magnitude rules", Category: "Method"},
 
@@ -199,6 +204,9 @@ func runCommand() *cli.Command {
 				Alpha:          c.Float64("alpha"),
 				Probes:         c.Int("probes"),
 				Objective:      c.String("objective"),
+				Samples:        c.Int("samples"),
+				Block:          c.String("block"),
+				Joint:          c.Bool("joint"),
 				AuditRows:      c.Int("audit-rows"),
 				AuditRemovals:  c.Int("audit-removals"),
 				AuditAll:       c.Bool("audit-all"),
@@ -249,7 +257,7 @@ func runCommand() *cli.Command {
 				o.StopErrorRise = &v
 			}
 			if err := refuseZero(c,
-				[]string{"probes", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
+				[]string{"probes", "samples", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
 				[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
 				return err
 			}
@@ -274,6 +282,13 @@ type runSettings struct {
 	Alpha     float64  `json:"alpha,omitempty"`
 	Probes    int      `json:"probes,omitempty"`
 	Layerwise bool     `json:"layerwise,omitempty"`
+	// Samples is m of a low-rank curvature, or the rows of a block
+	// curvature (0: all); Block the block size of block OBS and BlockRows
+	// one block per unit; Joint removes each round's set jointly.
+	Samples   int  `json:"samples,omitempty"`
+	Block     int  `json:"block,omitempty"`
+	BlockRows bool `json:"block_rows,omitempty"`
+	Joint     bool `json:"joint,omitempty"`
 	// Objective is trained or loss, and ObjectiveDecay the weight decay
 	// λ of the trained objective, read from the model.
 	Objective      string  `json:"objective,omitempty"`
@@ -328,6 +343,9 @@ func (s runSettings) describe() string {
 		return "OBD (" + names[s.Curvature] + ")"
 	}
 	names := map[string]string{"exact": "exact Hessian", "gn": "Gauss–Newton matrix", "fisher": "Fisher matrix"}
+	if d := s.describeOBS(names); d != "" {
+		return d
+	}
 	if s.Curvature == "recursive" {
 		return fmt.Sprintf("OBS (recursive inverse, α = %g)", s.Alpha)
 	}
@@ -343,6 +361,9 @@ func (s runSettings) saliency(probes rand.Source) prune.Saliency {
 	case "obd":
 		c, _ := prune.ParseCurvature(s.Curvature)
 		return prune.OBD{Curvature: c, Probes: s.Probes, Src: probes}
+	}
+	if sal := s.obsVariant(probes); sal != nil {
+		return sal
 	}
 	c, _ := prune.ParseCurvature(s.Curvature)
 	o := prune.OBS{Curvature: c, Alpha: s.Alpha}
@@ -370,7 +391,7 @@ func ptr[T any](v T) *T { return &v }
 // methodCurvatures lists the curvatures of each method, from the registry
 // of hessian.Kinds; the first is the default.
 var methodCurvatures = map[string][]string{
-	"obs": kindNamesWhere(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }),
+	"obs": kindNamesWhere(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly || k.LowRank }),
 	"obd": kindNamesWhere(func(k hessian.Kind) bool { return k.Diagonal }),
 }
 
@@ -584,10 +605,13 @@ func checkMethodFlags(o runOptions, s *runSettings) error {
 	if s.Method == "magnitude" {
 		s.Objective = ""
 	}
-	denseOBS := s.Method == "obs" && s.Curvature != "recursive"
+	if err := checkOBSVariantFlags(o, s); err != nil {
+		return err
+	}
+	denseOBS := s.Method == "obs" && s.Curvature != "recursive" && !isLowRank(s.Curvature)
 	if o.Damping != nil {
-		if !denseOBS {
-			return flagErrorf("damping", "applies to --method obs with --curvature exact, gn or fisher, and to --layerwise")
+		if !denseOBS && !isLowRank(s.Curvature) {
+			return flagErrorf("damping", "applies to --method obs with --curvature exact, gn, fisher, fisher-lowrank or gn-lowrank, and to --layerwise")
 		}
 		if !(*o.Damping >= 0) || math.IsInf(*o.Damping, 1) {
 			return flagErrorf("damping", "%v: must be a finite number not below 0", *o.Damping)
@@ -673,7 +697,7 @@ func orList(names []string) string {
 // ignoredByLayerwise lists the flags that --layerwise ignores.
 var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-rise", "error-measure", "error-split",
 	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every", "objective",
-	"audit-rows", "audit-removals", "audit-all", "no-audit"}
+	"audit-rows", "audit-removals", "audit-all", "no-audit", "samples", "block", "joint"}
 
 // retrainRecord returns the trainer of retraining: the one recorded in the
 // model's metadata, or Adam's defaults, with the flags of o applied, for
@@ -784,6 +808,9 @@ func memoryNeed(s runSettings, net *nn.Network, workers int) (int64, string) {
 	if s.Method != "obs" {
 		return 0, ""
 	}
+	if b, what := variantMemoryNeed(s, net); what != "" {
+		return b, what
+	}
 	switch s.Curvature {
 	case "recursive":
 		return hessian.DenseBytes(live), fmt.Sprintf("the OBS recursive inverse over %d live parameters", live)
@@ -804,7 +831,7 @@ func checkRunMemory(s runSettings, net *nn.Network, limit int64) error {
 	if need <= limit {
 		return nil
 	}
-	alt := "--method obd with a diagonal curvature (exact, diag-bl, diag-lm; O(W) memory), --method obd --curvature hutchinson (matrix-free Hessian-vector products), --layerwise (one (In+1)×(In+1) matrix per layer)"
+	alt := "--curvature fisher-lowrank --samples M (O(M·W)), --block B (O(B·W)), --method obd with a diagonal curvature (exact, diag-bl, diag-lm; O(W) memory), --method obd --curvature hutchinson (matrix-free Hessian-vector products), --layerwise (one (In+1)×(In+1) matrix per layer)"
 	if s.Layerwise {
 		alt = "--method magnitude --layerwise, --method obd without --layerwise (O(W) memory)"
 	}
@@ -1151,6 +1178,10 @@ type runOutcome struct {
 	// err is the error that ended the run early (interruption or a
 	// failure), after the outputs were written.
 	err error
+	// memory and memoryWhat are the planner's estimate of the first
+	// round's memory and what it holds, zero for methods without one.
+	memory     int64
+	memoryWhat string
 }
 
 // runRun prunes the model as o describes, writes the pruned model, the
@@ -1233,6 +1264,7 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 		return nil, joinFailure(runErr, err)
 	}
 	out.seconds = time.Since(t0).Seconds()
+	out.memory, out.memoryWhat = memoryNeed(p.set, p.net, runtime.GOMAXPROCS(0))
 	out.resumed = p.resumed
 	out.ignored = p.ignored
 	if runErr != nil {
@@ -1291,6 +1323,7 @@ func (lp *pruneLoop) settings() *prune.Settings {
 		AuditSeed:     set.Data.Seed,
 		Objective:     objectiveOf(set.Objective),
 		WeightDecay:   set.ObjectiveDecay,
+		Joint:         set.Joint,
 		Resume:        lp.engine,
 	}
 	if set.Retrain != nil {
@@ -1629,12 +1662,15 @@ type runSummary struct {
 	Damping *dampingRange `json:"damping,omitempty"`
 	// Objective is trained or loss, and ObjectiveDecay the weight decay
 	// λ of the trained objective (its curvature adds λN·I).
-	Objective      string   `json:"objective,omitempty"`
-	ObjectiveDecay float64  `json:"objective_weight_decay"`
-	Resumed        *int     `json:"resumed_from_round,omitempty"`
-	Ignored        []string `json:"ignored_flags,omitempty"`
-	Seconds        float64  `json:"seconds"`
-	GOMAXPROCS     int      `json:"gomaxprocs"`
+	Objective      string  `json:"objective,omitempty"`
+	ObjectiveDecay float64 `json:"objective_weight_decay"`
+	// Memory is the planner's estimate of a round's memory, checked
+	// against --max-memory before anything is allocated.
+	Memory     *memoryRecord `json:"memory,omitempty"`
+	Resumed    *int          `json:"resumed_from_round,omitempty"`
+	Ignored    []string      `json:"ignored_flags,omitempty"`
+	Seconds    float64       `json:"seconds"`
+	GOMAXPROCS int           `json:"gomaxprocs"`
 }
 
 // newRunSummary returns the summary of a run.
@@ -1662,6 +1698,9 @@ func newRunSummary(out *runOutcome) runSummary {
 	}
 	if out.resumed >= 0 {
 		s.Resumed = ptr(out.resumed)
+	}
+	if out.memory > 0 {
+		s.Memory = &memoryRecord{Bytes: out.memory, Text: hessian.FormatBytes(out.memory), What: out.memoryWhat}
 	}
 	return s
 }
@@ -1717,6 +1756,9 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 	}
 	if s.Objective != "" {
 		fmt.Fprintf(w, "objective: %s (weight decay λ = %g)\n", s.Objective, s.ObjectiveDecay)
+	}
+	if m := s.Memory; m != nil {
+		fmt.Fprintf(w, "memory: planned %s for %s\n", m.Text, m.What)
 	}
 	fmt.Fprintf(w, "health: %s\n", healthLine(r.Health))
 	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.files, ", "))

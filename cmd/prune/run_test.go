@@ -488,7 +488,7 @@ func TestRunBadInputs(t *testing.T) {
 	}{
 		{run("--bogus"), 2, []string{"unknown flag --bogus"}},
 		{run("--method", "obx"), 2, []string{`--method "obx"`, "obs, obd or magnitude"}},
-		{run("--curvature", "diag-lm"), 2, []string{`--curvature "diag-lm"`, "exact, gn, fisher or recursive"}},
+		{run("--curvature", "diag-lm"), 2, []string{`--curvature "diag-lm"`, "exact, gn, fisher, fisher-lowrank, gn-lowrank or recursive"}},
 		{run("--method", "obd", "--curvature", "recursive"), 2, []string{"--curvature", "diag-bl"}},
 		{run("--method", "magnitude", "--curvature", "exact"), 2, []string{"--curvature", "magnitude"}},
 		{run("--method", "obd", "--damping", "1"), 2, []string{"--damping"}},

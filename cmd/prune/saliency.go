@@ -32,6 +32,8 @@ type saliencyOptions struct {
 	Alpha     float64
 	Probes    int
 	Objective string
+	Samples   int    // m of a low-rank curvature, rows of --block
+	Block     string // block size or rows; empty: global OBS
 	MaxMemory string
 
 	All       bool // list every parameter in the summary
@@ -46,10 +48,11 @@ func saliencyCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to score: .json (prune-mlp/1) or .npz (PyTorch state_dict)", Category: "Model"},
 		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs, obd or magnitude", Category: "Method"},
-		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
+		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher, fisher-lowrank, gn-lowrank or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 of the obs matrix, raised tenfold while it is not positive definite", DefaultText: fmt.Sprint(prune.DefaultDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		samplesFlag(), blockFlag(),
 		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay, gradient taken as zero), gradient (with its gradient) or loss", DefaultText: "trained", Category: "Method"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Method"},
 		&cli.BoolFlag{Name: "all", Usage: "list every parameter's saliency in the summary, not only the 10 smallest", Category: "Output"},
@@ -81,7 +84,8 @@ func saliencyCommand() *cli.Command {
 				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
 				Data: d, DataGiven: given,
 				Method: c.String("method"), Curvature: c.String("curvature"),
-				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Objective: c.String("objective"), MaxMemory: c.String("max-memory"),
+				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Objective: c.String("objective"),
+				Samples: c.Int("samples"), Block: c.String("block"), MaxMemory: c.String("max-memory"),
 				All: c.Bool("all"), Output: c.String("output"), Overwrite: c.Bool("overwrite"),
 				JSON: c.Bool("json"), Quiet: isQuiet(c),
 			}
@@ -89,7 +93,7 @@ func saliencyCommand() *cli.Command {
 				v := c.Float64("damping")
 				o.Damping = &v
 			}
-			if err := refuseZero(c, []string{"probes"}, []string{"alpha"}); err != nil {
+			if err := refuseZero(c, []string{"probes", "samples"}, []string{"alpha"}); err != nil {
 				return err
 			}
 			return runSaliency(c.Context, o, c.App.Writer, c.App.ErrWriter)
@@ -135,7 +139,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
-	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective}
+	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
 	var set runSettings
 	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
 	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {

@@ -20,6 +20,9 @@ func TestSaliencyNPY(t *testing.T) {
 	}{
 		{"obs", nil},
 		{"obs", []string{"--curvature", "recursive", "--alpha", "1e-3"}},
+		{"obs", []string{"--curvature", "fisher-lowrank", "--samples", "50"}},
+		{"obs", []string{"--curvature", "gn-lowrank", "--samples", "20"}},
+		{"obs", []string{"--block", "rows"}},
 		{"obd", []string{"--curvature", "diag-lm"}},
 		{"obd", []string{"--curvature", "hutchinson", "--probes", "10"}},
 		{"magnitude", nil},
