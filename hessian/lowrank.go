@@ -272,6 +272,11 @@ func NewLowRank(ctx context.Context, G mat.Matrix, lambda float64) (*LowRank, er
 // triangular solves.
 const lowRankTile = 64
 
+// lowRankCols is the number of columns (parameters) of G and U that one
+// product of the build works on, so that the context is checked every few
+// 10⁸ flops however large the network.
+const lowRankCols = 4096
+
 // newLowRank builds the form from g (m×n), which it takes over.
 func newLowRank(ctx context.Context, g []float64, m, n int, lambda float64) (*LowRank, error) {
 	for _, x := range g {
@@ -285,14 +290,17 @@ func newLowRank(ctx context.Context, g []float64, m, n int, lambda float64) (*Lo
 	k := make([]float64, m*m)
 	G := blas64.General{Rows: m, Cols: n, Stride: n, Data: g}
 	for i0 := 0; i0 < m; i0 += lowRankTile * 4 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		i1 := min(i0+lowRankTile*4, m)
-		a := blas64.General{Rows: i1 - i0, Cols: n, Stride: n, Data: g[i0*n:]}
-		b := blas64.General{Rows: m - i0, Cols: n, Stride: n, Data: g[i0*n:]}
 		c := blas64.General{Rows: i1 - i0, Cols: m - i0, Stride: m, Data: k[i0*m+i0:]}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, a, b, 0, c)
+		for j0 := 0; j0 < n; j0 += lowRankCols {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			j1 := min(j0+lowRankCols, n)
+			a := blas64.General{Rows: i1 - i0, Cols: j1 - j0, Stride: n, Data: g[i0*n+j0:]}
+			b := blas64.General{Rows: m - i0, Cols: j1 - j0, Stride: n, Data: g[i0*n+j0:]}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, a, b, 1, c)
+		}
 	}
 	for i := 0; i < m; i++ {
 		k[i*m+i] += lambda
@@ -320,21 +328,27 @@ func newLowRank(ctx context.Context, g []float64, m, n int, lambda float64) (*Lo
 // general storage, nothing above the diagonal read) by row tiles: each tile
 // is updated with one general product with the tiles above it and then
 // solved with a small triangular solve.
+//
+// The columns of B are independent, so they are solved in chunks of
+// lowRankCols columns, with the context checked between row tiles of each.
 func lowerSolve(ctx context.Context, t []float64, m int, B blas64.General) error {
-	n := B.Cols
-	for i0 := 0; i0 < m; i0 += lowRankTile {
-		if err := ctx.Err(); err != nil {
-			return err
+	for j0 := 0; j0 < B.Cols; j0 += lowRankCols {
+		j1 := min(j0+lowRankCols, B.Cols)
+		n := j1 - j0
+		for i0 := 0; i0 < m; i0 += lowRankTile {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			i1 := min(i0+lowRankTile, m)
+			bi := blas64.General{Rows: i1 - i0, Cols: n, Stride: B.Stride, Data: B.Data[i0*B.Stride+j0:]}
+			if i0 > 0 {
+				ti := blas64.General{Rows: i1 - i0, Cols: i0, Stride: m, Data: t[i0*m:]}
+				top := blas64.General{Rows: i0, Cols: n, Stride: B.Stride, Data: B.Data[j0:]}
+				blas64.Gemm(blas.NoTrans, blas.NoTrans, -1, ti, top, 1, bi)
+			}
+			tri := blas64.Triangular{N: i1 - i0, Stride: m, Uplo: blas.Lower, Diag: blas.NonUnit, Data: t[i0*m+i0:]}
+			blas64.Trsm(blas.Left, blas.NoTrans, 1, tri, bi)
 		}
-		i1 := min(i0+lowRankTile, m)
-		bi := blas64.General{Rows: i1 - i0, Cols: n, Stride: B.Stride, Data: B.Data[i0*B.Stride:]}
-		if i0 > 0 {
-			ti := blas64.General{Rows: i1 - i0, Cols: i0, Stride: m, Data: t[i0*m:]}
-			top := blas64.General{Rows: i0, Cols: n, Stride: B.Stride, Data: B.Data}
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, -1, ti, top, 1, bi)
-		}
-		tri := blas64.Triangular{N: i1 - i0, Stride: m, Uplo: blas.Lower, Diag: blas.NonUnit, Data: t[i0*m+i0:]}
-		blas64.Trsm(blas.Left, blas.NoTrans, 1, tri, bi)
 	}
 	return nil
 }
