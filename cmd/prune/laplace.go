@@ -22,6 +22,7 @@ import (
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/laplace"
 	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/plot"
@@ -170,16 +171,6 @@ func checkPosteriorFlags(o laplaceOptions) (posteriorPlan, error) {
 	return p, nil
 }
 
-// recordedWeightDecay returns the weight decay recorded in a model's
-// trainer metadata, or 0.
-func recordedWeightDecay(meta map[string]any) float64 {
-	var rec trainerRecord
-	if v, ok := meta["trainer"]; ok && decodeMeta(v, &rec) {
-		return rec.WeightDecay
-	}
-	return 0
-}
-
 // fitted is a posterior with the steps of the re-estimation that gave it.
 type fitted struct {
 	post  *laplace.Posterior
@@ -212,7 +203,7 @@ func fitPosterior(ctx context.Context, n *nn.Network, train *datasets.Set, o lap
 	}
 	if alpha == 0 {
 		alpha, f.alphaFrom = laplace.DefaultAlpha, "default"
-		if lambda := recordedWeightDecay(n.Meta); lambda > 0 {
+		if lambda, _ := prune.WeightDecayOf(n); lambda > 0 {
 			beta := 1.0
 			if regression {
 				beta = o.Beta
@@ -640,10 +631,10 @@ func predictive(ctx context.Context, p *laplace.Posterior, set *datasets.Set, me
 		return nil, err
 	}
 	pr.plug = net.Forward(set.X)
-	acc, nllP := classMetrics(pr.prob, set.Y, pr.ce)
-	_, nllM := classMetrics(pr.plug, set.Y, pr.ce)
-	eceP := reliability(pr.prob, set.Y, pr.ce).ece()
-	eceM := reliability(pr.plug, set.Y, pr.ce).ece()
+	acc, nllP := laplace.ClassMetrics(pr.prob, set.Y, pr.ce)
+	_, nllM := laplace.ClassMetrics(pr.plug, set.Y, pr.ce)
+	eceP := laplace.ReliabilityOf(pr.prob, set.Y, pr.ce).ECE()
+	eceM := laplace.ReliabilityOf(pr.plug, set.Y, pr.ce).ECE()
 	pr.summary.Accuracy, pr.summary.NLLPredictive, pr.summary.NLLPlugin = &acc, &nllP, &nllM
 	pr.summary.ECEPredictive, pr.summary.ECEPlugin = &eceP, &eceM
 	pr.summary.Method = method.String()
@@ -651,89 +642,6 @@ func predictive(ctx context.Context, p *laplace.Posterior, set *datasets.Set, me
 		pr.summary.Method = "extended probit"
 	}
 	return pr, nil
-}
-
-// classMetrics returns the accuracy of the probabilities P and their mean
-// negative log-likelihood per sample.
-func classMetrics(P, Y *mat.Dense, ce bool) (acc, nll float64) {
-	N, K := P.Dims()
-	const floor = 1e-300
-	for i := range N {
-		row := P.RawRowView(i)
-		if ce {
-			c := int(Y.At(i, 0))
-			best := 0
-			for k := range K {
-				if row[k] > row[best] {
-					best = k
-				}
-			}
-			if best == c {
-				acc++
-			}
-			nll -= math.Log(math.Max(row[c], floor))
-			continue
-		}
-		ok := true
-		for k := range K {
-			y := Y.At(i, k)
-			if (row[k] >= 0.5) != (y >= 0.5) {
-				ok = false
-			}
-			nll -= y*math.Log(math.Max(row[k], floor)) + (1-y)*math.Log(math.Max(1-row[k], floor))
-		}
-		if ok {
-			acc++
-		}
-	}
-	return acc / float64(N), nll / float64(N)
-}
-
-// bins is a reliability diagram: for each of ten bins of the predicted
-// probability (the confidence of the predicted class for ce), the number
-// of predictions, their mean and the fraction that came true.
-type bins struct{ n, conf, hit [10]float64 }
-
-func reliability(P, Y *mat.Dense, ce bool) *bins {
-	var b bins
-	N, K := P.Dims()
-	add := func(p float64, hit bool) {
-		j := min(9, int(p*10))
-		b.n[j]++
-		b.conf[j] += p
-		if hit {
-			b.hit[j]++
-		}
-	}
-	for i := range N {
-		row := P.RawRowView(i)
-		if ce {
-			best := 0
-			for k := range K {
-				if row[k] > row[best] {
-					best = k
-				}
-			}
-			add(row[best], best == int(Y.At(i, 0)))
-			continue
-		}
-		for k := range K {
-			add(row[k], Y.At(i, k) >= 0.5)
-		}
-	}
-	return &b
-}
-
-// ece returns the expected calibration error Σ_b (n_b/n)|conf_b − acc_b|.
-func (b *bins) ece() float64 {
-	var total, e float64
-	for j := range b.n {
-		total += b.n[j]
-		if b.n[j] > 0 {
-			e += math.Abs(b.conf[j] - b.hit[j])
-		}
-	}
-	return e / total
 }
 
 // csv returns the predictive as CSV: for regression the target, mean and
@@ -899,12 +807,12 @@ func reliabilityChart(pr *predictions) ([]byte, error) {
 		name string
 		P    *mat.Dense
 	}{{"Laplace (" + pr.summary.Method + ")", pr.prob}, {"MAP (plug-in)", pr.plug}} {
-		b := reliability(c.P, pr.set.Y, pr.ce)
+		b := laplace.ReliabilityOf(c.P, pr.set.Y, pr.ce)
 		var xs, ys []float64
-		for j := range b.n {
-			if b.n[j] > 0 {
-				xs = append(xs, b.conf[j]/b.n[j])
-				ys = append(ys, b.hit[j]/b.n[j])
+		for j := range b.N {
+			if b.N[j] > 0 {
+				xs = append(xs, b.Conf[j]/b.N[j])
+				ys = append(ys, b.Hit[j]/b.N[j])
 			}
 		}
 		if err := addSeries(pl, c.name, i, xs, ys, false); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/lm"
 	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/floats"
 )
@@ -186,7 +187,7 @@ func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer)
 			return err
 		}
 	}
-	lambda := recordedWeightDecay(n.Meta)
+	lambda, _ := prune.WeightDecayOf(n)
 	if o.HasDecay {
 		lambda = o.Decay
 	}
