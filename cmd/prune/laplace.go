@@ -418,12 +418,8 @@ func runLaplace(ctx context.Context, o laplaceOptions, stdout, stderr io.Writer)
 			return err
 		}
 	}
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
 	if err != nil {
-		return err
-	}
-	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
-	if err := d.check(); err != nil {
 		return err
 	}
 	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart, "save-model": o.SaveModel} {
