@@ -99,10 +99,8 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 	for _, m := range models {
 		inputs = append(inputs, modelFiles(m)...)
 	}
-	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart} {
-		if err := checkNewFile(flag, path, o.Overwrite, inputs...); err != nil {
-			return err
-		}
+	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, inputs...); err != nil {
+		return err
 	}
 	var tab evidenceTable
 	for _, m := range models {
@@ -117,10 +115,8 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 		if err := d.check(); err != nil {
 			return fmt.Errorf("--model %s: %w", m, err)
 		}
-		for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart} {
-			if err := checkNewFile(flag, path, o.Overwrite, d.inputs()...); err != nil {
-				return err
-			}
+		if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, d.inputs()...); err != nil {
+			return err
 		}
 		train, err := loadSplit(n, d, "train")
 		if err != nil {

@@ -356,6 +356,16 @@ func checkNewFile(flag, path string, overwrite bool, inputs ...string) error {
 	return nil
 }
 
+// checkNewFiles is checkNewFile for each output, keyed by its flag.
+func checkNewFiles(outputs map[string]string, overwrite bool, inputs ...string) error {
+	for flag, path := range outputs {
+		if err := checkNewFile(flag, path, overwrite, inputs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkDistinct returns a usage error when two outputs name the same file.
 func checkDistinct(outputs map[string]string) error {
 	flags := slices.Sorted(func(yield func(string) bool) {
@@ -408,10 +418,8 @@ func runLaplace(ctx context.Context, o laplaceOptions, stdout, stderr io.Writer)
 		return err
 	}
 	inputs := modelFiles(o.Model)
-	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart} {
-		if err := checkNewFile(flag, path, o.Overwrite, inputs...); err != nil {
-			return err
-		}
+	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, inputs...); err != nil {
+		return err
 	}
 	if o.SaveModel != "" {
 		if err := checkNewFile("save-model", o.SaveModel, o.Overwrite, inputs...); err != nil {
@@ -422,10 +430,8 @@ func runLaplace(ctx context.Context, o laplaceOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart, "save-model": o.SaveModel} {
-		if err := checkNewFile(flag, path, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
-			return err
-		}
+	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart, "save-model": o.SaveModel}, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
+		return err
 	}
 	train, err := loadSplit(n, d, "train")
 	if err != nil {
