@@ -30,9 +30,7 @@ func evidenceCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace output files that exist", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the table as one JSON object", Category: "Output"},
 	}
-	flags = append(flags, laplaceFlags()...)
-	flags = append(flags, modelSpecFlags()...)
-	flags = append(flags, dataFlags("seed of the data draw (default: each model's, else 1)")...)
+	flags = append(flags, laplaceFlags("seed of the data draw (default: each model's, else 1)")...)
 	return &cli.Command{
 		Name:  "evidence",
 		Usage: "compare the Laplace evidence of several models, to choose an architecture or a pruning level",

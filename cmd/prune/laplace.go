@@ -62,10 +62,11 @@ type laplaceOptions struct {
 	usageFlags map[string]bool
 }
 
-// laplaceFlags returns the flags that set up the posterior, shared by
+// laplaceFlags returns the flags that set up the posterior, followed by the
+// model-spec and data flags (seedUsage the usage of --seed), shared by
 // laplace and evidence.
-func laplaceFlags() []cli.Flag {
-	return []cli.Flag{
+func laplaceFlags(seedUsage string) []cli.Flag {
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "curvature", Value: laplace.GaussNewton.String(), Usage: "`H` of the posterior precision A = βH + αI: exact, gn (Gauss–Newton) or diag (diagonal of gn)", Category: "Posterior"},
 		&cli.Float64Flag{Name: "alpha", Usage: "prior precision `α` > 0", DefaultText: "Nβλ (Nλ for classification) from the model's weight decay λ, else 1", Category: "Posterior"},
 		&cli.Float64Flag{Name: "beta", Usage: "noise precision `β` > 0 of an mse model; --optimize-hyper then keeps it fixed", DefaultText: "NK/Σ‖ŷ−t‖² at the model's parameters", Category: "Posterior"},
@@ -75,6 +76,8 @@ func laplaceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "retrain", Usage: "with --optimize-hyper, retrain to the MAP (Levenberg–Marquardt) between re-estimation steps", Category: "Posterior"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes (suffix K, M, G or T; 'off' for no limit)", DefaultText: "half the physical memory", Category: "Posterior"},
 	}
+	flags = append(flags, modelSpecFlags()...)
+	return append(flags, dataFlags(seedUsage)...)
 }
 
 // laplaceCommand returns the laplace command.
@@ -91,9 +94,7 @@ func laplaceCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace output files that exist", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
-	flags = append(flags, laplaceFlags()...)
-	flags = append(flags, modelSpecFlags()...)
-	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1)")...)
+	flags = append(flags, laplaceFlags("seed of the data draw (default: the model's, else 1)")...)
 	return &cli.Command{
 		Name:  "laplace",
 		Usage: "fit the Laplace approximation of a model's posterior: evidence, α, β, γ and the predictive",
