@@ -42,10 +42,10 @@ func evidenceCommand() *cli.Command {
 			"Example: prune evidence -m h1.json -m h3.json -m h8.json --optimize-hyper --chart curve.png",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			o, err := readLaplaceOptions(c)
+			if err != nil {
 				return err
 			}
-			o := readLaplaceOptions(c)
 			var models []string
 			for _, m := range c.StringSlice("model") {
 				for _, s := range strings.Split(m, ",") {

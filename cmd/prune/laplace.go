@@ -106,10 +106,10 @@ func laplaceCommand() *cli.Command {
 			"Example: prune laplace --model sine.json --optimize-hyper --retrain -o pred.csv --chart band.png",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			o, err := readLaplaceOptions(c)
+			if err != nil {
 				return err
 			}
-			o := readLaplaceOptions(c)
 			o.Model = c.String("model")
 			o.Method = c.String("method")
 			o.Samples = c.Int("samples")
@@ -121,8 +121,12 @@ func laplaceCommand() *cli.Command {
 }
 
 // readLaplaceOptions reads the posterior, model-spec, data and output flags
-// that laplace and evidence share.
-func readLaplaceOptions(c *cli.Context) laplaceOptions {
+// that laplace and evidence share, after checking that no arguments were
+// given.
+func readLaplaceOptions(c *cli.Context) (laplaceOptions, error) {
+	if err := noArgs(c); err != nil {
+		return laplaceOptions{}, err
+	}
 	d, given := readDataOptions(c)
 	o := laplaceOptions{
 		Split: c.String("split"), Output: c.String("output"), Chart: c.String("chart"),
@@ -138,7 +142,7 @@ func readLaplaceOptions(c *cli.Context) laplaceOptions {
 			o.usageFlags[f] = true
 		}
 	}
-	return o
+	return o, nil
 }
 
 // posteriorPlan is the checked form of the posterior flags.
