@@ -322,6 +322,21 @@ func readModel(path, act, loss string) (*nn.Network, error) {
 	return readModelLayers(path, act, loss, "")
 }
 
+// readModelData reads the model file at path as readModel does and fills the
+// data options that were not given (given, from readDataOptions) with the
+// ones recorded in the model, then checks them.
+func readModelData(path, act, loss string, data dataOptions, given map[string]bool) (*nn.Network, dataOptions, error) {
+	n, err := readModel(path, act, loss)
+	if err != nil {
+		return nil, dataOptions{}, err
+	}
+	d := data.withRecorded(recordedData(n.Meta), given)
+	if err := d.check(); err != nil {
+		return nil, dataOptions{}, err
+	}
+	return n, d, nil
+}
+
 // readModelLayers is readModel with the Linear modules named by layers
 // (--layers, comma-separated), or in file order when layers is empty. A
 // state_dict whose activations or loss are given neither by the flags nor

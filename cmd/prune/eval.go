@@ -82,12 +82,8 @@ func runEval(_ context.Context, o evalOptions, stdout, _ io.Writer) error {
 	default:
 		return flagErrorf("split", "%q: want train, valid or test", o.Split)
 	}
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
 	if err != nil {
-		return err
-	}
-	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
-	if err := d.check(); err != nil {
 		return err
 	}
 	set, err := loadSplit(n, d, split)

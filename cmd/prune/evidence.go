@@ -30,9 +30,7 @@ func evidenceCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace output files that exist", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the table as one JSON object", Category: "Output"},
 	}
-	flags = append(flags, laplaceFlags()...)
-	flags = append(flags, modelSpecFlags()...)
-	flags = append(flags, dataFlags("seed of the data draw (default: each model's, else 1)")...)
+	flags = append(flags, laplaceFlags("seed of the data draw (default: each model's, else 1)")...)
 	return &cli.Command{
 		Name:  "evidence",
 		Usage: "compare the Laplace evidence of several models, to choose an architecture or a pruning level",
@@ -44,10 +42,10 @@ func evidenceCommand() *cli.Command {
 			"Example: prune evidence -m h1.json -m h3.json -m h8.json --optimize-hyper --chart curve.png",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			o, err := readLaplaceOptions(c)
+			if err != nil {
 				return err
 			}
-			o := readLaplaceOptions(c)
 			var models []string
 			for _, m := range c.StringSlice("model") {
 				for _, s := range strings.Split(m, ",") {
@@ -99,10 +97,8 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 	for _, m := range models {
 		inputs = append(inputs, modelFiles(m)...)
 	}
-	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart} {
-		if err := checkNewFile(flag, path, o.Overwrite, inputs...); err != nil {
-			return err
-		}
+	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, inputs...); err != nil {
+		return err
 	}
 	var tab evidenceTable
 	for _, m := range models {
@@ -117,10 +113,8 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 		if err := d.check(); err != nil {
 			return fmt.Errorf("--model %s: %w", m, err)
 		}
-		for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart} {
-			if err := checkNewFile(flag, path, o.Overwrite, d.inputs()...); err != nil {
-				return err
-			}
+		if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, d.inputs()...); err != nil {
+			return err
 		}
 		train, err := loadSplit(n, d, "train")
 		if err != nil {

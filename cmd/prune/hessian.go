@@ -444,12 +444,8 @@ func runHessian(ctx context.Context, o hessianOptions, stdout, stderr io.Writer)
 	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.Model)...); err != nil {
 		return err
 	}
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
 	if err != nil {
-		return err
-	}
-	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
-	if err := d.check(); err != nil {
 		return err
 	}
 	release, err := claimOutput(o.Output, o.Overwrite, append(d.inputs(), modelFiles(o.Model)...)...)

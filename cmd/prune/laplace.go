@@ -63,10 +63,11 @@ type laplaceOptions struct {
 	usageFlags map[string]bool
 }
 
-// laplaceFlags returns the flags that set up the posterior, shared by
+// laplaceFlags returns the flags that set up the posterior, followed by the
+// model-spec and data flags (seedUsage the usage of --seed), shared by
 // laplace and evidence.
-func laplaceFlags() []cli.Flag {
-	return []cli.Flag{
+func laplaceFlags(seedUsage string) []cli.Flag {
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "curvature", Value: laplace.GaussNewton.String(), Usage: "`H` of the posterior precision A = βH + αI: exact, gn (Gauss–Newton) or diag (diagonal of gn)", Category: "Posterior"},
 		&cli.Float64Flag{Name: "alpha", Usage: "prior precision `α` > 0", DefaultText: "Nβλ (Nλ for classification) from the model's weight decay λ, else 1", Category: "Posterior"},
 		&cli.Float64Flag{Name: "beta", Usage: "noise precision `β` > 0 of an mse model; --optimize-hyper then keeps it fixed", DefaultText: "NK/Σ‖ŷ−t‖² at the model's parameters", Category: "Posterior"},
@@ -76,6 +77,8 @@ func laplaceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "retrain", Usage: "with --optimize-hyper, retrain to the MAP (Levenberg–Marquardt) between re-estimation steps", Category: "Posterior"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes (suffix K, M, G or T; 'off' for no limit)", DefaultText: "half the physical memory", Category: "Posterior"},
 	}
+	flags = append(flags, modelSpecFlags()...)
+	return append(flags, dataFlags(seedUsage)...)
 }
 
 // laplaceCommand returns the laplace command.
@@ -92,9 +95,7 @@ func laplaceCommand() *cli.Command {
 		&cli.BoolFlag{Name: "overwrite", Usage: "replace output files that exist", Category: "Output"},
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
-	flags = append(flags, laplaceFlags()...)
-	flags = append(flags, modelSpecFlags()...)
-	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1)")...)
+	flags = append(flags, laplaceFlags("seed of the data draw (default: the model's, else 1)")...)
 	return &cli.Command{
 		Name:  "laplace",
 		Usage: "fit the Laplace approximation of a model's posterior: evidence, α, β, γ and the predictive",
@@ -106,10 +107,10 @@ func laplaceCommand() *cli.Command {
 			"Example: prune laplace --model sine.json --optimize-hyper --retrain -o pred.csv --chart band.png",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
+			o, err := readLaplaceOptions(c)
+			if err != nil {
 				return err
 			}
-			o := readLaplaceOptions(c)
 			o.Model = c.String("model")
 			o.Method = c.String("method")
 			o.Samples = c.Int("samples")
@@ -121,8 +122,12 @@ func laplaceCommand() *cli.Command {
 }
 
 // readLaplaceOptions reads the posterior, model-spec, data and output flags
-// that laplace and evidence share.
-func readLaplaceOptions(c *cli.Context) laplaceOptions {
+// that laplace and evidence share, after checking that no arguments were
+// given.
+func readLaplaceOptions(c *cli.Context) (laplaceOptions, error) {
+	if err := noArgs(c); err != nil {
+		return laplaceOptions{}, err
+	}
 	d, given := readDataOptions(c)
 	o := laplaceOptions{
 		Split: c.String("split"), Output: c.String("output"), Chart: c.String("chart"),
@@ -138,7 +143,7 @@ func readLaplaceOptions(c *cli.Context) laplaceOptions {
 			o.usageFlags[f] = true
 		}
 	}
-	return o
+	return o, nil
 }
 
 // posteriorPlan is the checked form of the posterior flags.
@@ -347,6 +352,16 @@ func checkNewFile(flag, path string, overwrite bool, inputs ...string) error {
 	return nil
 }
 
+// checkNewFiles is checkNewFile for each output, keyed by its flag.
+func checkNewFiles(outputs map[string]string, overwrite bool, inputs ...string) error {
+	for flag, path := range outputs {
+		if err := checkNewFile(flag, path, overwrite, inputs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkDistinct returns a usage error when two outputs name the same file.
 func checkDistinct(outputs map[string]string) error {
 	flags := slices.Sorted(func(yield func(string) bool) {
@@ -399,28 +414,20 @@ func runLaplace(ctx context.Context, o laplaceOptions, stdout, stderr io.Writer)
 		return err
 	}
 	inputs := modelFiles(o.Model)
-	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart} {
-		if err := checkNewFile(flag, path, o.Overwrite, inputs...); err != nil {
-			return err
-		}
+	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, inputs...); err != nil {
+		return err
 	}
 	if o.SaveModel != "" {
 		if err := checkNewFile("save-model", o.SaveModel, o.Overwrite, inputs...); err != nil {
 			return err
 		}
 	}
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
 	if err != nil {
 		return err
 	}
-	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
-	if err := d.check(); err != nil {
+	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart, "save-model": o.SaveModel}, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
 		return err
-	}
-	for flag, path := range map[string]string{"output": o.Output, "chart": o.Chart, "save-model": o.SaveModel} {
-		if err := checkNewFile(flag, path, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
-			return err
-		}
 	}
 	train, err := loadSplit(n, d, "train")
 	if err != nil {

@@ -161,12 +161,8 @@ func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer)
 	if err := checkOutput(o.Output, o.Overwrite, inputs...); err != nil {
 		return err
 	}
-	n, err := readModel(o.Model, o.Act, o.Loss)
+	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
 	if err != nil {
-		return err
-	}
-	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
-	if err := d.check(); err != nil {
 		return err
 	}
 	if err := checkOutput(o.Output, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
