@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -90,10 +91,10 @@ func BlockBytes(blocks [][]int, n int) int64 {
 const blockChunkBytes = 64 << 20
 
 // blockChunk returns the number of rows of a chunk of the block build over
-// n positions: Rows, or fewer (but at least 32) so that the chunk stays
+// n positions: parallel.ChunkRows, or fewer (but at least 32) so that the chunk stays
 // within blockChunkBytes.
 func blockChunk(n int) int {
-	return min(Rows, max(32, blockChunkBytes/(8*max(n, 1))))
+	return min(parallel.ChunkRows, max(32, blockChunkBytes/(8*max(n, 1))))
 }
 
 // CheckBlocks returns an error when blocks is not a partition of the
@@ -149,7 +150,7 @@ func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64
 	}
 	switch cc := c.(type) {
 	case Fisher:
-		gw := newGradRows(cc.P.Net, Rows)
+		gw := newGradRows(cc.P.Net, parallel.ChunkRows)
 		return blocksFromRows(ctx, cc.P, blocks, func(lo, hi int, dst []float64) int {
 			gw.batchRows(dst[:(hi-lo)*cc.P.Dim()], cc.P, lo, hi, 1)
 			return hi - lo

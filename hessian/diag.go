@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -136,7 +137,7 @@ func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 	W := net.NumParams()
 	full := make([]float64, W)
 	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
+	rows := min(N, parallel.ChunkRows)
 	p := newPass(net, rows)
 	L := len(p.layers) - 1
 	var g, sq, ework []*mat.Dense

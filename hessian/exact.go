@@ -3,6 +3,7 @@ package hessian
 import (
 	"context"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -47,9 +48,6 @@ var colTile = 1024
 // build; a variable so that tests can compare it with the block products.
 var useGram = true
 
-// Rows is the number of samples processed together by the dense builds.
-const Rows = 256
-
 // DenseTo builds the exact Hessian into dst (Dim×Dim). It checks ctx once
 // per chunk of samples.
 func (h Exact) DenseTo(ctx context.Context, dst *mat.SymDense) error {
@@ -80,7 +78,7 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 		out = blas64.General{Rows: W, Cols: W, Stride: W, Data: make([]float64, W*W)}
 	}
 	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
+	rows := min(N, parallel.ChunkRows)
 	p := newPass(net, rows)
 	s := p.newSecond(rows)
 	layers := p.layers
@@ -247,7 +245,7 @@ func diagFromG(ctx context.Context, pr *Problem, dst []float64, gn bool) error {
 	net := pr.Net
 	full := make([]float64, net.NumParams())
 	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
+	rows := min(N, parallel.ChunkRows)
 	p := newPass(net, rows)
 	s := p.newSecond(rows)
 	for lo := 0; lo < N; lo += rows {

@@ -7,7 +7,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/internal/parallel"
 )
 
 // Fisher is the empirical Fisher matrix
@@ -59,7 +59,7 @@ func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	W := pr.Net.NumParams()
 	k := pr.Dim()
 	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
+	rows := min(N, parallel.ChunkRows)
 	p := newPass(pr.Net, rows)
 	G := make([]float64, rows*W)
 	at := make([]float64, rows*k)
@@ -93,7 +93,7 @@ func (f Fisher) DiagTo(ctx context.Context, dst []float64) error {
 	}
 	W := pr.Net.NumParams()
 	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
+	rows := min(N, parallel.ChunkRows)
 	p := newPass(pr.Net, rows)
 	G := make([]float64, rows*W)
 	full := make([]float64, W)
@@ -127,15 +127,15 @@ func (f Fisher) MulVecTo(dst, v []float64) {
 	full := make([]float64, W)
 	pr.scatter(full, v)
 	N, _ := pr.X.Dims()
-	blocks := nn.Blocks(N)
+	blocks := parallel.Blocks(N)
 	parts := make([][]float64, len(blocks))
-	nn.ForBlocks(blocks, func(b int, chunks [][2]int) {
-		p := newPass(net, nn.ChunkRows)
+	parallel.ForBlocks(blocks, func(b int, chunks [][2]int) {
+		p := newPass(net, parallel.ChunkRows)
 		g := make([]float64, W)
-		s := make([]float64, nn.ChunkRows)
+		s := make([]float64, parallel.ChunkRows)
 		var tmp []*mat.Dense
 		for _, ly := range p.layers {
-			tmp = append(tmp, mat.NewDense(nn.ChunkRows, ly.Out, nil))
+			tmp = append(tmp, mat.NewDense(parallel.ChunkRows, ly.Out, nil))
 		}
 		for _, ch := range chunks {
 			p.run(rowsOf(pr.X, ch[0], ch[1]), rowsOf(pr.Y, ch[0], ch[1]))

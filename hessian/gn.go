@@ -3,6 +3,7 @@ package hessian
 import (
 	"context"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -49,7 +50,7 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	}
 	k := pr.Dim()
 	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
+	rows := min(N, parallel.ChunkRows)
 	jw := newJacobianWork(pr, rows)
 	c := rawUpper(dst)
 	outL := pr.Net.Outputs()

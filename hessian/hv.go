@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -100,12 +101,12 @@ func newRopWork(pr *Problem) *ropWork {
 	net := pr.Net
 	N, _ := pr.X.Dims()
 	w := &ropWork{net: net, n: N, dim: pr.Dim(), full: make([]float64, net.NumParams())}
-	w.blocks = nn.Blocks(N)
+	w.blocks = parallel.Blocks(N)
 	w.work = make([][2]*rwork, len(w.blocks))
 	for b, chunks := range w.blocks {
 		for _, ch := range chunks {
 			k := 0
-			if ch[1]-ch[0] < nn.ChunkRows {
+			if ch[1]-ch[0] < parallel.ChunkRows {
 				k = 1
 			}
 			if w.work[b][k] == nil {
@@ -160,7 +161,7 @@ func (w *ropWork) block(b int) {
 	clear(g.g)
 	for c, ch := range w.blocks[b] {
 		rw := w.work[b][0]
-		if ch[1]-ch[0] < nn.ChunkRows {
+		if ch[1]-ch[0] < parallel.ChunkRows {
 			rw = w.work[b][1]
 		}
 		v := w.views[b][c]

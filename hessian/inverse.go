@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack"
@@ -389,7 +390,7 @@ func (r RecursiveInverse) InverseTo(ctx context.Context, dst *mat.SymDense) erro
 	P := float64(N)
 	outL := pr.Net.Outputs()
 	// Jacobian chunks hold a whole number of blocks.
-	chunk := b * max(1, Rows/b)
+	chunk := b * max(1, parallel.ChunkRows/b)
 	chunk = min(chunk, N)
 	jw := newJacobianWork(pr, chunk)
 	if b == 1 {

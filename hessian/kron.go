@@ -158,7 +158,7 @@ func (p *pass) kronBlock(w *kronWork, s *second, out blas64.General, l, m int, g
 		}
 		// Distinct pairs add to distinct entries of H, so that the pairs
 		// can be added in parallel.
-		parallel(np, func(q0, q1 int) {
+		forRanges(np, func(q0, q1 int) {
 			for q := q0; q < q1; q++ {
 				j, k := int(pj[q]), int(pk[q])
 				t := w.t[q*cols : (q+1)*cols]
@@ -183,8 +183,8 @@ func (p *pass) kronBlock(w *kronWork, s *second, out blas64.General, l, m int, g
 	flush()
 }
 
-// parallel calls fn on up to GOMAXPROCS disjoint ranges covering [0, n).
-func parallel(n int, fn func(lo, hi int)) {
+// forRanges calls fn on up to GOMAXPROCS disjoint ranges covering [0, n).
+func forRanges(n int, fn func(lo, hi int)) {
 	p := min(runtime.GOMAXPROCS(0), n/16)
 	if p <= 1 {
 		fn(0, n)

@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/prune/internal/parallel"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -71,8 +73,8 @@ type LowRank struct {
 func LowRankBytes(n, m int) int64 {
 	N, M := int64(n), int64(m)
 	// U, L and the m×m Gram matrix, the diagonal and work vectors, the
-	// mask, and a chunk of the row builders (at most Rows rows of n).
-	return 8*(M*N+2*M*M+3*N+2*M) + N + 8*int64(min(m, Rows))*N
+	// mask, and a chunk of the row builders (at most parallel.ChunkRows rows of n).
+	return 8*(M*N+2*M*M+3*N+2*M) + N + 8*int64(min(m, parallel.ChunkRows))*N
 }
 
 // LowRankSettings are the settings of LowRankFisher and LowRankGaussNewton.
@@ -138,7 +140,7 @@ type LowRankMemoryError struct {
 
 func (e *LowRankMemoryError) Error() string {
 	return fmt.Sprintf("%s of rank %d over %d parameters needs %s, above the memory limit of %s; use fewer samples or raise the limit (--max-memory)",
-		e.What, e.Rank, e.Dim, FormatBytes(e.Bytes), FormatBytes(e.Limit))
+		e.What, e.Rank, e.Dim, sysmem.FormatBytes(e.Bytes), sysmem.FormatBytes(e.Limit))
 }
 
 func checkLowRank(what string, n, m int, limit int64) error {
@@ -179,13 +181,13 @@ func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRan
 		return nil, err
 	}
 	g := make([]float64, m*n)
-	gw := newGradRows(p.Net, Rows)
+	gw := newGradRows(p.Net, parallel.ChunkRows)
 	f := math.Sqrt(scale)
-	for lo := 0; lo < m; lo += Rows {
+	for lo := 0; lo < m; lo += parallel.ChunkRows {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hi := min(lo+Rows, m)
+		hi := min(lo+parallel.ChunkRows, m)
 		gw.batchRows(g[lo*n:hi*n], p, lo*batch, min(hi*batch, N), batch)
 	}
 	if f != 1 {
@@ -217,7 +219,7 @@ func LowRankGaussNewton(ctx context.Context, p *Problem, s *LowRankSettings) (*L
 	}
 	g := make([]float64, m*n)
 	f := math.Sqrt(scale)
-	step := max(1, Rows/out)
+	step := max(1, parallel.ChunkRows/out)
 	for lo := 0; lo < N; lo += step {
 		if err := ctx.Err(); err != nil {
 			return nil, err

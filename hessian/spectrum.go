@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/secondorder/prune/internal/sysmem"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack"
@@ -208,7 +209,7 @@ func Lanczos(ctx context.Context, c Curvature, k int, s *LanczosSettings) (Lancz
 		}
 		if b := 8 * int64(m) * int64(n); b > limit {
 			return res, fmt.Errorf("hessian: %d Lanczos vectors of %d parameters need %s, above the memory limit of %s; lower MaxIter",
-				m, n, FormatBytes(b), FormatBytes(limit))
+				m, n, sysmem.FormatBytes(b), sysmem.FormatBytes(limit))
 		}
 	}
 	src := set.Src

@@ -2,25 +2,16 @@ package nn
 
 import (
 	_ "github.com/secondorder/prune/internal/blasimpl"
+	"github.com/secondorder/prune/internal/parallel"
 
 	"context"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
-
-// ChunkRows is the number of samples processed together in one block of a
-// batched pass. Partial sums are formed per block of consecutive chunks and
-// added in a fixed order, so results do not depend on GOMAXPROCS.
-const ChunkRows = 256
-
-// maxBlocks is the fixed number of partial sums a batched reduction uses.
-const maxBlocks = 8
 
 // Trace holds the values of a forward pass over a batch: for each layer l,
 // the pre-activations A[l] = Z[l−1]·W_lᵀ + b_l and the outputs Z[l] = f_l(A[l]),
@@ -138,50 +129,6 @@ func (n *Network) ForwardTrace(t *Trace, X *mat.Dense) {
 // Output returns the network output of the last ForwardTrace.
 func (t *Trace) Output() *mat.Dense { return t.Z[len(t.Z)-1] }
 
-// Blocks splits rows samples into [lo,hi) chunks of at most ChunkRows and
-// groups them into at most 8 blocks of consecutive chunks. The grouping
-// depends only on rows, so a reduction that sums per-block partial results
-// in block order gives the same bits whatever GOMAXPROCS is.
-func Blocks(rows int) [][][2]int {
-	nc := (rows + ChunkRows - 1) / ChunkRows
-	nb := min(nc, maxBlocks)
-	blocks := make([][][2]int, nb)
-	for c := 0; c < nc; c++ {
-		b := c * nb / nc
-		hi := min((c+1)*ChunkRows, rows)
-		blocks[b] = append(blocks[b], [2]int{c * ChunkRows, hi})
-	}
-	return blocks
-}
-
-// ForBlocks calls fn(b, chunks) for every block b of blocks on up to
-// GOMAXPROCS goroutines and returns when all calls have returned.
-func ForBlocks(blocks [][][2]int, fn func(b int, chunks [][2]int)) {
-	workers := min(runtime.GOMAXPROCS(0), len(blocks))
-	if workers <= 1 {
-		for b, ch := range blocks {
-			fn(b, ch)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	next := make(chan int, len(blocks))
-	for b := range blocks {
-		next <- b
-	}
-	close(next)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range next {
-				fn(b, blocks[b])
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 func rowsOf(m *mat.Dense, lo, hi int) *mat.Dense {
 	_, c := m.Dims()
 	return m.Slice(lo, hi, 0, c).(*mat.Dense)
@@ -191,9 +138,9 @@ func rowsOf(m *mat.Dense, lo, hi int) *mat.Dense {
 func (n *Network) Forward(X *mat.Dense) *mat.Dense {
 	rows, _ := X.Dims()
 	out := mat.NewDense(rows, n.Outputs(), nil)
-	blocks := Blocks(rows)
-	ForBlocks(blocks, func(_ int, chunks [][2]int) {
-		t := n.NewTrace(ChunkRows)
+	blocks := parallel.Blocks(rows)
+	parallel.ForBlocks(blocks, func(_ int, chunks [][2]int) {
+		t := n.NewTrace(parallel.ChunkRows)
 		for _, ch := range chunks {
 			n.ForwardTrace(t, rowsOf(X, ch[0], ch[1]))
 			rowsOf(out, ch[0], ch[1]).Copy(t.Output())
@@ -225,19 +172,19 @@ func (n *Network) Evaluate(X, Y *mat.Dense) Metrics {
 	return m
 }
 
-// EvaluateContext is Evaluate that checks ctx before every chunk of
-// ChunkRows samples and returns ctx.Err(), with zero Metrics, when ctx is
-// done before all samples are seen.
+// EvaluateContext is Evaluate that checks ctx before every chunk of 256
+// samples and returns ctx.Err(), with zero Metrics, when ctx is done before
+// all samples are seen.
 func (n *Network) EvaluateContext(ctx context.Context, X, Y *mat.Dense) (Metrics, error) {
 	rows, _ := X.Dims()
 	if yr, yc := Y.Dims(); yr != rows || yc != n.loss.TargetCols(n.Outputs()) {
 		panic(fmt.Sprintf("nn: targets are %d×%d, want %d×%d", yr, yc, rows, n.loss.TargetCols(n.Outputs())))
 	}
-	blocks := Blocks(rows)
+	blocks := parallel.Blocks(rows)
 	loss := make([]float64, len(blocks))
 	correct := make([]int, len(blocks))
-	ForBlocks(blocks, func(b int, chunks [][2]int) {
-		t := n.NewTrace(ChunkRows)
+	parallel.ForBlocks(blocks, func(b int, chunks [][2]int) {
+		t := n.NewTrace(parallel.ChunkRows)
 		for _, ch := range chunks {
 			if ctx.Err() != nil {
 				return
@@ -302,18 +249,18 @@ func (n *Network) Gradient(dst []float64, X, Y *mat.Dense) float64 {
 	if yr, yc := Y.Dims(); yr != rows || yc != n.loss.TargetCols(n.Outputs()) {
 		panic(fmt.Sprintf("nn: targets are %d×%d, want %d×%d", yr, yc, rows, n.loss.TargetCols(n.Outputs())))
 	}
-	blocks := Blocks(rows)
+	blocks := parallel.Blocks(rows)
 	grads := make([][]float64, len(blocks))
 	loss := make([]float64, len(blocks))
 	grads[0] = dst
 	clear(dst)
-	ForBlocks(blocks, func(b int, chunks [][2]int) {
+	parallel.ForBlocks(blocks, func(b int, chunks [][2]int) {
 		g := grads[b]
 		if g == nil {
 			g = make([]float64, len(n.theta))
 			grads[b] = g
 		}
-		w := n.newGradWork(ChunkRows)
+		w := n.newGradWork(parallel.ChunkRows)
 		for _, ch := range chunks {
 			loss[b] += n.accumGradient(g, w, rowsOf(X, ch[0], ch[1]), rowsOf(Y, ch[0], ch[1]))
 		}

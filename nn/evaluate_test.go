@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -38,7 +39,7 @@ func TestEvaluateContextStopsBetweenChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Init(rand.NewPCG(3, 4))
-	const rows = 200 * ChunkRows
+	const rows = 200 * parallel.ChunkRows
 	X := mat.NewDense(rows, 5, nil)
 	Y := mat.NewDense(rows, 1, nil)
 	for i := 0; i < rows; i++ {
@@ -64,7 +65,7 @@ func TestEvaluateContextStopsBetweenChunks(t *testing.T) {
 	// Every chunk is preceded by one check; after the cancellation each
 	// block stops at its next check, so at most after + blocks chunks are
 	// looked at out of 200.
-	if calls, limit := ctx.calls.Load(), int64(3+len(Blocks(rows))+1); calls > limit {
-		t.Errorf("cancelled evaluation checked the context %d times, want at most %d (of %d chunks)", calls, limit, rows/ChunkRows)
+	if calls, limit := ctx.calls.Load(), int64(3+len(parallel.Blocks(rows))+1); calls > limit {
+		t.Errorf("cancelled evaluation checked the context %d times, want at most %d (of %d chunks)", calls, limit, rows/parallel.ChunkRows)
 	}
 }

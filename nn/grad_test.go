@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/mat"
 )
@@ -93,7 +94,7 @@ func TestGradientMatchesFiniteDifferences(t *testing.T) {
 func TestGradientChunkedIsDeterministic(t *testing.T) {
 	n, _, _ := randomCase(t, Tanh, 2, MSE, 3)
 	rng := rand.New(rand.NewPCG(1, 2))
-	N := 3*ChunkRows + 17
+	N := 3*parallel.ChunkRows + 17
 	X := mat.NewDense(N, n.Inputs(), nil)
 	Y := mat.NewDense(N, n.Outputs(), nil)
 	for i := 0; i < N; i++ {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/optimize"
@@ -601,7 +602,7 @@ func gatherRows(xb, yb, X, Y *mat.Dense, idx []int) (*mat.Dense, *mat.Dense) {
 }
 
 // batchGrad computes minibatch gradients without allocating: batches of at
-// most ChunkRows rows use work space kept per row count (an epoch has at most
+// most parallel.ChunkRows rows use work space kept per row count (an epoch has at most
 // two batch sizes); larger ones go through Network.Gradient.
 type batchGrad struct {
 	n    *Network
@@ -614,7 +615,7 @@ type batchGrad struct {
 // and returns E, as Network.Gradient does.
 func (b *batchGrad) gradient(dst []float64, X, Y *mat.Dense) float64 {
 	r, _ := X.Dims()
-	if r > ChunkRows {
+	if r > parallel.ChunkRows {
 		return b.n.Gradient(dst, X, Y)
 	}
 	var w *gradWork

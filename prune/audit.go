@@ -7,6 +7,7 @@ import (
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/prune/internal/parallel"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -103,7 +104,7 @@ func (a *auditor) sync() float64 {
 // sum adds the per-row losses in the block order of nn.Network.Evaluate.
 func (a *auditor) sum() float64 {
 	var E float64
-	for _, chunks := range nn.Blocks(a.rows) {
+	for _, chunks := range parallel.Blocks(a.rows) {
 		var s float64
 		for _, ch := range chunks {
 			for r := ch[0]; r < ch[1]; r++ {

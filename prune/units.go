@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/parallel"
 	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
@@ -149,10 +150,10 @@ func AbsorbUnits(net *nn.Network, X *mat.Dense, layer int, units []int) (*nn.Net
 // unit with the same output on every sample gets exactly that output.
 func unitMeans(net *nn.Network, X *mat.Dense, l int) []float64 {
 	n, _ := X.Dims()
-	t := net.NewTrace(min(n, nn.ChunkRows))
+	t := net.NewTrace(min(n, parallel.ChunkRows))
 	var first, sum []float64
-	for lo := 0; lo < n; lo += nn.ChunkRows {
-		hi := min(lo+nn.ChunkRows, n)
+	for lo := 0; lo < n; lo += parallel.ChunkRows {
+		hi := min(lo+parallel.ChunkRows, n)
 		net.ForwardTrace(t, X.Slice(lo, hi, 0, net.Inputs()).(*mat.Dense))
 		Z := t.Z[l]
 		if first == nil {

@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/secondorder/prune/internal/benchtime"
+	"github.com/secondorder/prune/internal/sysmem"
 	"log"
 	"math"
 	"math/rand/v2"
@@ -318,7 +319,7 @@ func benchNet(s netSpec, cfg config) map[string]result {
 // skipDense returns why a computation holding W×W matrices is skipped, or
 // "" when it runs.
 func skipDense(o op, W int, cfg config) string {
-	per := hessian.FormatBytes(hessian.DenseBytes(W))
+	per := sysmem.FormatBytes(hessian.DenseBytes(W))
 	limit := o.dense && W > cfg.bigW
 	if o.key == "eig" {
 		limit = W > cfg.eigW
@@ -330,7 +331,7 @@ func skipDense(o op, W int, cfg config) string {
 		return fmt.Sprintf("%s per W×W matrix, and at W = 20000 the Cholesky inverse takes most of an hour with the pure-Go BLAS; run with -big or a larger -big-w (now %d)", per, cfg.bigW)
 	}
 	if err := hessian.CheckMemory("", W, hessian.DefaultMemoryLimit()/int64(o.matrices)); err != nil {
-		return fmt.Sprintf("%d matrices of %s exceed the memory limit of %s", o.matrices, per, hessian.FormatBytes(hessian.DefaultMemoryLimit()))
+		return fmt.Sprintf("%d matrices of %s exceed the memory limit of %s", o.matrices, per, sysmem.FormatBytes(hessian.DefaultMemoryLimit()))
 	}
 	return ""
 }

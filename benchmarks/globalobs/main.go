@@ -34,6 +34,7 @@ import (
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/heappeak"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -74,7 +75,7 @@ func run(n, testN, epochs int, seed uint64, modelIn, modelOut string, samples in
 	var limit int64
 	if maxMem != "" {
 		var err error
-		if limit, err = hessian.ParseBytes(maxMem); err != nil {
+		if limit, err = sysmem.ParseBytes(maxMem); err != nil {
 			return fmt.Errorf("-max-memory: %w", err)
 		}
 	}
@@ -190,7 +191,7 @@ func run(n, testN, epochs int, seed uint64, modelIn, modelOut string, samples in
 		}
 		r.acc = pruned.Evaluate(test.X, test.Y).Accuracy
 		rows = append(rows, r)
-		log.Printf("%s: %.2f %%, %.1f s, plan %s, peak heap %s", m.name, 100*r.acc, r.seconds, hessian.FormatBytes(r.planned), hessian.FormatBytes(r.peak))
+		log.Printf("%s: %.2f %%, %.1f s, plan %s, peak heap %s", m.name, 100*r.acc, r.seconds, sysmem.FormatBytes(r.planned), sysmem.FormatBytes(r.peak))
 	}
 
 	var b strings.Builder
@@ -203,14 +204,14 @@ func run(n, testN, epochs int, seed uint64, modelIn, modelOut string, samples in
 		fmt.Fprintf(&b, "trained here with Adam, %d epochs, seed %d; ", epochs, seed)
 	}
 	fmt.Fprintf(&b, "dense test accuracy **%.2f %%**. One-shot, no retraining: %d of the weights (%g %%) removed, biases kept, in %d round(s) of one curvature build each (`prune.OneShot`), the set chosen by OBS saliency and removed jointly with the multi-weight OBS update. A dense W×W inverse would need %s.\n\n",
-		100*dense.Accuracy, k, 100*sparsity, rounds, hessian.FormatBytes(hessian.DenseBytes(net.NumParams())))
+		100*dense.Accuracy, k, 100*sparsity, rounds, sysmem.FormatBytes(hessian.DenseBytes(net.NumParams())))
 	fmt.Fprintf(&b, "| method | plan | peak heap | time (s) | test accuracy %% | ΔE predicted | ΔE real | λ |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rows {
 		plan := ""
 		if r.planned > 0 {
-			plan = hessian.FormatBytes(r.planned)
+			plan = sysmem.FormatBytes(r.planned)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %.1f | %.2f | %.4g | %.4g | %.4g |\n", r.name, plan, hessian.FormatBytes(r.peak), r.seconds, 100*r.acc, r.pred, r.real, r.lam)
+		fmt.Fprintf(&b, "| %s | %s | %s | %.1f | %.2f | %.4g | %.4g | %.4g |\n", r.name, plan, sysmem.FormatBytes(r.peak), r.seconds, 100*r.acc, r.pred, r.real, r.lam)
 	}
 	fmt.Fprintf(&b, "\nPlan: the memory the curvature reports before allocating (`MemoryBytes`). Peak heap: the largest Go heap above its size before the method, sampled every 20 ms. Time: the whole pruning (curvature builds, scoring, removals), the objective evaluations of `prune.OneShot` included. ΔE: E = Σₙ ℓₙ over the training images. Go %s, %s, GOMAXPROCS %d; the machine was shared with other jobs.\n",
 		runtime.Version(), blasimpl.Name(), runtime.GOMAXPROCS(0))

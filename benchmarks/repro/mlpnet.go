@@ -14,6 +14,7 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/heappeak"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -216,7 +217,7 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 			res.kept, _ = liveCount(out)
 			results = append(results, res)
 			r.logf("sparsity %g %s: test accuracy %.2f %%, ΔE real %.4g predicted %.4g, %.2f s, peak heap %s",
-				s, m.key, 100*res.acc, res.realDE, res.predDE, res.seconds, hessian.FormatBytes(max(res.peak, 0)))
+				s, m.key, 100*res.acc, res.realDE, res.predDE, res.seconds, sysmem.FormatBytes(max(res.peak, 0)))
 		}
 	}
 	// The time of one Woodbury build, for its rate against DGEMM.
@@ -295,7 +296,7 @@ func obsOneShot(ctx context.Context, r *runCtx, net *nn.Network, train nn.Data, 
 		res.damping = rd.Damping
 	}
 	lw, lb := liveCount(net)
-	r.logf("%T over %d parameters, %d round(s): memory plan %s", sal, lw+lb, rounds, hessian.FormatBytes(res.planned))
+	r.logf("%T over %d parameters, %d round(s): memory plan %s", sal, lw+lb, rounds, sysmem.FormatBytes(res.planned))
 	return out, nil
 }
 
@@ -391,9 +392,9 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 		}
 		planS := ""
 		if plan > 0 {
-			planS = hessian.FormatBytes(plan)
+			planS = sysmem.FormatBytes(plan)
 		}
-		row = append(row, hessian.FormatBytes(max(peak, 0)), planS)
+		row = append(row, sysmem.FormatBytes(max(peak, 0)), planS)
 		tt.add(row...)
 	}
 	b.WriteString(tt.String() + "\n")

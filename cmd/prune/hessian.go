@@ -18,6 +18,7 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/blasimpl"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -380,7 +381,7 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 		case "off", "none":
 			p.limit = -1
 		default:
-			b, err := hessian.ParseBytes(o.MaxMemory)
+			b, err := sysmem.ParseBytes(o.MaxMemory)
 			if err != nil {
 				return p, flagValueError("max-memory", o.MaxMemory, memoryFlagError(err))
 			}

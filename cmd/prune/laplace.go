@@ -20,6 +20,7 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/laplace"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
@@ -239,7 +240,7 @@ func fitPosterior(ctx context.Context, n *nn.Network, train *datasets.Set, o lap
 		var me *hessian.MemoryError
 		if errors.As(err, &me) {
 			return nil, fmt.Errorf("--model %s: the dense %v curvature of %d parameters needs %s, above the memory limit of %s; use --curvature diag or raise --max-memory",
-				o.Model, plan.curvature, me.Dim, hessian.FormatBytes(me.Bytes), hessian.FormatBytes(me.Limit))
+				o.Model, plan.curvature, me.Dim, sysmem.FormatBytes(me.Bytes), sysmem.FormatBytes(me.Limit))
 		}
 		if errors.Is(err, laplace.ErrNotPositiveDefinite) {
 			return nil, fmt.Errorf("--model %s: %v", o.Model, err)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/secondorder/prune/internal/sysmem"
 	"math"
 
 	"github.com/secondorder/prune/hessian"
@@ -36,11 +37,11 @@ func layerwiseMemoryNeed(method string, net *nn.Network, workers int) (int64, st
 }
 
 // memoryFlagError returns the reason for a --max-memory value that
-// hessian.ParseBytes refused: too large for a size that overflows, or the
+// sysmem.ParseBytes refused: too large for a size that overflows, or the
 // expected form.
 func memoryFlagError(err error) error {
-	if errors.Is(err, hessian.ErrBytesTooLarge) {
-		return fmt.Errorf("too large: the largest size is %s (or use off for no limit)", hessian.FormatBytes(math.MaxInt64))
+	if errors.Is(err, sysmem.ErrBytesTooLarge) {
+		return fmt.Errorf("too large: the largest size is %s (or use off for no limit)", sysmem.FormatBytes(math.MaxInt64))
 	}
 	return errors.New("want a number of bytes with an optional K, M, G or T suffix, or off")
 }
@@ -49,9 +50,9 @@ func memoryFlagError(err error) error {
 // it is the default limit.
 func limitText(limit int64) string {
 	if limit == hessian.DefaultMemoryLimit() {
-		return fmt.Sprintf("%s (%s)", hessian.FormatBytes(limit), hessian.DefaultMemoryLimitSource())
+		return fmt.Sprintf("%s (%s)", sysmem.FormatBytes(limit), hessian.DefaultMemoryLimitSource())
 	}
-	return hessian.FormatBytes(limit)
+	return sysmem.FormatBytes(limit)
 }
 
 // lanczosMemoryAdvice is the advice of a matrix kind refused with

@@ -5,13 +5,14 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/urfave/cli/v2"
 )
 
 // maxCSVSizeFlag returns the --max-csv-size flag of the data flags.
 func maxCSVSizeFlag() cli.Flag {
 	return &cli.StringFlag{Name: "max-csv-size", Usage: "read CSV files of at most `SIZE` bytes (suffix K, M, G or T; 'off' for no limit)",
-		DefaultText: hessian.FormatBytes(datasets.DefaultMaxCSVBytes), Category: "Data"}
+		DefaultText: sysmem.FormatBytes(datasets.DefaultMaxCSVBytes), Category: "Data"}
 }
 
 // parseMaxCSVSize parses --max-csv-size: empty for the default, "off" for
@@ -23,7 +24,7 @@ func parseMaxCSVSize(s string) (int64, error) {
 	case "off", "none":
 		return -1, nil
 	}
-	b, err := hessian.ParseBytes(s)
+	b, err := sysmem.ParseBytes(s)
 	if err != nil {
 		return 0, flagValueError("max-csv-size", s, memoryFlagError(err))
 	}
@@ -36,5 +37,5 @@ func parseMaxCSVSize(s string) (int64, error) {
 // defaultMemoryText describes the default of --max-memory: the limit and
 // where it comes from, physical memory or the cgroup's limit.
 func defaultMemoryText() string {
-	return hessian.FormatBytes(hessian.DefaultMemoryLimit()) + ", " + hessian.DefaultMemoryLimitSource()
+	return sysmem.FormatBytes(hessian.DefaultMemoryLimit()) + ", " + hessian.DefaultMemoryLimitSource()
 }

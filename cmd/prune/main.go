@@ -46,6 +46,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/secondorder/prune/hessian"
 	"github.com/urfave/cli/v2"
 )
 
@@ -116,6 +117,9 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "prune: %v\n", err)
+	if me := (*hessian.MemoryError)(nil); errors.As(err, &me) {
+		fmt.Fprintf(stderr, "The memory limit is --max-memory (a size such as 8G, or off).\n")
+	}
 	code := exitCode(err)
 	if code == 2 {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", commandPath(args))

@@ -23,6 +23,7 @@ import (
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/blasimpl"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
@@ -783,7 +784,7 @@ func parseMaxMemory(s string) (int64, error) {
 	case "off", "none":
 		return -1, nil
 	}
-	b, err := hessian.ParseBytes(s)
+	b, err := sysmem.ParseBytes(s)
 	if err != nil {
 		return 0, flagValueError("max-memory", s, memoryFlagError(err))
 	}
@@ -836,7 +837,7 @@ func checkRunMemory(s runSettings, net *nn.Network, limit int64) error {
 		alt = "--method magnitude --layerwise, --method obd without --layerwise (O(W) memory)"
 	}
 	return fmt.Errorf("--max-memory: %s needs about %s, above the limit of %s; cheaper: %s, or raise --max-memory; nothing written",
-		what, hessian.FormatBytes(need), limitText(limit), alt)
+		what, sysmem.FormatBytes(need), limitText(limit), alt)
 }
 
 // runState is what the report needs besides the engine's state
@@ -1700,7 +1701,7 @@ func newRunSummary(out *runOutcome) runSummary {
 		s.Resumed = ptr(out.resumed)
 	}
 	if out.memory > 0 {
-		s.Memory = &memoryRecord{Bytes: out.memory, Text: hessian.FormatBytes(out.memory), What: out.memoryWhat}
+		s.Memory = &memoryRecord{Bytes: out.memory, Text: sysmem.FormatBytes(out.memory), What: out.memoryWhat}
 	}
 	return s
 }

@@ -133,3 +133,54 @@ func guard[S, R any](fn func(S, int) (R, error), state S, t int) (r R, err error
 	}()
 	return fn(state, t)
 }
+
+// ChunkRows is the number of samples processed together in one chunk of a
+// batched pass.
+const ChunkRows = 256
+
+// maxBlocks is the fixed number of partial sums a batched reduction uses.
+const maxBlocks = 8
+
+// Blocks splits rows samples into [lo,hi) chunks of at most ChunkRows and
+// groups them into at most 8 blocks of consecutive chunks. The grouping
+// depends only on rows, so a reduction that sums per-block partial results
+// in block order gives the same bits whatever GOMAXPROCS is.
+func Blocks(rows int) [][][2]int {
+	nc := (rows + ChunkRows - 1) / ChunkRows
+	nb := min(nc, maxBlocks)
+	blocks := make([][][2]int, nb)
+	for c := 0; c < nc; c++ {
+		b := c * nb / nc
+		hi := min((c+1)*ChunkRows, rows)
+		blocks[b] = append(blocks[b], [2]int{c * ChunkRows, hi})
+	}
+	return blocks
+}
+
+// ForBlocks calls fn(b, chunks) for every block b of blocks on up to
+// GOMAXPROCS goroutines and returns when all calls have returned.
+func ForBlocks(blocks [][][2]int, fn func(b int, chunks [][2]int)) {
+	workers := min(runtime.GOMAXPROCS(0), len(blocks))
+	if workers <= 1 {
+		for b, ch := range blocks {
+			fn(b, ch)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, len(blocks))
+	for b := range blocks {
+		next <- b
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				fn(b, blocks[b])
+			}
+		}()
+	}
+	wg.Wait()
+}
