@@ -280,38 +280,31 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 
 // RecursiveInverse is the inverse Hessian of Optimal Brain Surgeon, built
 // by Hassibi and Stork's recursion over the outer-product approximation
-// without forming or factorizing the Hessian:
+// without forming or factorizing the Hessian. With the rows X = Bₙ Jₙ of
+// WeightedJacobian, one per sample and output, and P samples,
 //
-//	H⁻¹₀ = α⁻¹I,
-//	H⁻¹ₘ₊₁ = H⁻¹ₘ − H⁻¹ₘ Xₘ₊₁ Xₘ₊₁ᵀ H⁻¹ₘ / (P + Xₘ₊₁ᵀ H⁻¹ₘ Xₘ₊₁),
+//	H⁻¹₀ = (Pα)⁻¹I,
+//	H⁻¹ₘ₊₁ = H⁻¹ₘ − H⁻¹ₘ Xₘ₊₁ Xₘ₊₁ᵀ H⁻¹ₘ / (1 + Xₘ₊₁ᵀ H⁻¹ₘ Xₘ₊₁),
 //
-// where P is the number of samples and the vectors X are the rows Bₙ Jₙ of
-// WeightedJacobian, one per sample and output. After all of them
+// which after all of them is
 //
-//	H⁻¹ = (αI + G/P)⁻¹,
+//	H⁻¹ = (PαI + G)⁻¹,
 //
-// the damped inverse of the Gauss–Newton matrix G of GaussNewton divided by
-// P: the curvature of the mean loss E/P, not of the summed loss E this
-// package otherwise uses. The two are related by
-//
-//	(αI + G/P)⁻¹ = P·(PαI + G)⁻¹,
-//
-// so the OBS weight update −w_q H⁻¹e_q / [H⁻¹]_qq is the same as that of E
-// with damping Pα, and the saliency w_q² / (2[H⁻¹]_qq) is that of E/P, P
-// times smaller than the saliency of E.
+// the damped inverse of the Gauss–Newton matrix G of the summed loss, with
+// damping λ = Pα. Hassibi and Stork state the recursion for the mean loss
+// E/P, whose inverse (αI + G/P)⁻¹ is P times this one; α keeps their
+// meaning.
 //
 // With Block = 1 the updates are the paper's rank-one steps (BLAS-2). A
 // larger Block applies the X of Block samples at once, k of them, by the
 // Woodbury identity
 //
-//	H⁻¹ ← H⁻¹ − (H⁻¹U)(P·I_k + UᵀH⁻¹U)⁻¹(H⁻¹U)ᵀ,    U = [X₁ … X_k],
+//	H⁻¹ ← H⁻¹ − (H⁻¹U)(I_k + UᵀH⁻¹U)⁻¹(H⁻¹U)ᵀ,    U = [X₁ … X_k],
 //
-// which is the same result in exact arithmetic, computed with matrix
-// products (BLAS-3) and a k×k Cholesky factorization. Either way the
-// recursion costs about 4·P·o·W² flops for o outputs and W parameters, the
-// Woodbury updates at the speed of matrix products. That is more than
-// building G (P·o·W² flops with GaussNewton) and inverting it (about W³)
-// when P·o > W/3, but needs no W×W storage besides the result.
+// with matrix products (BLAS-3) and a k×k Cholesky factorization. Either
+// way the recursion costs about 4·P·o·W² flops for o outputs and W
+// parameters, more than building G and inverting it when P·o > W/3, but
+// needs no W×W storage besides the result.
 //
 // References:
 //
@@ -321,9 +314,9 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 //	  general network pruning, IEEE ICNN, 1993.
 type RecursiveInverse struct {
 	P *Problem
-	// Alpha is the initial damping α > 0; zero means 1e-4. Hassibi and
-	// Stork used 10⁻⁸ ≤ α ≤ 10⁻⁴. The condition number of the result is
-	// at most 1 + ρ(G/P)/α.
+	// Alpha is the damping per sample α > 0; zero means 1e-4. Hassibi
+	// and Stork used 10⁻⁸ ≤ α ≤ 10⁻⁴. The condition number of the result
+	// is at most 1 + ρ(G)/(Pα).
 	Alpha float64
 	// Block is the number of samples per Woodbury update; 1 gives the
 	// rank-one recursion, and zero means min(64, max(1, W/(16o))) for o
@@ -353,7 +346,7 @@ func (r RecursiveInverse) block() int {
 	return r.Block
 }
 
-// InverseTo sets dst to (αI + G/P)⁻¹ by the recursion. dst must be empty,
+// InverseTo sets dst to (PαI + G)⁻¹ by the recursion. dst must be empty,
 // in which case it is allocated after a memory check, or Dim×Dim. It checks
 // ctx once per update. It returns an error when the problem's data do not
 // fit its network or when the recursion loses positive definiteness (a
@@ -378,16 +371,17 @@ func (r RecursiveInverse) InverseTo(ctx context.Context, dst *mat.SymDense) erro
 	}
 	b := r.block()
 	h := dst.RawSymmetric()
+	N, _ := pr.X.Dims()
+	// With no samples the result is (αI)⁻¹, as for P = 1.
+	d0 := 1 / (float64(max(N, 1)) * alpha)
 	for i := 0; i < W; i++ {
 		row := h.Data[i*h.Stride : i*h.Stride+W]
 		clear(row)
-		row[i] = 1 / alpha
+		row[i] = d0
 	}
-	N, _ := pr.X.Dims()
 	if N == 0 || W == 0 {
 		return nil
 	}
-	P := float64(N)
 	outL := pr.Net.Outputs()
 	// Jacobian chunks hold a whole number of blocks.
 	chunk := b * max(1, parallel.ChunkRows/b)
@@ -404,7 +398,7 @@ func (r RecursiveInverse) InverseTo(ctx context.Context, dst *mat.SymDense) erro
 				}
 				x := blas64.Vector{N: W, Inc: 1, Data: J.Data[row*J.Stride : row*J.Stride+W]}
 				blas64.Symv(1, h, x, 0, hx)
-				d := P + blas64.Dot(x, hx)
+				d := 1 + blas64.Dot(x, hx)
 				if !(d > 0) || math.IsInf(d, 1) {
 					return recursionError(lo+row/outL, d)
 				}
@@ -431,12 +425,12 @@ func (r RecursiveInverse) InverseTo(ctx context.Context, dst *mat.SymDense) erro
 			k := r1 - r0
 			U := blas64.General{Rows: k, Cols: W, Stride: J.Stride, Data: J.Data[r0*J.Stride:]}
 			V := blas64.General{Rows: k, Cols: W, Stride: W, Data: v[:k*W]}
-			// V = Uᵀ H⁻¹ (k×W), S = P·I + Uᵀ H⁻¹ U (k×k).
+			// V = Uᵀ H⁻¹ (k×W), S = I + Uᵀ H⁻¹ U (k×k).
 			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, U, hg, 0, V)
 			S := blas64.General{Rows: k, Cols: k, Stride: k, Data: s[:k*k]}
 			blas64.Gemm(blas.NoTrans, blas.Trans, 1, U, V, 0, S)
 			for i := 0; i < k; i++ {
-				S.Data[i*k+i] += P
+				S.Data[i*k+i]++
 			}
 			// S = RᵀR; H⁻¹ ← H⁻¹ − ZᵀZ with Z = R⁻ᵀV.
 			R, ok := lapack64.Potrf(blas64.Symmetric{N: k, Uplo: blas.Upper, Stride: k, Data: S.Data})

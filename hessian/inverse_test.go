@@ -261,7 +261,7 @@ func TestDampedInverseEscalating(t *testing.T) {
 	}
 }
 
-// recursiveReference returns (αI + G/N)⁻¹ from the dense Gauss–Newton
+// recursiveReference returns (NαI + G)⁻¹ from the dense Gauss–Newton
 // matrix and a Cholesky inverse, with its condition number.
 func recursiveReference(t *testing.T, pr *Problem, alpha float64) (*mat.SymDense, float64) {
 	t.Helper()
@@ -270,13 +270,13 @@ func recursiveReference(t *testing.T, pr *Problem, alpha float64) (*mat.SymDense
 		t.Fatal(err)
 	}
 	N, _ := pr.X.Dims()
-	G.ScaleSym(1/float64(N), G)
+	lambda := float64(N) * alpha
 	var inv mat.SymDense
-	if err := DampedInverse(&inv, G, alpha); err != nil {
+	if err := DampedInverse(&inv, G, lambda); err != nil {
 		t.Fatal(err)
 	}
 	lmin, lmax := eigenRange(t, G)
-	return &inv, (lmax + alpha) / (lmin + alpha)
+	return &inv, (lmax + lambda) / (lmin + lambda)
 }
 
 func TestRecursiveInverse(t *testing.T) {
@@ -297,7 +297,7 @@ func TestRecursiveInverse(t *testing.T) {
 				d, s := maxAbsDiff(&got, want)
 				t.Logf("%v W=%d α=%g block %d: condition %.3g, relative difference %.3g", loss, pr.Dim(), a, block, cond, d/s)
 				if d > 1e-8*s {
-					t.Errorf("%v α=%g block %d: recursive inverse differs from (αI + G/N)⁻¹ by %.3g (scale %.3g)",
+					t.Errorf("%v α=%g block %d: recursive inverse differs from (NαI + G)⁻¹ by %.3g (scale %.3g)",
 						loss, a, block, d, s)
 				}
 			}
@@ -320,6 +320,59 @@ func TestRecursiveInverse(t *testing.T) {
 	var me *MemoryError
 	if err := (RecursiveInverse{P: live, MaxBytes: 100}).InverseTo(ctx, &mat.SymDense{}); !errors.As(err, &me) {
 		t.Errorf("100-byte limit: error %v", err)
+	}
+}
+
+// TestRecursiveInverseSummedLoss checks the units of RecursiveInverse on a
+// one-layer linear network with MSE, where the Gauss–Newton matrix is the
+// exact Hessian H of the summed loss: the result R satisfies
+// R(NαI + H) = I to 1e-12 for α = 10⁻², and for Hassibi and Stork's
+// smallest α = 10⁻⁸, R·H = I to 1e-6 (the damping contributes about
+// Nα/λmin(H), the recursion's rounding about ε/(Nα)·‖H‖). A result in the
+// units of the mean loss would be off by the factor N = 40.
+func TestRecursiveInverseSummedLoss(t *testing.T) {
+	pr := randomProblem(t, nn.Tanh, 0, nn.MSE, 40, 3)
+	if pr.Net.Layers()[0].Act != nn.Linear {
+		t.Fatal("the test needs a linear network")
+	}
+	H, err := Dense(ctx, Exact{pr}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	N, _ := pr.X.Dims()
+	W := pr.Dim()
+	for _, tc := range []struct {
+		alpha, damping, tol float64
+	}{
+		{1e-2, 1, 1e-12}, // R·(NαI + H) = I
+		{1e-8, 1, 1e-9},
+		{1e-8, 0, 1e-6}, // R·H = I
+	} {
+		var R mat.SymDense
+		if err := (RecursiveInverse{P: pr, Alpha: tc.alpha}).InverseTo(ctx, &R); err != nil {
+			t.Fatal(err)
+		}
+		A := mat.NewDense(W, W, nil)
+		A.Copy(H)
+		for i := 0; i < W; i++ {
+			A.Set(i, i, A.At(i, i)+tc.damping*float64(N)*tc.alpha)
+		}
+		var RA mat.Dense
+		RA.Mul(&R, A)
+		var worst float64
+		for i := 0; i < W; i++ {
+			for j := 0; j < W; j++ {
+				want := 0.0
+				if i == j {
+					want = 1
+				}
+				worst = max(worst, math.Abs(RA.At(i, j)-want))
+			}
+		}
+		t.Logf("α=%g, damping %g·Nα: |R·(H + damping) − I| = %.3g", tc.alpha, tc.damping, worst)
+		if worst > tc.tol {
+			t.Errorf("α=%g, damping %g·Nα: |R·(H + damping) − I| = %.3g, want ≤ %g", tc.alpha, tc.damping, worst, tc.tol)
+		}
 	}
 }
 

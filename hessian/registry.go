@@ -130,7 +130,7 @@ var kinds = []Kind{
 		New: func(p *Problem, o KindOptions) Curvature { return Fisher{P: p} }},
 	{Name: "fisher-lowrank", Desc: "low-rank empirical Fisher matrix λI + F", Help: "the empirical Fisher matrix of m sampled gradients plus damping, in its Woodbury form (O(m·W))", LowRank: true, PSD: true},
 	{Name: "gn-lowrank", Desc: "low-rank Gauss–Newton matrix λI + G", Help: "the Gauss–Newton matrix of m sampled rows plus damping, in its Woodbury form (O(m·outputs·W))", LowRank: true, PSD: true},
-	{Name: "recursive", Desc: "OBS recursive inverse (αI + G/N)⁻¹", Help: "the Optimal Brain Surgeon recursive inverse (αI + G/N)⁻¹ of the mean loss", InverseOnly: true, PSD: true},
+	{Name: "recursive", Desc: "OBS recursive inverse (NαI + G)⁻¹", Help: "the Optimal Brain Surgeon recursive inverse (NαI + G)⁻¹ of the summed loss", InverseOnly: true, PSD: true},
 	{Name: "diag-bl", Desc: "Becker–LeCun diagonal", Help: "the Becker–LeCun back-propagated diagonal approximation of H", Diagonal: true,
 		New: func(p *Problem, o KindOptions) Curvature { return BeckerLeCun{P: p} }},
 	{Name: "diag-lm", Desc: "Levenberg–Marquardt diagonal", Help: "the Levenberg–Marquardt form of the Becker–LeCun diagonal, without f″ terms, ≥ 0", Diagonal: true, PSD: true,

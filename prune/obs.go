@@ -45,11 +45,10 @@ const NoDamping = -1.0
 // H⁻¹ is, by Curvature:
 //
 //	Exact (default), GaussNewton, Fisher:  (C + λI)⁻¹ of the dense matrix C,
-//	Recursive:  (PαI + G)⁻¹ = (1/P)·(αI + G/P)⁻¹,
+//	Recursive:  (PαI + G)⁻¹,
 //
-// the latter from hessian.RecursiveInverse over the P training samples,
-// rescaled so that it estimates the inverse curvature of the summed loss
-// E = Σₙ ℓₙ like the others; its damping is Pα.
+// the latter from hessian.RecursiveInverse over the P training samples;
+// its damping is Pα.
 //
 // When C + λI is not positive definite, or its condition number is above
 // hessian.MaxCondition, λ is raised tenfold until it is
@@ -162,7 +161,6 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 		if err := r.InverseTo(ctx, &hinv); err != nil {
 			return nil, 0, fmt.Errorf("OBS recursive inverse: %w", err)
 		}
-		hinv.ScaleSym(1/P, &hinv)
 		return &hinv, P * alpha, nil
 	}
 
