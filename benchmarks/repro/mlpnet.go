@@ -13,6 +13,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/benchtime"
 	"github.com/secondorder/prune/internal/heappeak"
 	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/nn"
@@ -133,10 +134,7 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 		}
 	}
 
-	gflops, err := gemmRate(cfg.gemmN, 3)
-	if err != nil {
-		return err
-	}
+	gflops := benchtime.DGEMMRateN(cfg.gemmN, 3)
 	r.logf("DGEMM %d×%d: %.1f GFLOP/s", cfg.gemmN, cfg.gemmN, gflops)
 
 	weights := weightIndices(net)

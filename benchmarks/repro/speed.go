@@ -95,10 +95,7 @@ func runSpeed(ctx context.Context, r *runCtx) error {
 	cfg := r.speedConfig()
 	seed := r.o.Seed
 	r.logf("seed %d; networks %v (tanh hidden, linear output, mse) on N = %d random samples; median of %d runs", seed, cfg.nets, cfg.n, cfg.reps)
-	gemm, err := gemmRate(cfg.gemmN, cfg.reps)
-	if err != nil {
-		return err
-	}
+	gemm := benchtime.DGEMMRateN(cfg.gemmN, cfg.reps)
 	r.logf("DGEMM %d×%d: %.2f GFLOP/s", cfg.gemmN, cfg.gemmN, gemm)
 
 	times := make([]map[string]speedTime, len(cfg.nets))
@@ -335,25 +332,6 @@ func speedLayerwise(ctx context.Context, r *runCtx, cfg speedConfig, seed uint64
 		r.logf("layer-wise %v on %s at 90 %%: %s", m, archString(cfg.lwSizes), formatDuration(rep.Time))
 	}
 	return out, nil
-}
-
-// gemmRate returns the rate of mat.Dense.Mul on two n×n matrices in
-// GFLOP/s.
-func gemmRate(n, reps int) (float64, error) {
-	rng := rand.New(rand.NewPCG(3, 3))
-	a, b := mat.NewDense(n, n, nil), mat.NewDense(n, n, nil)
-	for _, m := range []*mat.Dense{a, b} {
-		raw := m.RawMatrix()
-		for i := range raw.Data {
-			raw.Data[i] = rng.NormFloat64()
-		}
-	}
-	var c mat.Dense
-	t, err := measure(func() error { c.Mul(a, b); return nil }, reps, time.Hour)
-	if err != nil {
-		return 0, err
-	}
-	return 2 * float64(n) * float64(n) * float64(n) / t.d.Seconds() / 1e9, nil
 }
 
 // formatDuration formats d with three significant digits.

@@ -75,11 +75,13 @@ func CPUModel() string {
 	return "unknown"
 }
 
-// DGEMMRate returns the BLAS's matrix-multiply rate in GFLOP/s: the
-// median of reps products of two 2000×2000 matrices (2n³ flops) after a
-// warm-up product.
-func DGEMMRate(reps int) float64 {
-	const n = 2000
+// DGEMMRate returns DGEMMRateN(2000, reps).
+func DGEMMRate(reps int) float64 { return DGEMMRateN(2000, reps) }
+
+// DGEMMRateN returns the BLAS's matrix-multiply rate in GFLOP/s: the
+// median of reps products of two n×n matrices (2n³ flops) after a warm-up
+// product.
+func DGEMMRateN(n, reps int) float64 {
 	rng := rand.New(rand.NewPCG(3, 3))
 	a, b := mat.NewDense(n, n, nil), mat.NewDense(n, n, nil)
 	for _, m := range []*mat.Dense{a, b} {
@@ -91,7 +93,7 @@ func DGEMMRate(reps int) float64 {
 	var c mat.Dense
 	c.ReuseAs(n, n)
 	r, _ := Measure(func() error { c.Mul(a, b); return nil }, reps, time.Hour)
-	return 2 * n * n * n / r.D.Seconds() / 1e9
+	return 2 * float64(n) * float64(n) * float64(n) / r.D.Seconds() / 1e9
 }
 
 // LoadAverage returns the 1-, 5- and 15-minute load averages from
