@@ -1,6 +1,6 @@
 // Package modelio reads and writes networks in the model files of the
 // toolkit, chosen by extension: prune-mlp/1 JSON files (.json, see
-// nn.Format) and PyTorch state_dicts: .pt or .pth files of torch.save,
+// Format) and PyTorch state_dicts: .pt or .pth files of torch.save,
 // .safetensors files, and archives saved by NumPy (.npz).
 //
 // # .pt and .safetensors files

@@ -42,7 +42,7 @@ func IsStateDict(path string) bool {
 }
 
 // Load reads a network from the model file at path, in the format its
-// extension names: .json for a prune-mlp/1 file (nn.Load); for a PyTorch
+// extension names: .json for a prune-mlp/1 file (ReadJSON); for a PyTorch
 // state_dict, .npz (Read), .pt or .pth (ReadPT) and .safetensors
 // (ReadSafetensors).
 //
@@ -59,7 +59,7 @@ func Load(path string, spec *Spec) (*nn.Network, error) {
 		return nil, err
 	}
 	if ext == ".json" {
-		n, err := nn.Load(path)
+		n, err := loadJSON(path)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func joinActs(acts []nn.Activation) string {
 }
 
 // Save writes n to the model file at path, in the format its extension
-// names: .json for a prune-mlp/1 file (nn.Save); for a PyTorch state_dict,
+// names: .json for a prune-mlp/1 file (WriteJSON); for a PyTorch state_dict,
 // .npz (Write), .pt or .pth (WritePT) and .safetensors (WriteSafetensors).
 // For a state_dict it then writes the spec file SpecPath(path),
 // which holds the activations, the loss and Meta, so that Load(path, nil)
@@ -165,7 +165,7 @@ func Save(path string, n *nn.Network) error {
 		return err
 	}
 	if ext == ".json" {
-		return nn.Save(path, n)
+		return saveJSON(path, n)
 	}
 	var s atomicfile.Set
 	defer s.Abort()

@@ -645,10 +645,10 @@ func TestLayout(t *testing.T) {
 	}
 	// Through a prune-mlp/1 file, which reads numbers as json.Number.
 	var buf bytes.Buffer
-	if err := n.Write(&buf); err != nil {
+	if err := WriteJSON(&buf, n); err != nil {
 		t.Fatal(err)
 	}
-	m, err := nn.Read(&buf)
+	m, err := ReadJSON(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func SaveSet(s *atomicfile.Set, path string, n *nn.Network) error {
 		return err
 	}
 	if ext == ".json" {
-		return named(path, s.Write(path, n.Write))
+		return named(path, s.Write(path, func(w io.Writer) error { return WriteJSON(w, n) }))
 	}
 	if _, err := writable(n); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

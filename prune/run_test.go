@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -320,10 +321,10 @@ func TestRunRetrainKeepsMaskAndSaves(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "pruned.json")
-	if err := nn.Save(path, res.Net); err != nil {
+	if err := modelio.Save(path, res.Net); err != nil {
 		t.Fatal(err)
 	}
-	back, err := nn.Load(path)
+	back, err := modelio.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -190,10 +191,10 @@ type stateJSON struct {
 }
 
 // MarshalJSON writes the state as JSON, the network in the model format
-// of nn.Network.Write.
+// of modelio.WriteJSON.
 func (st *State) MarshalJSON() ([]byte, error) {
 	var net bytes.Buffer
-	if err := st.Net.Write(&net); err != nil {
+	if err := modelio.WriteJSON(&net, st.Net); err != nil {
 		return nil, err
 	}
 	j := stateJSON{
@@ -235,7 +236,7 @@ func (st *State) UnmarshalJSON(b []byte) error {
 	if j.Format != StateFormat {
 		return fmt.Errorf("prune: state has format %q, want %q", j.Format, StateFormat)
 	}
-	net, err := nn.Read(bytes.NewReader(j.Net))
+	net, err := modelio.ReadJSON(bytes.NewReader(j.Net))
 	if err != nil {
 		return fmt.Errorf("prune: state: network: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/benchtime"
 	"github.com/secondorder/prune/internal/blasimpl"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -68,7 +69,7 @@ func main() {
 
 	var net *nn.Network
 	if *modelIn != "" {
-		if net, err = nn.Load(*modelIn); err != nil {
+		if net, err = modelio.Load(*modelIn, nil); err != nil {
 			log.Fatal(err)
 		}
 	} else {
@@ -85,7 +86,7 @@ func main() {
 		}
 		net.Meta = map[string]any{"data": "mnist", "epochs": *epochs, "seed": *seed, "trainer": "adam"}
 		if *modelOut != "" {
-			if err := nn.Save(*modelOut, net); err != nil {
+			if err := modelio.Save(*modelOut, net); err != nil {
 				log.Fatal(err)
 			}
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/heappeak"
 	"github.com/secondorder/prune/internal/sysmem"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -98,7 +99,7 @@ func run(n, testN, epochs int, seed uint64, modelIn, modelOut string, samples in
 	test := nn.Data{X: data.Test.X, Y: data.Test.Y}
 	var net *nn.Network
 	if modelIn != "" {
-		if net, err = nn.Load(modelIn); err != nil {
+		if net, err = modelio.Load(modelIn, nil); err != nil {
 			return err
 		}
 	} else {
@@ -116,7 +117,7 @@ func run(n, testN, epochs int, seed uint64, modelIn, modelOut string, samples in
 		}
 		log.Printf("trained %s in %s", net.Arch(), time.Since(t0).Round(time.Second))
 		if modelOut != "" {
-			if err := nn.Save(modelOut, net); err != nil {
+			if err := modelio.Save(modelOut, net); err != nil {
 				return err
 			}
 		}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/blasimpl"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -100,7 +101,7 @@ func main() {
 	var net *nn.Network
 	var trainTime time.Duration
 	if *modelIn != "" {
-		if net, err = nn.Load(*modelIn); err != nil {
+		if net, err = modelio.Load(*modelIn, nil); err != nil {
 			log.Fatal(err)
 		}
 	} else {
@@ -127,7 +128,7 @@ func main() {
 		trainTime = time.Since(t0)
 		net.Meta = map[string]any{"data": "mnist", "n": *n, "epochs": *epochs, "seed": *seed, "trainer": "adam"}
 		if *modelOut != "" {
-			if err := nn.Save(*modelOut, net); err != nil {
+			if err := modelio.Save(*modelOut, net); err != nil {
 				log.Fatal(err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -58,7 +59,7 @@ func (lp *pruneLoop) checkpoint() error {
 			ck.State.History, ck.State.HistorySample, ck.State.HistoryGroups = listed, sample, groups
 		}
 		var model bytes.Buffer
-		if err := lp.cur.Write(&model); err != nil {
+		if err := modelio.WriteJSON(&model, lp.cur); err != nil {
 			return fmt.Errorf("checkpoint: %v", err)
 		}
 		ck.Model = model.Bytes()
@@ -215,7 +216,7 @@ func prepareResume(o runOptions) (*runPlan, error) {
 	var net *nn.Network
 	if ck.Engine != nil {
 		net = ck.Engine.Net
-	} else if net, err = nn.Read(bytes.NewReader(ck.Model)); err != nil {
+	} else if net, err = modelio.ReadJSON(bytes.NewReader(ck.Model)); err != nil {
 		return nil, fmt.Errorf("--resume %s: model: %v", where, err)
 	}
 	if net.Meta != nil {

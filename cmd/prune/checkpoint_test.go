@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -84,7 +85,7 @@ func checkpointSeeds(f *testing.F) [][]byte {
 	}
 	net.Init(rand.NewPCG(1, 2))
 	var model bytes.Buffer
-	if err := net.Write(&model); err != nil {
+	if err := modelio.WriteJSON(&model, net); err != nil {
 		f.Fatal(err)
 	}
 	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Seed: 1}, Method: "obs", Curvature: "exact", Damping: ptr(1e-4),
@@ -138,7 +139,7 @@ func FuzzReadCheckpoint(f *testing.F) {
 		}
 		_ = checkResumedSettings(ck.Manifest.Settings)
 		if ck.Engine == nil {
-			if _, err := nn.Read(bytes.NewReader(ck.Model)); err != nil {
+			if _, err := modelio.ReadJSON(bytes.NewReader(ck.Model)); err != nil {
 				return
 			}
 		}

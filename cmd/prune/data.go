@@ -240,7 +240,7 @@ func decodeMeta(v any, dst any) bool {
 }
 
 // metaValue returns v converted to the plain JSON values (maps, slices,
-// strings, json.Numbers, bools) that nn.Read gives for a model's metadata,
+// strings, json.Numbers, bools) that modelio.ReadJSON gives for a model's metadata,
 // so that the metadata are the same before and after a round trip.
 func metaValue(v any) any {
 	b, err := json.Marshal(v)

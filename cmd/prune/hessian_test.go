@@ -14,6 +14,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
@@ -32,7 +33,7 @@ func monksTrain(t *testing.T) *datasets.Set {
 // loadModel reads a model file.
 func loadModel(t *testing.T, path string) *nn.Network {
 	t.Helper()
-	n, err := nn.Load(path)
+	n, err := modelio.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func prunedModelFile(t *testing.T, q int) string {
 	n := loadModel(t, monksModelFile(t))
 	n.Prune(q)
 	path := filepath.Join(t.TempDir(), "pruned.json")
-	if err := nn.Save(path, n); err != nil {
+	if err := modelio.Save(path, n); err != nil {
 		t.Fatal(err)
 	}
 	return path

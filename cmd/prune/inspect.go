@@ -83,10 +83,10 @@ type modelInfo struct {
 const NPZFormat = "PyTorch state_dict (.npz)"
 
 // modelFormat returns the format of the model file at path, by its
-// extension: nn.Format, NPZFormat, or the like for .pt and .safetensors.
+// extension: modelio.Format, NPZFormat, or the like for .pt and .safetensors.
 func modelFormat(path string) string {
 	if !isNPZ(path) {
-		return nn.Format
+		return modelio.Format
 	}
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".npz" {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -97,7 +98,7 @@ func TestTrainEvalMonks(t *testing.T) {
 
 	// The model records the data set, so --data may be left out, and the
 	// training split drawn with the recorded seed is the one trained on.
-	n, err := nn.Load(model)
+	n, err := modelio.Load(model, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestTrainDefaults(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
-	n, err := nn.Load(model)
+	n, err := modelio.Load(model, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestInspect(t *testing.T) {
 		{In: 17, Out: 3, Activation: "tanh", Weights: 51, Biases: 3, LiveWeights: 51, LiveBiases: 3},
 		{In: 3, Out: 1, Activation: "sigmoid", Weights: 3, Biases: 1, LiveWeights: 3, LiveBiases: 1},
 	}
-	if info.Format != nn.Format || info.Arch != "17-3-1" || info.Loss != "mse" || info.Params != 58 || info.Live != 58 || info.Pruned != 0 || info.Sparsity != 0 {
+	if info.Format != modelio.Format || info.Arch != "17-3-1" || info.Loss != "mse" || info.Params != 58 || info.Live != 58 || info.Pruned != 0 || info.Sparsity != 0 {
 		t.Errorf("inspect = %+v", info)
 	}
 	if len(info.Layers) != 2 || info.Layers[0] != want[0] || info.Layers[1] != want[1] {
@@ -203,14 +204,14 @@ func TestInspect(t *testing.T) {
 	}
 
 	// A pruned model.
-	n, err := nn.Load(model)
+	n, err := modelio.Load(model, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Prune(n.WeightIndex(0, 1, 4))
 	n.Prune(n.WeightIndex(1, 0, 2))
 	n.Prune(n.BiasIndex(1, 0))
-	if err := nn.Save(model, n); err != nil {
+	if err := modelio.Save(model, n); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = runArgs("inspect", "--model", model)
@@ -401,7 +402,7 @@ func TestFailures(t *testing.T) {
 	if code, _, stderr := runArgs("train", "-q", "--data", csv, "--arch", "2-2-1", "--epochs", "3", "-o", existing, "--overwrite"); code != 0 {
 		t.Fatalf("train --overwrite: exit %d\n%s", code, stderr)
 	}
-	if _, err := nn.Load(existing); err != nil {
+	if _, err := modelio.Load(existing, nil); err != nil {
 		t.Errorf("train --overwrite: %v", err)
 	}
 }

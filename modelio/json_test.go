@@ -1,4 +1,4 @@
-package nn
+package modelio
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/internal/memtest"
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -49,14 +50,14 @@ func fileRandValue(rng *rand.Rand) float64 {
 
 // fileRandNet returns a network with the given sizes, activations and loss,
 // random awkward parameters and, when masked, a random mask.
-func fileRandNet(t testing.TB, sizes []int, acts []Activation, loss Loss, masked bool, rng *rand.Rand) *Network {
+func fileRandNet(t testing.TB, sizes []int, acts []nn.Activation, loss nn.Loss, masked bool, rng *rand.Rand) *nn.Network {
 	t.Helper()
-	n, err := New(sizes, acts, loss)
+	n, err := nn.New(sizes, acts, loss)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for q := range n.theta {
-		n.theta[q] = fileRandValue(rng)
+	for q := range n.RawParams() {
+		n.RawParams()[q] = fileRandValue(rng)
 	}
 	if masked {
 		m := make([]bool, n.NumParams())
@@ -71,19 +72,19 @@ func fileRandNet(t testing.TB, sizes []int, acts []Activation, loss Loss, masked
 
 // fileEqual reports how a and b differ, or "" when they are the same
 // network: layers, loss, parameters bit for bit, mask and metadata.
-func fileEqual(a, b *Network) string {
-	if !slices.Equal(a.layers, b.layers) {
+func fileEqual(a, b *nn.Network) string {
+	if !slices.Equal(a.Layers(), b.Layers()) {
 		return "layers differ"
 	}
-	if a.loss != b.loss {
+	if a.Loss() != b.Loss() {
 		return "losses differ"
 	}
-	if len(a.theta) != len(b.theta) {
+	if len(a.RawParams()) != len(b.RawParams()) {
 		return "parameter counts differ"
 	}
-	for q := range a.theta {
-		if math.Float64bits(a.theta[q]) != math.Float64bits(b.theta[q]) {
-			return "parameter " + a.ParamAt(q).String() + " differs: " + formatFloat(a.theta[q]) + " vs " + formatFloat(b.theta[q])
+	for q := range a.RawParams() {
+		if math.Float64bits(a.RawParams()[q]) != math.Float64bits(b.RawParams()[q]) {
+			return "parameter " + a.ParamAt(q).String() + " differs: " + formatFloat(a.RawParams()[q]) + " vs " + formatFloat(b.RawParams()[q])
 		}
 	}
 	if !slices.Equal(a.Mask(), b.Mask()) {
@@ -106,10 +107,10 @@ func fileEqual(a, b *Network) string {
 	return ""
 }
 
-func fileWrite(t testing.TB, n *Network) []byte {
+func fileWrite(t testing.TB, n *nn.Network) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := n.Write(&buf); err != nil {
+	if err := WriteJSON(&buf, n); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -118,21 +119,21 @@ func fileWrite(t testing.TB, n *Network) []byte {
 func TestFileRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := [][]int{{1, 1}, {3, 2}, {2, 1, 1}, {4, 5, 3}, {2, 3, 3, 2}, {17, 3, 1}}
-	all := []Activation{Linear, Tanh, Sigmoid, ReLU, Softmax}
+	all := []nn.Activation{nn.Linear, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.Softmax}
 	combos := 0
-	for _, loss := range []Loss{MSE, BCE, CE} {
+	for _, loss := range []nn.Loss{nn.MSE, nn.BCE, nn.CE} {
 		for _, hidden := range all {
 			for _, out := range all {
 				for _, sizes := range shapes {
-					if len(sizes) == 2 && hidden != Linear {
+					if len(sizes) == 2 && hidden != nn.Linear {
 						continue // no hidden layer
 					}
-					acts := make([]Activation, len(sizes)-1)
+					acts := make([]nn.Activation, len(sizes)-1)
 					for l := range acts {
 						acts[l] = hidden
 					}
 					acts[len(acts)-1] = out
-					if _, err := New(sizes, acts, loss); err != nil {
+					if _, err := nn.New(sizes, acts, loss); err != nil {
 						continue
 					}
 					combos++
@@ -151,7 +152,7 @@ func TestFileRoundTrip(t *testing.T) {
 						if !bytes.Equal(b, fileWrite(t, n)) {
 							t.Fatal("Write is not deterministic")
 						}
-						m, err := Read(bytes.NewReader(b))
+						m, err := ReadJSON(bytes.NewReader(b))
 						if err != nil {
 							t.Fatalf("%s %v %v: %v\n%s", n.Arch(), acts, loss, err, b)
 						}
@@ -185,20 +186,20 @@ func TestFileFloats(t *testing.T) {
 	for len(vals) < 10000 {
 		vals = append(vals, fileRandValue(rng))
 	}
-	n, err := New([]int{len(vals) - 1, 1}, []Activation{Linear}, MSE)
+	n, err := nn.New([]int{len(vals) - 1, 1}, []nn.Activation{nn.Linear}, nn.MSE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	copy(n.theta, vals)
-	m, err := Read(bytes.NewReader(fileWrite(t, n)))
+	copy(n.RawParams(), vals)
+	m, err := ReadJSON(bytes.NewReader(fileWrite(t, n)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := fileEqual(n, m); d != "" {
 		t.Fatal(d)
 	}
-	if !math.Signbit(m.theta[1]) || m.theta[1] != 0 {
-		t.Errorf("-0 read back as %v", m.theta[1])
+	if !math.Signbit(m.RawParams()[1]) || m.RawParams()[1] != 0 {
+		t.Errorf("-0 read back as %v", m.RawParams()[1])
 	}
 }
 
@@ -207,7 +208,7 @@ func TestFileMaskAllLive(t *testing.T) {
 		fileLayerOf(m, 0)["weight_mask"] = [][]any{{1, 1}, {1, 1}, {1, 1}}
 		fileLayerOf(m, 1)["bias_mask"] = []any{1, 1}
 	})
-	n, err := Read(bytes.NewReader(b))
+	n, err := ReadJSON(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestFileMaskAllLive(t *testing.T) {
 		fileLayerOf(m, 1)["bias"] = []any{0, 0.5}
 		fileLayerOf(m, 1)["bias_mask"] = []any{0, 1}
 	})
-	n, err = Read(bytes.NewReader(b))
+	n, err = ReadJSON(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,13 +236,13 @@ func TestFileMaskAllLive(t *testing.T) {
 		fileLayerOf(m, 1)["bias"] = []any{math.Copysign(0, -1), 0.5}
 		fileLayerOf(m, 1)["bias_mask"] = []any{0, 1}
 	})
-	if _, err := Read(bytes.NewReader(b)); err != nil {
+	if _, err := ReadJSON(bytes.NewReader(b)); err != nil {
 		t.Errorf("masked -0: %v", err)
 	}
 }
 
 func TestFileMeta(t *testing.T) {
-	n, err := New([]int{1, 1}, []Activation{Linear}, MSE)
+	n, err := nn.New([]int{1, 1}, []nn.Activation{nn.Linear}, nn.MSE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestFileMeta(t *testing.T) {
 	if !bytes.Contains(b, []byte(`"html": "<a&b>"`)) {
 		t.Errorf("meta strings escaped:\n%s", b)
 	}
-	m, err := Read(bytes.NewReader(b))
+	m, err := ReadJSON(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestFileMeta(t *testing.T) {
 	// Empty and null meta give a nil Meta and are not written.
 	for _, meta := range []any{map[string]any{}, nil} {
 		b := fileModelJSON(t, func(m map[string]any) { m["meta"] = meta })
-		n, err := Read(bytes.NewReader(b))
+		n, err := ReadJSON(bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,24 +281,24 @@ func TestFileMeta(t *testing.T) {
 func TestFileWriteRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		edit func(n *Network)
+		edit func(n *nn.Network)
 		want string
 	}{
-		{"NaN", func(n *Network) { n.theta[3] = math.NaN() }, "W0[1][1]"},
-		{"+Inf", func(n *Network) { n.Bias(1)[0] = math.Inf(1) }, "+Inf"},
-		{"-Inf", func(n *Network) { n.theta[0] = math.Inf(-1) }, "-Inf"},
-		{"pruned non-zero", func(n *Network) { n.Prune(2); n.theta[2] = 0.5 }, "pruned"},
-		{"meta NaN", func(n *Network) { n.Meta = map[string]any{"x": math.NaN()} }, "meta"},
-		{"meta func", func(n *Network) { n.Meta = map[string]any{"f": func() {}} }, "meta"},
+		{"NaN", func(n *nn.Network) { n.RawParams()[3] = math.NaN() }, "W0[1][1]"},
+		{"+Inf", func(n *nn.Network) { n.Bias(1)[0] = math.Inf(1) }, "+Inf"},
+		{"-Inf", func(n *nn.Network) { n.RawParams()[0] = math.Inf(-1) }, "-Inf"},
+		{"pruned non-zero", func(n *nn.Network) { n.Prune(2); n.RawParams()[2] = 0.5 }, "pruned"},
+		{"meta NaN", func(n *nn.Network) { n.Meta = map[string]any{"x": math.NaN()} }, "meta"},
+		{"meta func", func(n *nn.Network) { n.Meta = map[string]any{"f": func() {}} }, "meta"},
 	} {
-		n, err := New([]int{2, 3, 2}, []Activation{Tanh, Linear}, MSE)
+		n, err := nn.New([]int{2, 3, 2}, []nn.Activation{nn.Tanh, nn.Linear}, nn.MSE)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.Init(rand.NewPCG(1, 1))
 		tc.edit(n)
 		var buf bytes.Buffer
-		err = n.Write(&buf)
+		err = WriteJSON(&buf, n)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want mention of %q", tc.name, err, tc.want)
 		}
@@ -452,16 +453,16 @@ func fileBadCases(t testing.TB) []fileBadCase {
 }
 
 func TestFileReadGood(t *testing.T) {
-	n, err := Read(bytes.NewReader(fileModelJSON(t, nil)))
+	n, err := ReadJSON(bytes.NewReader(fileModelJSON(t, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Arch() != "2-3-2" || n.Loss() != BCE || n.Layer(0).Act != Tanh || n.Layer(1).Act != Sigmoid {
+	if n.Arch() != "2-3-2" || n.Loss() != nn.BCE || n.Layer(0).Act != nn.Tanh || n.Layer(1).Act != nn.Sigmoid {
 		t.Errorf("read %s %v", n.Arch(), n.Layers())
 	}
 	want := []float64{0.5, -0.25, 1, 2, -3, 0.125, 0.1, 0.2, 0.3, 1, 2, 3, 4, 5, 6, -1, 1}
-	if !slices.Equal(n.theta, want) {
-		t.Errorf("params %v, want %v", n.theta, want)
+	if !slices.Equal(n.RawParams(), want) {
+		t.Errorf("params %v, want %v", n.RawParams(), want)
 	}
 	if n.HasMask() {
 		t.Error("mask read from a file without one")
@@ -473,7 +474,7 @@ func TestFileReadGood(t *testing.T) {
 
 func TestFileReadBad(t *testing.T) {
 	for _, tc := range fileBadCases(t) {
-		n, err := Read(bytes.NewReader(tc.data))
+		n, err := ReadJSON(bytes.NewReader(tc.data))
 		if err == nil {
 			t.Errorf("%s: no error reading\n%s", tc.name, tc.data)
 			continue
@@ -500,7 +501,7 @@ func TestFileReadHugeDeclared(t *testing.T) {
 	})
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := Read(bytes.NewReader(b))
+	_, err := ReadJSON(bytes.NewReader(b))
 	runtime.ReadMemStats(&after)
 	if err == nil {
 		t.Fatal("no error")
@@ -514,17 +515,17 @@ func TestFileReadTooLarge(t *testing.T) {
 	good := fileModelJSON(t, nil)
 	defer func(m int64) { maxFileSize = m }(maxFileSize)
 	maxFileSize = int64(len(good))
-	if _, err := Read(bytes.NewReader(good)); err != nil {
+	if _, err := ReadJSON(bytes.NewReader(good)); err != nil {
 		t.Fatalf("file at the limit: %v", err)
 	}
 	for _, b := range [][]byte{append(slices.Clone(good), ' '), bytes.Repeat([]byte(" "), 2*len(good))} {
-		_, err := Read(bytes.NewReader(b))
+		_, err := ReadJSON(bytes.NewReader(b))
 		if err == nil || !strings.Contains(err.Error(), "larger than") {
 			t.Errorf("err = %v, want a size error", err)
 		}
 	}
 	maxFileSize = int64(len(good) / 2)
-	_, err := Read(bytes.NewReader(good))
+	_, err := ReadJSON(bytes.NewReader(good))
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("err = %v, want a size error", err)
 	}
@@ -539,7 +540,7 @@ func (fileErrReader) Read([]byte) (int, error) { return 0, errFileRead }
 func TestFileReadIOError(t *testing.T) {
 	for _, prefix := range [][]byte{nil, []byte(`{"format": `), fileModelJSON(t, nil)} {
 		r := io.MultiReader(bytes.NewReader(prefix), fileErrReader{})
-		if _, err := Read(r); !errors.Is(err, errFileRead) {
+		if _, err := ReadJSON(r); !errors.Is(err, errFileRead) {
 			t.Errorf("after %d bytes: err = %v, want %v", len(prefix), err, errFileRead)
 		}
 	}
@@ -547,11 +548,11 @@ func TestFileReadIOError(t *testing.T) {
 
 func TestFileGolden(t *testing.T) {
 	const path = "testdata/xor-2-2-1.json"
-	n, err := Load(path)
+	n, err := loadJSON(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Arch() != "2-2-1" || n.Loss() != MSE || n.Layer(0).Act != ReLU || n.Layer(1).Act != Linear {
+	if n.Arch() != "2-2-1" || n.Loss() != nn.MSE || n.Layer(0).Act != nn.ReLU || n.Layer(1).Act != nn.Linear {
 		t.Fatalf("read %s %v %v", n.Arch(), n.Layers(), n.Loss())
 	}
 	if n.NumParams() != 9 || n.NumLive() != 6 {
@@ -587,12 +588,12 @@ func TestFileGolden(t *testing.T) {
 func TestFileLoadSave(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.json")
-	n := fileRandNet(t, []int{3, 4, 2}, []Activation{ReLU, Softmax}, CE, true, rand.New(rand.NewPCG(5, 6)))
+	n := fileRandNet(t, []int{3, 4, 2}, []nn.Activation{nn.ReLU, nn.Softmax}, nn.CE, true, rand.New(rand.NewPCG(5, 6)))
 	n.Meta = map[string]any{"seed": 5}
-	if err := Save(path, n); err != nil {
+	if err := saveJSON(path, n); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(path)
+	m, err := loadJSON(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,8 +614,8 @@ func TestFileLoadSave(t *testing.T) {
 
 	// A network that cannot be written leaves the file untouched.
 	bad := n.Clone()
-	bad.theta[bad.LiveIndices()[3]] = math.NaN()
-	err = Save(path, bad)
+	bad.RawParams()[bad.LiveIndices()[3]] = math.NaN()
+	err = saveJSON(path, bad)
 	if err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), "NaN") {
 		t.Errorf("Save of NaN network: err = %v", err)
 	}
@@ -635,11 +636,11 @@ func TestFileLoadSave(t *testing.T) {
 	if err := os.WriteFile(badPath, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(badPath)
+	_, err = loadJSON(badPath)
 	if err == nil || !strings.HasPrefix(err.Error(), badPath+": loss: ") {
 		t.Errorf("Load of bad file: err = %v", err)
 	}
-	_, err = Load(filepath.Join(dir, "missing.json"))
+	_, err = loadJSON(filepath.Join(dir, "missing.json"))
 	if !errors.Is(err, os.ErrNotExist) || strings.Count(err.Error(), "missing.json") != 1 {
 		t.Errorf("Load of missing file: err = %v", err)
 	}
@@ -647,23 +648,23 @@ func TestFileLoadSave(t *testing.T) {
 
 // FuzzRead checks that Read never panics and that whatever it accepts is
 // written and read back unchanged.
-func FuzzRead(f *testing.F) {
+func FuzzReadJSON(f *testing.F) {
 	f.Add(fileModelJSON(f, nil))
 	if b, err := os.ReadFile("testdata/xor-2-2-1.json"); err == nil {
 		f.Add(b)
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
-	f.Add(fileWrite(f, fileRandNet(f, []int{2, 3, 2}, []Activation{Sigmoid, Softmax}, CE, true, rng)))
-	f.Add(fileWrite(f, fileRandNet(f, []int{1, 2, 1}, []Activation{ReLU, Linear}, MSE, false, rng)))
+	f.Add(fileWrite(f, fileRandNet(f, []int{2, 3, 2}, []nn.Activation{nn.Sigmoid, nn.Softmax}, nn.CE, true, rng)))
+	f.Add(fileWrite(f, fileRandNet(f, []int{1, 2, 1}, []nn.Activation{nn.ReLU, nn.Linear}, nn.MSE, false, rng)))
 	for _, tc := range fileBadCases(f) {
 		f.Add(tc.data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
-			n   *Network
+			n   *nn.Network
 			err error
 		)
-		if got, bound := memtest.Allocated(func() { n, err = Read(bytes.NewReader(data)) }), readAllocBound(len(data)); got > bound {
+		if got, bound := memtest.Allocated(func() { n, err = ReadJSON(bytes.NewReader(data)) }), readAllocBound(len(data)); got > bound {
 			t.Fatalf("read of %d bytes allocated %d, above %d", len(data), got, bound)
 		}
 		if err != nil {
@@ -673,10 +674,10 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		var b1 bytes.Buffer
-		if err := n.Write(&b1); err != nil {
+		if err := WriteJSON(&b1, n); err != nil {
 			t.Fatalf("cannot write what was read: %v", err)
 		}
-		m, err := Read(bytes.NewReader(b1.Bytes()))
+		m, err := ReadJSON(bytes.NewReader(b1.Bytes()))
 		if err != nil {
 			t.Fatalf("cannot read what was written: %v\n%s", err, b1.Bytes())
 		}
@@ -684,7 +685,7 @@ func FuzzRead(f *testing.F) {
 			t.Fatal(d)
 		}
 		var b2 bytes.Buffer
-		if err := m.Write(&b2); err != nil {
+		if err := WriteJSON(&b2, m); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(b1.Bytes(), b2.Bytes()) {

@@ -1,4 +1,4 @@
-package nn
+package modelio
 
 import (
 	"bufio"
@@ -14,10 +14,11 @@ import (
 	"strings"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/nn"
 )
 
-// Format is the format identifier of the model files that Read, Write, Load
-// and Save handle.
+// Format is the format identifier of the toolkit's own model files, read by
+// ReadJSON and written by WriteJSON (and by Load and Save for .json).
 //
 // A prune-mlp/1 file is a JSON object:
 //
@@ -48,7 +49,7 @@ import (
 //
 // The masks are optional, and hold 1 for a live parameter and 0 for a pruned
 // one, which must be zero. An absent mask makes all the parameters it would
-// cover live. Write emits both masks for every layer when some parameter of
+// cover live. WriteJSON emits both masks for every layer when some parameter of
 // the network is pruned and no mask at all otherwise.
 //
 // The meta object is optional and free-form; it holds Network.Meta.
@@ -63,14 +64,14 @@ const maxParams = 1 << 30
 
 var errTooLarge = errors.New("input too large")
 
-// Read reads a network in the prune-mlp/1 format (see Format) from r.
+// ReadJSON reads a network in the prune-mlp/1 format (see Format) from r.
 //
 // It checks the whole file and returns an error naming the offending field,
 // such as "layers[0].weight[2][5]: NaN is not allowed", for input that is not
 // a valid model. Numbers in the meta object are read as json.Number, so that
 // they are kept exactly; an empty or null meta object gives a nil Meta.
 // Inputs larger than 1 GiB are refused.
-func Read(r io.Reader) (*Network, error) {
+func ReadJSON(r io.Reader) (*nn.Network, error) {
 	lr := &limitedReader{r: r, max: maxFileSize}
 	dec := json.NewDecoder(lr)
 	var doc json.RawMessage
@@ -386,12 +387,12 @@ func count(m map[string]json.RawMessage, path, key string) (int, error) {
 
 // fileLayer is one decoded layer.
 type fileLayer struct {
-	Layer
+	nn.Layer
 	w, b   []float64 // W row-major, b
 	wm, bm []bool    // masks; nil when absent
 }
 
-func parse(top map[string]json.RawMessage) (*Network, error) {
+func parse(top map[string]json.RawMessage) (*nn.Network, error) {
 	raw, ok := top["format"]
 	if !ok {
 		return nil, fmt.Errorf("format: missing; not a %s file", Format)
@@ -418,7 +419,7 @@ func parse(top map[string]json.RawMessage) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	loss, err := ParseLoss(name)
+	loss, err := nn.ParseLoss(name)
 	if err != nil {
 		return nil, fmt.Errorf("loss: %w", err)
 	}
@@ -465,25 +466,26 @@ func parse(top map[string]json.RawMessage) (*Network, error) {
 		}
 	}
 
-	ls := make([]Layer, len(layers))
+	ls := make([]nn.Layer, len(layers))
 	masked := false
 	for l, fl := range layers {
 		ls[l] = fl.Layer
 		masked = masked || fl.wm != nil || fl.bm != nil
 	}
-	n, err := FromLayers(ls, loss)
+	n, err := nn.FromLayers(ls, loss)
 	if err != nil {
 		return nil, fmt.Errorf("layers: %w", err)
 	}
+	theta := n.RawParams()
 	for l, fl := range layers {
-		copy(n.theta[n.offs[l]:], fl.w)
+		copy(theta[n.Offset(l):], fl.w)
 		copy(n.Bias(l), fl.b)
 	}
 	if masked {
-		m := make([]bool, len(n.theta))
+		m := make([]bool, len(theta))
 		for l, fl := range layers {
-			w := m[n.offs[l] : n.offs[l]+fl.Out*fl.In]
-			b := m[n.offs[l]+fl.Out*fl.In : n.offs[l+1]]
+			w := m[n.Offset(l) : n.Offset(l)+fl.Out*fl.In]
+			b := m[n.Offset(l)+fl.Out*fl.In : n.Offset(l+1)]
 			if fl.wm != nil {
 				copy(w, fl.wm)
 			} else {
@@ -545,7 +547,7 @@ func parseLayer(fl *fileLayer, raw json.RawMessage, path string, prev int, total
 	if err != nil {
 		return err
 	}
-	if fl.Act, err = ParseActivation(name); err != nil {
+	if fl.Act, err = nn.ParseActivation(name); err != nil {
 		return fmt.Errorf("%s.activation: %w", path, err)
 	}
 
@@ -800,13 +802,14 @@ func appendFloat(b []byte, v float64) []byte {
 
 // writable returns an error when n cannot be written, and its Meta as
 // indented JSON, or nil when it has none.
-func (n *Network) writable() ([]byte, error) {
+func jsonWritable(n *nn.Network) ([]byte, error) {
 	if err := n.CheckFinite(); err != nil {
 		return nil, fmt.Errorf("cannot write %s: %w", Format, err)
 	}
-	for q, live := range n.mask {
-		if !live && n.theta[q] != 0 {
-			return nil, fmt.Errorf("cannot write %s: parameter %d (%v) is pruned but %v, not zero", Format, q, n.ParamAt(q), n.theta[q])
+	theta := n.RawParams()
+	for q, v := range theta {
+		if v != 0 && !n.IsLive(q) {
+			return nil, fmt.Errorf("cannot write %s: parameter %d (%v) is pruned but %v, not zero", Format, q, n.ParamAt(q), v)
 		}
 	}
 	if len(n.Meta) == 0 {
@@ -822,20 +825,25 @@ func (n *Network) writable() ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// Write writes n to w in the prune-mlp/1 format (see Format). The output
-// depends only on the network: the same network gives the same bytes. Write
+// WriteJSON writes n to w in the prune-mlp/1 format (see Format). The output
+// depends only on the network: the same network gives the same bytes. It
 // returns an error, having written nothing, when a parameter is NaN or ±Inf
 // or Meta cannot be encoded as JSON.
-func (n *Network) Write(w io.Writer) error {
-	meta, err := n.writable()
+func WriteJSON(w io.Writer, n *nn.Network) error {
+	meta, err := jsonWritable(n)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(w)
 	masks := n.HasMask()
+	theta := n.RawParams()
+	var mask []bool
+	if masks {
+		mask = n.Mask()
+	}
 	b := make([]byte, 0, 1024)
-	b = append(b, "{\n  \"format\": \""+Format+"\",\n  \"loss\": \""+n.loss.String()+"\",\n  \"layers\": ["...)
-	for l, ly := range n.layers {
+	b = append(b, "{\n  \"format\": \""+Format+"\",\n  \"loss\": \""+n.Loss().String()+"\",\n  \"layers\": ["...)
+	for l, ly := range n.Layers() {
 		if l > 0 {
 			b = append(b, ',')
 		}
@@ -844,19 +852,19 @@ func (n *Network) Write(w io.Writer) error {
 		b = append(b, ",\n      \"out\": "...)
 		b = strconv.AppendInt(b, int64(ly.Out), 10)
 		b = append(b, ",\n      \"activation\": \""+ly.Act.String()+"\",\n      \"weight\": ["...)
-		off := n.offs[l]
+		off := n.Offset(l)
 		for j := 0; j < ly.Out; j++ {
 			if j > 0 {
 				b = append(b, ',')
 			}
 			b = append(b, "\n        "...)
-			b = appendRow(b, n.theta[off+j*ly.In:off+(j+1)*ly.In])
+			b = appendRow(b, theta[off+j*ly.In:off+(j+1)*ly.In])
 			bw.Write(b)
 			b = b[:0]
 		}
 		b = append(b, "\n      ],\n      \"bias\": "...)
 		boff := off + ly.Out*ly.In
-		b = appendRow(b, n.theta[boff:boff+ly.Out])
+		b = appendRow(b, theta[boff:boff+ly.Out])
 		if masks {
 			b = append(b, ",\n      \"weight_mask\": ["...)
 			for j := 0; j < ly.Out; j++ {
@@ -864,12 +872,12 @@ func (n *Network) Write(w io.Writer) error {
 					b = append(b, ',')
 				}
 				b = append(b, "\n        "...)
-				b = appendMask(b, n.mask[off+j*ly.In:off+(j+1)*ly.In])
+				b = appendMask(b, mask[off+j*ly.In:off+(j+1)*ly.In])
 				bw.Write(b)
 				b = b[:0]
 			}
 			b = append(b, "\n      ],\n      \"bias_mask\": "...)
-			b = appendMask(b, n.mask[boff:boff+ly.Out])
+			b = appendMask(b, mask[boff:boff+ly.Out])
 		}
 		b = append(b, "\n    }"...)
 	}
@@ -909,15 +917,15 @@ func appendMask(b []byte, m []bool) []byte {
 	return append(b, ']')
 }
 
-// Load reads a network in the prune-mlp/1 format from the file at path.
+// loadJSON reads a network in the prune-mlp/1 format from the file at path.
 // Errors about the content are prefixed with the path.
-func Load(path string) (*Network, error) {
+func loadJSON(path string) (*nn.Network, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	n, err := Read(f)
+	n, err := ReadJSON(f)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -928,12 +936,12 @@ func Load(path string) (*Network, error) {
 	return n, nil
 }
 
-// Save writes n to the file at path in the prune-mlp/1 format. The file is
+// saveJSON writes n to the file at path in the prune-mlp/1 format. The file is
 // replaced atomically: after an error, or a crash, path holds either its old
 // content or the complete new file.
-func Save(path string, n *Network) error {
-	if _, err := n.writable(); err != nil {
+func saveJSON(path string, n *nn.Network) error {
+	if _, err := jsonWritable(n); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return atomicfile.Write(path, n.Write)
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteJSON(w, n) })
 }

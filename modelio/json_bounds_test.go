@@ -1,4 +1,4 @@
-package nn
+package modelio
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/internal/memtest"
+	"github.com/secondorder/prune/nn"
 )
 
 // readAllocBound is the most bytes that Read of a file of size bytes may
@@ -19,12 +20,12 @@ func readAllocBound(size int) uint64 { return 1<<20 + 40*uint64(size) }
 func TestReadAllocBounded(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, data := range [][]byte{
-		fileWrite(t, fileRandNet(t, []int{784, 300, 100, 10}, []Activation{Tanh, Tanh, Softmax}, CE, true, rng)),
+		fileWrite(t, fileRandNet(t, []int{784, 300, 100, 10}, []nn.Activation{nn.Tanh, nn.Tanh, nn.Softmax}, nn.CE, true, rng)),
 		[]byte(`{"format":"prune-mlp/1","loss":"mse","layers":[{"in":100000,"out":1,"activation":"linear","weight":[[` +
 			strings.TrimSuffix(strings.Repeat("0,", 100000), ",") + `]],"bias":[0]}]}`),
 	} {
 		var err error
-		got := memtest.Allocated(func() { _, err = Read(bytes.NewReader(data)) })
+		got := memtest.Allocated(func() { _, err = ReadJSON(bytes.NewReader(data)) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,14 +44,14 @@ func TestReadDuplicateKeys(t *testing.T) {
 		{`{"format":"prune-mlp/1","loss":"mse","layers":[{"in":1,"out":1,"activation":"linear","weight":[[1]],"bias":[0],"weight":[[2]]}]}`, `layers[0]: key "weight" appears twice`},
 		{`{"format":"prune-mlp/1","loss":"mse","layers":[{"in":1,"out":1,"activation":"linear","weight":[[1]],"bias":[0]}],"meta":{"a":{"b":1,"\u0062":2}}}`, `meta.a: key "b" appears twice`},
 	} {
-		_, err := Read(strings.NewReader(tc.in))
+		_, err := ReadJSON(strings.NewReader(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.in, err, tc.want)
 		}
 	}
 	// The same key in different objects is fine.
 	ok := `{"format":"prune-mlp/1","loss":"mse","layers":[{"in":1,"out":1,"activation":"linear","weight":[[1]],"bias":[0]},{"in":1,"out":1,"activation":"linear","weight":[[1]],"bias":["0"]}],"meta":{"x":{"format":1},"y":{"format":"a\"b"}}}`
-	if _, err := Read(strings.NewReader(ok)); err != nil && strings.Contains(err.Error(), "twice") {
+	if _, err := ReadJSON(strings.NewReader(ok)); err != nil && strings.Contains(err.Error(), "twice") {
 		t.Errorf("distinct objects: %v", err)
 	}
 }
