@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -54,7 +55,7 @@ func isArrayPath(name string) bool {
 // loadArrays returns the splits of the data file path: an .npz archive, as
 // np.savez("data.npz", X=X, y=y, X_test=…, y_test=…) writes it, or a
 // directory holding X.npy, y.npy and the others as np.save writes them.
-func loadArrays(path string, o *Options) (*Splits, error) {
+func loadArrays(path string, o *Options) (*nn.Splits, error) {
 	arrays, err := readArrayFile(path)
 	if err != nil {
 		return nil, err
@@ -65,10 +66,10 @@ func loadArrays(path string, o *Options) (*Splits, error) {
 		}
 	}
 	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	s := &Splits{}
+	s := &nn.Splits{}
 	sets := []struct {
 		suffix, split string
-		dst           **Set
+		dst           *nn.Data
 	}{{"", "train", &s.Train}, {"_test", "test", &s.Test}, {"_valid", "valid", &s.Valid}}
 	for _, c := range sets {
 		X, hasX := arrays["X"+c.suffix]
@@ -89,11 +90,11 @@ func loadArrays(path string, o *Options) (*Splits, error) {
 			return nil, err
 		}
 		set.Name = base + "/" + c.split
-		*c.dst = set
+		*c.dst = *set
 	}
 	classes := 0
-	for _, set := range []*Set{s.Train, s.Test, s.Valid} {
-		if set == nil {
+	for _, set := range []*nn.Data{&s.Train, &s.Test, &s.Valid} {
+		if set.X == nil {
 			continue
 		}
 		if set.Inputs() != s.Train.Inputs() || (set.Classes > 0) != (s.Train.Classes > 0) || set.Classes == 0 && set.Targets() != s.Train.Targets() {
@@ -101,12 +102,12 @@ func loadArrays(path string, o *Options) (*Splits, error) {
 		}
 		classes = max(classes, set.Classes)
 	}
-	for _, set := range []*Set{s.Train, s.Test, s.Valid} {
-		if set != nil && set.Classes > 0 {
+	for _, set := range []*nn.Data{&s.Train, &s.Test, &s.Valid} {
+		if set.X != nil && set.Classes > 0 {
 			set.Classes = classes
 		}
 	}
-	if s.Valid != nil && o.ValidFraction > 0 {
+	if s.Valid.X != nil && o.ValidFraction > 0 {
 		return nil, &FormatError{File: path, Field: "X_valid", Msg: "a validation set is given; a validation fraction cannot be held out too"}
 	}
 	kind := fmt.Sprintf("%d targets", s.Train.Targets())
@@ -115,7 +116,7 @@ func loadArrays(path string, o *Options) (*Splits, error) {
 		s.Loss, kind = "ce", fmt.Sprintf("%d classes", classes)
 	}
 	s.Info = fmt.Sprintf("arrays %s: %d training samples, %d inputs, %s", path, s.Train.Len(), s.Train.Inputs(), kind)
-	if s.Test != nil {
+	if s.Test.X != nil {
 		s.Info += fmt.Sprintf(", %d test samples", s.Test.Len())
 	}
 	return s, nil
@@ -124,7 +125,7 @@ func loadArrays(path string, o *Options) (*Splits, error) {
 // arraySet returns the set of inputs X, flattened to one row per sample,
 // and targets y: class indices when y is 1-D of integers (or classes is
 // set), else y's columns.
-func arraySet(path, suffix string, X, y *npyArray, classes bool) (*Set, error) {
+func arraySet(path, suffix string, X, y *npyArray, classes bool) (*nn.Data, error) {
 	xf, yf := "X"+suffix, "y"+suffix
 	if len(X.shape) < 1 || X.shape[0] == 0 {
 		return nil, &FormatError{File: path, Field: xf, Msg: fmt.Sprintf("shape %v: want (samples, inputs…) with at least one sample", X.shape)}
@@ -145,7 +146,7 @@ func arraySet(path, suffix string, X, y *npyArray, classes bool) (*Set, error) {
 			return nil, &FormatError{File: path, Field: fmt.Sprintf("%s[%d]", xf, i/d), Msg: fmt.Sprintf("%v is not a finite number", v)}
 		}
 	}
-	set := &Set{X: mat.NewDense(n, d, X.data)}
+	set := &nn.Data{X: mat.NewDense(n, d, X.data)}
 	isClass := len(y.shape) == 1 && (y.kind != 'f' || classes)
 	if classes && !isClass {
 		return nil, &FormatError{File: path, Field: yf, Msg: fmt.Sprintf("shape %v: class labels need a 1-D array", y.shape)}
@@ -399,7 +400,7 @@ func readBytesNPZ(b []byte) (map[string]*npyArray, error) {
 // loadCSVTest reads the test file path of the CSV training set train, which
 // it must match in inputs and targets; nil for an empty path. Both sets get
 // the larger number of classes.
-func loadCSVTest(path string, train *Set, targets int, o *Options) (*Set, error) {
+func loadCSVTest(path string, train *nn.Data, targets int, o *Options) (*nn.Data, error) {
 	if path == "" {
 		return nil, nil
 	}

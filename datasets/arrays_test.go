@@ -85,7 +85,7 @@ func TestArrays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Train.Len() != 3 || s.Train.Inputs() != 2 || s.Train.Classes != 4 || s.Test.Classes != 4 || s.Loss != "ce" || s.Valid != nil {
+	if s.Train.Len() != 3 || s.Train.Inputs() != 2 || s.Train.Classes != 4 || s.Test.Classes != 4 || s.Loss != "ce" || s.Valid.X != nil {
 		t.Fatalf("splits %+v %+v", s.Train, s.Test)
 	}
 	if got := s.Train.X.RawMatrix().Data; fmt.Sprint(got) != "[0.5 1 2 3 -1 0.25]" {
@@ -112,7 +112,7 @@ func TestArrays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Train.Targets() != 2 || s.Train.Classes != 0 || s.Valid.Len() != 1 || s.Test != nil || s.Loss != "mse" {
+	if s.Train.Targets() != 2 || s.Train.Classes != 0 || s.Valid.Len() != 1 || s.Test.X != nil || s.Loss != "mse" {
 		t.Errorf("regression splits %+v", s)
 	}
 	if _, err := Load(npyDir, &Options{ValidFraction: 0.5}); err == nil || !strings.Contains(err.Error(), "a validation set is given") {
@@ -153,7 +153,7 @@ func TestCSVTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Test == nil || s.Test.Len() != 1 || s.Train.Classes != 3 || s.Test.Classes != 3 || s.Test.Name != "a/test" {
+	if s.Test.X == nil || s.Test.Len() != 1 || s.Train.Classes != 3 || s.Test.Classes != 3 || s.Test.Name != "a/test" {
 		t.Fatalf("test split %+v", s.Test)
 	}
 	os.WriteFile(test, []byte("5,6,7,2\n"), 0o644)

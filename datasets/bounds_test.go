@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/internal/memtest"
+	"github.com/secondorder/prune/nn"
 )
 
 // idxAllocBound is the most bytes that reading the IDX file data may
@@ -127,7 +128,7 @@ func TestLoadMNISTLimit(t *testing.T) {
 		}
 	}
 	var (
-		s   *Splits
+		s   *nn.Splits
 		err error
 	)
 	got := memtest.Allocated(func() { s, err = LoadMNIST(dir, 10, 0) })

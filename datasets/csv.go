@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -109,13 +110,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // MaxCSVLine bytes; the records are parsed as they are read, so that
 // memory stays within a small multiple of the input's size: 16 bytes per
 // value, up to 8 times the size of a table of one-digit fields.
-func ReadCSV(r io.Reader, name string, targets int, classes bool) (*Set, error) {
+func ReadCSV(r io.Reader, name string, targets int, classes bool) (*nn.Data, error) {
 	return readCSV(r, name, targets, classes, nil, 0)
 }
 
 // readCSV is ReadCSV with a header row that is present, absent or detected
 // when header is nil, and a limit of maxBytes bytes as Options.MaxCSVBytes.
-func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, maxBytes int64) (*Set, error) {
+func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, maxBytes int64) (*nn.Data, error) {
 	if maxBytes == 0 {
 		maxBytes = DefaultMaxCSVBytes
 	}
@@ -238,7 +239,7 @@ func readCSV(r io.Reader, name string, targets int, classes bool, header *bool, 
 		}
 		k++
 	})
-	return &Set{Name: name, X: x, Y: y, Classes: nClasses}, nil
+	return &nn.Data{Name: name, X: x, Y: y, Classes: nClasses}, nil
 }
 
 // chunked holds values in fixed-size chunks, so that growing it copies
@@ -276,7 +277,7 @@ func (c *chunked) drain(fn func(v float64)) {
 }
 
 // loadCSV returns the splits of the CSV file path.
-func loadCSV(path string, o *Options) (*Splits, error) {
+func loadCSV(path string, o *Options) (*nn.Splits, error) {
 	targets := o.Targets
 	if targets < 0 {
 		return nil, fmt.Errorf("datasets: negative number of target columns %d", targets)
@@ -320,5 +321,9 @@ func loadCSV(path string, o *Options) (*Splits, error) {
 	if test != nil {
 		info += fmt.Sprintf("; test file %s: %d samples", o.Test, test.Len())
 	}
-	return &Splits{Train: s, Test: test, Loss: loss, Info: info}, nil
+	sp := &nn.Splits{Train: *s, Loss: loss, Info: info}
+	if test != nil {
+		sp.Test = *test
+	}
+	return sp, nil
 }

@@ -98,7 +98,7 @@ func TestLoadCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Train.Len() != 40 || s.Train.Inputs() != 2 || s.Train.Targets() != 1 || s.Train.Classes != 0 || s.Loss != "mse" || s.Test != nil || s.Valid != nil {
+	if s.Train.Len() != 40 || s.Train.Inputs() != 2 || s.Train.Targets() != 1 || s.Train.Classes != 0 || s.Loss != "mse" || s.Test.X != nil || s.Valid.X != nil {
 		t.Errorf("got %d×%d → %d, loss %q", s.Train.Len(), s.Train.Inputs(), s.Train.Targets(), s.Loss)
 	}
 	if s.Train.Name != "points/train" {

@@ -14,131 +14,8 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/secondorder/prune/nn"
 )
-
-// Set is a table of samples: one row of X and Y per sample.
-type Set struct {
-	// Name identifies the set in messages, for example "monks1/train".
-	Name string
-
-	// X holds the inputs, one sample per row: n × inputs.
-	X *mat.Dense
-
-	// Y holds the targets, one sample per row: n × targets.
-	// When Classes > 0, Y is n × 1 and holds the class index
-	// 0..Classes-1 of each sample as a float64.
-	Y *mat.Dense
-
-	// Classes is the number of classes for class-index targets, which
-	// are used with softmax cross-entropy, and 0 otherwise.
-	Classes int
-}
-
-// Len returns the number of samples in s.
-func (s *Set) Len() int {
-	r, _ := s.X.Dims()
-	return r
-}
-
-// Inputs returns the number of input columns of s.
-func (s *Set) Inputs() int {
-	_, c := s.X.Dims()
-	return c
-}
-
-// Targets returns the number of target columns of s. For class-index
-// targets this is 1; the number of network outputs is then s.Classes.
-func (s *Set) Targets() int {
-	_, c := s.Y.Dims()
-	return c
-}
-
-// Outputs returns the number of network outputs needed to fit s:
-// s.Classes for class-index targets and s.Targets() otherwise.
-func (s *Set) Outputs() int {
-	if s.Classes > 0 {
-		return s.Classes
-	}
-	return s.Targets()
-}
-
-// Subset returns a new set holding copies of the rows of s listed in idx,
-// in the order given. Indices may repeat. Subset panics if idx is empty or
-// holds an index out of range.
-func (s *Set) Subset(idx []int) *Set {
-	if len(idx) == 0 {
-		panic("datasets: empty subset")
-	}
-	n := s.Len()
-	x := mat.NewDense(len(idx), s.Inputs(), nil)
-	y := mat.NewDense(len(idx), s.Targets(), nil)
-	for i, j := range idx {
-		if j < 0 || j >= n {
-			panic(fmt.Sprintf("datasets: subset index %d out of range [0,%d)", j, n))
-		}
-		copy(x.RawRowView(i), s.X.RawRowView(j))
-		copy(y.RawRowView(i), s.Y.RawRowView(j))
-	}
-	return &Set{Name: s.Name, X: x, Y: y, Classes: s.Classes}
-}
-
-// Splits holds the partitions of a data set. Valid and Test may be nil.
-type Splits struct {
-	Train, Valid, Test *Set
-
-	// Loss is the suggested loss: "mse" (mean squared error),
-	// "bce" (binary cross-entropy on a sigmoid output) or
-	// "ce" (softmax cross-entropy on class-index targets).
-	Loss string
-
-	// Info is a one-line description of the data set.
-	Info string
-}
-
-// Split returns the partition with the given name: "train", "valid" (or
-// "validation") or "test". It returns an error if the name is unknown or
-// the partition is absent.
-func (s *Splits) Split(name string) (*Set, error) {
-	var (
-		set  *Set
-		full string
-	)
-	switch strings.ToLower(name) {
-	case "train", "training":
-		set, full = s.Train, "training"
-	case "valid", "validation":
-		set, full = s.Valid, "validation"
-	case "test":
-		set, full = s.Test, "test"
-	default:
-		return nil, fmt.Errorf("datasets: unknown split %q (want train, valid or test)", name)
-	}
-	if set == nil {
-		what := "data set"
-		if s.Train != nil {
-			what = base(s.Train.Name)
-		}
-		hint := ""
-		if full == "validation" {
-			hint = " (request one with a validation fraction)"
-		}
-		return nil, fmt.Errorf("datasets: %s has no %s split%s", what, full, hint)
-	}
-	return set, nil
-}
-
-// base returns the data set part of a set name such as "xor/train".
-func base(name string) string {
-	if i := strings.LastIndexByte(name, '/'); i >= 0 && isSplitName(name[i+1:]) {
-		return name[:i]
-	}
-	return name
-}
-
-func isSplitName(s string) bool {
-	return s == "train" || s == "valid" || s == "test"
-}
 
 // Options controls Load. A nil *Options and zero fields mean the defaults
 // documented on each field.
@@ -270,7 +147,7 @@ func nameList() string {
 // After loading, Options.ValidFraction of the training set is held out for
 // validation and then, if Options.Standardize is set, the inputs of all
 // splits are standardized with the statistics of the training split.
-func Load(name string, opt *Options) (*Splits, error) {
+func Load(name string, opt *Options) (*nn.Splits, error) {
 	var o Options
 	if opt != nil {
 		o = *opt
@@ -289,7 +166,7 @@ func Load(name string, opt *Options) (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	var s *Splits
+	var s *nn.Splits
 	switch kind {
 	case "xor":
 		s = parity(2)
@@ -326,19 +203,17 @@ func Load(name string, opt *Options) (*Splits, error) {
 		if k < 1 || k >= n {
 			return nil, fmt.Errorf("datasets: validation fraction %v of %d training samples leaves an empty split", o.ValidFraction, n)
 		}
-		train, valid := s.Train.SplitRandom(o.ValidFraction, rand.NewPCG(o.Seed, streamValid))
+		train, valid := splitRandom(s.Train, o.ValidFraction, rand.NewPCG(o.Seed, streamValid))
 		train.Name = s.Train.Name
-		valid.Name = base(s.Train.Name) + "/valid"
-		s.Train, s.Valid = train, valid
+		valid.Name = strings.TrimSuffix(s.Train.Name, "/train") + "/valid"
+		s.Train, s.Valid = *train, *valid
 	}
 	if o.Standardize {
 		z := NewStandardizer(s.Train)
-		s.Train = z.Apply(s.Train)
-		if s.Valid != nil {
-			s.Valid = z.Apply(s.Valid)
-		}
-		if s.Test != nil {
-			s.Test = z.Apply(s.Test)
+		for _, d := range []*nn.Data{&s.Train, &s.Valid, &s.Test} {
+			if d.X != nil {
+				*d = *z.Apply(*d)
+			}
 		}
 	}
 	return s, nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 )
@@ -22,7 +23,7 @@ func TestXor(t *testing.T) {
 	}
 	wantX := mat.NewDense(4, 2, []float64{0, 0, 0, 1, 1, 0, 1, 1})
 	wantY := mat.NewDense(4, 1, []float64{0, 1, 1, 0})
-	for _, set := range []*Set{s.Train, s.Test} {
+	for _, set := range []*nn.Data{&s.Train, &s.Test} {
 		if !mat.Equal(set.X, wantX) || !mat.Equal(set.Y, wantY) {
 			t.Errorf("%s: got X=%v Y=%v", set.Name, mat.Formatted(set.X), mat.Formatted(set.Y))
 		}
@@ -30,7 +31,7 @@ func TestXor(t *testing.T) {
 	if s.Train.X == s.Test.X {
 		t.Error("training and test set share their inputs")
 	}
-	if s.Valid != nil || s.Loss != "mse" || s.Train.Classes != 0 {
+	if s.Valid.X != nil || s.Loss != "mse" || s.Train.Classes != 0 {
 		t.Errorf("got Valid=%v Loss=%q Classes=%d", s.Valid, s.Loss, s.Train.Classes)
 	}
 	if s.Train.Name != "xor/train" || s.Test.Name != "xor/test" {
@@ -65,7 +66,7 @@ func TestParity(t *testing.T) {
 			if want := float64(ones % 2); set.Y.At(i, 0) != want {
 				t.Errorf("parity%d: row %d: got label %v, want %v", n, i, set.Y.At(i, 0), want)
 			}
-			seen[rowKey(set, i)] = true
+			seen[rowKey(&set, i)] = true
 		}
 		if len(seen) != 1<<n {
 			t.Errorf("parity%d: %d unique rows, want %d", n, len(seen), 1<<n)
@@ -167,7 +168,7 @@ func TestNames(t *testing.T) {
 			t.Errorf("%s: loaded %d inputs, %d outputs, loss %q; Names says %d, %d, %q",
 				info.Name, s.Train.Inputs(), s.Train.Outputs(), s.Loss, info.Inputs, info.Outputs, info.Loss)
 		}
-		if s.Test == nil || s.Test.Inputs() != info.Inputs || s.Test.Outputs() != info.Outputs {
+		if s.Test.X == nil || s.Test.Inputs() != info.Inputs || s.Test.Outputs() != info.Outputs {
 			t.Errorf("%s: test set does not match the training set", info.Name)
 		}
 		if s.Info == "" || strings.Contains(s.Info, "\n") {
@@ -185,7 +186,7 @@ func TestSplitByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]*Set{"train": s.Train, "valid": s.Valid, "validation": s.Valid, "Test": s.Test} {
+	for name, want := range map[string]*nn.Data{"train": &s.Train, "valid": &s.Valid, "validation": &s.Valid, "Test": &s.Test} {
 		got, err := s.Split(name)
 		if err != nil || got != want {
 			t.Errorf("Split(%q) = %p, %v; want %p", name, got, err, want)
@@ -202,7 +203,7 @@ func TestSplitByName(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "xor has no validation split") {
 		t.Errorf("got error %v", err)
 	}
-	s.Test = nil
+	s.Test = nn.Data{}
 	if _, err = s.Split("test"); err == nil || !strings.Contains(err.Error(), "xor has no test split") {
 		t.Errorf("got error %v", err)
 	}
@@ -234,7 +235,7 @@ func TestSubset(t *testing.T) {
 func TestSplitRandom(t *testing.T) {
 	t.Parallel()
 	s := Parity(6)
-	a, b := s.SplitRandom(0.25, rand.NewPCG(1, 2))
+	a, b := splitRandom(*s, 0.25, rand.NewPCG(1, 2))
 	if a.Len() != 48 || b.Len() != 16 {
 		t.Fatalf("got sizes %d and %d", a.Len(), b.Len())
 	}
@@ -242,7 +243,7 @@ func TestSplitRandom(t *testing.T) {
 	// samples.
 	seen := make(map[int]bool)
 	var codes [2][]int
-	for k, part := range []*Set{a, b} {
+	for k, part := range []*nn.Data{a, b} {
 		last := -1
 		for i := range part.Len() {
 			c := code(part.X.RawRowView(i))
@@ -263,16 +264,16 @@ func TestSplitRandom(t *testing.T) {
 	if len(seen) != 64 {
 		t.Errorf("parts cover %d samples, want 64", len(seen))
 	}
-	_, b2 := s.SplitRandom(0.25, rand.NewPCG(1, 2))
+	_, b2 := splitRandom(*s, 0.25, rand.NewPCG(1, 2))
 	if !mat.Equal(b.X, b2.X) {
 		t.Error("split not reproducible")
 	}
-	_, b3 := s.SplitRandom(0.25, rand.NewPCG(2, 2))
+	_, b3 := splitRandom(*s, 0.25, rand.NewPCG(2, 2))
 	if mat.Equal(b.X, b3.X) {
 		t.Error("split does not depend on the source")
 	}
 	for _, frac := range []float64{0, 1, -0.5, 1.5, math.NaN(), 0.001, 0.999} {
-		if !panics(func() { s.SplitRandom(frac, rand.NewPCG(1, 2)) }) {
+		if !panics(func() { splitRandom(*s, frac, rand.NewPCG(1, 2)) }) {
 			t.Errorf("SplitRandom(%v) did not panic", frac)
 		}
 	}
@@ -315,10 +316,10 @@ func TestStandardizer(t *testing.T) {
 	for i := range n {
 		x.SetRow(i, []float64{5 + 3*rnd.NormFloat64(), 2, -100 * rnd.Float64()})
 	}
-	s := &Set{Name: "t", X: x, Y: mat.NewDense(n, 1, nil)}
+	s := &nn.Data{Name: "t", X: x, Y: mat.NewDense(n, 1, nil)}
 	orig := mat.DenseCopyOf(x)
-	z := NewStandardizer(s)
-	got := z.Apply(s)
+	z := NewStandardizer(*s)
+	got := z.Apply(*s)
 	if !mat.Equal(s.X, orig) {
 		t.Error("Apply modified its input")
 	}
@@ -337,7 +338,7 @@ func TestStandardizer(t *testing.T) {
 			t.Errorf("column %d: mean %v, sd %v", j, m, sd)
 		}
 	}
-	if !panics(func() { z.Apply(Parity(2)) }) {
+	if !panics(func() { z.Apply(*Parity(2)) }) {
 		t.Error("Apply to a set of another width did not panic")
 	}
 
@@ -355,8 +356,8 @@ func TestStandardizer(t *testing.T) {
 		t.Errorf("standardized training inputs: mean %v, sd %v", m, sd)
 	}
 	zr := NewStandardizer(raw.Train)
-	for _, p := range [][2]*Set{{l.Valid, raw.Valid}, {l.Test, raw.Test}} {
-		if !mat.EqualApprox(p[0].X, zr.Apply(p[1]).X, 1e-12) {
+	for _, p := range [][2]*nn.Data{{&l.Valid, &raw.Valid}, {&l.Test, &raw.Test}} {
+		if !mat.EqualApprox(p[0].X, zr.Apply(*p[1]).X, 1e-12) {
 			t.Errorf("%s not standardized with the training statistics", p[0].Name)
 		}
 		if !mat.Equal(p[0].Y, p[1].Y) {
@@ -428,7 +429,7 @@ func TestSpirals(t *testing.T) {
 	if x := s.Train.X.RawRowView(192); math.Abs(x[0]) > 1e-12 || math.Abs(x[1]-0.5) > 1e-12 {
 		t.Errorf("last point of the first spiral %v", x)
 	}
-	for _, set := range []*Set{s.Train, s.Test} {
+	for _, set := range []*nn.Data{&s.Train, &s.Test} {
 		ones := 0
 		for i := 0; i < set.Len(); i += 2 {
 			p, q := set.X.RawRowView(i), set.X.RawRowView(i+1)
@@ -446,7 +447,7 @@ func TestSpirals(t *testing.T) {
 		}
 	}
 	// Test points lie halfway along the spiral between training points.
-	if r0, r1, rt := math.Hypot(6.5, 0), radius(s.Train, 2), radius(s.Test, 0); math.Abs(rt-(r0+r1)/2) > 1e-12 {
+	if r0, r1, rt := math.Hypot(6.5, 0), radius(&s.Train, 2), radius(&s.Test, 0); math.Abs(rt-(r0+r1)/2) > 1e-12 {
 		t.Errorf("first test point at radius %v, want %v", rt, (r0+r1)/2)
 	}
 	small, err := Spirals(10)
@@ -460,13 +461,13 @@ func TestSpirals(t *testing.T) {
 	}
 }
 
-func radius(s *Set, i int) float64 {
+func radius(s *nn.Data, i int) float64 {
 	x := s.X.RawRowView(i)
 	return math.Hypot(x[0], x[1])
 }
 
 // rowKey returns a key identifying the inputs and targets of row i.
-func rowKey(s *Set, i int) string {
+func rowKey(s *nn.Data, i int) string {
 	var b strings.Builder
 	for _, v := range s.X.RawRowView(i) {
 		b.WriteString(ftoa(v))

@@ -26,7 +26,7 @@ func ExampleLoad() {
 	// [0 1] → 1
 	// [1 0] → 1
 	// [1 1] → 0
-	// datasets: xor has no validation split (request one with a validation fraction)
+	// xor has no validation split (request one with a validation fraction)
 }
 
 func ExampleMonks() {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/internal/memtest"
+	"github.com/secondorder/prune/nn"
 )
 
 func FuzzReadCSV(f *testing.F) {
@@ -18,7 +19,7 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte("1,1e999\n"), 1, true)
 	f.Fuzz(func(t *testing.T, data []byte, targets int, classes bool) {
 		var (
-			s   *Set
+			s   *nn.Data
 			err error
 		)
 		if got, bound := memtest.Allocated(func() { s, err = ReadCSV(bytes.NewReader(data), "fuzz.csv", targets, classes) }), csvAllocBound(len(data)); got > bound {
@@ -95,7 +96,7 @@ func FuzzReadMonks(f *testing.F) {
 	f.Add([]byte("1 1 1 1 1 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var (
-			s   *Set
+			s   *nn.Data
 			err error
 		)
 		if got, bound := memtest.Allocated(func() { s, err = ReadMonks(bytes.NewReader(data), "fuzz.train") }), uint64(1<<20+64*len(data)); got > bound {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -11,7 +12,7 @@ import (
 // of ones is odd and 0 otherwise. The inputs of row i are the binary digits
 // of i, most significant first, each 0 or 1. Parity(2) is XOR. Parity
 // panics if n is not in 1..20.
-func Parity(n int) *Set {
+func Parity(n int) *nn.Data {
 	if n < 1 || n > 20 {
 		panic(fmt.Sprintf("datasets: parity size %d out of range 1..20", n))
 	}
@@ -25,18 +26,18 @@ func Parity(n int) *Set {
 		}
 		y.Set(i, 0, float64(bits.OnesCount(uint(i))&1))
 	}
-	return &Set{Name: fmt.Sprintf("parity%d", n), X: x, Y: y}
+	return &nn.Data{Name: fmt.Sprintf("parity%d", n), X: x, Y: y}
 }
 
 // parity returns the splits of the parity%d data set.
-func parity(n int) *Splits {
+func parity(n int) *nn.Splits {
 	train := Parity(n)
 	test := train.Subset(seq(train.Len()))
 	train.Name = fmt.Sprintf("parity%d/train", n)
 	test.Name = fmt.Sprintf("parity%d/test", n)
-	return &Splits{
-		Train: train,
-		Test:  test,
+	return &nn.Splits{
+		Train: *train,
+		Test:  *test,
 		Loss:  "mse",
 		Info:  fmt.Sprintf("%d-bit parity; all %d patterns are both training and test set", n, 1<<n),
 	}

@@ -10,6 +10,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/secondorder/prune/internal/sysmem"
+	"github.com/secondorder/prune/nn"
 
 	// The module ships the MNIST IDX files this package reads; importing it
 	// makes the go command download it with the toolkit.
@@ -154,7 +155,7 @@ func readIDXFile(dir, base string, n int, check ...func(path string, dims []int)
 // all of them. LoadMNIST returns an error if the files are missing or
 // malformed, if a label is not in 0..9, or if n or testN exceed the number
 // of images.
-func LoadMNIST(dir string, n, testN int) (*Splits, error) {
+func LoadMNIST(dir string, n, testN int) (*nn.Splits, error) {
 	if n < 0 || testN < 0 {
 		return nil, errors.New("datasets: negative MNIST image count")
 	}
@@ -173,15 +174,15 @@ func LoadMNIST(dir string, n, testN int) (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Splits{
-		Train: train,
-		Test:  test,
+	return &nn.Splits{
+		Train: *train,
+		Test:  *test,
 		Loss:  "ce",
 		Info:  fmt.Sprintf("MNIST handwritten digits, %d pixels per image scaled to [0, 1]; %d training and %d test images", train.Inputs(), train.Len(), test.Len()),
 	}, nil
 }
 
-func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error) {
+func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*nn.Data, error) {
 	// The images as float64 take 8 bytes a pixel: that must fit in memory
 	// before the file is read.
 	fits := func(path string, dims []int) error {
@@ -236,5 +237,5 @@ func loadMNISTSet(name, dir, imagesBase, labelsBase string, n int) (*Set, error)
 			row[j] = float64(p) / 255
 		}
 	}
-	return &Set{Name: name, X: x, Y: y, Classes: mnistClasses}, nil
+	return &nn.Data{Name: name, X: x, Y: y, Classes: mnistClasses}, nil
 }

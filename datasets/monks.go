@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -120,7 +121,7 @@ func encodeMonks(dst []float64, a [6]int) {
 }
 
 // monksSet returns the set of examples with labels.
-func monksSet(name string, examples [][6]int, labels []bool) *Set {
+func monksSet(name string, examples [][6]int, labels []bool) *nn.Data {
 	x := mat.NewDense(len(examples), monksInputs, nil)
 	y := mat.NewDense(len(examples), 1, nil)
 	for i, a := range examples {
@@ -129,7 +130,7 @@ func monksSet(name string, examples [][6]int, labels []bool) *Set {
 			y.Set(i, 0, 1)
 		}
 	}
-	return &Set{Name: name, X: x, Y: y}
+	return &nn.Data{Name: name, X: x, Y: y}
 }
 
 // Monks returns MONK's problem 1, 2 or 3 generated from its rule (see
@@ -140,7 +141,7 @@ func monksSet(name string, examples [][6]int, labels []bool) *Set {
 // labels of 6 training examples chosen with the seed are flipped, as the
 // original has 5 % label noise. Inputs are coded by MonksEncode.
 // Monks panics if problem is not 1, 2 or 3.
-func Monks(problem int, seed uint64) *Splits {
+func Monks(problem int, seed uint64) *nn.Splits {
 	checkMonksProblem(problem)
 	domain := MonksDomain()
 	labels := make([]bool, len(domain))
@@ -164,9 +165,9 @@ func Monks(problem int, seed uint64) *Splits {
 	}
 
 	prefix := fmt.Sprintf("monks%d/", problem)
-	return &Splits{
-		Train: monksSet(prefix+"train", trainX, trainY),
-		Test:  monksSet(prefix+"test", domain, labels),
+	return &nn.Splits{
+		Train: *monksSet(prefix+"train", trainX, trainY),
+		Test:  *monksSet(prefix+"test", domain, labels),
 		Loss:  "mse",
 		Info:  monksInfo(problem),
 	}
@@ -183,7 +184,7 @@ const MaxMonksExamples = 1 << 16
 // in error messages, which give the line number and the field at fault.
 // Inputs are coded by MonksEncode. A file of more than MaxMonksExamples
 // examples is refused, so that an endless input stops.
-func ReadMonks(r io.Reader, name string) (*Set, error) {
+func ReadMonks(r io.Reader, name string) (*nn.Data, error) {
 	var (
 		examples [][6]int
 		labels   []bool
@@ -237,9 +238,9 @@ func ReadMonks(r io.Reader, name string) (*Set, error) {
 // LoadMonksDir reads MONK's problem 1, 2 or 3 from the original UCI files
 // monks-N.train and monks-N.test in dir; see ReadMonks. LoadMonksDir panics
 // if problem is not 1, 2 or 3.
-func LoadMonksDir(dir string, problem int) (*Splits, error) {
+func LoadMonksDir(dir string, problem int) (*nn.Splits, error) {
 	checkMonksProblem(problem)
-	read := func(split string) (*Set, error) {
+	read := func(split string) (*nn.Data, error) {
 		path := filepath.Join(dir, fmt.Sprintf("monks-%d.%s", problem, split))
 		f, err := os.Open(path)
 		if err != nil {
@@ -261,9 +262,9 @@ func LoadMonksDir(dir string, problem int) (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Splits{
-		Train: train,
-		Test:  test,
+	return &nn.Splits{
+		Train: *train,
+		Test:  *test,
 		Loss:  "mse",
 		Info:  fmt.Sprintf("MONK-%d from %s: %s; %d training and %d test examples, 17 one-hot inputs", problem, dir, monksRules[problem-1], train.Len(), test.Len()),
 	}, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -120,7 +121,7 @@ func TestMonksRule(t *testing.T) {
 
 // monksMismatches returns the number of rows of s whose label differs from
 // the rule, failing the test for rows that are not valid codings.
-func monksMismatches(t *testing.T, s *Set, problem int) (mismatches, positives int) {
+func monksMismatches(t *testing.T, s *nn.Data, problem int) (mismatches, positives int) {
 	t.Helper()
 	for i := range s.Len() {
 		a, ok := decodeMonks(s.X.RawRowView(i))
@@ -154,7 +155,7 @@ func TestMonks(t *testing.T) {
 		if s.Train.Len() != sizes[p-1] || s.Test.Len() != 432 || s.Train.Inputs() != 17 || s.Train.Targets() != 1 {
 			t.Errorf("monks%d: got %d and %d examples", p, s.Train.Len(), s.Test.Len())
 		}
-		if m, pos := monksMismatches(t, s.Test, p); m != 0 || pos != testPositives[p-1] {
+		if m, pos := monksMismatches(t, &s.Test, p); m != 0 || pos != testPositives[p-1] {
 			t.Errorf("monks%d: test set has %d labels against the rule and %d positives, want 0 and %d", p, m, pos, testPositives[p-1])
 		}
 		for i, a := range MonksDomain() {
@@ -162,12 +163,12 @@ func TestMonks(t *testing.T) {
 				t.Fatalf("monks%d: test row %d is not example %v", p, i, a)
 			}
 		}
-		if m, _ := monksMismatches(t, s.Train, p); m != noise[p-1] {
+		if m, _ := monksMismatches(t, &s.Train, p); m != noise[p-1] {
 			t.Errorf("monks%d: training set has %d labels against the rule, want %d", p, m, noise[p-1])
 		}
 		seen := make(map[string]bool)
 		for i := range s.Train.Len() {
-			seen[rowKey(&Set{X: s.Train.X, Y: mat.NewDense(s.Train.Len(), 1, nil)}, i)] = true
+			seen[rowKey(&nn.Data{X: s.Train.X, Y: mat.NewDense(s.Train.Len(), 1, nil)}, i)] = true
 		}
 		if len(seen) != s.Train.Len() {
 			t.Errorf("monks%d: training set repeats examples", p)
@@ -181,7 +182,7 @@ func TestMonks(t *testing.T) {
 		if mat.Equal(other.Train.X, s.Train.X) {
 			t.Errorf("monks%d: training set does not depend on the seed", p)
 		}
-		if m, _ := monksMismatches(t, other.Train, p); m != noise[p-1] {
+		if m, _ := monksMismatches(t, &other.Train, p); m != noise[p-1] {
 			t.Errorf("monks%d seed 2: training set has %d labels against the rule, want %d", p, m, noise[p-1])
 		}
 	}
@@ -201,7 +202,7 @@ func TestReadMonksUCI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m, pos := monksMismatches(t, s.Train, p); s.Train.Len() != sizes[p-1] || pos != positives[p-1] || m != noise[p-1] {
+		if m, pos := monksMismatches(t, &s.Train, p); s.Train.Len() != sizes[p-1] || pos != positives[p-1] || m != noise[p-1] {
 			t.Errorf("monks-%d.train: %d examples, %d positive, %d against the rule; want %d, %d, %d",
 				p, s.Train.Len(), pos, m, sizes[p-1], positives[p-1], noise[p-1])
 		}
@@ -210,10 +211,10 @@ func TestReadMonksUCI(t *testing.T) {
 		gen := Monks(p, 1).Test
 		var got, want []string
 		for i := range s.Test.Len() {
-			got = append(got, rowKey(s.Test, i))
+			got = append(got, rowKey(&s.Test, i))
 		}
 		for i := range gen.Len() {
-			want = append(want, rowKey(gen, i))
+			want = append(want, rowKey(&gen, i))
 		}
 		slices.Sort(got)
 		slices.Sort(want)

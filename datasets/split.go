@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 )
@@ -30,7 +31,7 @@ func holdOut(frac float64, n int) int {
 // holds round(frac·n) samples chosen with src and a holds the others. Both
 // keep the order the samples have in s. SplitRandom panics if frac is not
 // in (0, 1) or if either part would be empty.
-func (s *Set) SplitRandom(frac float64, src rand.Source) (a, b *Set) {
+func splitRandom(s nn.Data, frac float64, src rand.Source) (a, b *nn.Data) {
 	if !(frac > 0 && frac < 1) {
 		panic(fmt.Sprintf("datasets: split fraction %v not in (0, 1)", frac))
 	}
@@ -59,7 +60,7 @@ type Standardizer struct {
 // (unbiased) standard deviation of each input column of s. A column whose
 // standard deviation is zero or undefined gets standard deviation 1, so
 // that it is only centered.
-func NewStandardizer(s *Set) *Standardizer {
+func NewStandardizer(s nn.Data) *Standardizer {
 	n, c := s.X.Dims()
 	z := &Standardizer{Mean: make([]float64, c), Std: make([]float64, c)}
 	col := make([]float64, n)
@@ -77,7 +78,7 @@ func NewStandardizer(s *Set) *Standardizer {
 // Apply returns a new set whose inputs are those of s with each column
 // shifted by Mean and divided by Std. The targets are copied unchanged.
 // Apply panics if s has a different number of inputs.
-func (z *Standardizer) Apply(s *Set) *Set {
+func (z *Standardizer) Apply(s nn.Data) *nn.Data {
 	n, c := s.X.Dims()
 	if c != len(z.Mean) {
 		panic(fmt.Sprintf("datasets: standardizer for %d inputs applied to %d", len(z.Mean), c))
@@ -89,5 +90,5 @@ func (z *Standardizer) Apply(s *Set) *Set {
 			dst[j] = (v - z.Mean[j]) / z.Std[j]
 		}
 	}
-	return &Set{Name: s.Name, X: x, Y: mat.DenseCopyOf(s.Y), Classes: s.Classes}
+	return &nn.Data{Name: s.Name, X: x, Y: mat.DenseCopyOf(s.Y), Classes: s.Classes}
 }

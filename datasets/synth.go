@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -22,7 +23,7 @@ const (
 // set has n samples and the test set testN samples, drawn the same way from
 // a separate stream of the seed; zero sizes mean 200. Samples are in
 // ascending order of x. Sine returns an error for negative sizes.
-func Sine(n, testN int, seed uint64) (*Splits, error) {
+func Sine(n, testN int, seed uint64) (*nn.Splits, error) {
 	if n < 0 || testN < 0 {
 		return nil, fmt.Errorf("datasets: negative sine sample count")
 	}
@@ -32,15 +33,15 @@ func Sine(n, testN int, seed uint64) (*Splits, error) {
 	if testN == 0 {
 		testN = sineTestN
 	}
-	return &Splits{
-		Train: sine("sine/train", n, rand.NewPCG(seed, streamSineTrain)),
-		Test:  sine("sine/test", testN, rand.NewPCG(seed, streamSineTest)),
+	return &nn.Splits{
+		Train: *sine("sine/train", n, rand.NewPCG(seed, streamSineTrain)),
+		Test:  *sine("sine/test", testN, rand.NewPCG(seed, streamSineTest)),
 		Loss:  "mse",
 		Info:  fmt.Sprintf("y = sin(x) + N(0, %g²) noise, x uniform in [-π, π]; %d training and %d test samples", sineNoise, n, testN),
 	}, nil
 }
 
-func sine(name string, n int, src rand.Source) *Set {
+func sine(name string, n int, src rand.Source) *nn.Data {
 	rnd := rand.New(src)
 	xs := make([]float64, n)
 	for i := range xs {
@@ -53,7 +54,7 @@ func sine(name string, n int, src rand.Source) *Set {
 	for i, x := range xs {
 		y.Set(i, 0, math.Sin(x)+sineNoise*rnd.NormFloat64())
 	}
-	return &Set{Name: name, X: mat.NewDense(n, 1, xs), Y: y}
+	return &nn.Data{Name: name, X: mat.NewDense(n, 1, xs), Y: y}
 }
 
 // Spirals returns the two-spirals problem of Lang and Witbrock (1988).
@@ -66,7 +67,7 @@ func sine(name string, n int, src rand.Source) *Set {
 // the points halfway along each spiral between consecutive training
 // points, 2(m−1) in all. The points of the two spirals alternate.
 // Spirals returns an error if n is odd, negative or less than 4.
-func Spirals(n int) (*Splits, error) {
+func Spirals(n int) (*nn.Splits, error) {
 	if n == 0 {
 		n = spiralsN
 	}
@@ -77,16 +78,16 @@ func Spirals(n int) (*Splits, error) {
 	step := 96 / float64(m-1)
 	train := spirals("spirals/train", m, 0, step)
 	test := spirals("spirals/test", m-1, step/2, step)
-	return &Splits{
-		Train: train,
-		Test:  test,
+	return &nn.Splits{
+		Train: *train,
+		Test:  *test,
 		Loss:  "bce",
 		Info:  fmt.Sprintf("two interleaved spirals (Lang & Witbrock); %d training points, test set of the %d midpoints", 2*m, 2*(m-1)),
 	}, nil
 }
 
 // spirals returns m points per spiral at t = t0 + i·step.
-func spirals(name string, m int, t0, step float64) *Set {
+func spirals(name string, m int, t0, step float64) *nn.Data {
 	x := mat.NewDense(2*m, 2, nil)
 	y := mat.NewDense(2*m, 1, nil)
 	for i := range m {
@@ -98,5 +99,5 @@ func spirals(name string, m int, t0, step float64) *Set {
 		y.Set(2*i, 0, 1)
 		x.SetRow(2*i+1, []float64{-sx, -sy})
 	}
-	return &Set{Name: name, X: x, Y: y}
+	return &nn.Data{Name: name, X: x, Y: y}
 }

@@ -22,7 +22,7 @@ func Example() {
 	}
 	net.Init(rand.NewPCG(1, 1))
 	ctx := context.Background()
-	train := nn.Data{X: sp.Train.X, Y: sp.Train.Y}
+	train := sp.Train
 
 	// Levenberg–Marquardt on J = E/N + ½λ‖θ‖².
 	res, err := lm.Train(ctx, net, train, nn.Data{}, &lm.Settings{WeightDecay: 1e-4, Tolerance: 0.006})

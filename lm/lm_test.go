@@ -142,7 +142,7 @@ func TestCanceled(t *testing.T) {
 	m1 := datasets.Monks(1, 1)
 	net, _ := nn.New([]int{17, 3, 1}, []nn.Activation{nn.Tanh, nn.Sigmoid}, nn.MSE)
 	net.Init(rand.NewPCG(1, 1))
-	res, err := Train(ctx, net, nn.Data{X: m1.Train.X, Y: m1.Train.Y}, nn.Data{}, nil)
+	res, err := Train(ctx, net, m1.Train, nn.Data{}, nil)
 	if err != context.Canceled || res.Stopped != nn.StoppedCanceled {
 		t.Errorf("got %v, %q", err, res.Stopped)
 	}

@@ -89,7 +89,7 @@ func TestUpdaterSine(t *testing.T) {
 	const lambda = 1e-3
 	net, _ := nn.New([]int{1, 8, 1}, []nn.Activation{nn.Tanh, nn.Linear}, nn.MSE)
 	net.Init(rand.NewPCG(2, 2))
-	if _, err := Train(ctx, net, nn.Data{X: sp.Train.X, Y: sp.Train.Y}, nn.Data{}, &Settings{WeightDecay: lambda, GradientThreshold: -1, Epochs: 1000}); err != nil {
+	if _, err := Train(ctx, net, sp.Train, nn.Data{}, &Settings{WeightDecay: lambda, GradientThreshold: -1, Epochs: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	for _, exact := range []bool{false, true} {

@@ -13,12 +13,6 @@ import (
 	"gonum.org/v1/gonum/optimize"
 )
 
-// Data is a batch of samples: the rows of X are the inputs and the rows of Y
-// the targets, one column of class indices for CE.
-type Data struct {
-	X, Y *mat.Dense
-}
-
 // Optimizer selects the training method of Train.
 type Optimizer int
 

@@ -230,7 +230,7 @@ func TestTrainEarlyStopping(t *testing.T) {
 		Ytr.Set(i, 0, 2*x)
 		Yva.Set(i, 0, x)
 	}
-	train, valid := Data{X, Ytr}, Data{X, Yva}
+	train, valid := Data{X: X, Y: Ytr}, Data{X: X, Y: Yva}
 	for _, opt := range optimizers {
 		t.Run(opt.String(), func(t *testing.T) {
 			n, err := New([]int{1, 1}, []Activation{Linear}, MSE)
@@ -491,7 +491,7 @@ func TestTrainDiverged(t *testing.T) {
 	}
 	n.SetParams([]float64{0.1, 0})
 	rec := &recorder{n: n}
-	r, err := Train(context.Background(), n, Data{X, Y}, Data{}, &TrainSettings{Optimizer: SGD, LearningRate: 10, Recorder: rec})
+	r, err := Train(context.Background(), n, Data{X: X, Y: Y}, Data{}, &TrainSettings{Optimizer: SGD, LearningRate: 10, Recorder: rec})
 	if !errors.Is(err, ErrDiverged) || r.Stopped != StoppedDiverged {
 		t.Fatalf("err %v, result %+v; want divergence", err, r)
 	}
@@ -625,7 +625,7 @@ func monks1(seed uint64) (train, test Data) {
 				Y.Set(r, 0, 1)
 			}
 		}
-		return Data{X, Y}
+		return Data{X: X, Y: Y}
 	}
 	idx := rand.New(rand.NewPCG(seed, 0x6d6f6e6b730000+1)).Perm(len(domain))[:124]
 	slices.Sort(idx)

@@ -65,7 +65,7 @@ func TestAuditMatchesForwardPasses(t *testing.T) {
 			for _, method := range []prune.Saliency{prune.Magnitude{}, prune.OBD{Curvature: prune.GaussNewton}} {
 				name := fmt.Sprintf("%v/%v/%T", hidden, loss, method)
 				net, d := auditCase(t, hidden, loss, 300, 3)
-				res, err := prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
+				res, err := prune.Run(context.Background(), net, nn.Splits{Train: d}, &prune.Settings{
 					Method: method, PerRound: 20, Sparsity: 0.6,
 					AuditRows: prune.AuditAll, AuditRemovals: prune.AuditAll,
 				})
@@ -92,7 +92,7 @@ func TestAuditMatchesForwardPasses(t *testing.T) {
 // measured alone from the round's start, and only the sample is measured.
 func TestAuditSampledRemovals(t *testing.T) {
 	net, d := auditCase(t, nn.ReLU, nn.CE, 200, 5)
-	res, err := prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
+	res, err := prune.Run(context.Background(), net, nn.Splits{Train: d}, &prune.Settings{
 		Method: prune.OBD{Curvature: prune.LevenbergMarquardt}, PerRound: 20, MaxRounds: 2,
 		AuditRows: prune.AuditAll, AuditRemovals: 15,
 	})
@@ -131,7 +131,7 @@ func TestAuditSampledRemovals(t *testing.T) {
 	}
 
 	// NoAudit measures no removal; a subsample scales by N/m.
-	res, err = prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
+	res, err = prune.Run(context.Background(), net, nn.Splits{Train: d}, &prune.Settings{
 		Method: prune.Magnitude{}, PerRound: 20, MaxRounds: 1, NoAudit: true,
 	})
 	if err != nil {
@@ -142,7 +142,7 @@ func TestAuditSampledRemovals(t *testing.T) {
 			t.Fatalf("NoAudit: step %d has real ΔE %v", st.Step, st.Real)
 		}
 	}
-	res, err = prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
+	res, err = prune.Run(context.Background(), net, nn.Splits{Train: d}, &prune.Settings{
 		Method: prune.OBS{}, PerRound: 3, MaxRounds: 1, AuditRows: 50,
 	})
 	if err != nil {
@@ -198,7 +198,7 @@ func TestRunRetrainRescues(t *testing.T) {
 	d := data.Train
 	start := net.Evaluate(d.X, d.Y).MeanLoss
 	const rise = 0.02
-	res, err := prune.Run(context.Background(), net, prune.Data{Train: d}, &prune.Settings{
+	res, err := prune.Run(context.Background(), net, nn.Splits{Train: d}, &prune.Settings{
 		Method: prune.OBD{}, PerRound: 2, ErrorRise: rise, RetrainRescues: true,
 		Retrain: &nn.TrainSettings{Optimizer: nn.LBFGS, Epochs: 20},
 	})

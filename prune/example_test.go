@@ -38,7 +38,7 @@ func Example() {
 
 	// Remove two parameters with Optimal Brain Surgeon on the exact
 	// Hessian, the default method.
-	res, err := prune.Run(context.Background(), net, prune.Data{Train: train}, &prune.Settings{
+	res, err := prune.Run(context.Background(), net, nn.Splits{Train: train}, &prune.Settings{
 		TargetLive: net.NumParams() - 2,
 		PerRound:   2,
 	})
@@ -68,7 +68,7 @@ func ExampleState() {
 		X.SetRow(n, x)
 		Y.Set(n, 0, x[0]-0.5*x[1]+0.2*x[2]+0.01*rng.NormFloat64())
 	}
-	data := prune.Data{Train: nn.Data{X: X, Y: Y}}
+	data := nn.Splits{Train: nn.Data{X: X, Y: Y}}
 	net, err := nn.New([]int{4, 1}, []nn.Activation{nn.Linear}, nn.MSE)
 	if err != nil {
 		log.Fatal(err)

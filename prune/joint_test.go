@@ -102,7 +102,7 @@ func TestRunJointRoundIsOBSSet(t *testing.T) {
 	W := p.Dim()
 	k := W / 3
 	sal := BlockOBS{Curvature: GaussNewton, Block: W, Damping: 1e-2, FixedDamping: true}
-	res, err := Run(context.Background(), net, Data{Train: nn.Data{X: p.X, Y: p.Y}}, &Settings{
+	res, err := Run(context.Background(), net, nn.Splits{Train: nn.Data{X: p.X, Y: p.Y}}, &Settings{
 		Method: sal, Joint: true, PerRound: k, MaxRounds: 1, Objective: LossObjective, NoAudit: true,
 	})
 	if err != nil {

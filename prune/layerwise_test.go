@@ -531,7 +531,7 @@ func TestLayerwiseMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 	net.Init(rand.NewPCG(1, 1))
-	if _, err := nn.Train(context.Background(), net, nn.Data{X: sp.Train.X, Y: sp.Train.Y}, nn.Data{},
+	if _, err := nn.Train(context.Background(), net, sp.Train, nn.Data{},
 		&nn.TrainSettings{Epochs: 3, LearningRate: 0.003}); err != nil {
 		t.Fatal(err)
 	}

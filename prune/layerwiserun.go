@@ -22,7 +22,7 @@ import (
 // Result then holds the pruned network, with Stopped StoppedFailed, and
 // the error is returned with it. When ctx is done Stopped is
 // StoppedCanceled.
-func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
+func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
 	var none LayerwiseReport
 	if err := retrain.Validate(); err != nil {
 		return nil, none, fmt.Errorf("prune: retraining: %w", err)

@@ -52,7 +52,7 @@ func TestTrainedObjectiveQuadraticExact(t *testing.T) {
 			s := tc.s
 			s.WeightDecay, s.Objective = lambda, prune.GradientObjective
 			s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
-			res, err := prune.Run(context.Background(), net, prune.Data{Train: nn.Data{X: X, Y: Y}}, &s)
+			res, err := prune.Run(context.Background(), net, nn.Splits{Train: nn.Data{X: X, Y: Y}}, &s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestTrainedObjectiveQuadraticExact(t *testing.T) {
 
 			// Without the gradient the predictions miss.
 			s.Objective = prune.TrainedObjective
-			loss, err := prune.Run(context.Background(), net, prune.Data{Train: nn.Data{X: X, Y: Y}}, &s)
+			loss, err := prune.Run(context.Background(), net, nn.Splits{Train: nn.Data{X: X, Y: Y}}, &s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func TestTrainedObjectivePositiveDefinite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := nn.Data{X: sp.Train.X, Y: sp.Train.Y}
+	d := sp.Train
 	x, err := nn.New([]int{17, 3, 1}, []nn.Activation{nn.Tanh, nn.Sigmoid}, nn.MSE)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestTrainedObjectivePositiveDefinite(t *testing.T) {
 		obj    prune.Objective
 		issues bool
 	}{{prune.TrainedObjective, false}, {prune.LossObjective, true}} {
-		res, err := prune.Run(context.Background(), x, prune.Data{Train: d}, &prune.Settings{
+		res, err := prune.Run(context.Background(), x, nn.Splits{Train: d}, &prune.Settings{
 			Method: prune.OBS{}, Objective: tc.obj, WeightDecay: lambda, PerRound: 1, MaxRounds: 1,
 		})
 		if err != nil {

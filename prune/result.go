@@ -80,7 +80,7 @@ type Step struct {
 	Undone bool
 }
 
-// Eval holds the metrics of a network on the splits of Data; the metrics
+// Eval holds the metrics of a network on the splits of its data; the metrics
 // of an absent split are zero.
 type Eval struct {
 	Train, Valid, Test nn.Metrics

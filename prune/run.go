@@ -14,8 +14,8 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Run prunes a copy of net on data with the settings s (nil for the
-// defaults; see Settings) and returns the pruned network with the record of
+// Run prunes a copy of net on data, whose training split is required, with
+// the settings s (nil for the defaults; see Settings) and returns the pruned network with the record of
 // every removal and round. net is not modified.
 //
 // Each round builds the saliency's curvature on the live parameters at the
@@ -35,7 +35,7 @@ import (
 // passed every check. When ctx is done, checked before every removal and
 // passed to the curvature builds and nn.Train, Run returns the Result so far
 // with Stopped set to StoppedCanceled, and ctx.Err().
-func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result, error) {
+func Run(ctx context.Context, net *nn.Network, data nn.Splits, s *Settings) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("prune settings: %w", err)
 	}
@@ -87,7 +87,7 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 	return r.res, nil
 }
 
-func checkSplits(net *nn.Network, d Data, cfg *Settings) error {
+func checkSplits(net *nn.Network, d nn.Splits, cfg *Settings) error {
 	if d.Train.X == nil || d.Train.Y == nil {
 		return errors.New("prune: no training data")
 	}
@@ -119,7 +119,7 @@ func checkSplits(net *nn.Network, d Data, cfg *Settings) error {
 // runner holds the state of one Run.
 type runner struct {
 	cfg  Settings
-	data Data
+	data nn.Splits
 	net  *nn.Network
 	res  *Result
 

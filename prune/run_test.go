@@ -19,7 +19,7 @@ import (
 
 // regressionMLP returns a 3-4-2 tanh/linear network trained by L-BFGS on
 // noisy regression data, with validation and test splits.
-func regressionMLP(t testing.TB, seed uint64) (*nn.Network, prune.Data) {
+func regressionMLP(t testing.TB, seed uint64) (*nn.Network, nn.Splits) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 9))
 	split := func(N int) nn.Data {
@@ -35,7 +35,7 @@ func regressionMLP(t testing.TB, seed uint64) (*nn.Network, prune.Data) {
 		}
 		return nn.Data{X: X, Y: Y}
 	}
-	d := prune.Data{Train: split(40), Valid: split(20), Test: split(20)}
+	d := nn.Splits{Train: split(40), Valid: split(20), Test: split(20)}
 	net, err := nn.New([]int{3, 4, 2}, []nn.Activation{nn.Tanh, nn.Linear}, nn.MSE)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func checkResult(t *testing.T, in *nn.Network, before []float64, res *prune.Resu
 	}
 }
 
-func run(t *testing.T, net *nn.Network, d prune.Data, s *prune.Settings) *prune.Result {
+func run(t *testing.T, net *nn.Network, d nn.Splits, s *prune.Settings) *prune.Result {
 	t.Helper()
 	before := net.ParamsTo(nil)
 	res, err := prune.Run(context.Background(), net, d, s)
@@ -174,7 +174,7 @@ func TestRunSparsityAndPerLayer(t *testing.T) {
 	X := mat.NewDense(5, 3, []float64{1, 0, 2, 0, 1, 1, 1, 1, 0, 2, 0, 1, 0, 2, 1})
 	Y := mat.NewDense(5, 2, []float64{1, 0, 0, 1, 1, 1, 2, 0, 0, 2})
 	lin := leastSquares(t, X, Y)
-	r2 := run(t, lin, prune.Data{Train: nn.Data{X: X, Y: Y}}, &prune.Settings{Sparsity: 0.3, Method: prune.Magnitude{}})
+	r2 := run(t, lin, nn.Splits{Train: nn.Data{X: X, Y: Y}}, &prune.Settings{Sparsity: 0.3, Method: prune.Magnitude{}})
 	if got := lin.NumParams() - r2.Net.NumLive(); got != 3 {
 		t.Errorf("sparsity 0.3 of 8 parameters pruned %d, want 3", got)
 	}
@@ -229,7 +229,7 @@ func TestRunErrorRise(t *testing.T) {
 	if !ok {
 		t.Fatal("XOR did not fit")
 	}
-	res = run(t, x, prune.Data{Train: xorData(), Valid: xorData()}, &prune.Settings{
+	res = run(t, x, nn.Splits{Train: xorData(), Valid: xorData()}, &prune.Settings{
 		ErrorRise: prune.NoRise, ErrorMeasure: prune.Misclassification, ErrorSplit: prune.ValidSplit, PerRound: 1,
 	})
 	if res.Stopped != prune.StoppedErrorRise || !xorHolds(res.Net) || res.Net.NumLive() != x.NumParams()-1 {
@@ -258,7 +258,7 @@ func TestRunErrorRiseAfterRetrain(t *testing.T) {
 
 func TestRunBudget(t *testing.T) {
 	net, X, Y := quadratic(t, 7)
-	d := prune.Data{Train: nn.Data{X: X, Y: Y}}
+	d := nn.Splits{Train: nn.Data{X: X, Y: Y}}
 	E := net.Objective(X, Y)
 	budget := 0.02 * E
 	res := run(t, net, d, &prune.Settings{Budget: budget, Method: undamped})
@@ -468,7 +468,7 @@ func TestRunBadInput(t *testing.T) {
 			t.Errorf("settings %+v: no error", s)
 		}
 	}
-	if _, err := prune.Run(ctx, net, prune.Data{Train: nn.Data{X: d.Train.X}}, nil); err == nil {
+	if _, err := prune.Run(ctx, net, nn.Splits{Train: nn.Data{X: d.Train.X}}, nil); err == nil {
 		t.Errorf("no targets: no error")
 	}
 	small := prune.OBS{}
@@ -483,7 +483,7 @@ func TestRunRebuild(t *testing.T) {
 	// On a quadratic loss a rebuilt inverse equals the downdated one, so
 	// RebuildEvery changes nothing but the count of rebuilds.
 	net, X, Y := quadratic(t, 13)
-	d := prune.Data{Train: nn.Data{X: X, Y: Y}}
+	d := nn.Splits{Train: nn.Data{X: X, Y: Y}}
 	a := run(t, net, d, &prune.Settings{PerRound: 6, MaxRounds: 1, Method: undamped})
 	b := run(t, net, d, &prune.Settings{PerRound: 6, MaxRounds: 1, Method: undamped, RebuildEvery: 2})
 	if b.Rounds[0].Rebuilds != 2 || a.Rounds[0].Rebuilds != 0 {

@@ -115,7 +115,7 @@ func TestRecursiveInverseScale(t *testing.T) {
 			t.Errorf("%v: recursive %.15g, damped %.15g", net.ParamAt(q), rec[q], damped[q])
 		}
 	}
-	res, err := prune.Run(ctx, net, prune.Data{Train: nn.Data{X: X, Y: Y}}, &prune.Settings{
+	res, err := prune.Run(ctx, net, nn.Splits{Train: nn.Data{X: X, Y: Y}}, &prune.Settings{
 		Method: prune.OBS{Curvature: prune.Recursive, Alpha: alpha}, MaxRounds: 1, PerRound: 1,
 	})
 	if err != nil {

@@ -12,12 +12,6 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Data holds the splits Run uses. The training data are required; Valid
-// and Test are optional, absent when their X is nil.
-type Data struct {
-	Train, Valid, Test nn.Data
-}
-
 // Measure is the error the error-rise stopping rule watches.
 type Measure int
 
@@ -48,7 +42,7 @@ func (m Measure) String() string {
 	return fmt.Sprintf("Measure(%d)", int(m))
 }
 
-// Split names a split of Data.
+// Split names a split of nn.Splits.
 type Split int
 
 // The splits the error-rise rule can watch.

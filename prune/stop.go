@@ -38,7 +38,7 @@ type Status struct {
 	// Net is the current network; a Stopper must not modify it.
 	Net *nn.Network
 
-	data *Data
+	data *nn.Splits
 	m    [2]nn.Metrics // by Split
 	have [2]bool
 }

@@ -35,7 +35,7 @@ func ExampleStopper() {
 		log.Fatal(err)
 	}
 
-	res, err := prune.Run(context.Background(), net, prune.Data{Train: nn.Data{X: X, Y: Y}}, &prune.Settings{
+	res, err := prune.Run(context.Background(), net, nn.Splits{Train: nn.Data{X: X, Y: Y}}, &prune.Settings{
 		PerRound: 1,
 		Stoppers: []prune.Stopper{
 			prune.TargetCount(1),

@@ -48,7 +48,7 @@ func xorHolds(net *nn.Network) bool {
 // network's current parameters, without retraining.
 func removeOne(t testing.TB, net *nn.Network, method prune.Saliency) (*nn.Network, prune.Step) {
 	t.Helper()
-	res, err := prune.Run(context.Background(), net, prune.Data{Train: xorData()},
+	res, err := prune.Run(context.Background(), net, nn.Splits{Train: xorData()},
 		&prune.Settings{Method: method, PerRound: 1, MaxRounds: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -64,8 +64,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	train := nn.Data{X: data.Train.X, Y: data.Train.Y}
-	test := nn.Data{X: data.Test.X, Y: data.Test.Y}
+	train := data.Train
+	test := data.Test
 
 	var net *nn.Network
 	if *modelIn != "" {
@@ -141,7 +141,7 @@ func main() {
 		s := &prune.Settings{Method: cf.method, Sparsity: *sparsity, Fraction: cf.fraction, Objective: cf.obj}
 		c0 := cpuTime()
 		t0 := time.Now()
-		res, err := prune.Run(ctx, net, prune.Data{Train: train, Test: test}, s)
+		res, err := prune.Run(ctx, net, nn.Splits{Train: train, Test: test}, s)
 		el := time.Since(t0)
 		cpu := cpuTime() - c0
 		if err != nil {

@@ -95,8 +95,8 @@ func run(n, testN, epochs int, seed uint64, modelIn, modelOut string, samples in
 	if err != nil {
 		return err
 	}
-	train := nn.Data{X: data.Train.X, Y: data.Train.Y}
-	test := nn.Data{X: data.Test.X, Y: data.Test.Y}
+	train := data.Train
+	test := data.Test
 	var net *nn.Network
 	if modelIn != "" {
 		if net, err = modelio.Load(modelIn, nil); err != nil {

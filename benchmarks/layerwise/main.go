@@ -94,7 +94,7 @@ func main() {
 	}
 	train := data.Train
 	if train.Len() > *n {
-		train = train.Subset(seq(*n))
+		train = *train.Subset(seq(*n))
 	}
 	calX := data.Train.Subset(seq(*calib)).X
 
@@ -116,7 +116,7 @@ func main() {
 		net.Init(rand.NewPCG(*seed, *seed))
 		logf("training %s (%s) on %d images, %d epochs", net.Arch(), *act, train.Len(), *epochs)
 		t0 := time.Now()
-		_, err = nn.Train(ctx, net, nn.Data{X: train.X, Y: train.Y}, nn.Data{}, &nn.TrainSettings{
+		_, err = nn.Train(ctx, net, train, nn.Data{}, &nn.TrainSettings{
 			Epochs: *epochs, LearningRate: *rate, BatchSize: *batch, Src: rand.NewPCG(*seed, *seed+1),
 			Recorder: recorder(func(p nn.Progress) {
 				logf("epoch %d/%d: train loss %.4f, accuracy %.4f", p.Epoch, p.Epochs, p.TrainLoss, p.TrainAccuracy)

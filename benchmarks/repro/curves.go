@@ -81,7 +81,7 @@ func runCurves(ctx context.Context, r *runCtx) error {
 	r.logf("seed %d; pruning to %.0f %% sparsity without retraining, %d methods", seed, 100*curveSparsity, len(curveMethods))
 	err = parallel(ctx, len(runs), func(i int) error {
 		cr := runs[i]
-		res, err := prune.Run(ctx, cr.data.net, prune.Data{Train: cr.data.train}, &prune.Settings{
+		res, err := prune.Run(ctx, cr.data.net, nn.Splits{Train: cr.data.train}, &prune.Settings{
 			Method: cr.method.sal(seed), PerRound: cr.perRnd, Sparsity: curveSparsity,
 		})
 		if err != nil {
@@ -223,7 +223,7 @@ func curveDatasets(ctx context.Context, r *runCtx, seed uint64) ([]*curveData, e
 
 	// MONK-1 as in the monks benchmark.
 	m1 := datasets.Monks(1, seed)
-	mtr := nn.Data{X: m1.Train.X, Y: m1.Train.Y}
+	mtr := m1.Train
 	mspec := fitSpec{sizes: []int{17, 3, 1}, acts: []nn.Activation{nn.Tanh, nn.Sigmoid}, loss: nn.MSE, iters: mc.iters, restarts: mc.restarts}
 	mspec.decay = mc.decays[0]
 	if len(mc.decays) > 1 {
@@ -241,7 +241,7 @@ func curveDatasets(ctx context.Context, r *runCtx, seed uint64) ([]*curveData, e
 	if err != nil {
 		return nil, err
 	}
-	str := nn.Data{X: sn.Train.X, Y: sn.Train.Y}
+	str := sn.Train
 	sspec := fitSpec{sizes: []int{1, sineH, 1}, acts: []nn.Activation{nn.Tanh, nn.Linear}, loss: nn.MSE, decay: 1e-4, iters: iters, restarts: restarts}
 	snet, err := fit(ctx, sspec, str, seed)
 	if err != nil {
@@ -252,7 +252,7 @@ func curveDatasets(ctx context.Context, r *runCtx, seed uint64) ([]*curveData, e
 	if err != nil {
 		return nil, err
 	}
-	ptr := nn.Data{X: sp.Train.X, Y: sp.Train.Y}
+	ptr := sp.Train
 	pspec := fitSpec{sizes: []int{2, spiralsH, spiralsH, 1}, acts: []nn.Activation{nn.Tanh, nn.Tanh, nn.Sigmoid}, loss: nn.BCE, decay: 1e-4, iters: iters, restarts: restarts}
 	pnet, err := fit(ctx, pspec, ptr, seed)
 	if err != nil {

@@ -63,13 +63,13 @@ func evidenceProblems(r *runCtx) ([]*evidenceProblem, error) {
 	m3 := datasets.Monks(3, r.o.Seed)
 	sp := &evidenceProblem{
 		key: "sine", title: fmt.Sprintf("noisy sine, %d training samples", n),
-		train: nn.Data{X: sine.Train.X, Y: sine.Train.Y}, test: nn.Data{X: sine.Test.X, Y: sine.Test.Y},
+		train: sine.Train, test: sine.Test,
 		inputs: 1, out: nn.Linear, loss: nn.MSE, errName: "test mean loss",
 		hidden: []int{1, 2, 3, 4, 5, 6, 8, 10, 12}, pathHidden: 8, pathSteps: 2, pathMin: 4, restarts: 3,
 	}
 	mp := &evidenceProblem{
 		key: "monks3", title: "MONK-3 (5 % label noise), bce",
-		train: nn.Data{X: m3.Train.X, Y: m3.Train.Y}, test: nn.Data{X: m3.Test.X, Y: m3.Test.Y},
+		train: m3.Train, test: m3.Test,
 		inputs: 17, out: nn.Sigmoid, loss: nn.BCE, errName: "test misclassification",
 		hidden: []int{1, 2, 3, 4, 6}, pathHidden: 4, pathSteps: 6, pathMin: 6, restarts: 3, seedOffset: 100,
 	}

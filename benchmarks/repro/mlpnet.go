@@ -106,8 +106,8 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 	if err != nil {
 		return fmt.Errorf("repro: mlpnet: %w", err)
 	}
-	train := nn.Data{X: data.Train.X, Y: data.Train.Y}
-	test := nn.Data{X: data.Test.X, Y: data.Test.Y}
+	train := data.Train
+	test := data.Test
 	nTrain, nTest := data.Train.Len(), data.Test.Len()
 	r.logf("seed %d; %s on %d training and %d test images; loaded in %s", seed, archString(cfg.sizes), nTrain, nTest, time.Since(t0).Round(time.Millisecond))
 

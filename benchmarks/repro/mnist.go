@@ -85,8 +85,8 @@ func runMNIST(ctx context.Context, r *runCtx) error {
 	if err != nil {
 		return fmt.Errorf("repro: mnist: %w", err)
 	}
-	train := nn.Data{X: data.Train.X, Y: data.Train.Y}
-	test := nn.Data{X: data.Test.X, Y: data.Test.Y}
+	train := data.Train
+	test := data.Test
 	nTrain, nTest := data.Train.Len(), data.Test.Len()
 	r.logf("seed %d; %s on %d training and %d test images; Adam %d epochs, batch %d, rate %g (cosine); retraining %d epochs at %g; sparsities %v; loaded in %s",
 		seed, archString(cfg.sizes), nTrain, nTest, cfg.epochs, cfg.batch, cfg.rate, cfg.retrainEpochs, cfg.retrainRate, cfg.sparsities, time.Since(t0).Round(time.Millisecond))

@@ -104,7 +104,7 @@ type monksJob struct {
 	split string
 	prob  monksProblem
 	seed  uint64
-	data  *datasets.Splits
+	data  *nn.Splits
 	runs  []monksRun
 	cvErr []int // cross-validation errors per decay
 }
@@ -121,7 +121,7 @@ func runMonks(ctx context.Context, r *runCtx) error {
 	var jobs []*monksJob
 	for _, split := range splits {
 		for _, p := range cfg.problems {
-			var uci *datasets.Splits
+			var uci *nn.Splits
 			if split == "uci" {
 				var err error
 				if uci, err = datasets.LoadMonksDir(r.o.MonksDir, p.problem); err != nil {
@@ -194,8 +194,8 @@ func leftSummary(runs []monksRun) string {
 
 // run trains the job's network and prunes it with every method.
 func (j *monksJob) run(ctx context.Context, cfg monksConfig) error {
-	tr := nn.Data{X: j.data.Train.X, Y: j.data.Train.Y}
-	te := nn.Data{X: j.data.Test.X, Y: j.data.Test.Y}
+	tr := j.data.Train
+	te := j.data.Test
 	spec := fitSpec{
 		sizes: []int{17, j.prob.hidden, 1}, acts: []nn.Activation{nn.Tanh, nn.Sigmoid}, loss: nn.MSE,
 		iters: cfg.iters, restarts: cfg.restarts,
@@ -229,7 +229,7 @@ func (j *monksJob) run(ctx context.Context, cfg monksConfig) error {
 		for _, rt := range []*nn.TrainSettings{nil, retrain} {
 			// The saliencies use the curvature of the objective the
 			// network was trained on, with its weight decay.
-			res, err := prune.Run(ctx, net, prune.Data{Train: tr}, &prune.Settings{
+			res, err := prune.Run(ctx, net, nn.Splits{Train: tr}, &prune.Settings{
 				Method: m.sal, PerRound: 1, ErrorRise: prune.NoRise, ErrorMeasure: prune.Misclassification,
 				WeightDecay: decay, Retrain: rt, RetrainRescues: true,
 			})

@@ -200,7 +200,7 @@ func xorRun(ctx context.Context, seed uint64) (*xorCase, error) {
 		return c, nil
 	}
 	for _, m := range xorMethods {
-		res, err := prune.Run(ctx, net, prune.Data{Train: d}, &prune.Settings{
+		res, err := prune.Run(ctx, net, nn.Splits{Train: d}, &prune.Settings{
 			Method: m.sal, PerRound: 1, ErrorRise: prune.NoRise, ErrorMeasure: prune.Misclassification,
 		})
 		if err != nil && (res == nil || ctx.Err() != nil) {
@@ -219,7 +219,7 @@ func xorRun(ctx context.Context, seed uint64) (*xorCase, error) {
 		if err != nil {
 			return nil, err
 		}
-		one, err := prune.Run(ctx, net, prune.Data{Train: d}, &prune.Settings{Method: m.sal, PerRound: 1, MaxRounds: 1})
+		one, err := prune.Run(ctx, net, nn.Splits{Train: d}, &prune.Settings{Method: m.sal, PerRound: 1, MaxRounds: 1})
 		if err != nil {
 			return nil, err
 		}
@@ -384,7 +384,7 @@ func xorSurfaceChart(ctx context.Context, c *xorCase) ([]byte, error) {
 	nets := []*nn.Network{c.net}
 	titles := []string{"trained"}
 	for k, m := range xorMethods {
-		res, err := prune.Run(ctx, c.net, prune.Data{Train: d}, &prune.Settings{Method: m.sal, PerRound: 1, MaxRounds: 1})
+		res, err := prune.Run(ctx, c.net, nn.Splits{Train: d}, &prune.Settings{Method: m.sal, PerRound: 1, MaxRounds: 1})
 		if err != nil {
 			return nil, err
 		}

@@ -180,7 +180,7 @@ func (d dataOptions) inputs() []string {
 }
 
 // load loads the data set. Errors name the --data flag and the data set.
-func (d dataOptions) load() (*datasets.Splits, error) {
+func (d dataOptions) load() (*nn.Splits, error) {
 	maxCSV, err := parseMaxCSVSize(d.MaxCSVSize)
 	if err != nil {
 		return nil, err

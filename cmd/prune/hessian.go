@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/sysmem"
@@ -412,7 +411,7 @@ func checkHessianOptions(o hessianOptions) (hessianPlan, error) {
 
 // loadSplit loads the data set d, checked, and returns its split, checked
 // against the network n, as eval does.
-func loadSplit(n *nn.Network, d dataOptions, split string) (*datasets.Set, error) {
+func loadSplit(n *nn.Network, d dataOptions, split string) (*nn.Data, error) {
 	splits, err := d.load()
 	if err != nil {
 		return nil, err

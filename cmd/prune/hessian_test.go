@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
@@ -21,13 +20,13 @@ import (
 
 // monksTrain returns the training split that the example model was
 // trained on.
-func monksTrain(t *testing.T) *datasets.Set {
+func monksTrain(t *testing.T) *nn.Data {
 	t.Helper()
 	s, err := dataOptions{Name: "monks1", Seed: 1}.load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Train
+	return &s.Train
 }
 
 // loadModel reads a model file.

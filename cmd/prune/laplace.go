@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/sysmem"
@@ -187,7 +186,7 @@ type fitted struct {
 
 // fitPosterior fits the posterior of n on the training split train as o
 // and plan describe.
-func fitPosterior(ctx context.Context, n *nn.Network, train *datasets.Set, o laplaceOptions, plan posteriorPlan) (*fitted, error) {
+func fitPosterior(ctx context.Context, n *nn.Network, train *nn.Data, o laplaceOptions, plan posteriorPlan) (*fitted, error) {
 	s := &laplace.Settings{Curvature: plan.curvature, All: o.All, MemoryLimit: plan.limit, Beta: o.Beta}
 	regression := n.Loss() == nn.MSE
 	if !regression && o.usageFlags["beta"] {
@@ -587,7 +586,7 @@ func printPredictive(w io.Writer, p predictiveSummary) {
 
 // predictions holds the predictive of a posterior on a split.
 type predictions struct {
-	set        *datasets.Set
+	set        *nn.Data
 	regression bool
 	ce         bool
 	mean, std  *mat.Dense // regression: predictive mean, total sd; classification: latent mean and sd
@@ -595,7 +594,7 @@ type predictions struct {
 	summary    predictiveSummary
 }
 
-func predictive(ctx context.Context, p *laplace.Posterior, set *datasets.Set, method laplace.Method, samples int, seed uint64) (*predictions, error) {
+func predictive(ctx context.Context, p *laplace.Posterior, set *nn.Data, method laplace.Method, samples int, seed uint64) (*predictions, error) {
 	net := p.Net()
 	N, _ := set.X.Dims()
 	K := net.Outputs()
@@ -717,11 +716,11 @@ func (pr *predictions) csv() ([]byte, error) {
 // regression over a grid reaching past the data, with the training data
 // and the split's; otherwise the reliability diagram of the predictive and
 // MAP probabilities.
-func laplaceChart(ctx context.Context, p *laplace.Posterior, train, set *datasets.Set, pr *predictions) ([]byte, error) {
+func laplaceChart(ctx context.Context, p *laplace.Posterior, train, set *nn.Data, pr *predictions) ([]byte, error) {
 	net := p.Net()
 	if pr.regression && net.Inputs() == 1 && net.Outputs() == 1 {
 		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, s := range []*datasets.Set{train, set} {
+		for _, s := range []*nn.Data{train, set} {
 			for i := range s.Len() {
 				lo, hi = math.Min(lo, s.X.At(i, 0)), math.Max(hi, s.X.At(i, 0))
 			}
@@ -742,7 +741,7 @@ func laplaceChart(ctx context.Context, p *laplace.Posterior, train, set *dataset
 	return reliabilityChart(pr)
 }
 
-func bandChart(X, mean, variance *mat.Dense, train, set *datasets.Set, split string, p *laplace.Posterior) ([]byte, error) {
+func bandChart(X, mean, variance *mat.Dense, train, set *nn.Data, split string, p *laplace.Posterior) ([]byte, error) {
 	net := p.Net()
 	title := fmt.Sprintf("%s Laplace predictive (%s): ln evidence %.4g, γ %.3g", net.Arch(), p.Curvature(), p.Evidence().LogEvidence, p.Gamma())
 	pl := newChart(title, "x", "y", false)
@@ -775,7 +774,7 @@ func bandChart(X, mean, variance *mat.Dense, train, set *datasets.Set, split str
 	mline.Width = vg.Points(1.5)
 	pl.Add(mline)
 	pl.Legend.Add("predictive mean", mline)
-	for i, s := range []*datasets.Set{train, set} {
+	for i, s := range []*nn.Data{train, set} {
 		if s == nil || (i == 1 && s == train) {
 			continue
 		}

@@ -114,7 +114,7 @@ type retrainCompare struct {
 	RelDistance float64 `json:"rel_distance"` // Distance / Moved
 }
 
-func readSamples(flag, path string, n *nn.Network) (*datasets.Set, error) {
+func readSamples(flag, path string, n *nn.Network) (*nn.Data, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %v", flag, err)
@@ -172,7 +172,7 @@ func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	var add, rem *datasets.Set
+	var add, rem *nn.Data
 	if o.Add != "" {
 		if add, err = readSamples("add", o.Add, n); err != nil {
 			return err

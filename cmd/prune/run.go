@@ -884,8 +884,8 @@ type runPlan struct {
 	manifest manifest
 	limit    int64
 	net      *nn.Network // the network to continue from
-	splits   *datasets.Splits
-	data     prune.Data
+	splits   *nn.Splits
+	data     nn.Splits
 	state    runState
 	// resumed is the number of rounds of the checkpoint resumed, −1 for a
 	// new run.
@@ -1009,24 +1009,18 @@ func (p *runPlan) loadData(n *nn.Network) error {
 	if err != nil {
 		return err
 	}
-	if splits.Train == nil || splits.Train.Len() == 0 {
+	if splits.Train.X == nil || splits.Train.Len() == 0 {
 		return d.errorf("no training samples")
 	}
-	for _, s := range []*datasets.Set{splits.Train, splits.Valid, splits.Test} {
-		if s != nil {
+	for _, s := range []*nn.Data{&splits.Train, &splits.Valid, &splits.Test} {
+		if s.X != nil {
 			if err := checkFit(n, s, d, false, "the model's loss "+n.Loss().String()); err != nil {
 				return err
 			}
 		}
 	}
 	p.splits = splits
-	p.data = prune.Data{Train: nn.Data{X: splits.Train.X, Y: splits.Train.Y}}
-	if splits.Valid != nil {
-		p.data.Valid = nn.Data{X: splits.Valid.X, Y: splits.Valid.Y}
-	}
-	if splits.Test != nil {
-		p.data.Test = nn.Data{X: splits.Test.X, Y: splits.Test.Y}
-	}
+	p.data = *splits
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"codeberg.org/sbinet/npyio/npz"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/nn"
 )
 
 // torchPython returns Debian's python3 with torch and numpy, or skips the
@@ -238,7 +239,7 @@ func TestTorchRoundTrip(t *testing.T) {
 // writeData writes the training and test sets to path as an .npz file of
 // float32 inputs, normalized with MNIST's mean 0.1307 and standard
 // deviation 0.3081, and int64 class labels.
-func writeData(t *testing.T, path string, train, test *datasets.Set) {
+func writeData(t *testing.T, path string, train, test *nn.Data) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -248,7 +249,7 @@ func writeData(t *testing.T, path string, train, test *datasets.Set) {
 	w := npz.NewWriter(f)
 	for _, c := range []struct {
 		suffix string
-		set    *datasets.Set
+		set    *nn.Data
 	}{{"", train}, {"_test", test}} {
 		n, d := c.set.X.Dims()
 		x := make([][]float32, n)

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/lm"
 	"github.com/secondorder/prune/nn"
@@ -362,7 +361,7 @@ func checkOutput(out string, overwrite bool, inputs ...string) error {
 // suit the network otherwise (targets the loss cannot use, values that
 // are not finite). archFlag tells whether the network comes from --arch;
 // lossDesc names the loss and where it comes from, such as "--loss mse".
-func checkFit(n *nn.Network, set *datasets.Set, d dataOptions, archFlag bool, lossDesc string) error {
+func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDesc string) error {
 	loss := n.Loss()
 	switch {
 	case loss == nn.CE && set.Classes == 0:
@@ -433,15 +432,15 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return &usageError{Flag: "act", Msg: fmt.Sprintf("--act %s with --loss %s: %v", joinActs(acts), loss, err)}
 	}
-	if settings.Patience > 0 && splits.Valid == nil {
+	if settings.Patience > 0 && splits.Valid.X == nil {
 		return flagErrorf("patience", "%d needs validation data: give --valid-fraction", settings.Patience)
 	}
 	lossDesc := "--loss " + loss.String()
 	if o.Loss == "" {
 		lossDesc = fmt.Sprintf("loss %s, the data set's suggestion", loss)
 	}
-	for _, s := range []*datasets.Set{splits.Train, splits.Valid, splits.Test} {
-		if s != nil {
+	for _, s := range []*nn.Data{&splits.Train, &splits.Valid, &splits.Test} {
+		if s.X != nil {
 			if err := checkFit(n, s, o.Data, true, lossDesc); err != nil {
 				return err
 			}
@@ -455,11 +454,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		bar = &barRecorder{w: stderr}
 		settings.Recorder = bar
 	}
-	train := nn.Data{X: splits.Train.X, Y: splits.Train.Y}
-	var valid nn.Data
-	if splits.Valid != nil {
-		valid = nn.Data{X: splits.Valid.X, Y: splits.Valid.Y}
-	}
+	train, valid := splits.Train, splits.Valid
 	start := time.Now()
 	res, err := trainWith(ctx, useLM, n, train, valid, &settings)
 	bar.close()
@@ -489,11 +484,11 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		Stopped:     res.Stopped,
 		Train:       n.Evaluate(splits.Train.X, splits.Train.Y),
 	}
-	if splits.Valid != nil {
+	if splits.Valid.X != nil {
 		m := n.Evaluate(splits.Valid.X, splits.Valid.Y)
 		sum.Valid = &m
 	}
-	if splits.Test != nil {
+	if splits.Test.X != nil {
 		m := n.Evaluate(splits.Test.X, splits.Test.Y)
 		sum.Test = &m
 	}
