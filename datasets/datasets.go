@@ -89,7 +89,7 @@ type Info struct {
 	// for class-index targets Outputs is the number of classes.
 	Inputs, Outputs int
 
-	// Loss is the suggested loss, as in Splits.
+	// Loss is the suggested loss, as in nn.Splits.
 	Loss string
 }
 

@@ -36,11 +36,11 @@ type Diagonaler interface {
 	DiagTo(ctx context.Context, dst []float64) error
 }
 
-// Problem is a network with its loss and a dataset: the training loss
+// Problem is a network with its loss and samples: the training loss
 // E = Σₙ ℓₙ over the rows of X and Y, and the parameters a curvature covers.
 type Problem struct {
-	Net  *nn.Network
-	X, Y *mat.Dense
+	Net *nn.Network
+	nn.Data
 
 	// Params lists, in ascending order, the flat indices of the parameters
 	// the curvature covers. Nil means all parameters.
@@ -55,12 +55,12 @@ type Problem struct {
 // Live returns the problem restricted to the network's live (unpruned)
 // parameters.
 func Live(net *nn.Network, X, Y *mat.Dense) *Problem {
-	return &Problem{Net: net, X: X, Y: Y, Params: net.LiveIndices()}
+	return &Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: net.LiveIndices()}
 }
 
 // All returns the problem over all parameters, pruned ones included.
 func All(net *nn.Network, X, Y *mat.Dense) *Problem {
-	return &Problem{Net: net, X: X, Y: Y}
+	return &Problem{Net: net, Data: nn.Data{X: X, Y: Y}}
 }
 
 // Dim returns the number of parameters covered.

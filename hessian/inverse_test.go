@@ -487,7 +487,7 @@ func TestDowndateRecursiveInverse(t *testing.T) {
 		}
 	}
 	var want, got mat.SymDense
-	if err := (RecursiveInverse{P: &Problem{Net: pr.Net, X: pr.X, Y: pr.Y, Params: keep}, Alpha: 1e-3}).InverseTo(ctx, &want); err != nil {
+	if err := (RecursiveInverse{P: &Problem{Net: pr.Net, Data: pr.Data, Params: keep}, Alpha: 1e-3}).InverseTo(ctx, &want); err != nil {
 		t.Fatal(err)
 	}
 	Reduce(&got, &hinv, keep)

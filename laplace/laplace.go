@@ -231,7 +231,7 @@ func Fit(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) (*P
 	}
 
 	// Curvature.
-	pr := &hessian.Problem{Net: p.net, X: X, Y: Y, Params: p.params}
+	pr := &hessian.Problem{Net: p.net, Data: nn.Data{X: X, Y: Y}, Params: p.params}
 	switch cfg.Curvature {
 	case Diagonal:
 		p.hDiag = make([]float64, len(p.params))

@@ -288,7 +288,7 @@ func (p *Posterior) each(ctx context.Context, X, mean *mat.Dense, fn func(i int,
 			continue
 		}
 		Y := mat.NewDense(hi-lo, K, nil)
-		pr := &hessian.Problem{Net: jnet, X: rowsOf(X, lo, hi), Y: Y, Params: p.params}
+		pr := &hessian.Problem{Net: jnet, Data: nn.Data{X: rowsOf(X, lo, hi), Y: Y}, Params: p.params}
 		J := hessian.WeightedJacobian(pr, 0, hi-lo)
 		if p.hDiag != nil {
 			// Scale column q by √[A⁻¹]_qq, so that J_i J_iᵀ is the covariance.

@@ -262,7 +262,7 @@ func newRun(o *Objective, cfg *Settings) *run {
 	k := len(live)
 	r := &run{
 		o: o, cfg: cfg, live: live,
-		pr: &hessian.Problem{Net: o.Net, X: o.X, Y: o.Y, Params: live},
+		pr: &hessian.Problem{Net: o.Net, Data: nn.Data{X: o.X, Y: o.Y}, Params: live},
 		d:  make([]float64, k),
 		x:  make([]float64, k), g: make([]float64, k), step: make([]float64, k), trial: make([]float64, k),
 		full: make([]float64, o.Net.NumParams()),

@@ -79,7 +79,7 @@ func NewUpdater(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Update
 		alpha: float64(N) * cfg.WeightDecay, params: net.LiveIndices(),
 		full: make([]float64, net.NumParams()),
 	}
-	pr := &hessian.Problem{Net: u.net, X: u.X, Y: u.Y, Params: u.params}
+	pr := &hessian.Problem{Net: u.net, Data: nn.Data{X: u.X, Y: u.Y}, Params: u.params}
 	var c hessian.Curvature = hessian.GaussNewton{P: pr}
 	if cfg.Exact {
 		c = hessian.Exact{P: pr}
@@ -183,7 +183,7 @@ func (u *Updater) rankUpdate(ctx context.Context, X, Y *mat.Dense, s float64) er
 			return err
 		}
 		hi := min(lo+chunk, n)
-		pr := &hessian.Problem{Net: u.net, X: X, Y: Y, Params: u.params}
+		pr := &hessian.Problem{Net: u.net, Data: nn.Data{X: X, Y: Y}, Params: u.params}
 		J := hessian.WeightedJacobian(pr, lo, hi)
 		r, _ := J.Dims()
 		for i := range r {

@@ -275,7 +275,7 @@ func (r *runner) positions() *positions {
 
 // begin builds the saliency's scorer over the live parameters of p.
 func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, error) {
-	pr := &hessian.Problem{Net: r.net, X: r.data.Train.X, Y: r.data.Train.Y, Params: p.live}
+	pr := &hessian.Problem{Net: r.net, Data: r.data.Train, Params: p.live}
 	env := &Env{MaxBytes: r.cfg.MaxBytes, Decay: r.decay, Report: func(is Issue) {
 		is.Step = r.issueStep
 		r.issue(is)
@@ -1032,7 +1032,7 @@ func ScoresOf(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings
 		return nil, fmt.Errorf("prune: network: %w", err)
 	}
 	live := net.LiveIndices()
-	pr := &hessian.Problem{Net: net, X: X, Y: Y, Params: live}
+	pr := &hessian.Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: live}
 	out := &Scored{Damping: math.NaN()}
 	env := &Env{MaxBytes: cfg.MaxBytes, Report: func(is Issue) { out.Health.Issues = append(out.Health.Issues, is) }}
 	if cfg.Objective != LossObjective {

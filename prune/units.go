@@ -502,7 +502,7 @@ func (s *UnitSettings) obsCandidates(ctx context.Context, net *nn.Network, X, Y 
 		pos  map[int]int
 	)
 	build := func(params []int) error {
-		p = &hessian.Problem{Net: net, X: X, Y: Y, Params: params}
+		p = &hessian.Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: params}
 		if len(params) == 0 {
 			hinv, pos = nil, nil
 			return nil

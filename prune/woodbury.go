@@ -186,7 +186,7 @@ func subsample(p *hessian.Problem, k int, src rand.Source) *hessian.Problem {
 		X.SetRow(i, p.X.RawRowView(r))
 		Y.SetRow(i, p.Y.RawRowView(r))
 	}
-	return &hessian.Problem{Net: p.Net, X: X, Y: Y, Params: p.Params}
+	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: X, Y: Y}, Params: p.Params}
 }
 
 // SetRemover is a Scorer that also removes a set of positions jointly,

@@ -150,7 +150,7 @@ func TestRunJointPredictsTheSetOBS(t *testing.T) {
 	}
 	n := p.net
 	N, _ := p.data.Train.X.Dims()
-	pr := &hessian.Problem{Net: n, X: p.data.Train.X, Y: p.data.Train.Y, Params: n.LiveIndices()}
+	pr := &hessian.Problem{Net: n, Data: p.data.Train, Params: n.LiveIndices()}
 	lr, err := prune.WoodburyOBS{Samples: 64, Src: rand.NewPCG(p.set.Data.Seed, streamHutch)}.LowRank(context.Background(), pr,
 		&prune.Env{Decay: p.set.ObjectiveDecay * float64(N)})
 	if err != nil {
