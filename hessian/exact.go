@@ -9,20 +9,21 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Exact is the exact Hessian H = ∇²E of the problem's training loss.
-//
-// MulVecTo computes Hv by Pearlmutter's R-operator: a forward pass carrying
-// R{a} and R{z} and a backward pass carrying R{δ}, at about the cost of two
-// gradients and exact to rounding.
-//
-// DenseTo builds H block by block. Parameters of layer l act on ℓ only
-// through a_l, so for W_l[j][i] and W_m[k][h] with l ≤ m
+// Exact is the exact Hessian H = ∇²E of the problem's training loss:
+// MulVecTo by Pearlmutter's R-operator (about the cost of two gradients,
+// exact to rounding), DenseTo block by block at about the cost of the
+// Gauss–Newton build.
+type Exact struct {
+	P *Problem
+}
+
+// The dense build. Parameters of layer l act on ℓ only through a_l, so for
+// W_l[j][i] and W_m[k][h] with l ≤ m
 //
 //	∂²ℓ/∂W_l[j][i]∂W_m[k][h] = z̃_{l−1}[i] ( K_{ml}[k][j] z̃_{m−1}[h] + δ_m[k] F_{m−1,l}[h][j] ),
 //
 // with K_{ml} = G_m P_{ml} = ∂δ_m/∂a_l, F_{m−1,l} = ∂z_{m−1}/∂a_l (zero when
-// m = l) and z̃ the layer input extended by 1 for the bias. The build costs
-// about as much as the Gauss–Newton build, in three forms:
+// m = l) and z̃ the layer input extended by 1 for the bias, in three forms:
 //
 //   - the parameters of the last two layers (all of them with one hidden
 //     layer) in the Gram form of the Gauss–Newton build, with the exact
@@ -33,9 +34,6 @@ import (
 //     unit with the F term folded in.
 //
 // DiagTo uses the diagonal blocks only: H[(l,j,i),(l,j,i)] = Σₙ G_l[j][j] z̃_{l−1}[i]².
-type Exact struct {
-	P *Problem
-}
 
 // Dim returns the number of parameters covered.
 func (h Exact) Dim() int { return h.P.Dim() }

@@ -46,8 +46,7 @@ func perSampleGradients(p *pass, G []float64) {
 	}
 }
 
-// DenseTo builds F into dst (Dim×Dim) by symmetric rank-k updates with the
-// per-sample gradients of each chunk.
+// DenseTo builds F into dst (Dim×Dim).
 func (f Fisher) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	pr := f.P
 	if dst.SymmetricDim() != pr.Dim() {
@@ -114,10 +113,10 @@ func (f Fisher) DiagTo(ctx context.Context, dst []float64) error {
 	return nil
 }
 
-// MulVecTo sets dst = F v without forming F or the per-sample gradients:
-// gₙᵀv = Σ_l δ_lᵀ (V_l z_{l−1} + v_b), then F v = Σₙ gₙ (gₙᵀv) is one
-// more back-propagation-shaped product.
+// MulVecTo sets dst = F v without forming F or the per-sample gradients.
 func (f Fisher) MulVecTo(dst, v []float64) {
+	// gₙᵀv = Σ_l δ_lᵀ (V_l z_{l−1} + v_b), then F v = Σₙ gₙ (gₙᵀv) is one
+	// more back-propagation-shaped product.
 	pr := f.P
 	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
 		panic("hessian: vector length mismatch")

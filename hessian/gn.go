@@ -19,11 +19,6 @@ import (
 // diag(f′²) for MSE (so that Jₙᵀ Λₙ Jₙ = Σₖ ∇ŷₖ∇ŷₖᵀ), diag(p(1−p)) for BCE and
 // diag(p) − ppᵀ for CE. G is positive semi-definite, and equals H where the
 // residual term vanishes (linear output, MSE, zero residual).
-//
-// DenseTo stacks the per-sample, per-output rows Bₙ Jₙ (BₙᵀBₙ = Λₙ) of a
-// chunk of samples and adds their Gram matrix with one symmetric rank-k
-// update; MulVecTo is matrix-free (an R-forward pass and a linear backward
-// pass).
 type GaussNewton struct {
 	P *Problem
 }
@@ -39,7 +34,9 @@ func (g GaussNewton) DiagTo(ctx context.Context, dst []float64) error {
 	return diagFromG(ctx, g.P, dst, true)
 }
 
-// DenseTo builds G into dst (Dim×Dim).
+// DenseTo builds G into dst (Dim×Dim). It stacks the per-sample,
+// per-output rows Bₙ Jₙ (BₙᵀBₙ = Λₙ) of a chunk of samples and adds their
+// Gram matrix with one symmetric rank-k update.
 func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	pr := g.P
 	if dst.SymmetricDim() != pr.Dim() {

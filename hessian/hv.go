@@ -12,12 +12,8 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// MulVecTo sets dst = H v by Pearlmutter's R-operator.
-//
-// The product keeps its workspace with the problem and reuses it, so that
-// repeated products (Lanczos, conjugate gradients, Hutchinson) allocate
-// nothing after the first. Products on the same problem may run
-// concurrently; each concurrent caller then has a workspace of its own.
+// MulVecTo sets dst = H v. Repeated products allocate nothing after the
+// first; products on the same problem may run concurrently.
 func (h Exact) MulVecTo(dst, v []float64) { rop(h.P, dst, v, false) }
 
 // rwork is the per-block workspace of the R-operator passes.

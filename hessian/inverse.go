@@ -32,13 +32,9 @@ type NotPositiveDefiniteError struct {
 	// NaN when the eigenvalues could not be computed.
 	MinEigenvalue float64
 	// Suggest is a damping that makes H + λI positive definite with a
-	// condition number of at most about 2·10⁸:
-	//
-	//	Suggest = 10^⌈log₁₀ max(2·max(−λ_min, 0), 10⁻⁸·ρ)⌉,
-	//
-	// with ρ = max|λᵢ(H)|, so that λ_min(H + Suggest·I) ≥ Suggest/2. When
-	// the eigenvalues are unavailable, Gershgorin's bounds stand in for
-	// λ_min and ρ.
+	// condition number of at most about 2·10⁸: the power of ten at or
+	// above max(2·max(−λ_min, 0), 10⁻⁸·max|λᵢ|), with Gershgorin's bounds
+	// when the eigenvalues are unavailable.
 	Suggest float64
 }
 
@@ -51,23 +47,15 @@ func (e *NotPositiveDefiniteError) Error() string {
 		"retry with λ = %g", e.Lambda, e.MinEigenvalue, e.Suggest)
 }
 
-// DampedInverse sets dst to the inverse of the damped matrix
+// DampedInverse sets dst to (H + λI)⁻¹ by a Cholesky factorization. dst
+// must be empty or H's size; it may be H itself. λ must be non-negative.
 //
-//	(H + λI)⁻¹
-//
-// by a Cholesky factorization, and returns nil on success. dst must be
-// empty or H's size; it may be H itself. λ must be non-negative.
-//
-// When H + λI is not positive definite DampedInverse returns a
-// *NotPositiveDefiniteError giving the smallest eigenvalue of H and a damping
-// that works; the contents of dst are then unspecified. When the estimated
-// condition number κ (LAPACK's 1-norm estimate, which can exceed the 2-norm
-// condition by a factor up to the dimension) is above MaxCondition, dst holds
-// the computed inverse, with a relative error of order κ·ε, and the error is
-// a mat.Condition. An H with a NaN or infinite entry gives ErrNotFinite.
-//
-// Besides dst, DampedInverse needs O(n) memory, and an n×n copy when dst is
-// H or when it computes the eigenvalues for an error.
+// When H + λI is not positive definite it returns a
+// *NotPositiveDefiniteError, and dst is unspecified. When the estimated
+// condition number κ (LAPACK's 1-norm estimate) is above MaxCondition, dst
+// holds the computed inverse and the error is a mat.Condition. An H with a
+// NaN or infinite entry gives ErrNotFinite. Besides dst it needs O(n)
+// memory, and an n×n copy when dst is H or for the eigenvalues of an error.
 func DampedInverse(dst *mat.SymDense, H mat.Symmetric, lambda float64) error {
 	if !(lambda >= 0) {
 		panic("hessian: negative or NaN damping")
@@ -194,15 +182,9 @@ func sameSym(dst *mat.SymDense, a mat.Symmetric) bool {
 }
 
 // Escalation is a schedule of dampings for DampedInverseEscalating, the
-// Levenberg–Marquardt remedy for an indefinite or near-singular H.
-//
-// With s = ‖H‖_F (1 when H = 0), the dampings tried are
-//
-//	λ₀ = Start,    λᵢ₊₁ = Factor·λᵢ  (10⁻⁸·s when λᵢ = 0),
-//
-// capped at Max, which is tried last. Since ‖H‖_F bounds every |λᵢ(H)|,
-// the default Max = 10·s always gives a positive definite H + λI with a
-// condition number below 11/9 for finite H.
+// Levenberg–Marquardt remedy for an indefinite or near-singular H: Start,
+// then Factor times the last (10⁻⁸·‖H‖_F after zero), capped at Max, which
+// is tried last. The default Max = 10·‖H‖_F always succeeds for finite H.
 type Escalation struct {
 	// Start is the first damping. Zero tries the undamped H first.
 	Start float64
@@ -295,16 +277,11 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 // E/P, whose inverse (αI + G/P)⁻¹ is P times this one; α keeps their
 // meaning.
 //
-// With Block = 1 the updates are the paper's rank-one steps (BLAS-2). A
-// larger Block applies the X of Block samples at once, k of them, by the
-// Woodbury identity
-//
-//	H⁻¹ ← H⁻¹ − (H⁻¹U)(I_k + UᵀH⁻¹U)⁻¹(H⁻¹U)ᵀ,    U = [X₁ … X_k],
-//
-// with matrix products (BLAS-3) and a k×k Cholesky factorization. Either
-// way the recursion costs about 4·P·o·W² flops for o outputs and W
-// parameters, more than building G and inverting it when P·o > W/3, but
-// needs no W×W storage besides the result.
+// With Block = 1 the updates are the paper's rank-one steps; a larger Block
+// applies the k rows U of Block samples at once by the Woodbury identity
+// H⁻¹ ← H⁻¹ − (H⁻¹U)(I_k + UᵀH⁻¹U)⁻¹(H⁻¹U)ᵀ in matrix products. Either way
+// it costs about 4·P·o·W² flops for o outputs and W parameters and needs
+// no W×W storage besides the result.
 //
 // References:
 //
@@ -320,9 +297,7 @@ type RecursiveInverse struct {
 	Alpha float64
 	// Block is the number of samples per Woodbury update; 1 gives the
 	// rank-one recursion, and zero means min(64, max(1, W/(16o))) for o
-	// outputs: an update of k = Block·o rows costs about 4kW² flops in
-	// matrix products plus 3k²W in the k×k system, and k ≤ W/16 keeps the
-	// latter below a twentieth of the former.
+	// outputs.
 	Block int
 	// MaxBytes limits the W×W result allocated by InverseTo (see
 	// CheckMemory): zero means DefaultMemoryLimit, negative means no limit.
@@ -339,6 +314,9 @@ func (r RecursiveInverse) alpha() float64 {
 	return r.Alpha
 }
 
+// block returns the samples per update: an update of k = Block·o rows costs
+// about 4kW² flops in matrix products plus 3k²W in the k×k system, and
+// k ≤ W/16 keeps the latter below a twentieth of the former.
 func (r RecursiveInverse) block() int {
 	if r.Block <= 0 {
 		return min(64, max(1, r.P.Dim()/(16*r.P.Net.Outputs())))
@@ -462,9 +440,7 @@ func recursionError(sample int, d float64) error {
 var ErrNonPositivePivot = errors.New("hessian: non-positive pivot")
 
 // PivotError reports a diagonal entry [H⁻¹]_qq that is not positive and
-// finite, so that parameter q cannot be removed by Downdate: the matrix is
-// not the inverse of a positive definite matrix, q was removed already, or
-// rounding has destroyed it.
+// finite, so that Downdate cannot remove parameter q.
 type PivotError struct {
 	Index int
 	Pivot float64
@@ -477,19 +453,15 @@ func (e *PivotError) Error() string {
 // Unwrap returns ErrNonPositivePivot.
 func (e *PivotError) Unwrap() error { return ErrNonPositivePivot }
 
-// Downdate removes parameter q from the inverse Hessian hinv in place:
+// Downdate removes parameter q from the inverse Hessian hinv in place, in
+// O(W²):
 //
 //	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq,
 //
-// and then sets row and column q to exactly zero. The entries outside row
-// and column q are then the inverse of H with row and column q removed
-// (the Schur complement identity), which is what Optimal Brain Surgeon
-// needs to remove further weights after q without rebuilding the inverse.
-// It costs O(W²) with one symmetric rank-one update.
-//
-// When [H⁻¹]_qq is not positive and finite Downdate returns a *PivotError,
-// which wraps ErrNonPositivePivot, and leaves hinv unchanged. It panics when
-// q is out of range.
+// then zeroes row and column q; the rest is the inverse of H without row and
+// column q (Schur complement), as OBS needs for its next removal. When
+// [H⁻¹]_qq is not positive and finite it returns a *PivotError and leaves
+// hinv unchanged. It panics when q is out of range.
 func Downdate(hinv *mat.SymDense, q int) error {
 	n := hinv.SymmetricDim()
 	if q < 0 || q >= n {

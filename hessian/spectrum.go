@@ -35,15 +35,8 @@ func Eigenvalues(H mat.Symmetric) ([]float64, error) {
 	return eig.Values(nil), nil
 }
 
-// Summary describes the spectrum of a symmetric matrix.
-//
-// Eigenvalues within the tolerance
-//
-//	tol = n·ε·max|λᵢ|
-//
-// of zero, the size of the rounding error of the computed eigenvalues,
-// count as zero: NegativeCount counts λᵢ < −tol, ZeroCount |λᵢ| ≤ tol, and
-// the matrix is PositiveDefinite when λ_min > tol.
+// Summary describes the spectrum of a symmetric matrix. Eigenvalues within
+// n·ε·max|λᵢ| of zero, their rounding error, count as zero.
 type Summary struct {
 	Dim int
 	// Trace is the sum of the diagonal entries.
@@ -76,9 +69,7 @@ func Summarize(H mat.Symmetric) (Summary, error) {
 }
 
 // SummarizeValues returns the spectral summary of a symmetric matrix with
-// the ascending eigenvalues vals and the given trace, for callers that have
-// the eigenvalues already. An eigenvalue within n·ε·max|λ| of zero counts
-// as zero.
+// the ascending eigenvalues vals and the given trace.
 func SummarizeValues(vals []float64, trace float64) Summary {
 	n := len(vals)
 	s := Summary{Dim: n, Trace: trace}
@@ -130,48 +121,28 @@ type LanczosSettings struct {
 // LanczosResult holds the extreme Ritz values found by Lanczos.
 type LanczosResult struct {
 	// Largest holds the k largest Ritz values in descending order and
-	// Smallest the k smallest in ascending order. The two lists overlap
-	// when fewer than 2k Ritz values exist, and are shorter than k when
-	// fewer than k steps were run.
+	// Smallest the k smallest in ascending order; they overlap when there
+	// are fewer than 2k.
 	Largest, Smallest []float64
-	// LargestResiduals and SmallestResiduals are the residual norms
-	// ‖C y − θ y‖ of the corresponding unit Ritz vectors y; each bounds the
-	// distance from its Ritz value θ to the nearest eigenvalue of C.
+	// The residual norms ‖C y − θ y‖ of the unit Ritz vectors, each a bound
+	// on the distance from its Ritz value θ to an eigenvalue of C.
 	LargestResiduals, SmallestResiduals []float64
-	// Iterations is the number of Lanczos steps (products with C).
-	Iterations int
-	// Converged reports whether every residual above is within the
-	// tolerance.
-	Converged bool
+	Iterations                          int  // Lanczos steps (products with C)
+	Converged                           bool // every residual within the tolerance
 }
 
 // Lanczos estimates the k largest and the k smallest eigenvalues of the
 // curvature c from products with vectors only, for networks too large to
 // form the matrix. k larger than Dim is clamped to Dim. k must be positive.
 //
-// It runs the symmetric Lanczos process from a random unit vector q₁,
-//
-//	βⱼ qⱼ₊₁ = C qⱼ − αⱼ qⱼ − βⱼ₋₁ qⱼ₋₁,
-//
-// with full reorthogonalization (classical Gram–Schmidt applied twice
-// against all previous vectors), so that the Lanczos vectors stay
-// orthonormal to rounding and no spurious copies of eigenvalues appear. The
-// Ritz values are the eigenvalues of the tridiagonal matrix T of the α and
-// β, computed by mat.EigenSym; the residual norm of a Ritz pair is
-// |β_m s_m| with s_m the last entry of its eigenvector of T. Lanczos checks
-// the residuals every few steps and stops when the 2k wanted ones are below
-// Tol times the largest |Ritz value|.
-//
-// When βⱼ vanishes (below 10⁻¹² of the norm estimate) the Krylov space is
-// invariant and its Ritz values are eigenvalues. Lanczos then continues from
-// a new random vector orthogonal to all previous ones, so that with
-// MaxIter = Dim it finds the whole spectrum, multiplicities included. A
-// single Krylov sequence holds one copy of each eigenvalue, so a repeated
-// eigenvalue is reported once unless such a restart occurs.
-//
-// The cost is one product with C and O(jW) flops for the j-th step, and
-// 8·MaxIter·W bytes for the Lanczos vectors. Lanczos checks ctx once per
-// step.
+// It runs the symmetric Lanczos process from a random unit vector with full
+// reorthogonalization, so that no spurious copies of eigenvalues appear, and
+// stops when the residuals of the 2k wanted Ritz values are below Tol times
+// the largest |Ritz value|. When the Krylov space becomes invariant it
+// restarts from a new vector orthogonal to all previous ones, so that with
+// MaxIter = Dim it finds the whole spectrum; a repeated eigenvalue is
+// otherwise reported once. Step j costs one product with C and O(jW) flops;
+// the Lanczos vectors take 8·MaxIter·W bytes. It checks ctx once per step.
 //
 // References:
 //
@@ -179,6 +150,12 @@ type LanczosResult struct {
 //	  problem of linear differential and integral operators, 1950.
 //	G. H. Golub and C. F. Van Loan, Matrix Computations, 4th ed., §10.1–10.3.
 func Lanczos(ctx context.Context, c Curvature, k int, s *LanczosSettings) (LanczosResult, error) {
+	// βⱼ qⱼ₊₁ = C qⱼ − αⱼ qⱼ − βⱼ₋₁ qⱼ₋₁, reorthogonalized by classical
+	// Gram–Schmidt applied twice against all previous vectors. The Ritz
+	// values are the eigenvalues of the tridiagonal T of the α and β
+	// (mat.EigenSym); the residual of a Ritz pair is |β_m s_m|, s_m the last
+	// entry of its eigenvector of T. βⱼ below 10⁻¹² of the norm estimate
+	// means an invariant Krylov space, whose Ritz values are eigenvalues.
 	if k <= 0 {
 		panic("hessian: Lanczos needs k > 0")
 	}
@@ -384,10 +361,8 @@ func (r *ritzWork) result(k int, tol float64) LanczosResult {
 	return res
 }
 
-// Trace returns the trace of c: the sum of its diagonal from DiagTo when c
-// is a Diagonaler, and otherwise from Dim products with unit vectors (the
-// cost of Dim Hessian-vector products). Hutchinson.Trace gives an estimate
-// from far fewer products.
+// Trace returns the trace of c, the sum of Diag; Hutchinson.Trace estimates
+// it from fewer products.
 func Trace(ctx context.Context, c Curvature) (float64, error) {
 	d, err := Diag(ctx, c)
 	if err != nil {
