@@ -1,5 +1,6 @@
 // Package nn provides fully connected feed-forward networks, their losses and
-// gradients, per-parameter masks, trainers and the prune-mlp/1 model file.
+// gradients, per-parameter masks, data sets and trainers. Model files are
+// read and written by package modelio.
 //
 // A network is a stack of layers. Layer l maps its input z_{l-1} to
 //
@@ -16,10 +17,6 @@
 //
 //	E = Σₙ ℓₙ,
 //
-// with ℓ = ½‖ŷ−y‖² (MSE), the binary cross-entropy of a sigmoid output (BCE),
-// or the cross-entropy of a softmax output with an integer class target (CE).
-// A linear output layer under CE or BCE is read as the logits of the loss, as
-// in torch's CrossEntropyLoss and BCEWithLogitsLoss, and takes the softmax or
-// sigmoid activation (see Logits).
-// Functions that use a mean say so in their name or documentation.
+// with ℓ one of the Loss values. Functions that use a mean say so in their
+// name or documentation.
 package nn

@@ -81,21 +81,10 @@ const NoMomentum = -1.0
 //
 // so a learning rate and a weight decay λ mean the same whatever the batch
 // size or optimizer. A minibatch step on the batch B uses the estimate
-//
-//	g = (1/|B|) Σ_{n∈B} ∇ℓₙ + λ θ
-//
-// of ∇J: the summed batch gradient is divided by the batch size, so the
-// learning rate does not depend on it. SGD with momentum μ and rate η steps
-//
-//	v ← μ v + g,   θ ← θ − η v,
-//
-// and Adam steps, at step t,
-//
-//	m ← β₁ m + (1−β₁) g,   v ← β₂ v + (1−β₂) g²,
-//	θ ← θ − η m̂ / (√v̂ + ε),   m̂ = m/(1−β₁ᵗ),   v̂ = v/(1−β₂ᵗ).
-//
-// The penalty enters Adam through g (L2 regularisation, not decoupled weight
-// decay). L-BFGS minimises J over the full batch.
+// g = (1/|B|) Σ_{n∈B} ∇ℓₙ + λ θ of ∇J. SGD steps v ← μ v + g, θ ← θ − η v;
+// Adam takes its usual bias-corrected step with the penalty in g (L2
+// regularisation, not decoupled weight decay); L-BFGS minimises J over the
+// full batch.
 type TrainSettings struct {
 	// Optimizer is the training method; the zero value is Adam.
 	Optimizer Optimizer
@@ -307,23 +296,17 @@ func (s *TrainSettings) withDefaults() TrainSettings {
 
 // Train trains n on the training data with the settings s (nil for the
 // defaults; see TrainSettings) and returns a summary of the run. A nil
-// valid.X means there is no validation data.
+// valid.X means there is no validation data. Pruned parameters stay zero and
+// the mask is unchanged.
 //
-// Pruned parameters stay exactly zero and the mask is unchanged: gradients,
-// optimizer state and weight decay never move them, and L-BFGS optimises over
-// the live parameters only.
-//
-// Train returns an error, with n unchanged, when s is invalid (see
-// Validate), when Patience is set without validation data, or when the data
-// do not fit n (see Network.Check). It returns an error wrapping ErrDiverged
-// and naming the epoch when the loss becomes NaN or infinite; n is then left
-// with the parameters of the last completed epoch, or the best-validation
-// ones under early stopping. The Adam and SGD trainers check ctx before every
-// minibatch step, L-BFGS before every evaluation of the objective; when ctx
-// is done, Train returns promptly with the partial result, Stopped set to
-// "canceled" and ctx.Err(), and n holds the parameters reached so far (the
-// last L-BFGS major iteration), or the best-validation ones under early
-// stopping.
+// Train returns an error, with n unchanged, when s is invalid, when Patience
+// is set without validation data, or when the data do not fit n (see
+// Network.Check). When the loss becomes NaN or infinite it returns an error
+// wrapping ErrDiverged, n holding the parameters of the last completed epoch
+// (under early stopping the best-validation ones). It checks ctx before every
+// minibatch step or L-BFGS evaluation; when ctx is done it returns the
+// partial result, Stopped "canceled" and ctx.Err(), n holding the
+// parameters reached so far (under early stopping the best-validation ones).
 func Train(ctx context.Context, n *Network, train, valid Data, s *TrainSettings) (TrainResult, error) {
 	if err := s.Validate(); err != nil {
 		return TrainResult{}, fmt.Errorf("training settings: %w", err)
