@@ -231,7 +231,7 @@ func speedNet(ctx context.Context, r *runCtx, pr *hessian.Problem, cfg speedConf
 	G := mat.NewSymDense(W, nil)
 	inv := mat.NewSymDense(W, nil)
 	work := mat.NewSymDense(W, nil)
-	data := nn.Splits{Train: nn.Data{X: pr.X, Y: pr.Y}}
+	data := nn.Splits{Train: pr.Data}
 	fns := []struct {
 		key string
 		fn  func() error
