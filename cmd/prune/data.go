@@ -326,15 +326,72 @@ func readModel(path, act, loss string) (*nn.Network, error) {
 // data options that were not given (given, from readDataOptions) with the
 // ones recorded in the model, then checks them.
 func readModelData(path, act, loss string, data dataOptions, given map[string]bool) (*nn.Network, dataOptions, error) {
-	n, err := readModel(path, act, loss)
+	return modelInput{Path: path, Act: act, Loss: loss, Data: data, Given: given}.load()
+}
+
+// modelInput is what the model, model-spec (--act, --loss, --layers) and
+// data flags of a command select.
+type modelInput struct {
+	Path, Act, Loss, Layers string
+	Data                    dataOptions
+	// Given holds the names of the data flags given on the command line;
+	// the others are taken from the model.
+	Given map[string]bool
+}
+
+// readModelInput reads the model, model-spec and data flags of c.
+func readModelInput(c *cli.Context) modelInput {
+	d, given := readDataOptions(c)
+	return modelInput{Path: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers"), Data: d, Given: given}
+}
+
+// load reads the model and fills the data options that were not given with
+// the ones recorded in the model, then checks them.
+func (m modelInput) load() (*nn.Network, dataOptions, error) {
+	n, err := readModelLayers(m.Path, m.Act, m.Loss, m.Layers)
 	if err != nil {
 		return nil, dataOptions{}, err
 	}
-	d := data.withRecorded(recordedData(n.Meta), given)
+	d := m.Data.withRecorded(recordedData(n.Meta), m.Given)
 	if err := d.check(); err != nil {
 		return nil, dataOptions{}, err
 	}
 	return n, d, nil
+}
+
+// parseSplit returns the canonical name of a --split value: train, valid
+// or test.
+func parseSplit(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "", "train", "training":
+		return "train", nil
+	case "valid", "validation":
+		return "valid", nil
+	case "test":
+		return "test", nil
+	}
+	return "", flagErrorf("split", "%q: want train, valid or test", s)
+}
+
+// loadSplit loads the data set d, checked, and returns its split, checked
+// against the network n.
+func loadSplit(n *nn.Network, d dataOptions, split string) (*datasets.Set, error) {
+	splits, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	set, err := splits.Split(split)
+	if err != nil {
+		hint := ""
+		if split == "valid" {
+			hint = " (give --valid-fraction to hold one out)"
+		}
+		return nil, fmt.Errorf("--split %s: --data %s has no %s split%s", split, d.Name, split, hint)
+	}
+	if err := checkFit(n, set, d, false, "the model's loss "+n.Loss().String()); err != nil {
+		return nil, err
+	}
+	return set, nil
 }
 
 // readModelLayers is readModel with the Linear modules named by layers

@@ -20,6 +20,7 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/curvreport"
 	"github.com/secondorder/prune/laplace"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
@@ -32,6 +33,8 @@ import (
 
 // streamPredict is the PCG stream of the Monte Carlo predictive draws.
 const streamPredict = 0x70726564 // "pred"
+
+var formatFloats = curvreport.FormatFloats
 
 // laplaceOptions holds the flags of the laplace command and of evidence,
 // which fits the same posterior to several models.

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"reflect"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/urfave/cli/v2"
+)
+
+// fieldFlags names the flags of the settings fields whose flag is not the
+// field's name in kebab case (FullSpectrum: full-spectrum); an empty name
+// means a field that no flag sets directly.
+var fieldFlags = map[string]string{
+	"MaxBytes": "max-memory",
+	"Optimize": "optimize-hyper",
+	"Log":      "",
+	"Progress": "",
+}
+
+// flagOf returns the flag of the settings field named field.
+func flagOf(field string) string {
+	if f, ok := fieldFlags[field]; ok {
+		return f
+	}
+	var b strings.Builder
+	for i, r := range field {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// decodeFlags sets each field of the struct that dst points to whose flag
+// the command has (given or not) to the flag's value.
+func decodeFlags(c *cli.Context, dst any) {
+	has := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		has[f.Names()[0]] = true
+	}
+	v := reflect.ValueOf(dst).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name := flagOf(v.Type().Field(i).Name)
+		if name == "" || !has[name] {
+			continue
+		}
+		if x := reflect.ValueOf(c.Value(name)); x.IsValid() && x.Type().ConvertibleTo(v.Field(i).Type()) {
+			v.Field(i).Set(x.Convert(v.Field(i).Type()))
+		}
+	}
+}
+
+// settingsField matches a settings field named in a library's message.
+var settingsField = regexp.MustCompile(`Settings\.([A-Z][A-Za-z]*)`)
+
+// flagWords returns err with the settings fields its message names
+// ("Settings.Damping") replaced by their flags (--damping): a usage error
+// for an invalid setting, err itself when it names no field.
+func flagWords(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !settingsField.MatchString(msg) {
+		return err
+	}
+	msg = settingsField.ReplaceAllStringFunc(msg, func(s string) string { return "--" + flagOf(s[len("Settings."):]) })
+	var fe interface{ SettingsField() string }
+	if errors.As(err, &fe) {
+		return &usageError{Flag: flagOf(fe.SettingsField()), Msg: msg}
+	}
+	return errors.New(msg)
+}
