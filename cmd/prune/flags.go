@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding"
 	"errors"
 	"reflect"
 	"regexp"
@@ -14,10 +15,11 @@ import (
 // field's name in kebab case (FullSpectrum: full-spectrum); an empty name
 // means a field that no flag sets directly.
 var fieldFlags = map[string]string{
-	"MaxBytes": "max-memory",
-	"Optimize": "optimize-hyper",
-	"Log":      "",
-	"Progress": "",
+	"MaxBytes":    "max-memory",
+	"Optimize":    "optimize-hyper",
+	"MemoryLimit": "max-memory",
+	"Log":         "",
+	"Progress":    "",
 }
 
 // flagOf returns the flag of the settings field named field.
@@ -39,8 +41,9 @@ func flagOf(field string) string {
 }
 
 // decodeFlags sets each field of the struct that dst points to whose flag
-// the command has (given or not) to the flag's value.
-func decodeFlags(c *cli.Context, dst any) {
+// the command has (given or not) to the flag's value, a string through the
+// field's UnmarshalText where it has one.
+func decodeFlags(c *cli.Context, dst any) error {
 	has := map[string]bool{}
 	for _, f := range c.Command.Flags {
 		has[f.Names()[0]] = true
@@ -51,10 +54,17 @@ func decodeFlags(c *cli.Context, dst any) {
 		if name == "" || !has[name] {
 			continue
 		}
-		if x := reflect.ValueOf(c.Value(name)); x.IsValid() && x.Type().ConvertibleTo(v.Field(i).Type()) {
-			v.Field(i).Set(x.Convert(v.Field(i).Type()))
+		f := v.Field(i)
+		x := reflect.ValueOf(c.Value(name))
+		if u, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok && x.Kind() == reflect.String {
+			if err := u.UnmarshalText([]byte(x.String())); err != nil {
+				return flagValueError(name, x.String(), err)
+			}
+		} else if x.IsValid() && x.Type().ConvertibleTo(f.Type()) && (f.Kind() == reflect.String) == (x.Kind() == reflect.String) {
+			f.Set(x.Convert(f.Type()))
 		}
 	}
+	return nil
 }
 
 // settingsField matches a settings field named in a library's message.

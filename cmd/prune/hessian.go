@@ -86,8 +86,10 @@ func hessianCommand() *cli.Command {
 				return flagErrorf("probe-seed", "0: must be positive")
 			}
 			var s curvreport.Settings
-			decodeFlags(c, &s)
-			var err error
+			err := decodeFlags(c, &s)
+			if err != nil {
+				return err
+			}
 			if s.MaxBytes, err = parseMaxMemory(c.String("max-memory")); err != nil {
 				return err
 			}
