@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"maps"
 	"math"
 	"path/filepath"
@@ -16,10 +15,7 @@ import (
 	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 )
 
 // The files of a report directory.
@@ -477,43 +473,10 @@ func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, err
 	return paths, nil
 }
 
-// renderChart draws the plots one above the other, framed by chart.Frame,
-// and returns the PNG image; see chart.Render.
-func renderChart(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
-	grid := make([][]*plot.Plot, len(plots))
-	for i, p := range plots {
-		chart.Frame(p)
-		grid[i] = []*plot.Plot{p}
-	}
-	return chart.Render(grid, w, h)
-}
-
-// addSeries adds a series in the style of series i (chart.AddSeries).
-func addSeries(p *plot.Plot, name string, i int, xs, ys []float64, dashed bool) error {
-	return chart.AddSeries(p, name, i, xs, ys, dashed)
-}
-
-// finitePoints returns the points whose coordinates are finite
-// (chart.Finite).
-func finitePoints(xs, ys []float64) plotter.XYs { return chart.Finite(xs, ys) }
-
-// newChart returns a plot in the style of chart.New with the legend at the
-// top left, whose x axis, the number of parameters left, decreases from
-// left to right when inverted is set.
-func newChart(title, x, y string, inverted bool) *plot.Plot {
-	p := chart.New(title, x, y)
-	p.Legend.Left = true
-	if inverted {
-		p.X.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
-	}
-	return p
-}
-
 // curveChart draws curve.png: the mean training loss after every removal
 // and retraining, and the misclassification of every split after every
 // round, against the number of parameters left.
 func curveChart(rep *runReport) ([]byte, error) {
-	loss := newChart("training loss against parameters left", "live parameters", "mean training loss E/N", true)
 	n := float64(rep.Start.Train.N)
 	xs := []float64{float64(rep.LiveBefore)}
 	ys := []float64{rep.Start.Train.MeanLoss}
@@ -555,49 +518,30 @@ func curveChart(rep *runReport) ([]byte, error) {
 	if !perRemoval {
 		label = "start, and after each round"
 	}
-	if err := addSeries(loss, label, 0, xs, ys, false); err != nil {
-		return nil, err
-	}
-	if pts := finitePoints(rx, ry); len(pts) > 0 {
-		// Large translucent disks drawn over the curve, which shows
-		// through them.
-		s, err := plotter.NewScatter(pts)
-		if err != nil {
-			return nil, err
-		}
-		// chart.Red, translucent.
-		s.Color = color.NRGBA{R: 214, G: 39, B: 40, A: 150}
-		s.Shape = draw.CircleGlyph{}
-		s.Radius = vg.Points(5.5)
-		loss.Add(s)
-		loss.Legend.Add("after retraining", s)
-	}
+	loss := chart.Panel{Title: "training loss against parameters left", X: "live parameters", Y: "mean training loss E/N", InvertX: true,
+		Series: []chart.Series{{Name: label, X: xs, Y: ys}, {Name: "after retraining", X: rx, Y: ry, Disks: true}}}
 
-	errs := newChart("misclassification against parameters left", "live parameters", "misclassified %", true)
+	errs := chart.Panel{Title: "misclassification against parameters left", X: "live parameters", Y: "misclassified %", InvertX: true}
 	top := 1.0
-	type split struct {
-		name string
-		get  func(evalRecord) *nn.Metrics
+	splits := []func(evalRecord) *nn.Metrics{
+		func(e evalRecord) *nn.Metrics { return &e.Train },
+		func(e evalRecord) *nn.Metrics { return e.Valid },
+		func(e evalRecord) *nn.Metrics { return e.Test },
 	}
-	splits := []split{
-		{"train", func(e evalRecord) *nn.Metrics { return &e.Train }},
-		{"valid", func(e evalRecord) *nn.Metrics { return e.Valid }},
-		{"test", func(e evalRecord) *nn.Metrics { return e.Test }},
-	}
-	for i, sp := range splits {
-		if sp.get(rep.Start) == nil {
+	for i, get := range splits {
+		if get(rep.Start) == nil {
 			continue
 		}
 		xs := []float64{float64(rep.LiveBefore)}
-		ys := []float64{100 * (1 - sp.get(rep.Start).Accuracy)}
+		ys := []float64{100 * (1 - get(rep.Start).Accuracy)}
 		for _, rd := range rep.Rounds {
-			if m := sp.get(rd.final()); m != nil {
+			if m := get(rd.final()); m != nil {
 				xs = append(xs, float64(rd.Live))
 				ys = append(ys, 100*(1-m.Accuracy))
 			}
 		}
 		if len(rep.Rounds) == 0 || rep.LiveAfter != rep.Rounds[len(rep.Rounds)-1].Live {
-			if m := sp.get(rep.Final); m != nil {
+			if m := get(rep.Final); m != nil {
 				xs = append(xs, float64(rep.LiveAfter))
 				ys = append(ys, 100*(1-m.Accuracy))
 			}
@@ -605,12 +549,10 @@ func curveChart(rep *runReport) ([]byte, error) {
 		for _, y := range ys {
 			top = math.Max(top, y)
 		}
-		if err := addSeries(errs, sp.name, i, xs, ys, false); err != nil {
-			return nil, err
-		}
+		errs.Series = append(errs.Series, chart.Series{Name: []string{"train", "valid", "test"}[i], X: xs, Y: ys, Style: i})
 	}
-	errs.Y.Min, errs.Y.Max = 0, 1.1*top
-	return renderChart([]*plot.Plot{loss, errs}, 18*vg.Centimeter, 20*vg.Centimeter)
+	errs.YMax = 1.1 * top
+	return chart.Column([]chart.Panel{loss, errs}, 18*vg.Centimeter, 20*vg.Centimeter)
 }
 
 // deltaChart draws dE.png: the predicted against the real ΔE of every
@@ -619,52 +561,10 @@ func curveChart(rep *runReport) ([]byte, error) {
 func deltaChart(steps []stepRecord) ([]byte, error) {
 	var xs, ys []float64
 	for _, s := range steps {
-		if s.Undone {
-			continue
+		if !s.Undone {
+			xs = append(xs, float64(s.Predicted))
+			ys = append(ys, float64(s.Real))
 		}
-		xs = append(xs, float64(s.Predicted))
-		ys = append(ys, float64(s.Real))
 	}
-	pts := finitePoints(xs, ys)
-	if len(pts) == 0 {
-		return nil, nil
-	}
-	p := newChart("predicted against real ΔE of each removal", "predicted ΔE", "real ΔE (training loss E)", false)
-	var all []float64
-	for _, pt := range pts {
-		all = append(all, pt.X, pt.Y)
-	}
-	if c := chart.WideSpread(all); c > 0 {
-		// One large ΔE would put every other point at the origin of linear
-		// axes.
-		chart.SymLog(&p.X, c)
-		chart.SymLog(&p.Y, c)
-		p.Title.Text += fmt.Sprintf("\n(symmetric log axes, linear within ±%g)", c)
-	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, pt := range pts {
-		lo = math.Min(lo, math.Min(pt.X, pt.Y))
-		hi = math.Max(hi, math.Max(pt.X, pt.Y))
-	}
-	chart.FixRange(&lo, &hi)
-	eq, err := plotter.NewLine(plotter.XYs{{X: lo, Y: lo}, {X: hi, Y: hi}})
-	if err != nil {
-		return nil, err
-	}
-	eq.Color = color.Gray{Y: 128}
-	eq.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-	p.Add(eq)
-	p.Legend.Add("real = predicted", eq)
-	s, err := plotter.NewScatter(pts)
-	if err != nil {
-		return nil, err
-	}
-	s.Color = chart.Color(0)
-	s.Radius = vg.Points(2.5)
-	p.Add(s)
-	p.Legend.Add("removals", s)
-	if len(pts) > 2000 {
-		s.Radius = vg.Points(1)
-	}
-	return renderChart([]*plot.Plot{p}, 16*vg.Centimeter, 14*vg.Centimeter)
+	return chart.Delta("predicted against real ΔE of each removal", "predicted ΔE", "real ΔE (training loss E)", xs, ys, 16*vg.Centimeter, 14*vg.Centimeter)
 }
