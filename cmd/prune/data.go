@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/secondorder/prune/datasets"
@@ -57,24 +58,11 @@ func dataFlags(seedUsage string) []cli.Flag {
 // readDataOptions returns the data options given on the command line,
 // with defaults for the flags not given, and the set of data flags given.
 func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
-	d := dataOptions{
-		Name:          c.String("data"),
-		Seed:          c.Uint64("seed"),
-		ValidFraction: c.Float64("valid-fraction"),
-		Targets:       c.Int("targets"),
-		Classes:       c.Bool("classes"),
-		MNISTDir:      c.String("mnist-dir"),
-		MonksDir:      c.String("monks-dir"),
-		N:             c.Int("n"),
-		TestN:         c.Int("test-n"),
-		Standardize:   c.Bool("standardize"),
-		MaxCSVSize:    c.String("max-csv-size"),
-		Test:          c.String("test"),
-	}
+	var d dataOptions
+	_ = decodeFlags(c, &d) // only plain fields: no error
 	given := make(map[string]bool)
 	for _, f := range dataFlags("") {
-		name := f.Names()[0]
-		if c.IsSet(name) {
+		if name := f.Names()[0]; c.IsSet(name) {
 			given[name] = true
 		}
 	}
@@ -91,38 +79,11 @@ func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataO
 	}
 	out := *rec
 	out.MaxCSVSize = d.MaxCSVSize
-	if given["data"] {
-		out.Name = d.Name
-	}
-	if given["seed"] {
-		out.Seed = d.Seed
-	}
-	if given["valid-fraction"] {
-		out.ValidFraction = d.ValidFraction
-	}
-	if given["targets"] {
-		out.Targets = d.Targets
-	}
-	if given["classes"] {
-		out.Classes = d.Classes
-	}
-	if given["mnist-dir"] {
-		out.MNISTDir = d.MNISTDir
-	}
-	if given["monks-dir"] {
-		out.MonksDir = d.MonksDir
-	}
-	if given["n"] {
-		out.N = d.N
-	}
-	if given["test-n"] {
-		out.TestN = d.TestN
-	}
-	if given["standardize"] {
-		out.Standardize = d.Standardize
-	}
-	if given["test"] {
-		out.Test = d.Test
+	dv, ov := reflect.ValueOf(d), reflect.ValueOf(&out).Elem()
+	for i := 0; i < dv.NumField(); i++ {
+		if given[flagOf(dv.Type().Field(i).Name)] {
+			ov.Field(i).Set(dv.Field(i))
+		}
 	}
 	return out
 }
@@ -185,19 +146,9 @@ func (d dataOptions) load() (*datasets.Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := datasets.Load(d.Name, &datasets.Options{
-		MaxCSVBytes:   maxCSV,
-		Seed:          d.Seed,
-		ValidFraction: d.ValidFraction,
-		Targets:       d.Targets,
-		Classes:       d.Classes,
-		MNISTDir:      d.MNISTDir,
-		N:             d.N,
-		TestN:         d.TestN,
-		MonksDir:      d.MonksDir,
-		Standardize:   d.Standardize,
-		Test:          d.Test,
-	})
+	o := datasets.Options{MaxCSVBytes: maxCSV}
+	copyFields(&o, d)
+	s, err := datasets.Load(d.Name, &o)
 	if err != nil {
 		return nil, d.errorf("%s", trimPackagePrefix(err.Error()))
 	}

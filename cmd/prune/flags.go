@@ -16,6 +16,9 @@ import (
 // means a field that no flag sets directly.
 var fieldFlags = map[string]string{
 	"MaxBytes":    "max-memory",
+	"Name":        "data", // of dataOptions
+	"MNISTDir":    "mnist-dir",
+	"MaxCSVSize":  "max-csv-size",
 	"Optimize":    "optimize-hyper",
 	"MemoryLimit": "max-memory",
 	"Log":         "",
@@ -65,6 +68,17 @@ func decodeFlags(c *cli.Context, dst any) error {
 		}
 	}
 	return nil
+}
+
+// copyFields sets each field of the struct that dst points to to the field
+// of the struct src with the same name and type, if any.
+func copyFields(dst, src any) {
+	d, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for i := 0; i < d.NumField(); i++ {
+		if f := sv.FieldByName(d.Type().Field(i).Name); f.IsValid() && f.Type() == d.Field(i).Type() {
+			d.Field(i).Set(f)
+		}
+	}
 }
 
 // settingsField matches a settings field named in a library's message.

@@ -19,12 +19,7 @@ import (
 // saliencyOptions holds the flags of the saliency command. Zero values and
 // nil pointers mean the defaults.
 type saliencyOptions struct {
-	Model     string
-	Act, Loss string
-	Data      dataOptions
-	// DataGiven holds the names of the data flags given on the command
-	// line; the others are taken from the model, as in eval.
-	DataGiven map[string]bool
+	in modelInput
 
 	Method    string // obs (default), obd or magnitude
 	Curvature string
@@ -61,6 +56,7 @@ func saliencyCommand() *cli.Command {
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
 	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, layersFlag())
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1) and of the Hutchinson probes")...)
 	return &cli.Command{
 		Name:  "saliency",
@@ -79,10 +75,8 @@ func saliencyCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			d, given := readDataOptions(c)
 			o := saliencyOptions{
-				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
-				Data: d, DataGiven: given,
+				in:     readModelInput(c),
 				Method: c.String("method"), Curvature: c.String("curvature"),
 				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Objective: c.String("objective"),
 				Samples: c.Int("samples"), Block: c.String("block"), MaxMemory: c.String("max-memory"),
@@ -136,10 +130,10 @@ type saliencySummary struct {
 // saliencies to o.Output and prints a summary. Nothing is written when any
 // step fails.
 func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Writer) error {
-	if o.Model == "" {
+	if o.in.Path == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
-	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
+	ro := runOptions{Model: o.in.Path, Act: o.in.Act, Loss: o.in.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
 	var set runSettings
 	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
 	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {
@@ -158,14 +152,14 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if !strings.HasSuffix(strings.ToLower(o.Output), ".npy") {
 		return flagErrorf("output", "%q: the file name must end in .npy", o.Output)
 	}
-	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.Model)...); err != nil {
+	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.in.Path)...); err != nil {
 		return err
 	}
-	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
+	n, d, err := o.in.load()
 	if err != nil {
 		return err
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.Model), d.inputs()...)...)
+	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.inputs()...)...)
 	if err != nil {
 		return err
 	}
@@ -178,7 +172,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		return err
 	}
 	if n.NumLive() == 0 {
-		return fmt.Errorf("%s has no live parameters", o.Model)
+		return fmt.Errorf("%s has no live parameters", o.in.Path)
 	}
 
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
@@ -199,7 +193,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return fmt.Errorf("interrupted; nothing written to %s", o.Output)
 		}
-		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.Model, d.Name, err)
+		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.in.Path, d.Name, err)
 	}
 	sal := res.Saliency
 	if err := writeNPYVector(o.Output, sal); err != nil {
@@ -207,7 +201,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	}
 
 	sum := saliencySummary{
-		Model: o.Model, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
+		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
 		Params: len(sal), Seconds: time.Since(start).Seconds(),
 		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
