@@ -90,11 +90,16 @@ func StartingPrior(net *nn.Network, X, Y *mat.Dense, s *Settings, perLayer bool)
 // Record returns the record of the posterior for a model's metadata, made
 // by command from the model file source.
 func (p *Posterior) Record(command, source string) Record {
-	s := SummaryOf(p, nil, "")
-	return Record{
-		Command: command, Source: source, Alpha: s.Alpha, Beta: s.Beta, Gamma: s.Gamma,
-		LogEvidence: s.LogEvidence, WeightDecay: p.Alpha() / (float64(p.n) * p.Beta()),
+	ev := p.Evidence()
+	r := Record{
+		Command: command, Source: source, Alpha: p.LayerAlpha(), Gamma: ev.Gamma,
+		LogEvidence: ev.LogEvidence, WeightDecay: p.Alpha() / (float64(p.n) * p.Beta()),
 	}
+	if p.Regression() {
+		b := p.Beta()
+		r.Beta = &b
+	}
+	return r
 }
 
 // Summary describes a posterior: its network, the evidence and its terms,

@@ -2,19 +2,15 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"path/filepath"
-	"slices"
-	"strconv"
 
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/chart"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/nn"
-	"github.com/secondorder/prune/prune"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -37,79 +33,29 @@ const (
 	checkpointFormat = "prune-checkpoint/2"
 )
 
-// jnum is a float64 that is written to JSON as a number, or as null when
-// it is NaN or infinite (a value that does not apply), and read back with
-// null as NaN. Numbers are written in the shortest form that reads back to
-// the same float64.
-type jnum float64
+// The records of a report (see package runreport).
+type (
+	jnum          = runreport.Num
+	evalRecord    = runreport.Eval
+	stepRecord    = runreport.Step
+	retrainRecord = runreport.Retrain
+	issueRecord   = runreport.Issue
+	healthRecord  = runreport.Health
+	layerRecord   = runreport.Layer
+	historySample = runreport.Sample
+	historyGroup  = runreport.Group
+)
 
-// MarshalJSON writes the number, or null.
-func (x jnum) MarshalJSON() ([]byte, error) {
-	f := float64(x)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
+// historyCap is runreport.HistoryCap.
+const historyCap = runreport.HistoryCap
 
-// UnmarshalJSON reads a number, or null as NaN.
-func (x *jnum) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*x = jnum(math.NaN())
-		return nil
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Errorf("not a number: %s", b)
-	}
-	*x = jnum(f)
-	return nil
-}
-
-// evalRecord holds the metrics of a network on the splits of the data;
-// Valid and Test are nil for absent splits.
-type evalRecord struct {
-	Train nn.Metrics  `json:"train"`
-	Valid *nn.Metrics `json:"valid,omitempty"`
-	Test  *nn.Metrics `json:"test,omitempty"`
-}
-
-// newEvalRecord returns the record of e; hasValid and hasTest tell which
-// splits are present.
-func newEvalRecord(e prune.Eval, hasValid, hasTest bool) evalRecord {
-	r := evalRecord{Train: e.Train}
-	if hasValid {
-		v := e.Valid
-		r.Valid = &v
-	}
-	if hasTest {
-		t := e.Test
-		r.Test = &t
-	}
-	return r
-}
-
-// stepRecord is one removal: a row of history.csv and an entry of the
-// report's history.
-type stepRecord struct {
-	Step      int    `json:"step"`
-	Round     int    `json:"round"`
-	Index     int    `json:"index"`
-	Name      string `json:"name"`
-	Saliency  jnum   `json:"saliency"`
-	Predicted jnum   `json:"predicted_dE"`
-	Real      jnum   `json:"real_dE"`
-	Loss      jnum   `json:"loss"`
-	Error     jnum   `json:"error"`
-	Live      int    `json:"live"`
-	Undone    bool   `json:"undone"`
-}
-
-// retrainRecord summarises the retraining of a round.
-type retrainRecord struct {
-	Epochs  int    `json:"epochs"`
-	Stopped string `json:"stopped"`
-}
+var (
+	newEvalRecord         = runreport.NewEval
+	newHealthRecord       = runreport.NewHealth
+	chartsNeedFullHistory = runreport.NeedsFullHistory
+	compactHistory        = runreport.Compact
+	historyCSV            = runreport.CSV
+)
 
 // roundRecord summarises a round. Live is the number of live parameters
 // (weights and biases) left after it; Pruned holds the metrics after the
@@ -133,55 +79,6 @@ func (r roundRecord) final() evalRecord {
 		return *r.Retrained
 	}
 	return r.Pruned
-}
-
-// issueRecord is a numerical issue of the run (see prune.Issue). Param
-// names the parameter concerned, if any.
-type issueRecord struct {
-	Round   int    `json:"round"`
-	Step    int    `json:"step"`
-	Kind    string `json:"kind"`
-	Index   int    `json:"index"`
-	Param   string `json:"param,omitempty"`
-	Lambda  jnum   `json:"lambda"`
-	Message string `json:"message"`
-}
-
-// healthRecord is the health section of a report: the issues of the run
-// and their number by kind.
-type healthRecord struct {
-	OK     bool           `json:"ok"`
-	Counts map[string]int `json:"counts"`
-	Issues []issueRecord  `json:"issues"`
-}
-
-// newHealthRecord returns the health section for the issues.
-func newHealthRecord(issues []issueRecord) healthRecord {
-	h := healthRecord{OK: len(issues) == 0, Counts: map[string]int{}, Issues: issues}
-	if h.Issues == nil {
-		h.Issues = []issueRecord{}
-	}
-	for _, is := range issues {
-		h.Counts[is.Kind]++
-	}
-	return h
-}
-
-// layerRecord describes the pruning of one layer by --layerwise (see
-// prune.LayerwiseLayer); the errors are reconstruction errors of the
-// layer's outputs, not changes of the loss.
-type layerRecord struct {
-	Layer         int     `json:"layer"`
-	Method        string  `json:"method"`
-	Sparsity      float64 `json:"sparsity"`
-	WeightsBefore int     `json:"weights_before"`
-	WeightsAfter  int     `json:"weights_after"`
-	BiasesBefore  int     `json:"biases_before"`
-	BiasesAfter   int     `json:"biases_after"`
-	Lambda        jnum    `json:"lambda"`
-	Predicted     jnum    `json:"predicted"`
-	Actual        jnum    `json:"actual"`
-	DampingTerm   jnum    `json:"damping_term"`
 }
 
 // inputFile is an input of a run and the SHA-256 of its bytes.
@@ -240,174 +137,6 @@ func (rep *runReport) removals() int {
 		return rep.HistorySample.Of
 	}
 	return len(rep.History)
-}
-
-// chartsNeedFullHistory reports whether curve.png or dE.png draw some of
-// steps: a removal with the training loss after it or with both a
-// predicted and a real ΔE. Layer-wise pruning records neither, so that
-// its charts are the same from a compact history.
-func chartsNeedFullHistory(steps []stepRecord) bool {
-	finite := func(x jnum) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
-	for _, s := range steps {
-		if !s.Undone && (!math.IsNaN(float64(s.Loss)) || finite(s.Predicted) && finite(s.Real)) {
-			return true
-		}
-	}
-	return false
-}
-
-// historyCap is the largest number of removals that report.json and
-// history.csv list one by one without --full-history; a larger run lists
-// a sample of them.
-const historyCap = 2000
-
-// historySample describes the sample of the removals that a report lists:
-// every Every-th removal, the first and last of each round and layer, and
-// every undone one.
-type historySample struct {
-	Kept  int `json:"kept"`
-	Of    int `json:"of"`
-	Every int `json:"every"`
-}
-
-// historyGroup sums up the removals of one layer in one round.
-type historyGroup struct {
-	Round       int  `json:"round"`
-	Layer       int  `json:"layer"`
-	FirstStep   int  `json:"first_step"`
-	LastStep    int  `json:"last_step"`
-	Removed     int  `json:"removed"`
-	Undone      int  `json:"undone"`
-	Weights     int  `json:"weights"`
-	Biases      int  `json:"biases"`
-	Live        int  `json:"live"` // after the last removal of the group
-	Predicted   jnum `json:"predicted_dE"`
-	Real        jnum `json:"real_dE"`
-	SaliencyMin jnum `json:"saliency_min"`
-	SaliencyMax jnum `json:"saliency_max"`
-	Loss        jnum `json:"loss"` // after the last removal of the group
-}
-
-// paramLayer returns the layer and kind of the parameter named as by
-// nn.Param.String, such as "W1[2][0]" or "b0[1]", and false for another
-// name.
-func paramLayer(name string) (layer int, bias, ok bool) {
-	if len(name) < 2 || (name[0] != 'W' && name[0] != 'b') {
-		return 0, false, false
-	}
-	i := 1
-	for i < len(name) && name[i] >= '0' && name[i] <= '9' {
-		i++
-	}
-	l, err := strconv.Atoi(name[1:i])
-	if err != nil || i == len(name) || name[i] != '[' {
-		return 0, false, false
-	}
-	return l, name[0] == 'b', true
-}
-
-// nanSum adds x to the sum s, where NaN stands for "none yet" in s and for
-// "does not apply" in x.
-func nanSum(s, x jnum) jnum {
-	switch {
-	case math.IsNaN(float64(x)):
-		return s
-	case math.IsNaN(float64(s)):
-		return x
-	}
-	return s + x
-}
-
-// compactHistory returns the removals that a report lists for steps, the
-// sample's description (nil when all are listed) and the summary by round
-// and layer (nil when all are listed).
-func compactHistory(steps []stepRecord, full bool) ([]stepRecord, *historySample, []historyGroup) {
-	if full || len(steps) <= historyCap {
-		return steps, nil, nil
-	}
-	var groups []historyGroup
-	index := make(map[[2]int]int)
-	edge := make([]bool, len(steps)) // first or last of its group
-	last := make(map[[2]int]int)
-	nan := jnum(math.NaN())
-	for i, st := range steps {
-		l, bias, _ := paramLayer(st.Name)
-		k := [2]int{st.Round, l}
-		g, ok := index[k]
-		if !ok {
-			g = len(groups)
-			index[k] = g
-			groups = append(groups, historyGroup{Round: st.Round, Layer: l, FirstStep: st.Step,
-				Predicted: nan, Real: nan, SaliencyMin: nan, SaliencyMax: nan})
-			edge[i] = true
-		}
-		last[k] = i
-		gr := &groups[g]
-		gr.LastStep, gr.Live, gr.Loss = st.Step, st.Live, st.Loss
-		if st.Undone {
-			gr.Undone++
-			continue
-		}
-		gr.Removed++
-		if bias {
-			gr.Biases++
-		} else {
-			gr.Weights++
-		}
-		gr.Predicted = nanSum(gr.Predicted, st.Predicted)
-		gr.Real = nanSum(gr.Real, st.Real)
-		if sal := float64(st.Saliency); !math.IsNaN(sal) {
-			if math.IsNaN(float64(gr.SaliencyMin)) || sal < float64(gr.SaliencyMin) {
-				gr.SaliencyMin = st.Saliency
-			}
-			if math.IsNaN(float64(gr.SaliencyMax)) || sal > float64(gr.SaliencyMax) {
-				gr.SaliencyMax = st.Saliency
-			}
-		}
-	}
-	for _, i := range last {
-		edge[i] = true
-	}
-	every := (len(steps) + historyCap/2 - 1) / (historyCap / 2)
-	var kept []stepRecord
-	for i, st := range steps {
-		if edge[i] || st.Undone || i%every == 0 {
-			kept = append(kept, st)
-		}
-	}
-	return kept, &historySample{Kept: len(kept), Of: len(steps), Every: every}, groups
-}
-
-// sortedKeys returns the keys of m in ascending order.
-func sortedKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
-
-// formatCSVFloat formats x for a CSV cell: the shortest form that reads
-// back to the same float64, or an empty cell for NaN (a value that does not
-// apply).
-func formatCSVFloat(x jnum) string {
-	f := float64(x)
-	if math.IsNaN(f) {
-		return ""
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// historyCSV returns history.csv: a header and one row per removal.
-func historyCSV(steps []stepRecord) ([]byte, error) {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	rows := [][]string{{"step", "round", "index", "name", "saliency", "predicted_dE", "real_dE", "loss", "error", "live", "undone"}}
-	for _, s := range steps {
-		rows = append(rows, []string{
-			strconv.Itoa(s.Step), strconv.Itoa(s.Round), strconv.Itoa(s.Index), s.Name,
-			formatCSVFloat(s.Saliency), formatCSVFloat(s.Predicted), formatCSVFloat(s.Real),
-			formatCSVFloat(s.Loss), formatCSVFloat(s.Error), strconv.Itoa(s.Live), strconv.FormatBool(s.Undone),
-		})
-	}
-	if err := w.WriteAll(rows); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
 
 // marshalJSON returns v as indented JSON with a final newline, without
