@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 )
@@ -38,15 +39,24 @@ type saliencyOptions struct {
 	Quiet     bool
 }
 
+// curvatureFlag returns the --curvature flag of the saliencies, whose
+// values are those of hessian's registry: for OBS the kinds with a dense
+// matrix, an inverse or a low-rank form, for OBD those with a diagonal.
+func curvatureFlag() cli.Flag {
+	obs := hessian.KindList(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly || k.LowRank })
+	obd := hessian.KindList(func(k hessian.Kind) bool { return k.Diagonal })
+	return &cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: " + obs + "; of obd: " + obd + " (exact: the exact diagonal)", DefaultText: "exact", Category: "Method"}
+}
+
 // saliencyCommand returns the saliency command.
 func saliencyCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to score: .json (prune-mlp/1) or .npz (PyTorch state_dict)", Category: "Model"},
 		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs, obd or magnitude", Category: "Method"},
-		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher, fisher-lowrank, gn-lowrank or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
+		curvatureFlag(),
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 of the obs matrix, raised tenfold while it is not positive definite", DefaultText: fmt.Sprint(prune.DefaultDamping), Category: "Method"},
-		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
-		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: fmt.Sprint(hessian.DefaultAlpha), Category: "Method"},
+		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: fmt.Sprint(hessian.DefaultProbes), Category: "Method"},
 		samplesFlag(), blockFlag(),
 		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay, gradient taken as zero), gradient (with its gradient) or loss", DefaultText: "trained", Category: "Method"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Method"},
