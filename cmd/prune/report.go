@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"path/filepath"
 
 	"github.com/secondorder/prune/internal/atomicfile"
-	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/internal/runreport"
-	"github.com/secondorder/prune/nn"
-	"gonum.org/v1/plot/vg"
 )
 
 // The files of a report directory.
@@ -44,6 +40,7 @@ type (
 	layerRecord   = runreport.Layer
 	historySample = runreport.Sample
 	historyGroup  = runreport.Group
+	roundRecord   = runreport.Round
 )
 
 // historyCap is runreport.HistoryCap.
@@ -56,30 +53,6 @@ var (
 	compactHistory        = runreport.Compact
 	historyCSV            = runreport.CSV
 )
-
-// roundRecord summarises a round. Live is the number of live parameters
-// (weights and biases) left after it; Pruned holds the metrics after the
-// removals and Retrained those after retraining, absent without it.
-type roundRecord struct {
-	Round     int            `json:"round"`
-	Removed   int            `json:"removed"`
-	Live      int            `json:"live"`
-	Predicted jnum           `json:"predicted_dE"`
-	Real      jnum           `json:"real_dE"`
-	Damping   jnum           `json:"damping"`
-	Rebuilds  int            `json:"rebuilds"`
-	Pruned    evalRecord     `json:"pruned"`
-	Retrained *evalRecord    `json:"retrained,omitempty"`
-	Retrain   *retrainRecord `json:"retrain,omitempty"`
-}
-
-// final returns the metrics at the end of the round.
-func (r roundRecord) final() evalRecord {
-	if r.Retrained != nil {
-		return *r.Retrained
-	}
-	return r.Pruned
-}
 
 // inputFile is an input of a run and the SHA-256 of its bytes.
 type inputFile struct {
@@ -202,98 +175,10 @@ func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, err
 	return paths, nil
 }
 
-// curveChart draws curve.png: the mean training loss after every removal
-// and retraining, and the misclassification of every split after every
-// round, against the number of parameters left.
+// curveChart draws curve.png (runreport.Curve).
 func curveChart(rep *runReport) ([]byte, error) {
-	n := float64(rep.Start.Train.N)
-	xs := []float64{float64(rep.LiveBefore)}
-	ys := []float64{rep.Start.Train.MeanLoss}
-	var rx, ry []float64
-	step := 0
-	perRemoval := false
-	for _, rd := range rep.Rounds {
-		added := false
-		for ; step < len(rep.History) && rep.History[step].Round <= rd.Round; step++ {
-			s := rep.History[step]
-			if s.Undone || math.IsNaN(float64(s.Loss)) {
-				continue
-			}
-			xs = append(xs, float64(s.Live))
-			ys = append(ys, float64(s.Loss)/n)
-			added = true
-			perRemoval = true
-		}
-		if !added {
-			// Layer-wise pruning records no loss per removal.
-			xs = append(xs, float64(rd.Live))
-			ys = append(ys, rd.Pruned.Train.MeanLoss)
-		}
-		if rd.Retrained != nil {
-			xs = append(xs, float64(rd.Live))
-			ys = append(ys, rd.Retrained.Train.MeanLoss)
-			rx = append(rx, float64(rd.Live))
-			ry = append(ry, rd.Retrained.Train.MeanLoss)
-		}
-	}
-	// The removals of a round that did not complete.
-	for ; step < len(rep.History); step++ {
-		if s := rep.History[step]; !s.Undone && !math.IsNaN(float64(s.Loss)) {
-			xs = append(xs, float64(s.Live))
-			ys = append(ys, float64(s.Loss)/n)
-		}
-	}
-	label := "after each removal"
-	if !perRemoval {
-		label = "start, and after each round"
-	}
-	loss := chart.Panel{Title: "training loss against parameters left", X: "live parameters", Y: "mean training loss E/N", InvertX: true,
-		Series: []chart.Series{{Name: label, X: xs, Y: ys}, {Name: "after retraining", X: rx, Y: ry, Disks: true}}}
-
-	errs := chart.Panel{Title: "misclassification against parameters left", X: "live parameters", Y: "misclassified %", InvertX: true}
-	top := 1.0
-	splits := []func(evalRecord) *nn.Metrics{
-		func(e evalRecord) *nn.Metrics { return &e.Train },
-		func(e evalRecord) *nn.Metrics { return e.Valid },
-		func(e evalRecord) *nn.Metrics { return e.Test },
-	}
-	for i, get := range splits {
-		if get(rep.Start) == nil {
-			continue
-		}
-		xs := []float64{float64(rep.LiveBefore)}
-		ys := []float64{100 * (1 - get(rep.Start).Accuracy)}
-		for _, rd := range rep.Rounds {
-			if m := get(rd.final()); m != nil {
-				xs = append(xs, float64(rd.Live))
-				ys = append(ys, 100*(1-m.Accuracy))
-			}
-		}
-		if len(rep.Rounds) == 0 || rep.LiveAfter != rep.Rounds[len(rep.Rounds)-1].Live {
-			if m := get(rep.Final); m != nil {
-				xs = append(xs, float64(rep.LiveAfter))
-				ys = append(ys, 100*(1-m.Accuracy))
-			}
-		}
-		for _, y := range ys {
-			top = math.Max(top, y)
-		}
-		errs.Series = append(errs.Series, chart.Series{Name: []string{"train", "valid", "test"}[i], X: xs, Y: ys, Style: i})
-	}
-	errs.YMax = 1.1 * top
-	return chart.Column([]chart.Panel{loss, errs}, 18*vg.Centimeter, 20*vg.Centimeter)
+	return runreport.Curve(rep.Start, rep.Final, rep.LiveBefore, rep.LiveAfter, rep.Rounds, rep.History)
 }
 
-// deltaChart draws dE.png: the predicted against the real ΔE of every
-// removal kept, with the line of equality. It returns nil when no removal
-// has a prediction.
-func deltaChart(steps []stepRecord) ([]byte, error) {
-	var xs, ys []float64
-	for _, s := range steps {
-		if !s.Undone {
-			xs = append(xs, float64(s.Predicted))
-			ys = append(ys, float64(s.Real))
-		}
-	}
-	return chart.Delta("predicted against real ΔE of each removal", "predicted ΔE", "real ΔE (training loss E)", xs, ys, 16*vg.Centimeter, 14*vg.Centimeter)
-}
+// deltaChart draws dE.png (runreport.Delta).
+func deltaChart(steps []stepRecord) ([]byte, error) { return runreport.Delta(steps) }

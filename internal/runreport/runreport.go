@@ -14,8 +14,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
+	"gonum.org/v1/plot/vg"
 )
 
 // Num is a float64 that is written to JSON as a number, or as null when
@@ -319,4 +321,125 @@ func (h Health) Line() string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, h.Counts[k]))
 	}
 	return fmt.Sprintf("%d numerical issues (%s; see report.json)", len(h.Issues), strings.Join(parts, ", "))
+}
+
+// Round summarises a round. Live is the number of live parameters
+// (weights and biases) left after it; Pruned holds the metrics after the
+// removals and Retrained those after retraining, absent without it.
+type Round struct {
+	Round     int      `json:"round"`
+	Removed   int      `json:"removed"`
+	Live      int      `json:"live"`
+	Predicted Num      `json:"predicted_dE"`
+	Real      Num      `json:"real_dE"`
+	Damping   Num      `json:"damping"`
+	Rebuilds  int      `json:"rebuilds"`
+	Pruned    Eval     `json:"pruned"`
+	Retrained *Eval    `json:"retrained,omitempty"`
+	Retrain   *Retrain `json:"retrain,omitempty"`
+}
+
+// Final returns the metrics at the end of the round.
+func (r Round) Final() Eval {
+	if r.Retrained != nil {
+		return *r.Retrained
+	}
+	return r.Pruned
+}
+
+// Curve draws curve.png: the mean training loss after every removal and
+// retraining, and the misclassification of every split after every round,
+// against the number of parameters left, for a run from start (liveBefore
+// parameters) to final (liveAfter) by the rounds and removals given.
+func Curve(start, final Eval, liveBefore, liveAfter int, rounds []Round, history []Step) ([]byte, error) {
+	n := float64(start.Train.N)
+	xs := []float64{float64(liveBefore)}
+	ys := []float64{start.Train.MeanLoss}
+	var rx, ry []float64
+	step := 0
+	perRemoval := false
+	for _, rd := range rounds {
+		added := false
+		for ; step < len(history) && history[step].Round <= rd.Round; step++ {
+			s := history[step]
+			if s.Undone || math.IsNaN(float64(s.Loss)) {
+				continue
+			}
+			xs = append(xs, float64(s.Live))
+			ys = append(ys, float64(s.Loss)/n)
+			added = true
+			perRemoval = true
+		}
+		if !added {
+			// Layer-wise pruning records no loss per removal.
+			xs = append(xs, float64(rd.Live))
+			ys = append(ys, rd.Pruned.Train.MeanLoss)
+		}
+		if rd.Retrained != nil {
+			xs = append(xs, float64(rd.Live))
+			ys = append(ys, rd.Retrained.Train.MeanLoss)
+			rx = append(rx, float64(rd.Live))
+			ry = append(ry, rd.Retrained.Train.MeanLoss)
+		}
+	}
+	// The removals of a round that did not complete.
+	for ; step < len(history); step++ {
+		if s := history[step]; !s.Undone && !math.IsNaN(float64(s.Loss)) {
+			xs = append(xs, float64(s.Live))
+			ys = append(ys, float64(s.Loss)/n)
+		}
+	}
+	label := "after each removal"
+	if !perRemoval {
+		label = "start, and after each round"
+	}
+	loss := chart.Panel{Title: "training loss against parameters left", X: "live parameters", Y: "mean training loss E/N", InvertX: true,
+		Series: []chart.Series{{Name: label, X: xs, Y: ys}, {Name: "after retraining", X: rx, Y: ry, Disks: true}}}
+
+	errs := chart.Panel{Title: "misclassification against parameters left", X: "live parameters", Y: "misclassified %", InvertX: true}
+	top := 1.0
+	splits := []func(Eval) *nn.Metrics{
+		func(e Eval) *nn.Metrics { return &e.Train },
+		func(e Eval) *nn.Metrics { return e.Valid },
+		func(e Eval) *nn.Metrics { return e.Test },
+	}
+	for i, get := range splits {
+		if get(start) == nil {
+			continue
+		}
+		xs := []float64{float64(liveBefore)}
+		ys := []float64{100 * (1 - get(start).Accuracy)}
+		for _, rd := range rounds {
+			if m := get(rd.Final()); m != nil {
+				xs = append(xs, float64(rd.Live))
+				ys = append(ys, 100*(1-m.Accuracy))
+			}
+		}
+		if len(rounds) == 0 || liveAfter != rounds[len(rounds)-1].Live {
+			if m := get(final); m != nil {
+				xs = append(xs, float64(liveAfter))
+				ys = append(ys, 100*(1-m.Accuracy))
+			}
+		}
+		for _, y := range ys {
+			top = math.Max(top, y)
+		}
+		errs.Series = append(errs.Series, chart.Series{Name: []string{"train", "valid", "test"}[i], X: xs, Y: ys, Style: i})
+	}
+	errs.YMax = 1.1 * top
+	return chart.Column([]chart.Panel{loss, errs}, 18*vg.Centimeter, 20*vg.Centimeter)
+}
+
+// Delta draws dE.png: the predicted against the real ΔE of every removal
+// kept, with the line of equality. It returns nil when no removal has a
+// prediction.
+func Delta(steps []Step) ([]byte, error) {
+	var xs, ys []float64
+	for _, s := range steps {
+		if !s.Undone {
+			xs = append(xs, float64(s.Predicted))
+			ys = append(ys, float64(s.Real))
+		}
+	}
+	return chart.Delta("predicted against real ΔE of each removal", "predicted ΔE", "real ΔE (training loss E)", xs, ys, 16*vg.Centimeter, 14*vg.Centimeter)
 }
