@@ -95,9 +95,14 @@ func flagWords(err error) error {
 	if !settingsField.MatchString(msg) {
 		return err
 	}
-	msg = settingsField.ReplaceAllStringFunc(msg, func(s string) string { return "--" + flagOf(s[len("Settings."):]) })
 	var fe interface{ SettingsField() string }
-	if errors.As(err, &fe) {
+	field := errors.As(err, &fe)
+	if field {
+		// The package's prefix goes: the message starts with the flag.
+		msg = msg[settingsField.FindStringIndex(msg)[0]:]
+	}
+	msg = settingsField.ReplaceAllStringFunc(msg, func(s string) string { return "--" + flagOf(s[len("Settings."):]) })
+	if field {
 		return &usageError{Flag: flagOf(fe.SettingsField()), Msg: msg}
 	}
 	return errors.New(msg)
