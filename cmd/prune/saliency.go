@@ -7,12 +7,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 )
@@ -105,13 +105,6 @@ func saliencyCommand() *cli.Command {
 	}
 }
 
-// paramSaliency is the saliency of one parameter.
-type paramSaliency struct {
-	Index    int    `json:"index"`
-	Name     string `json:"name"`
-	Saliency jnum   `json:"saliency"`
-}
-
 // saliencySummary is what the saliency command prints with --json.
 type saliencySummary struct {
 	Model   string `json:"model"`
@@ -121,19 +114,12 @@ type saliencySummary struct {
 	// Damping is the damping λ the saliencies were computed with, after
 	// any escalation (null for methods without one), and Decay the λN of
 	// the trained objective's penalty (0 for the loss alone).
-	Damping  jnum            `json:"damping"`
-	Decay    float64         `json:"objective_decay"`
-	Health   healthRecord    `json:"health"`
-	Output   string          `json:"output"`
-	Params   int             `json:"params"`
-	Scored   int             `json:"scored"`
-	Pruned   int             `json:"pruned"`
-	Min      jnum            `json:"min"`
-	Median   jnum            `json:"median"`
-	Max      jnum            `json:"max"`
-	Smallest []paramSaliency `json:"smallest"`
-	All      []paramSaliency `json:"all,omitempty"`
-	Seconds  float64         `json:"seconds"`
+	Damping jnum         `json:"damping"`
+	Decay   float64      `json:"objective_decay"`
+	Health  healthRecord `json:"health"`
+	Output  string       `json:"output"`
+	runreport.Saliencies
+	Seconds float64 `json:"seconds"`
 }
 
 // runSaliency scores the parameters of the model as o describes, writes the
@@ -212,47 +198,11 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 
 	sum := saliencySummary{
 		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
-		Params: len(sal), Seconds: time.Since(start).Seconds(),
+		Seconds: time.Since(start).Seconds(),
 		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
-	issues := []issueRecord{}
-	for _, is := range res.Health.Issues {
-		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if is.Index >= 0 && is.Index < n.NumParams() {
-			r.Param = n.ParamAt(is.Index).String()
-		}
-		issues = append(issues, r)
-	}
-	sum.Health = newHealthRecord(issues)
-	var scored []paramSaliency
-	for q, s := range sal {
-		if math.IsNaN(s) {
-			sum.Pruned++
-			continue
-		}
-		scored = append(scored, paramSaliency{Index: q, Name: n.ParamAt(q).String(), Saliency: jnum(s)})
-	}
-	sum.Scored = len(scored)
-	if o.All {
-		sum.All = slices.Clone(scored)
-	}
-	slices.SortStableFunc(scored, func(a, b paramSaliency) int {
-		switch {
-		case a.Saliency < b.Saliency:
-			return -1
-		case a.Saliency > b.Saliency:
-			return 1
-		}
-		return 0
-	})
-	k := len(scored)
-	sum.Min, sum.Max = scored[0].Saliency, scored[k-1].Saliency
-	if k%2 == 1 {
-		sum.Median = scored[k/2].Saliency
-	} else {
-		sum.Median = (scored[k/2-1].Saliency + scored[k/2].Saliency) / 2
-	}
-	sum.Smallest = scored[:min(10, k)]
+	sum.Health = newHealthRecord(runreport.IssuesOf(res.Health.Issues, n))
+	sum.Saliencies = runreport.SalienciesOf(sal, n, o.All)
 	if o.JSON {
 		return writeJSON(stdout, sum)
 	}

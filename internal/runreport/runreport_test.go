@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/secondorder/prune/nn"
 )
 
 // TestCompactHistory checks that the history of a large layer-wise run is
@@ -62,5 +64,26 @@ func TestCompactHistory(t *testing.T) {
 	}
 	if all, s, g := Compact(steps[:HistoryCap], false); len(all) != HistoryCap || s != nil || g != nil {
 		t.Errorf("a small run: %d of %d listed", len(all), HistoryCap)
+	}
+}
+
+func TestSalienciesOf(t *testing.T) {
+	net, err := nn.New([]int{2, 2}, []nn.Activation{nn.Linear}, nn.MSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sal := []float64{4, math.NaN(), 1, 3, 2, math.NaN()}
+	s := SalienciesOf(sal, net, true)
+	if s.Params != 6 || s.Scored != 4 || s.Pruned != 2 || s.Min != 1 || s.Max != 4 || s.Median != 2.5 || len(s.All) != 4 || s.All[1].Index != 2 {
+		t.Errorf("%+v", s)
+	}
+	if s.Smallest[0].Index != 2 || s.Smallest[0].Name != net.ParamAt(2).String() || s.Smallest[3].Saliency != 4 {
+		t.Errorf("smallest %+v", s.Smallest)
+	}
+	if s := SalienciesOf(sal[:5], net, false); s.Median != 2.5 || s.All != nil {
+		t.Errorf("five parameters, all false: %+v", s)
+	}
+	if s := SalienciesOf([]float64{5, 1, 3}, net, false); s.Median != 3 {
+		t.Errorf("median of 5, 1, 3: %v", s.Median)
 	}
 }
