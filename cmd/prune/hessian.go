@@ -11,6 +11,7 @@ import (
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/curvreport"
+	"github.com/secondorder/prune/internal/npyfile"
 	"github.com/urfave/cli/v2"
 )
 
@@ -176,9 +177,9 @@ func runHessian(c *cli.Context, in modelInput, s curvreport.Settings) error {
 	sum.Params, sum.Output, sum.BLAS = params, output, blasimpl.Name()
 	bar.start("writing "+output, -1)
 	if res.Matrix != nil {
-		err = writeNPYMatrix(output, res.Matrix)
+		err = npyfile.WriteSym(output, res.Matrix)
 	} else {
-		err = writeNPYVector(output, res.Vector)
+		err = npyfile.WriteVector(output, res.Vector)
 	}
 	if err != nil {
 		return fmt.Errorf("--output %s: %v", output, err)

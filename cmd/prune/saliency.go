@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/npyfile"
 	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
@@ -192,7 +193,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.in.Path, d.Name, err)
 	}
 	sal := res.Saliency
-	if err := writeNPYVector(o.Output, sal); err != nil {
+	if err := npyfile.WriteVector(o.Output, sal); err != nil {
 		return fmt.Errorf("--output %s: %v", o.Output, err)
 	}
 
