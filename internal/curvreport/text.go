@@ -90,16 +90,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 			how = fmt.Sprintf("Lanczos, %d products, %s", e.Iterations, conv)
 		}
 		fmt.Fprintf(tw, "extreme eigenvalues\tof the %s (%s)\n", e.Of, how)
-		fmt.Fprintf(tw, "  largest\t%s\n", FormatFloats(e.Largest))
-		fmt.Fprintf(tw, "  smallest\t%s\n", FormatFloats(e.Smallest))
+		fmt.Fprintf(tw, "  largest\t%s\n", formatFloats(e.Largest))
+		fmt.Fprintf(tw, "  smallest\t%s\n", formatFloats(e.Smallest))
 	}
 	fmt.Fprintf(tw, "time\t%.3g s (curvature %.3g s)\n", s.Seconds, s.BuildSeconds)
 	fmt.Fprintf(tw, "BLAS\t%s\n", s.BLAS)
 	return tw.Flush()
 }
 
-// FormatFloats formats numbers with %.6g, separated by spaces.
-func FormatFloats(v []float64) string {
+// formatFloats formats numbers with %.6g, separated by spaces.
+func formatFloats(v []float64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
 		s[i] = fmt.Sprintf("%.6g", x)
