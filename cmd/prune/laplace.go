@@ -41,6 +41,7 @@ func laplaceFlags(seedUsage string) []cli.Flag {
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes (suffix K, M, G or T; 'off' for no limit)", DefaultText: "half the physical memory", Category: "Posterior"},
 	}
 	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, layersFlag())
 	return append(flags, dataFlags(seedUsage)...)
 }
 
