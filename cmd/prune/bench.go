@@ -13,20 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// benchOptions holds the arguments and flags of the bench command.
-type benchOptions struct {
-	Name     string // the benchmark
-	List     bool
-	Quick    bool
-	Seeds    int
-	Seed     uint64 // zero: repro.DefaultSeed
-	MonksDir string
-	MNISTDir string
-	Out      string // default repro.DefaultOut
-	JSON     bool
-	Quiet    bool
-}
-
 // benchCommand returns the bench command.
 func benchCommand() *cli.Command {
 	var list strings.Builder
@@ -58,17 +44,20 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
-			o := benchOptions{
-				List: c.Bool("list"), Quick: c.Bool("quick"), Seeds: c.Int("seeds"), Seed: c.Uint64("seed"),
-				MonksDir: c.String("monks-dir"), MNISTDir: c.String("mnist-dir"), Out: c.String("out"),
-				JSON: c.Bool("json"), Quiet: isQuiet(c),
+			var o repro.Options
+			if err := decodeFlags(c, &o); err != nil {
+				return err
 			}
+			if !isQuiet(c) {
+				o.Log = c.App.ErrWriter
+			}
+			name := ""
 			args := c.Args().Slice()
 			if len(args) > 1 {
 				return &usageError{Msg: fmt.Sprintf("unexpected argument %q: give one benchmark NAME", args[1])}
 			}
 			if len(args) == 1 {
-				o.Name = args[0]
+				name = args[0]
 			}
 			if c.IsSet("seeds") && o.Seeds <= 0 {
 				return flagErrorf("seeds", "%d: must be positive", o.Seeds)
@@ -76,7 +65,10 @@ func benchCommand() *cli.Command {
 			if c.IsSet("seed") && o.Seed == 0 {
 				return flagErrorf("seed", "0: must be positive")
 			}
-			return runBench(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			if c.Bool("list") {
+				return listBenchmarks(name, c.Bool("json"), c.App.Writer)
+			}
+			return runBench(c.Context, name, &o, c.Bool("json"), c.App.Writer)
 		},
 	}
 }
@@ -95,50 +87,46 @@ type benchEntry struct {
 	Description string `json:"description"`
 }
 
-// runBench runs the benchmark o.Name, or lists the benchmarks.
-func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
-	names := repro.Names()
-	if o.List {
-		if o.Name != "" {
-			return &usageError{Flag: "list", Msg: fmt.Sprintf("--list takes no benchmark name, got %q", o.Name)}
-		}
-		if o.JSON {
-			var entries []benchEntry
-			for _, n := range names {
-				entries = append(entries, benchEntry{n, repro.Describe(n)})
-			}
-			return writeJSON(stdout, entries)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		for _, n := range names {
-			fmt.Fprintf(tw, "%s\t%s\n", n, repro.Describe(n))
-		}
-		return tw.Flush()
+// listBenchmarks lists the benchmarks.
+func listBenchmarks(name string, asJSON bool, stdout io.Writer) error {
+	if name != "" {
+		return &usageError{Flag: "list", Msg: fmt.Sprintf("--list takes no benchmark name, got %q", name)}
 	}
-	if o.Name == "" {
+	names := repro.Names()
+	if asJSON {
+		var entries []benchEntry
+		for _, n := range names {
+			entries = append(entries, benchEntry{n, repro.Describe(n)})
+		}
+		return writeJSON(stdout, entries)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	for _, n := range names {
+		fmt.Fprintf(tw, "%s\t%s\n", n, repro.Describe(n))
+	}
+	return tw.Flush()
+}
+
+// runBench runs the benchmark name with the options o.
+func runBench(ctx context.Context, name string, o *repro.Options, asJSON bool, stdout io.Writer) error {
+	names := repro.Names()
+	if name == "" {
 		return &usageError{Msg: fmt.Sprintf("no benchmark given: give one of %s, or --list", orList(names))}
 	}
-	if !slices.Contains(names, o.Name) {
-		return &usageError{Msg: fmt.Sprintf("unknown benchmark %q: want %s", o.Name, orList(names))}
+	if !slices.Contains(names, name) {
+		return &usageError{Msg: fmt.Sprintf("unknown benchmark %q: want %s", name, orList(names))}
 	}
 	if o.Seeds < 0 {
 		return flagErrorf("seeds", "%d: must be positive", o.Seeds)
 	}
-	ro := &repro.Options{
-		Out: cmpOr(o.Out, repro.DefaultOut), Quick: o.Quick, Seeds: o.Seeds, Seed: o.Seed,
-		MonksDir: o.MonksDir, MNISTDir: o.MNISTDir,
-	}
-	if !o.Quiet {
-		ro.Log = stderr
-	}
-	rep, err := repro.Run(ctx, o.Name, ro)
+	rep, err := repro.Run(ctx, name, o)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return fmt.Errorf("interrupted; the files of benchmark %s were not written", o.Name)
+			return fmt.Errorf("interrupted; the files of benchmark %s were not written", name)
 		}
 		return errors.New(strings.TrimPrefix(err.Error(), "repro: "))
 	}
-	if o.JSON {
+	if asJSON {
 		return writeJSON(stdout, benchSummary{Name: rep.Name, Files: rep.Files, Summary: rep.Summary, Seconds: rep.Elapsed.Seconds()})
 	}
 	if rep.Summary != "" {

@@ -67,7 +67,7 @@ func TestBenchRun(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := runBench(ctx, benchOptions{Name: "xor", Quick: true, Out: dir, Quiet: true}, &strings.Builder{}, &strings.Builder{})
+	err := runBench(ctx, "xor", &repro.Options{Quick: true, Out: dir}, false, &strings.Builder{})
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Errorf("interrupted bench: %v", err)
 	}

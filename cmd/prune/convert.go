@@ -1,27 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
-
-// convertOptions holds the flags of the convert command.
-type convertOptions struct {
-	Model     string
-	Act, Loss string // of a state_dict model
-	Layers    string // --layers
-	Masks     string // --torch-masks
-	Output    string
-	Overwrite bool
-	JSON      bool
-	Quiet     bool
-}
 
 // convertCommand returns the convert command.
 func convertCommand() *cli.Command {
@@ -50,12 +36,8 @@ func convertCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			o := convertOptions{
-				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
-				Layers: c.String("layers"), Masks: c.String("torch-masks"),
-				Output: c.String("output"), Overwrite: c.Bool("overwrite"), JSON: c.Bool("json"), Quiet: isQuiet(c),
-			}
-			return runConvert(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			in := modelInput{Path: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers")}
+			return runConvert(c, in, c.String("output"), c.String("torch-masks"))
 		},
 	}
 }
@@ -72,55 +54,56 @@ type convertSummary struct {
 	Live   int      `json:"live"`
 }
 
-// runConvert reads o.Model and writes it to o.Output in the format of the
-// output's extension.
-func runConvert(_ context.Context, o convertOptions, stdout, stderr io.Writer) error {
-	if o.Model == "" {
+// runConvert reads the model and writes it to output in the format of the
+// output's extension, its pruned tensors in the form masks.
+func runConvert(c *cli.Context, o modelInput, output, masks string) error {
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	if o.Path == "" {
 		return flagErrorf("model", "is required: give the model file to convert")
 	}
-	if err := checkModelName("model", o.Model); err != nil {
+	if err := checkModelName("model", o.Path); err != nil {
 		return err
 	}
-	if o.Output == "" {
+	if output == "" {
 		return flagErrorf("output", "is required: give the model file to write with -o")
 	}
-	if err := checkModelName("output", o.Output); err != nil {
+	if err := checkModelName("output", output); err != nil {
 		return err
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, modelFiles(o.Model)...)
+	release, err := claimOutput(output, c.Bool("overwrite"), modelFiles(o.Path)...)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := checkTorchMasks(o.Masks); err != nil {
+	if err := checkTorchMasks(masks); err != nil {
 		return err
 	}
-	n, err := readModelLayers(o.Model, o.Act, o.Loss, o.Layers)
+	n, err := readModelLayers(o.Path, o.Act, o.Loss, o.Layers)
 	if err != nil {
 		return err
 	}
-	if err := setTorchMasks(n, o.Masks); err != nil {
+	if err := setTorchMasks(n, masks); err != nil {
 		return err
 	}
-	if !isNPZ(o.Output) {
+	if !isNPZ(output) {
 		if err := simplifyLayout(n); err != nil {
-			return fmt.Errorf("%s: %v", o.Model, err)
+			return fmt.Errorf("%s: %v", o.Path, err)
 		}
 	}
-	if err := saveModel(o.Output, n); err != nil {
+	if err := saveModel(output, n); err != nil {
 		return err
 	}
 	sum := convertSummary{
-		Model: o.Model, Output: o.Output, Files: modelFiles(o.Output),
-		From: modelFormat(o.Model), To: modelFormat(o.Output),
+		Model: o.Path, Output: output, Files: modelFiles(output),
+		From: modelFormat(o.Path), To: modelFormat(output),
 		Arch: n.Arch(), Params: n.NumParams(), Live: n.NumLive(),
 	}
-	if o.JSON {
+	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
 	fmt.Fprintf(stdout, "converted %s to %s (%s to %s): %s, loss %s, %d parameters, %d live\n",
 		sum.Model, sum.Output, sum.From, sum.To, sum.Arch, n.Loss(), sum.Params, sum.Live)
-	if !o.Quiet {
+	if !isQuiet(c) {
 		for _, f := range sum.Files {
 			fmt.Fprintf(stderr, "wrote %s\n", f)
 		}

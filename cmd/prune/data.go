@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/secondorder/prune/datasets"
@@ -57,24 +58,11 @@ func dataFlags(seedUsage string) []cli.Flag {
 // readDataOptions returns the data options given on the command line,
 // with defaults for the flags not given, and the set of data flags given.
 func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
-	d := dataOptions{
-		Name:          c.String("data"),
-		Seed:          c.Uint64("seed"),
-		ValidFraction: c.Float64("valid-fraction"),
-		Targets:       c.Int("targets"),
-		Classes:       c.Bool("classes"),
-		MNISTDir:      c.String("mnist-dir"),
-		MonksDir:      c.String("monks-dir"),
-		N:             c.Int("n"),
-		TestN:         c.Int("test-n"),
-		Standardize:   c.Bool("standardize"),
-		MaxCSVSize:    c.String("max-csv-size"),
-		Test:          c.String("test"),
-	}
+	var d dataOptions
+	_ = decodeFlags(c, &d) // only plain fields: no error
 	given := make(map[string]bool)
 	for _, f := range dataFlags("") {
-		name := f.Names()[0]
-		if c.IsSet(name) {
+		if name := f.Names()[0]; c.IsSet(name) {
 			given[name] = true
 		}
 	}
@@ -91,38 +79,11 @@ func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataO
 	}
 	out := *rec
 	out.MaxCSVSize = d.MaxCSVSize
-	if given["data"] {
-		out.Name = d.Name
-	}
-	if given["seed"] {
-		out.Seed = d.Seed
-	}
-	if given["valid-fraction"] {
-		out.ValidFraction = d.ValidFraction
-	}
-	if given["targets"] {
-		out.Targets = d.Targets
-	}
-	if given["classes"] {
-		out.Classes = d.Classes
-	}
-	if given["mnist-dir"] {
-		out.MNISTDir = d.MNISTDir
-	}
-	if given["monks-dir"] {
-		out.MonksDir = d.MonksDir
-	}
-	if given["n"] {
-		out.N = d.N
-	}
-	if given["test-n"] {
-		out.TestN = d.TestN
-	}
-	if given["standardize"] {
-		out.Standardize = d.Standardize
-	}
-	if given["test"] {
-		out.Test = d.Test
+	dv, ov := reflect.ValueOf(d), reflect.ValueOf(&out).Elem()
+	for i := 0; i < dv.NumField(); i++ {
+		if given[flagOf(dv.Type().Field(i).Name)] {
+			ov.Field(i).Set(dv.Field(i))
+		}
 	}
 	return out
 }
@@ -185,19 +146,9 @@ func (d dataOptions) load() (*nn.Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := datasets.Load(d.Name, &datasets.Options{
-		MaxCSVBytes:   maxCSV,
-		Seed:          d.Seed,
-		ValidFraction: d.ValidFraction,
-		Targets:       d.Targets,
-		Classes:       d.Classes,
-		MNISTDir:      d.MNISTDir,
-		N:             d.N,
-		TestN:         d.TestN,
-		MonksDir:      d.MonksDir,
-		Standardize:   d.Standardize,
-		Test:          d.Test,
-	})
+	o := datasets.Options{MaxCSVBytes: maxCSV}
+	copyFields(&o, d)
+	s, err := datasets.Load(d.Name, &o)
 	if err != nil {
 		return nil, d.errorf("%s", trimPackagePrefix(err.Error()))
 	}
@@ -326,15 +277,72 @@ func readModel(path, act, loss string) (*nn.Network, error) {
 // data options that were not given (given, from readDataOptions) with the
 // ones recorded in the model, then checks them.
 func readModelData(path, act, loss string, data dataOptions, given map[string]bool) (*nn.Network, dataOptions, error) {
-	n, err := readModel(path, act, loss)
+	return modelInput{Path: path, Act: act, Loss: loss, Data: data, Given: given}.load()
+}
+
+// modelInput is what the model, model-spec (--act, --loss, --layers) and
+// data flags of a command select.
+type modelInput struct {
+	Path, Act, Loss, Layers string
+	Data                    dataOptions
+	// Given holds the names of the data flags given on the command line;
+	// the others are taken from the model.
+	Given map[string]bool
+}
+
+// readModelInput reads the model, model-spec and data flags of c.
+func readModelInput(c *cli.Context) modelInput {
+	d, given := readDataOptions(c)
+	return modelInput{Path: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers"), Data: d, Given: given}
+}
+
+// load reads the model and fills the data options that were not given with
+// the ones recorded in the model, then checks them.
+func (m modelInput) load() (*nn.Network, dataOptions, error) {
+	n, err := readModelLayers(m.Path, m.Act, m.Loss, m.Layers)
 	if err != nil {
 		return nil, dataOptions{}, err
 	}
-	d := data.withRecorded(recordedData(n.Meta), given)
+	d := m.Data.withRecorded(recordedData(n.Meta), m.Given)
 	if err := d.check(); err != nil {
 		return nil, dataOptions{}, err
 	}
 	return n, d, nil
+}
+
+// parseSplit returns the canonical name of a --split value: train, valid
+// or test.
+func parseSplit(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "", "train", "training":
+		return "train", nil
+	case "valid", "validation":
+		return "valid", nil
+	case "test":
+		return "test", nil
+	}
+	return "", flagErrorf("split", "%q: want train, valid or test", s)
+}
+
+// loadSplit loads the data set d, checked, and returns its split, checked
+// against the network n.
+func loadSplit(n *nn.Network, d dataOptions, split string) (*nn.Data, error) {
+	splits, err := d.load()
+	if err != nil {
+		return nil, err
+	}
+	set, err := splits.Split(split)
+	if err != nil {
+		hint := ""
+		if split == "valid" {
+			hint = " (give --valid-fraction to hold one out)"
+		}
+		return nil, fmt.Errorf("--split %s: --data %s has no %s split%s", split, d.Name, split, hint)
+	}
+	if err := checkFit(n, set, d, false, "the model's loss "+n.Loss().String()); err != nil {
+		return nil, err
+	}
+	return set, nil
 }
 
 // readModelLayers is readModel with the Linear modules named by layers

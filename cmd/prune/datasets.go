@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -9,11 +8,6 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/urfave/cli/v2"
 )
-
-// datasetsOptions holds the flags of the datasets command.
-type datasetsOptions struct {
-	JSON bool
-}
 
 // datasetsCommand returns the datasets command.
 func datasetsCommand() *cli.Command {
@@ -28,7 +22,7 @@ func datasetsCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			return runDatasets(c.Context, datasetsOptions{JSON: c.Bool("json")}, c.App.Writer, c.App.ErrWriter)
+			return runDatasets(c.Bool("json"), c.App.Writer)
 		},
 	}
 }
@@ -43,12 +37,12 @@ type datasetInfo struct {
 }
 
 // runDatasets prints the built-in data sets.
-func runDatasets(_ context.Context, o datasetsOptions, stdout, _ io.Writer) error {
+func runDatasets(asJSON bool, stdout io.Writer) error {
 	var list []datasetInfo
 	for _, d := range datasets.Names() {
 		list = append(list, datasetInfo{Name: d.Name, Description: d.Description, Inputs: d.Inputs, Outputs: d.Outputs, Loss: d.Loss})
 	}
-	if o.JSON {
+	if asJSON {
 		return writeJSON(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)

@@ -132,13 +132,4 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 }
 
 // healthLine describes the health section of a report in a few words.
-func healthLine(h healthRecord) string {
-	if h.OK {
-		return "no numerical issues"
-	}
-	var parts []string
-	for _, k := range sortedKeys(h.Counts) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, h.Counts[k]))
-	}
-	return fmt.Sprintf("%d numerical issues (%s; see report.json)", len(h.Issues), strings.Join(parts, ", "))
-}
+func healthLine(h healthRecord) string { return h.Line() }

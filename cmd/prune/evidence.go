@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/csv"
 	"fmt"
-	"io"
-	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/secondorder/prune/internal/atomicfile"
-	"github.com/secondorder/prune/nn"
+	"github.com/secondorder/prune/internal/chart"
+	"github.com/secondorder/prune/laplace"
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -42,7 +37,7 @@ func evidenceCommand() *cli.Command {
 			"Example: prune evidence -m h1.json -m h3.json -m h8.json --optimize-hyper --chart curve.png",
 		Flags: flags,
 		Action: func(c *cli.Context) error {
-			o, err := readLaplaceOptions(c)
+			p, err := readPosteriorFlags(c)
 			if err != nil {
 				return err
 			}
@@ -54,50 +49,35 @@ func evidenceCommand() *cli.Command {
 					}
 				}
 			}
-			return runEvidence(c.Context, models, c.String("x"), o, c.App.Writer, c.App.ErrWriter)
+			return runEvidence(c, models, p)
 		},
 	}
 }
 
-// evidenceRow is one model of the evidence table.
-type evidenceRow struct {
-	posteriorSummary
-	Live       int     `json:"live_params"`
-	Error      float64 `json:"error"`
-	ErrorName  string  `json:"error_measure"`
-	Split      string  `json:"split"`
-	BestByEvid bool    `json:"highest_evidence"`
-}
-
 type evidenceTable struct {
-	Models []evidenceRow `json:"models"`
-	Files  []string      `json:"files,omitempty"`
+	Models []laplace.EvidenceRow `json:"models"`
+	Files  []string              `json:"files,omitempty"`
 }
 
-func runEvidence(ctx context.Context, models []string, axis string, o laplaceOptions, stdout, stderr io.Writer) error {
+func runEvidence(c *cli.Context, models []string, p posteriorFlags) error {
+	ctx, stdout, stderr := c.Context, c.App.Writer, c.App.ErrWriter
+	quiet, asJSON := isQuiet(c), c.Bool("json")
 	if len(models) == 0 {
 		return flagErrorf("model", "is required: give the models to compare")
 	}
-	plan, err := checkPosteriorFlags(o)
-	if err != nil {
-		return err
-	}
-	split, err := checkSplitName(o.Split)
-	if err != nil {
-		return err
-	}
-	axis = strings.ToLower(axis)
+	axis := strings.ToLower(c.String("x"))
 	if axis != "hidden" && axis != "params" {
 		return flagErrorf("x", "%q: want hidden or params", axis)
 	}
-	if err := checkDistinct(map[string]string{"output": o.Output, "chart": o.Chart}); err != nil {
+	outputs := map[string]string{"output": c.String("output"), "chart": c.String("chart")}
+	if err := checkDistinct(outputs); err != nil {
 		return err
 	}
 	var inputs []string
 	for _, m := range models {
 		inputs = append(inputs, modelFiles(m)...)
 	}
-	if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, inputs...); err != nil {
+	if err := checkNewFiles(outputs, c.Bool("overwrite"), inputs...); err != nil {
 		return err
 	}
 	var tab evidenceTable
@@ -105,79 +85,61 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("interrupted: %w", err)
 		}
-		n, err := readModel(m, o.Act, o.Loss)
+		in := p.in
+		in.Path = m
+		n, d, err := in.load()
 		if err != nil {
-			return err
-		}
-		d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
-		if err := d.check(); err != nil {
 			return fmt.Errorf("--model %s: %w", m, err)
 		}
-		if err := checkNewFiles(map[string]string{"output": o.Output, "chart": o.Chart}, o.Overwrite, d.inputs()...); err != nil {
+		if err := checkNewFiles(outputs, c.Bool("overwrite"), d.inputs()...); err != nil {
 			return err
 		}
 		train, err := loadSplit(n, d, "train")
 		if err != nil {
 			return err
 		}
-		set, err := loadSplit(n, d, split)
+		set, err := loadSplit(n, d, p.split)
 		if err != nil {
 			return err
 		}
-		mo := o
-		mo.Model = m
-		f, err := fitPosterior(ctx, n, train, mo, plan)
+		post, sum, err := p.fit(ctx, m, n, train)
 		if err != nil {
 			return err
 		}
-		row := evidenceRow{posteriorSummary: summarizePosterior(m, f, o.Retrain), Live: n.NumLive(), Split: split}
-		net := f.post.Net()
-		met := net.Evaluate(set.X, set.Y)
-		if n.Loss() == nn.MSE {
-			row.Error, row.ErrorName = met.MeanLoss, "mean loss"
-		} else {
-			row.Error, row.ErrorName = 1-met.Accuracy, "misclassification"
-		}
+		row := laplace.EvidenceRowOf(sum, post, set.X, set.Y, p.split)
 		tab.Models = append(tab.Models, row)
-		if !o.Quiet && !o.JSON {
+		if !quiet && !asJSON {
 			fmt.Fprintf(stderr, "%s: log evidence %.6g\n", m, row.LogEvidence)
 		}
 	}
-	best := 0
-	for i, r := range tab.Models {
-		if r.LogEvidence > tab.Models[best].LogEvidence {
-			best = i
-		}
-	}
-	tab.Models[best].BestByEvid = true
+	laplace.MarkBest(tab.Models)
 
 	var files [][2]string
-	var data [][]byte
-	if o.Output != "" {
-		b, err := evidenceCSV(tab.Models)
+	if f := outputs["output"]; f != "" {
+		b, err := laplace.EvidenceCSV(tab.Models)
 		if err != nil {
 			return err
 		}
-		files, data = append(files, [2]string{"output", o.Output}), append(data, b)
+		files = append(files, [2]string{f, string(b)})
 	}
-	if o.Chart != "" {
+	if f := outputs["chart"]; f != "" {
 		b, err := evidenceChart(tab.Models, axis)
 		if err != nil {
-			return fmt.Errorf("--chart %s: %v", o.Chart, err)
+			return fmt.Errorf("--chart %s: %v", f, err)
 		}
-		files, data = append(files, [2]string{"chart", o.Chart}), append(data, b)
+		files = append(files, [2]string{f, string(b)})
 	}
-	for i, f := range files {
-		if err := atomicfile.WriteBytes(f[1], data[i]); err != nil {
+	for _, f := range files {
+		if err := atomicfile.WriteBytes(f[0], []byte(f[1])); err != nil {
 			return err
 		}
-		tab.Files = append(tab.Files, f[1])
+		tab.Files = append(tab.Files, f[0])
 	}
-	if o.JSON {
+	if asJSON {
 		return writeJSON(stdout, tab)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "model\tarch\thidden\tlive\tln evidence\tα\tβ\tγ\ttrain loss\t%s %s\t\n", split, tab.Models[0].ErrorName)
+	fmt.Fprintf(tw, "model\tarch\thidden\tlive\tln evidence\tα\tβ\tγ\ttrain loss\t%s %s\t\n", p.split, tab.Models[0].ErrorName)
 	for _, r := range tab.Models {
 		beta := "-"
 		if r.Beta != nil {
@@ -188,74 +150,53 @@ func runEvidence(ctx context.Context, models []string, axis string, o laplaceOpt
 			mark = " *"
 		}
 		fmt.Fprintf(tw, "%s%s\t%s\t%d\t%d\t%.6g\t%s\t%s\t%.4g\t%.5g\t%.5g\t\n", r.Model, mark, r.Arch, r.Hidden, r.Live,
-			r.LogEvidence, alphaText(r.Alpha), beta, r.Gamma, r.TrainLoss, r.Error)
+			r.LogEvidence, laplace.AlphaText(r.Alpha), beta, r.Gamma, r.TrainLoss, r.Error)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if !o.Quiet {
-		for _, p := range tab.Files {
-			fmt.Fprintf(stderr, "wrote %s\n", p)
+	if !quiet {
+		for _, f := range tab.Files {
+			fmt.Fprintf(stderr, "wrote %s\n", f)
 		}
 	}
 	return nil
 }
 
-func evidenceCSV(rows []evidenceRow) ([]byte, error) {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"model", "arch", "hidden_units", "live_params", "covered", "log_evidence", "alpha", "beta", "gamma", "train_mean_loss", "split", "error_measure", "error", "highest_evidence"})
-	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 10, 64) }
-	for _, r := range rows {
-		beta := ""
-		if r.Beta != nil {
-			beta = f(*r.Beta)
-		}
-		_ = w.Write([]string{r.Model, r.Arch, strconv.Itoa(r.Hidden), strconv.Itoa(r.Live), strconv.Itoa(r.Covered),
-			f(r.LogEvidence), strings.ReplaceAll(formatFloats(r.Alpha), " ", ";"), beta, f(r.Gamma), f(r.TrainLoss),
-			r.Split, r.ErrorName, f(r.Error), strconv.FormatBool(r.BestByEvid)})
-	}
-	w.Flush()
-	return buf.Bytes(), w.Error()
-}
-
 // evidenceChart draws the log evidence and the error against the hidden
 // units or live parameters, one point per model, the highest evidence
-// marked by the title.
-func evidenceChart(rows []evidenceRow, axis string) ([]byte, error) {
-	idx := make([]int, len(rows))
-	for i := range idx {
-		idx[i] = i
+// named in the title.
+func evidenceChart(rows []laplace.EvidenceRow, axis string) ([]byte, error) {
+	label := "hidden units"
+	x := func(r laplace.EvidenceRow) float64 { return float64(r.Hidden) }
+	if axis == "params" {
+		label = "live parameters"
+		x = func(r laplace.EvidenceRow) float64 { return float64(r.Live) }
 	}
-	x := func(r evidenceRow) float64 {
-		if axis == "params" {
-			return float64(r.Live)
-		}
-		return float64(r.Hidden)
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return x(rows[idx[a]]) < x(rows[idx[b]]) })
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(a, b laplace.EvidenceRow) int { return compareFloat(x(a), x(b)) })
 	var xs, ev, er []float64
-	bestX := math.NaN()
-	for _, i := range idx {
-		r := rows[i]
-		xs = append(xs, x(r))
-		ev = append(ev, r.LogEvidence)
-		er = append(er, r.Error)
+	var bestX float64
+	for _, r := range rows {
+		xs, ev, er = append(xs, x(r)), append(ev, r.LogEvidence), append(er, r.Error)
 		if r.BestByEvid {
 			bestX = x(r)
 		}
 	}
-	label := "hidden units"
-	if axis == "params" {
-		label = "live parameters"
+	what := rows[0].Split + " " + rows[0].ErrorName
+	return chart.Column([]chart.Panel{
+		{Title: fmt.Sprintf("log evidence (highest at %s = %g)", label, bestX), X: label, Y: "ln p(D | α, β)",
+			Series: []chart.Series{{Name: "Laplace log evidence", X: xs, Y: ev}}},
+		{Title: what, X: label, Y: rows[0].ErrorName, Series: []chart.Series{{Name: what, X: xs, Y: er, Style: 1}}},
+	}, 6.5*vg.Inch, 7*vg.Inch)
+}
+
+func compareFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	p1 := newChart(fmt.Sprintf("log evidence (highest at %s = %g)", label, bestX), label, "ln p(D | α, β)", false)
-	if err := addSeries(p1, "Laplace log evidence", 0, xs, ev, false); err != nil {
-		return nil, err
-	}
-	p2 := newChart(rows[0].Split+" "+rows[0].ErrorName, label, rows[0].ErrorName, false)
-	if err := addSeries(p2, rows[0].Split+" "+rows[0].ErrorName, 1, xs, er, false); err != nil {
-		return nil, err
-	}
-	return renderChart([]*plot.Plot{p1, p2}, 6.5*vg.Inch, 7*vg.Inch)
+	return 0
 }

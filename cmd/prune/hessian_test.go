@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/curvreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
@@ -125,7 +126,7 @@ func TestHessianKinds(t *testing.T) {
 	W := n.NumParams()
 	ctx := context.Background()
 	dir := t.TempDir()
-	for _, k := range curvatureKinds {
+	for _, k := range curvreport.Kinds() {
 		out := filepath.Join(dir, k.Name+".npy")
 		res := hessianJSON(t, "--model", model, "--kind", k.Name, "-o", out)
 		if res["kind"] != k.Name || res["w"] != float64(W) || res["params"] != "live" {
@@ -445,33 +446,10 @@ func TestHessianJSON(t *testing.T) {
 
 	// A singular matrix has a null condition number in JSON.
 	var s hessianSummary
-	setSpectrum(&s, hessian.SummarizeValues([]float64{0, 1}, 1))
+	s.SetSpectrum(hessian.SummarizeValues([]float64{0, 1}, 1))
 	b, err := json.Marshal(s)
 	if err != nil || !strings.Contains(string(b), `"condition":null`) {
 		t.Errorf("singular: %s (%v)", b, err)
-	}
-}
-
-func TestSummarizeValues(t *testing.T) {
-	model := monksModelFile(t)
-	n := loadModel(t, model)
-	set := monksTrain(t)
-	for _, c := range []hessian.Curvature{hessian.Exact{P: hessian.All(n, set.X, set.Y)}, hessian.GaussNewton{P: hessian.All(n, set.X, set.Y)}} {
-		H, err := hessian.Dense(context.Background(), c, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := hessian.Summarize(H)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals, err := hessian.Eigenvalues(H)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := hessian.SummarizeValues(vals, want.Trace); got != want {
-			t.Errorf("SummarizeValues = %+v, hessian.Summarize = %+v", got, want)
-		}
 	}
 }
 
@@ -560,9 +538,9 @@ func TestHessianInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout, stderr bytes.Buffer
-	err := runHessian(ctx, hessianOptions{Model: model, Kind: "exact", Output: out}, &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "interrupted") {
-		t.Errorf("cancelled run: %v", err)
+	code := runContext(ctx, []string{"prune", "hessian", "--model", model, "--kind", "exact", "-o", out}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("cancelled run: exit %d\n%s", code, stderr.String())
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cancelled run wrote %s", out)

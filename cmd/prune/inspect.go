@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,16 +14,6 @@ import (
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
-
-// inspectOptions holds the flags of the inspect command.
-type inspectOptions struct {
-	Model string
-	// Act and Loss give the activations and the loss of a state_dict
-	// model (--act, --loss); empty when not given.
-	Act, Loss string
-	Layers    string // --layers
-	JSON      bool
-}
 
 // inspectCommand returns the inspect command.
 func inspectCommand() *cli.Command {
@@ -42,8 +31,7 @@ func inspectCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			o := inspectOptions{Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers"), JSON: c.Bool("json")}
-			return runInspect(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			return runInspect(modelInput{Path: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers")}, c.Bool("json"), c.App.Writer)
 		},
 	}
 }
@@ -132,12 +120,12 @@ func describe(path string, n *nn.Network) modelInfo {
 	return info
 }
 
-// runInspect prints a description of the model file o.Model.
-func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error {
-	if o.Model == "" {
+// runInspect prints a description of the model file o.Path.
+func runInspect(o modelInput, asJSON bool, stdout io.Writer) error {
+	if o.Path == "" {
 		return flagErrorf("model", "is required: give the model file to describe")
 	}
-	n, err := readModelLayers(o.Model, o.Act, o.Loss, o.Layers)
+	n, err := readModelLayers(o.Path, o.Act, o.Loss, o.Layers)
 	var unknown []string
 	if ue := (*usageError)(nil); errors.As(err, &ue) && errors.Is(loadErr(o), modelio.ErrNoSpec) {
 		// What a state_dict holds is shown without the activations and the
@@ -149,12 +137,12 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 		if loss == "" {
 			loss, unknown = "mse", append(unknown, "loss")
 		}
-		n, err = readModelLayers(o.Model, act, loss, o.Layers)
+		n, err = readModelLayers(o.Path, act, loss, o.Layers)
 	}
 	if err != nil {
 		return err
 	}
-	info := describe(o.Model, n)
+	info := describe(o.Path, n)
 	info.Unknown = unknown
 	if slices.Contains(unknown, "loss") {
 		info.Loss = "?"
@@ -164,7 +152,7 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 			info.Layers[l].Activation = "?"
 		}
 	}
-	if o.JSON {
+	if asJSON {
 		return writeJSON(stdout, info)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -206,7 +194,7 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 	if len(info.Meta) > 0 {
 		b, err := json.MarshalIndent(info.Meta, "  ", "  ")
 		if err != nil {
-			return fmt.Errorf("%s: meta: %v", o.Model, err)
+			return fmt.Errorf("%s: meta: %v", o.Path, err)
 		}
 		fmt.Fprintf(stdout, "\nmeta:\n  %s\n", b)
 	}
@@ -214,7 +202,7 @@ func runInspect(_ context.Context, o inspectOptions, stdout, _ io.Writer) error 
 }
 
 // loadErr returns the error of loading the model of o as modelio gives it.
-func loadErr(o inspectOptions) error {
-	_, err := loadModelFile(o.Model, o.Act, o.Loss, o.Layers)
+func loadErr(o modelInput) error {
+	_, err := loadModelFile(o.Path, o.Act, o.Loss, o.Layers)
 	return err
 }

@@ -64,7 +64,7 @@ func TestLaplaceCommand(t *testing.T) {
 		t.Errorf("β %v, the data's noise precision is 100", sum.Beta)
 	}
 	if !(sum.Gamma > 1 && sum.Gamma < float64(sum.Covered)) || sum.Steps == 0 || math.IsNaN(sum.LogEvidence) {
-		t.Errorf("summary %+v", sum.posteriorSummary)
+		t.Errorf("summary %+v", sum.Summary)
 	}
 	if c := *sum.Predictive.Coverage2; c < 0.85 || c > 1 {
 		t.Errorf("±2σ coverage %v", c)

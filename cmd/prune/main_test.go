@@ -114,13 +114,12 @@ func TestTrainEvalMonks(t *testing.T) {
 	if meta.Data.Name != "monks1" || meta.Data.Seed != 1 {
 		t.Errorf("meta data = %+v", meta.Data)
 	}
-	var stdout bytes.Buffer
-	err = runEval(context.Background(), evalOptions{Model: model, Split: "train", JSON: true}, &stdout, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
+	code, evalOut, errOut := runArgs("eval", "--model", model, "--split", "train", "--json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d\n%s", code, errOut)
 	}
 	var m nn.Metrics
-	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+	if err := json.Unmarshal([]byte(evalOut), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m != meta.Metrics.Train {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,92 +57,4 @@ func readNPYVector(t *testing.T, path string) []float64 {
 		t.Fatalf("%s: read %d values, header shape %v", path, len(v), r.Header.Descr.Shape)
 	}
 	return v
-}
-
-func TestNPYMatrixRoundTrip(t *testing.T) {
-	for _, n := range []int{1, 3, 64, 65, 130} {
-		m := mat.NewSymDense(n, nil)
-		for i := 0; i < n; i++ {
-			for j := i; j < n; j++ {
-				m.SetSym(i, j, math.Sin(float64(1+i*n+j))*math.Pow(10, float64(j%7)-3))
-			}
-		}
-		// Garbage below the diagonal of the storage must not reach the file.
-		raw := m.RawSymmetric()
-		for i := 1; i < n; i++ {
-			raw.Data[i*raw.Stride] = math.NaN()
-		}
-		want := mat.NewSymDense(n, nil)
-		want.CopySym(m)
-		path := filepath.Join(t.TempDir(), "m.npy")
-		if err := writeNPYMatrix(path, m); err != nil {
-			t.Fatal(err)
-		}
-		got := readNPYMatrix(t, path)
-		for i := 0; i < n; i++ {
-			for j := 0; j < n; j++ {
-				if got.At(i, j) != want.At(i, j) {
-					t.Fatalf("n=%d: [%d,%d] = %v, want %v", n, i, j, got.At(i, j), want.At(i, j))
-				}
-				if m.At(i, j) != want.At(i, j) {
-					t.Fatalf("n=%d: writing changed the matrix at [%d,%d]", n, i, j)
-				}
-			}
-		}
-	}
-}
-
-func TestNPYVectorRoundTrip(t *testing.T) {
-	v := []float64{1, -2.5, math.SmallestNonzeroFloat64, math.MaxFloat64, 0, 1e-300}
-	path := filepath.Join(t.TempDir(), "v.npy")
-	if err := writeNPYVector(path, v); err != nil {
-		t.Fatal(err)
-	}
-	got := readNPYVector(t, path)
-	if len(got) != len(v) {
-		t.Fatalf("read %d values, want %d", len(got), len(v))
-	}
-	for i := range v {
-		if got[i] != v[i] {
-			t.Errorf("[%d] = %v, want %v", i, got[i], v[i])
-		}
-	}
-}
-
-// TestNPYHeader checks the bytes that NumPy reads: the magic string, a
-// version, the header dictionary and the data size.
-func TestNPYHeader(t *testing.T) {
-	m := mat.NewSymDense(3, []float64{1, 2, 3, 0, 4, 5, 0, 0, 6})
-	path := filepath.Join(t.TempDir(), "m.npy")
-	if err := writeNPYMatrix(path, m); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(b, []byte("\x93NUMPY")) {
-		t.Fatalf("no NumPy magic: %q", b[:min(len(b), 10)])
-	}
-	var hlen, off int
-	switch b[6] {
-	case 1:
-		hlen, off = int(b[8])|int(b[9])<<8, 10
-	case 2, 3:
-		hlen, off = int(b[8])|int(b[9])<<8|int(b[10])<<16|int(b[11])<<24, 12
-	default:
-		t.Fatalf("version %d.%d", b[6], b[7])
-	}
-	hdr := string(b[off : off+hlen])
-	for _, want := range []string{"'descr': '<f8'", "'fortran_order': False", "'shape': (3, 3)"} {
-		if !strings.Contains(hdr, want) {
-			t.Errorf("header %q lacks %q", hdr, want)
-		}
-	}
-	if !strings.HasSuffix(hdr, "\n") {
-		t.Errorf("header %q does not end in a newline", hdr)
-	}
-	if got := len(b) - off - hlen; got != 9*8 {
-		t.Errorf("%d data bytes, want 72", got)
-	}
 }

@@ -67,6 +67,21 @@ func TestPyTorchCommands(t *testing.T) {
 		}
 	}
 
+	// --layers reaches the model of eval, hessian, saliency and laplace.
+	data := filepath.Join(dir, "four.csv")
+	if err := os.WriteFile(data, []byte("0,1,0,1,1\n1,0,0,1,0\n1,1,0,0,1\n0,0,1,1,0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"eval", "--split", "train"}, {"hessian", "--kind", "diag", "-o", filepath.Join(dir, "h.npy")}, {"saliency", "--method", "obd", "-o", filepath.Join(dir, "s.npy")}, {"laplace", "--split", "train", "--curvature", "diag"}} {
+		args := append(cmd, "--model", pt, "--act", "relu,linear", "--loss", "ce", "--data", data, "--classes", "--layers")
+		if code, _, stderr := runArgs(append(args, "fc1,fc9")...); code != 2 || !strings.Contains(stderr, `--layers no module "fc9"`) {
+			t.Errorf("%s --layers fc1,fc9: exit %d\n%s", cmd[0], code, stderr)
+		}
+		if code, _, stderr := runArgs(append(args, "fc1,fc2")...); code != 0 {
+			t.Errorf("%s --layers fc1,fc2: exit %d\n%s", cmd[0], code, stderr)
+		}
+	}
+
 	// Convert to every format, in both forms; each reads back with its spec
 	// file alone.
 	for _, ext := range []string{".pt", ".safetensors", ".npz", ".json"} {

@@ -7,11 +7,13 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/npyfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 )
@@ -19,12 +21,7 @@ import (
 // saliencyOptions holds the flags of the saliency command. Zero values and
 // nil pointers mean the defaults.
 type saliencyOptions struct {
-	Model     string
-	Act, Loss string
-	Data      dataOptions
-	// DataGiven holds the names of the data flags given on the command
-	// line; the others are taken from the model, as in eval.
-	DataGiven map[string]bool
+	in modelInput
 
 	Method    string // obs (default), obd or magnitude
 	Curvature string
@@ -43,15 +40,24 @@ type saliencyOptions struct {
 	Quiet     bool
 }
 
+// curvatureFlag returns the --curvature flag of the saliencies, whose
+// values are those of hessian's registry: for OBS the kinds with a dense
+// matrix, an inverse or a low-rank form, for OBD those with a diagonal.
+func curvatureFlag() cli.Flag {
+	obs := hessian.KindList(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly || k.LowRank })
+	obd := hessian.KindList(func(k hessian.Kind) bool { return k.Diagonal })
+	return &cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: " + obs + "; of obd: " + obd + " (exact: the exact diagonal)", DefaultText: "exact", Category: "Method"}
+}
+
 // saliencyCommand returns the saliency command.
 func saliencyCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "model `FILE` to score: .json (prune-mlp/1) or .npz (PyTorch state_dict)", Category: "Model"},
 		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs, obd or magnitude", Category: "Method"},
-		&cli.StringFlag{Name: "curvature", Usage: "`CURVATURE` of obs: exact, gn, fisher, fisher-lowrank, gn-lowrank or recursive; of obd: exact (the exact diagonal), diag-bl, diag-lm, gn, fisher or hutchinson", DefaultText: "exact", Category: "Method"},
+		curvatureFlag(),
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 of the obs matrix, raised tenfold while it is not positive definite", DefaultText: fmt.Sprint(prune.DefaultDamping), Category: "Method"},
-		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
-		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
+		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: fmt.Sprint(hessian.DefaultAlpha), Category: "Method"},
+		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: fmt.Sprint(hessian.DefaultProbes), Category: "Method"},
 		samplesFlag(), blockFlag(),
 		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay, gradient taken as zero), gradient (with its gradient) or loss", DefaultText: "trained", Category: "Method"},
 		&cli.StringFlag{Name: "max-memory", Usage: "refuse dense W×W matrices needing more than `SIZE` bytes in all (suffix K, M, G or T; 'off' for no limit)", DefaultText: defaultMemoryText(), Category: "Method"},
@@ -61,6 +67,7 @@ func saliencyCommand() *cli.Command {
 		&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON object", Category: "Output"},
 	}
 	flags = append(flags, modelSpecFlags()...)
+	flags = append(flags, layersFlag())
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1) and of the Hutchinson probes")...)
 	return &cli.Command{
 		Name:  "saliency",
@@ -79,10 +86,8 @@ func saliencyCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			d, given := readDataOptions(c)
 			o := saliencyOptions{
-				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"),
-				Data: d, DataGiven: given,
+				in:     readModelInput(c),
 				Method: c.String("method"), Curvature: c.String("curvature"),
 				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Objective: c.String("objective"),
 				Samples: c.Int("samples"), Block: c.String("block"), MaxMemory: c.String("max-memory"),
@@ -101,13 +106,6 @@ func saliencyCommand() *cli.Command {
 	}
 }
 
-// paramSaliency is the saliency of one parameter.
-type paramSaliency struct {
-	Index    int    `json:"index"`
-	Name     string `json:"name"`
-	Saliency jnum   `json:"saliency"`
-}
-
 // saliencySummary is what the saliency command prints with --json.
 type saliencySummary struct {
 	Model   string `json:"model"`
@@ -117,29 +115,22 @@ type saliencySummary struct {
 	// Damping is the damping λ the saliencies were computed with, after
 	// any escalation (null for methods without one), and Decay the λN of
 	// the trained objective's penalty (0 for the loss alone).
-	Damping  jnum            `json:"damping"`
-	Decay    float64         `json:"objective_decay"`
-	Health   healthRecord    `json:"health"`
-	Output   string          `json:"output"`
-	Params   int             `json:"params"`
-	Scored   int             `json:"scored"`
-	Pruned   int             `json:"pruned"`
-	Min      jnum            `json:"min"`
-	Median   jnum            `json:"median"`
-	Max      jnum            `json:"max"`
-	Smallest []paramSaliency `json:"smallest"`
-	All      []paramSaliency `json:"all,omitempty"`
-	Seconds  float64         `json:"seconds"`
+	Damping jnum         `json:"damping"`
+	Decay   float64      `json:"objective_decay"`
+	Health  healthRecord `json:"health"`
+	Output  string       `json:"output"`
+	runreport.Saliencies
+	Seconds float64 `json:"seconds"`
 }
 
 // runSaliency scores the parameters of the model as o describes, writes the
 // saliencies to o.Output and prints a summary. Nothing is written when any
 // step fails.
 func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Writer) error {
-	if o.Model == "" {
+	if o.in.Path == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
-	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
+	ro := runOptions{Model: o.in.Path, Act: o.in.Act, Loss: o.in.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
 	var set runSettings
 	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
 	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {
@@ -158,14 +149,14 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if !strings.HasSuffix(strings.ToLower(o.Output), ".npy") {
 		return flagErrorf("output", "%q: the file name must end in .npy", o.Output)
 	}
-	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.Model)...); err != nil {
+	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.in.Path)...); err != nil {
 		return err
 	}
-	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
+	n, d, err := o.in.load()
 	if err != nil {
 		return err
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.Model), d.inputs()...)...)
+	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.inputs()...)...)
 	if err != nil {
 		return err
 	}
@@ -178,7 +169,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		return err
 	}
 	if n.NumLive() == 0 {
-		return fmt.Errorf("%s has no live parameters", o.Model)
+		return fmt.Errorf("%s has no live parameters", o.in.Path)
 	}
 
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
@@ -199,56 +190,20 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return fmt.Errorf("interrupted; nothing written to %s", o.Output)
 		}
-		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.Model, d.Name, err)
+		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.in.Path, d.Name, err)
 	}
 	sal := res.Saliency
-	if err := writeNPYVector(o.Output, sal); err != nil {
+	if err := npyfile.WriteVector(o.Output, sal); err != nil {
 		return fmt.Errorf("--output %s: %v", o.Output, err)
 	}
 
 	sum := saliencySummary{
-		Model: o.Model, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
-		Params: len(sal), Seconds: time.Since(start).Seconds(),
+		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
+		Seconds: time.Since(start).Seconds(),
 		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
-	issues := []issueRecord{}
-	for _, is := range res.Health.Issues {
-		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if is.Index >= 0 && is.Index < n.NumParams() {
-			r.Param = n.ParamAt(is.Index).String()
-		}
-		issues = append(issues, r)
-	}
-	sum.Health = newHealthRecord(issues)
-	var scored []paramSaliency
-	for q, s := range sal {
-		if math.IsNaN(s) {
-			sum.Pruned++
-			continue
-		}
-		scored = append(scored, paramSaliency{Index: q, Name: n.ParamAt(q).String(), Saliency: jnum(s)})
-	}
-	sum.Scored = len(scored)
-	if o.All {
-		sum.All = slices.Clone(scored)
-	}
-	slices.SortStableFunc(scored, func(a, b paramSaliency) int {
-		switch {
-		case a.Saliency < b.Saliency:
-			return -1
-		case a.Saliency > b.Saliency:
-			return 1
-		}
-		return 0
-	})
-	k := len(scored)
-	sum.Min, sum.Max = scored[0].Saliency, scored[k-1].Saliency
-	if k%2 == 1 {
-		sum.Median = scored[k/2].Saliency
-	} else {
-		sum.Median = (scored[k/2-1].Saliency + scored[k/2].Saliency) / 2
-	}
-	sum.Smallest = scored[:min(10, k)]
+	sum.Health = newHealthRecord(runreport.IssuesOf(res.Health.Issues, n))
+	sum.Saliencies = runreport.SalienciesOf(sal, n, o.All)
 	if o.JSON {
 		return writeJSON(stdout, sum)
 	}

@@ -1,4 +1,6 @@
-package main
+// Package npyfile writes float64 vectors and symmetric matrices as NumPy
+// .npy files, atomically.
+package npyfile
 
 import (
 	"io"
@@ -10,23 +12,23 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// writeNPYVector writes v to path as a NumPy .npy file holding a float64
+// WriteVector writes v to path as a NumPy .npy file holding a float64
 // array of shape (len(v),). The file is written atomically.
-func writeNPYVector(path string, v []float64) error {
+func WriteVector(path string, v []float64) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		return npyio.Write(w, v)
 	})
 }
 
-// writeNPYMatrix writes the symmetric matrix m to path as a NumPy .npy file
+// WriteSym writes the symmetric matrix m to path as a NumPy .npy file
 // holding a float64 array of shape (n, n) in C (row-major) order, both
 // triangles filled. The file is written atomically.
 //
-// To avoid a second n×n matrix, writeNPYMatrix copies the upper triangle of
+// To avoid a second n×n matrix, WriteSym copies the upper triangle of
 // m's storage into the lower one, which a mat.SymDense with upper-triangular
 // storage never reads, and writes the storage as a general matrix; m keeps
 // its value.
-func writeNPYMatrix(path string, m *mat.SymDense) error {
+func WriteSym(path string, m *mat.SymDense) error {
 	full := fullView(m)
 	return atomicfile.Write(path, func(w io.Writer) error {
 		return npyio.Write(w, full)

@@ -1,0 +1,89 @@
+package runreport
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/secondorder/prune/nn"
+)
+
+// TestCompactHistory checks that the history of a large layer-wise run is
+// listed as a sample with a summary by round and layer that accounts for
+// every removal, and in full when asked.
+func TestCompactHistory(t *testing.T) {
+	var steps []Step
+	sizes := []int{235200, 30000, 1000}
+	live := 266200
+	for l, k := range sizes {
+		for i := range k {
+			live--
+			steps = append(steps, Step{Step: len(steps) + 1, Round: 1, Name: fmt.Sprintf("W%d[%d][%d]", l, i/100, i%100),
+				Saliency: Num(float64(i)), Predicted: Num(math.NaN()), Real: Num(math.NaN()), Loss: Num(math.NaN()), Live: live})
+		}
+	}
+	steps[5].Undone = true
+	kept, sample, groups := Compact(steps, false)
+	if len(kept) > HistoryCap || sample == nil || sample.Of != len(steps) || sample.Kept != len(kept) {
+		t.Fatalf("%d kept of %d, sample %+v", len(kept), len(steps), sample)
+	}
+	if len(groups) != 3 {
+		t.Fatalf("%d groups, want 3", len(groups))
+	}
+	total := 0
+	for l, g := range groups {
+		total += g.Removed + g.Undone
+		want := sizes[l]
+		if l == 0 {
+			want--
+		}
+		if g.Layer != l || g.Removed != want || g.Weights != want || g.SaliencyMin != 0 || g.SaliencyMax != Num(float64(sizes[l]-1)) || !math.IsNaN(float64(g.Predicted)) {
+			t.Errorf("group %d: %+v", l, g)
+		}
+	}
+	if total != len(steps) {
+		t.Errorf("groups account for %d removals of %d", total, len(steps))
+	}
+	// The first and last removal of each layer, and the undone one, are
+	// listed.
+	has := map[int]bool{}
+	for _, s := range kept {
+		has[s.Step] = true
+	}
+	for _, st := range []int{1, 6, 235200, 235201, 265200, 265201, 266200} {
+		if !has[st] {
+			t.Errorf("step %d not listed", st)
+		}
+	}
+	b, err := CSV(kept)
+	if err != nil || len(b) > 200<<10 {
+		t.Errorf("history.csv of the sample: %d bytes, %v", len(b), err)
+	}
+	if all, s, g := Compact(steps, true); len(all) != len(steps) || s != nil || g != nil {
+		t.Errorf("full: %d listed", len(all))
+	}
+	if all, s, g := Compact(steps[:HistoryCap], false); len(all) != HistoryCap || s != nil || g != nil {
+		t.Errorf("a small run: %d of %d listed", len(all), HistoryCap)
+	}
+}
+
+func TestSalienciesOf(t *testing.T) {
+	net, err := nn.New([]int{2, 2}, []nn.Activation{nn.Linear}, nn.MSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sal := []float64{4, math.NaN(), 1, 3, 2, math.NaN()}
+	s := SalienciesOf(sal, net, true)
+	if s.Params != 6 || s.Scored != 4 || s.Pruned != 2 || s.Min != 1 || s.Max != 4 || s.Median != 2.5 || len(s.All) != 4 || s.All[1].Index != 2 {
+		t.Errorf("%+v", s)
+	}
+	if s.Smallest[0].Index != 2 || s.Smallest[0].Name != net.ParamAt(2).String() || s.Smallest[3].Saliency != 4 {
+		t.Errorf("smallest %+v", s.Smallest)
+	}
+	if s := SalienciesOf(sal[:5], net, false); s.Median != 2.5 || s.All != nil {
+		t.Errorf("five parameters, all false: %+v", s)
+	}
+	if s := SalienciesOf([]float64{5, 1, 3}, net, false); s.Median != 3 {
+		t.Errorf("median of 5, 1, 3: %v", s.Median)
+	}
+}
