@@ -506,7 +506,7 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 		if b := layerDenseBytes(d, s.workers); b > limit {
 			return lr, &hessian.MemoryError{What: fmt.Sprintf("layer-wise %v: the layer Hessian, its inverse and a copy per worker (%d workers)", method, s.workers),
 				Dim: d, Bytes: b, Limit: limit,
-				Alternatives: "use layer-wise magnitude or OBD, which hold no layer Hessian, fewer workers, or raise the limit (--max-memory)"}
+				Alternatives: "use LayerwiseMagnitude or LayerwiseOBD, which hold no layer Hessian, fewer Workers, or raise MaxBytes"}
 		}
 	}
 	if err := checkFiniteInputs(in); err != nil {
