@@ -27,8 +27,9 @@
 // against the real change of E; it continues from a State. Saliency is the
 // extension point, with Magnitude, OBD and OBS provided. Layerwise prunes
 // networks too large for one W×W matrix layer by layer (Optimal Brain
-// Compression, SparseGPT), and LayerwiseRun wraps it with retraining;
-// RemoveUnits, AbsorbUnits and PruneUnits remove whole hidden units.
+// Compression, SparseGPT; references there), LayerwiseRun with
+// retraining; RemoveUnits, AbsorbUnits and PruneUnits remove whole hidden
+// units.
 //
 // Indices follow the parameter order of package nn (per layer: W
 // row-major, then b); biases are parameters and can be pruned.
@@ -41,9 +42,4 @@
 //	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
 //	B. Hassibi, D. G. Stork and G. J. Wolff, Optimal Brain Surgeon and
 //	  general network pruning, IEEE ICNN, 1993.
-//	X. Dong, S. Chen and S. J. Pan, Learning to prune deep neural networks
-//	  via layer-wise optimal brain surgeon, NIPS 2017.
-//	E. Frantar, S. P. Singh and D. Alistarh, Optimal Brain Compression,
-//	  NeurIPS 2022.
-//	E. Frantar and D. Alistarh, SparseGPT, ICML 2023.
 package prune

@@ -100,23 +100,15 @@ type LayerwiseSettings struct {
 	// on every sample, such as MNIST's border pixels, make H_l singular.
 	Damping float64
 
-	// PruneBiases makes the biases prunable; OBC and SparseGPT update
-	// them either way.
-	PruneBiases bool
-
-	// PerLayer shares a layer's removals among its rows by ranking the
-	// saliencies over the whole layer, instead of evenly.
-	PerLayer bool
-
+	// PruneBiases makes the biases prunable (OBC and SparseGPT update
+	// them either way). PerLayer shares a layer's removals among its rows
+	// by ranking the saliencies over the layer, instead of evenly.
 	// DenseInputs feeds every layer the inputs of the dense network
 	// instead of those of the network pruned so far.
-	DenseInputs bool
+	PruneBiases, PerLayer, DenseInputs bool
 
 	BlockSize int // columns per block of LayerwiseSparseGPT, default 128
-
-	// Workers is the number of goroutines over rows, default GOMAXPROCS;
-	// the result does not depend on it.
-	Workers int
+	Workers   int // goroutines over rows, default GOMAXPROCS; no effect on the result
 
 	// MaxBytes limits the dense matrices of a layer as LayerwiseMemory
 	// counts them: zero means hessian.DefaultMemoryLimit, negative no
