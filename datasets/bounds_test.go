@@ -72,6 +72,29 @@ func TestReadIDXBomb(t *testing.T) {
 	t.Logf("ReadIDX of 64 MiB of data: %d bytes allocated", got)
 }
 
+// TestReadIDXGzipMembers checks that a gzip input of thousands of empty
+// members after the header, read as one stream, fails as truncated with
+// memory bounded by the input, as the fuzz target requires.
+func TestReadIDXGzipMembers(t *testing.T) {
+	var head, empty bytes.Buffer
+	w := gzip.NewWriter(&head)
+	w.Write([]byte{0, 0, 8, 1, 0x10, 0, 0, 0}) // 2²⁸ labels declared
+	w.Close()
+	gzip.NewWriter(&empty).Close()
+	data := head.Bytes()
+	for len(data) < 64<<10 {
+		data = append(data, empty.Bytes()...)
+	}
+	var err error
+	got := memtest.Allocated(func() { _, err = ReadIDX(bytes.NewReader(data), "members.gz") })
+	if err == nil || !strings.Contains(err.Error(), "members.gz: truncated data: dimensions [268435456] need 268435456 bytes, got 0") {
+		t.Errorf("error %v", err)
+	}
+	if bound := idxAllocBound(data); got > bound {
+		t.Errorf("%d bytes of gzip members allocated %d, above %d", len(data), got, bound)
+	}
+}
+
 // TestReadIDXFileSize checks that an uncompressed file's size is checked
 // against its dimensions before any data is read, with -n too.
 func TestReadIDXFileSize(t *testing.T) {

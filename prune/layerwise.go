@@ -23,30 +23,24 @@ import (
 // LayerwiseMethod selects how Layerwise removes the weights of a layer.
 type LayerwiseMethod int
 
-// The methods of Layerwise.
+// The methods of Layerwise (see Layerwise for their costs).
 const (
-	// LayerwiseAuto uses LayerwiseOBC for a layer with Out·(In+1)³ at most
-	// OBCMaxWork and LayerwiseSparseGPT otherwise.
+	// LayerwiseAuto is LayerwiseOBC for a layer with Out·(In+1)³ ≤ 2·10¹¹,
+	// such as the first layer of LeNet-300-100, and LayerwiseSparseGPT
+	// otherwise.
 	LayerwiseAuto LayerwiseMethod = iota
 
-	// LayerwiseOBC is exact greedy Optimal Brain Surgeon per row on the
-	// layer Hessian (Optimal Brain Compression): one removal at a time,
-	// each followed by the update of the row's remaining weights and a
-	// rank-one downdate of the row's copy of H⁻¹.
+	// LayerwiseOBC is exact greedy OBS per row (Optimal Brain Compression).
 	LayerwiseOBC
 
-	// LayerwiseSparseGPT processes the columns in a fixed order with the
-	// Cholesky factor of H⁻¹, choosing the removed weights adaptively per
-	// block of columns (SparseGPT).
+	// LayerwiseSparseGPT is OBS over the columns in order with the
+	// Cholesky factor of H⁻¹, choosing the removals per block of columns.
 	LayerwiseSparseGPT
 
-	// LayerwiseMagnitude removes the weights of smallest |w| and moves no
-	// other weight.
+	// LayerwiseMagnitude removes the weights of least |w|.
 	LayerwiseMagnitude
 
-	// LayerwiseOBD removes the weights of smallest w_q² [H_l]_qq, Optimal
-	// Brain Damage on the layer's reconstruction error, and moves no other
-	// weight.
+	// LayerwiseOBD removes the weights of least w_q² [H_l]_qq.
 	LayerwiseOBD
 )
 
@@ -66,28 +60,15 @@ func (m LayerwiseMethod) String() string {
 	return layerwiseMethodNames[m]
 }
 
-// ParseLayerwiseMethod returns the method with the given name (see String).
-func ParseLayerwiseMethod(s string) (LayerwiseMethod, error) {
-	for i, name := range layerwiseMethodNames {
-		if name == s {
-			return LayerwiseMethod(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown layer-wise method %q (want auto, obc, sparsegpt, magnitude or obd)", s)
-}
+// DefaultLayerwiseDamping is the default relative damping ρ of
+// LayerwiseSettings, as in Optimal Brain Compression and SparseGPT.
+const DefaultLayerwiseDamping = 0.01
 
-// Defaults of LayerwiseSettings, and the threshold of LayerwiseAuto.
 const (
-	// DefaultLayerwiseDamping is the default relative damping: the layer
-	// Hessian is damped by λ = DefaultLayerwiseDamping · mean(diag H_l),
-	// as in Optimal Brain Compression and SparseGPT.
-	DefaultLayerwiseDamping = 0.01
+	// sparseGPTBlock is the default LayerwiseSettings.BlockSize.
+	sparseGPTBlock = 128
 
-	// DefaultSparseGPTBlock is the default number of columns per block of
-	// LayerwiseSparseGPT.
-	DefaultSparseGPTBlock = 128
-
-	// OBCMaxWork is the largest Out·(In+1)³ for which LayerwiseAuto uses
+	// obcMaxWork is the largest Out·(In+1)³ for which LayerwiseAuto uses
 	// LayerwiseOBC. Removing k weights from a row of d = In+1 entries by
 	// OBC costs about (d³ − (d−k)³)/3 flops, at most d³/3, while
 	// SparseGPT costs about 4d³/3 + 2·Out·d² flops per layer whatever the
@@ -95,7 +76,7 @@ const (
 	// 7·10¹⁰ flops of OBC, such as the 785-column first layer of an MNIST
 	// 784-300-100-10 network: about 7 s of CPU time with the pure-Go BLAS,
 	// shared by the workers.
-	OBCMaxWork = 2e11
+	obcMaxWork = 2e11
 
 	// sparseGPTBatch is the number of rows a worker of SparseGPT processes
 	// together. It is fixed, so that results do not depend on Workers.
@@ -103,201 +84,111 @@ const (
 )
 
 // LayerwiseSettings holds the settings of Layerwise. A nil
-// *LayerwiseSettings, and any zero field, selects the documented default.
+// *LayerwiseSettings, and any zero field, selects the default.
 type LayerwiseSettings struct {
-	// Sparsity is the fraction of each layer's prunable parameters that
-	// are pruned in the result, in [0, 1]. The prunable parameters are
-	// the weights, and the biases too when PruneBiases is set. The
-	// default is 0: nothing is removed.
-	Sparsity float64
-
-	// LayerSparsity, when not nil, holds one sparsity per layer and
-	// replaces Sparsity.
+	// Sparsity is the fraction of each layer's prunable parameters (the
+	// weights, and the biases with PruneBiases) pruned in the result, in
+	// [0, 1], default 0. LayerSparsity, when not nil, gives one per layer
+	// instead.
+	Sparsity      float64
 	LayerSparsity []float64
 
-	// Method is the removal method, default LayerwiseAuto.
-	Method LayerwiseMethod
+	Method LayerwiseMethod // default LayerwiseAuto
 
-	// Damping is the relative damping ρ of the layer Hessian: the methods
-	// use H_l + λI with λ = ρ · mean(diag H_l). The default is
-	// DefaultLayerwiseDamping. Inputs that are zero on every sample, such
-	// as the border pixels of MNIST, make H_l singular without damping.
+	// Damping is the relative damping ρ: the methods use H_l + λI with
+	// λ = ρ·mean(diag H_l), default DefaultLayerwiseDamping. Inputs zero
+	// on every sample, such as MNIST's border pixels, make H_l singular.
 	Damping float64
 
-	// PruneBiases makes the biases prunable. By default they are kept;
-	// they are updated by the compensation of OBC and SparseGPT either way.
-	PruneBiases bool
+	// PruneBiases makes the biases prunable (OBC and SparseGPT update
+	// them either way). PerLayer shares a layer's removals among its rows
+	// by ranking the saliencies over the layer, instead of evenly.
+	// DenseInputs feeds every layer the inputs of the dense network
+	// instead of those of the network pruned so far.
+	PruneBiases, PerLayer, DenseInputs bool
 
-	// PerLayer allocates the removals of a layer across its rows by
-	// ranking the method's saliencies over the whole layer. By default
-	// every row of a layer gets the same share of the layer's removals (to
-	// within one). See Layerwise.
-	PerLayer bool
+	BlockSize int // columns per block of LayerwiseSparseGPT, default 128
+	Workers   int // goroutines over rows, default GOMAXPROCS; no effect on the result
 
-	// DenseInputs computes the inputs of every layer with the dense
-	// (unpruned) earlier layers. By default the inputs of layer l are
-	// those of the network whose layers 0…l−1 have already been pruned.
-	DenseInputs bool
-
-	// BlockSize is the number of columns per block of LayerwiseSparseGPT,
-	// default DefaultSparseGPTBlock.
-	BlockSize int
-
-	// Workers is the number of goroutines over rows; zero means
-	// GOMAXPROCS. The result does not depend on it.
-	Workers int
-
-	// MaxBytes limits the memory of the dense matrices of a layer, as
-	// counted by LayerwiseMemory: zero means hessian.DefaultMemoryLimit
-	// and a negative value no limit. Magnitude and OBD hold no dense
-	// matrix.
+	// MaxBytes limits the dense matrices of a layer as LayerwiseMemory
+	// counts them: zero means hessian.DefaultMemoryLimit, negative no
+	// limit.
 	MaxBytes int64
 
-	// Progress, when not nil, is called as the rows of layer layer are
-	// done, with done of total rows finished. Calls are serialised and
-	// done increases within a layer.
+	// Progress, when not nil, is called serially with the rows done of
+	// the total of layer layer.
 	Progress func(layer, done, total int)
 }
 
-// LayerwiseReport describes a run of Layerwise.
+// LayerwiseReport describes a run of Layerwise: its layers in order and
+// its wall time.
 type LayerwiseReport struct {
-	// Layers holds one entry per layer, in order.
 	Layers []LayerwiseLayer
-
-	// Time is the wall time of the whole run.
-	Time time.Duration
+	Time   time.Duration
 }
 
-// LayerwiseLayer describes the pruning of one layer by Layerwise.
-//
-// The reconstruction errors are in the units of
-//
-//	ε = Σ_j ‖(w_j − w_j⁰) Z̃ᵀ‖² = Σ_j δw_jᵀ H_l δw_j,
-//
-// summed over the rows j of the layer, with w_j = (W_l[j], b_l[j]) and Z̃
-// the layer's inputs extended by 1.
+// LayerwiseLayer describes the pruning of one layer by Layerwise. The
+// errors are in the units of ε = Σ_j δw_jᵀ H_l δw_j (see Layerwise).
 type LayerwiseLayer struct {
-	Layer  int
-	Method LayerwiseMethod // the method used, never LayerwiseAuto
+	Layer    int
+	Method   LayerwiseMethod // the method used, never LayerwiseAuto
+	Sparsity float64         // the target sparsity
 
-	// Sparsity is the target sparsity of the layer.
-	Sparsity float64
-
-	// WeightsBefore, WeightsAfter, BiasesBefore and BiasesAfter count the
-	// live weights and biases of the layer before and after.
+	// The live weights and biases before and after.
 	WeightsBefore, WeightsAfter int
 	BiasesBefore, BiasesAfter   int
 
-	// Lambda is the damping λ added to the diagonal of H_l; zero for
-	// magnitude pruning, which uses no curvature.
-	Lambda float64
+	Lambda float64 // the damping λ; zero for magnitude
 
-	// Predicted is the sum of the saliencies of the removed parameters:
-	// Σ w_q²/[H⁻¹]_qq over the successive removals for OBC and SparseGPT,
-	// Σ w_q² [H_l]_qq for OBD, and NaN for magnitude pruning. For OBC and
-	// SparseGPT it equals the damped error Actual + DampingTerm, up to
-	// rounding, since each removal is exact on the damped quadratic.
-	Predicted float64
+	// Predicted is the sum of the saliencies of the removals: w_q²/[H⁻¹]_qq
+	// for OBC and SparseGPT, equal to Actual + DampingTerm up to rounding,
+	// w_q² [H_l]_qq for OBD and NaN for magnitude. Actual is ε on the
+	// calibration inputs and DampingTerm λ Σ_j ‖δw_j‖².
+	Predicted, Actual, DampingTerm float64
 
-	// Actual is the reconstruction error ε on the calibration inputs.
-	Actual float64
-
-	// DampingTerm is λ Σ_j ‖w_j − w_j⁰‖².
-	DampingTerm float64
-
-	// Time is the wall time spent on the layer.
 	Time time.Duration
 }
 
-// Layerwise prunes the network layer by layer on the calibration inputs X
-// (one sample per row) and returns a new pruned network, with its mask set
-// and the remaining weights updated, and a report. The network net is not
-// modified.
+// Layerwise prunes a copy of net layer by layer on the calibration inputs
+// X (one sample per row) and returns it, with its mask set and the
+// remaining weights updated, and a report.
 //
-// For layer l with inputs z (the outputs of layer l−1 on X, or X for the
-// first layer) extended by a constant 1 for the bias, z̃ = (z, 1), every
-// row j of (W_l, b_l) is pruned to minimise the reconstruction error
+// Row j of layer l, w_j = (W_l[j], b_l[j]), with inputs z̃ = (z, 1), where z
+// is the output of the earlier layers, is pruned to minimise
 //
 //	ε_j = ‖(w_j − w_j⁰) Z̃ᵀ‖² = δw_jᵀ H_l δw_j,    H_l = Σₙ z̃ₙ z̃ₙᵀ,
 //
-// where the rows of Z̃ are the extended inputs of the N samples and w_j⁰ the
-// row before pruning. The Hessian H_l of size (In+1)×(In+1) is shared by
-// the rows of the layer. The Hessian of the squared error ½ε_j is H_l too
-// and the objective of Optimal Brain Compression uses 2H_l; such constant
-// factors scale every saliency alike and leave the choices and updates
-// unchanged. The methods use the damped H = H_l + λI, with λ set by
-// Damping.
-//
-// The OBS saliency of removing entry q from the row, and the update of the
-// row's remaining entries, are
+// with the damped H = H_l + λI shared by the rows (for a linear layer and
+// the squared error, the Hessian of E in the layer is I ⊗ H_l and this is
+// OBS on E). Removing entry q costs ε_q, moves the row by δw and
+// downdates H⁻¹:
 //
 //	ε_q = w_q² / [H⁻¹]_qq,    δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
-//
-// after which H⁻¹ is downdated to the inverse over the remaining entries,
-//
 //	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq.
 //
-// For a linear layer trained with the squared error, the Hessian of E
-// with respect to the layer's parameters is I_Out ⊗ H_l, block diagonal
-// over the rows, so this is Optimal Brain Surgeon on E restricted to the
-// layer.
+// LayerwiseOBC removes the entry of least ε_q one at a time, about
+// (d³ − (d−k)³)/3 flops for k removals from a row of d = In+1 entries.
+// LayerwiseSparseGPT visits the columns in order with H⁻¹ = UᵀU: removing
+// entry i costs w_i²/U_ii² and moves the later entries of its row by
+// −(w_i/U_ii) U[i, i+1:]; at the start of each block of BlockSize columns
+// a row chooses its remaining removals among its unvisited columns of
+// least w_c²/U_cc²; about 4d³/3 + 2·Out·d² flops per layer.
+// LayerwiseMagnitude and LayerwiseOBD form no H_l (OBD uses its diagonal)
+// and move no other weight; they cost about a forward pass.
 //
-// LayerwiseOBC removes the entry of smallest ε_q one at a time, with one
-// Cholesky inverse of H per layer and a copy of it per worker, downdated
-// and shrunk as entries go; a row of d = In+1 entries costs about
-// (d³ − (d−k)³)/3 flops for k removals. LayerwiseSparseGPT visits the
-// columns in order 0…d−1 (the bias last) using the upper Cholesky factor
-// H⁻¹ = UᵀU: at column i, a removed entry costs ε = w_i²/U_ii² and moves the
-// later entries of its row by −(w_i/U_ii) U[i, i+1:], and a kept entry is
-// frozen. This is exact OBS on the remaining entries of the row, whose
-// inverse Hessian's first row is U_ii U[i, i:]. The removed entries are
-// chosen per block of BlockSize columns: at the start of a block each row
-// assigns its remaining removals to its unvisited columns of smallest
-// w_c²/U_cc², and those in the block are removed; the updates inside a
-// block are rank-one and the update of the later columns one matrix
-// product. The cost is about 4d³/3 + 2·Out·d² flops per layer.
-// LayerwiseMagnitude and LayerwiseOBD remove the entries of smallest |w_q|
-// and w_q² [H_l]_qq and change nothing else. LayerwiseAuto chooses OBC for
-// a layer with Out·d³ ≤ OBCMaxWork and SparseGPT otherwise.
+// Layer l ends with round(s_l·P_l) of its P_l prunable parameters pruned,
+// or more if net had more; those pruned in net stay pruned. Row j gets
+// ⌊(j+1)T/Out⌋ − ⌊jT/Out⌋ of the T removals of the layer, or with PerLayer
+// its entries among the T least saliencies of the layer. The inputs of
+// layer l come from the network whose earlier layers are pruned already,
+// so that it compensates for their errors, or with DenseInputs from net.
 //
-// Layer l keeps round(s_l · P_l) parameters pruned, or more when the input
-// network has more pruned already, where s_l is its sparsity and P_l its
-// number of prunable parameters. Parameters pruned in net stay pruned and
-// are removed from every row's problem first; in SparseGPT a pruned entry
-// that an earlier column has moved is set back to zero with its update
-// when its column is reached. By default the removals are shared evenly
-// among the rows, row j getting ⌊(j+1)T/Out⌋ − ⌊jT/Out⌋ of the layer's T
-// (the per-row uniform sparsity of Optimal Brain Compression). With
-// PerLayer the count of each row is its number of entries among the T
-// lowest saliencies of the whole layer before pruning: |w|, w²[H_l]_qq and
-// w²/[H⁻¹]_qq for magnitude, OBD and the OBS methods. For magnitude and
-// OBD this is pruning by a threshold over the layer.
-//
-// The layers are pruned in order, and the inputs of layer l are computed
-// by the network whose layers before l have already been pruned, so that
-// each layer compensates for the errors of the earlier ones, as Optimal
-// Brain Compression and SparseGPT do; the target of each row is then its
-// dense output on those inputs. DenseInputs uses the dense network's
-// inputs instead.
-//
-// LayerwiseMagnitude and LayerwiseOBD form no layer Hessian: OBD uses its
-// diagonal, Σₙ z̃ₙᵢ², magnitude nothing, and the reconstruction error of
-// both is measured as ‖δW Z̃ᵀ‖² directly, so that they cost about one
-// forward pass per layer and no (In+1)×(In+1) matrix; their Lambda is that
-// of the OBS methods for OBD, and zero for magnitude.
-//
-// Layerwise returns an error for invalid settings (see
-// LayerwiseSettings.Validate), when X does not fit the network or has no
-// rows, when a weight, an input of a layer or its Hessian is not finite,
-// when the dense matrices of a layer exceed MaxBytes, when the context is
-// done, or on numerical failure: a damped H_l that is not positive
-// definite, a pivot that rounding has made non-positive in OBC, or an
-// update that overflows. Raising Damping is the remedy for the first two.
-// A damped H_l whose condition number exceeds hessian.MaxCondition is used
-// as it is. The context is checked between blocks of samples and of
-// columns, and between removals of OBC, so that cancellation answers
-// within a fraction of a second at the sizes of MNIST networks; only the
-// Cholesky inverse of H_l, about d³ flops, runs without a check.
+// Layerwise returns an error for invalid settings, for X that does not fit
+// net or has no rows, for weights, inputs or H_l that are not finite, for
+// a layer above MaxBytes (a *hessian.MemoryError), when ctx is done
+// (checked between blocks of samples and columns and between removals),
+// and on numerical failure, a damped H_l that is not positive definite or
+// an update that overflows, which a larger Damping remedies.
 //
 // References:
 //
@@ -366,8 +257,8 @@ type layerwiseSettings struct {
 	workers  int
 }
 
-// Validate returns an error describing the first invalid setting of s for
-// a network of the given number of layers. A nil s is valid.
+// Validate returns an error for the first invalid setting of s for a
+// network of the given number of layers. A nil s is valid.
 func (s *LayerwiseSettings) Validate(layers int) error {
 	if s == nil {
 		return nil
@@ -418,7 +309,7 @@ func (s *LayerwiseSettings) withDefaults(layers int) (*layerwiseSettings, error)
 		set.Damping = DefaultLayerwiseDamping
 	}
 	if set.BlockSize == 0 {
-		set.BlockSize = DefaultSparseGPTBlock
+		set.BlockSize = sparseGPTBlock
 	}
 	set.workers = set.Workers
 	if set.workers == 0 {
@@ -436,18 +327,16 @@ func (s *LayerwiseSettings) layerMethod(rows, d int) LayerwiseMethod {
 	if m != LayerwiseAuto {
 		return m
 	}
-	if float64(rows)*math.Pow(float64(d), 3) <= OBCMaxWork {
+	if float64(rows)*math.Pow(float64(d), 3) <= obcMaxWork {
 		return LayerwiseOBC
 	}
 	return LayerwiseSparseGPT
 }
 
 // LayerwiseMemory returns the bytes of the dense matrices that Layerwise
-// holds at once on the largest layer of net with settings s (nil for the
-// defaults) and workers goroutines (zero for GOMAXPROCS), and that layer:
-// for OBC and SparseGPT the (In+1)×(In+1) layer Hessian, its inverse, the
-// inverse's build copy and one copy per worker, and zero for magnitude and
-// OBD, which hold none. The layer is −1 when no layer needs any.
+// holds at once with settings s and workers goroutines (0: GOMAXPROCS),
+// H_l, its inverse, a copy and one per worker on the largest layer, and
+// that layer; 0 and −1 when no layer needs any, as for magnitude and OBD.
 func LayerwiseMemory(net *nn.Network, s *LayerwiseSettings, workers int) (bytes int64, layer int) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -506,7 +395,7 @@ func (s *layerwiseSettings) pruneLayer(ctx context.Context, net *nn.Network, mas
 		if b := layerDenseBytes(d, s.workers); b > limit {
 			return lr, &hessian.MemoryError{What: fmt.Sprintf("layer-wise %v: the layer Hessian, its inverse and a copy per worker (%d workers)", method, s.workers),
 				Dim: d, Bytes: b, Limit: limit,
-				Alternatives: "use layer-wise magnitude or OBD, which hold no layer Hessian, fewer workers, or raise the limit (--max-memory)"}
+				Alternatives: "use LayerwiseMagnitude or LayerwiseOBD, which hold no layer Hessian, fewer Workers, or raise MaxBytes"}
 		}
 	}
 	if err := checkFiniteInputs(in); err != nil {

@@ -117,6 +117,10 @@ func TestLayerwiseMagnitudeNoCurvature(t *testing.T) {
 	if !errors.As(err, &me) {
 		t.Fatalf("OBC under 1 MiB: error %v, want a *hessian.MemoryError", err)
 	}
+	// The library's advice names its own settings, not a command-line flag.
+	if msg := err.Error(); strings.Contains(msg, "--") || !strings.Contains(msg, "MaxBytes") || !strings.Contains(msg, "LayerwiseMagnitude") {
+		t.Errorf("OBC under 1 MiB: error %q, want advice naming LayerwiseMagnitude and MaxBytes and no flag", msg)
+	}
 	for _, m := range []LayerwiseMethod{LayerwiseMagnitude, LayerwiseOBD} {
 		out, rep, err := Layerwise(ctx, net, X, &LayerwiseSettings{Sparsity: 0.5, Method: m, MaxBytes: 1 << 20})
 		if err != nil {

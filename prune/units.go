@@ -12,14 +12,11 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// RemoveUnits returns a new network without the given hidden units of
-// hidden layer layer: their rows of W_layer and b_layer and their columns of
-// W_layer+1 are dropped, and every other parameter, its mask entry and the
-// top level of Meta are carried over. net is not modified.
-//
-// It returns an error when layer is not a hidden layer (the output layer
-// cannot lose units), when a unit is out of range or repeated, or when no
-// unit would remain. An empty units gives a copy of net.
+// RemoveUnits returns a copy of net without the given units of hidden
+// layer layer (their rows of W_layer and b_layer, their columns of
+// W_layer+1), with the other parameters, their mask and Meta. It returns
+// an error for a layer that is not hidden and for units out of range,
+// repeated or all of the layer's.
 func RemoveUnits(net *nn.Network, layer int, units []int) (*nn.Network, error) {
 	keep, err := keptUnits(net, layer, units)
 	if err != nil {
@@ -101,20 +98,14 @@ func keptUnits(net *nn.Network, layer int, units []int) ([]int, error) {
 	return keep, nil
 }
 
-// AbsorbUnits returns a new network without the given hidden units of
-// hidden layer layer, like RemoveUnits, after folding the mean output of
-// each removed unit u over the rows of X into the biases of the next layer:
+// AbsorbUnits is RemoveUnits after folding the mean output of each removed
+// unit over the rows of X into the next layer's biases, made live if
+// pruned:
 //
-//	b_{l+1} ← b_{l+1} + Σ_u W_{l+1}[:, u] z̄_u,    z̄_u = (1/N) Σₙ z_{u,n}.
+//	b_{l+1} ← b_{l+1} + Σ_u W_{l+1}[:, u] z̄_u,    z̄_u = (1/N) Σₙ z_{u,n},
 //
-// A unit whose output is the same on every sample, such as one whose
-// incoming weights are all zero or pruned, or whose outgoing weights are all
-// zero, is thus removed without changing the network's outputs on any
-// input, up to rounding. For other units the mean is the constant that
-// replaces z_u with the least squared change of the next layer's
-// pre-activations over X. A pruned bias of the next layer that receives a
-// non-zero shift is made live. net is not modified. AbsorbUnits returns the
-// errors of RemoveUnits and an error when X does not fit the network.
+// which is exact for a unit of constant output and otherwise the least
+// squared change of the next layer's pre-activations over X.
 func AbsorbUnits(net *nn.Network, X *mat.Dense, layer int, units []int) (*nn.Network, error) {
 	if err := net.Check(X, nil); err != nil {
 		return nil, err
@@ -178,31 +169,19 @@ type UnitSaliency int
 // The unit saliencies.
 const (
 	// UnitVariance scores unit u of layer l by the change of the next
-	// layer's pre-activations over the data when z_u is replaced by its
-	// mean z̄_u,
+	// layer's pre-activations when z_u is replaced by its mean,
 	//
-	//	s_u = ½ Σₙ ‖W_{l+1}[:, u] (z_{u,n} − z̄_u)‖² = ½ ‖W_{l+1}[:, u]‖² Σₙ (z_{u,n} − z̄_u)²,
+	//	s_u = ½ ‖W_{l+1}[:, u]‖² Σₙ (z_{u,n} − z̄_u)²,
 	//
-	// and removes it with AbsorbUnits. It needs one forward pass and no
-	// curvature, and is zero for a unit with constant output or zero
-	// outgoing weights, whose removal is then exact. When layer l+1 is a
-	// linear output layer with the squared error and (W_{l+1}, b_{l+1})
-	// minimise E given the hidden outputs, s_u is exactly the increase of
-	// E, and is recorded as the prediction; otherwise the prediction is
-	// NaN. Saliencies of different layers are compared as they are.
+	// and removes it with AbsorbUnits, after one forward pass. s_u is the
+	// prediction, exact, when layer l+1 is a linear output layer with the
+	// squared error at its minimum given the hidden outputs; otherwise the
+	// prediction is NaN.
 	UnitVariance UnitSaliency = iota
 
-	// UnitOBS is Optimal Brain Surgeon over the set S of the unit's live
-	// outgoing weights, the column u of W_{l+1}: removing a unit is
-	// setting them to zero, after which its incoming weights and bias no
-	// longer matter. With H⁻¹ the inverse curvature over the live
-	// parameters (see UnitSettings.OBS and NextLayer),
-	//
-	//	L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S,    δθ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S,
-	//
-	// is the saliency and predicted increase of E, and δθ is applied to
-	// the remaining parameters before the unit is dropped (OBSSet). The
-	// inverse is rebuilt after every removal.
+	// UnitOBS removes the unit's live outgoing weights, column u of
+	// W_{l+1}, as one set by OBSSet on the inverse curvature of
+	// UnitSettings.OBS, rebuilt after every removal; L_S is the prediction.
 	UnitOBS
 )
 
@@ -216,67 +195,38 @@ func (s UnitSaliency) String() string {
 	return unitSaliencyNames[s]
 }
 
-// ParseUnitSaliency returns the unit saliency with the given name.
-func ParseUnitSaliency(s string) (UnitSaliency, error) {
-	for i, name := range unitSaliencyNames {
-		if name == s {
-			return UnitSaliency(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown unit saliency %q (want variance or obs)", s)
-}
-
 // UnitSettings holds the settings of PruneUnits. A nil *UnitSettings, and
-// any zero field, selects the documented default.
-//
-// PruneUnits stops at the first of: Remove units removed; the next removal
-// would raise E above E₀ + MaxLossRise; every eligible layer is down to
-// MinUnits units. With neither Remove nor MaxLossRise set it removes units
-// down to MinUnits per layer, recording the whole path.
+// any zero field, selects the default.
 type UnitSettings struct {
-	// Saliency is the unit ranking, default UnitVariance.
-	Saliency UnitSaliency
+	Saliency UnitSaliency // default UnitVariance
 
-	// OBS sets the curvature and damping of UnitOBS: its Curvature
-	// (default the exact Hessian), Damping, FixedDamping and Alpha, as for
-	// OBS. UnitVariance ignores it.
+	// OBS is the curvature and damping of UnitOBS, default the exact
+	// Hessian.
 	OBS OBS
 
-	// NextLayer restricts the curvature of UnitOBS, and so its
-	// compensating update, to the live parameters of the layer after the
-	// unit's, W_{l+1} and b_{l+1}. The matrix is then of that layer's
-	// size. When that layer is a linear output layer with the squared
-	// error, E is quadratic in its parameters and, at their minimum, the
-	// prediction is exact.
+	// NextLayer restricts the curvature of UnitOBS, and so its update, to
+	// the live parameters of the next layer, W_{l+1} and b_{l+1}; for a
+	// linear output layer with the squared error at its minimum, the
+	// prediction is then exact.
 	NextLayer bool
 
-	// Layers lists the hidden layers whose units may be removed; nil
-	// means every hidden layer.
-	Layers []int
+	Layers []int // the hidden layers that may lose units; nil for all
 
-	// Remove is the number of units to remove; zero means no limit.
-	Remove int
-
-	// MaxLossRise, when positive, is the largest rise of E = Σₙ ℓₙ on X, Y
-	// over the input network's that PruneUnits accepts: it stops before
-	// the first removal that would exceed it.
+	// PruneUnits stops after Remove units (0: no limit), before a removal
+	// that would raise E = Σₙ ℓₙ on X, Y by more than MaxLossRise over
+	// the input network's (when positive), or when every layer is down
+	// to MinUnits units (default 1).
+	Remove      int
 	MaxLossRise float64
+	MinUnits    int
 
-	// MinUnits is the number of units each layer keeps at least, default 1.
-	MinUnits int
+	MaxBytes int64 // limits the dense matrices of UnitOBS, as Env.MaxBytes
 
-	// MaxBytes limits the memory of the dense matrices of UnitOBS, as
-	// Env.MaxBytes does.
-	MaxBytes int64
-
-	// Progress, when not nil, receives every removal as it is made.
-	Progress func(r UnitRemoval)
+	Progress func(r UnitRemoval) // when not nil, receives every removal
 }
 
-// Validate returns an error describing the first setting of s that is
-// invalid for the network net: an unknown saliency, a negative Remove or
-// MinUnits, a MaxLossRise that is negative or NaN, a layer that is not a
-// hidden layer of net, or invalid OBS settings for UnitOBS.
+// Validate returns an error for the first setting of s that is invalid
+// for the network net. A nil s is valid.
 func (s *UnitSettings) Validate(net *nn.Network) error {
 	if s == nil {
 		return nil
@@ -305,36 +255,24 @@ func (s *UnitSettings) Validate(net *nn.Network) error {
 	return nil
 }
 
-// UnitRemoval records the removal of one hidden unit by PruneUnits.
+// UnitRemoval records the removal of one hidden unit by PruneUnits: its
+// layer, its index Unit in the network it left and Original in the input
+// network, its saliency, the Predicted (or NaN) and Real increase of E,
+// and the Loss E and number of Params after it.
 type UnitRemoval struct {
-	// Layer is the hidden layer and Unit the unit's index in the network
-	// it was removed from; Original is its index in the input network.
 	Layer, Unit, Original int
-
-	// Saliency is the unit's saliency.
-	Saliency float64
-
-	// Predicted is the predicted increase of E, NaN when the saliency
-	// makes no prediction, and Real the increase measured on X, Y.
-	Predicted, Real float64
-
-	// Loss is E after the removal and Params the number of parameters
-	// of the smaller network.
-	Loss   float64
-	Params int
+	Saliency              float64
+	Predicted, Real       float64
+	Loss                  float64
+	Params                int
 }
 
-// PruneUnits removes hidden units of net one at a time by the saliency of
-// s, until a stopping rule of s holds, and returns the smaller network and
-// the removals in order. Each removal takes the unit of least saliency
-// among the eligible layers (ties to the lowest layer, then unit), writes a
-// physically smaller network (RemoveUnits) and measures E = Σₙ ℓₙ on X, Y.
-// net is not modified.
-//
-// PruneUnits returns an error for invalid settings (see
-// UnitSettings.Validate), when X and Y do not fit the network, when the context is done (checked per removal),
-// or when the curvature of UnitOBS fails; the removals made so far are
-// returned with the network they led to.
+// PruneUnits removes hidden units from a copy of net one at a time, the
+// unit of least saliency over the layers (ties to the lowest layer, then
+// unit), until a stopping rule of s holds, and returns the smaller network
+// and the removals. It returns an error for invalid settings, X and Y that
+// do not fit net, a done ctx (checked per removal) or a failed curvature,
+// with the removals made so far and their network.
 //
 // References:
 //
