@@ -463,7 +463,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 		removed, limit = n, n
 	}
-	budgetHit := false
+	roundWhy := "" // a rule that ends only the round held
 	pivotRebuilt := false
 	for removed < limit {
 		if err := ctx.Err(); err != nil {
@@ -511,19 +511,20 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			break
 		}
 		pred := p.pred[i]
-		if (r.predNeed || r.cfg.RoundBudget > 0) && math.IsNaN(pred) {
+		if r.predNeed && math.IsNaN(pred) {
 			return "", errNoPrediction
 		}
 		if r.asks[BeforeRemoval] {
 			s := r.status(BeforeRemoval, Eval{})
-			s.Next = pred
-			if stop = r.ask(BeforeRemoval, s); stop != "" {
+			s.Next, s.RoundPredicted = pred, rd.Predicted
+			why, endsRound := r.askRound(BeforeRemoval, s)
+			if endsRound {
+				roundWhy = why
 				break
 			}
-		}
-		if r.cfg.RoundBudget > 0 && rd.Predicted+pred > r.cfg.RoundBudget {
-			budgetHit = true
-			break
+			if stop = why; stop != "" {
+				break
+			}
 		}
 
 		q := p.live[i]
@@ -734,8 +735,8 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	switch {
 	case stop != "":
 		return stop, nil
-	case removed == 0 && budgetHit:
-		return StoppedRoundBudget, nil
+	case removed == 0 && roundWhy != "":
+		return roundWhy, nil
 	case removed == 0:
 		return StoppedExhausted, nil
 	}
@@ -789,15 +790,22 @@ func (r *runner) status(at Point, now Eval) *Status {
 // ask returns the reason of the first stopping rule that does not undo,
 // is asked at the point at and holds, or "".
 func (r *runner) ask(at Point, s *Status) string {
+	why, _ := r.askRound(at, s)
+	return why
+}
+
+// askRound is ask that also reports whether the rule that holds ends only
+// the round (StopNeeds.Round).
+func (r *runner) askRound(at Point, s *Status) (string, bool) {
 	for i, st := range r.stops {
 		if r.needs[i].Undo || !r.needs[i].At.Has(at) {
 			continue
 		}
 		if ok, why := st.Stop(s); ok {
-			return reasonOr(why)
+			return reasonOr(why), r.needs[i].Round
 		}
 	}
-	return ""
+	return "", false
 }
 
 // broken returns the reason of the first stopping rule that undoes and

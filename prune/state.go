@@ -60,8 +60,13 @@ func (s *Settings) sources() []rand.Source {
 	if s.Retrain != nil {
 		src = append(src, s.Retrain.Src)
 	}
-	if o, ok := s.Method.(OBD); ok {
-		src = append(src, o.Src)
+	switch m := s.Method.(type) {
+	case OBD:
+		src = append(src, m.Src)
+	case WoodburyOBS:
+		src = append(src, m.Src)
+	case BlockOBS:
+		src = append(src, m.Src)
 	}
 	return src
 }
@@ -165,6 +170,8 @@ type roundJSON struct {
 	Predicted, Real, Damping jf
 	Decay                    jf
 	Rebuilds                 int
+	Joint                    bool  `json:",omitempty"`
+	Memory                   int64 `json:",omitempty"`
 	Pruned, Retrained        Eval
 	Retrain                  *nn.TrainResult `json:",omitempty"`
 }
@@ -215,7 +222,7 @@ func (st *State) MarshalJSON() ([]byte, error) {
 		}
 	}
 	for i, r := range st.RoundList {
-		j.RoundList[i] = roundJSON{r.Round, r.Removed, r.Live, jf(r.Predicted), jf(r.Real), jf(r.Damping), jf(r.Decay), r.Rebuilds, r.Pruned, r.Retrained, r.Retrain}
+		j.RoundList[i] = roundJSON{r.Round, r.Removed, r.Live, jf(r.Predicted), jf(r.Real), jf(r.Damping), jf(r.Decay), r.Rebuilds, r.Joint, r.Memory, r.Pruned, r.Retrained, r.Retrain}
 	}
 	for i, is := range st.Issues {
 		j.Issues[i] = issueJSON{is.Round, is.Step, is.Index, is.Kind, jf(is.Lambda), is.Message}
@@ -272,7 +279,7 @@ func (st *State) UnmarshalJSON(b []byte) error {
 	}
 	for i, r := range j.RoundList {
 		st.RoundList[i] = Round{Round: r.Round, Removed: r.Removed, Live: r.Live, Predicted: float64(r.Predicted), Real: float64(r.Real),
-			Decay: float64(r.Decay), Damping: float64(r.Damping), Rebuilds: r.Rebuilds, Pruned: r.Pruned, Retrained: r.Retrained, Retrain: r.Retrain}
+			Decay: float64(r.Decay), Damping: float64(r.Damping), Rebuilds: r.Rebuilds, Joint: r.Joint, Memory: r.Memory, Pruned: r.Pruned, Retrained: r.Retrained, Retrain: r.Retrain}
 	}
 	for i, is := range j.Issues {
 		st.Issues[i] = Issue{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: float64(is.Lambda), Message: is.Message}

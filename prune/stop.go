@@ -23,11 +23,11 @@ type Status struct {
 	// Live and Total count the live parameters and all of them.
 	Live, Total int
 
-	// Predicted is the sum of the predicted increases of the objective
-	// of the removals kept so far, and Next, at BeforeRemoval, the
-	// predicted increase of the removal about to be made (NaN for a
-	// saliency that predicts none), zero elsewhere.
-	Predicted, Next float64
+	// Predicted sums the predicted ΔE of the removals kept so far and
+	// RoundPredicted those of the current round; Next is, at
+	// BeforeRemoval, the predicted ΔE of the removal about to be made (NaN
+	// for a saliency that predicts none), zero elsewhere.
+	Predicted, RoundPredicted, Next float64
 
 	// Start and Now hold the metrics of the network given to Run and of
 	// the current one. Now is filled in before a round, after pruning
@@ -137,6 +137,10 @@ type StopNeeds struct {
 	// Predictions tells that the rule reads the predicted ΔE of the
 	// removals; Run refuses a saliency that predicts none.
 	Predictions bool
+
+	// Round makes a rule asked at BeforeRemoval end only the round; the
+	// run ends after a round that it ended before any removal.
+	Round bool
 }
 
 // Limiter is implemented by a Stopper that bounds the number of removals:
@@ -291,6 +295,29 @@ func (b Budget) Validate() error {
 	return nil
 }
 
+// RoundBudget is the ΔE budget of a round: it ends the round before a
+// removal that would take the sum of the round's predicted ΔE above it,
+// and the run (StoppedRoundBudget) when a round can remove nothing.
+type RoundBudget float64
+
+// Stop reports whether s.RoundPredicted + s.Next > b.
+func (b RoundBudget) Stop(s *Status) (bool, string) {
+	return s.RoundPredicted+s.Next > float64(b), StoppedRoundBudget
+}
+
+// Needs returns the point BeforeRemoval, with predictions, ending the round.
+func (RoundBudget) Needs() StopNeeds {
+	return StopNeeds{At: At(BeforeRemoval), Predictions: true, Round: true}
+}
+
+// Validate returns an error when b is not a non-negative number.
+func (b RoundBudget) Validate() error {
+	if !(b >= 0) || math.IsInf(float64(b), 1) {
+		return fmt.Errorf("round budget %v is not a non-negative number", float64(b))
+	}
+	return nil
+}
+
 // ErrorRise is the error-rise rule: it holds when the error e, the Measure
 // on the Split, has risen above that of the network given to Run by more
 // than Max,
@@ -384,6 +411,9 @@ func (s *Settings) stoppers() []Stopper {
 	}
 	if s.Budget > 0 {
 		list = append(list, Budget(s.Budget))
+	}
+	if s.RoundBudget > 0 {
+		list = append(list, RoundBudget(s.RoundBudget))
 	}
 	if max, on := s.rise(); on {
 		list = append(list, ErrorRise{Measure: s.ErrorMeasure, Split: s.ErrorSplit, Max: max})
