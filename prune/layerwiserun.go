@@ -76,6 +76,7 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *Layerwise
 		if err != nil {
 			pruned.SetParams(prev)
 			res.Rounds = append(res.Rounds, rd)
+			res.Final = rd.Pruned
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				res.Stopped = StoppedCanceled
 				return res, rep, err
@@ -89,6 +90,7 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *Layerwise
 		rd.Retrained = r.eval()
 	}
 	res.Rounds = append(res.Rounds, rd)
+	res.Final = rd.Retrained
 	return res, rep, nil
 }
 

@@ -24,8 +24,9 @@ type Result struct {
 	// parameter.
 	Net *nn.Network
 
-	// Start holds the metrics of the network given to Run.
-	Start Eval
+	// Start and Final hold the metrics of the network given to Run and
+	// of Net.
+	Start, Final Eval
 
 	// History lists every removal in order, an undone one included.
 	History []Step

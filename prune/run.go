@@ -73,18 +73,25 @@ func Run(ctx context.Context, net *nn.Network, data Data, s *Settings) (*Result,
 		if err := r.resume(cfg.Resume); err != nil {
 			return nil, err
 		}
+	} else {
+		start, err := evalContext(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		r.res.Start, r.cur = start, start
+		r.ref = ErrorRise{Measure: r.cfg.ErrorMeasure, Split: r.cfg.ErrorSplit}.Reference(&Status{Start: start})
 	}
-	if err := r.run(ctx); err != nil {
+	err := r.run(ctx)
+	r.res.Final = r.cur
+	if err != nil {
+		r.res.Stopped = StoppedFailed
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			r.res.Stopped = StoppedCanceled
-		} else {
-			r.res.Stopped = StoppedFailed
 		}
-		r.record(Event{Kind: EventDone, Stopped: r.res.Stopped})
-		return r.res, err
+		r.res.Final = r.eval() // the round may be incomplete
 	}
 	r.record(Event{Kind: EventDone, Stopped: r.res.Stopped})
-	return r.res, nil
+	return r.res, err
 }
 
 func checkSplits(net *nn.Network, d Data, cfg *Settings) error {
@@ -175,17 +182,11 @@ func (r *runner) eval() Eval {
 
 func (r *runner) run(ctx context.Context) error {
 	r.aud = newAuditor(r.net, r.data.Train, r.cfg.AuditRows, r.cfg.AuditSeed)
-	if r.cfg.Resume != nil {
-		if r.res.Stopped != "" {
-			return nil
-		}
-	} else {
-		r.res.Start = r.eval()
-		if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
-			return fmt.Errorf("prune: the training loss of the network is %v", l)
-		}
-		r.ref = ErrorRise{Measure: r.cfg.ErrorMeasure, Split: r.cfg.ErrorSplit}.Reference(&Status{Start: r.res.Start})
-		r.cur = r.res.Start
+	if r.res.Stopped != "" {
+		return nil
+	}
+	if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
+		return fmt.Errorf("prune: the training loss of the network is %v", l)
 	}
 	defer func() { r.aud = nil }()
 	for {
