@@ -97,12 +97,16 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintln(stdout, "pruning with Optimal Brain Surgeon (exact Hessian), one parameter at a time, while the training misclassification does not rise …")
-	res, err := doRun(ctx, runOptions{
-		Model: model, Data: data, DataGiven: map[string]bool{"data": true, "seed": true},
-		Method: "obs", Curvature: "exact", PerRound: 1,
-		StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification",
-		Output: pruned, Report: report, Overwrite: true, Quiet: o.Quiet,
-	}, stderr)
+	args := []string{"--model", model, "--data", demoData, "--seed", fmt.Sprint(o.Seed), "--method", "obs", "--curvature", "exact", "--per-round", "1",
+		"--stop-error-rise", "0", "--error-measure", "misclassification", "-o", pruned, "--report", report, "--overwrite"}
+	if o.Quiet {
+		args = append(args, "--quiet")
+	}
+	rc, err := runFlagContext(nil, args...)
+	if err != nil {
+		return err
+	}
+	res, err := doRun(ctx, rc, stderr, runHooks{})
 	if err != nil {
 		return err
 	}

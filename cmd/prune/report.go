@@ -38,7 +38,7 @@ var reportFiles = []string{historyFile, reportFile, curveFile, deltaFile, checkp
 // Formats of the JSON files of a report directory.
 const (
 	reportFormat     = "prune-report/1"
-	checkpointFormat = "prune-checkpoint/2"
+	checkpointFormat = "prune-checkpoint/3"
 )
 
 // jnum is a float64 that is written to JSON as a number, or as null when
@@ -240,10 +240,10 @@ type runReport struct {
 
 // removals returns the number of removals of the run.
 func (rep *runReport) removals() int {
-	if rep.HistorySample != nil {
-		return rep.HistorySample.Of
+	if len(rep.History) > 0 {
+		return rep.History[len(rep.History)-1].Step
 	}
-	return len(rep.History)
+	return 0
 }
 
 // chartsNeedFullHistory reports whether curve.png or dE.png draw some of
@@ -324,19 +324,36 @@ func nanSum(s, x jnum) jnum {
 
 // compactHistory returns the removals that a report lists for steps, the
 // sample's description (nil when all are listed) and the summary by round
-// and layer (nil when all are listed).
-func compactHistory(steps []stepRecord, full bool) ([]stepRecord, *historySample, []historyGroup) {
-	if full || len(steps) <= historyCap {
+// and layer (nil when all are listed). prior, when not nil, sums up the
+// rounds of which steps holds only a part (a checkpoint's compact history):
+// at least the removals that a sample of any longer history lists, since
+// the sample keeps every Every-th removal for a power of two Every.
+func compactHistory(steps []stepRecord, prior []historyGroup, full bool) ([]stepRecord, *historySample, []historyGroup) {
+	n := 0 // removals, numbered from 1
+	if len(steps) > 0 {
+		n = steps[len(steps)-1].Step
+	}
+	if full || n <= historyCap {
 		return steps, nil, nil
 	}
-	var groups []historyGroup
+	groups := slices.Clone(prior)
 	index := make(map[[2]int]int)
+	summed := make(map[int]bool) // rounds of prior
+	for g, gr := range groups {
+		index[[2]int{gr.Round, gr.Layer}] = g
+		summed[gr.Round] = true
+	}
 	edge := make([]bool, len(steps)) // first or last of its group
 	last := make(map[[2]int]int)
 	nan := jnum(math.NaN())
 	for i, st := range steps {
 		l, bias, _ := paramLayer(st.Name)
 		k := [2]int{st.Round, l}
+		if summed[st.Round] {
+			gr := groups[index[k]]
+			edge[i] = st.Step == gr.FirstStep || st.Step == gr.LastStep
+			continue
+		}
 		g, ok := index[k]
 		if !ok {
 			g = len(groups)
@@ -372,14 +389,17 @@ func compactHistory(steps []stepRecord, full bool) ([]stepRecord, *historySample
 	for _, i := range last {
 		edge[i] = true
 	}
-	every := (len(steps) + historyCap/2 - 1) / (historyCap / 2)
+	every := 1
+	for (n+every-1)/every > historyCap/2 {
+		every *= 2
+	}
 	var kept []stepRecord
 	for i, st := range steps {
-		if edge[i] || st.Undone || i%every == 0 {
+		if edge[i] || st.Undone || (st.Step-1)%every == 0 {
 			kept = append(kept, st)
 		}
 	}
-	return kept, &historySample{Kept: len(kept), Of: len(steps), Every: every}, groups
+	return kept, &historySample{Kept: len(kept), Of: n, Every: every}, groups
 }
 
 // sortedKeys returns the keys of m in ascending order.
@@ -432,10 +452,7 @@ func marshalJSON(v any) ([]byte, error) {
 // Commit, and the removal of a dE.png of an earlier run otherwise. It fills
 // in rep.Files and returns the paths to be written.
 func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
-	listed, sample, groups := rep.History, rep.HistorySample, rep.HistoryGroups
-	if sample == nil {
-		listed, sample, groups = compactHistory(rep.History, rep.fullHistory)
-	}
+	listed, sample, groups := compactHistory(rep.History, rep.HistoryGroups, rep.fullHistory)
 	hist, err := historyCSV(listed)
 	if err != nil {
 		return nil, err

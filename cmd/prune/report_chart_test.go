@@ -46,7 +46,7 @@ func TestCompactHistory(t *testing.T) {
 		}
 	}
 	steps[5].Undone = true
-	kept, sample, groups := compactHistory(steps, false)
+	kept, sample, groups := compactHistory(steps, nil, false)
 	if len(kept) > historyCap || sample == nil || sample.Of != len(steps) || sample.Kept != len(kept) {
 		t.Fatalf("%d kept of %d, sample %+v", len(kept), len(steps), sample)
 	}
@@ -82,10 +82,10 @@ func TestCompactHistory(t *testing.T) {
 	if err != nil || len(b) > 200<<10 {
 		t.Errorf("history.csv of the sample: %d bytes, %v", len(b), err)
 	}
-	if all, s, g := compactHistory(steps, true); len(all) != len(steps) || s != nil || g != nil {
+	if all, s, g := compactHistory(steps, nil, true); len(all) != len(steps) || s != nil || g != nil {
 		t.Errorf("--full-history: %d listed", len(all))
 	}
-	if all, s, g := compactHistory(steps[:historyCap], false); len(all) != historyCap || s != nil || g != nil {
+	if all, s, g := compactHistory(steps[:historyCap], nil, false); len(all) != historyCap || s != nil || g != nil {
 		t.Errorf("a small run: %d of %d listed", len(all), historyCap)
 	}
 }

@@ -139,13 +139,9 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
-	ro := runOptions{Model: o.Model, Act: o.Act, Loss: o.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
-	var set runSettings
-	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
-	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {
-		return flagErrorf("method", "%q: want obs, obd or magnitude", o.Method)
-	}
-	if err := checkMethodFlags(ro, &set); err != nil {
+	src := rand.NewPCG(0, streamHutch)
+	m, err := methodFlags{Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}.decode(src)
+	if err != nil {
 		return err
 	}
 	limit, err := parseMaxMemory(o.MaxMemory)
@@ -174,7 +170,8 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if err := checkRunMemory(set, n, limit); err != nil {
+	src.Seed(d.Seed, streamHutch)
+	if err := checkMemory(m, false, n, train.X, train.Y, limit); err != nil {
 		return err
 	}
 	if n.NumLive() == 0 {
@@ -183,14 +180,14 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
 	start := time.Now()
-	bar.start(set.describe()+" saliencies", -1)
+	bar.start(m.desc+" saliencies", -1)
 	var decay float64
-	if set.Objective == "trained" || set.Objective == "gradient" {
+	if m.objective != prune.LossObjective {
 		decay, _ = prune.WeightDecayOf(n)
 	}
 	res, err := prune.ScoresOf(ctx, n, train.X, train.Y, &prune.Settings{
-		Method:      set.saliency(rand.NewPCG(d.Seed, streamHutch)),
-		Objective:   objectiveOf(set.Objective),
+		Method:      m.saliency,
+		Objective:   m.objective,
 		WeightDecay: decay,
 		MaxBytes:    limit,
 	})
@@ -207,7 +204,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	}
 
 	sum := saliencySummary{
-		Model: o.Model, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
+		Model: o.Model, Data: d.Name, Samples: train.Len(), Method: m.desc, Output: o.Output,
 		Params: len(sal), Seconds: time.Since(start).Seconds(),
 		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
@@ -260,8 +257,8 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if !math.IsNaN(float64(sum.Damping)) {
 		fmt.Fprintf(tw, "damping\tλ = %g\n", float64(sum.Damping))
 	}
-	if set.Objective != "" {
-		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", set.Objective, sum.Decay)
+	if m.name != "magnitude" {
+		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", m.objective, sum.Decay)
 	}
 	fmt.Fprintf(tw, "health\t%s\n", healthLine(sum.Health))
 	fmt.Fprintf(tw, "time\t%.3g s\n", sum.Seconds)
