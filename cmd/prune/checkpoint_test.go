@@ -43,16 +43,16 @@ func TestRunCheckpointUnderLock(t *testing.T) {
 	report := filepath.Join(dir, "rep")
 	checked := 0
 	h := runHooks{afterRound: func(int) {
-			if _, err := os.Stat(filepath.Join(report, checkpointFile)); err != nil {
-				t.Errorf("no checkpoint after a round: %v", err)
-			}
-			l, err := atomicfile.TryLock(report)
-			if !errors.Is(err, atomicfile.ErrLocked) {
-				t.Errorf("the report directory's lock was free while its checkpoint was written: %v", err)
-			}
-			l.Unlock()
-			checked++
-		}}
+		if _, err := os.Stat(filepath.Join(report, checkpointFile)); err != nil {
+			t.Errorf("no checkpoint after a round: %v", err)
+		}
+		l, err := atomicfile.TryLock(report)
+		if !errors.Is(err, atomicfile.ErrLocked) {
+			t.Errorf("the report directory's lock was free while its checkpoint was written: %v", err)
+		}
+		l.Unlock()
+		checked++
+	}}
 	if err, _, stderr := runTest(t, context.Background(), h, "--model", model, "--target-weights", "30", "--per-round", "4", "-o", filepath.Join(dir, "p.json"), "--report", report, "-q"); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr)
 	}

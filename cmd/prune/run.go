@@ -220,11 +220,11 @@ type runPlan struct {
 	// engine is the state of the checkpoint resumed, nil for a new run;
 	// prior sums up the rounds of which it keeps only a sample of the
 	// removals.
-	engine  *prune.State
-	prior   []historyGroup
-	layers2 []layerRecord // the layers of a --layerwise checkpoint
-	resumed    int // rounds of the checkpoint resumed, −1 for a new run
-	liveBefore int // live parameters of the model given
+	engine     *prune.State
+	prior      []historyGroup
+	layers2    []layerRecord // the layers of a --layerwise checkpoint
+	resumed    int           // rounds of the checkpoint resumed, −1 for a new run
+	liveBefore int           // live parameters of the model given
 }
 
 // readRun decodes the flags of c that need neither the model nor the data.
@@ -1082,6 +1082,7 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.files, ", "))
 	fmt.Fprintf(w, "time %.3g s, GOMAXPROCS %d\n", s.Seconds, s.GOMAXPROCS)
 }
+
 // checkRunOutputs checks the output model and the report directory before
 // anything is written. own, when not empty, is the output of the run being
 // resumed, which may be replaced; the files of a resumed run's report
@@ -1186,4 +1187,3 @@ func hashFile(role, path string) (inputFile, error) {
 	}
 	return inputFile{Role: role, Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
-
