@@ -727,11 +727,6 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	r.cur = rd.Retrained
 	rd.Live = r.live
 	r.res.Rounds = append(r.res.Rounds, rd)
-	if r.cfg.OnRound != nil {
-		if err := r.cfg.OnRound(rd, r.net); err != nil {
-			return "", fmt.Errorf("prune: round %d: %w", r.round, err)
-		}
-	}
 	r.record(Event{Kind: EventRoundEnd, Summary: &rd})
 	switch {
 	case stop != "":
