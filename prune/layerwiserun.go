@@ -70,7 +70,7 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data Data, ls *Layerwise
 		if err == nil {
 			err = pruned.CheckFinite()
 		}
-		if b, a := maxAbs(prev), maxAbs(pruned.RawParams()); err == nil && a > BlowUp*math.Max(1, b) {
+		if b, a := maxAbs(prev), maxAbs(pruned.RawParams()); err == nil && a > blowUp*math.Max(1, b) {
 			err = fmt.Errorf("it blew the weights up (largest |θ| from %.3g to %.3g): %w", b, a, nn.ErrDiverged)
 		}
 		if err != nil {

@@ -12,26 +12,21 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Data holds the splits Run uses. The training data are required; Valid
-// and Test are optional, absent when their X is nil.
+// Data holds the splits Run uses; Valid and Test are absent when their X
+// is nil.
 type Data struct {
 	Train, Valid, Test nn.Data
 }
 
-// Measure is the error the error-rise stopping rule watches.
+// Measure is the error the error-rise rule watches: MeanLoss (E/N) or
+// Misclassification (1 − accuracy). AutoMeasure selects Misclassification
+// for classification (see IsClassification), else MeanLoss.
 type Measure int
 
 // The error measures.
 const (
-	// AutoMeasure, the zero value, selects Misclassification for
-	// classification (a network with loss bce or ce, or mse on targets
-	// that are all 0 or 1, one-hot when there are several) and MeanLoss
-	// otherwise.
 	AutoMeasure Measure = iota
-	// MeanLoss is the mean loss E/N of the split.
 	MeanLoss
-	// Misclassification is the fraction of samples of the split
-	// classified wrongly, 1 − accuracy (see nn.Network.Evaluate).
 	Misclassification
 )
 
@@ -48,10 +43,10 @@ func (m Measure) String() string {
 	return fmt.Sprintf("Measure(%d)", int(m))
 }
 
-// Split names a split of Data.
+// Split names a split of Data that the error-rise rule can watch.
 type Split int
 
-// The splits the error-rise rule can watch.
+// The splits.
 const (
 	TrainSplit Split = iota
 	ValidSplit
@@ -69,26 +64,19 @@ func (s Split) String() string {
 }
 
 // Objective selects the function whose curvature and gradient the
-// saliencies use.
+// saliencies use. TrainedObjective is the one the network was trained on,
+// J = E + ½λN‖θ‖² in sum units for the weight decay λ
+// (Settings.WeightDecay), with curvature H + λN·I and its gradient taken as
+// zero; LossObjective is E alone (the classic formulas); GradientObjective
+// is TrainedObjective with J's gradient in the quadratic models of OBD and
+// OBS, exact for single removals on a quadratic J but poor for large
+// rounds far from a minimum.
 type Objective int
 
 // The objectives.
 const (
-	// TrainedObjective is the objective the network was trained on, in
-	// the toolkit's sum units: J = E + ½λN‖θ‖² for the trainer's weight
-	// decay λ (Settings.WeightDecay) on N training samples. Its curvature
-	// H + λN·I is used with its gradient taken as zero, as at the
-	// trained minimum of J (where ∇E = −λNθ is not zero).
 	TrainedObjective Objective = iota
-	// LossObjective is the training loss E alone, its gradient taken as
-	// zero: the classic formulas.
 	LossObjective
-	// GradientObjective is TrainedObjective with the gradient of J in the
-	// quadratic models of OBD and OBS (see OBD and OBS): exact on a
-	// quadratic J for single removals, but on a network far from a
-	// minimum of J it prefers the parameters whose first-order term is
-	// largest, often large weights where the model fails, so rounds that
-	// remove many parameters suffer.
 	GradientObjective
 )
 
@@ -113,8 +101,7 @@ func ParseObjective(s string) (Objective, error) {
 }
 
 // IsClassification reports whether net on the targets Y is a classifier:
-// loss bce or ce, or mse on targets that are all 0 or 1 and, with several
-// columns, one-hot.
+// loss bce or ce, or mse on 0/1 targets, one-hot with several columns.
 func IsClassification(net *nn.Network, Y *mat.Dense) bool {
 	switch net.Loss() {
 	case nn.BCE, nn.CE:
@@ -139,9 +126,8 @@ func IsClassification(net *nn.Network, Y *mat.Dense) bool {
 	return true
 }
 
-// WeightDecayOf returns the weight decay λ recorded in the model's
-// metadata by the toolkit's trainer (meta.trainer.weight_decay), and
-// whether one is recorded.
+// WeightDecayOf returns the weight decay λ the toolkit's trainer recorded
+// in the model (meta.trainer.weight_decay), and whether there is one.
 func WeightDecayOf(net *nn.Network) (float64, bool) {
 	tr, ok := net.Meta["trainer"].(map[string]any)
 	if !ok {
