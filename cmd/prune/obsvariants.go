@@ -285,16 +285,23 @@ func parseMaxMemory(s string) (int64, error) {
 	if s == "" {
 		return hessian.DefaultMemoryLimit(), nil
 	}
+	return parseSizeFlag("max-memory", s)
+}
+
+// parseSizeFlag parses the size s of the flag name: "off" for no limit
+// (−1), else a positive number of bytes with an optional K, M, G or T
+// suffix.
+func parseSizeFlag(name, s string) (int64, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "off", "none":
 		return -1, nil
 	}
 	b, err := hessian.ParseBytes(s)
 	if err != nil {
-		return 0, flagValueError("max-memory", s, memoryFlagError(err))
+		return 0, flagValueError(name, s, memoryFlagError(err))
 	}
 	if b <= 0 {
-		return 0, flagErrorf("max-memory", "%q: must be positive (or off)", s)
+		return 0, flagErrorf(name, "%q: must be positive (or off)", s)
 	}
 	return b, nil
 }

@@ -835,15 +835,7 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 		Rounds: []roundRecord{}, History: stepRecords(res.History), Layerwise: lp.layers,
 		HistoryGroups: p.prior, Manifest: p.manifest, fullHistory: p.fullHistory,
 	}
-	var issues []issueRecord
-	for _, is := range res.Health.Issues {
-		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if is.Index >= 0 && is.Index < net.NumParams() {
-			r.Param = net.ParamAt(is.Index).String()
-		}
-		issues = append(issues, r)
-	}
-	rep.Health = newHealthRecord(issues)
+	rep.Health = healthOf(res.Health, net)
 	for _, rd := range res.Rounds {
 		r := roundRecord{Round: rd.Round, Removed: rd.Removed, Live: rd.Live, Predicted: jnum(rd.Predicted), Real: jnum(rd.Real),
 			Damping: jnum(rd.Damping), Rebuilds: rd.Rebuilds, Pruned: newEvalRecord(rd.Pruned, hasValid, hasTest)}
@@ -899,6 +891,19 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 	}
 	out.reportDir = p.reportDir
 	return out, nil
+}
+
+// healthOf returns the health section of the issues h met on net.
+func healthOf(h prune.Health, net *nn.Network) healthRecord {
+	var issues []issueRecord
+	for _, is := range h.Issues {
+		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
+		if is.Index >= 0 && is.Index < net.NumParams() {
+			r.Param = net.ParamAt(is.Index).String()
+		}
+		issues = append(issues, r)
+	}
+	return newHealthRecord(issues)
 }
 
 // stepRecords returns the records of the removals.

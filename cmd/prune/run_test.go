@@ -181,6 +181,20 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	}
 }
 
+// interruptAfterRound runs the run command with args, cancelled after the
+// given round as by Ctrl-C, and returns its error.
+func interruptAfterRound(t *testing.T, round int, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err, _, _ := runTest(t, ctx, runHooks{afterRound: func(rounds int) {
+		if rounds == round {
+			cancel()
+		}
+	}}, args...)
+	return err
+}
+
 func mustRead(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -251,13 +265,7 @@ func TestRunResumeEqualsUninterrupted(t *testing.T) {
 		}
 
 		// The same run, stopped after round 2 as by Ctrl-C …
-		ctx, cancel := context.WithCancel(context.Background())
-		err, _, _ := runTest(t, ctx, runHooks{afterRound: func(rounds int) {
-			if rounds == 2 {
-				cancel()
-			}
-		}}, append(args, "--overwrite")...)
-		cancel()
+		err := interruptAfterRound(t, 2, append(args, "--overwrite")...)
 		if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "interrupted in round 3") ||
 			!strings.Contains(err.Error(), output) || !strings.Contains(err.Error(), "prune run --resume "+report) {
 			t.Fatalf("case %d: interrupted run: %v", i, err)
@@ -806,13 +814,7 @@ func TestRunCompactCheckpoint(t *testing.T) {
 			t.Errorf("%s: checkpoint.json has %d bytes, more than the model, report.json and history.csv together (%d)", c.name, ckb, limit)
 		}
 		if c.interrupt {
-			ctx, cancel := context.WithCancel(context.Background())
-			err, _, _ := runTest(t, ctx, runHooks{afterRound: func(rounds int) {
-				if rounds == 2 {
-					cancel()
-				}
-			}}, append(args, "--overwrite")...)
-			cancel()
+			err := interruptAfterRound(t, 2, append(args, "--overwrite")...)
 			if err == nil || !strings.Contains(err.Error(), "interrupted in round 3") {
 				t.Fatalf("%s: interrupted run: %v", c.name, err)
 			}

@@ -208,15 +208,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		Params: len(sal), Seconds: time.Since(start).Seconds(),
 		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
-	issues := []issueRecord{}
-	for _, is := range res.Health.Issues {
-		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if is.Index >= 0 && is.Index < n.NumParams() {
-			r.Param = n.ParamAt(is.Index).String()
-		}
-		issues = append(issues, r)
-	}
-	sum.Health = newHealthRecord(issues)
+	sum.Health = healthOf(res.Health, n)
 	var scored []paramSaliency
 	for q, s := range sal {
 		if math.IsNaN(s) {
