@@ -186,9 +186,13 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 	return m, nil
 }
 
-// libraryFlags maps words of the errors of the library's Validate methods
-// to the flags that set the field they name, the first match winning.
-var libraryFlags = []struct{ words, flag string }{
+// flagWords are words of an error of a library's Validate method and the
+// flag that sets the field they name.
+type flagWords struct{ words, flag string }
+
+// libraryFlags maps the errors of the library's Validate methods to the
+// run command's flags, the first match winning.
+var libraryFlags = []flagWords{
 	{"joint", "joint"}, {"gradient objective", "objective"}, {"objective", "objective"},
 	{"removals per round", "per-round"}, {"fraction per round", "fraction"}, {"per-layer", "per-layer"},
 	{"target live", "target-weights"}, {"sparsity", "target-sparsity"}, {"error rise", "stop-error-rise"},
@@ -199,19 +203,24 @@ var libraryFlags = []struct{ words, flag string }{
 }
 
 // libraryError returns err, an error of a library's Validate method, as a
-// usage error naming the flag of the setting it concerns, with its value in
-// c when it was given.
-func libraryError(c *cli.Context, err error) error {
+// usage error naming the flag of the setting it concerns (by the words of
+// first, then libraryFlags), with its value in c when it was given: the
+// error "fraction per round 1.5 is not in [0, 1]" becomes
+// "--fraction 1.5: not in [0, 1]".
+func libraryError(c *cli.Context, err error, first ...flagWords) error {
 	msg := strings.TrimPrefix(trimPackagePrefix(err.Error()), "prune: ")
 	msg = strings.TrimPrefix(msg, "prune settings: ")
-	for _, m := range libraryFlags {
-		if strings.Contains(msg, m.words) {
-			flag := "--" + m.flag
-			if c != nil && c.IsSet(m.flag) {
-				flag += " " + c.String(m.flag)
-			}
-			return &usageError{Flag: m.flag, Msg: flag + ": " + msg}
+	for _, m := range append(first, libraryFlags...) {
+		if !strings.Contains(msg, m.words) {
+			continue
 		}
+		flag := "--" + m.flag
+		if c != nil && c.IsSet(m.flag) {
+			v := c.String(m.flag)
+			flag += " " + v
+			msg = strings.TrimPrefix(msg, m.words+" "+v+" is ")
+		}
+		return &usageError{Flag: m.flag, Msg: flag + ": " + msg}
 	}
 	return &usageError{Msg: msg}
 }

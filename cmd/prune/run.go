@@ -139,21 +139,28 @@ type runHooks struct {
 // change the result, and a run does not record them.
 var resumeFlags = map[string]bool{"resume": true, "output": true, "overwrite": true, "json": true, "quiet": true, "max-memory": true}
 
-// runFlagContext returns the context of the run command's flags set to the
-// values of flags, as recorded in a checkpoint, and to args.
+// runFlagContext returns the context of the run command's flags set to
+// the values of flags, as recorded in a checkpoint, and to args.
 func runFlagContext(flags map[string]string, args ...string) (*cli.Context, error) {
-	set := flag.NewFlagSet("run", flag.ContinueOnError)
+	return flagContext(runFlags(), flags, args...)
+}
+
+// flagContext returns the context of the flags of a command set to the
+// values of recorded and to args, as the command line would set them.
+func flagContext(cmdFlags []cli.Flag, recorded map[string]string, args ...string) (*cli.Context, error) {
+	all := append(slices.Clone(cmdFlags), quietFlag())
+	set := flag.NewFlagSet("prune", flag.ContinueOnError)
 	set.SetOutput(io.Discard)
-	for _, f := range append(runFlags(), quietFlag()) {
+	for _, f := range all {
 		if err := f.Apply(set); err != nil {
 			return nil, err
 		}
 	}
-	names := mapsKeys(flags)
+	names := mapsKeys(recorded)
 	slices.Sort(names)
 	for _, name := range names {
-		if err := set.Set(name, flags[name]); err != nil {
-			return nil, flagValueError(name, flags[name], err)
+		if err := set.Set(name, recorded[name]); err != nil {
+			return nil, flagValueError(name, recorded[name], err)
 		}
 	}
 	if err := set.Parse(args); err != nil {
@@ -161,7 +168,7 @@ func runFlagContext(flags map[string]string, args ...string) (*cli.Context, erro
 	}
 	given := map[string]bool{}
 	set.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, f := range append(runFlags(), quietFlag()) {
+	for _, f := range all {
 		for _, alias := range f.Names()[1:] {
 			if given[alias] {
 				_ = set.Set(f.Names()[0], set.Lookup(alias).Value.String())
