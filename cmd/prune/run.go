@@ -865,6 +865,9 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 	settings := metaValue(p.manifest.Settings).(map[string]any)
 	for _, k := range []string{"model", "output", "report"} {
 		delete(settings, k)
+		if flags, ok := settings["flags"].(map[string]any); ok {
+			delete(flags, k)
+		}
 	}
 	var inputs []map[string]any
 	for _, in := range p.manifest.Inputs {

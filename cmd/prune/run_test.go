@@ -101,6 +101,8 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	}
 	if p, ok := n.Meta["pruning"].(map[string]any); !ok || p["stopped"] != "target" {
 		t.Errorf("meta.pruning = %v", n.Meta["pruning"])
+	} else if b, _ := json.Marshal(p["settings"]); strings.Contains(string(b), dir) || strings.Contains(string(b), model) || !strings.Contains(string(b), `"per-round":"4"`) {
+		t.Errorf("meta.pruning.settings holds a path or lacks the flags: %s", b)
 	}
 	if rd := recordedData(n.Meta); rd == nil || rd.Name != "monks1" {
 		t.Errorf("meta.data = %v", n.Meta["data"])
