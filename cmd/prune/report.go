@@ -246,20 +246,6 @@ func (rep *runReport) removals() int {
 	return 0
 }
 
-// chartsNeedFullHistory reports whether curve.png or dE.png draw some of
-// steps: a removal with the training loss after it or with both a
-// predicted and a real ΔE. Layer-wise pruning records neither, so that
-// its charts are the same from a compact history.
-func chartsNeedFullHistory(steps []stepRecord) bool {
-	finite := func(x jnum) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
-	for _, s := range steps {
-		if !s.Undone && (!math.IsNaN(float64(s.Loss)) || finite(s.Predicted) && finite(s.Real)) {
-			return true
-		}
-	}
-	return false
-}
-
 // historyCap is the largest number of removals that report.json and
 // history.csv list one by one without --full-history; a larger run lists
 // a sample of them.

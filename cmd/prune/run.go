@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -156,9 +157,7 @@ func flagContext(cmdFlags []cli.Flag, recorded map[string]string, args ...string
 			return nil, err
 		}
 	}
-	names := mapsKeys(recorded)
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(recorded)) {
 		if err := set.Set(name, recorded[name]); err != nil {
 			return nil, flagValueError(name, recorded[name], err)
 		}
@@ -176,14 +175,6 @@ func flagContext(cmdFlags []cli.Flag, recorded map[string]string, args ...string
 		}
 	}
 	return cli.NewContext(cli.NewApp(), set, nil), nil
-}
-
-func mapsKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
 }
 
 // runSettings is what a run records of its settings in its manifest and
