@@ -215,8 +215,8 @@ func libraryError(c *cli.Context, err error, first ...flagWords) error {
 			continue
 		}
 		flag := "--" + m.flag
-		if c != nil && c.IsSet(m.flag) {
-			v := c.String(m.flag)
+		if v := ""; c != nil && c.IsSet(m.flag) && c.String(m.flag) != "true" {
+			v = c.String(m.flag)
 			flag += " " + v
 			msg = strings.TrimPrefix(msg, m.words+" "+v+" is ")
 		}

@@ -353,11 +353,8 @@ func (p *runPlan) readRounds(c *cli.Context, mf methodFlags) error {
 		{!c.IsSet("stop-error-rise") && c.IsSet("error-measure"), "error-measure", "applies only with --stop-error-rise"},
 		{!c.IsSet("stop-error-rise") && c.IsSet("error-split"), "error-split", "applies only with --stop-error-rise"},
 		{s.PerRound > 0 && s.Fraction > 0, "fraction", "excludes --per-round: --per-round and --fraction exclude each other"},
-		{s.Budget > 0 && m.name == "magnitude", "budget", "needs a method that predicts ΔE (obs or obd), not magnitude"},
 		{s.NoAudit && (c.Bool("audit-all") || s.AuditRows > 0 || s.AuditRemovals > 0), "no-audit", "excludes --audit-all, --audit-rows and --audit-removals"},
 		{c.Bool("audit-all") && (s.AuditRows > 0 || s.AuditRemovals > 0), "audit-all", "excludes --audit-rows and --audit-removals"},
-		{s.Joint && s.Budget > 0, "joint", "excludes --budget: a round's set is chosen before its prediction is known"},
-		{s.Joint && s.ErrorRise != 0, "joint", "excludes --stop-error-rise, which undoes single removals"},
 	} {
 		if x.cond {
 			return flagErrorf(x.flag, "%s", x.want)

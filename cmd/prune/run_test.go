@@ -499,7 +499,7 @@ func TestRunBadInputs(t *testing.T) {
 		{run("--per-round", "2", "--fraction", "0.5"), 2, []string{"--per-round and --fraction"}},
 		{run("--fraction", "1.5"), 2, []string{"--fraction 1.5"}},
 		{run("--target-sparsity", "1"), 2, []string{"--target-sparsity 1"}},
-		{run("--budget", "1", "--method", "magnitude"), 2, []string{"--budget", "magnitude"}},
+		{run("--budget", "1", "--method", "magnitude"), 2, []string{"--budget 1", "predicts ΔE"}},
 		{run("--error-measure", "loss"), 2, []string{"--error-measure", "--stop-error-rise"}},
 		{run("--stop-error-rise", "0", "--error-measure", "hinge"), 2, []string{`--error-measure "hinge"`}},
 		{run("--stop-error-rise", "0", "--error-split", "valid"), 2, []string{"--error-split valid", "--valid-fraction"}},
