@@ -168,3 +168,30 @@ func TestDescribeLayerwise(t *testing.T) {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// The checkpoint records every flag that decides the outputs, --layers,
+// --torch-masks and --full-history included, and --resume decodes them
+// again.
+func TestCheckpointRecordsOutputFlags(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	report := filepath.Join(dir, "rep")
+	if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "--max-rounds", "1", "--full-history", "--torch-masks", "plain",
+		"-o", filepath.Join(dir, "p.json"), "--report", report, "-q"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	ck, err := readCheckpoint(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ck.Manifest.Settings.Flags; f["full-history"] != "true" || f["torch-masks"] != "plain" || f["max-rounds"] != "1" {
+		t.Errorf("recorded flags %v", f)
+	}
+	c, err := runFlagContext(map[string]string{"layers": "fc1,fc2", "torch-masks": "plain", "full-history": "true"}, "--model", "m.npz", "-o", "p.npz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := readRun(c); err != nil || p.layers != "fc1,fc2" || p.torchMasks != "plain" || !p.fullHistory {
+		t.Errorf("decoded %+v, %v", p, err)
+	}
+}
