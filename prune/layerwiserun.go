@@ -70,12 +70,13 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *Laye
 		if err == nil {
 			err = pruned.CheckFinite()
 		}
-		if b, a := maxAbs(prev), maxAbs(pruned.RawParams()); err == nil && a > BlowUp*math.Max(1, b) {
+		if b, a := maxAbs(prev), maxAbs(pruned.RawParams()); err == nil && a > blowUp*math.Max(1, b) {
 			err = fmt.Errorf("it blew the weights up (largest |θ| from %.3g to %.3g): %w", b, a, nn.ErrDiverged)
 		}
 		if err != nil {
 			pruned.SetParams(prev)
 			res.Rounds = append(res.Rounds, rd)
+			res.Final = rd.Pruned
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				res.Stopped = StoppedCanceled
 				return res, rep, err
@@ -89,6 +90,7 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *Laye
 		rd.Retrained = r.eval()
 	}
 	res.Rounds = append(res.Rounds, rd)
+	res.Final = rd.Retrained
 	return res, rep, nil
 }
 

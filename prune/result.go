@@ -4,80 +4,50 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Values of Result.Stopped.
+// Values of Result.Stopped: the reasons of the toolkit's rules, and
+// StoppedRule for a Stopper that gives none.
 const (
-	StoppedTarget      = "target"       // TargetLive or Sparsity was reached
-	StoppedErrorRise   = "error-rise"   // the error rose above ErrorRise
-	StoppedBudget      = "budget"       // the next removal would exceed Budget
-	StoppedRoundBudget = "round-budget" // a round could remove nothing within RoundBudget
-	StoppedRounds      = "rounds"       // MaxRounds rounds were completed
-	StoppedExhausted   = "exhausted"    // no prunable live parameter is left
-	StoppedRule        = "rule"         // a Stopper held and gave no reason
-	StoppedCanceled    = "canceled"     // the context was done
-	StoppedFailed      = "failed"       // an error ended the run
+	StoppedTarget      = "target"
+	StoppedErrorRise   = "error-rise"
+	StoppedBudget      = "budget"
+	StoppedRoundBudget = "round-budget"
+	StoppedRounds      = "rounds"
+	StoppedExhausted   = "exhausted" // no prunable live parameter is left
+	StoppedRule        = "rule"
+	StoppedCanceled    = "canceled"
+	StoppedFailed      = "failed"
 )
 
-// Result is the outcome of Run.
+// Result is the outcome of Run: the pruned network (a copy, never holding
+// a NaN or infinite parameter), the metrics of the network given and of
+// Net, every removal in order (undone ones included), every round, the
+// reason Run stopped and the numerical issues met.
 type Result struct {
-	// Net is the pruned network, with its mask set: a copy, the network
-	// given to Run is not modified. It never holds a NaN or infinite
-	// parameter.
-	Net *nn.Network
-
-	// Start holds the metrics of the network given to Run.
-	Start Eval
-
-	// History lists every removal in order, an undone one included.
-	History []Step
-
-	// Rounds summarises every round.
-	Rounds []Round
-
-	// Stopped tells why Run ended; see the Stopped constants.
-	Stopped string
-
-	// Health lists the numerical issues met.
-	Health Health
+	Net          *nn.Network
+	Start, Final Eval
+	History      []Step
+	Rounds       []Round
+	Stopped      string
+	Health       Health
 }
 
-// Step records one removal.
+// Step records one removal, numbered from 1 in the run and its round.
+//
+// Saliency and Predicted are the parameter's saliency and predicted ΔE
+// when removed (Predicted NaN for Magnitude). Real is the increase of the
+// objective (E, plus ½λN‖θ‖² unless LossObjective), measured on the
+// audit's rows and scaled to N (see Settings.AuditRows), NaN when not
+// audited; Loss is E after the removal when audited in sequence on every
+// row, else NaN. Error is what the error-rise rule watches, NaN without
+// it. Undone marks a removal that broke a rule that undoes.
 type Step struct {
-	// Step is the number of the removal in the run, from 1, and Round the
-	// number of its round, from 1.
-	Step, Round int
-
-	// Index is the flat index q of the parameter and Name its name, such
-	// as "W1[0][2]" (nn.Param.String).
-	Index int
-	Name  string
-
-	// Saliency is the parameter's saliency when it was removed, and
-	// Predicted the saliency's prediction of the increase of E (NaN for
-	// Magnitude).
+	Step, Round         int
+	Index               int    // flat index q
+	Name                string // such as "W1[0][2]" (nn.Param.String)
 	Saliency, Predicted float64
-
-	// Real is the increase of the objective caused by the removal and its
-	// update, the value after it minus the value before it: the training
-	// loss E = Σₙ ℓₙ plus, unless LossObjective, ½λN‖θ‖². E is measured
-	// on the audit's rows and scaled by N over their number (see
-	// Settings.AuditRows); NaN when the removal was not audited.
-	Real float64
-
-	// Loss is the training loss E after the removal, NaN unless the
-	// removal was audited in sequence on every training row.
-	Loss float64
-
-	// Error is the error the error-rise rule watches after the removal,
-	// NaN when the rule is off.
-	Error float64
-
-	// Live is the number of live parameters after the removal.
-	Live int
-
-	// Undone reports a removal that broke the error-rise rule and was
-	// undone; it is the last step of the history or, with
-	// Settings.RetrainRescues, one of the removals of the last round.
-	Undone bool
+	Real, Loss, Error   float64
+	Live                int // live parameters after the removal
+	Undone              bool
 }
 
 // Eval holds the metrics of a network on the splits of its data; the metrics
@@ -86,46 +56,22 @@ type Eval struct {
 	Train, Valid, Test nn.Metrics
 }
 
-// Round summarises one round.
+// Round summarises one round: the removals kept and the live parameters
+// after it; the sum of the removals' predicted ΔE (for a Joint round the
+// prediction of the set) and their real ΔE on the whole training split
+// before retraining; the μ = λN of the objective's penalty; the damping of
+// its last curvature (NaN for none), the rebuilds of the curvature and the
+// memory the saliency planned (see Planner); the metrics after pruning and
+// after retraining (equal without it) and the retraining's summary.
 type Round struct {
-	// Round is the number of the round, from 1.
-	Round int
-
-	// Removed is the number of removals kept, and Live the number of live
-	// parameters after the round.
-	Removed, Live int
-
-	// Predicted is the sum of the predicted increases of the objective of
-	// the round's removals and Real the increase they caused on the whole
-	// training split, before retraining (see Step.Real).
-	Predicted, Real float64
-
-	// Decay is the μ = λN of the penalty ½μ‖θ‖² of the objective whose
-	// curvature the round used, zero for the loss alone.
-	Decay float64
-
-	// Damping is the damping λ of the round's inverse curvature, the last
-	// one when it was rebuilt, or NaN when the method has none.
-	Damping float64
-
-	// Rebuilds counts the rebuilds of the curvature within the round.
-	Rebuilds int
-
-	// Joint reports a round whose removals were made together with the
-	// multi-weight OBS update (Settings.Joint): Predicted is then the
-	// predicted increase of the set, ½ w_Sᵀ([H⁻¹]_SS)⁻¹ w_S.
-	Joint bool
-
-	// Memory is the memory in bytes the saliency planned for the round's
-	// curvature (see Planner), zero when it does not report one.
-	Memory int64
-
-	// Pruned holds the metrics after the removals, before retraining, and
-	// Retrained those after retraining; they are equal without it.
-	Pruned, Retrained Eval
-
-	// Retrain summarises the retraining; it is nil without it.
-	Retrain *nn.TrainResult
+	Round, Removed, Live int
+	Predicted, Real      float64
+	Decay, Damping       float64
+	Rebuilds             int
+	Joint                bool
+	Memory               int64
+	Pruned, Retrained    Eval
+	Retrain              *nn.TrainResult
 }
 
 // Health lists the numerical issues of a run.
@@ -147,60 +93,41 @@ const (
 	IssueDiverged         = "diverged"          // retraining diverged and was undone
 )
 
-// Issue is a numerical event of a run.
+// Issue is a numerical event of a run: its round, the removal it concerns
+// (0 for none), its kind, the parameter concerned (−1 for none), the
+// damping concerned (NaN for none) and a message.
 type Issue struct {
-	// Round is the round, from 1, and Step the number of the removal it
-	// concerns, 0 when it concerns none.
 	Round, Step int
-
-	// Kind is one of the Issue constants.
-	Kind string
-
-	// Index is the flat index of the parameter concerned, −1 for none.
-	Index int
-
-	// Lambda is the damping concerned, NaN for none.
-	Lambda float64
-
-	// Message describes the issue.
-	Message string
+	Kind        string
+	Index       int
+	Lambda      float64
+	Message     string
 }
 
 // EventKind is the kind of an Event.
 type EventKind int
 
-// The kinds of Event.
+// The kinds of Event: a round starts, a parameter was removed (Step),
+// retraining ended (Train), a round ended (Summary), Run ended (Stopped).
 const (
-	EventRoundStart EventKind = iota // a round starts
-	EventRemoval                     // a parameter was removed (Step)
-	EventRetrain                     // retraining ended (Train)
-	EventRoundEnd                    // a round ended (Summary)
-	EventDone                        // Run ended (Stopped)
+	EventRoundStart EventKind = iota
+	EventRemoval
+	EventRetrain
+	EventRoundEnd
+	EventDone
 )
 
-// Event reports the progress of Run to a Recorder.
+// Event reports the progress of Run to a Recorder: the current round (0
+// before the first), the live and all parameters, the live parameters the
+// target stops at (−1 for none), and what the kind names.
 type Event struct {
-	Kind EventKind
-
-	// Round is the current round, from 1; 0 before the first.
-	Round int
-
-	// Live is the number of live parameters, Total the number of
-	// parameters, and Target the number of live parameters the target
-	// rule stops at, or −1 without one.
+	Kind                EventKind
+	Round               int
 	Live, Total, Target int
-
-	// Step is the removal of an EventRemoval.
-	Step *Step
-
-	// Train is the retraining summary of an EventRetrain.
-	Train *nn.TrainResult
-
-	// Summary is the round of an EventRoundEnd.
-	Summary *Round
-
-	// Stopped is the reason of an EventDone.
-	Stopped string
+	Step                *Step
+	Train               *nn.TrainResult
+	Summary             *Round
+	Stopped             string
 }
 
 // Recorder receives the progress of Run.

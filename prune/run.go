@@ -14,27 +14,16 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Run prunes a copy of net on data, whose training split is required, with
-// the settings s (nil for the defaults; see Settings) and returns the pruned network with the record of
-// every removal and round. net is not modified.
+// Run prunes a copy of net on data in rounds (see Settings; nil for the
+// defaults) until a stopping rule holds, and returns the pruned network
+// with the record of every removal and round. net is not modified.
 //
-// Each round builds the saliency's curvature on the live parameters at the
-// current parameters and the training data, removes parameters one at a
-// time from it (for OBS, applying each update and downdating H⁻¹), then
-// retrains with the mask fixed when s.Retrain is set, evaluates, calls
-// s.OnRound and s.OnState, and repeats until a stopping rule holds. The real
-// change of the objective of a seeded sample of the removals is measured on
-// a seeded subsample of the training rows (see Settings.AuditRows), that of
-// every round on the whole training split.
-//
-// Run returns an error and a nil Result when s is invalid or the data do not
-// fit net. An error met while pruning, such as a curvature that cannot be
-// inverted, a NaN or infinite parameter or loss, diverged retraining or an
-// error of s.OnRound, ends the run: Run then returns that error with the
-// Result so far, Stopped set to StoppedFailed and Net the last network that
-// passed every check. When ctx is done, checked before every removal and
-// passed to the curvature builds and nn.Train, Run returns the Result so far
-// with Stopped set to StoppedCanceled, and ctx.Err().
+// Run returns a nil Result with the error when s is invalid, the data do
+// not fit net, or ctx is done before net is evaluated. An error while
+// pruning ends the run with the Result so far, Stopped StoppedFailed and
+// Net the last network that passed every check; when ctx is done (checked
+// before every removal and within the curvature builds and retraining),
+// Stopped is StoppedCanceled and the error ctx.Err().
 func Run(ctx context.Context, net *nn.Network, data nn.Splits, s *Settings) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("prune settings: %w", err)
@@ -73,18 +62,25 @@ func Run(ctx context.Context, net *nn.Network, data nn.Splits, s *Settings) (*Re
 		if err := r.resume(cfg.Resume); err != nil {
 			return nil, err
 		}
+	} else {
+		start, err := evalContext(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		r.res.Start, r.cur = start, start
+		r.ref = ErrorRise{Measure: r.cfg.ErrorMeasure, Split: r.cfg.ErrorSplit}.Reference(&Status{Start: start})
 	}
-	if err := r.run(ctx); err != nil {
+	err := r.run(ctx)
+	r.res.Final = r.cur
+	if err != nil {
+		r.res.Stopped = StoppedFailed
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			r.res.Stopped = StoppedCanceled
-		} else {
-			r.res.Stopped = StoppedFailed
 		}
-		r.record(Event{Kind: EventDone, Stopped: r.res.Stopped})
-		return r.res, err
+		r.res.Final = r.eval() // the round may be incomplete
 	}
 	r.record(Event{Kind: EventDone, Stopped: r.res.Stopped})
-	return r.res, nil
+	return r.res, err
 }
 
 func checkSplits(net *nn.Network, d nn.Splits, cfg *Settings) error {
@@ -175,17 +171,11 @@ func (r *runner) eval() Eval {
 
 func (r *runner) run(ctx context.Context) error {
 	r.aud = newAuditor(r.net, r.data.Train, r.cfg.AuditRows, r.cfg.AuditSeed)
-	if r.cfg.Resume != nil {
-		if r.res.Stopped != "" {
-			return nil
-		}
-	} else {
-		r.res.Start = r.eval()
-		if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
-			return fmt.Errorf("prune: the training loss of the network is %v", l)
-		}
-		r.ref = ErrorRise{Measure: r.cfg.ErrorMeasure, Split: r.cfg.ErrorSplit}.Reference(&Status{Start: r.res.Start})
-		r.cur = r.res.Start
+	if r.res.Stopped != "" {
+		return nil
+	}
+	if l := r.res.Start.Train.Loss; math.IsNaN(l) || math.IsInf(l, 0) {
+		return fmt.Errorf("prune: the training loss of the network is %v", l)
 	}
 	defer func() { r.aud = nil }()
 	for {
@@ -463,7 +453,7 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 		}
 		removed, limit = n, n
 	}
-	budgetHit := false
+	roundWhy := "" // a rule that ends only the round held
 	pivotRebuilt := false
 	for removed < limit {
 		if err := ctx.Err(); err != nil {
@@ -511,19 +501,20 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			break
 		}
 		pred := p.pred[i]
-		if (r.predNeed || r.cfg.RoundBudget > 0) && math.IsNaN(pred) {
+		if r.predNeed && math.IsNaN(pred) {
 			return "", errNoPrediction
 		}
 		if r.asks[BeforeRemoval] {
 			s := r.status(BeforeRemoval, Eval{})
-			s.Next = pred
-			if stop = r.ask(BeforeRemoval, s); stop != "" {
+			s.Next, s.RoundPredicted = pred, rd.Predicted
+			why, endsRound := r.askRound(BeforeRemoval, s)
+			if endsRound {
+				roundWhy = why
 				break
 			}
-		}
-		if r.cfg.RoundBudget > 0 && rd.Predicted+pred > r.cfg.RoundBudget {
-			budgetHit = true
-			break
+			if stop = why; stop != "" {
+				break
+			}
 		}
 
 		q := p.live[i]
@@ -725,17 +716,12 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 	r.cur = rd.Retrained
 	rd.Live = r.live
 	r.res.Rounds = append(r.res.Rounds, rd)
-	if r.cfg.OnRound != nil {
-		if err := r.cfg.OnRound(rd, r.net); err != nil {
-			return "", fmt.Errorf("prune: round %d: %w", r.round, err)
-		}
-	}
 	r.record(Event{Kind: EventRoundEnd, Summary: &rd})
 	switch {
 	case stop != "":
 		return stop, nil
-	case removed == 0 && budgetHit:
-		return StoppedRoundBudget, nil
+	case removed == 0 && roundWhy != "":
+		return roundWhy, nil
 	case removed == 0:
 		return StoppedExhausted, nil
 	}
@@ -789,15 +775,22 @@ func (r *runner) status(at Point, now Eval) *Status {
 // ask returns the reason of the first stopping rule that does not undo,
 // is asked at the point at and holds, or "".
 func (r *runner) ask(at Point, s *Status) string {
+	why, _ := r.askRound(at, s)
+	return why
+}
+
+// askRound is ask that also reports whether the rule that holds ends only
+// the round (StopNeeds.Round).
+func (r *runner) askRound(at Point, s *Status) (string, bool) {
 	for i, st := range r.stops {
 		if r.needs[i].Undo || !r.needs[i].At.Has(at) {
 			continue
 		}
 		if ok, why := st.Stop(s); ok {
-			return reasonOr(why)
+			return reasonOr(why), r.needs[i].Round
 		}
 	}
-	return ""
+	return "", false
 }
 
 // broken returns the reason of the first stopping rule that undoes and
@@ -952,7 +945,7 @@ func (r *runner) retrain(ctx context.Context, rd *Round) (undone string, err err
 		r.net.SetParams(before)
 		return "", fmt.Errorf("prune: round %d: retraining: %w", r.round, err)
 	}
-	if b, a := maxAbs(before), maxAbs(theta); a > BlowUp*math.Max(1, b) {
+	if b, a := maxAbs(before), maxAbs(theta); a > blowUp*math.Max(1, b) {
 		r.net.SetParams(before)
 		r.issue(Issue{Step: r.step, Kind: IssueDiverged, Index: -1, Lambda: math.NaN(),
 			Message: fmt.Sprintf("retraining after round %d blew the weights up (largest |θ| from %.3g to %.3g) and was undone; lower the learning rate (--lr)", r.round, b, a)})
@@ -986,21 +979,14 @@ func gatherAt(theta []float64, idx []int) []float64 {
 	return w
 }
 
-// Scored holds the saliencies of ScoresOf and what they were computed
-// with.
+// Scored holds the saliencies of ScoresOf: the saliency and predicted ΔE
+// of every parameter in canonical order (NaN for pruned parameters, and
+// Predicted for Magnitude), the damping λ after any escalation (NaN for
+// none), the μ = λN of the objective's penalty and the issues met.
 type Scored struct {
-	// Saliency and Predicted hold the saliency and the predicted increase
-	// of the objective of every parameter in the canonical order, NaN for
-	// pruned parameters (and Predicted NaN for Magnitude).
 	Saliency, Predicted []float64
-
-	// Damping is the damping λ of the inverse curvature, after any
-	// escalation, NaN when the method has none; Decay is the μ = λN of
-	// the objective's penalty, zero for the loss alone.
-	Damping, Decay float64
-
-	// Health lists the numerical issues met, such as a raised damping.
-	Health Health
+	Damping, Decay      float64
+	Health              Health
 }
 
 // Scores returns the saliency of every parameter of net on the data X, Y
@@ -1013,13 +999,9 @@ func Scores(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) 
 	return sc.Saliency, nil
 }
 
-// ScoresOf returns the saliency of every parameter of net on the data X, Y
-// under the method of s (nil settings: OBS on the exact Hessian with the
-// default damping; only Method, Objective, WeightDecay and MaxBytes are
-// used), in the canonical parameter order, as the first round of Run
-// scores them, with the damping used. Pruned parameters, which have no
-// saliency, are NaN. Every live parameter is scored, biases included. net
-// is not modified.
+// ScoresOf returns the saliency of every live parameter of net on X, Y as
+// the first round of Run scores them, under the Method, Objective,
+// WeightDecay and MaxBytes of s. net is not modified.
 func ScoresOf(ctx context.Context, net *nn.Network, X, Y *mat.Dense, s *Settings) (*Scored, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("prune settings: %w", err)
@@ -1080,9 +1062,9 @@ func objectiveGradient(net *nn.Network, d nn.Data, mu float64, idx []int) []floa
 	return out
 }
 
-// BlowUp is the growth of the largest |θ| above which retraining is taken
-// to have blown the weights up: max|θ_after| > BlowUp·max(1, max|θ_before|).
-const BlowUp = 1e3
+// blowUp is the growth of the largest |θ| above which retraining is taken
+// to have blown the weights up: max|θ_after| > blowUp·max(1, max|θ_before|).
+const blowUp = 1e3
 
 // maxAbs returns the largest |v|.
 func maxAbs(v []float64) float64 {

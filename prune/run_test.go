@@ -347,10 +347,13 @@ func TestRunRecorderAndHook(t *testing.T) {
 	rec := countRecorder{}
 	calls := 0
 	res := run(t, net, d, &prune.Settings{PerRound: 5, TargetLive: 10, Recorder: rec,
-		OnRound: func(r prune.Round, n *nn.Network) error {
+		OnState: func(st *prune.State) error {
+			if st.Rounds == calls {
+				return nil // the state once more, a rule holding before a round
+			}
 			calls++
-			if r.Round != calls || n.NumLive() != r.Live {
-				t.Errorf("hook: round %d, live %d vs %d", r.Round, n.NumLive(), r.Live)
+			if r := st.RoundList[len(st.RoundList)-1]; r.Round != calls || st.Net.NumLive() != r.Live {
+				t.Errorf("hook: round %d, live %d vs %d", r.Round, st.Net.NumLive(), r.Live)
 			}
 			return nil
 		}})
@@ -361,7 +364,7 @@ func TestRunRecorderAndHook(t *testing.T) {
 	}
 
 	stop := errors.New("disk full")
-	res, err := prune.Run(context.Background(), net, d, &prune.Settings{PerRound: 5, OnRound: func(prune.Round, *nn.Network) error { return stop }})
+	res, err := prune.Run(context.Background(), net, d, &prune.Settings{PerRound: 5, OnState: func(*prune.State) error { return stop }})
 	if !errors.Is(err, stop) || res == nil || res.Stopped != prune.StoppedFailed || len(res.Rounds) != 1 {
 		t.Errorf("hook error: %v, %+v", err, res)
 	}

@@ -12,20 +12,15 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Measure is the error the error-rise stopping rule watches.
+// Measure is the error the error-rise rule watches: MeanLoss (E/N) or
+// Misclassification (1 − accuracy). AutoMeasure selects Misclassification
+// for classification (see IsClassification), else MeanLoss.
 type Measure int
 
 // The error measures.
 const (
-	// AutoMeasure, the zero value, selects Misclassification for
-	// classification (a network with loss bce or ce, or mse on targets
-	// that are all 0 or 1, one-hot when there are several) and MeanLoss
-	// otherwise.
 	AutoMeasure Measure = iota
-	// MeanLoss is the mean loss E/N of the split.
 	MeanLoss
-	// Misclassification is the fraction of samples of the split
-	// classified wrongly, 1 − accuracy (see nn.Network.Evaluate).
 	Misclassification
 )
 
@@ -42,10 +37,10 @@ func (m Measure) String() string {
 	return fmt.Sprintf("Measure(%d)", int(m))
 }
 
-// Split names a split of nn.Splits.
+// Split names a split of nn.Splits that the error-rise rule can watch.
 type Split int
 
-// The splits the error-rise rule can watch.
+// The splits.
 const (
 	TrainSplit Split = iota
 	ValidSplit
@@ -63,26 +58,19 @@ func (s Split) String() string {
 }
 
 // Objective selects the function whose curvature and gradient the
-// saliencies use.
+// saliencies use. TrainedObjective is the one the network was trained on,
+// J = E + ½λN‖θ‖² in sum units for the weight decay λ
+// (Settings.WeightDecay), with curvature H + λN·I and its gradient taken as
+// zero; LossObjective is E alone (the classic formulas); GradientObjective
+// is TrainedObjective with J's gradient in the quadratic models of OBD and
+// OBS, exact for single removals on a quadratic J but poor for large
+// rounds far from a minimum.
 type Objective int
 
 // The objectives.
 const (
-	// TrainedObjective is the objective the network was trained on, in
-	// the toolkit's sum units: J = E + ½λN‖θ‖² for the trainer's weight
-	// decay λ (Settings.WeightDecay) on N training samples. Its curvature
-	// H + λN·I is used with its gradient taken as zero, as at the
-	// trained minimum of J (where ∇E = −λNθ is not zero).
 	TrainedObjective Objective = iota
-	// LossObjective is the training loss E alone, its gradient taken as
-	// zero: the classic formulas.
 	LossObjective
-	// GradientObjective is TrainedObjective with the gradient of J in the
-	// quadratic models of OBD and OBS (see OBD and OBS): exact on a
-	// quadratic J for single removals, but on a network far from a
-	// minimum of J it prefers the parameters whose first-order term is
-	// largest, often large weights where the model fails, so rounds that
-	// remove many parameters suffer.
 	GradientObjective
 )
 
@@ -107,8 +95,7 @@ func ParseObjective(s string) (Objective, error) {
 }
 
 // IsClassification reports whether net on the targets Y is a classifier:
-// loss bce or ce, or mse on targets that are all 0 or 1 and, with several
-// columns, one-hot.
+// loss bce or ce, or mse on 0/1 targets, one-hot with several columns.
 func IsClassification(net *nn.Network, Y *mat.Dense) bool {
 	switch net.Loss() {
 	case nn.BCE, nn.CE:
@@ -133,9 +120,8 @@ func IsClassification(net *nn.Network, Y *mat.Dense) bool {
 	return true
 }
 
-// WeightDecayOf returns the weight decay λ recorded in the model's
-// metadata by the toolkit's trainer (meta.trainer.weight_decay), and
-// whether one is recorded.
+// WeightDecayOf returns the weight decay λ the toolkit's trainer recorded
+// in the model (meta.trainer.weight_decay), and whether there is one.
 func WeightDecayOf(net *nn.Network) (float64, bool) {
 	tr, ok := net.Meta["trainer"].(map[string]any)
 	if !ok {
@@ -160,242 +146,109 @@ func WeightDecayOf(net *nn.Network) (float64, bool) {
 	return v, true
 }
 
-// Defaults of Settings.
+// Defaults of Settings: the fraction removed per round and the target
+// sparsity.
 const (
-	// DefaultFraction is the fraction of the prunable live parameters
-	// removed per round when no other limit is set.
 	DefaultFraction = 0.1
-
-	// DefaultSparsity is the target sparsity when no stopping rule is set.
 	DefaultSparsity = 0.5
 )
 
-// NoRise as Settings.ErrorRise turns on the error-rise rule with a zero
-// threshold, stopping at the first removal that raises the error at all,
-// since a zero ErrorRise turns the rule off.
+// NoRise as Settings.ErrorRise allows no rise at all.
 const NoRise = -1.0
 
-// Settings holds the settings of Run and Scores. A nil *Settings, and any
-// zero field, selects the documented default.
+// Settings holds the settings of Run and ScoresOf; a nil *Settings, and
+// any zero field, selects the default.
 //
-// A round builds the saliency's curvature once and removes parameters one
-// at a time, each the prunable live parameter of least saliency, until the
-// round's limit. A saliency that moves other parameters (OBS) is rescored
-// after every removal; one that only zeroes the removed parameter
-// (Magnitude, OBD) ranks the parameters once per round. The real change of
-// the objective of removals is measured on a seeded subsample of the
-// training rows for a seeded sample of the removals (see AuditRows and
-// AuditRemovals), and that of every round on the whole training split. The
-// round's limit is PerRound parameters, or else a Fraction of the prunable
-// live parameters at the start of the round (rounded up), or else, with
-// only RoundBudget set, no count limit; and, with RoundBudget, until the
-// next removal would take the sum of the round's predicted ΔE above
-// RoundBudget. With none of the three, the round removes DefaultFraction.
-// A stopping rule met during a round ends it early; the round is still
-// retrained, unless the error-rise rule broke, and Run then stops.
-//
-// Run stops after the first round, or the first removal, at which a
-// stopping rule holds. The rules are values (see Stopper): the fields
-// TargetLive, Sparsity, MaxRounds, Budget and ErrorRise are translated into
-// TargetCount, TargetSparsity, MaxRounds, Budget and ErrorRise values, in
-// that order, followed by Stoppers, and Run asks that one list at the
-// points of a round (see Point), in list order, the first rule that holds
-// giving Result.Stopped:
-//
-//   - before a round: the rules asked there (the targets, MaxRounds),
-//     then exhausted: no prunable live parameter is left.
-//   - before every removal: the rules asked there (Budget); the removal is
-//     not made. Then RoundBudget, which ends the round.
-//   - after every removal: the rules that undo (ErrorRise), then the rules
-//     asked there.
-//   - after the removals: the rules that undo, for a saliency that moves
-//     no other parameter (by bisection), then the rules asked there (by
-//     default every Stopper).
-//   - after retraining: the rules that undo, then the rules asked there.
-//
-// The rules are:
-//
-//   - target: the number of live parameters reaches TargetLive, or the
-//     fraction of pruned parameters reaches Sparsity, that is
-//     W − live ≥ ⌈Sparsity·W⌉ for W parameters; the last round removes
-//     exactly what is left to reach it.
-//   - error-rise: e_after − e_start > ErrorRise, with e the Measure on the
-//     ErrorSplit, e_start its value for the network given to Run and
-//     e_after its value after a removal or a retraining (an absolute
-//     threshold; NoRise means 0). The removal, or the retraining, that broke
-//     the rule is undone, so the result is the last network that satisfied
-//     it. With a saliency that moves other parameters the rule is checked
-//     after every removal; with one that does not, after the round's
-//     removals, and the longest prefix of them that keeps the rule is found
-//     by bisection. Either way it is checked before retraining, so
-//     retraining cannot rescue a removal that broke it, unless
-//     RetrainRescues is set; and again after retraining. A rule that undoes
-//     is applied even when another has already ended the run, and its
-//     reason then replaces the other's.
-//   - budget: the next removal would take the sum of the predicted ΔE of
-//     all removals above Budget; it is not made.
-//   - round-budget: a round could not remove any parameter within
-//     RoundBudget.
-//   - rounds: MaxRounds rounds were completed.
-//   - exhausted: no prunable live parameter is left.
-//
-// With none of TargetLive, Sparsity, ErrorRise, Budget and MaxRounds set,
-// and none of the toolkit's rule values among Stoppers, the target is
-// DefaultSparsity.
+// A round builds the saliency's curvature once, removes the prunable live
+// parameters of least saliency one at a time (OBS rescoring after each,
+// Magnitude and OBD ranking once) up to its limit, retrains when Retrain is
+// set and evaluates every split. Its limit is PerRound, else ⌈Fraction·n⌉ of
+// the n prunable live parameters, else, with only a RoundBudget, none;
+// without any, DefaultFraction. The fields TargetLive, Sparsity, MaxRounds,
+// Budget, RoundBudget and ErrorRise stand for the rule values of those names
+// (see Stopper), asked in that order before Stoppers; without any of them,
+// the target is DefaultSparsity.
 type Settings struct {
-	// Method is the saliency, default OBS{} (the exact Hessian with
-	// damping DefaultDamping, raised on failure).
+	// Method is the saliency, default OBS{}.
 	Method Saliency
 
-	// Objective is the function whose curvature and gradient the
-	// saliencies use, default TrainedObjective.
-	Objective Objective
-
-	// WeightDecay is the λ of the trained objective E/N + ½λ‖θ‖² (see
-	// nn.TrainSettings and WeightDecayOf); with TrainedObjective and
-	// GradientObjective the curvature is that of E plus λN·I. It is also the λ of the real ΔE
-	// measured, which then includes the change of ½λN‖θ‖².
+	// Objective selects the function whose curvature the saliencies use,
+	// and WeightDecay is the λ of its trained form E/N + ½λ‖θ‖² (see
+	// WeightDecayOf): the curvature adds λN·I, and the real ΔE measured
+	// includes the change of ½λN‖θ‖².
+	Objective   Objective
 	WeightDecay float64
 
-	// PerRound is the number of parameters removed per round.
+	// PerRound and Fraction limit the removals of a round (see above).
 	PerRound int
-
-	// Fraction is the fraction of the prunable live parameters removed
-	// per round, in (0, 1], used when PerRound is zero.
 	Fraction float64
 
-	// RoundBudget limits the sum of the predicted ΔE of the removals of a
-	// round; zero means no limit. It needs a Method that predicts ΔE.
-	RoundBudget float64
-
-	// PerLayer ranks the parameters within each layer: the round's count
-	// is shared among the layers in proportion to their prunable live
-	// parameters (largest remainders), so each loses about the same
-	// fraction, and each removal takes the least salient parameter of the
-	// layers whose share is not used up. It needs a count per round
-	// (PerRound, Fraction or the default). Without it the ranking is
-	// global.
+	// PerLayer shares each round's count among the layers in proportion
+	// to their prunable live parameters and ranks within each layer.
 	PerLayer bool
 
-	// ProtectBiases keeps every bias: biases stay in the curvature and
-	// move with OBS updates but are never removed. By default biases are
-	// prunable like weights.
+	// ProtectBiases never removes a bias; biases still move with OBS.
 	ProtectBiases bool
 
 	// RebuildEvery, when positive, rebuilds the curvature after that many
-	// removals within a round. By default it is built once per round, at
-	// its start (after the previous round's retraining).
+	// removals within a round.
 	RebuildEvery int
 
-	// TargetLive is the number of live parameters to stop at; zero means
-	// no such target.
-	TargetLive int
+	// TargetLive, Sparsity, MaxRounds, Budget and RoundBudget set the rules
+	// TargetCount, TargetSparsity, MaxRounds, Budget and RoundBudget; zero
+	// turns each off.
+	TargetLive  int
+	Sparsity    float64
+	MaxRounds   int
+	Budget      float64
+	RoundBudget float64
 
-	// Sparsity is the fraction of pruned parameters to stop at, in
-	// [0, 1); zero means no such target.
-	Sparsity float64
-
-	// ErrorRise is the threshold of the error-rise rule; zero turns it
-	// off, NoRise means a zero threshold.
-	ErrorRise float64
-
-	// ErrorMeasure is the error the error-rise rule watches, default
-	// AutoMeasure: misclassification for classification, else the mean
-	// loss (see IsClassification).
+	// ErrorRise sets the rule ErrorRise{ErrorMeasure, ErrorSplit,
+	// ErrorRise}; zero turns it off, NoRise allows no rise.
+	ErrorRise    float64
 	ErrorMeasure Measure
+	ErrorSplit   Split
 
-	// ErrorSplit is the split the error-rise rule watches, default
-	// TrainSplit; ValidSplit needs validation data.
-	ErrorSplit Split
-
-	// Budget limits the sum of the predicted ΔE of all removals; zero
-	// means no limit. It needs a Method that predicts ΔE.
-	Budget float64
-
-	// MaxRounds is the largest number of rounds; zero means no limit.
-	MaxRounds int
-
-	// Retrain, when not nil, retrains the network after every round with
-	// nn.Train and these settings, the mask fixed, on the training data
-	// (and the validation data, when present). Its Src, if set, is drawn
-	// from by every round.
-	Retrain *nn.TrainSettings
-
-	// AuditRows is the number of training rows, a fixed subsample drawn
-	// with AuditSeed, on which the real ΔE of a removal is measured: zero
-	// means DefaultAuditRows, AuditAll every row. A real ΔE measured on a
-	// subsample of m of the N rows is scaled by N/m.
-	AuditRows int
-
-	// AuditRemovals is the number of removals of a round whose real ΔE is
-	// measured, a sample drawn with AuditSeed when the round removes more:
-	// zero means DefaultAuditRemovals, AuditAll every removal. When a
-	// round's removals are sampled and the saliency moves no other
-	// parameter (Magnitude, OBD), each sampled removal is measured alone,
-	// on the network at the start of the round; otherwise removals are
-	// measured in sequence, each on the network just before it.
-	AuditRemovals int
-
-	// NoAudit turns the per-removal measurement off; the real ΔE of every
-	// round on the whole training split is still recorded.
-	NoAudit bool
-
-	// AuditSeed seeds the audit's subsample of rows and of removals.
-	AuditSeed uint64
-
-	// Stoppers are further stopping rules, the toolkit's values or a
-	// program's own, asked after those of the fields in this order: by
-	// default after the removals of every round and again after its
-	// retraining (see Stopper and StopNeeds); the first that holds ends
-	// the run after the round with its reason.
+	// Stoppers are further stopping rules, the toolkit's or a program's.
 	Stoppers []Stopper
 
-	// RetrainRescues, with Retrain and the error-rise rule (or any rule
-	// that undoes, see StopNeeds), checks the rule only after retraining,
-	// so that retraining may rescue the round's removals (LeCun's recipe);
-	// a round whose retrained network breaks it is undone with its
-	// retraining, its removals marked Undone, and Run stops. Without it
-	// the rule is also checked after the removals, before retraining.
+	// Retrain, when not nil, retrains after every round with the mask
+	// fixed (nn.Train on the training and validation data).
+	// RetrainRescues asks the rules that undo only after retraining, so
+	// that retraining may rescue a round (LeCun's recipe): a round that
+	// still breaks one is undone with its retraining.
+	Retrain        *nn.TrainSettings
 	RetrainRescues bool
 
-	// Joint removes each round's removals together: the prunable live
-	// parameters of least saliency at the start of the round, as many as
-	// the round's limit, with the exact multi-weight OBS update of the set
-	// (SetRemover), whose predicted ΔE is the round's Predicted. It needs
-	// a Method whose scorer is a SetRemover (WoodburyOBS, BlockOBS) and
-	// excludes Budget, RoundBudget, ErrorRise and RebuildEvery. By
-	// default removals are greedy, one at a time with downdates.
+	// AuditRows and AuditRemovals bound the per-removal measurement of the
+	// real ΔE to a seeded subsample of the training rows (scaled by N/m)
+	// and of each round's removals, defaults DefaultAuditRows and
+	// DefaultAuditRemovals, AuditAll for all. Sampled removals of Magnitude
+	// and OBD are measured each alone from the round's start. NoAudit turns
+	// it off; each round's real ΔE on all rows is always recorded.
+	AuditRows, AuditRemovals int
+	NoAudit                  bool
+	AuditSeed                uint64
+
+	// Joint removes each round's set at once with the multi-weight OBS
+	// update of a SetRemover scorer (WoodburyOBS, BlockOBS); it excludes
+	// the budgets, ErrorRise and RebuildEvery.
 	Joint bool
 
 	// MaxBytes limits the memory of a dense W×W matrix (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
-	// negative means no limit.
+	// negative no limit.
 	MaxBytes int64
 
-	// Recorder, when not nil, receives an Event at the start of every
-	// round, after every removal and retraining, at the end of every round
-	// and when Run ends.
+	// Recorder, when not nil, receives the Events of the run.
 	Recorder Recorder
 
-	// Resume, when not nil, continues the run whose state it is (see
-	// State): Run starts from its network, counters, history and random
-	// sources instead of the network it is given, which is only checked
-	// against the data, and returns what the uninterrupted run returns. The other settings must be those of the
-	// run.
-	Resume *State
-
-	// OnState, when not nil, is called with the state of the run after
-	// every round, with Stopped set when a stopping rule ends the run (or
-	// once more when one holds before a round), for example to write a
-	// checkpoint. The state shares
-	// the run's network and history, which it must not modify. An error
-	// ends Run with that error.
+	// Resume continues the run whose State it is; the other settings must
+	// be the run's. OnState is called with the State after every round
+	// (Stopped set at the end); it must not modify it, and an error ends
+	// Run.
+	Resume  *State
 	OnState func(*State) error
-
-	// OnRound, when not nil, is called after every round with its summary
-	// and the network, which it must not modify, for example to save a
-	// checkpoint. An error ends Run with that error.
-	OnRound func(r Round, net *nn.Network) error
 }
 
 // Validate returns an error describing the first invalid setting in s. A
@@ -470,7 +323,8 @@ func (s *Settings) withDefaults() Settings {
 	if c.Method == nil {
 		c.Method = OBS{}
 	}
-	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
+	roundBudget := c.RoundBudget > 0 || slices.ContainsFunc(c.Stoppers, func(st Stopper) bool { _, ok := st.(RoundBudget); return ok })
+	if c.PerRound == 0 && c.Fraction == 0 && !roundBudget {
 		c.Fraction = DefaultFraction
 	}
 	if c.AuditRows == 0 {

@@ -14,44 +14,29 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// StateFormat is the format of a State written as JSON.
-const StateFormat = "prune-state/1"
+// stateFormat is the format of a State written as JSON.
+const stateFormat = "prune-state/1"
 
-// State is the state of a run after a complete round: everything Run
-// needs to continue it to the result of the uninterrupted run.
-// Settings.OnState receives it after every round, and Settings.Resume
-// starts Run from it. It is written as JSON (MarshalJSON), with NaN and
-// infinite numbers as null.
+// State is the state of a run after a complete round, everything Run needs
+// to continue it to the result of the uninterrupted run (see
+// Settings.OnState and Resume): the network, the rounds and removals done,
+// the error the error-rise rule compares with, the sum of the predicted ΔE
+// of the removals kept, the metrics of the network given and of Net, the
+// history (of which a caller may keep only part for earlier rounds: a
+// resumed Result.History holds that part followed by the new removals), the
+// states of the random sources of the settings (Retrain.Src, then the
+// method's Src, by MarshalBinary) and the reason the run ended, if it did.
+// It is written as JSON with NaN and infinities as null.
 type State struct {
-	// Net is the network after the last complete round, mask included.
-	Net *nn.Network
-
-	// Rounds and Steps count the rounds and the removals (undone ones
-	// included) so far.
-	Rounds, Steps int
-
-	// Reference is the error of the network the run started from, which
-	// the error-rise rule compares with, and Predicted the sum of the
-	// predicted increases of the objective of the removals kept.
+	Net                  *nn.Network
+	Rounds, Steps        int
 	Reference, Predicted float64
-
-	// Start and Current hold the metrics of the network the run started
-	// from and of Net.
-	Start, Current Eval
-
-	// History, RoundList and Issues are the removals, the rounds and the
-	// numerical issues so far.
-	History   []Step
-	RoundList []Round
-	Issues    []Issue
-
-	// Sources holds the states of the random sources of the settings
-	// (Settings.Retrain.Src, then the Src of the method), each by its
-	// MarshalBinary, nil for a source that has none.
-	Sources [][]byte
-
-	// Stopped is the reason the run ended, empty while it goes on.
-	Stopped string
+	Start, Current       Eval
+	History              []Step
+	RoundList            []Round
+	Issues               []Issue
+	Sources              [][]byte
+	Stopped              string
 }
 
 // sources returns the random sources of the settings whose state a State
@@ -61,8 +46,13 @@ func (s *Settings) sources() []rand.Source {
 	if s.Retrain != nil {
 		src = append(src, s.Retrain.Src)
 	}
-	if o, ok := s.Method.(OBD); ok {
-		src = append(src, o.Src)
+	switch m := s.Method.(type) {
+	case OBD:
+		src = append(src, m.Src)
+	case WoodburyOBS:
+		src = append(src, m.Src)
+	case BlockOBS:
+		src = append(src, m.Src)
 	}
 	return src
 }
@@ -166,6 +156,8 @@ type roundJSON struct {
 	Predicted, Real, Damping jf
 	Decay                    jf
 	Rebuilds                 int
+	Joint                    bool  `json:",omitempty"`
+	Memory                   int64 `json:",omitempty"`
 	Pruned, Retrained        Eval
 	Retrain                  *nn.TrainResult `json:",omitempty"`
 }
@@ -198,7 +190,7 @@ func (st *State) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	j := stateJSON{
-		Format: StateFormat, Net: net.Bytes(), Rounds: st.Rounds, Steps: st.Steps,
+		Format: stateFormat, Net: net.Bytes(), Rounds: st.Rounds, Steps: st.Steps,
 		Reference: jf(st.Reference), Predicted: jf(st.Predicted), Start: st.Start, Current: st.Current,
 		Sources: st.Sources, Stopped: st.Stopped,
 		RoundList: make([]roundJSON, len(st.RoundList)), Issues: make([]issueJSON, len(st.Issues)),
@@ -216,7 +208,7 @@ func (st *State) MarshalJSON() ([]byte, error) {
 		}
 	}
 	for i, r := range st.RoundList {
-		j.RoundList[i] = roundJSON{r.Round, r.Removed, r.Live, jf(r.Predicted), jf(r.Real), jf(r.Damping), jf(r.Decay), r.Rebuilds, r.Pruned, r.Retrained, r.Retrain}
+		j.RoundList[i] = roundJSON{r.Round, r.Removed, r.Live, jf(r.Predicted), jf(r.Real), jf(r.Damping), jf(r.Decay), r.Rebuilds, r.Joint, r.Memory, r.Pruned, r.Retrained, r.Retrain}
 	}
 	for i, is := range st.Issues {
 		j.Issues[i] = issueJSON{is.Round, is.Step, is.Index, is.Kind, jf(is.Lambda), is.Message}
@@ -224,8 +216,7 @@ func (st *State) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON reads a state written by MarshalJSON. It checks the
-// format and the network; Run checks the rest against its settings.
+// UnmarshalJSON reads a state written by MarshalJSON.
 func (st *State) UnmarshalJSON(b []byte) error {
 	var j stateJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -233,8 +224,8 @@ func (st *State) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&j); err != nil {
 		return fmt.Errorf("prune: state: %w", err)
 	}
-	if j.Format != StateFormat {
-		return fmt.Errorf("prune: state has format %q, want %q", j.Format, StateFormat)
+	if j.Format != stateFormat {
+		return fmt.Errorf("prune: state has format %q, want %q", j.Format, stateFormat)
 	}
 	net, err := modelio.ReadJSON(bytes.NewReader(j.Net))
 	if err != nil {
@@ -273,7 +264,7 @@ func (st *State) UnmarshalJSON(b []byte) error {
 	}
 	for i, r := range j.RoundList {
 		st.RoundList[i] = Round{Round: r.Round, Removed: r.Removed, Live: r.Live, Predicted: float64(r.Predicted), Real: float64(r.Real),
-			Decay: float64(r.Decay), Damping: float64(r.Damping), Rebuilds: r.Rebuilds, Pruned: r.Pruned, Retrained: r.Retrained, Retrain: r.Retrain}
+			Decay: float64(r.Decay), Damping: float64(r.Damping), Rebuilds: r.Rebuilds, Joint: r.Joint, Memory: r.Memory, Pruned: r.Pruned, Retrained: r.Retrained, Retrain: r.Retrain}
 	}
 	for i, is := range j.Issues {
 		st.Issues[i] = Issue{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: float64(is.Lambda), Message: is.Message}

@@ -36,6 +36,9 @@ func TestRunResumeFromState(t *testing.T) {
 				Stoppers: []prune.Stopper{prune.TargetCount(6), prune.Budget(5), prune.ErrorRise{Max: 0.3}},
 			}
 		}},
+		{"woodbury-joint", func() *prune.Settings {
+			return &prune.Settings{Method: prune.WoodburyOBS{Samples: 12, Src: rand.NewPCG(11, 12)}, Joint: true, PerRound: 3, TargetLive: 8}
+		}},
 		{"magnitude-audited", func() *prune.Settings {
 			return &prune.Settings{Method: prune.Magnitude{}, Fraction: 0.3, Sparsity: 0.7, AuditRemovals: 2, AuditRows: 15}
 		}},
@@ -98,6 +101,11 @@ func TestRunResumeFromState(t *testing.T) {
 			}
 			if !bytes.Equal(last, full) || res2.Stopped != res.Stopped || len(res2.History) != len(res.History) {
 				t.Errorf("%s: the resumed run ends elsewhere:\n%s\nwant\n%s", c.name, last, full)
+			}
+			for i, rd := range res.Rounds {
+				if got := res2.Rounds[i]; got.Joint != rd.Joint || got.Memory != rd.Memory {
+					t.Errorf("%s: round %d resumed with joint %v, memory %d; want %v, %d", c.name, i+1, got.Joint, got.Memory, rd.Joint, rd.Memory)
+				}
 			}
 		}
 	}

@@ -8,93 +8,63 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Status is what a Stopper sees: the run at one of the points of a round
-// (see Point).
+// Status is what a Stopper sees at a point of a run: the round (before a
+// round, the one about to start) and whether it was retrained; the live
+// and all parameters; the predicted ΔE of the removals kept, of the
+// current round's, and at BeforeRemoval of the next (NaN for a saliency
+// that predicts none); the metrics of the network given and of the current
+// one (Now is not filled in at BeforeRemoval and AfterRemoval: use
+// Metrics); and the current network, which it must not modify.
 type Status struct {
-	// At is the point of the run.
-	At Point
-
-	// Round is the number of the round, from 1 (before a round, that of
-	// the round about to start), and Retrained tells whether the round
-	// has been retrained.
-	Round     int
-	Retrained bool
-
-	// Live and Total count the live parameters and all of them.
-	Live, Total int
-
-	// Predicted is the sum of the predicted increases of the objective
-	// of the removals kept so far, and Next, at BeforeRemoval, the
-	// predicted increase of the removal about to be made (NaN for a
-	// saliency that predicts none), zero elsewhere.
-	Predicted, Next float64
-
-	// Start and Now hold the metrics of the network given to Run and of
-	// the current one. Now is filled in before a round, after pruning
-	// and after retraining; at BeforeRemoval and AfterRemoval use
-	// Metrics.
-	Start, Now Eval
-
-	// Net is the current network; a Stopper must not modify it.
-	Net *nn.Network
+	At                              Point
+	Round                           int
+	Retrained                       bool
+	Live, Total                     int
+	Predicted, RoundPredicted, Next float64
+	Start, Now                      Eval
+	Net                             *nn.Network
 
 	data *nn.Splits
 	m    [2]nn.Metrics // by Split
 	have [2]bool
 }
 
-// Stopper is a stopping rule, in the manner of gonum/optimize's Converger.
-// The toolkit's rules are values of this package (TargetCount,
-// TargetSparsity, MaxRounds, Budget, ErrorRise); a program defines its own.
-// A Stopper may also have the methods
-//
-//	Needs() StopNeeds  // when it is asked and whether it undoes
-//	Left(*Status) int  // see Limiter
-//	Validate() error   // checked by Settings.Validate
-//
-// A resumed run (Settings.Resume) asks the rules again from the State, so
-// a rule that decides from its Status alone, as the toolkit's do, resumes
-// exactly; one that keeps state of its own must restore it itself.
+// Stopper is a stopping rule, in the manner of gonum/optimize's Converger:
+// the toolkit's are TargetCount, TargetSparsity, MaxRounds, Budget,
+// RoundBudget and ErrorRise. A Stopper may also have the methods Needs()
+// StopNeeds, Left(*Status) int (see Limiter) and Validate() error. A
+// resumed run asks the rules again from its State, so a rule that keeps
+// state of its own must restore it itself.
 type Stopper interface {
-	// Stop reports whether the rule holds, ending the run, and why, in a
-	// word or two (Result.Stopped; empty means StoppedRule).
+	// Stop reports whether the rule holds and why (Result.Stopped).
 	Stop(s *Status) (stop bool, reason string)
 }
 
-// StopFunc is a Stopper from a function, asked after pruning and after
-// retraining.
+// StopFunc is a Stopper from a function.
 type StopFunc func(s *Status) (bool, string)
 
 // Stop calls f.
 func (f StopFunc) Stop(s *Status) (bool, string) { return f(s) }
 
-// Point is a point of a run at which Run asks its stopping rules.
+// Point is a point of a round at which Run asks its rules. A rule that
+// holds BeforeRound ends the run without the round; BeforeRemoval (Next
+// holding the removal's prediction), without the removal; AfterRemoval,
+// after it. Every round is retrained unless a rule that undoes held.
 type Point int
 
 // The points, in the order a round meets them.
 const (
-	// BeforeRound is before a round starts: a rule that holds there ends
-	// the run without the round.
 	BeforeRound Point = iota + 1
-	// BeforeRemoval is before each removal, Status.Next holding its
-	// predicted ΔE: a rule that holds there ends the round without the
-	// removal; the round is still retrained.
 	BeforeRemoval
-	// AfterRemoval is after each removal: a rule that holds there ends the
-	// round, which is still retrained unless the rule undoes.
 	AfterRemoval
-	// AfterPruning is after the removals of a round, before its
-	// retraining.
 	AfterPruning
-	// AfterRetraining is after the retraining of a round.
 	AfterRetraining
 )
 
 var pointNames = [...]string{BeforeRound: "before-round", BeforeRemoval: "before-removal", AfterRemoval: "after-removal",
 	AfterPruning: "after-pruning", AfterRetraining: "after-retraining"}
 
-// String returns before-round, before-removal, after-removal,
-// after-pruning or after-retraining.
+// String returns the point's name, such as before-round.
 func (p Point) String() string {
 	if p < BeforeRound || p > AfterRetraining {
 		return fmt.Sprintf("Point(%d)", int(p))
@@ -117,32 +87,23 @@ func At(ps ...Point) Points {
 // Has reports whether p is in the set.
 func (s Points) Has(p Point) bool { return s&(1<<p) != 0 }
 
-// StopNeeds tells Run when to ask a Stopper and what a rule that holds
-// does, in the manner of gonum/optimize's Method.Needs. A Stopper without
-// a Needs method has the zero StopNeeds.
+// StopNeeds tells Run when to ask a Stopper (its zero value: AfterPruning
+// and AfterRetraining) and what a rule that holds does.
+//
+// Undo makes the rule one the result must satisfy: it is asked after every
+// removal and retraining, and the step at which it first holds is undone;
+// for Magnitude and OBD it is asked after the round's removals and the
+// longest prefix that satisfies it is found by bisection (so once it holds
+// it must hold for every longer prefix). Predictions refuses a saliency
+// that predicts no ΔE. Round makes a rule asked BeforeRemoval end only the
+// round, and the run after a round it ended before any removal.
 type StopNeeds struct {
-	// At is the set of points at which the rule is asked; the zero set
-	// means AfterPruning and AfterRetraining. It is not used with Undo.
-	At Points
-
-	// Undo makes the rule one the result must satisfy: it is asked after
-	// every removal and after every retraining, and the removal or the
-	// retraining at which it first holds is undone (see Settings). With a
-	// saliency that moves no other parameter (Magnitude, OBD) it is asked
-	// after the round's removals instead, and the longest prefix of them at
-	// which it does not hold is found by bisection, which assumes that once
-	// the rule holds it holds for every longer prefix.
-	Undo bool
-
-	// Predictions tells that the rule reads the predicted ΔE of the
-	// removals; Run refuses a saliency that predicts none.
-	Predictions bool
+	At                       Points
+	Undo, Predictions, Round bool
 }
 
-// Limiter is implemented by a Stopper that bounds the number of removals:
-// Left returns how many more the run may make before the rule holds. Run
-// limits every round to the least Left of its rules, asked at the start
-// of the round, so that the last round removes exactly what is left.
+// Limiter is a Stopper that bounds the removals: Run limits every round to
+// the least Left of its rules at the round's start.
 type Limiter interface {
 	Left(s *Status) int
 }
@@ -159,11 +120,8 @@ func needsOf(s Stopper) StopNeeds {
 	return n
 }
 
-// Metrics returns the metrics of the current network on the split sp,
-// evaluating them when Run has not: at BeforeRemoval and AfterRemoval
-// Now is not filled in, and a rule reads the current metrics through
-// Metrics. The metrics of a split absent from the data are zero. For a
-// Status made outside Run, Metrics returns those of Now.
+// Metrics returns the metrics of the current network on sp, evaluating
+// them when Run has not (zero for an absent split).
 func (s *Status) Metrics(sp Split) nn.Metrics {
 	if sp != TrainSplit && sp != ValidSplit {
 		panic(fmt.Sprintf("prune: Status.Metrics of %v", sp))
@@ -194,10 +152,8 @@ func (s *Status) setNow(now Eval) {
 	s.have = [2]bool{true, true}
 }
 
-// TargetCount is the rule that holds once the live parameters are at most
-// its value. It is asked before every round and limits each round (see
-// Limiter), so that the run ends with exactly that many live parameters
-// when enough are prunable. Its reason is StoppedTarget.
+// TargetCount holds once at most its number of parameters is live; asked
+// before every round, it limits each round so that the run ends on it.
 type TargetCount int
 
 // Stop reports whether s.Live ≤ t.
@@ -217,12 +173,8 @@ func (t TargetCount) Validate() error {
 	return nil
 }
 
-// TargetSparsity is the rule that holds once the fraction of pruned
-// parameters reaches its value f: for W parameters,
-//
-//	W − live ≥ ⌈f·W⌉,
-//
-// that is TargetCount(W − ⌈f·W⌉). Its reason is StoppedTarget.
+// TargetSparsity f holds once W − live ≥ ⌈f·W⌉ of the W parameters are
+// pruned, as TargetCount(W − ⌈f·W⌉).
 type TargetSparsity float64
 
 func (f TargetSparsity) count(total int) TargetCount {
@@ -246,8 +198,7 @@ func (f TargetSparsity) Validate() error {
 	return nil
 }
 
-// MaxRounds is the rule that holds once its number of rounds has been
-// completed. It is asked before every round; its reason is StoppedRounds.
+// MaxRounds holds, before a round, once its number of rounds is done.
 type MaxRounds int
 
 // Stop reports whether the round about to start, s.Round, is past n.
@@ -264,15 +215,9 @@ func (n MaxRounds) Validate() error {
 	return nil
 }
 
-// Budget is the ΔE budget: the rule holds before a removal whose
-// predicted ΔE would take the sum of the predicted ΔE of all removals kept
-// above it,
-//
-//	Σ ΔE_pred + ΔE_next > B,
-//
-// and the removal is not made. The sum is that of the run (Status.Predicted,
-// kept in State.Predicted), so a resumed run spends what is left. It needs a
-// saliency that predicts ΔE (OBD or OBS); its reason is StoppedBudget.
+// Budget holds before a removal that would take the sum of the predicted
+// ΔE of all removals kept (State.Predicted across a resume) above it,
+// Σ ΔE_pred + ΔE_next > B; the removal is not made.
 type Budget float64
 
 // Stop reports whether s.Predicted + s.Next > b.
@@ -291,28 +236,38 @@ func (b Budget) Validate() error {
 	return nil
 }
 
-// ErrorRise is the error-rise rule: it holds when the error e, the Measure
-// on the Split, has risen above that of the network given to Run by more
-// than Max,
-//
-//	e_now − e_start > Max
-//
-// (an absolute threshold; a NaN error holds too). e_start is read from
-// Status.Start, so the rule keeps no state of its own. It undoes (see
-// StopNeeds.Undo): the removal, or the retraining, that broke it is undone,
-// so the result is the last network that satisfied it. Its reason is
-// StoppedErrorRise.
+// RoundBudget is the ΔE budget of a round: it ends the round before a
+// removal that would take the sum of the round's predicted ΔE above it,
+// and the run (StoppedRoundBudget) when a round can remove nothing.
+type RoundBudget float64
+
+// Stop reports whether s.RoundPredicted + s.Next > b.
+func (b RoundBudget) Stop(s *Status) (bool, string) {
+	return s.RoundPredicted+s.Next > float64(b), StoppedRoundBudget
+}
+
+// Needs returns the point BeforeRemoval, with predictions, ending the round.
+func (RoundBudget) Needs() StopNeeds {
+	return StopNeeds{At: At(BeforeRemoval), Predictions: true, Round: true}
+}
+
+// Validate returns an error when b is not a non-negative number.
+func (b RoundBudget) Validate() error {
+	if !(b >= 0) || math.IsInf(float64(b), 1) {
+		return fmt.Errorf("round budget %v is not a non-negative number", float64(b))
+	}
+	return nil
+}
+
+// ErrorRise holds when the error, the Measure on the Split, has risen
+// above that of the network given to Run by more than Max (a NaN error
+// holds too), e_now − e_start > Max; it undoes (see StopNeeds), so the
+// result is the last network that satisfied it. AutoMeasure is resolved by
+// Run from the network and the training targets.
 type ErrorRise struct {
-	// Measure is the error watched; AutoMeasure is resolved by Run from
-	// the network and the training targets (see Measure).
 	Measure Measure
-
-	// Split is the split watched, default TrainSplit; ValidSplit needs
-	// validation data.
-	Split Split
-
-	// Max is the largest rise allowed; zero allows none.
-	Max float64
+	Split   Split
+	Max     float64
 }
 
 // errorOf returns the error of m under e's measure.
@@ -384,6 +339,9 @@ func (s *Settings) stoppers() []Stopper {
 	}
 	if s.Budget > 0 {
 		list = append(list, Budget(s.Budget))
+	}
+	if s.RoundBudget > 0 {
+		list = append(list, RoundBudget(s.RoundBudget))
 	}
 	if max, on := s.rise(); on {
 		list = append(list, ErrorRise{Measure: s.ErrorMeasure, Split: s.ErrorSplit, Max: max})

@@ -107,6 +107,8 @@ func TestStopperValuesMatchFields(t *testing.T) {
 			prune.Settings{PerRound: 2, Stoppers: []prune.Stopper{prune.MaxRounds(3)}}, prune.StoppedRounds},
 		{"budget", prune.Settings{Method: prune.OBD{}, PerRound: 4, Budget: 0.2},
 			prune.Settings{Method: prune.OBD{}, PerRound: 4, Stoppers: []prune.Stopper{prune.Budget(0.2)}}, prune.StoppedBudget},
+		{"round-budget", prune.Settings{Method: prune.OBD{}, RoundBudget: 0.05, MaxRounds: 4},
+			prune.Settings{Method: prune.OBD{}, MaxRounds: 4, Stoppers: []prune.Stopper{prune.RoundBudget(0.05)}}, prune.StoppedRoundBudget},
 		{"error-rise-obs", prune.Settings{PerRound: 3, ErrorRise: 0.02, ErrorMeasure: prune.MeanLoss},
 			prune.Settings{PerRound: 3, Stoppers: []prune.Stopper{prune.ErrorRise{Measure: prune.MeanLoss, Max: 0.02}}}, prune.StoppedErrorRise},
 		{"error-rise-magnitude-valid", prune.Settings{Method: prune.Magnitude{}, PerRound: 5, ErrorRise: 0.05, ErrorSplit: prune.ValidSplit},

@@ -7,124 +7,83 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/secondorder/prune/internal/atomicfile"
-	"github.com/secondorder/prune/modelio"
-	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
+	"github.com/urfave/cli/v2"
 )
 
 // checkpoint is the content of checkpoint.json: the run's manifest (its
-// inputs and settings), its state after the last complete round and the
-// network at that point as a prune-mlp/1 object. It is replaced atomically
-// after every round, so that a killed run loses at most the round it was
-// in.
+// inputs and the flags that decide it), the engine's state after the last
+// complete round, its network included, and what the report needs besides.
+// It is replaced atomically after every round, so that a killed run loses
+// at most the round it was in.
 type checkpoint struct {
-	Format   string   `json:"format"`
-	Manifest manifest `json:"manifest"`
-	State    runState `json:"state"`
-	// Engine is the state of prune.Run, its network included, for a run
-	// in rounds; Model is the network of a --layerwise run.
-	Engine *prune.State    `json:"engine,omitempty"`
-	Model  json.RawMessage `json:"model,omitempty"`
+	Format   string       `json:"format"`
+	Manifest manifest     `json:"manifest"`
+	State    runState     `json:"state"`
+	Engine   *prune.State `json:"engine"`
 }
 
-// checkpoint writes the checkpoint of the state after the last complete
-// round, with the network lp.cur and the state of the generators.
+// runState is what a checkpoint holds besides the engine's state.
+type runState struct {
+	// LiveBefore counts the live parameters of the model given.
+	LiveBefore int           `json:"live_before"`
+	Layerwise  []layerRecord `json:"layerwise,omitempty"`
+	// HistoryGroups, when set, sums up the removals of the rounds of
+	// which the engine's history keeps only those that a report of any
+	// longer history lists or draws (see compactHistory).
+	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
+}
+
+// drawn reports whether curve.png or dE.png draw the removal s: one kept,
+// with the training loss after it or with both a predicted and a real ΔE.
+func drawn(s stepRecord) bool {
+	finite := func(x jnum) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+	return !s.Undone && (!math.IsNaN(float64(s.Loss)) || finite(s.Predicted) && finite(s.Real))
+}
+
+// checkpoint writes the checkpoint of the engine's state. Unless
+// --full-history is given, a history longer than a report lists is kept
+// compact: the removals that the report of any longer history lists or its
+// charts draw, and the sums of the others by round and layer.
 func (lp *pruneLoop) checkpoint() error {
-	ck := checkpoint{Format: checkpointFormat, Manifest: lp.p.manifest, State: lp.st, Engine: lp.engine}
-	if lp.engine != nil {
-		// The engine's state holds the network, the history and the
-		// generators.
-		ck.State = runState{Params: lp.st.Params, LiveBefore: lp.st.LiveBefore, Start: lp.st.Start, Stopped: lp.engine.Stopped}
-	} else {
-		var err error
-		if ck.State.RetrainRNG, err = lp.p.retrainSrc.MarshalBinary(); err != nil {
-			return err
+	p := lp.p
+	st := *lp.engine
+	ck := checkpoint{Format: checkpointFormat, Manifest: p.manifest, Engine: &st,
+		State: runState{LiveBefore: p.liveBefore, Layerwise: lp.layers, HistoryGroups: p.prior}}
+	if !p.fullHistory {
+		steps := stepRecords(st.History)
+		if listed, sample, groups := compactHistory(steps, p.prior, false); sample != nil {
+			listedAt := make(map[int]bool, len(listed))
+			for _, s := range listed {
+				listedAt[s.Step] = true
+			}
+			st.History = nil
+			for i, s := range lp.engine.History {
+				if listedAt[s.Step] || drawn(steps[i]) {
+					st.History = append(st.History, s)
+				}
+			}
+			ck.State.HistoryGroups = groups
 		}
-		if ck.State.ProbeRNG, err = lp.p.probeSrc.MarshalBinary(); err != nil {
-			return err
-		}
-		// The report of a finished run that needs no more than its compact
-		// history is written again from it, so that the checkpoint is
-		// about the size of the model.
-		if lp.st.Stopped != "" && lp.st.HistorySample == nil && !lp.p.fullHistory && !chartsNeedFullHistory(lp.st.History) {
-			listed, sample, groups := compactHistory(lp.st.History, false)
-			ck.State.History, ck.State.HistorySample, ck.State.HistoryGroups = listed, sample, groups
-		}
-		var model bytes.Buffer
-		if err := modelio.WriteJSON(&model, lp.cur); err != nil {
-			return fmt.Errorf("checkpoint: %v", err)
-		}
-		ck.Model = model.Bytes()
 	}
-	// Compact: the checkpoint is read by the program, and its history
-	// is most of it.
 	data, err := json.Marshal(ck)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %v", err)
 	}
-	if err := os.MkdirAll(lp.p.reportDir, 0o755); err != nil {
-		return fmt.Errorf("--report %s: %v", lp.p.reportDir, err)
+	if err := os.MkdirAll(p.reportDir, 0o755); err != nil {
+		return fmt.Errorf("--report %s: %v", p.reportDir, err)
 	}
-	path := filepath.Join(lp.p.reportDir, checkpointFile)
+	path := filepath.Join(p.reportDir, checkpointFile)
 	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("checkpoint %s: %v", path, err)
 	}
-	return nil
-}
-
-// resumeFlags lists the flags that may be given with --resume: they do not
-// change the result.
-var resumeFlags = map[string]bool{"resume": true, "output": true, "overwrite": true, "json": true, "quiet": true, "max-memory": true}
-
-// checkResumedSettings checks the settings of a checkpoint as strictly as
-// the flags that gave them: they are turned back into flags, checked again,
-// and must come back unchanged.
-func checkResumedSettings(set runSettings) error {
-	o := runOptions{
-		Model: set.Model, Act: set.Act, Loss: set.Loss, Method: set.Method, Curvature: set.Curvature,
-		Damping: set.Damping, Alpha: set.Alpha, Probes: set.Probes, Layerwise: set.Layerwise,
-		Objective: set.Objective, StopErrorRise: set.StopErrorRise, ErrorMeasure: set.ErrorMeasure, ErrorSplit: set.ErrorSplit,
-		TargetWeights: set.TargetWeights, TargetSparsity: set.TargetSparsity, Budget: set.Budget, MaxRounds: set.MaxRounds,
-		PerRound: set.PerRound, Fraction: set.Fraction, RebuildEvery: set.RebuildEvery,
-		PerLayer: set.PerLayer, ProtectBiases: set.ProtectBiases,
-		AuditRows: set.AuditRows, AuditRemovals: set.AuditRemovals, NoAudit: set.NoAudit,
-		Output: set.Output, Report: set.Report,
-	}
-	if o.AuditRows == prune.AuditAll && o.AuditRemovals == prune.AuditAll {
-		o.AuditRows, o.AuditRemovals, o.AuditAll = 0, 0, true
-	}
-	if set.Fraction > 0 && set.PerRound > 0 {
-		return errors.New(`"per_round" and "fraction" exclude each other`)
-	}
-	again, err := checkRunOptions(o)
-	if err != nil {
-		return err
-	}
-	again.Data, again.Retrain, again.ObjectiveDecay = set.Data, set.Retrain, set.ObjectiveDecay
-	a, _ := json.Marshal(again)
-	b, _ := json.Marshal(set)
-	if !bytes.Equal(a, b) {
-		return fmt.Errorf("they are not what the flags they stand for give: %s, want %s", b, a)
-	}
-	if err := set.Data.check(); err != nil {
-		return err
-	}
-	if !(set.ObjectiveDecay >= 0) || math.IsInf(set.ObjectiveDecay, 1) {
-		return fmt.Errorf("objective weight decay %v is not a non-negative number", set.ObjectiveDecay)
-	}
-	if set.Retrain != nil {
-		if _, err := trainSettingsOf(*set.Retrain); err != nil {
-			return fmt.Errorf("retraining: %v", err)
-		}
-	}
+	lp.checkpoints++
 	return nil
 }
 
@@ -148,13 +107,9 @@ func readCheckpoint(dir string) (*checkpoint, error) {
 	return ck, nil
 }
 
-// checkpointFormat1 is the format of the checkpoints of earlier versions,
-// which held the history of a run in rounds but not the engine's state.
-const checkpointFormat1 = "prune-checkpoint/1"
-
-// decodeCheckpoint decodes the content of a checkpoint file and checks
-// its format and that it holds a network; its errors follow the file's
-// name.
+// decodeCheckpoint decodes the content of a checkpoint file and checks its
+// format and that it holds the engine's state; its errors follow the
+// file's name.
 func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	var head struct {
 		Format string `json:"format"`
@@ -164,7 +119,7 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	}
 	switch head.Format {
 	case checkpointFormat:
-	case checkpointFormat1:
+	case "prune-checkpoint/1", "prune-checkpoint/2":
 		return nil, fmt.Errorf("has format %q, written by an earlier version of the toolkit, which this version cannot resume (%q holds the engine's state): run the command again with --overwrite to start over", head.Format, checkpointFormat)
 	default:
 		return nil, fmt.Errorf("has format %q, want %q", head.Format, checkpointFormat)
@@ -178,88 +133,63 @@ func decodeCheckpoint(data []byte) (*checkpoint, error) {
 	if dec.More() {
 		return nil, errors.New("is not a checkpoint: data after its JSON object")
 	}
-	if len(ck.Model) == 0 && ck.Engine == nil {
-		return nil, errors.New("holds no model")
+	if ck.Engine == nil {
+		return nil, errors.New("holds no engine state: run the command again to start over")
 	}
-	if ck.State.HistorySample != nil && ck.State.HistorySample.Kept != len(ck.State.History) {
-		return nil, fmt.Errorf("holds %d removals, its history sample says %d", len(ck.State.History), ck.State.HistorySample.Kept)
+	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted", "rule"}, ck.Engine.Stopped) {
+		return nil, fmt.Errorf("has the unknown stop reason %q", ck.Engine.Stopped)
 	}
 	return &ck, nil
 }
 
-// prepareResume checks the options of --resume and loads the checkpoint,
-// the data and, to check them, the inputs. It creates no file.
-func prepareResume(o runOptions) (*runPlan, error) {
+// prepareResume decodes the flags recorded in the checkpoint of --resume as
+// a new run decodes its own, loads the data and checks the inputs against
+// their recorded SHA-256. It creates no file.
+func prepareResume(c *cli.Context) (*runPlan, error) {
+	dir := c.String("resume")
 	var refused []string
-	for name := range o.Given {
-		if !resumeFlags[name] {
+	for _, f := range runFlags() {
+		if name := f.Names()[0]; c.IsSet(name) && !resumeFlags[name] {
 			refused = append(refused, "--"+name)
 		}
 	}
 	if len(refused) > 0 {
-		sort.Strings(refused)
 		return nil, &usageError{Flag: strings.TrimPrefix(refused[0], "--"),
-			Msg: fmt.Sprintf("%s cannot be given with --resume: a resumed run takes its settings from %s", strings.Join(refused, ", "), filepath.Join(o.Resume, checkpointFile))}
+			Msg: fmt.Sprintf("%s cannot be given with --resume: a resumed run takes its settings from %s", strings.Join(refused, ", "), filepath.Join(dir, checkpointFile))}
 	}
-	limit, err := parseMaxMemory(o.MaxMemory)
+	limit, err := parseMaxMemory(c.String("max-memory"))
 	if err != nil {
 		return nil, err
 	}
-	ck, err := readCheckpoint(o.Resume)
+	ck, err := readCheckpoint(dir)
 	if err != nil {
 		return nil, err
 	}
-	where := filepath.Join(o.Resume, checkpointFile)
-	if !ck.Manifest.Settings.Layerwise && ck.Engine == nil && ck.State.Stopped == "" {
-		return nil, fmt.Errorf("--resume %s: the checkpoint holds no engine state (it was written by an earlier version of the toolkit); run the command again to start over", where)
+	where := filepath.Join(dir, checkpointFile)
+	set := ck.Manifest.Settings
+	rc, err := runFlagContext(set.Flags, "--output", set.Output)
+	var p *runPlan
+	if err == nil {
+		p, err = readRun(rc)
 	}
-	var net *nn.Network
-	if ck.Engine != nil {
-		net = ck.Engine.Net
-	} else if net, err = modelio.ReadJSON(bytes.NewReader(ck.Model)); err != nil {
-		return nil, fmt.Errorf("--resume %s: model: %v", where, err)
+	if err != nil {
+		return nil, fmt.Errorf("--resume %s: the settings recorded are invalid: %v", where, err)
 	}
+	p.reportDir, p.resumed, p.liveBefore = dir, ck.Engine.Rounds, ck.State.LiveBefore
+	p.limit, p.settings.MaxBytes = limit, limit
+	if p.layerwise != nil {
+		p.layerwise.MaxBytes = limit
+	}
+	if c.IsSet("output") {
+		if err := checkModelName("output", c.String("output")); err != nil {
+			return nil, err
+		}
+		p.output = c.String("output")
+	}
+	net := ck.Engine.Net
 	if net.Meta != nil {
 		net.Meta = metaValue(net.Meta).(map[string]any)
 	}
-	set := ck.Manifest.Settings
-	if err := checkResumedSettings(set); err != nil {
-		return nil, fmt.Errorf("--resume %s: the settings recorded are invalid: %v", where, err)
-	}
-	p := &runPlan{set: set, manifest: ck.Manifest, limit: limit, net: net, state: ck.State, resumed: ck.State.Rounds,
-		output: set.Output, reportDir: o.Resume}
-	if o.Output != "" {
-		if err := checkModelName("output", o.Output); err != nil {
-			return nil, err
-		}
-		p.output = o.Output
-	}
-	if p.state.History == nil {
-		p.state.History = []stepRecord{}
-	}
-	if p.state.RoundList == nil {
-		p.state.RoundList = []roundRecord{}
-	}
-	if p.state.Issues == nil {
-		p.state.Issues = []issueRecord{}
-	}
-	if ck.Engine != nil {
-		// prune.Run sets the generators to the states of the engine.
-		p.engine = ck.Engine
-		p.resumed = ck.Engine.Rounds
-		p.state.Stopped = ck.Engine.Stopped
-		p.retrainSrc = rand.NewPCG(set.Data.Seed, streamRetrain)
-		p.probeSrc = rand.NewPCG(set.Data.Seed, streamHutch)
-	} else {
-		p.retrainSrc, p.probeSrc = &rand.PCG{}, &rand.PCG{}
-		if err := p.retrainSrc.UnmarshalBinary(ck.State.RetrainRNG); err != nil {
-			return nil, fmt.Errorf("--resume %s: retraining generator: %v", where, err)
-		}
-		if err := p.probeSrc.UnmarshalBinary(ck.State.ProbeRNG); err != nil {
-			return nil, fmt.Errorf("--resume %s: probe generator: %v", where, err)
-		}
-	}
-
 	// The inputs must be those the run started with; the model itself is
 	// not read again and may be gone.
 	var inputs []string
@@ -270,25 +200,24 @@ func prepareResume(o runOptions) (*runPlan, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("--resume %s: %v", o.Resume, err)
+			return nil, fmt.Errorf("--resume %s: %v", dir, err)
 		}
 		if f.SHA256 != in.SHA256 {
-			return nil, fmt.Errorf("--resume %s: the %s %s has changed since the run started (SHA-256 %s, recorded %s)", o.Resume, in.Role, in.Path, f.SHA256, in.SHA256)
+			return nil, fmt.Errorf("--resume %s: the %s %s has changed since the run started (SHA-256 %s, recorded %s)", dir, in.Role, in.Path, f.SHA256, in.SHA256)
 		}
 	}
-	if err := checkRunOutputs(p.output, p.reportDir, o.Overwrite, set.Output, inputs); err != nil {
+	if err := checkRunOutputs(p.output, p.reportDir, c.Bool("overwrite"), set.Output, inputs); err != nil {
 		return nil, err
 	}
-	if err := p.loadData(net); err != nil {
+	p.data, p.dataGiven = set.Data, nil
+	if err := p.resolve(net); err != nil {
 		return nil, err
 	}
-	if p.state.Stopped == "" {
-		if err := checkRunMemory(set, net, limit); err != nil {
+	if ck.Engine.Stopped == "" {
+		if err := checkMemory(p.method, p.layerwise != nil, net, p.splits.Train.X, p.splits.Train.Y, limit); err != nil {
 			return nil, err
 		}
 	}
-	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted", "rule"}, p.state.Stopped) {
-		return nil, fmt.Errorf("--resume %s: unknown stop reason %q", where, p.state.Stopped)
-	}
+	p.net, p.engine, p.prior, p.layers2, p.manifest = net, ck.Engine, ck.State.HistoryGroups, ck.State.Layerwise, ck.Manifest
 	return p, nil
 }

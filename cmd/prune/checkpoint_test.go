@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/secondorder/prune/internal/atomicfile"
-	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -43,19 +42,18 @@ func TestRunCheckpointUnderLock(t *testing.T) {
 	dir := t.TempDir()
 	report := filepath.Join(dir, "rep")
 	checked := 0
-	o := runOptions{Model: model, TargetWeights: 30, PerRound: 4, Output: filepath.Join(dir, "p.json"), Report: report, Quiet: true,
-		afterRound: func(int) {
-			if _, err := os.Stat(filepath.Join(report, checkpointFile)); err != nil {
-				t.Errorf("no checkpoint after a round: %v", err)
-			}
-			l, err := atomicfile.TryLock(report)
-			if !errors.Is(err, atomicfile.ErrLocked) {
-				t.Errorf("the report directory's lock was free while its checkpoint was written: %v", err)
-			}
-			l.Unlock()
-			checked++
-		}}
-	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+	h := runHooks{afterRound: func(int) {
+		if _, err := os.Stat(filepath.Join(report, checkpointFile)); err != nil {
+			t.Errorf("no checkpoint after a round: %v", err)
+		}
+		l, err := atomicfile.TryLock(report)
+		if !errors.Is(err, atomicfile.ErrLocked) {
+			t.Errorf("the report directory's lock was free while its checkpoint was written: %v", err)
+		}
+		l.Unlock()
+		checked++
+	}}
+	if err, _, stderr := runTest(t, context.Background(), h, "--model", model, "--target-weights", "30", "--per-round", "4", "-o", filepath.Join(dir, "p.json"), "--report", report, "-q"); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr)
 	}
 	if checked == 0 {
@@ -75,36 +73,29 @@ func TestReadCheckpointFormat1(t *testing.T) {
 	}
 }
 
-// checkpointSeeds returns a checkpoint of a run in rounds (with the
-// engine's state) and of a finished layer-wise run with a compact history,
-// built without running, so that fuzzing starts at once.
+// checkpointSeeds returns a checkpoint of a run in rounds and of a
+// finished layer-wise run with a compact history, built without running,
+// so that fuzzing starts at once.
 func checkpointSeeds(f *testing.F) [][]byte {
 	net, err := nn.New([]int{3, 2, 1}, []nn.Activation{nn.Tanh, nn.Sigmoid}, nn.BCE)
 	if err != nil {
 		f.Fatal(err)
 	}
 	net.Init(rand.NewPCG(1, 2))
-	var model bytes.Buffer
-	if err := modelio.WriteJSON(&model, net); err != nil {
-		f.Fatal(err)
-	}
-	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Seed: 1}, Method: "obs", Curvature: "exact", Damping: ptr(1e-4),
-		Objective: "trained", TargetSparsity: 0.5, Fraction: 0.1, Output: "p.json", Report: "rep"}
-	steps := []stepRecord{{Step: 1, Round: 1, Index: 0, Name: "W0[0][0]", Saliency: 0.5, Predicted: 0.5, Real: jnum(math.NaN()), Loss: jnum(math.NaN()), Error: jnum(math.NaN()), Live: 10}}
-	rounds := []roundRecord{{Round: 1, Removed: 1, Live: 10, Predicted: 0.5, Real: 0.25, Damping: 1e-4}}
-	state := runState{Rounds: 1, Steps: 1, Params: 11, LiveBefore: 11, History: steps, RoundList: rounds, Issues: []issueRecord{}}
+	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Seed: 1}, Flags: map[string]string{"per-round": "1"},
+		Objective: "trained", Output: "p.json", Report: "rep"}
 	engine := &prune.State{Net: net, Rounds: 1, Steps: 1, History: []prune.Step{{Step: 1, Round: 1, Index: 0, Live: 10}},
 		RoundList: []prune.Round{{Round: 1, Removed: 1, Live: 10}}}
 	lw := set
-	lw.Layerwise, lw.Fraction, lw.Damping, lw.Curvature, lw.Objective = true, 0, ptr(0.01), "", ""
-	lwState := state
-	lwState.Stopped = "target"
-	lwState.HistorySample = &historySample{Kept: 1, Of: 3000, Every: 3}
-	lwState.HistoryGroups = []historyGroup{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: jnum(math.NaN())}}
+	lw.Flags = map[string]string{"layerwise": "true"}
+	lwEngine := *engine
+	lwEngine.Stopped = "target"
+	lwState := runState{LiveBefore: 11, Layerwise: []layerRecord{{Layer: 0, Method: "obs"}},
+		HistoryGroups: []historyGroup{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: jnum(math.NaN())}}}
 	var seeds [][]byte
 	for _, ck := range []checkpoint{
-		{Format: checkpointFormat, Manifest: manifest{Settings: set}, State: state, Engine: engine},
-		{Format: checkpointFormat, Manifest: manifest{Settings: lw}, State: lwState, Model: model.Bytes()},
+		{Format: checkpointFormat, Manifest: manifest{Settings: set}, State: runState{LiveBefore: 11}, Engine: engine},
+		{Format: checkpointFormat, Manifest: manifest{Settings: lw}, State: lwState, Engine: &lwEngine},
 	} {
 		b, err := json.Marshal(ck)
 		if err != nil {
@@ -119,15 +110,14 @@ func checkpointSeeds(f *testing.F) [][]byte {
 }
 
 // FuzzReadCheckpoint decodes crafted checkpoints as --resume does: the
-// file, the engine's state (prune.State), the network and the settings.
-// Nothing may panic, and what decodes is written back to the same
+// file, the engine's state (prune.State), the network and the recorded
+// flags. Nothing may panic, and what decodes is written back to the same
 // checkpoint.
 func FuzzReadCheckpoint(f *testing.F) {
 	for _, s := range checkpointSeeds(f) {
 		f.Add(s)
 	}
-	f.Add([]byte(`{"format":"prune-checkpoint/2","model":{}}`))
-	f.Add([]byte(`{"format":"prune-checkpoint/2","engine":{"Format":"prune-state/1"}}`))
+	f.Add([]byte(`{"format":"prune-checkpoint/3","engine":{"Format":"prune-state/1"}}`))
 	f.Add([]byte(`{"format":"prune-checkpoint/1"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<20 {
@@ -137,11 +127,8 @@ func FuzzReadCheckpoint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_ = checkResumedSettings(ck.Manifest.Settings)
-		if ck.Engine == nil {
-			if _, err := modelio.ReadJSON(bytes.NewReader(ck.Model)); err != nil {
-				return
-			}
+		if c, err := runFlagContext(ck.Manifest.Settings.Flags, "--model", "m.json", "-o", "p.json"); err == nil {
+			_, _ = readRun(c)
 		}
 		again, err := json.Marshal(ck)
 		if err != nil {
@@ -166,8 +153,12 @@ func TestDescribeLayerwise(t *testing.T) {
 		"obd":       "layer-wise OBD, ρ = 0.01",
 		"obs":       "layer-wise OBS (OBC or SparseGPT), ρ = 0.01",
 	} {
-		if got := (runSettings{Layerwise: true, Method: method, Damping: ptr(0.01)}).describe(); got != want {
-			t.Errorf("%s: %q, want %q", method, got, want)
+		c, err := runFlagContext(nil, "--model", "m.json", "-o", "p.json", "--layerwise", "--method", method, "--damping", "0.01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := readRun(c); err != nil || p.method.desc != want {
+			t.Errorf("%s: %q (%v), want %q", method, p.method.desc, err, want)
 		}
 	}
 	model := monksModelFile(t)
@@ -175,5 +166,32 @@ func TestDescribeLayerwise(t *testing.T) {
 	code, stdout, stderr := runArgs("run", "--model", model, "-o", out, "--layerwise", "--method", "magnitude", "--target-sparsity", "0.5")
 	if code != 0 || strings.Contains(stdout+stderr, "ρ") || !strings.Contains(stdout, "with layer-wise magnitude on") {
 		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// The checkpoint records every flag that decides the outputs, --layers,
+// --torch-masks and --full-history included, and --resume decodes them
+// again.
+func TestCheckpointRecordsOutputFlags(t *testing.T) {
+	model := monksModelFile(t)
+	dir := t.TempDir()
+	report := filepath.Join(dir, "rep")
+	if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "--max-rounds", "1", "--full-history", "--torch-masks", "plain",
+		"-o", filepath.Join(dir, "p.json"), "--report", report, "-q"); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	ck, err := readCheckpoint(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ck.Manifest.Settings.Flags; f["full-history"] != "true" || f["torch-masks"] != "plain" || f["max-rounds"] != "1" {
+		t.Errorf("recorded flags %v", f)
+	}
+	c, err := runFlagContext(map[string]string{"layers": "fc1,fc2", "torch-masks": "plain", "full-history": "true"}, "--model", "m.npz", "-o", "p.npz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := readRun(c); err != nil || p.layers != "fc1,fc2" || p.torchMasks != "plain" || !p.fullHistory {
+		t.Errorf("decoded %+v, %v", p, err)
 	}
 }

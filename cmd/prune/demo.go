@@ -89,20 +89,26 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "MONK-1: %d training examples drawn by seed %d, the %d examples of the domain as the test set\n",
 		splits.Train.Len(), o.Seed, splits.Test.Len())
 	fmt.Fprintf(stdout, "training %s (%s; %s) by L-BFGS with weight decay %g …\n", demoArch, strings.ReplaceAll(demoAct, ",", ", "), demoLoss, demoWeightDecay)
-	err = runTrain(ctx, trainOptions{
-		Data: data, Arch: demoArch, Act: demoAct, Loss: demoLoss, Output: model, Overwrite: true,
-		Optimizer: demoOptimizer, Epochs: demoIterations, WeightDecay: demoWeightDecay, Quiet: true,
-	}, io.Discard, stderr)
+	tc, err := flagContext(trainCommand().Flags, nil, "--data", demoData, "--seed", fmt.Sprint(o.Seed), "--arch", demoArch, "--act", demoAct,
+		"--loss", demoLoss, "-o", model, "--overwrite", "--optimizer", demoOptimizer, "--epochs", fmt.Sprint(demoIterations),
+		"--weight-decay", fmt.Sprint(demoWeightDecay), "--quiet")
+	if err == nil {
+		err = runTrain(ctx, tc, io.Discard, stderr)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "pruning with Optimal Brain Surgeon (exact Hessian), one parameter at a time, while the training misclassification does not rise …")
-	res, err := doRun(ctx, runOptions{
-		Model: model, Data: data, DataGiven: map[string]bool{"data": true, "seed": true},
-		Method: "obs", Curvature: "exact", PerRound: 1,
-		StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification",
-		Output: pruned, Report: report, Overwrite: true, Quiet: o.Quiet,
-	}, stderr)
+	args := []string{"--model", model, "--data", demoData, "--seed", fmt.Sprint(o.Seed), "--method", "obs", "--curvature", "exact", "--per-round", "1",
+		"--stop-error-rise", "0", "--error-measure", "misclassification", "-o", pruned, "--report", report, "--overwrite"}
+	if o.Quiet {
+		args = append(args, "--quiet")
+	}
+	rc, err := runFlagContext(nil, args...)
+	if err != nil {
+		return err
+	}
+	res, err := doRun(ctx, rc, stderr, runHooks{})
 	if err != nil {
 		return err
 	}

@@ -18,20 +18,10 @@ func maxCSVSizeFlag() cli.Flag {
 // parseMaxCSVSize parses --max-csv-size: empty for the default, "off" for
 // no limit (−1).
 func parseMaxCSVSize(s string) (int64, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "":
+	if strings.TrimSpace(s) == "" {
 		return 0, nil
-	case "off", "none":
-		return -1, nil
 	}
-	b, err := sysmem.ParseBytes(s)
-	if err != nil {
-		return 0, flagValueError("max-csv-size", s, memoryFlagError(err))
-	}
-	if b <= 0 {
-		return 0, flagErrorf("max-csv-size", "%q: must be positive (or off)", s)
-	}
-	return b, nil
+	return parseSizeFlag("max-csv-size", s)
 }
 
 // defaultMemoryText describes the default of --max-memory: the limit and

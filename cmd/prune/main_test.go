@@ -321,7 +321,11 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestUsageErrorType(t *testing.T) {
-	err := runTrain(context.Background(), trainOptions{Data: dataOptions{Name: "monks1", Seed: 1}, Arch: "17-x-1", Output: filepath.Join(t.TempDir(), "m.json")}, &bytes.Buffer{}, &bytes.Buffer{})
+	c, err := flagContext(trainCommand().Flags, nil, "--data", "monks1", "--arch", "17-x-1", "-o", filepath.Join(t.TempDir(), "m.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = runTrain(context.Background(), c, &bytes.Buffer{}, &bytes.Buffer{})
 	var u *usageError
 	if !errors.As(err, &u) || u.Flag != "arch" {
 		t.Fatalf("err = %v, want a usage error for --arch", err)

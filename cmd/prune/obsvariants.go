@@ -1,16 +1,343 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
+	"gonum.org/v1/gonum/mat"
 )
+
+// methodFlags are the flags that choose a saliency, shared by run and
+// saliency.
+type methodFlags struct {
+	Method, Curvature, Objective, Block string
+	Damping                             *float64 // nil when not given
+	Alpha                               float64
+	Probes, Samples                     int
+}
+
+// readMethodFlags reads the method flags of c.
+func readMethodFlags(c *cli.Context) methodFlags {
+	f := methodFlags{Method: c.String("method"), Curvature: c.String("curvature"), Objective: c.String("objective"), Block: c.String("block"),
+		Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Samples: c.Int("samples")}
+	if c.IsSet("damping") {
+		f.Damping = ptr(c.Float64("damping"))
+	}
+	return f
+}
+
+// method is a saliency decoded from its flags.
+type method struct {
+	name, curvature string // obs, obd or magnitude; the curvature's name
+	saliency        prune.Saliency
+	objective       prune.Objective
+	desc            string // such as "OBS (exact Hessian, λ = 0.0001)"
+}
+
+// methodCurvatures lists the curvatures of each method, from the registry
+// of hessian.Kinds; the first is the default.
+var methodCurvatures = map[string][]string{
+	"obs": kindNamesWhere(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly || k.LowRank }),
+	"obd": kindNamesWhere(func(k hessian.Kind) bool { return k.Diagonal }),
+}
+
+func kindNamesWhere(keep func(hessian.Kind) bool) []string {
+	var names []string
+	for _, k := range hessian.Kinds() {
+		if keep(k) {
+			names = append(names, k.Name)
+		}
+	}
+	return names
+}
+
+// Names of the curvatures in descriptions.
+var (
+	obsNames = map[string]string{"exact": "exact Hessian", "gn": "Gauss–Newton matrix", "fisher": "Fisher matrix"}
+	obdNames = map[string]string{"exact": "exact diagonal", "gn": "Gauss–Newton diagonal", "fisher": "Fisher diagonal",
+		"diag-bl": "Becker–LeCun diagonal", "diag-lm": "Levenberg–Marquardt diagonal"}
+)
+
+// decode returns the saliency of the flags; src draws its samples.
+func (f methodFlags) decode(src rand.Source) (method, error) {
+	m := method{name: strings.ToLower(cmpOr(f.Method, "obs"))}
+	curvs, ok := methodCurvatures[m.name]
+	if !ok && m.name != "magnitude" {
+		return m, flagErrorf("method", "%q: want obs, obd or magnitude", f.Method)
+	}
+	applies := func(cond bool, flag, msg string) error {
+		if cond {
+			return flagErrorf(flag, "applies %s", msg)
+		}
+		return nil
+	}
+	if m.name == "magnitude" {
+		for _, g := range []struct {
+			name string
+			set  bool
+		}{{"curvature", f.Curvature != ""}, {"objective", f.Objective != ""}, {"damping", f.Damping != nil}, {"alpha", f.Alpha != 0},
+			{"probes", f.Probes != 0}, {"samples", f.Samples != 0}, {"block", f.Block != ""}} {
+			if err := applies(g.set, g.name, "to --method obs and obd, not magnitude"); err != nil {
+				return m, err
+			}
+		}
+		m.saliency, m.desc = prune.Magnitude{}, "magnitude"
+		return m, nil
+	}
+	c := strings.ToLower(f.Curvature)
+	if m.name == "obd" && c == "diag" {
+		c = "exact"
+	}
+	if c == "" {
+		c = curvs[0]
+	} else if !slices.Contains(curvs, c) {
+		return m, flagErrorf("curvature", "%q: --method %s takes %s", f.Curvature, m.name, orList(curvs))
+	}
+	m.curvature = c
+	var err error
+	if m.objective, err = prune.ParseObjective(cmpOr(strings.ToLower(f.Objective), "trained")); err != nil {
+		return m, flagErrorf("objective", "%q: want trained, gradient or loss", f.Objective)
+	}
+	kind, _ := hessian.KindNamed(c)
+	pc, _ := prune.ParseCurvature(c)
+	block := strings.ToLower(strings.TrimSpace(f.Block))
+	damping := prune.DefaultDamping
+	if f.Damping != nil {
+		damping = *f.Damping
+	}
+	for _, e := range []error{
+		applies(f.Alpha != 0 && c != "recursive", "alpha", "only to --method obs --curvature recursive"),
+		applies(f.Probes != 0 && c != "hutchinson", "probes", "only to --method obd --curvature hutchinson"),
+		applies(f.Damping != nil && (m.name == "obd" || c == "recursive"), "damping", "to --method obs with --curvature exact, gn, fisher, fisher-lowrank or gn-lowrank, and to --layerwise"),
+		applies(block != "" && (m.name != "obs" || !kind.Dense), "block", "to --method obs with --curvature exact, gn or fisher"),
+		applies(f.Samples != 0 && !kind.LowRank && block == "", "samples", "to --method obs with --curvature fisher-lowrank or gn-lowrank, and to --block"),
+	} {
+		if e != nil {
+			return m, e
+		}
+	}
+	if (kind.LowRank || block != "") && m.objective == prune.GradientObjective {
+		return m, flagErrorf("objective", "gradient applies to OBS on a dense curvature and OBD, not to --curvature %s or --block (use trained or loss)", c)
+	}
+	if !(damping >= 0) || math.IsInf(damping, 1) {
+		return m, flagErrorf("damping", "%v: must be a finite number not below 0", damping)
+	}
+	if damping == 0 {
+		damping = prune.NoDamping
+	}
+	switch {
+	case m.name == "obd":
+		m.saliency = prune.OBD{Curvature: pc, Probes: f.Probes, Src: src}
+		m.desc = "OBD (" + obdNames[c] + ")"
+		if c == "hutchinson" {
+			m.desc = fmt.Sprintf("OBD (Hutchinson diagonal, %d probes)", cmpOr(f.Probes, hessian.DefaultProbes))
+		}
+	case kind.LowRank:
+		if f.Damping != nil && !(*f.Damping > 0) {
+			return m, flagErrorf("damping", "%v: with --curvature %s the damping must be a positive number", *f.Damping, c)
+		}
+		w := prune.WoodburyOBS{GaussNewton: c == "gn-lowrank", Samples: f.Samples, Src: src}
+		lambda := fmt.Sprintf("λ = %g × mean diagonal", prune.DefaultRelativeDamping)
+		if f.Damping != nil {
+			w.Damping, lambda = *f.Damping, fmt.Sprintf("λ = %g", *f.Damping)
+		}
+		what := "low-rank Fisher matrix, m = %d gradients"
+		if w.GaussNewton {
+			what = "low-rank Gauss–Newton matrix, %d samples"
+		}
+		m.saliency = w
+		m.desc = fmt.Sprintf("Woodbury OBS ("+what+", %s)", cmpOr(f.Samples, prune.DefaultWoodburySamples), lambda)
+	case block != "":
+		b := prune.BlockOBS{Curvature: pc, Rows: block == "rows", Damping: damping, Samples: f.Samples, Src: src}
+		blocks := "one block per unit"
+		if !b.Rows {
+			if b.Block, err = strconv.Atoi(block); err != nil || b.Block <= 0 {
+				return m, flagErrorf("block", "%q: want a positive block size or rows", f.Block)
+			}
+			blocks = fmt.Sprintf("blocks of %d", b.Block)
+		}
+		if f.Samples > 0 {
+			blocks += fmt.Sprintf(", %d samples", f.Samples)
+		}
+		m.saliency = b
+		m.desc = fmt.Sprintf("block OBS (%s, %s, λ = %g)", obsNames[c], blocks, math.Max(damping, 0))
+	case c == "recursive":
+		m.saliency = prune.OBS{Curvature: pc, Alpha: f.Alpha}
+		m.desc = fmt.Sprintf("OBS (recursive inverse, α = %g)", cmpOr(f.Alpha, hessian.DefaultAlpha))
+	default:
+		m.saliency = prune.OBS{Curvature: pc, Damping: damping}
+		m.desc = fmt.Sprintf("OBS (%s, λ = %g)", obsNames[c], math.Max(damping, 0))
+	}
+	if v, ok := m.saliency.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return m, libraryError(nil, err)
+		}
+	}
+	return m, nil
+}
+
+// errorWords are words of an error of a library's Validate method and the
+// flag that sets the field they name.
+type errorWords struct{ words, flag string }
+
+// libraryFlags maps the errors of the library's Validate methods to the
+// run command's flags, the first match winning.
+var libraryFlags = []errorWords{
+	{"joint", "joint"}, {"gradient objective", "objective"}, {"objective", "objective"},
+	{"removals per round", "per-round"}, {"fraction per round", "fraction"}, {"per-layer", "per-layer"},
+	{"target live", "target-weights"}, {"sparsity", "target-sparsity"}, {"error rise", "stop-error-rise"},
+	{"error measure", "error-measure"}, {"split", "error-split"}, {"ΔE budget", "budget"}, {"maximum rounds", "max-rounds"},
+	{"audit rows", "audit-rows"}, {"audited removals", "audit-removals"}, {"rebuild", "rebuild-every"},
+	{"damping", "damping"}, {"probes", "probes"}, {"α", "alpha"}, {"samples", "samples"}, {"block", "block"},
+	{"learning rate", "lr"}, {"batch size", "batch"}, {"weight decay", "weight-decay"}, {"epochs", "retrain-epochs"},
+}
+
+// libraryError returns err, an error of a library's Validate method, as a
+// usage error naming the flag of the setting it concerns (by the words of
+// first, then libraryFlags), with its value in c when it was given: the
+// error "fraction per round 1.5 is not in [0, 1]" becomes
+// "--fraction 1.5: not in [0, 1]".
+func libraryError(c *cli.Context, err error, first ...errorWords) error {
+	msg := strings.TrimPrefix(trimPackagePrefix(err.Error()), "prune: ")
+	msg = strings.TrimPrefix(msg, "prune settings: ")
+	for _, m := range append(first, libraryFlags...) {
+		if !strings.Contains(msg, m.words) {
+			continue
+		}
+		flag := "--" + m.flag
+		if v := ""; c != nil && c.IsSet(m.flag) && c.String(m.flag) != "true" {
+			v = c.String(m.flag)
+			flag += " " + v
+			msg = strings.TrimPrefix(msg, m.words+" "+v+" is ")
+		}
+		return &usageError{Flag: m.flag, Msg: flag + ": " + msg}
+	}
+	return &usageError{Msg: msg}
+}
+
+// checkMemory returns an error naming the estimate, the limit and the
+// cheaper alternatives when a round of m (or --layerwise) on net and the
+// training data X, Y needs more than limit bytes.
+func checkMemory(m method, layerwise bool, net *nn.Network, X, Y *mat.Dense, limit int64) error {
+	need, what := memoryNeed(m, layerwise, net, X, Y)
+	if limit < 0 || need <= limit {
+		return nil
+	}
+	alt := "--curvature fisher-lowrank --samples M (O(M·W)), --block B (O(B·W)), --method obd with a diagonal curvature (exact, diag-bl, diag-lm; O(W) memory), --method obd --curvature hutchinson (matrix-free Hessian-vector products), --layerwise (one (In+1)×(In+1) matrix per layer)"
+	if layerwise {
+		alt = "--method magnitude --layerwise, --method obd without --layerwise (O(W) memory)"
+	}
+	return fmt.Errorf("--max-memory: %s needs about %s, above the limit of %s; cheaper: %s, or raise --max-memory; nothing written",
+		what, sysmem.FormatBytes(need), limitText(limit), alt)
+}
+
+// memoryNeed returns the bytes a round of m (or --layerwise) holds at once
+// on net and what they hold: the library's plan where it has one, else,
+// for OBS on a dense matrix, the matrix and its inverse (and for the exact
+// Hessian a build buffer over all parameters), or the recursive inverse.
+func memoryNeed(m method, layerwise bool, net *nn.Network, X, Y *mat.Dense) (int64, string) {
+	if layerwise {
+		workers := runtime.GOMAXPROCS(0)
+		need, l := prune.LayerwiseMemory(net, &prune.LayerwiseSettings{Method: layerwiseMethod(m.name)}, workers)
+		if l < 0 {
+			return 0, ""
+		}
+		d := net.Layer(l).In + 1
+		return need, fmt.Sprintf("layer-wise OBS on layer %d: %d×%d layer Hessian, its inverse and a copy per worker (%d workers)", l, d, d, workers)
+	}
+	p := &hessian.Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: net.LiveIndices()}
+	live, total := p.Dim(), net.NumParams()
+	switch s := m.saliency.(type) {
+	case prune.WoodburyOBS:
+		k, _ := hessian.KindNamed(m.curvature)
+		return s.MemoryBytes(p), fmt.Sprintf("Woodbury OBS on the %s of rank %d over %d live parameters", k.Desc, k.LowRankRows(p, cmpOr(s.Samples, prune.DefaultWoodburySamples)), live)
+	case prune.BlockOBS:
+		return s.MemoryBytes(p), fmt.Sprintf("block OBS on %d blocks over %d live parameters", len(s.Blocks(p)), live)
+	case prune.OBS:
+		switch m.curvature {
+		case "recursive":
+			return hessian.DenseBytes(live), fmt.Sprintf("the OBS recursive inverse over %d live parameters", live)
+		case "exact":
+			return 2*hessian.DenseBytes(live) + hessian.DenseBytes(total),
+				fmt.Sprintf("OBS on the exact Hessian over %d live parameters (the matrix, its inverse and a %d×%d build buffer)", live, total, total)
+		}
+		return 2 * hessian.DenseBytes(live), fmt.Sprintf("OBS on the %s over %d live parameters (the matrix and its inverse)", obsNames[m.curvature], live)
+	}
+	return 0, ""
+}
+
+// layerwiseMethod returns the layer-wise method of --method with
+// --layerwise.
+func layerwiseMethod(method string) prune.LayerwiseMethod {
+	switch method {
+	case "obd":
+		return prune.LayerwiseOBD
+	case "magnitude":
+		return prune.LayerwiseMagnitude
+	}
+	return prune.LayerwiseAuto
+}
+
+// parseMaxMemory parses --max-memory: empty for the default limit, "off"
+// for none (−1).
+func parseMaxMemory(s string) (int64, error) {
+	if s == "" {
+		return hessian.DefaultMemoryLimit(), nil
+	}
+	return parseSizeFlag("max-memory", s)
+}
+
+// parseSizeFlag parses the size s of the flag name: "off" for no limit
+// (−1), else a positive number of bytes with an optional K, M, G or T
+// suffix.
+func parseSizeFlag(name, s string) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "off", "none":
+		return -1, nil
+	}
+	b, err := sysmem.ParseBytes(s)
+	if err != nil {
+		return 0, flagValueError(name, s, memoryFlagError(err))
+	}
+	if b <= 0 {
+		return 0, flagErrorf(name, "%q: must be positive (or off)", s)
+	}
+	return b, nil
+}
+
+// memoryFlagError returns the reason for a --max-memory value that
+// sysmem.ParseBytes refused.
+func memoryFlagError(err error) error {
+	if errors.Is(err, sysmem.ErrBytesTooLarge) {
+		return fmt.Errorf("too large: the largest size is %s (or use off for no limit)", sysmem.FormatBytes(math.MaxInt64))
+	}
+	return errors.New("want a number of bytes with an optional K, M, G or T suffix, or off")
+}
+
+// limitText returns the memory limit for messages, with its source when
+// it is the default limit.
+func limitText(limit int64) string {
+	if limit == hessian.DefaultMemoryLimit() {
+		return fmt.Sprintf("%s (%s)", sysmem.FormatBytes(limit), hessian.DefaultMemoryLimitSource())
+	}
+	return sysmem.FormatBytes(limit)
+}
+
+// lanczosMemoryAdvice is the advice of a matrix kind refused with
+// --lanczos, which builds the matrix all the same.
+const lanczosMemoryAdvice = "--lanczos on a matrix kind still builds the matrix; use a vector kind (diag, diag-bl, diag-lm, hutchinson), " +
+	"whose --eigen runs Lanczos on Hessian-vector products without it, layer-wise OBS, or raise the limit (--max-memory)"
 
 // samplesFlag is --samples of run and saliency.
 func samplesFlag() cli.Flag {
@@ -24,142 +351,32 @@ func blockFlag() cli.Flag {
 		DefaultText: "global OBS", Category: "Method"}
 }
 
-// isLowRank reports whether the curvature is kept in a Woodbury form.
-func isLowRank(curvature string) bool {
-	k, err := hessian.KindNamed(curvature)
-	return err == nil && k.LowRank
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }
+
+// cmpOr returns v, or def when v is the zero value.
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
-// isBlock reports whether the settings select block OBS.
-func (s runSettings) isBlock() bool { return s.Block > 0 || s.BlockRows }
-
-// checkOBSVariantFlags checks --samples, --block and --joint, and the
-// damping and objective of a low-rank curvature, for the method and
-// curvature already in s, and fills them into s.
-func checkOBSVariantFlags(o runOptions, s *runSettings) error {
-	lowRank := s.Method == "obs" && isLowRank(s.Curvature)
-	if b := strings.ToLower(strings.TrimSpace(o.Block)); b != "" {
-		switch s.Curvature {
-		case "exact", "gn", "fisher":
-		default:
-			return flagErrorf("block", "applies to --method obs with --curvature exact, gn or fisher")
-		}
-		if s.Method != "obs" {
-			return flagErrorf("block", "applies to --method obs, not %s", s.Method)
-		}
-		if b == "rows" {
-			s.BlockRows = true
-		} else if v, err := strconv.Atoi(b); err == nil && v > 0 {
-			s.Block = v
-		} else {
-			return flagErrorf("block", "%q: want a positive block size or rows", o.Block)
-		}
+// orList returns the names as "a, b or c".
+func orList(names []string) string {
+	if len(names) == 1 {
+		return names[0]
 	}
-	if o.Samples != 0 {
-		if !lowRank && !s.isBlock() {
-			return flagErrorf("samples", "applies to --method obs with --curvature fisher-lowrank or gn-lowrank, and to --block")
-		}
-		if o.Samples < 0 {
-			return flagErrorf("samples", "%d: must be positive", o.Samples)
-		}
-	}
-	s.Samples = o.Samples
-	if lowRank {
-		s.Samples = cmpOr(o.Samples, prune.DefaultWoodburySamples)
-		if o.Damping != nil && !positiveFinite(*o.Damping) {
-			return flagErrorf("damping", "%v: with --curvature %s the damping must be a positive number", *o.Damping, s.Curvature)
-		}
-		if o.Damping != nil {
-			s.Damping = ptr(*o.Damping)
-		}
-	}
-	if (lowRank || s.isBlock()) && s.Objective == "gradient" {
-		return flagErrorf("objective", "gradient applies to OBS on a dense curvature and OBD, not to --curvature %s or --block (use trained or loss)", s.Curvature)
-	}
-	if o.Joint {
-		switch {
-		case !lowRank && !s.isBlock():
-			return flagErrorf("joint", "applies to --method obs with --curvature fisher-lowrank or gn-lowrank, or with --block")
-		case o.Budget > 0:
-			return &usageError{Flag: "joint", Msg: "--joint excludes --budget: a round's set is chosen before its prediction is known"}
-		case o.StopErrorRise != nil:
-			return &usageError{Flag: "joint", Msg: "--joint excludes --stop-error-rise, which undoes single removals"}
-		case o.RebuildEvery > 0:
-			return &usageError{Flag: "joint", Msg: "--joint excludes --rebuild-every: a round's set is removed at once"}
-		}
-		s.Joint = true
-	}
-	return nil
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// describeOBS describes Woodbury and block OBS, "" for the other methods.
-func (s runSettings) describeOBS(names map[string]string) string {
-	joint := ""
-	if s.Joint {
-		joint = ", joint removals"
+// plural returns "1 round", "2 rounds" and so on.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
 	}
-	switch {
-	case isLowRank(s.Curvature):
-		what := "low-rank Fisher matrix, m = %d gradients"
-		if s.Curvature == "gn-lowrank" {
-			what = "low-rank Gauss–Newton matrix, %d samples"
-		}
-		lambda := fmt.Sprintf("λ = %g × mean diagonal", prune.DefaultRelativeDamping)
-		if s.Damping != nil {
-			lambda = fmt.Sprintf("λ = %g", *s.Damping)
-		}
-		return fmt.Sprintf("Woodbury OBS ("+what+", %s%s)", s.Samples, lambda, joint)
-	case s.isBlock():
-		blocks := fmt.Sprintf("blocks of %d", s.Block)
-		if s.BlockRows {
-			blocks = "one block per unit"
-		}
-		rows := ""
-		if s.Samples > 0 {
-			rows = fmt.Sprintf(", %d samples", s.Samples)
-		}
-		return fmt.Sprintf("block OBS (%s, %s%s, λ = %g%s)", names[s.Curvature], blocks, rows, *s.Damping, joint)
-	}
-	return ""
-}
-
-// obsVariant returns the Woodbury or block OBS saliency of the settings,
-// nil for the other methods; src draws their samples.
-func (s runSettings) obsVariant(src rand.Source) prune.Saliency {
-	switch {
-	case isLowRank(s.Curvature):
-		w := prune.WoodburyOBS{GaussNewton: s.Curvature == "gn-lowrank", Samples: s.Samples, Src: src}
-		if s.Damping != nil {
-			w.Damping = *s.Damping
-		}
-		return w
-	case s.isBlock():
-		c, _ := prune.ParseCurvature(s.Curvature)
-		b := prune.BlockOBS{Curvature: c, Block: s.Block, Rows: s.BlockRows, Damping: *s.Damping, Samples: s.Samples, Src: src}
-		if b.Damping == 0 {
-			b.Damping = prune.NoDamping
-		}
-		return b
-	}
-	return nil
-}
-
-// variantMemoryNeed returns the planner's estimate for Woodbury and block
-// OBS on the live parameters of net, from the library's MemoryBytes, and
-// what it holds; "" for the other methods. The low-rank estimate takes
-// --samples rows, an upper bound when the training split has fewer.
-func variantMemoryNeed(s runSettings, net *nn.Network) (int64, string) {
-	p := &hessian.Problem{Net: net, Params: net.LiveIndices()}
-	live := p.Dim()
-	switch {
-	case isLowRank(s.Curvature):
-		k, _ := hessian.KindNamed(s.Curvature)
-		return k.LowRankMemory(p, s.Samples), fmt.Sprintf("Woodbury OBS on the %s of rank %d over %d live parameters", k.Desc, k.LowRankRows(p, s.Samples), live)
-	case s.isBlock():
-		b := s.obsVariant(nil).(prune.BlockOBS)
-		return b.MemoryBytes(p), fmt.Sprintf("block OBS on %d blocks over %d live parameters", len(b.Blocks(p)), live)
-	}
-	return 0, ""
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // memoryRecord is the planner's estimate in the summary.

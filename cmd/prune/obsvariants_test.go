@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,20 +17,29 @@ import (
 	"github.com/secondorder/prune/prune"
 )
 
-// libraryRun runs prune.Run with sal on the model and data that the run
-// options o load, with the settings the command gives them.
-func libraryRun(t *testing.T, o runOptions, sal func(seed uint64) prune.Saliency) *prune.Result {
+// planOf returns the plan of a run with the flags args on model.
+func planOf(t *testing.T, model string, args ...string) *runPlan {
 	t.Helper()
-	dir := t.TempDir()
-	o.Output, o.Report = filepath.Join(dir, "lib.json"), filepath.Join(dir, "lib-report")
-	p, err := prepareRun(context.Background(), o)
+	c, err := runFlagContext(nil, append(args, "--model", model, "-o", filepath.Join(t.TempDir(), "lib.json"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := prune.Run(context.Background(), p.net, p.data, &prune.Settings{
-		Method: sal(p.set.Data.Seed), PerRound: o.PerRound, TargetLive: o.TargetWeights,
-		Objective: prune.TrainedObjective, WeightDecay: p.set.ObjectiveDecay,
-		AuditSeed: p.set.Data.Seed, MaxBytes: p.limit, Joint: o.Joint,
+	p, err := prepareRun(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// libraryRun runs prune.Run with sal on the model and data that the flags
+// args load, with the settings the command gives them.
+func libraryRun(t *testing.T, model string, args []string, joint bool, sal func(seed uint64) prune.Saliency) *prune.Result {
+	t.Helper()
+	p := planOf(t, model, args...)
+	res, err := prune.Run(context.Background(), p.net, p.splits, &prune.Settings{
+		Method: sal(p.data.Seed), PerRound: 4, TargetLive: 30,
+		Objective: prune.TrainedObjective, WeightDecay: p.manifest.Settings.ObjectiveDecay,
+		AuditSeed: p.data.Seed, MaxBytes: p.limit, Joint: joint,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,47 +51,46 @@ func TestRunWoodburyAndBlockAgreeWithLibrary(t *testing.T) {
 	model := monksModelFile(t)
 	for _, c := range []struct {
 		name string
-		o    runOptions
+		args []string
 		sal  func(seed uint64) prune.Saliency
 		desc string
 	}{
-		{"fisher-lowrank", runOptions{Curvature: "fisher-lowrank", Samples: 64}, func(seed uint64) prune.Saliency {
+		{"fisher-lowrank", []string{"--curvature", "fisher-lowrank", "--samples", "64"}, func(seed uint64) prune.Saliency {
 			return prune.WoodburyOBS{Samples: 64, Src: rand.NewPCG(seed, streamHutch)}
 		}, "Woodbury OBS (low-rank Fisher matrix, m = 64 gradients"},
-		{"gn-lowrank", runOptions{Curvature: "gn-lowrank", Samples: 32, Joint: true}, func(seed uint64) prune.Saliency {
+		{"gn-lowrank", []string{"--curvature", "gn-lowrank", "--samples", "32", "--joint"}, func(seed uint64) prune.Saliency {
 			return prune.WoodburyOBS{GaussNewton: true, Samples: 32, Src: rand.NewPCG(seed, streamHutch)}
 		}, "Woodbury OBS (low-rank Gauss–Newton matrix, 32 samples"},
-		{"block", runOptions{Block: "10"}, func(seed uint64) prune.Saliency {
+		{"block", []string{"--block", "10"}, func(seed uint64) prune.Saliency {
 			return prune.BlockOBS{Block: 10, Damping: prune.DefaultDamping, Src: rand.NewPCG(seed, streamHutch)}
 		}, "block OBS (exact Hessian, blocks of 10, λ = 0.0001)"},
-		{"block-rows-joint", runOptions{Block: "rows", Curvature: "gn", Joint: true}, func(seed uint64) prune.Saliency {
+		{"block-rows-joint", []string{"--block", "rows", "--curvature", "gn", "--joint"}, func(seed uint64) prune.Saliency {
 			return prune.BlockOBS{Curvature: prune.GaussNewton, Rows: true, Damping: prune.DefaultDamping, Src: rand.NewPCG(seed, streamHutch)}
 		}, "block OBS (Gauss–Newton matrix, one block per unit, λ = 0.0001, joint removals)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			o := c.o
-			o.Model, o.Method, o.TargetWeights, o.PerRound, o.Quiet = model, "obs", 30, 4, true
-			o.Output, o.Report = filepath.Join(dir, "pruned.json"), filepath.Join(dir, "rep")
-			err, stdout, stderr := runTest(t, context.Background(), o)
+			output, report := filepath.Join(dir, "pruned.json"), filepath.Join(dir, "rep")
+			joint := slices.Contains(c.args, "--joint")
+			err, stdout, stderr := runTest(t, context.Background(), runHooks{}, append(c.args, "--model", model, "--method", "obs", "--target-weights", "30", "--per-round", "4", "-q", "-o", output, "--report", report)...)
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, stderr)
 			}
 			if !strings.Contains(stdout, c.desc) || !strings.Contains(stdout, "memory: planned ") {
 				t.Errorf("summary does not name %q and the planned memory:\n%s", c.desc, stdout)
 			}
-			got := loadModel(t, o.Output)
+			got := loadModel(t, output)
 			if got.NumLive() != 30 {
 				t.Errorf("%d live parameters, want 30", got.NumLive())
 			}
-			res := libraryRun(t, o, c.sal)
+			res := libraryRun(t, model, c.args, joint, c.sal)
 			want := res.Net.RawParams()
 			for q, v := range got.RawParams() {
 				if got.IsLive(q) != res.Net.IsLive(q) || math.Abs(v-want[q]) > 1e-12*math.Max(1, math.Abs(want[q])) {
 					t.Fatalf("parameter %d: command %v (live %v), library %v (live %v)", q, v, got.IsLive(q), want[q], res.Net.IsLive(q))
 				}
 			}
-			rep := readReport(t, o.Report)
+			rep := readReport(t, report)
 			if len(rep.Rounds) != len(res.Rounds) {
 				t.Fatalf("%d rounds, library %d", len(rep.Rounds), len(res.Rounds))
 			}
@@ -88,7 +98,7 @@ func TestRunWoodburyAndBlockAgreeWithLibrary(t *testing.T) {
 				if p := float64(rep.Rounds[i].Predicted); math.Abs(p-rd.Predicted) > 1e-12*math.Max(1, math.Abs(rd.Predicted)) {
 					t.Errorf("round %d predicted ΔE %v, library %v", i+1, p, rd.Predicted)
 				}
-				if rd.Memory <= 0 || rd.Joint != o.Joint {
+				if rd.Memory <= 0 || rd.Joint != joint {
 					t.Errorf("round %d: memory %d, joint %v", i+1, rd.Memory, rd.Joint)
 				}
 			}
@@ -99,13 +109,12 @@ func TestRunWoodburyAndBlockAgreeWithLibrary(t *testing.T) {
 func TestRunLowRankRefusesMemoryBeforeAllocating(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
-	for _, o := range []runOptions{
-		{Curvature: "fisher-lowrank", Samples: 100},
-		{Block: "rows"},
+	output, report := filepath.Join(dir, "pruned.json"), filepath.Join(dir, "rep")
+	for _, args := range [][]string{
+		{"--curvature", "fisher-lowrank", "--samples", "100"},
+		{"--block", "rows"},
 	} {
-		o.Model, o.Method, o.MaxMemory, o.Quiet = model, "obs", "1K", true
-		o.Output, o.Report = filepath.Join(dir, "pruned.json"), filepath.Join(dir, "rep")
-		err, _, _ := runTest(t, context.Background(), o)
+		err, _, _ := runTest(t, context.Background(), runHooks{}, append(args, "--model", model, "--method", "obs", "--max-memory", "1K", "-q", "-o", output, "--report", report)...)
 		if err == nil {
 			t.Fatal("a run above --max-memory was not refused")
 		}
@@ -114,10 +123,10 @@ func TestRunLowRankRefusesMemoryBeforeAllocating(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, want)
 			}
 		}
-		if _, err := os.Stat(o.Output); err == nil {
+		if _, err := os.Stat(output); err == nil {
 			t.Error("the output was written")
 		}
-		if _, err := os.Stat(o.Report); err == nil {
+		if _, err := os.Stat(report); err == nil {
 			t.Error("the report directory was created")
 		}
 	}
@@ -126,13 +135,12 @@ func TestRunLowRankRefusesMemoryBeforeAllocating(t *testing.T) {
 func TestRunJointPredictsTheSetOBS(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
-	o := runOptions{Model: model, Method: "obs", Curvature: "fisher-lowrank", Samples: 64, Joint: true,
-		TargetWeights: 30, PerRound: 10, Quiet: true,
-		Output: filepath.Join(dir, "pruned.json"), Report: filepath.Join(dir, "rep")}
-	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+	report := filepath.Join(dir, "rep")
+	if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "--method", "obs", "--curvature", "fisher-lowrank", "--samples", "64", "--joint",
+		"--target-weights", "30", "--per-round", "10", "-q", "-o", filepath.Join(dir, "pruned.json"), "--report", report); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr)
 	}
-	rep := readReport(t, o.Report)
+	rep := readReport(t, report)
 	if len(rep.Rounds) == 0 || rep.Rounds[0].Removed != 10 {
 		t.Fatalf("rounds %+v", rep.Rounds)
 	}
@@ -144,15 +152,12 @@ func TestRunJointPredictsTheSetOBS(t *testing.T) {
 	}
 	// The dense inverse of the same low-rank matrix at the start, and the
 	// OBS of the round's set on it.
-	p, err := prepareRun(context.Background(), runOptions{Model: model, Output: filepath.Join(dir, "other.json"), Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := planOf(t, model)
 	n := p.net
-	N, _ := p.data.Train.X.Dims()
-	pr := &hessian.Problem{Net: n, Data: p.data.Train, Params: n.LiveIndices()}
-	lr, err := prune.WoodburyOBS{Samples: 64, Src: rand.NewPCG(p.set.Data.Seed, streamHutch)}.LowRank(context.Background(), pr,
-		&prune.Env{Decay: p.set.ObjectiveDecay * float64(N)})
+	N, _ := p.splits.Train.X.Dims()
+	pr := &hessian.Problem{Net: n, Data: p.splits.Train, Params: n.LiveIndices()}
+	lr, err := prune.WoodburyOBS{Samples: 64, Src: rand.NewPCG(p.data.Seed, streamHutch)}.LowRank(context.Background(), pr,
+		&prune.Env{Decay: p.manifest.Settings.ObjectiveDecay * float64(N)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,28 +201,30 @@ func gatherLive(theta []float64, idx []int) []float64 {
 }
 
 func TestRunOBSVariantFlagErrors(t *testing.T) {
-	model := monksModelFile(t)
 	for _, c := range []struct {
-		o    runOptions
+		args []string
 		flag string
 	}{
-		{runOptions{Samples: 10}, "--samples"},
-		{runOptions{Curvature: "recursive", Samples: 10}, "--samples"},
-		{runOptions{Method: "obd", Block: "10"}, "--block"},
-		{runOptions{Curvature: "fisher-lowrank", Block: "10"}, "--block"},
-		{runOptions{Block: "0"}, "--block"},
-		{runOptions{Block: "x"}, "--block"},
-		{runOptions{Joint: true}, "--joint"},
-		{runOptions{Curvature: "fisher-lowrank", Joint: true, Budget: 1}, "--joint"},
-		{runOptions{Curvature: "fisher-lowrank", Joint: true, StopErrorRise: ptr(0.0)}, "--joint"},
-		{runOptions{Curvature: "fisher-lowrank", Damping: ptr(0.0)}, "--damping"},
-		{runOptions{Curvature: "gn-lowrank", Objective: "gradient"}, "--objective"},
+		{[]string{"--samples", "10"}, "--samples"},
+		{[]string{"--curvature", "recursive", "--samples", "10"}, "--samples"},
+		{[]string{"--method", "obd", "--block", "10"}, "--block"},
+		{[]string{"--curvature", "fisher-lowrank", "--block", "10"}, "--block"},
+		{[]string{"--block", "0"}, "--block"},
+		{[]string{"--block", "x"}, "--block"},
+		{[]string{"--joint"}, "--joint"},
+		{[]string{"--curvature", "fisher-lowrank", "--joint", "--budget", "1"}, "--joint"},
+		{[]string{"--curvature", "fisher-lowrank", "--joint", "--stop-error-rise", "0"}, "--joint"},
+		{[]string{"--curvature", "fisher-lowrank", "--damping", "0"}, "--damping"},
+		{[]string{"--curvature", "gn-lowrank", "--objective", "gradient"}, "--objective"},
 	} {
-		o := c.o
-		o.Model, o.Output, o.Quiet = model, filepath.Join(t.TempDir(), "p.json"), true
-		_, err := checkRunOptions(o)
-		if err == nil || !strings.Contains(err.Error(), c.flag) {
-			t.Errorf("%+v: error %v, want one naming %s", c.o, err, c.flag)
+		ctx, err := runFlagContext(nil, append(c.args, "--model", "m.json", "-o", "p.json")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = readRun(ctx)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%v: error %v, want a usage error naming %s", c.args, err, c.flag)
 		}
 	}
 }

@@ -63,7 +63,7 @@ func claimRunOutputs(p *runPlan, overwrite bool) (release func(), err error) {
 	}
 	own := ""
 	if p.resumed >= 0 {
-		own = p.set.Output
+		own = p.manifest.Settings.Output
 	}
 	if err := checkRunOutputs(p.output, p.reportDir, overwrite, own, nil); err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ var reportFiles = []string{historyFile, reportFile, curveFile, deltaFile, checkp
 // Formats of the JSON files of a report directory.
 const (
 	reportFormat     = "prune-report/1"
-	checkpointFormat = "prune-checkpoint/2"
+	checkpointFormat = "prune-checkpoint/3"
 )
 
 // The records of a report (see package runreport).
@@ -49,7 +49,6 @@ const historyCap = runreport.HistoryCap
 var (
 	newEvalRecord         = runreport.NewEval
 	newHealthRecord       = runreport.NewHealth
-	chartsNeedFullHistory = runreport.NeedsFullHistory
 	compactHistory        = runreport.Compact
 	historyCSV            = runreport.CSV
 )
@@ -106,10 +105,10 @@ type runReport struct {
 
 // removals returns the number of removals of the run.
 func (rep *runReport) removals() int {
-	if rep.HistorySample != nil {
-		return rep.HistorySample.Of
+	if len(rep.History) > 0 {
+		return rep.History[len(rep.History)-1].Step
 	}
-	return len(rep.History)
+	return 0
 }
 
 // marshalJSON returns v as indented JSON with a final newline, without
@@ -130,10 +129,7 @@ func marshalJSON(v any) ([]byte, error) {
 // Commit, and the removal of a dE.png of an earlier run otherwise. It fills
 // in rep.Files and returns the paths to be written.
 func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
-	listed, sample, groups := rep.History, rep.HistorySample, rep.HistoryGroups
-	if sample == nil {
-		listed, sample, groups = compactHistory(rep.History, rep.fullHistory)
-	}
+	listed, sample, groups := compactHistory(rep.History, rep.HistoryGroups, rep.fullHistory)
 	hist, err := historyCSV(listed)
 	if err != nil {
 		return nil, err

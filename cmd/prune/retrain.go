@@ -17,26 +17,6 @@ import (
 	"gonum.org/v1/gonum/floats"
 )
 
-// retrainOptions holds the flags of the retrain command.
-type retrainOptions struct {
-	Model     string
-	Act, Loss string
-	Data      dataOptions
-	DataGiven map[string]bool
-	Add       string
-	Remove    string
-	Steps     int
-	Exact     bool
-	Decay     float64
-	HasDecay  bool
-	Damping   float64
-	Compare   bool
-	Output    string
-	Overwrite bool
-	JSON      bool
-	Quiet     bool
-}
-
 // retrainCommand returns the retrain command.
 func retrainCommand() *cli.Command {
 	flags := []cli.Flag{
@@ -69,15 +49,7 @@ func retrainCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			d, given := readDataOptions(c)
-			o := retrainOptions{
-				Model: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Data: d, DataGiven: given,
-				Add: c.String("add"), Remove: c.String("remove"), Steps: c.Int("steps"), Exact: c.Bool("exact"),
-				Decay: c.Float64("weight-decay"), HasDecay: c.IsSet("weight-decay"), Damping: c.Float64("damping"),
-				Compare: c.Bool("compare"), Output: c.String("output"), Overwrite: c.Bool("overwrite"),
-				JSON: c.Bool("json"), Quiet: isQuiet(c),
-			}
-			return runRetrain(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			return runRetrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -134,7 +106,19 @@ func readSamples(flag, path string, n *nn.Network) (*nn.Data, error) {
 	return s, nil
 }
 
-func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer) error {
+// runRetrain updates the model by Newton steps as the flags of c say.
+func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
+	var o struct {
+		Model, Act, Loss, Add, Remove, Output string
+		Steps                                 int
+		Exact, HasDecay, Compare              bool
+		Decay, Damping                        float64
+	}
+	o.Model, o.Act, o.Loss, o.Add, o.Remove, o.Output = c.String("model"), c.String("act"), c.String("loss"), c.String("add"), c.String("remove"), c.String("output")
+	o.Steps, o.Exact, o.HasDecay, o.Compare = c.Int("steps"), c.Bool("exact"), c.IsSet("weight-decay"), c.Bool("compare")
+	o.Decay, o.Damping = c.Float64("weight-decay"), c.Float64("damping")
+	data, given := readDataOptions(c)
+	quiet := isQuiet(c)
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the trained model")
 	}
@@ -158,14 +142,14 @@ func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer)
 		}
 	}
 	inputs := append(modelFiles(o.Model), o.Add, o.Remove)
-	if err := checkOutput(o.Output, o.Overwrite, inputs...); err != nil {
+	if err := checkOutput(o.Output, c.Bool("overwrite"), inputs...); err != nil {
 		return err
 	}
-	n, d, err := readModelData(o.Model, o.Act, o.Loss, o.Data, o.DataGiven)
+	n, d, err := readModelData(o.Model, o.Act, o.Loss, data, given)
 	if err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, o.Overwrite, append(inputs, d.inputs()...)...); err != nil {
+	if err := checkOutput(o.Output, c.Bool("overwrite"), append(inputs, d.inputs()...)...); err != nil {
 		return err
 	}
 	train, err := loadSplit(n, d, "train")
@@ -272,7 +256,7 @@ func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer)
 	if err := saveModel(o.Output, out); err != nil {
 		return err
 	}
-	if o.JSON {
+	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
 	fmt.Fprintf(stdout, "%s: %d samples added, %d removed (N %d → %d); %d Newton step(s) on the %s curvature, α = Nλ = %.4g, λ' = %.4g\n",
@@ -284,7 +268,7 @@ func runRetrain(ctx context.Context, o retrainOptions, stdout, stderr io.Writer)
 			c.Objective, c.Epochs, c.Seconds, 100*c.GapClosed, c.Distance, c.RelDistance, c.Moved)
 	}
 	printMetrics(stdout, "train", sum.Train)
-	if !o.Quiet {
+	if !quiet {
 		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(o.Output), ", "))
 	}
 	return nil

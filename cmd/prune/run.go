@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -20,10 +22,10 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/secondorder/prune/datasets"
-	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/sysmem"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
@@ -31,89 +33,14 @@ import (
 )
 
 // Streams of the PCG generators seeded with --seed for the shuffling of
-// retraining and the Hutchinson probes of the run command.
+// retraining and the samples of the saliency (Hutchinson probes, rows).
 const (
 	streamRetrain = 0x72657472 // "retr"
 	streamHutch   = 0x68757463 // "hutc"
 )
 
-// runOptions holds the flags of the run command. Zero values and nil
-// pointers mean the defaults.
-type runOptions struct {
-	Model     string
-	Act, Loss string // of an .npz model
-	Data      dataOptions
-	// DataGiven holds the names of the data flags given on the command
-	// line; the others are taken from the model, as in eval.
-	DataGiven map[string]bool
-
-	// Layers (--layers) and TorchMasks (--torch-masks) choose the Linear
-	// modules of a state_dict model and the form of the pruned tensors
-	// written, empty for the defaults; FullHistory lists every removal in
-	// the report (--full-history).
-	Layers, TorchMasks string
-	FullHistory        bool
-
-	Method    string   // obs (default), obd or magnitude
-	Curvature string   // default exact
-	Damping   *float64 // λ of OBS, ρ of --layerwise
-	Alpha     float64  // α of --curvature recursive
-	Probes    int      // Hutchinson probes
-	Objective string   // trained (default) or loss
-	Samples   int      // m of a low-rank curvature, rows of --block
-	Block     string   // obs block size B or "rows"; empty: global
-	Joint     bool     // remove a round's set jointly
-
-	AuditRows     int  // rows of the per-removal audit, 0: the default
-	AuditRemovals int  // audited removals per round, 0: the default
-	AuditAll      bool // audit every removal on every row
-	NoAudit       bool
-
-	RetrainEpochs int
-	Optimizer     string
-	LearningRate  float64
-	WeightDecay   *float64
-	Batch         int
-
-	StopErrorRise  *float64
-	ErrorMeasure   string // loss (default) or misclassification
-	ErrorSplit     string // train (default) or valid
-	TargetWeights  int
-	TargetSparsity float64
-	Budget         float64
-	PerRound       int
-	Fraction       float64
-	MaxRounds      int
-	RebuildEvery   int
-	PerLayer       bool
-	ProtectBiases  bool
-	Layerwise      bool
-
-	MaxMemory string // empty: hessian.DefaultMemoryLimit
-
-	Output    string
-	Report    string // default: the output's name without extension + "-report"
-	Resume    string
-	Overwrite bool
-	JSON      bool
-	Quiet     bool
-
-	// Given holds the names of the flags given on the command line, for
-	// the note on the flags --layerwise ignores and the check of the flags
-	// --resume refuses; nil when the options do not come from a command
-	// line.
-	Given map[string]bool
-
-	// afterRound, when not nil, is called after the checkpoint of every
-	// round is written, with the number of rounds done.
-	afterRound func(rounds int)
-	// afterPrepare, when not nil, is called once the run is prepared and
-	// its outputs claimed, before pruning starts.
-	afterPrepare func()
-}
-
-// runCommand returns the run command.
-func runCommand() *cli.Command {
+// runFlags returns the flags of the run command.
+func runFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "trained model `FILE` to prune: .json (prune-mlp/1), or .npz, .pt, .pth or .safetensors (PyTorch state_dict)", Category: "Model"},
 		&cli.StringFlag{Name: "method", Value: "obs", Usage: "saliency `METHOD`: obs (Optimal Brain Surgeon), obd (Optimal Brain Damage) or magnitude", Category: "Method"},
@@ -160,6 +87,11 @@ func runCommand() *cli.Command {
 	}
 	flags = append(flags, append(modelSpecFlags(), layersFlag(), torchMasksFlag(), fullHistoryFlag())...)
 	flags = append(flags, dataFlags("seed of the data draw (default: the model's, else 1), of the shuffling of retraining and of the Hutchinson probes")...)
+	return flags
+}
+
+// runCommand returns the run command.
+func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "prune a trained model with OBS, OBD or magnitude saliencies and write the pruned model and a report",
@@ -188,511 +120,161 @@ func runCommand() *cli.Command {
 			"--layerwise prunes in one shot and ignores the flags of the rounds and of the other stopping\n" +
 			"rules. Data flags that are not given take the values recorded in the model, as in 'prune eval'.\n\n" +
 			"Example: prune run --model m.json --method obs --stop-error-rise 0 --error-measure misclassification --per-round 1 -o pruned.json",
-		Flags: flags,
+		Flags: runFlags(),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			d, given := readDataOptions(c)
-			o := runOptions{
-				Model:          c.String("model"),
-				Act:            c.String("act"),
-				Loss:           c.String("loss"),
-				Data:           d,
-				DataGiven:      given,
-				Method:         c.String("method"),
-				Curvature:      c.String("curvature"),
-				Alpha:          c.Float64("alpha"),
-				Probes:         c.Int("probes"),
-				Objective:      c.String("objective"),
-				Samples:        c.Int("samples"),
-				Block:          c.String("block"),
-				Joint:          c.Bool("joint"),
-				AuditRows:      c.Int("audit-rows"),
-				AuditRemovals:  c.Int("audit-removals"),
-				AuditAll:       c.Bool("audit-all"),
-				NoAudit:        c.Bool("no-audit"),
-				RetrainEpochs:  c.Int("retrain-epochs"),
-				Optimizer:      c.String("optimizer"),
-				LearningRate:   c.Float64("lr"),
-				Batch:          c.Int("batch"),
-				ErrorMeasure:   c.String("error-measure"),
-				ErrorSplit:     c.String("error-split"),
-				TargetWeights:  c.Int("target-weights"),
-				TargetSparsity: c.Float64("target-sparsity"),
-				Budget:         c.Float64("budget"),
-				PerRound:       c.Int("per-round"),
-				Fraction:       c.Float64("fraction"),
-				MaxRounds:      c.Int("max-rounds"),
-				RebuildEvery:   c.Int("rebuild-every"),
-				PerLayer:       c.Bool("per-layer"),
-				ProtectBiases:  c.Bool("protect-biases"),
-				Layerwise:      c.Bool("layerwise"),
-				MaxMemory:      c.String("max-memory"),
-				Output:         c.String("output"),
-				Layers:         c.String("layers"),
-				TorchMasks:     c.String("torch-masks"),
-				FullHistory:    c.Bool("full-history"),
-				Report:         c.String("report"),
-				Resume:         c.String("resume"),
-				Overwrite:      c.Bool("overwrite"),
-				JSON:           c.Bool("json"),
-				Quiet:          isQuiet(c),
-				Given:          map[string]bool{},
-			}
-			for _, f := range c.Command.Flags {
-				if name := f.Names()[0]; c.IsSet(name) {
-					o.Given[name] = true
-				}
-			}
-			if c.IsSet("damping") {
-				v := c.Float64("damping")
-				o.Damping = &v
-			}
-			if c.IsSet("weight-decay") {
-				v := c.Float64("weight-decay")
-				o.WeightDecay = &v
-			}
-			if c.IsSet("stop-error-rise") {
-				v := c.Float64("stop-error-rise")
-				o.StopErrorRise = &v
-			}
-			if err := refuseZero(c,
-				[]string{"probes", "samples", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
-				[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
-				return err
-			}
-			return runRun(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			return runRun(c.Context, c, c.App.Writer, c.App.ErrWriter, runHooks{})
 		},
 	}
 }
 
-// runSettings holds the checked settings of a run, with the defaults
-// filled in. It is recorded in the manifest and the checkpoint, and a
-// resumed run takes its settings from there.
+// runHooks are called by tests: afterRound after the checkpoint of every
+// round with the number of rounds done, atStart when pruning starts.
+type runHooks struct {
+	afterRound func(rounds int)
+	atStart    func()
+}
+
+// resumeFlags lists the flags that may be given with --resume: they do not
+// change the result, and a run does not record them.
+var resumeFlags = map[string]bool{"resume": true, "output": true, "overwrite": true, "json": true, "quiet": true, "max-memory": true}
+
+// runFlagContext returns the context of the run command's flags set to
+// the values of flags, as recorded in a checkpoint, and to args.
+func runFlagContext(flags map[string]string, args ...string) (*cli.Context, error) {
+	return flagContext(runFlags(), flags, args...)
+}
+
+// flagContext returns the context of the flags of a command set to the
+// values of recorded and to args, as the command line would set them.
+func flagContext(cmdFlags []cli.Flag, recorded map[string]string, args ...string) (*cli.Context, error) {
+	all := append(slices.Clone(cmdFlags), quietFlag())
+	set := flag.NewFlagSet("prune", flag.ContinueOnError)
+	set.SetOutput(io.Discard)
+	for _, f := range all {
+		if err := f.Apply(set); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(recorded)) {
+		if err := set.Set(name, recorded[name]); err != nil {
+			return nil, flagValueError(name, recorded[name], err)
+		}
+	}
+	if err := set.Parse(args); err != nil {
+		return nil, &usageError{Msg: err.Error()}
+	}
+	given := map[string]bool{}
+	set.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, f := range all {
+		for _, alias := range f.Names()[1:] {
+			if given[alias] {
+				_ = set.Set(f.Names()[0], set.Lookup(alias).Value.String())
+			}
+		}
+	}
+	return cli.NewContext(cli.NewApp(), set, nil), nil
+}
+
+// runSettings is what a run records of its settings in its manifest and
+// checkpoint: the flags given that decide its result, from which --resume
+// decodes the run again, and what they resolved to with the model.
 type runSettings struct {
-	Model string      `json:"model"`
-	Act   string      `json:"act,omitempty"`
-	Loss  string      `json:"loss,omitempty"`
-	Data  dataOptions `json:"data"`
-
-	Method    string `json:"method"`
-	Curvature string `json:"curvature,omitempty"`
-	// Damping is λ of OBS on a dense matrix, ρ of --layerwise.
-	Damping   *float64 `json:"damping,omitempty"`
-	Alpha     float64  `json:"alpha,omitempty"`
-	Probes    int      `json:"probes,omitempty"`
-	Layerwise bool     `json:"layerwise,omitempty"`
-	// Samples is m of a low-rank curvature, or the rows of a block
-	// curvature (0: all); Block the block size of block OBS and BlockRows
-	// one block per unit; Joint removes each round's set jointly.
-	Samples   int  `json:"samples,omitempty"`
-	Block     int  `json:"block,omitempty"`
-	BlockRows bool `json:"block_rows,omitempty"`
-	Joint     bool `json:"joint,omitempty"`
-	// Objective is trained or loss, and ObjectiveDecay the weight decay
-	// λ of the trained objective, read from the model.
-	Objective      string  `json:"objective,omitempty"`
-	ObjectiveDecay float64 `json:"objective_weight_decay,omitempty"`
-
-	AuditRows     int  `json:"audit_rows,omitempty"`
-	AuditRemovals int  `json:"audit_removals,omitempty"`
-	NoAudit       bool `json:"no_audit,omitempty"`
-
-	Retrain *trainerRecord `json:"retrain,omitempty"`
-
-	StopErrorRise  *float64 `json:"stop_error_rise,omitempty"`
-	ErrorMeasure   string   `json:"error_measure,omitempty"`
-	ErrorSplit     string   `json:"error_split,omitempty"`
-	TargetWeights  int      `json:"target_weights,omitempty"`
-	TargetSparsity float64  `json:"target_sparsity,omitempty"`
-	Budget         float64  `json:"budget,omitempty"`
-	MaxRounds      int      `json:"max_rounds,omitempty"`
-	PerRound       int      `json:"per_round,omitempty"`
-	Fraction       float64  `json:"fraction,omitempty"`
-	RebuildEvery   int      `json:"rebuild_every,omitempty"`
-	PerLayer       bool     `json:"per_layer,omitempty"`
-	ProtectBiases  bool     `json:"protect_biases,omitempty"`
-
-	Output string `json:"output"`
-	Report string `json:"report"`
+	Model string            `json:"model"`
+	Data  dataOptions       `json:"data"`
+	Flags map[string]string `json:"flags"`
+	// Objective is trained, gradient or loss, and ObjectiveDecay the
+	// weight decay λ of the trained objective, read from the model.
+	Objective      string         `json:"objective,omitempty"`
+	ObjectiveDecay float64        `json:"objective_weight_decay,omitempty"`
+	ErrorMeasure   string         `json:"error_measure,omitempty"`
+	Retrain        *trainerRecord `json:"retrain,omitempty"`
+	Output         string         `json:"output"`
+	Report         string         `json:"report"`
 }
 
-// describe returns a description of the method, such as
-// "OBS (exact Hessian, λ = 0.0001)".
-func (s runSettings) describe() string {
-	if s.Layerwise {
-		m := "layer-wise OBS (OBC or SparseGPT)"
-		switch s.Method {
-		case "obd":
-			m = "layer-wise OBD"
-		case "magnitude":
-			// The damping of the layer Hessians does not apply.
-			return "layer-wise magnitude"
-		}
-		return fmt.Sprintf("%s, ρ = %g", m, *s.Damping)
-	}
-	switch s.Method {
-	case "magnitude":
-		return "magnitude"
-	case "obd":
-		names := map[string]string{
-			"exact": "exact diagonal", "gn": "Gauss–Newton diagonal", "fisher": "Fisher diagonal",
-			"diag-bl": "Becker–LeCun diagonal", "diag-lm": "Levenberg–Marquardt diagonal",
-			"hutchinson": fmt.Sprintf("Hutchinson diagonal, %d probes", s.Probes),
-		}
-		return "OBD (" + names[s.Curvature] + ")"
-	}
-	names := map[string]string{"exact": "exact Hessian", "gn": "Gauss–Newton matrix", "fisher": "Fisher matrix"}
-	if d := s.describeOBS(names); d != "" {
-		return d
-	}
-	if s.Curvature == "recursive" {
-		return fmt.Sprintf("OBS (recursive inverse, α = %g)", s.Alpha)
-	}
-	return fmt.Sprintf("OBS (%s, λ = %g)", names[s.Curvature], *s.Damping)
+// runPlan is a run decoded from its flags, everything loaded, before any
+// output is created.
+type runPlan struct {
+	c                  *cli.Context
+	model, act, loss   string
+	layers, torchMasks string
+	fullHistory, quiet bool
+	data               dataOptions
+	dataGiven          map[string]bool
+	method             method
+	settings           prune.Settings // of a run in rounds
+	layerwise          *prune.LayerwiseSettings
+	retrainSrc         *rand.PCG
+	probeSrc           *rand.PCG
+	limit              int64
+	output, reportDir  string
+	ignored, notes     []string
+
+	net      *nn.Network // the network to prune, or that of the checkpoint
+	splits   nn.Splits
+	manifest manifest
+	// engine is the state of the checkpoint resumed, nil for a new run;
+	// prior sums up the rounds of which it keeps only a sample of the
+	// removals.
+	engine     *prune.State
+	prior      []historyGroup
+	layers2    []layerRecord // the layers of a --layerwise checkpoint
+	resumed    int           // rounds of the checkpoint resumed, −1 for a new run
+	liveBefore int           // live parameters of the model given
 }
 
-// saliency returns the saliency of the settings; probes is the source of
-// the Hutchinson probes.
-func (s runSettings) saliency(probes rand.Source) prune.Saliency {
-	switch s.Method {
-	case "magnitude":
-		return prune.Magnitude{}
-	case "obd":
-		c, _ := prune.ParseCurvature(s.Curvature)
-		return prune.OBD{Curvature: c, Probes: s.Probes, Src: probes}
+// readRun decodes the flags of c that need neither the model nor the data.
+func readRun(c *cli.Context) (*runPlan, error) {
+	p := &runPlan{c: c, model: c.String("model"), act: c.String("act"), loss: c.String("loss"), layers: c.String("layers"),
+		torchMasks: c.String("torch-masks"), fullHistory: c.Bool("full-history"), output: c.String("output"),
+		reportDir: c.String("report"), resumed: -1, quiet: isQuiet(c),
+		retrainSrc: rand.NewPCG(0, streamRetrain), probeSrc: rand.NewPCG(0, streamHutch)}
+	p.data, p.dataGiven = readDataOptions(c)
+	if err := refuseZero(c,
+		[]string{"probes", "samples", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
+		[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
+		return nil, err
 	}
-	if sal := s.obsVariant(probes); sal != nil {
-		return sal
+	if p.model == "" {
+		return nil, flagErrorf("model", "is required: give the trained model file to prune")
 	}
-	c, _ := prune.ParseCurvature(s.Curvature)
-	o := prune.OBS{Curvature: c, Alpha: s.Alpha}
-	if c != prune.Recursive {
-		o.Damping = *s.Damping
-		if o.Damping == 0 {
-			o.Damping = prune.NoDamping
+	if err := checkModelName("model", p.model); err != nil {
+		return nil, err
+	}
+	if err := checkSpecFlags(p.act, p.loss); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.limit, err = parseMaxMemory(c.String("max-memory")); err != nil {
+		return nil, err
+	}
+	if err := checkTorchMasks(p.torchMasks); err != nil {
+		return nil, err
+	}
+	mf := readMethodFlags(c)
+	if c.Bool("layerwise") {
+		if err := p.readLayerwise(c, mf); err != nil {
+			return nil, err
 		}
+	} else if err := p.readRounds(c, mf); err != nil {
+		return nil, err
 	}
-	return o
-}
-
-// objectiveOf returns the objective named by the settings.
-func objectiveOf(name string) prune.Objective {
-	o, err := prune.ParseObjective(name)
-	if err != nil {
-		return prune.TrainedObjective
+	if err := checkRetrainFlags(c); err != nil {
+		return nil, err
 	}
-	return o
-}
-
-// ptr returns a pointer to a copy of v.
-func ptr[T any](v T) *T { return &v }
-
-// methodCurvatures lists the curvatures of each method, from the registry
-// of hessian.Kinds; the first is the default.
-var methodCurvatures = map[string][]string{
-	"obs": kindNamesWhere(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly || k.LowRank }),
-	"obd": kindNamesWhere(func(k hessian.Kind) bool { return k.Diagonal }),
-}
-
-// kindNamesWhere returns the names of the hessian.Kinds for which keep
-// holds.
-func kindNamesWhere(keep func(hessian.Kind) bool) []string {
-	var names []string
-	for _, k := range hessian.Kinds() {
-		if keep(k) {
-			names = append(names, k.Name)
-		}
+	if p.output == "" {
+		return nil, flagErrorf("output", "is required: give the pruned model file to write with -o")
 	}
-	return names
-}
-
-// positiveFinite reports whether v is a finite number above 0.
-func positiveFinite(v float64) bool { return v > 0 && !math.IsInf(v, 1) }
-
-// checkRunOptions checks the flags that need neither the model nor the
-// data and returns the settings they give; Data, Retrain and the paths are
-// filled in later.
-func checkRunOptions(o runOptions) (runSettings, error) {
-	var s runSettings
-	if o.Model == "" {
-		return s, flagErrorf("model", "is required: give the trained model file to prune")
+	if err := checkModelName("output", p.output); err != nil {
+		return nil, err
 	}
-	if err := checkModelName("model", o.Model); err != nil {
-		return s, err
+	if p.reportDir == "" {
+		p.reportDir = strings.TrimSuffix(p.output, filepath.Ext(p.output)) + "-report"
 	}
-	if err := checkSpecFlags(o.Act, o.Loss); err != nil {
-		return s, err
-	}
-	s.Model, s.Act, s.Loss = o.Model, o.Act, o.Loss
-	s.Method = strings.ToLower(cmpOr(o.Method, "obs"))
-	if _, ok := methodCurvatures[s.Method]; !ok && s.Method != "magnitude" {
-		return s, flagErrorf("method", "%q: want obs, obd or magnitude", o.Method)
-	}
-	s.Layerwise = o.Layerwise
-	given := func(name string) bool { return o.Given[name] }
-
-	if s.Layerwise {
-		// The flags of the rounds and of the other stopping rules do
-		// not apply; doRun notes those given.
-		if o.Damping != nil && !positiveFinite(*o.Damping) {
-			return s, flagErrorf("damping", "%v: with --layerwise the relative damping must be a positive number", *o.Damping)
-		}
-		s.Damping = ptr(prune.DefaultLayerwiseDamping)
-		if o.Damping != nil {
-			s.Damping = ptr(*o.Damping)
-		}
-		if !(o.TargetSparsity >= 0 && o.TargetSparsity < 1) {
-			return s, flagErrorf("target-sparsity", "%v: not in [0, 1)", o.TargetSparsity)
-		}
-		s.TargetSparsity = cmpOr(o.TargetSparsity, prune.DefaultSparsity)
-		s.PerLayer, s.ProtectBiases = o.PerLayer, o.ProtectBiases
-	} else {
-		if err := checkMethodFlags(o, &s); err != nil {
-			return s, err
-		}
-
-		// Stopping rules.
-		if o.StopErrorRise != nil {
-			if !(*o.StopErrorRise >= 0) || math.IsInf(*o.StopErrorRise, 1) {
-				return s, flagErrorf("stop-error-rise", "%v: must be a finite number not below 0", *o.StopErrorRise)
-			}
-			s.StopErrorRise = ptr(*o.StopErrorRise)
-			switch m := strings.ToLower(o.ErrorMeasure); m {
-			case "":
-				// Resolved with the data: misclassification for
-				// classification, else loss.
-			case "loss":
-				s.ErrorMeasure = "loss"
-			case "misclassification", "error":
-				s.ErrorMeasure = "misclassification"
-			default:
-				return s, flagErrorf("error-measure", "%q: want loss or misclassification", o.ErrorMeasure)
-			}
-			switch sp := strings.ToLower(o.ErrorSplit); sp {
-			case "", "train", "training":
-				s.ErrorSplit = "train"
-			case "valid", "validation":
-				s.ErrorSplit = "valid"
-			default:
-				return s, flagErrorf("error-split", "%q: want train or valid", o.ErrorSplit)
-			}
-		} else {
-			for _, name := range []string{"error-measure", "error-split"} {
-				if given(name) || (name == "error-measure" && o.ErrorMeasure != "") || (name == "error-split" && o.ErrorSplit != "") {
-					return s, flagErrorf(name, "applies only with --stop-error-rise")
-				}
-			}
-		}
-		if o.TargetWeights < 0 {
-			return s, flagErrorf("target-weights", "%d: must be positive", o.TargetWeights)
-		}
-		if !(o.TargetSparsity >= 0 && o.TargetSparsity < 1) {
-			return s, flagErrorf("target-sparsity", "%v: not in [0, 1)", o.TargetSparsity)
-		}
-		if !(o.Budget >= 0) || math.IsInf(o.Budget, 1) {
-			return s, flagErrorf("budget", "%v: must be a positive number", o.Budget)
-		}
-		if o.Budget > 0 && s.Method == "magnitude" {
-			return s, flagErrorf("budget", "needs a method that predicts ΔE (obs or obd), not magnitude")
-		}
-		if o.MaxRounds < 0 {
-			return s, flagErrorf("max-rounds", "%d: must be positive", o.MaxRounds)
-		}
-		s.TargetWeights, s.TargetSparsity, s.Budget, s.MaxRounds = o.TargetWeights, o.TargetSparsity, o.Budget, o.MaxRounds
-		if s.TargetWeights == 0 && s.TargetSparsity == 0 && s.StopErrorRise == nil && s.Budget == 0 && s.MaxRounds == 0 {
-			s.TargetSparsity = prune.DefaultSparsity
-		}
-
-		// Rounds.
-		if o.PerRound < 0 {
-			return s, flagErrorf("per-round", "%d: must be positive", o.PerRound)
-		}
-		if !(o.Fraction >= 0 && o.Fraction <= 1) {
-			return s, flagErrorf("fraction", "%v: not in (0, 1]", o.Fraction)
-		}
-		if o.PerRound > 0 && o.Fraction > 0 {
-			return s, &usageError{Flag: "fraction", Msg: "--per-round and --fraction exclude each other"}
-		}
-		if o.RebuildEvery < 0 {
-			return s, flagErrorf("rebuild-every", "%d: must be positive", o.RebuildEvery)
-		}
-		s.PerRound, s.Fraction, s.RebuildEvery = o.PerRound, o.Fraction, o.RebuildEvery
-		if s.PerRound == 0 && s.Fraction == 0 {
-			s.Fraction = prune.DefaultFraction
-		}
-		s.PerLayer, s.ProtectBiases = o.PerLayer, o.ProtectBiases
-		if err := checkAuditFlags(o, &s); err != nil {
-			return s, err
-		}
-	}
-
-	// Retraining; the trainer is resolved with the model's metadata.
-	if o.RetrainEpochs < 0 {
-		return s, flagErrorf("retrain-epochs", "%d: must not be negative", o.RetrainEpochs)
-	}
-	if o.RetrainEpochs == 0 {
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{{"optimizer", o.Optimizer != ""}, {"lr", o.LearningRate != 0}, {"weight-decay", o.WeightDecay != nil}, {"batch", o.Batch != 0}} {
-			if f.set {
-				return s, flagErrorf(f.name, "applies only with --retrain-epochs")
-			}
-		}
-	}
-	if strings.EqualFold(o.Optimizer, optimizerLM) {
-		return s, flagErrorf("optimizer", "lm: retraining between rounds uses nn's optimizers: give adam, sgd or lbfgs (a model trained with lm is retrained with lbfgs when --optimizer is not given)")
-	}
-	if o.Optimizer != "" {
-		if _, err := nn.ParseOptimizer(o.Optimizer); err != nil {
-			return s, flagValueError("optimizer", o.Optimizer, err)
-		}
-	}
-	if o.LearningRate < 0 || math.IsNaN(o.LearningRate) || math.IsInf(o.LearningRate, 0) {
-		return s, flagErrorf("lr", "%v: must be a positive number", o.LearningRate)
-	}
-	if o.WeightDecay != nil && (!(*o.WeightDecay >= 0) || math.IsInf(*o.WeightDecay, 1)) {
-		return s, flagErrorf("weight-decay", "%v: must be a finite number not below 0", *o.WeightDecay)
-	}
-	if o.Batch < 0 {
-		return s, flagErrorf("batch", "%d: must be positive", o.Batch)
-	}
-	if o.Output == "" {
-		return s, flagErrorf("output", "is required: give the pruned model file to write with -o")
-	}
-	if err := checkModelName("output", o.Output); err != nil {
-		return s, err
-	}
-	s.Output = o.Output
-	s.Report = o.Report
-	if s.Report == "" {
-		s.Report = strings.TrimSuffix(o.Output, filepath.Ext(o.Output)) + "-report"
-	}
-	return s, nil
-}
-
-// checkMethodFlags checks --curvature, --damping, --alpha and --probes for
-// the method s.Method, which must be obs, obd or magnitude, and fills them
-// into s with their defaults.
-func checkMethodFlags(o runOptions, s *runSettings) error {
-	curvs := methodCurvatures[s.Method]
-	if c := strings.ToLower(o.Curvature); c != "" {
-		if s.Method == "magnitude" {
-			return flagErrorf("curvature", "applies to --method obs and obd, not magnitude")
-		}
-		if s.Method == "obd" && c == "diag" {
-			c = "exact"
-		}
-		if !slices.Contains(curvs, c) {
-			return flagErrorf("curvature", "%q: --method %s takes %s", o.Curvature, s.Method, orList(curvs))
-		}
-		s.Curvature = c
-	} else if s.Method != "magnitude" {
-		s.Curvature = curvs[0]
-	}
-	switch obj := strings.ToLower(o.Objective); {
-	case obj == "" || obj == "trained":
-		s.Objective = "trained"
-	case obj == "loss" || obj == "gradient":
-		s.Objective = obj
-	default:
-		return flagErrorf("objective", "%q: want trained, gradient or loss", o.Objective)
-	}
-	if s.Method == "magnitude" && o.Objective != "" {
-		return flagErrorf("objective", "applies to --method obs and obd, not magnitude")
-	}
-	if s.Method == "magnitude" {
-		s.Objective = ""
-	}
-	if err := checkOBSVariantFlags(o, s); err != nil {
-		return err
-	}
-	denseOBS := s.Method == "obs" && s.Curvature != "recursive" && !isLowRank(s.Curvature)
-	if o.Damping != nil {
-		if !denseOBS && !isLowRank(s.Curvature) {
-			return flagErrorf("damping", "applies to --method obs with --curvature exact, gn, fisher, fisher-lowrank or gn-lowrank, and to --layerwise")
-		}
-		if !(*o.Damping >= 0) || math.IsInf(*o.Damping, 1) {
-			return flagErrorf("damping", "%v: must be a finite number not below 0", *o.Damping)
-		}
-	}
-	if denseOBS {
-		s.Damping = ptr(prune.DefaultDamping)
-		if o.Damping != nil {
-			s.Damping = ptr(*o.Damping)
-		}
-	}
-	if o.Alpha != 0 {
-		if s.Curvature != "recursive" || s.Method != "obs" {
-			return flagErrorf("alpha", "applies only to --method obs --curvature recursive")
-		}
-		if !positiveFinite(o.Alpha) {
-			return flagErrorf("alpha", "%v: must be a positive number", o.Alpha)
-		}
-	}
-	if s.Curvature == "recursive" {
-		s.Alpha = cmpOr(o.Alpha, 1e-4)
-	}
-	if o.Probes != 0 {
-		if s.Curvature != "hutchinson" {
-			return flagErrorf("probes", "applies only to --method obd --curvature hutchinson")
-		}
-		if o.Probes < 0 {
-			return flagErrorf("probes", "%d: must be positive", o.Probes)
-		}
-	}
-	if s.Curvature == "hutchinson" {
-		s.Probes = cmpOr(o.Probes, 100)
-	}
-	return nil
-}
-
-// checkAuditFlags checks --audit-rows, --audit-removals, --audit-all and
-// --no-audit and fills them into s.
-func checkAuditFlags(o runOptions, s *runSettings) error {
-	switch {
-	case o.AuditRows < 0:
-		return flagErrorf("audit-rows", "%d: must be positive", o.AuditRows)
-	case o.AuditRemovals < 0:
-		return flagErrorf("audit-removals", "%d: must be positive", o.AuditRemovals)
-	case o.NoAudit && (o.AuditAll || o.AuditRows > 0 || o.AuditRemovals > 0):
-		return &usageError{Flag: "no-audit", Msg: "--no-audit excludes --audit-all, --audit-rows and --audit-removals"}
-	case o.AuditAll && (o.AuditRows > 0 || o.AuditRemovals > 0):
-		return &usageError{Flag: "audit-all", Msg: "--audit-all excludes --audit-rows and --audit-removals"}
-	}
-	s.NoAudit = o.NoAudit
-	s.AuditRows, s.AuditRemovals = o.AuditRows, o.AuditRemovals
-	if o.AuditAll {
-		s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
-	}
-	return nil
-}
-
-// plural returns "1 round", "2 rounds" and so on.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// cmpOr returns v, or def when v is the zero value.
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
-// orList returns the names as "a, b or c".
-func orList(names []string) string {
-	if len(names) == 1 {
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	return p, nil
 }
 
 // ignoredByLayerwise lists the flags that --layerwise ignores.
@@ -700,54 +282,160 @@ var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-ri
 	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every", "objective",
 	"audit-rows", "audit-removals", "audit-all", "no-audit", "samples", "block", "joint"}
 
-// retrainRecord returns the trainer of retraining: the one recorded in the
-// model's metadata, or Adam's defaults, with the flags of o applied, for
-// o.RetrainEpochs epochs; nil without retraining. hasValid tells whether
-// there are validation data, without which early stopping is turned off.
-//
-// A model trained with Levenberg–Marquardt (optimizer lm, package lm),
-// which the engine's retraining does not run, is retrained with L-BFGS and
-// the recorded weight decay unless --optimizer is given; note then says
-// so, to be printed.
-func retrainSettings(o runOptions, meta map[string]any, hasValid bool) (rec *trainerRecord, note string, err error) {
-	if o.RetrainEpochs == 0 {
+// readLayerwise decodes the flags of --layerwise.
+func (p *runPlan) readLayerwise(c *cli.Context, mf methodFlags) error {
+	for _, name := range ignoredByLayerwise {
+		if c.IsSet(name) {
+			p.ignored = append(p.ignored, "--"+name)
+		}
+	}
+	m, err := methodFlags{Method: mf.Method}.decode(nil)
+	if err != nil {
+		return err
+	}
+	p.method = m
+	ls := &prune.LayerwiseSettings{Sparsity: cmpOr(c.Float64("target-sparsity"), prune.DefaultSparsity), Method: layerwiseMethod(m.name),
+		Damping: prune.DefaultLayerwiseDamping, PruneBiases: !c.Bool("protect-biases"), PerLayer: c.Bool("per-layer"), MaxBytes: p.limit}
+	if mf.Damping != nil {
+		if ls.Damping = *mf.Damping; !(ls.Damping > 0) || math.IsInf(ls.Damping, 1) {
+			return flagErrorf("damping", "%v: with --layerwise the relative damping must be a positive number", ls.Damping)
+		}
+	}
+	if err := ls.Validate(1); err != nil {
+		return libraryError(c, err)
+	}
+	p.layerwise = ls
+	p.method.desc = map[string]string{"obs": "layer-wise OBS (OBC or SparseGPT)", "obd": "layer-wise OBD"}[m.name] + fmt.Sprintf(", ρ = %g", ls.Damping)
+	if m.name == "magnitude" {
+		p.method.desc = "layer-wise magnitude" // the damping does not apply
+	}
+	return nil
+}
+
+// readRounds decodes the flags of a run in rounds into p.settings.
+func (p *runPlan) readRounds(c *cli.Context, mf methodFlags) error {
+	m, err := mf.decode(p.probeSrc)
+	if err != nil {
+		return err
+	}
+	s := &p.settings
+	*s = prune.Settings{
+		Method: m.saliency, Objective: m.objective, PerRound: c.Int("per-round"), Fraction: c.Float64("fraction"),
+		PerLayer: c.Bool("per-layer"), ProtectBiases: c.Bool("protect-biases"), RebuildEvery: c.Int("rebuild-every"),
+		TargetLive: c.Int("target-weights"), Sparsity: c.Float64("target-sparsity"), Budget: c.Float64("budget"),
+		MaxRounds: c.Int("max-rounds"), AuditRows: c.Int("audit-rows"), AuditRemovals: c.Int("audit-removals"),
+		NoAudit: c.Bool("no-audit"), Joint: c.Bool("joint"), MaxBytes: p.limit,
+	}
+	if c.IsSet("stop-error-rise") {
+		if s.ErrorRise = c.Float64("stop-error-rise"); s.ErrorRise == 0 {
+			s.ErrorRise = prune.NoRise
+		}
+		switch e := strings.ToLower(c.String("error-measure")); e {
+		case "":
+		case "loss":
+			s.ErrorMeasure = prune.MeanLoss
+		case "misclassification", "error":
+			s.ErrorMeasure = prune.Misclassification
+		default:
+			return flagErrorf("error-measure", "%q: want loss or misclassification", c.String("error-measure"))
+		}
+		switch sp := strings.ToLower(c.String("error-split")); sp {
+		case "", "train", "training":
+		case "valid", "validation":
+			s.ErrorSplit = prune.ValidSplit
+		default:
+			return flagErrorf("error-split", "%q: want train or valid", c.String("error-split"))
+		}
+	}
+	for _, x := range []struct {
+		cond       bool
+		flag, want string
+	}{
+		{!c.IsSet("stop-error-rise") && c.IsSet("error-measure"), "error-measure", "applies only with --stop-error-rise"},
+		{!c.IsSet("stop-error-rise") && c.IsSet("error-split"), "error-split", "applies only with --stop-error-rise"},
+		{s.PerRound > 0 && s.Fraction > 0, "fraction", "excludes --per-round: --per-round and --fraction exclude each other"},
+		{s.NoAudit && (c.Bool("audit-all") || s.AuditRows > 0 || s.AuditRemovals > 0), "no-audit", "excludes --audit-all, --audit-rows and --audit-removals"},
+		{c.Bool("audit-all") && (s.AuditRows > 0 || s.AuditRemovals > 0), "audit-all", "excludes --audit-rows and --audit-removals"},
+	} {
+		if x.cond {
+			return flagErrorf(x.flag, "%s", x.want)
+		}
+	}
+	if c.Bool("audit-all") {
+		s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
+	}
+	if err := s.Validate(); err != nil {
+		return libraryError(c, err)
+	}
+	if s.Joint {
+		m.desc = strings.TrimSuffix(m.desc, ")") + ", joint removals)"
+	}
+	p.method = m
+	return nil
+}
+
+// checkRetrainFlags checks the retraining flags that need no model.
+func checkRetrainFlags(c *cli.Context) error {
+	if c.Int("retrain-epochs") < 0 {
+		return flagErrorf("retrain-epochs", "%d: must not be negative", c.Int("retrain-epochs"))
+	}
+	for _, name := range []string{"optimizer", "lr", "weight-decay", "batch"} {
+		if c.IsSet(name) && c.Int("retrain-epochs") == 0 {
+			return flagErrorf(name, "applies only with --retrain-epochs")
+		}
+	}
+	if o := c.String("optimizer"); strings.EqualFold(o, optimizerLM) {
+		return flagErrorf("optimizer", "lm: retraining between rounds uses nn's optimizers: give adam, sgd or lbfgs (a model trained with lm is retrained with lbfgs when --optimizer is not given)")
+	} else if _, err := nn.ParseOptimizer(o); o != "" && err != nil {
+		return flagValueError("optimizer", o, err)
+	}
+	return nil
+}
+
+// retrainSettings returns the trainer of retraining: the one recorded in
+// the model's metadata, or Adam's defaults, with the flags of c applied;
+// nil without retraining. Without validation data early stopping is off.
+// A model trained with Levenberg–Marquardt (lm), which the engine's
+// retraining does not run, is retrained with L-BFGS and the recorded
+// weight decay unless --optimizer is given; note then says so.
+func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid bool) (s *nn.TrainSettings, note string, err error) {
+	if c.Int("retrain-epochs") == 0 {
 		return nil, "", nil
 	}
 	var r trainerRecord
 	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &r) || r.Optimizer == "" {
 		r = newTrainerRecord(nn.TrainSettings{})
 	}
-	if strings.EqualFold(r.Optimizer, optimizerLM) && o.Optimizer == "" {
+	opt := c.String("optimizer")
+	if strings.EqualFold(r.Optimizer, optimizerLM) && opt == "" {
 		r = newTrainerRecord(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
-		note = fmt.Sprintf("note: %s was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay %g (give --optimizer to choose another)", o.Model, r.WeightDecay)
+		note = fmt.Sprintf("note: %s was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay %g (give --optimizer to choose another)", model, r.WeightDecay)
 	}
-	rec = &r
-	if o.Optimizer != "" && !strings.EqualFold(o.Optimizer, rec.Optimizer) {
-		opt, _ := nn.ParseOptimizer(o.Optimizer)
-		*rec = newTrainerRecord(nn.TrainSettings{Optimizer: opt, WeightDecay: rec.WeightDecay})
+	if opt != "" && !strings.EqualFold(opt, r.Optimizer) {
+		o, _ := nn.ParseOptimizer(opt)
+		r = newTrainerRecord(nn.TrainSettings{Optimizer: o, WeightDecay: r.WeightDecay})
 	}
-	s, err := trainSettingsOf(*rec)
+	ts, err := trainSettingsOf(r)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", o.Model, err)
+		return nil, "", fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", model, err)
 	}
-	s.Epochs = o.RetrainEpochs
-	if o.LearningRate != 0 {
-		s.LearningRate = o.LearningRate
+	ts.Epochs = c.Int("retrain-epochs")
+	if c.IsSet("lr") {
+		ts.LearningRate = c.Float64("lr")
 	}
-	if o.WeightDecay != nil {
-		s.WeightDecay = *o.WeightDecay
+	if c.IsSet("weight-decay") {
+		ts.WeightDecay = c.Float64("weight-decay")
 	}
-	if o.Batch != 0 {
-		s.BatchSize = o.Batch
+	if c.IsSet("batch") {
+		ts.BatchSize = c.Int("batch")
 	}
 	if !hasValid {
-		s.Patience = 0
+		ts.Patience = 0
 	}
-	if err := s.Validate(); err != nil {
-		return nil, "", &usageError{Msg: "retraining flags: " + err.Error()}
+	if err := ts.Validate(); err != nil {
+		return nil, "", libraryError(c, err)
 	}
-	out := newTrainerRecord(s)
-	return &out, note, nil
+	return &ts, note, nil
 }
 
 // trainSettingsOf returns the trainer settings of a record.
@@ -774,237 +462,72 @@ func trainSettingsOf(r trainerRecord) (nn.TrainSettings, error) {
 	return s, s.Validate()
 }
 
-// parseMaxMemory parses --max-memory: empty for the default limit, "off"
-// for none (−1).
-func parseMaxMemory(s string) (int64, error) {
-	if s == "" {
-		return hessian.DefaultMemoryLimit(), nil
+// resolve completes the plan with the network n: the data (the flags not
+// given take the model's recorded values), the generators, the trainer, the
+// trained objective's weight decay, and the memory check. It reads the data.
+func (p *runPlan) resolve(n *nn.Network) error {
+	d := p.data
+	if p.dataGiven != nil { // not for a resumed run, whose data are resolved
+		d = d.withRecorded(recordedData(n.Meta), p.dataGiven)
 	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "off", "none":
-		return -1, nil
-	}
-	b, err := sysmem.ParseBytes(s)
-	if err != nil {
-		return 0, flagValueError("max-memory", s, memoryFlagError(err))
-	}
-	if b <= 0 {
-		return 0, flagErrorf("max-memory", "%q: must be positive (or off)", s)
-	}
-	return b, nil
-}
-
-// memoryNeed returns the bytes of the dense matrices the method holds at
-// once for a network of total parameters with live of them live, and a
-// description; zero for the methods without dense matrices. It follows
-// prune.OBS: the matrix and its inverse, and for the exact Hessian a build
-// buffer over all parameters; the recursive inverse alone. workers is the
-// number of goroutines of --layerwise, each holding a copy of a layer's
-// inverse.
-func memoryNeed(s runSettings, net *nn.Network, workers int) (int64, string) {
-	live, total := net.NumLive(), net.NumParams()
-	if s.Layerwise {
-		return layerwiseMemoryNeed(s.Method, net, workers)
-	}
-	if s.Method != "obs" {
-		return 0, ""
-	}
-	if b, what := variantMemoryNeed(s, net); what != "" {
-		return b, what
-	}
-	switch s.Curvature {
-	case "recursive":
-		return hessian.DenseBytes(live), fmt.Sprintf("the OBS recursive inverse over %d live parameters", live)
-	case "exact":
-		return 2*hessian.DenseBytes(live) + hessian.DenseBytes(total),
-			fmt.Sprintf("OBS on the exact Hessian over %d live parameters (the matrix, its inverse and a %d×%d build buffer)", live, total, total)
-	}
-	return 2 * hessian.DenseBytes(live), fmt.Sprintf("OBS on the %s over %d live parameters (the matrix and its inverse)", map[string]string{"gn": "Gauss–Newton matrix", "fisher": "Fisher matrix"}[s.Curvature], live)
-}
-
-// checkRunMemory returns an error naming the estimate, the limit and the
-// cheaper alternatives when the method needs more than limit bytes.
-func checkRunMemory(s runSettings, net *nn.Network, limit int64) error {
-	if limit < 0 {
-		return nil
-	}
-	need, what := memoryNeed(s, net, runtime.GOMAXPROCS(0))
-	if need <= limit {
-		return nil
-	}
-	alt := "--curvature fisher-lowrank --samples M (O(M·W)), --block B (O(B·W)), --method obd with a diagonal curvature (exact, diag-bl, diag-lm; O(W) memory), --method obd --curvature hutchinson (matrix-free Hessian-vector products), --layerwise (one (In+1)×(In+1) matrix per layer)"
-	if s.Layerwise {
-		alt = "--method magnitude --layerwise, --method obd without --layerwise (O(W) memory)"
-	}
-	return fmt.Errorf("--max-memory: %s needs about %s, above the limit of %s; cheaper: %s, or raise --max-memory; nothing written",
-		what, sysmem.FormatBytes(need), limitText(limit), alt)
-}
-
-// runState is what the report needs besides the engine's state
-// (prune.State) and, for --layerwise, the state of the run: what the
-// checkpoint holds besides the network, and what a resumed run continues
-// from.
-type runState struct {
-	// Rounds and Steps count the rounds and the removals (undone ones
-	// included) so far.
-	Rounds int `json:"rounds"`
-	Steps  int `json:"steps"`
-
-	// Params and LiveBefore count the parameters and the live ones of
-	// the model given, and Start holds its metrics.
-	Params     int        `json:"params"`
-	LiveBefore int        `json:"live_before"`
-	Start      evalRecord `json:"start"`
-
-	History   []stepRecord  `json:"history"`
-	RoundList []roundRecord `json:"round_list"`
-	Issues    []issueRecord `json:"issues"`
-	Layerwise []layerRecord `json:"layerwise,omitempty"`
-
-	// HistorySample and HistoryGroups, when set, describe History as the
-	// compact history of a report (compactHistory): a sample of the
-	// removals and their sums by round and layer. A finished run's
-	// checkpoint holds its history so when the report needs no more.
-	HistorySample *historySample `json:"history_sample,omitempty"`
-	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
-
-	// RetrainRNG and ProbeRNG hold the state of the generators of
-	// retraining and of the Hutchinson probes (rand.PCG.MarshalBinary).
-	RetrainRNG []byte `json:"retrain_rng,omitempty"`
-	ProbeRNG   []byte `json:"probe_rng,omitempty"`
-
-	// Stopped is set when the run has ended with this state.
-	Stopped string `json:"stopped,omitempty"`
-}
-
-// runPlan is a checked run, everything loaded, before any output is
-// created.
-type runPlan struct {
-	set      runSettings
-	manifest manifest
-	limit    int64
-	net      *nn.Network // the network to continue from
-	splits   *nn.Splits
-	data     nn.Splits
-	state    runState
-	// resumed is the number of rounds of the checkpoint resumed, −1 for a
-	// new run.
-	resumed    int
-	retrainSrc *rand.PCG
-	probeSrc   *rand.PCG
-	ignored    []string // flags --layerwise ignores that were given
-	notes      []string // notes to print before the work starts
-	// engine is the state of prune.Run of the checkpoint resumed.
-	engine *prune.State
-
-	// output and reportDir are the paths written: those of the settings,
-	// or for a resumed run the -o given and the directory resumed.
-	output, reportDir string
-
-	torchMasks  string // --torch-masks
-	fullHistory bool   // --full-history
-}
-
-// prepareRun checks the options, loads the model and the data and
-// evaluates the model on every split, stopping when ctx is done. It
-// creates no file.
-func prepareRun(ctx context.Context, o runOptions) (*runPlan, error) {
-	if o.Resume != "" {
-		return prepareResume(o)
-	}
-	set, err := checkRunOptions(o)
-	if err != nil {
-		return nil, err
-	}
-	limit, err := parseMaxMemory(o.MaxMemory)
-	if err != nil {
-		return nil, err
-	}
-	p := &runPlan{resumed: -1, limit: limit, output: set.Output, reportDir: set.Report}
-	if set.Layerwise {
-		for _, name := range ignoredByLayerwise {
-			if o.Given[name] {
-				p.ignored = append(p.ignored, "--"+name)
-			}
-		}
-	}
-	// The outputs are checked against the model before it is read.
-	if err := checkRunOutputs(p.output, p.reportDir, o.Overwrite, "", modelFiles(set.Model)); err != nil {
-		return nil, err
-	}
-	if err := checkTorchMasks(o.TorchMasks); err != nil {
-		return nil, err
-	}
-	p.torchMasks, p.fullHistory = o.TorchMasks, o.FullHistory
-	n, err := readModelLayers(set.Model, set.Act, set.Loss, o.Layers)
-	if err != nil {
-		return nil, err
-	}
-	if n.Meta != nil {
-		n.Meta = metaValue(n.Meta).(map[string]any)
-	}
-	d := o.Data.withRecorded(recordedData(n.Meta), o.DataGiven)
 	if err := d.check(); err != nil {
-		return nil, err
+		return err
 	}
-	set.Data = d
-	if err := checkRunOutputs(p.output, p.reportDir, o.Overwrite, "", append(modelFiles(set.Model), d.inputs()...)); err != nil {
-		return nil, err
-	}
-	p.set = set
+	p.data = d
 	if err := p.loadData(n); err != nil {
-		return nil, err
+		return err
 	}
-	if set.Objective == "trained" || set.Objective == "gradient" {
-		set.ObjectiveDecay, _ = prune.WeightDecayOf(n)
-	}
-	if set.StopErrorRise != nil && set.ErrorMeasure == "" {
-		set.ErrorMeasure = "loss"
-		if prune.IsClassification(n, p.data.Train.Y) {
-			set.ErrorMeasure = "misclassification"
-		}
-	}
-	var note string
-	if set.Retrain, note, err = retrainSettings(o, n.Meta, p.data.Valid.X != nil); err != nil {
-		return nil, err
+	p.retrainSrc.Seed(d.Seed, streamRetrain)
+	p.probeSrc.Seed(d.Seed, streamHutch)
+	retrain, note, err := retrainSettings(p.c, p.model, n.Meta, p.splits.Valid.X != nil)
+	if err != nil {
+		return err
 	}
 	if note != "" {
 		p.notes = append(p.notes, note)
 	}
-	if set.ErrorSplit == "valid" && p.data.Valid.X == nil {
-		return nil, flagErrorf("error-split", "valid needs validation data: give --valid-fraction")
+	if retrain != nil {
+		retrain.Src = p.retrainSrc
 	}
-	if err := checkRunMemory(set, n, limit); err != nil {
-		return nil, err
+	set := runSettings{Model: p.model, Data: d, Flags: map[string]string{}, Output: p.output, Report: p.reportDir}
+	for _, f := range runFlags() {
+		if name := f.Names()[0]; p.c.IsSet(name) && !resumeFlags[name] {
+			set.Flags[name] = p.c.String(name)
+		}
 	}
-	inputs, err := hashInputs(set)
-	if err != nil {
-		return nil, err
+	if retrain != nil {
+		set.Retrain = ptr(newTrainerRecord(*retrain))
 	}
-	p.set = set
-	p.net = n
-	p.manifest = manifest{Toolkit: toolkitVersion(), Go: runtime.Version(), BLAS: blasimpl.Name(), Inputs: inputs, Settings: set}
-	p.retrainSrc = rand.NewPCG(d.Seed, streamRetrain)
-	p.probeSrc = rand.NewPCG(d.Seed, streamHutch)
-	start, err := p.evalContext(ctx, n)
-	if err != nil {
-		return nil, err
+	s := &p.settings
+	s.Retrain, s.AuditSeed = retrain, d.Seed
+	if p.layerwise == nil {
+		if s.Objective != prune.LossObjective && p.method.name != "magnitude" {
+			s.WeightDecay, _ = prune.WeightDecayOf(n)
+		}
+		if p.method.name != "magnitude" {
+			set.Objective, set.ObjectiveDecay = s.Objective.String(), s.WeightDecay
+		}
+		if s.ErrorRise != 0 {
+			if s.ErrorMeasure == prune.AutoMeasure {
+				s.ErrorMeasure = prune.MeanLoss
+				if prune.IsClassification(n, p.splits.Train.Y) {
+					s.ErrorMeasure = prune.Misclassification
+				}
+			}
+			set.ErrorMeasure = s.ErrorMeasure.String()
+			if s.ErrorSplit == prune.ValidSplit && p.splits.Valid.X == nil {
+				return flagErrorf("error-split", "valid needs validation data: give --valid-fraction")
+			}
+		}
 	}
-	p.state = runState{
-		Params:     n.NumParams(),
-		LiveBefore: n.NumLive(),
-		Start:      start,
-		History:    []stepRecord{},
-		RoundList:  []roundRecord{},
-		Issues:     []issueRecord{},
-	}
-	return p, nil
+	p.manifest.Settings = set
+	return nil
 }
 
-// loadData loads the data set of the plan's settings and checks every
-// split against the network.
+// loadData loads the data set of the plan and checks every split against
+// the network.
 func (p *runPlan) loadData(n *nn.Network) error {
-	d := p.set.Data
+	d := p.data
 	splits, err := d.load()
 	if err != nil {
 		return err
@@ -1019,152 +542,56 @@ func (p *runPlan) loadData(n *nn.Network) error {
 			}
 		}
 	}
-	p.splits = splits
-	p.data = *splits
+	p.splits = *splits
 	return nil
 }
 
-// eval returns the metrics of n on every split.
-func (p *runPlan) eval(n *nn.Network) evalRecord {
-	r, _ := p.evalContext(context.Background(), n)
-	return r
-}
-
-// evalContext returns the metrics of n on every split, or ctx.Err() when
-// ctx is done first; the evaluation checks ctx between blocks of samples.
-func (p *runPlan) evalContext(ctx context.Context, n *nn.Network) (evalRecord, error) {
-	var r evalRecord
-	var err error
-	if r.Train, err = n.EvaluateContext(ctx, p.data.Train.X, p.data.Train.Y); err != nil {
-		return evalRecord{}, err
+// prepareRun decodes the flags of c, loads the model and the data, or the
+// checkpoint of --resume, and checks the outputs. It creates no file.
+func prepareRun(c *cli.Context) (*runPlan, error) {
+	if c.String("resume") != "" {
+		return prepareResume(c)
 	}
-	if p.data.Valid.X != nil {
-		m, err := n.EvaluateContext(ctx, p.data.Valid.X, p.data.Valid.Y)
-		if err != nil {
-			return evalRecord{}, err
-		}
-		r.Valid = &m
-	}
-	if p.data.Test.X != nil {
-		m, err := n.EvaluateContext(ctx, p.data.Test.X, p.data.Test.Y)
-		if err != nil {
-			return evalRecord{}, err
-		}
-		r.Test = &m
-	}
-	return r, nil
-}
-
-// checkRunOutputs checks the output model and the report directory before
-// anything is written. own, when not empty, is the output of the run being
-// resumed, which may be replaced; the files of a resumed run's report
-// directory may be replaced too.
-func checkRunOutputs(output, report string, overwrite bool, own string, inputs []string) error {
-	var reportPaths []string
-	for _, f := range reportFiles {
-		reportPaths = append(reportPaths, filepath.Join(report, f))
-	}
-	resumed := own != ""
-	if err := checkOutput(output, overwrite || (resumed && sameName(output, own)), append(slices.Clone(inputs), reportPaths...)...); err != nil {
-		return err
-	}
-	fi, err := os.Stat(report)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		parent := filepath.Dir(filepath.Clean(report))
-		if pi, err := os.Stat(parent); err != nil || !pi.IsDir() {
-			return fmt.Errorf("--report %s: directory %s does not exist", report, parent)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("--report %s: %v", report, err)
-	case !fi.IsDir():
-		return fmt.Errorf("--report %s: not a directory", report)
-	}
-	for _, path := range reportPaths {
-		if err := atomicfile.CheckNotInput(path, inputs...); err != nil {
-			return &usageError{Flag: "report", Msg: "--report: " + err.Error()}
-		}
-	}
-	if overwrite || resumed {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(report, checkpointFile)); err == nil {
-		return fmt.Errorf("--report %s holds the checkpoint of an earlier run: give --resume %s to continue it, or --overwrite to start again", report, report)
-	}
-	for _, path := range reportPaths {
-		if _, err := os.Stat(path); err == nil {
-			return fmt.Errorf("--report %s: %s exists (give --overwrite to replace it)", report, path)
-		}
-	}
-	return nil
-}
-
-// sameName reports whether a and b name the same file.
-func sameName(a, b string) bool {
-	return atomicfile.CheckNotInput(a, b) != nil
-}
-
-// hashInputs returns the inputs of a run with their SHA-256: the model
-// file, the spec file of an .npz model when it exists, a CSV data file and
-// the UCI MONK's files.
-func hashInputs(set runSettings) ([]inputFile, error) {
-	var files []inputFile
-	add := func(role, path string, optional bool) error {
-		f, err := hashFile(role, path)
-		if err != nil {
-			if optional && errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		files = append(files, f)
-		return nil
-	}
-	if err := add("model", set.Model, false); err != nil {
+	p, err := readRun(c)
+	if err != nil {
 		return nil, err
 	}
-	if isNPZ(set.Model) {
-		if err := add("model-spec", modelio.SpecPath(set.Model), true); err != nil {
+	// The outputs are checked against the model before it is read.
+	overwrite := c.Bool("overwrite")
+	if err := checkRunOutputs(p.output, p.reportDir, overwrite, "", modelFiles(p.model)); err != nil {
+		return nil, err
+	}
+	n, err := readModelLayers(p.model, p.act, p.loss, p.layers)
+	if err != nil {
+		return nil, err
+	}
+	if n.Meta != nil {
+		n.Meta = metaValue(n.Meta).(map[string]any)
+	}
+	if d := p.data.withRecorded(recordedData(n.Meta), p.dataGiven); d.check() == nil {
+		if err := checkRunOutputs(p.output, p.reportDir, overwrite, "", append(modelFiles(p.model), d.inputs()...)); err != nil {
 			return nil, err
 		}
 	}
-	if set.Data.isCSV() {
-		if err := add("data", set.Data.Name, false); err != nil {
-			return nil, err
-		}
+	if err := p.resolve(n); err != nil {
+		return nil, err
 	}
-	if kind, k, _ := datasets.Parse(set.Data.Name); kind == "monks" && set.Data.MonksDir != "" {
-		for _, split := range []string{"train", "test"} {
-			name := fmt.Sprintf("monks-%d.%s", k, split)
-			if err := add("data-"+split, filepath.Join(set.Data.MonksDir, name), false); err != nil {
-				return nil, err
-			}
-		}
+	if err := checkMemory(p.method, p.layerwise != nil, n, p.splits.Train.X, p.splits.Train.Y, p.limit); err != nil {
+		return nil, err
 	}
-	return files, nil
-}
-
-// hashFile returns the size and SHA-256 of the file at path.
-func hashFile(role, path string) (inputFile, error) {
-	f, err := os.Open(path)
+	inputs, err := hashInputs(p.manifest.Settings)
 	if err != nil {
-		return inputFile{}, err
+		return nil, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return inputFile{}, fmt.Errorf("%s: %v", path, err)
-	}
-	return inputFile{Role: role, Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	p.net, p.liveBefore = n, n.NumLive()
+	p.manifest = manifest{Toolkit: toolkitVersion(), Go: runtime.Version(), BLAS: blasimpl.Name(), Inputs: inputs, Settings: p.manifest.Settings}
+	return p, nil
 }
 
 // runOutcome is the result of a run.
 type runOutcome struct {
-	report *runReport
-	files  []string // paths written: the model, then the report's files
-	// reportDir is the report directory written.
+	report    *runReport
+	files     []string // paths written: the model, then the report's files
 	reportDir string
 	net       *nn.Network
 	seconds   float64
@@ -1179,18 +606,17 @@ type runOutcome struct {
 	memoryWhat string
 }
 
-// runRun prunes the model as o describes, writes the pruned model, the
-// report and the checkpoint, and prints a summary. Every check and load
-// happens before any output is created.
-func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
-	out, err := doRun(ctx, o, stderr)
+// runRun prunes the model as the flags of c say, writes the pruned model,
+// the report and the checkpoint, and prints a summary.
+func runRun(ctx context.Context, c *cli.Context, stdout, stderr io.Writer, h runHooks) error {
+	out, err := doRun(ctx, c, stderr, h)
 	if err != nil {
 		return err
 	}
 	if out.err != nil {
 		return out.err
 	}
-	if o.JSON {
+	if c.Bool("json") {
 		return writeJSON(stdout, newRunSummary(out))
 	}
 	printRunSummary(stdout, out)
@@ -1200,77 +626,74 @@ func runRun(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
 // doRun runs the run command without printing the summary. It returns an
 // error when nothing was written; an interruption or a failure after
 // outputs were written is in the outcome's err.
-func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, error) {
+func doRun(ctx context.Context, c *cli.Context, stderr io.Writer, h runHooks) (*runOutcome, error) {
 	t0 := time.Now()
-	prep := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
-	prep.start("loading the model and the data, evaluating the model", -1)
-	p, err := prepareRun(ctx, o)
+	quiet := isQuiet(c)
+	prep := &stageBar{w: stderr, on: !quiet && isTerminal(stderr)}
+	prep.start("loading the model and the data", -1)
+	p, err := prepareRun(c)
 	prep.stop()
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return nil, errors.New("interrupted while evaluating the model before pruning; nothing was written")
-		}
 		return nil, err
 	}
-	release, err := claimRunOutputs(p, o.Overwrite)
+	release, err := claimRunOutputs(p, c.Bool("overwrite"))
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if o.afterPrepare != nil {
-		o.afterPrepare()
-	}
 	for _, note := range p.notes {
-		if !o.Quiet {
+		if !quiet {
 			fmt.Fprintln(stderr, note)
 		}
 	}
-	if len(p.ignored) > 0 && !o.Quiet {
+	if len(p.ignored) > 0 && !quiet {
 		fmt.Fprintf(stderr, "note: --layerwise prunes in one shot and ignores %s\n", strings.Join(p.ignored, ", "))
 	}
-	lp := &pruneLoop{p: p, cur: p.net, st: p.state, afterRound: o.afterRound, engine: p.engine}
-	if !o.Quiet && isTerminal(stderr) {
+	lp := &pruneLoop{p: p, hooks: h, engine: p.engine, layers: p.layers2, round: max(p.resumed, 0)}
+	if !quiet && isTerminal(stderr) {
 		lp.bar = &pruneBar{w: stderr}
 	}
+	var res *prune.Result
 	var runErr error
-	switch {
-	case p.state.Stopped != "":
+	switch e := p.engine; {
+	case e != nil && e.Stopped != "":
 		// A finished run: its outputs are written again.
-		if e := p.engine; e != nil {
-			lp.records(e.History, e.RoundList, e.Issues)
-			lp.cur, lp.final = e.Net, e.Net
-		}
-	case p.set.Layerwise:
-		runErr = lp.layerwise(ctx)
+		res = &prune.Result{Net: e.Net, Start: e.Start, Final: e.Current, History: e.History, Rounds: e.RoundList, Stopped: e.Stopped, Health: prune.Health{Issues: e.Issues}}
+	case p.layerwise != nil:
+		res, runErr = lp.layerwise(ctx)
 	default:
-		runErr = lp.loop(ctx)
+		res, runErr = lp.loop(ctx)
 	}
 	lp.bar.close()
-	if runErr != nil && lp.final == nil {
-		// Nothing to write: a layer-wise run that did not finish, or
-		// settings that prune.Run refused.
+	if res == nil {
+		// Nothing to write: interrupted while evaluating the model, or
+		// a layer-wise run that did not finish.
 		if ctx.Err() != nil && errors.Is(runErr, ctx.Err()) {
-			return nil, fmt.Errorf("interrupted; nothing written to %s", p.output)
+			if p.layerwise != nil {
+				return nil, fmt.Errorf("interrupted; nothing written to %s", p.output)
+			}
+			return nil, errors.New("interrupted while evaluating the model before pruning; nothing was written")
 		}
 		return nil, fmt.Errorf("%v; nothing written to %s", runErr, p.output)
 	}
-	out, err := lp.finish(runErr)
+	out, err := lp.finish(res, runErr)
 	if err != nil {
 		return nil, joinFailure(runErr, err)
 	}
 	out.seconds = time.Since(t0).Seconds()
-	out.memory, out.memoryWhat = memoryNeed(p.set, p.net, runtime.GOMAXPROCS(0))
+	out.memory, out.memoryWhat = memoryNeed(p.method, p.layerwise != nil, p.net, p.splits.Train.X, p.splits.Train.Y)
 	out.resumed = p.resumed
 	out.ignored = p.ignored
 	if runErr != nil {
 		where := fmt.Sprintf("saved the network pruned so far (%d of %d parameters live) to %s and the report to %s", out.report.LiveAfter, out.report.Params, p.output, p.reportDir)
+		canceled := ctx.Err() != nil && errors.Is(runErr, ctx.Err())
 		switch {
-		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()) && p.set.Layerwise:
+		case canceled && p.layerwise != nil:
 			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained)", where)
-		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()) && lp.st.Rounds == 0:
+		case canceled && lp.round == 0:
 			out.err = fmt.Errorf("interrupted in round 1, before any round was complete; %s; no checkpoint was written, so there is nothing to resume: run the command again to start over", where)
-		case ctx.Err() != nil && errors.Is(runErr, ctx.Err()):
-			out.err = fmt.Errorf("interrupted in round %d; %s; continue with: prune run --resume %s", lp.st.Rounds+1, where, p.reportDir)
+		case canceled:
+			out.err = fmt.Errorf("interrupted in round %d; %s; continue with: prune run --resume %s", lp.round+1, where, p.reportDir)
 		default:
 			out.err = fmt.Errorf("pruning failed: %v; %s", runErr, where)
 		}
@@ -1280,175 +703,74 @@ func doRun(ctx context.Context, o runOptions, stderr io.Writer) (*runOutcome, er
 
 // pruneLoop runs the rounds of a plan.
 type pruneLoop struct {
-	p   *runPlan
-	cur *nn.Network // the network after the last complete round
-	st  runState    // the state after the last complete round
-
-	// final is the network to write: cur, or the network of an
-	// incomplete round.
-	final *nn.Network
-
-	bar        *pruneBar
-	afterRound func(int)
-
-	// engine is the state of prune.Run after its last complete round,
-	// nil before the first and for --layerwise.
-	engine *prune.State
+	p      *runPlan
+	hooks  runHooks
+	bar    *pruneBar
+	engine *prune.State // after the last complete round
+	layers []layerRecord
+	// round is the number of complete rounds, checkpoints those written,
+	// and started tells that pruning started (the model was evaluated).
+	round, checkpoints int
+	started            bool
 }
 
-// settings returns the prune.Settings of the run, which starts from the
-// engine's state of a checkpoint when there is one.
-func (lp *pruneLoop) settings() *prune.Settings {
-	set := lp.p.set
-	s := &prune.Settings{
-		Method:        set.saliency(lp.p.probeSrc),
-		PerRound:      set.PerRound,
-		Fraction:      set.Fraction,
-		PerLayer:      set.PerLayer,
-		ProtectBiases: set.ProtectBiases,
-		RebuildEvery:  set.RebuildEvery,
-		TargetLive:    set.TargetWeights,
-		Sparsity:      set.TargetSparsity,
-		Budget:        set.Budget,
-		MaxRounds:     set.MaxRounds,
-		MaxBytes:      lp.p.limit,
-		AuditRows:     set.AuditRows,
-		AuditRemovals: set.AuditRemovals,
-		NoAudit:       set.NoAudit,
-		AuditSeed:     set.Data.Seed,
-		Objective:     objectiveOf(set.Objective),
-		WeightDecay:   set.ObjectiveDecay,
-		Joint:         set.Joint,
-		Resume:        lp.engine,
-	}
-	if set.Retrain != nil {
-		ts, _ := trainSettingsOf(*set.Retrain)
-		ts.Src = lp.p.retrainSrc
-		s.Retrain = &ts
-	}
-	if set.StopErrorRise != nil {
-		s.ErrorMeasure = prune.MeanLoss
-		if set.ErrorMeasure == "misclassification" {
-			s.ErrorMeasure = prune.Misclassification
-		}
-		if set.ErrorSplit == "valid" {
-			s.ErrorSplit = prune.ValidSplit
-		}
-		s.ErrorRise = *set.StopErrorRise
-		if s.ErrorRise == 0 {
-			s.ErrorRise = prune.NoRise
-		}
-	}
-	if lp.bar != nil {
-		s.Recorder = lp.bar
-	}
+// loop runs prune.Run, which hands its state to the checkpoint after every
+// complete round.
+func (lp *pruneLoop) loop(ctx context.Context) (*prune.Result, error) {
+	s := lp.p.settings
+	s.Resume = lp.engine
+	s.Recorder = recorders{lp.bar, lp}
 	s.OnState = func(st *prune.State) error {
-		lp.engine = st
-		lp.cur = st.Net
+		lp.engine, lp.round = st, st.Rounds
 		if err := lp.checkpoint(); err != nil {
 			return err
 		}
-		if st.Stopped == "" && lp.afterRound != nil {
-			lp.afterRound(st.Rounds)
+		if st.Stopped == "" && lp.hooks.afterRound != nil {
+			lp.hooks.afterRound(st.Rounds)
 		}
 		return nil
 	}
-	return s
+	res, err := prune.Run(ctx, lp.p.net, lp.p.splits, &s)
+	if err != nil && res == nil && !errors.Is(err, ctx.Err()) {
+		return nil, libraryError(lp.p.c, err)
+	}
+	return res, err
 }
 
-// loop runs prune.Run, which writes a checkpoint after every complete
-// round, and takes the records of the report from its result.
-func (lp *pruneLoop) loop(ctx context.Context) error {
-	res, err := prune.Run(ctx, lp.cur, lp.p.data, lp.settings())
-	if res == nil {
-		return err
-	}
-	lp.records(res.History, res.Rounds, res.Health.Issues)
-	lp.final = res.Net
-	if err == nil {
-		lp.st.Stopped = res.Stopped
-	}
-	return err
-}
-
-// records sets the records of the report from the engine's history,
-// rounds and issues.
-func (lp *pruneLoop) records(history []prune.Step, rounds []prune.Round, issues []prune.Issue) {
-	lp.st.History, lp.st.Issues = lp.renumber(history, issues)
-	lp.st.RoundList = make([]roundRecord, len(rounds))
-	done := 0
-	for i, rd := range rounds {
-		lp.st.RoundList[i] = lp.roundRecord(rd, rd.Round)
-		done = rd.Round
-	}
-	lp.st.Rounds, lp.st.Steps = done, len(history)
-}
-
-// renumber returns the records of the removals and the issues of the
-// engine.
-func (lp *pruneLoop) renumber(history []prune.Step, issues []prune.Issue) ([]stepRecord, []issueRecord) {
-	steps := make([]stepRecord, len(history))
-	for i, s := range history {
-		steps[i] = stepRecord{
-			Step: s.Step, Round: s.Round, Index: s.Index, Name: s.Name,
-			Saliency: jnum(s.Saliency), Predicted: jnum(s.Predicted), Real: jnum(s.Real),
-			Loss: jnum(s.Loss), Error: jnum(s.Error), Live: s.Live, Undone: s.Undone,
+// Record notes the start of pruning for the hooks.
+func (lp *pruneLoop) Record(e prune.Event) {
+	if e.Kind == prune.EventRoundStart && !lp.started {
+		lp.started = true
+		if lp.hooks.atStart != nil {
+			lp.hooks.atStart()
 		}
 	}
-	recs := make([]issueRecord, len(issues))
-	for i, is := range issues {
-		r := issueRecord{Round: is.Round, Step: is.Step, Kind: is.Kind, Index: is.Index, Lambda: jnum(is.Lambda), Message: is.Message}
-		if is.Index >= 0 && is.Index < lp.p.net.NumParams() {
-			r.Param = lp.p.net.ParamAt(is.Index).String()
+}
+
+// recorders is a prune.Recorder that hands every event to each of its
+// recorders that is not nil.
+type recorders []interface{ Record(prune.Event) }
+
+func (rs recorders) Record(e prune.Event) {
+	for _, r := range rs {
+		if b, ok := r.(*pruneBar); ok && b == nil {
+			continue
 		}
-		recs[i] = r
+		r.Record(e)
 	}
-	return steps, recs
 }
 
-// roundRecord returns the record of round rd, numbered n.
-func (lp *pruneLoop) roundRecord(rd prune.Round, n int) roundRecord {
-	hasValid, hasTest := lp.p.data.Valid.X != nil, lp.p.data.Test.X != nil
-	r := roundRecord{
-		Round: n, Removed: rd.Removed, Live: rd.Live,
-		Predicted: jnum(rd.Predicted), Real: jnum(rd.Real), Damping: jnum(rd.Damping), Rebuilds: rd.Rebuilds,
-		Pruned: newEvalRecord(rd.Pruned, hasValid, hasTest),
-	}
-	if rd.Retrain != nil {
-		e := newEvalRecord(rd.Retrained, hasValid, hasTest)
-		r.Retrained = &e
-		r.Retrain = &retrainRecord{Epochs: rd.Retrain.Epochs, Stopped: rd.Retrain.Stopped}
-	}
-	return r
-}
-
-// layerwise prunes the network in one shot with prune.Layerwise and
-// retrains it once when the settings say so.
-func (lp *pruneLoop) layerwise(ctx context.Context) error {
-	set := lp.p.set
-	method := prune.LayerwiseAuto
-	switch set.Method {
-	case "obd":
-		method = prune.LayerwiseOBD
-	case "magnitude":
-		method = prune.LayerwiseMagnitude
-	}
+// layerwise prunes the network in one shot with prune.LayerwiseRun and
+// checkpoints its state.
+func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
+	p := lp.p
+	ls := *p.layerwise
 	var stage *stageBar
 	if lp.bar != nil {
 		stage = &stageBar{w: lp.bar.w, on: true}
-	}
-	ls := &prune.LayerwiseSettings{
-		Sparsity:    set.TargetSparsity,
-		Method:      method,
-		Damping:     *set.Damping,
-		PruneBiases: !set.ProtectBiases,
-		PerLayer:    set.PerLayer,
-		MaxBytes:    lp.p.limit,
-	}
-	if stage != nil {
-		last := -1
-		layers := lp.cur.NumLayers()
+		last, layers := -1, p.net.NumLayers()
 		ls.Progress = func(layer, done, total int) {
+			lp.started = true
 			if layer != last {
 				stage.start(fmt.Sprintf("layer %d of %d", layer+1, layers), total)
 				last = layer
@@ -1458,83 +780,62 @@ func (lp *pruneLoop) layerwise(ctx context.Context) error {
 				stage.start("evaluating the pruned network", -1)
 			}
 		}
-		// prune.LayerwiseRun evaluates the model on every split before the
-		// first row.
 		stage.start("evaluating the model, collecting the layer inputs", -1)
 	}
-	var retrain *nn.TrainSettings
-	if set.Retrain != nil {
-		ts, _ := trainSettingsOf(*set.Retrain)
-		ts.Src = lp.p.retrainSrc
-		retrain = &ts
-	}
-	res, rep, err := prune.LayerwiseRun(ctx, lp.cur, lp.p.data, ls, retrain)
+	res, rep, err := prune.LayerwiseRun(ctx, p.net, p.splits, &ls, p.settings.Retrain)
 	stage.stop()
 	if res == nil {
-		return err
+		return nil, err
 	}
+	lp.started = true
 	for l, ly := range rep.Layers {
-		lp.st.Layerwise = append(lp.st.Layerwise, layerRecord{
+		lp.layers = append(lp.layers, layerRecord{
 			Layer: l, Method: ly.Method.String(), Sparsity: ly.Sparsity,
 			WeightsBefore: ly.WeightsBefore, WeightsAfter: ly.WeightsAfter, BiasesBefore: ly.BiasesBefore, BiasesAfter: ly.BiasesAfter,
 			Lambda: jnum(ly.Lambda), Predicted: jnum(ly.Predicted), Actual: jnum(ly.Actual), DampingTerm: jnum(ly.DampingTerm),
 		})
 	}
-	lp.records(res.History, res.Rounds, res.Health.Issues)
-	lp.cur, lp.final = res.Net, res.Net
 	if err != nil {
-		return err
+		return res, err
 	}
-	lp.st.Stopped = res.Stopped
-	return lp.checkpoint()
+	lp.engine = &prune.State{Net: res.Net, Rounds: 1, Steps: len(res.History), Start: res.Start, Current: res.Final,
+		History: res.History, RoundList: res.Rounds, Issues: res.Health.Issues, Stopped: res.Stopped}
+	return res, lp.checkpoint()
 }
 
-// finish writes the pruned model and the report, after a run ended by
-// runErr (nil for a normal end), and returns the outcome.
-func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
+// finish writes the pruned model and the report of res, after a run ended
+// by runErr (nil for a normal end), and returns the outcome.
+func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error) {
 	p := lp.p
-	net := lp.final
-	if net == nil {
-		net = lp.cur
-	}
+	net := res.Net
 	if lp.bar != nil {
 		fin := &stageBar{w: lp.bar.w, on: true}
-		fin.start("evaluating the pruned network, writing the model and the report", -1)
+		fin.start("writing the model and the report", -1)
 		defer fin.stop()
 	}
-	stopped := lp.st.Stopped
-	history := append([]stepRecord{}, lp.st.History...)
-	issues := append([]issueRecord{}, lp.st.Issues...)
-	rounds := append([]roundRecord{}, lp.st.RoundList...)
-	errMsg := ""
-	if runErr != nil {
-		stopped = prune.StoppedFailed
-		if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
-			stopped = prune.StoppedCanceled
-		} else {
-			errMsg = runErr.Error()
-		}
+	stopped, errMsg := res.Stopped, ""
+	if runErr != nil && !(errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)) {
+		errMsg = runErr.Error()
 	}
+	hasValid, hasTest := p.splits.Valid.X != nil, p.splits.Test.X != nil
 	rep := &runReport{
-		Format:     reportFormat,
-		Output:     p.output,
-		Method:     p.set.describe(),
-		Stopped:    stopped,
-		Error:      errMsg,
-		Params:     lp.st.Params,
-		LiveBefore: lp.st.LiveBefore,
-		LiveAfter:  net.NumLive(),
-		Start:      lp.st.Start,
-		Final:      p.eval(net),
-		Rounds:     rounds,
-		History:    history,
-		Layerwise:  lp.st.Layerwise,
-		Health:     newHealthRecord(issues),
-		Manifest:   p.manifest,
+		Format: reportFormat, Output: p.output, Method: p.method.desc, Stopped: stopped, Error: errMsg,
+		Params: net.NumParams(), LiveBefore: p.liveBefore, LiveAfter: net.NumLive(),
+		Start: newEvalRecord(res.Start, hasValid, hasTest), Final: newEvalRecord(res.Final, hasValid, hasTest),
+		Rounds: []roundRecord{}, History: stepRecords(res.History), Layerwise: lp.layers,
+		HistoryGroups: p.prior, Manifest: p.manifest, fullHistory: p.fullHistory,
 	}
-	// A compact history read from a checkpoint.
-	rep.HistorySample, rep.HistoryGroups = lp.st.HistorySample, lp.st.HistoryGroups
-	rep.fullHistory = p.fullHistory
+	rep.Health = healthOf(res.Health, net)
+	for _, rd := range res.Rounds {
+		r := roundRecord{Round: rd.Round, Removed: rd.Removed, Live: rd.Live, Predicted: jnum(rd.Predicted), Real: jnum(rd.Real),
+			Damping: jnum(rd.Damping), Rebuilds: rd.Rebuilds, Pruned: newEvalRecord(rd.Pruned, hasValid, hasTest)}
+		if rd.Retrain != nil {
+			r.Retrained = ptr(newEvalRecord(rd.Retrained, hasValid, hasTest))
+			r.Retrain = &retrainRecord{Epochs: rd.Retrain.Epochs, Stopped: rd.Retrain.Stopped}
+		}
+		rep.Rounds = append(rep.Rounds, r)
+	}
+	rep.Removals = rep.removals()
 	out := &runOutcome{report: rep, net: net}
 
 	pruned := net.Clone()
@@ -1547,24 +848,18 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 	settings := metaValue(p.manifest.Settings).(map[string]any)
 	for _, k := range []string{"model", "output", "report"} {
 		delete(settings, k)
+		if flags, ok := settings["flags"].(map[string]any); ok {
+			delete(flags, k)
+		}
 	}
 	var inputs []map[string]any
 	for _, in := range p.manifest.Inputs {
 		inputs = append(inputs, map[string]any{"role": in.Role, "bytes": in.Bytes, "sha256": in.SHA256})
 	}
 	pruned.Meta["pruning"] = map[string]any{
-		"command":     "run",
-		"method":      rep.Method,
-		"settings":    settings,
-		"stopped":     stopped,
-		"params":      rep.Params,
-		"live_before": rep.LiveBefore,
-		"live":        rep.LiveAfter,
-		"rounds":      len(rep.Rounds),
-		"removals":    rep.removals(),
-		"inputs":      inputs,
-		"metrics":     rep.Final,
-		"version":     toolkitVersion(),
+		"command": "run", "method": rep.Method, "settings": settings, "stopped": stopped,
+		"params": rep.Params, "live_before": rep.LiveBefore, "live": rep.LiveAfter, "rounds": len(rep.Rounds),
+		"removals": rep.Removals, "inputs": inputs, "metrics": rep.Final, "version": toolkitVersion(),
 	}
 	pruned.Meta = metaValue(pruned.Meta).(map[string]any)
 	if err := setTorchMasks(pruned, p.torchMasks); err != nil {
@@ -1589,6 +884,24 @@ func (lp *pruneLoop) finish(runErr error) (*runOutcome, error) {
 	}
 	out.reportDir = p.reportDir
 	return out, nil
+}
+
+// healthOf returns the health section of the issues h met on net.
+func healthOf(h prune.Health, net *nn.Network) healthRecord {
+	return newHealthRecord(runreport.IssuesOf(h.Issues, net))
+}
+
+// stepRecords returns the records of the removals.
+func stepRecords(history []prune.Step) []stepRecord {
+	steps := make([]stepRecord, len(history))
+	for i, s := range history {
+		steps[i] = stepRecord{
+			Step: s.Step, Round: s.Round, Index: s.Index, Name: s.Name,
+			Saliency: jnum(s.Saliency), Predicted: jnum(s.Predicted), Real: jnum(s.Real),
+			Loss: jnum(s.Loss), Error: jnum(s.Error), Live: s.Live, Undone: s.Undone,
+		}
+	}
+	return steps
 }
 
 // pruneBar is a prune.Recorder that shows a progress bar over the removals
@@ -1758,4 +1071,109 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 	fmt.Fprintf(w, "health: %s\n", healthLine(r.Health))
 	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.files, ", "))
 	fmt.Fprintf(w, "time %.3g s, GOMAXPROCS %d\n", s.Seconds, s.GOMAXPROCS)
+}
+
+// checkRunOutputs checks the output model and the report directory before
+// anything is written. own, when not empty, is the output of the run being
+// resumed, which may be replaced; the files of a resumed run's report
+// directory may be replaced too.
+func checkRunOutputs(output, report string, overwrite bool, own string, inputs []string) error {
+	var reportPaths []string
+	for _, f := range reportFiles {
+		reportPaths = append(reportPaths, filepath.Join(report, f))
+	}
+	resumed := own != ""
+	if err := checkOutput(output, overwrite || (resumed && sameName(output, own)), append(slices.Clone(inputs), reportPaths...)...); err != nil {
+		return err
+	}
+	fi, err := os.Stat(report)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		parent := filepath.Dir(filepath.Clean(report))
+		if pi, err := os.Stat(parent); err != nil || !pi.IsDir() {
+			return fmt.Errorf("--report %s: directory %s does not exist", report, parent)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("--report %s: %v", report, err)
+	case !fi.IsDir():
+		return fmt.Errorf("--report %s: not a directory", report)
+	}
+	for _, path := range reportPaths {
+		if err := atomicfile.CheckNotInput(path, inputs...); err != nil {
+			return &usageError{Flag: "report", Msg: "--report: " + err.Error()}
+		}
+	}
+	if overwrite || resumed {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(report, checkpointFile)); err == nil {
+		return fmt.Errorf("--report %s holds the checkpoint of an earlier run: give --resume %s to continue it, or --overwrite to start again", report, report)
+	}
+	for _, path := range reportPaths {
+		if _, err := os.Stat(path); err == nil {
+			return fmt.Errorf("--report %s: %s exists (give --overwrite to replace it)", report, path)
+		}
+	}
+	return nil
+}
+
+// sameName reports whether a and b name the same file.
+func sameName(a, b string) bool {
+	return atomicfile.CheckNotInput(a, b) != nil
+}
+
+// hashInputs returns the inputs of a run with their SHA-256: the model
+// file, the spec file of an .npz model when it exists, a CSV data file and
+// the UCI MONK's files.
+func hashInputs(set runSettings) ([]inputFile, error) {
+	var files []inputFile
+	add := func(role, path string, optional bool) error {
+		f, err := hashFile(role, path)
+		if err != nil {
+			if optional && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		files = append(files, f)
+		return nil
+	}
+	if err := add("model", set.Model, false); err != nil {
+		return nil, err
+	}
+	if isNPZ(set.Model) {
+		if err := add("model-spec", modelio.SpecPath(set.Model), true); err != nil {
+			return nil, err
+		}
+	}
+	if set.Data.isCSV() {
+		if err := add("data", set.Data.Name, false); err != nil {
+			return nil, err
+		}
+	}
+	if kind, k, _ := datasets.Parse(set.Data.Name); kind == "monks" && set.Data.MonksDir != "" {
+		for _, split := range []string{"train", "test"} {
+			name := fmt.Sprintf("monks-%d.%s", k, split)
+			if err := add("data-"+split, filepath.Join(set.Data.MonksDir, name), false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
+}
+
+// hashFile returns the size and SHA-256 of the file at path.
+func hashFile(role, path string) (inputFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return inputFile{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return inputFile{}, fmt.Errorf("%s: %v", path, err)
+	}
+	return inputFile{Role: role, Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }

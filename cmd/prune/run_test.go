@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,12 +22,17 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// runTest runs the run command with o, writing to a buffer, and returns
-// the error and the standard output and error.
-func runTest(t *testing.T, ctx context.Context, o runOptions) (error, string, string) {
+// runTest runs the run command with the flags args and the hooks h,
+// writing to a buffer, and returns the error and the standard output and
+// error.
+func runTest(t *testing.T, ctx context.Context, h runHooks, args ...string) (error, string, string) {
 	t.Helper()
+	c, err := runFlagContext(nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
-	err := runRun(ctx, o, &stdout, &stderr)
+	err = runRun(ctx, c, &stdout, &stderr, h)
 	return err, stdout.String(), stderr.String()
 }
 
@@ -80,9 +86,7 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "pruned.json")
 	report := filepath.Join(dir, "rep")
-	err, stdout, stderr := runTest(t, context.Background(), runOptions{
-		Model: model, TargetWeights: 30, PerRound: 4, Output: out, Report: report, Quiet: true,
-	})
+	err, stdout, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "--target-weights", "30", "--per-round", "4", "-o", out, "--report", report, "-q")
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr)
 	}
@@ -97,6 +101,8 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	}
 	if p, ok := n.Meta["pruning"].(map[string]any); !ok || p["stopped"] != "target" {
 		t.Errorf("meta.pruning = %v", n.Meta["pruning"])
+	} else if b, _ := json.Marshal(p["settings"]); strings.Contains(string(b), dir) || strings.Contains(string(b), model) || !strings.Contains(string(b), `"per-round":"4"`) {
+		t.Errorf("meta.pruning.settings holds a path or lacks the flags: %s", b)
 	}
 	if rd := recordedData(n.Meta); rd == nil || rd.Name != "monks1" {
 		t.Errorf("meta.data = %v", n.Meta["data"])
@@ -148,7 +154,7 @@ func TestRunWritesModelAndReport(t *testing.T) {
 		t.Errorf("manifest inputs %+v", r.Manifest.Inputs)
 	}
 	s := r.Manifest.Settings
-	if s.Method != "obs" || s.Curvature != "exact" || *s.Damping != 1e-4 || s.TargetWeights != 30 || s.PerRound != 4 || s.Data.Name != "monks1" || s.Data.Seed != 1 {
+	if s.Flags["target-weights"] != "30" || s.Flags["per-round"] != "4" || s.Objective != "trained" || s.Data.Name != "monks1" || s.Data.Seed != 1 {
 		t.Errorf("manifest settings %+v", s)
 	}
 	if r.Manifest.Go != runtime.Version() || r.Manifest.BLAS == "" || r.Manifest.Toolkit == "" {
@@ -171,10 +177,24 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	}
 
 	// A second run into the same report directory needs --overwrite.
-	err, _, _ = runTest(t, context.Background(), runOptions{Model: model, TargetWeights: 30, PerRound: 4, Output: filepath.Join(dir, "other.json"), Report: report})
+	err, _, _ = runTest(t, context.Background(), runHooks{}, "--model", model, "--target-weights", "30", "--per-round", "4", "-o", filepath.Join(dir, "other.json"), "--report", report)
 	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "--overwrite") {
 		t.Errorf("second run into the report directory: %v", err)
 	}
+}
+
+// interruptAfterRound runs the run command with args, cancelled after the
+// given round as by Ctrl-C, and returns its error.
+func interruptAfterRound(t *testing.T, round int, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err, _, _ := runTest(t, ctx, runHooks{afterRound: func(rounds int) {
+		if rounds == round {
+			cancel()
+		}
+	}}, args...)
+	return err
 }
 
 func mustRead(t *testing.T, path string) []byte {
@@ -188,21 +208,24 @@ func mustRead(t *testing.T, path string) []byte {
 
 func TestRunStopsAtTargetWeights(t *testing.T) {
 	model := monksModelFile(t)
-	for _, o := range []runOptions{
-		{TargetWeights: 13, Fraction: 0.3},
-		{TargetWeights: 41, Method: "magnitude"},
-		{TargetWeights: 50, Method: "obd", PerRound: 3, PerLayer: true, ProtectBiases: true},
+	for _, o := range []struct {
+		target int
+		args   []string
+	}{
+		{13, []string{"--fraction", "0.3"}},
+		{41, []string{"--method", "magnitude"}},
+		{50, []string{"--method", "obd", "--per-round", "3", "--per-layer", "--protect-biases"}},
 	} {
 		dir := t.TempDir()
-		o.Model, o.Output, o.Quiet = model, filepath.Join(dir, "p.json"), true
-		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
-			t.Fatalf("%+v: %v\n%s", o, err, stderr)
+		out := filepath.Join(dir, "p.json")
+		if err, _, stderr := runTest(t, context.Background(), runHooks{}, append(o.args, "--model", model, "-o", out, "-q", "--target-weights", strconv.Itoa(o.target))...); err != nil {
+			t.Fatalf("%v: %v\n%s", o.args, err, stderr)
 		}
-		n := loadModel(t, o.Output)
-		if n.NumLive() != o.TargetWeights {
-			t.Errorf("%+v: %d live, want %d", o, n.NumLive(), o.TargetWeights)
+		n := loadModel(t, out)
+		if n.NumLive() != o.target {
+			t.Errorf("%v: %d live, want %d", o.args, n.NumLive(), o.target)
 		}
-		if o.ProtectBiases {
+		if slices.Contains(o.args, "--protect-biases") {
 			for q := 0; q < n.NumParams(); q++ {
 				if n.ParamAt(q).Bias && !n.IsLive(q) {
 					t.Errorf("--protect-biases removed %v", n.ParamAt(q))
@@ -210,8 +233,8 @@ func TestRunStopsAtTargetWeights(t *testing.T) {
 			}
 		}
 		_, err := os.Stat(filepath.Join(dir, "p-report", deltaFile))
-		if (o.Method == "magnitude") != errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%+v: dE.png: %v", o, err)
+		if slices.Contains(o.args, "magnitude") != errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: dE.png: %v", o.args, err)
 		}
 	}
 }
@@ -221,64 +244,51 @@ func TestRunStopsAtTargetWeights(t *testing.T) {
 // error-rise rule, the Hutchinson probes and the ΔE budget carry state
 // across rounds.
 var resumeCases = []struct {
-	o       runOptions
+	args    []string
 	stopped string
 }{
-	{runOptions{Method: "obs", PerRound: 3, RetrainEpochs: 3, StopErrorRise: ptr(0.002), TargetWeights: 5}, "error-rise"},
-	{runOptions{Method: "obd", Curvature: "hutchinson", Probes: 20, Fraction: 0.1, TargetWeights: 10}, "target"},
-	{runOptions{Method: "obs", PerRound: 4, Budget: 0.004}, "budget"},
+	{[]string{"--method", "obs", "--per-round", "3", "--retrain-epochs", "3", "--stop-error-rise", "0.002", "--target-weights", "5"}, "error-rise"},
+	{[]string{"--method", "obd", "--curvature", "hutchinson", "--probes", "20", "--fraction", "0.1", "--target-weights", "10"}, "target"},
+	{[]string{"--method", "obs", "--per-round", "4", "--budget", "0.004"}, "budget"},
 }
 
 func TestRunResumeEqualsUninterrupted(t *testing.T) {
 	model := monksModelFile(t)
 	for i, c := range resumeCases {
-		base := c.o
 		dir := t.TempDir()
-		base.Model = model
-		base.Output = filepath.Join(dir, "p.json")
-		base.Report = filepath.Join(dir, "rep")
-		base.Quiet = true
-
-		o := base
-		if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+		output, report := filepath.Join(dir, "p.json"), filepath.Join(dir, "rep")
+		args := append(c.args, "--model", model, "-o", output, "--report", report, "-q")
+		if err, _, stderr := runTest(t, context.Background(), runHooks{}, args...); err != nil {
 			t.Fatalf("case %d: %v\n%s", i, err, stderr)
 		}
-		full := outputBytes(t, o.Output, o.Report)
-		if r := readReport(t, o.Report); len(r.Rounds) < 4 || r.Stopped != c.stopped {
+		full := outputBytes(t, output, report)
+		if r := readReport(t, report); len(r.Rounds) < 4 || r.Stopped != c.stopped {
 			t.Fatalf("case %d: %d rounds, stopped by %s, want %s", i, len(r.Rounds), r.Stopped, c.stopped)
 		}
 
 		// The same run, stopped after round 2 as by Ctrl-C …
-		ctx, cancel := context.WithCancel(context.Background())
-		o.Overwrite = true
-		o.afterRound = func(rounds int) {
-			if rounds == 2 {
-				cancel()
-			}
-		}
-		err, _, _ := runTest(t, ctx, o)
-		cancel()
+		err := interruptAfterRound(t, 2, append(args, "--overwrite")...)
 		if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "interrupted in round 3") ||
-			!strings.Contains(err.Error(), o.Output) || !strings.Contains(err.Error(), "prune run --resume "+o.Report) {
+			!strings.Contains(err.Error(), output) || !strings.Contains(err.Error(), "prune run --resume "+report) {
 			t.Fatalf("case %d: interrupted run: %v", i, err)
 		}
-		if r := readReport(t, o.Report); r.Stopped != "canceled" || len(r.Rounds) != 2 {
+		if r := readReport(t, report); r.Stopped != "canceled" || len(r.Rounds) != 2 {
 			t.Errorf("case %d: interrupted report: stopped %q, %d rounds", i, r.Stopped, len(r.Rounds))
 		}
-		if n := loadModel(t, o.Output); n.NumLive() >= 58 {
+		if n := loadModel(t, output); n.NumLive() >= 58 {
 			t.Errorf("case %d: interrupted run saved %d live parameters", i, n.NumLive())
 		}
 
 		// … and resumed ends where the uninterrupted run ended, byte
 		// for byte.
-		err, stdout, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true})
+		err, stdout, stderr := runTest(t, context.Background(), runHooks{}, "--resume", report, "-q")
 		if err != nil {
 			t.Fatalf("case %d: resume: %v\n%s", i, err, stderr)
 		}
-		if !strings.Contains(stdout, "resumed from "+filepath.Join(o.Report, checkpointFile)+" after round 2") {
+		if !strings.Contains(stdout, "resumed from "+filepath.Join(report, checkpointFile)+" after round 2") {
 			t.Errorf("case %d: resume output:\n%s", i, stdout)
 		}
-		resumed := outputBytes(t, o.Output, o.Report)
+		resumed := outputBytes(t, output, report)
 		for name, b := range full {
 			if !bytes.Equal(b, resumed[name]) {
 				t.Errorf("case %d: %s differs between the uninterrupted and the resumed run", i, name)
@@ -286,10 +296,10 @@ func TestRunResumeEqualsUninterrupted(t *testing.T) {
 		}
 
 		// Resuming a finished run writes the same files again.
-		if err, _, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true}); err != nil {
+		if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--resume", report, "-q"); err != nil {
 			t.Fatalf("case %d: resume of a finished run: %v\n%s", i, err, stderr)
 		}
-		for name, b := range outputBytes(t, o.Output, o.Report) {
+		for name, b := range outputBytes(t, output, report) {
 			if !bytes.Equal(b, full[name]) {
 				t.Errorf("case %d: %s differs after resuming a finished run", i, name)
 			}
@@ -300,21 +310,21 @@ func TestRunResumeEqualsUninterrupted(t *testing.T) {
 func TestRunSameBytesWhateverGOMAXPROCS(t *testing.T) {
 	model := monksModelFile(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for i, base := range []runOptions{
-		resumeCases[0].o,
-		resumeCases[1].o,
-		{Method: "obs", Curvature: "gn", PerRound: 5, StopErrorRise: ptr(0.0), ErrorMeasure: "misclassification"},
-		{Layerwise: true, TargetSparsity: 0.5, RetrainEpochs: 2},
+	for i, args := range [][]string{
+		resumeCases[0].args,
+		resumeCases[1].args,
+		{"--method", "obs", "--curvature", "gn", "--per-round", "5", "--stop-error-rise", "0", "--error-measure", "misclassification"},
+		{"--layerwise", "--target-sparsity", "0.5", "--retrain-epochs", "2"},
 	} {
 		dir := t.TempDir()
-		base.Model, base.Output, base.Quiet, base.Overwrite = model, filepath.Join(dir, "p.json"), true, true
+		output := filepath.Join(dir, "p.json")
 		var first map[string][]byte
 		for _, procs := range []int{1, 2} {
 			runtime.GOMAXPROCS(procs)
-			if err, _, stderr := runTest(t, context.Background(), base); err != nil {
+			if err, _, stderr := runTest(t, context.Background(), runHooks{}, append(args, "--model", model, "-o", output, "-q", "--overwrite")...); err != nil {
 				t.Fatalf("case %d, GOMAXPROCS %d: %v\n%s", i, procs, err, stderr)
 			}
-			got := outputBytes(t, base.Output, filepath.Join(dir, "p-report"))
+			got := outputBytes(t, output, filepath.Join(dir, "p-report"))
 			if first == nil {
 				first = got
 				continue
@@ -336,7 +346,7 @@ func TestRunInterruptedBeforeFirstRound(t *testing.T) {
 	defer cancel()
 	// Cancelled once the start is evaluated: a context cancelled before
 	// stops the evaluation, and nothing is written.
-	runErr, _, _ := runTest(t, ctx, runOptions{Model: model, Output: out, Quiet: true, afterPrepare: cancel})
+	runErr, _, _ := runTest(t, ctx, runHooks{atStart: cancel}, "--model", model, "-o", out, "-q")
 	var stderr bytes.Buffer
 	if runErr != nil {
 		stderr.WriteString(runErr.Error())
@@ -359,20 +369,21 @@ func TestRunInterruptedBeforeFirstRound(t *testing.T) {
 func TestRunResumeRefusesBadSettings(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
-	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Report: filepath.Join(dir, "rep"), Quiet: true, PerRound: 5, MaxRounds: 2}
-	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+	report := filepath.Join(dir, "rep")
+	if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "-o", filepath.Join(dir, "p.json"), "--report", report, "-q", "--per-round", "5", "--max-rounds", "2"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	path := filepath.Join(o.Report, checkpointFile)
+	path := filepath.Join(report, checkpointFile)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ from, to, want string }{
-		{`"method":"obs"`, `"method":"bogus"`, "bogus"},
-		{`"damping":0.0001`, `"damping":-1`, "damping"},
-		{`"per_round":5`, `"per_round":-5`, "per-round"},
-		{`"objective":"trained"`, `"objective":"other"`, "objective"},
+		{`"flags":{`, `"flags":{"method":"bogus",`, "bogus"},
+		{`"flags":{`, `"flags":{"damping":"-1",`, "damping"},
+		{`"per-round":"5"`, `"per-round":"-5"`, "per-round"},
+		{`"flags":{`, `"flags":{"objective":"other",`, "objective"},
+		{`"flags":{`, `"flags":{"nosuchflag":"1",`, "nosuchflag"},
 	} {
 		bad := strings.Replace(string(orig), tc.from, tc.to, 1)
 		if bad == string(orig) {
@@ -381,7 +392,7 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err, _, _ := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true, Overwrite: true})
+		err, _, _ := runTest(t, context.Background(), runHooks{}, "--resume", report, "-q", "--overwrite")
 		if err == nil || !strings.Contains(err.Error(), "settings recorded are invalid") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: resume gave %v", tc.to, err)
 		}
@@ -393,15 +404,6 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(ck, "engine")
-	ck["model"] = json.RawMessage(`{}`)
-	var state map[string]json.RawMessage
-	if err := json.Unmarshal(ck["state"], &state); err != nil {
-		t.Fatal(err)
-	}
-	delete(state, "stopped") // a run still going
-	if ck["state"], err = json.Marshal(state); err != nil {
-		t.Fatal(err)
-	}
 	old, err := json.Marshal(ck)
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +411,7 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 	if err := os.WriteFile(path, old, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err, _, _ := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true, Overwrite: true}); err == nil || !strings.Contains(err.Error(), "no engine state") {
+	if err, _, _ := runTest(t, context.Background(), runHooks{}, "--resume", report, "-q", "--overwrite"); err == nil || !strings.Contains(err.Error(), "no engine state") {
 		t.Errorf("a checkpoint without the engine's state: %v", err)
 	}
 }
@@ -418,9 +420,8 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 func TestRunRetrainBlowUpIsAnIssue(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
-	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 5, MaxRounds: 1,
-		RetrainEpochs: 1, Optimizer: "adam", LearningRate: 1e30}
-	err, _, stderr := runTest(t, context.Background(), o)
+	err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "-o", filepath.Join(dir, "p.json"), "-q", "--per-round", "5", "--max-rounds", "1",
+		"--retrain-epochs", "1", "--optimizer", "adam", "--lr", "1e30")
 	r := readReport(t, filepath.Join(dir, "p-report"))
 	diverged := false
 	for _, is := range r.Health.Issues {
@@ -429,7 +430,7 @@ func TestRunRetrainBlowUpIsAnIssue(t *testing.T) {
 	if r.Health.OK || !diverged || err == nil {
 		t.Errorf("retraining at lr 1e30: err %v, health %+v\n%s", err, r.Health, stderr)
 	}
-	if n := loadModel(t, o.Output); maxAbsParam(n) > 1e3 {
+	if n := loadModel(t, filepath.Join(dir, "p.json")); maxAbsParam(n) > 1e3 {
 		t.Errorf("the blown-up network was kept: largest |θ| %g", maxAbsParam(n))
 	}
 }
@@ -498,7 +499,7 @@ func TestRunBadInputs(t *testing.T) {
 		{run("--per-round", "2", "--fraction", "0.5"), 2, []string{"--per-round and --fraction"}},
 		{run("--fraction", "1.5"), 2, []string{"--fraction 1.5"}},
 		{run("--target-sparsity", "1"), 2, []string{"--target-sparsity 1"}},
-		{run("--budget", "1", "--method", "magnitude"), 2, []string{"--budget", "magnitude"}},
+		{run("--budget", "1", "--method", "magnitude"), 2, []string{"--budget 1", "predicts ΔE"}},
 		{run("--error-measure", "loss"), 2, []string{"--error-measure", "--stop-error-rise"}},
 		{run("--stop-error-rise", "0", "--error-measure", "hinge"), 2, []string{`--error-measure "hinge"`}},
 		{run("--stop-error-rise", "0", "--error-split", "valid"), 2, []string{"--error-split valid", "--valid-fraction"}},
@@ -615,26 +616,29 @@ func TestRunNPZ(t *testing.T) {
 
 func TestRunRetrainSettings(t *testing.T) {
 	meta := map[string]any{"trainer": metaValue(newTrainerRecord(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
-	rec, _, err := retrainSettings(runOptions{RetrainEpochs: 7}, meta, false)
-	if err != nil {
-		t.Fatal(err)
+	retrain := func(meta map[string]any, args ...string) *nn.TrainSettings {
+		t.Helper()
+		c, err := runFlagContext(nil, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, err := retrainSettings(c, "m.json", meta, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	if rec.Optimizer != "sgd" || rec.Epochs != 7 || rec.LearningRate != 0.05 || rec.WeightDecay != 1e-3 {
-		t.Errorf("recorded trainer: %+v", rec)
+	if s := retrain(meta, "--retrain-epochs", "7"); s.Optimizer != nn.SGD || s.Epochs != 7 || s.LearningRate != 0.05 || s.WeightDecay != 1e-3 {
+		t.Errorf("recorded trainer: %+v", s)
 	}
-	rec, _, err = retrainSettings(runOptions{RetrainEpochs: 3, Optimizer: "lbfgs", WeightDecay: ptr(0.0)}, meta, false)
-	if err != nil {
-		t.Fatal(err)
+	if s := retrain(meta, "--retrain-epochs", "3", "--optimizer", "lbfgs", "--weight-decay", "0"); s.Optimizer != nn.LBFGS || s.Epochs != 3 || s.WeightDecay != 0 || s.LearningRate != 0 {
+		t.Errorf("with --optimizer: %+v", s)
 	}
-	if rec.Optimizer != "lbfgs" || rec.Epochs != 3 || rec.WeightDecay != 0 || rec.LearningRate != 0 {
-		t.Errorf("with --optimizer: %+v", rec)
+	if s := retrain(meta); s != nil {
+		t.Errorf("no retraining: %+v", s)
 	}
-	if rec, _, _ := retrainSettings(runOptions{}, meta, false); rec != nil {
-		t.Errorf("no retraining: %+v", rec)
-	}
-	rec, _, err = retrainSettings(runOptions{RetrainEpochs: 2}, nil, false)
-	if err != nil || rec.Optimizer != "adam" || rec.LearningRate != nn.DefaultAdamRate {
-		t.Errorf("without a recorded trainer: %+v, %v", rec, err)
+	if s := retrain(nil, "--retrain-epochs", "2"); s.Optimizer != nn.Adam || s.LearningRate != nn.DefaultAdamRate {
+		t.Errorf("without a recorded trainer: %+v", s)
 	}
 }
 
@@ -719,8 +723,8 @@ func maxAbsParam(n *nn.Network) float64 {
 func TestRunStatesDamping(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
-	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 5, MaxRounds: 2, JSON: true}
-	err, stdout, stderr := runTest(t, context.Background(), o)
+	args := []string{"--model", model, "-o", filepath.Join(dir, "p.json"), "-q", "--per-round", "5", "--max-rounds", "2"}
+	err, stdout, stderr := runTest(t, context.Background(), runHooks{}, append(args, "--json")...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -732,8 +736,7 @@ func TestRunStatesDamping(t *testing.T) {
 	if s.Damping == nil || s.Damping.Min != float64(r.Rounds[0].Damping) || s.Objective != "trained" {
 		t.Fatalf("summary damping %+v, objective %q; rounds %+v", s.Damping, s.Objective, r.Rounds)
 	}
-	o.JSON, o.Overwrite = false, true
-	err, stdout, _ = runTest(t, context.Background(), o)
+	err, stdout, _ = runTest(t, context.Background(), runHooks{}, append(args, "--overwrite")...)
 	if err != nil || !strings.Contains(stdout, "damping: λ") {
 		t.Errorf("text summary without the damping:\n%s", stdout)
 	}
@@ -744,8 +747,7 @@ func TestRunStatesDamping(t *testing.T) {
 func TestRunErrorRiseDefaultsToMisclassification(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
-	o := runOptions{Model: model, Output: filepath.Join(dir, "p.json"), Quiet: true, PerRound: 1, StopErrorRise: ptr(0.0), MaxRounds: 30}
-	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
+	if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "-o", filepath.Join(dir, "p.json"), "-q", "--per-round", "1", "--stop-error-rise", "0", "--max-rounds", "30"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	r := readReport(t, filepath.Join(dir, "p-report"))
@@ -760,7 +762,7 @@ func TestRunInterruptedWhileEvaluatingStart(t *testing.T) {
 	out := filepath.Join(dir, "pruned.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err, _, _ := runTest(t, ctx, runOptions{Model: model, TargetWeights: 30, Output: out, Report: filepath.Join(dir, "rep"), Quiet: true})
+	err, _, _ := runTest(t, ctx, runHooks{}, "--model", model, "--target-weights", "30", "-o", out, "--report", filepath.Join(dir, "rep"), "-q")
 	if err == nil || !strings.Contains(err.Error(), "interrupted while evaluating the model before pruning; nothing was written") {
 		t.Fatalf("run with a cancelled context: %v", err)
 	}
@@ -769,43 +771,74 @@ func TestRunInterruptedWhileEvaluatingStart(t *testing.T) {
 	}
 }
 
-// A layer-wise run with more removals than a report lists keeps only the
-// compact history in its checkpoint, and resuming the finished run writes
-// the same files again.
-func TestRunLayerwiseCompactCheckpoint(t *testing.T) {
+// A run with more removals than a report lists keeps a compact history in
+// its checkpoint, far smaller than the full one, from which an interrupted
+// run resumes byte for byte, and a finished one writes the same files again.
+func TestRunCompactCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	model := trainTo(t, dir, "m.json", "--data", "monks1", "--arch", "17-300-1", "--loss", "bce", "--epochs", "2")
-	o := runOptions{Model: model, Layerwise: true, TargetSparsity: 0.5, Output: filepath.Join(dir, "p.json"), Report: filepath.Join(dir, "rep"), Quiet: true}
-	if err, _, stderr := runTest(t, context.Background(), o); err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr)
-	}
-	files := func() map[string][]byte {
-		m := outputBytes(t, o.Output, o.Report)
-		m[curveFile] = mustRead(t, filepath.Join(o.Report, curveFile))
-		return m
-	}
-	full := files()
-	r := readReport(t, o.Report)
-	if r.HistorySample == nil || r.Removals <= historyCap {
-		t.Fatalf("report lists %d of %d removals, want a sample of more than %d", len(r.History), r.Removals, historyCap)
-	}
-	ck, err := readCheckpoint(o.Report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.State.HistorySample == nil || len(ck.State.History) != len(r.History) || ck.State.HistorySample.Of != r.Removals {
-		t.Errorf("checkpoint holds %d removals (sample %+v), report lists %d of %d", len(ck.State.History), ck.State.HistorySample, len(r.History), r.Removals)
-	}
-	// The checkpoint is the model and a state of about the report's size.
-	if ckb, limit := len(full[checkpointFile]), len(full["p.json"])+len(full[reportFile])+len(full[historyFile]); ckb > limit {
-		t.Errorf("checkpoint.json has %d bytes, more than the model, report.json and history.csv together (%d)", ckb, limit)
-	}
-	if err, _, stderr := runTest(t, context.Background(), runOptions{Resume: o.Report, Quiet: true}); err != nil {
-		t.Fatalf("resume of the finished run: %v\n%s", err, stderr)
-	}
-	for name, b := range files() {
-		if !bytes.Equal(b, full[name]) {
-			t.Errorf("%s differs after resuming the finished layer-wise run", name)
+	for _, c := range []struct {
+		name      string
+		args      []string
+		interrupt bool
+	}{
+		{"layerwise", []string{"--layerwise", "--target-sparsity", "0.5"}, false},
+		{"obd", []string{"--method", "obd", "--fraction", "0.25", "--target-sparsity", "0.8", "--audit-removals", "200"}, true},
+	} {
+		output, report := filepath.Join(dir, c.name+".json"), filepath.Join(dir, c.name+"-rep")
+		args := append(c.args, "--model", model, "-o", output, "--report", report, "-q")
+		files := func() map[string][]byte {
+			m := outputBytes(t, output, report)
+			for _, f := range []string{curveFile, deltaFile} {
+				if b, err := os.ReadFile(filepath.Join(report, f)); err == nil {
+					m[f] = b
+				}
+			}
+			return m
+		}
+		if err, _, stderr := runTest(t, context.Background(), runHooks{}, args...); err != nil {
+			t.Fatalf("%s: %v\n%s", c.name, err, stderr)
+		}
+		full := files()
+		r := readReport(t, report)
+		if r.HistorySample == nil || r.Removals <= historyCap {
+			t.Fatalf("%s: report lists %d of %d removals, want a sample of more than %d", c.name, len(r.History), r.Removals, historyCap)
+		}
+		ck, err := readCheckpoint(report)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ck.State.HistoryGroups) == 0 || len(ck.Engine.History) >= r.Removals/2 || ck.Engine.Steps != r.Removals {
+			t.Errorf("%s: checkpoint holds %d of %d removals, %d groups", c.name, len(ck.Engine.History), r.Removals, len(ck.State.HistoryGroups))
+		}
+		// The checkpoint is the model and a state of about the report's size.
+		if ckb, limit := len(full[checkpointFile]), len(full[filepath.Base(output)])+len(full[reportFile])+len(full[historyFile]); ckb > limit {
+			t.Errorf("%s: checkpoint.json has %d bytes, more than the model, report.json and history.csv together (%d)", c.name, ckb, limit)
+		}
+		if c.interrupt {
+			err := interruptAfterRound(t, 2, append(args, "--overwrite")...)
+			if err == nil || !strings.Contains(err.Error(), "interrupted in round 3") {
+				t.Fatalf("%s: interrupted run: %v", c.name, err)
+			}
+			if ck, err := readCheckpoint(report); err != nil || len(ck.State.HistoryGroups) == 0 {
+				t.Fatalf("%s: the checkpoint after round 2 is not compact: %v", c.name, err)
+			}
+			if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--resume", report, "-q"); err != nil {
+				t.Fatalf("%s: resume: %v\n%s", c.name, err, stderr)
+			}
+			for name, b := range files() {
+				if !bytes.Equal(b, full[name]) {
+					t.Errorf("%s: %s differs between the uninterrupted and the resumed run", c.name, name)
+				}
+			}
+		}
+		if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--resume", report, "-q"); err != nil {
+			t.Fatalf("%s: resume of the finished run: %v\n%s", c.name, err, stderr)
+		}
+		for name, b := range files() {
+			if !bytes.Equal(b, full[name]) {
+				t.Errorf("%s: %s differs after resuming the finished run", c.name, name)
+			}
 		}
 	}
 }

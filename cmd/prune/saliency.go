@@ -130,13 +130,9 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if o.in.Path == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
-	ro := runOptions{Model: o.in.Path, Act: o.in.Act, Loss: o.in.Loss, Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}
-	var set runSettings
-	set.Method = strings.ToLower(cmpOr(o.Method, "obs"))
-	if _, ok := methodCurvatures[set.Method]; !ok && set.Method != "magnitude" {
-		return flagErrorf("method", "%q: want obs, obd or magnitude", o.Method)
-	}
-	if err := checkMethodFlags(ro, &set); err != nil {
+	src := rand.NewPCG(0, streamHutch)
+	m, err := methodFlags{Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}.decode(src)
+	if err != nil {
 		return err
 	}
 	limit, err := parseMaxMemory(o.MaxMemory)
@@ -165,7 +161,8 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	if err := checkRunMemory(set, n, limit); err != nil {
+	src.Seed(d.Seed, streamHutch)
+	if err := checkMemory(m, false, n, train.X, train.Y, limit); err != nil {
 		return err
 	}
 	if n.NumLive() == 0 {
@@ -174,14 +171,14 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 
 	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
 	start := time.Now()
-	bar.start(set.describe()+" saliencies", -1)
+	bar.start(m.desc+" saliencies", -1)
 	var decay float64
-	if set.Objective == "trained" || set.Objective == "gradient" {
+	if m.objective != prune.LossObjective {
 		decay, _ = prune.WeightDecayOf(n)
 	}
 	res, err := prune.ScoresOf(ctx, n, train.X, train.Y, &prune.Settings{
-		Method:      set.saliency(rand.NewPCG(d.Seed, streamHutch)),
-		Objective:   objectiveOf(set.Objective),
+		Method:      m.saliency,
+		Objective:   m.objective,
 		WeightDecay: decay,
 		MaxBytes:    limit,
 	})
@@ -198,11 +195,11 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	}
 
 	sum := saliencySummary{
-		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: set.describe(), Output: o.Output,
+		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: m.desc, Output: o.Output,
 		Seconds: time.Since(start).Seconds(),
 		Damping: jnum(res.Damping), Decay: res.Decay,
 	}
-	sum.Health = newHealthRecord(runreport.IssuesOf(res.Health.Issues, n))
+	sum.Health = healthOf(res.Health, n)
 	sum.Saliencies = runreport.SalienciesOf(sal, n, o.All)
 	if o.JSON {
 		return writeJSON(stdout, sum)
@@ -215,8 +212,8 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if !math.IsNaN(float64(sum.Damping)) {
 		fmt.Fprintf(tw, "damping\tλ = %g\n", float64(sum.Damping))
 	}
-	if set.Objective != "" {
-		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", set.Objective, sum.Decay)
+	if m.name != "magnitude" {
+		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", m.objective, sum.Decay)
 	}
 	fmt.Fprintf(tw, "health\t%s\n", healthLine(sum.Health))
 	fmt.Fprintf(tw, "time\t%.3g s\n", sum.Seconds)

@@ -28,32 +28,6 @@ const (
 	streamShuffle = 0x73687566 // "shuf"
 )
 
-// trainOptions holds the flags of the train command. Zero trainer fields
-// mean the trainer's defaults.
-type trainOptions struct {
-	Data      dataOptions
-	Arch      string // layer sizes such as "17-3-1"
-	Act       string // activations; empty: tanh hidden layers and an output fitting the loss
-	Loss      string // mse, bce or ce; empty: the data set's suggestion
-	Output    string // model file to write
-	Overwrite bool   // replace an existing output file
-
-	Optimizer    string // adam, sgd or lbfgs; empty: the trainer's default
-	Schedule     string // constant, step or cosine; empty: the trainer's default
-	Epochs       int
-	Batch        int
-	LearningRate float64
-	Momentum     float64 // zero: the default; nn.NoMomentum: none
-	WeightDecay  float64
-	StepEvery    int
-	StepGamma    float64
-	Patience     int
-	Tolerance    float64
-
-	JSON  bool
-	Quiet bool
-}
-
 // trainCommand returns the train command.
 func trainCommand() *cli.Command {
 	flags := []cli.Flag{
@@ -88,38 +62,7 @@ func trainCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			d, _ := readDataOptions(c)
-			o := trainOptions{
-				Data:         d,
-				Arch:         c.String("arch"),
-				Act:          c.String("act"),
-				Loss:         c.String("loss"),
-				Output:       c.String("output"),
-				Overwrite:    c.Bool("overwrite"),
-				Optimizer:    c.String("optimizer"),
-				Schedule:     c.String("schedule"),
-				Epochs:       c.Int("epochs"),
-				Batch:        c.Int("batch"),
-				LearningRate: c.Float64("lr"),
-				Momentum:     c.Float64("momentum"),
-				WeightDecay:  c.Float64("weight-decay"),
-				StepEvery:    c.Int("step-every"),
-				StepGamma:    c.Float64("step-gamma"),
-				Patience:     c.Int("patience"),
-				Tolerance:    c.Float64("tolerance"),
-				JSON:         c.Bool("json"),
-				Quiet:        isQuiet(c),
-			}
-			// Zero means the trainer's default in trainOptions, so an
-			// explicit zero is refused where it would be misread, and an
-			// explicit zero momentum turns momentum off.
-			if err := refuseZero(c, []string{"epochs", "batch", "step-every"}, []string{"lr", "step-gamma"}); err != nil {
-				return err
-			}
-			if c.IsSet("momentum") && o.Momentum == 0 {
-				o.Momentum = nn.NoMomentum
-			}
-			return runTrain(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			return runTrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -206,55 +149,39 @@ type trainSummary struct {
 	Test        *nn.Metrics `json:"test,omitempty"`
 }
 
-// checkTrainerOptions parses and checks the trainer flags.
-func checkTrainerOptions(o trainOptions) (nn.TrainSettings, error) {
-	var s nn.TrainSettings
-	if o.Optimizer != "" {
-		opt, err := nn.ParseOptimizer(o.Optimizer)
-		if err != nil {
-			return s, flagValueError("optimizer", o.Optimizer, err)
-		}
-		s.Optimizer = opt
+// trainFlagWords maps the words of nn.TrainSettings.Validate's errors to
+// the train command's flags.
+var trainFlagWords = []errorWords{{"epochs", "epochs"}, {"momentum", "momentum"}, {"step period", "step-every"},
+	{"step factor", "step-gamma"}, {"patience", "patience"}, {"tolerance", "tolerance"}}
+
+// readTrainer decodes the trainer flags of c into the settings of
+// nn.Train; useLM reports --optimizer lm (package lm), which takes the
+// epochs, weight decay, tolerance and patience.
+func readTrainer(c *cli.Context) (s nn.TrainSettings, useLM bool, err error) {
+	// Zero means the trainer's default, so an explicit zero is refused
+	// where it would be misread, and an explicit zero momentum turns
+	// momentum off.
+	if err := refuseZero(c, []string{"epochs", "batch", "step-every"}, []string{"lr", "step-gamma"}); err != nil {
+		return s, false, err
 	}
-	if o.Schedule != "" {
-		sch, err := nn.ParseSchedule(o.Schedule)
-		if err != nil {
-			return s, flagValueError("schedule", o.Schedule, err)
-		}
-		s.Schedule = sch
+	if opt := c.String("optimizer"); strings.EqualFold(opt, optimizerLM) {
+		useLM = true
+	} else if s.Optimizer, err = nn.ParseOptimizer(opt); err != nil {
+		return s, false, flagValueError("optimizer", opt, err)
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"epochs", o.Epochs}, {"batch", o.Batch}, {"step-every", o.StepEvery}, {"patience", o.Patience}} {
-		if f.v < 0 {
-			return s, flagErrorf(f.name, "%d: must not be negative", f.v)
-		}
+	if s.Schedule, err = nn.ParseSchedule(c.String("schedule")); err != nil {
+		return s, false, flagValueError("schedule", c.String("schedule"), err)
 	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"lr", o.LearningRate}, {"weight-decay", o.WeightDecay}, {"step-gamma", o.StepGamma}, {"tolerance", o.Tolerance}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
-			return s, flagErrorf(f.name, "%v: must be a finite number not below 0", f.v)
-		}
+	s.Epochs, s.BatchSize, s.StepEvery, s.Patience = c.Int("epochs"), c.Int("batch"), c.Int("step-every"), c.Int("patience")
+	s.LearningRate, s.Momentum, s.WeightDecay = c.Float64("lr"), c.Float64("momentum"), c.Float64("weight-decay")
+	s.StepGamma, s.Tolerance = c.Float64("step-gamma"), c.Float64("tolerance")
+	if c.IsSet("momentum") && s.Momentum == 0 {
+		s.Momentum = nn.NoMomentum
 	}
-	if o.Momentum != nn.NoMomentum && !(o.Momentum >= 0 && o.Momentum < 1) {
-		return s, flagErrorf("momentum", "%v: not in [0, 1)", o.Momentum)
-	}
-	s.Epochs = o.Epochs
-	s.BatchSize = o.Batch
-	s.LearningRate = o.LearningRate
-	s.Momentum = o.Momentum
-	s.WeightDecay = o.WeightDecay
-	s.StepEvery = o.StepEvery
-	s.StepGamma = o.StepGamma
-	s.Patience = o.Patience
-	s.Tolerance = o.Tolerance
 	if err := s.Validate(); err != nil {
-		return s, &usageError{Msg: "trainer flags: " + err.Error()}
+		return s, false, libraryError(c, err, trainFlagWords...)
 	}
-	return s, nil
+	return s, useLM, nil
 }
 
 // networkSpec is the network described by --arch, --act and --loss.
@@ -267,26 +194,26 @@ type networkSpec struct {
 	HasLoss bool
 }
 
-// parseNetworkOptions parses --arch, --act and --loss.
-func parseNetworkOptions(o trainOptions) (networkSpec, error) {
+// parseNetwork parses --arch, --act and --loss.
+func parseNetwork(arch, act, loss string) (networkSpec, error) {
 	var spec networkSpec
-	if o.Arch == "" {
+	if arch == "" {
 		return spec, flagErrorf("arch", "is required: give the layer sizes from inputs to outputs, such as 17-3-1")
 	}
-	sizes, err := nn.ParseArch(o.Arch)
+	sizes, err := nn.ParseArch(arch)
 	if err != nil {
-		return spec, flagValueError("arch", o.Arch, err)
+		return spec, flagValueError("arch", arch, err)
 	}
 	spec.Sizes = sizes
-	if o.Loss != "" {
-		if spec.Loss, err = nn.ParseLoss(o.Loss); err != nil {
-			return spec, flagValueError("loss", o.Loss, err)
+	if loss != "" {
+		if spec.Loss, err = nn.ParseLoss(loss); err != nil {
+			return spec, flagValueError("loss", loss, err)
 		}
 		spec.HasLoss = true
 	}
-	if o.Act != "" {
-		if spec.Acts, err = nn.ParseActivations(o.Act, len(sizes)-1); err != nil {
-			return spec, flagValueError("act", o.Act, err)
+	if act != "" {
+		if spec.Acts, err = nn.ParseActivations(act, len(sizes)-1); err != nil {
+			return spec, flagValueError("act", act, err)
 		}
 	}
 	return spec, nil
@@ -392,39 +319,40 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 	return nil
 }
 
-// runTrain trains a network as o describes, writes it to o.Output and
-// prints a summary to stdout. Progress goes to stderr when stderr is a
-// terminal and o.Quiet is not set. On failure or interruption nothing is
+// runTrain trains a network as the flags of c say, writes it to --output
+// and prints a summary to stdout. Progress goes to stderr when stderr is a
+// terminal and --quiet is not given. On failure or interruption nothing is
 // written.
-func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) error {
-	if err := o.Data.check(); err != nil {
+func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
+	data, _ := readDataOptions(c)
+	output, quiet := c.String("output"), isQuiet(c)
+	if err := data.check(); err != nil {
 		return err
 	}
-	useLM := takeLM(&o)
-	settings, err := checkTrainerOptions(o)
+	settings, useLM, err := readTrainer(c)
 	if err != nil {
 		return err
 	}
-	spec, err := parseNetworkOptions(o)
+	spec, err := parseNetwork(c.String("arch"), c.String("act"), c.String("loss"))
 	if err != nil {
 		return err
 	}
-	if o.Output != "" {
-		if err := checkModelName("output", o.Output); err != nil {
+	if output != "" {
+		if err := checkModelName("output", output); err != nil {
 			return err
 		}
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, o.Data.inputs()...)
+	release, err := claimOutput(output, c.Bool("overwrite"), data.inputs()...)
 	if err != nil {
 		return err
 	}
 	defer release()
 
-	splits, err := o.Data.load()
+	splits, err := data.load()
 	if err != nil {
 		return err
 	}
-	if err := spec.resolve(o.Data, splits.Loss); err != nil {
+	if err := spec.resolve(data, splits.Loss); err != nil {
 		return err
 	}
 	acts, loss := spec.Acts, spec.Loss
@@ -436,21 +364,21 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		return flagErrorf("patience", "%d needs validation data: give --valid-fraction", settings.Patience)
 	}
 	lossDesc := "--loss " + loss.String()
-	if o.Loss == "" {
+	if c.String("loss") == "" {
 		lossDesc = fmt.Sprintf("loss %s, the data set's suggestion", loss)
 	}
 	for _, s := range []*nn.Data{&splits.Train, &splits.Valid, &splits.Test} {
 		if s.X != nil {
-			if err := checkFit(n, s, o.Data, true, lossDesc); err != nil {
+			if err := checkFit(n, s, data, true, lossDesc); err != nil {
 				return err
 			}
 		}
 	}
 
-	n.Init(rand.NewPCG(o.Data.Seed, streamInit))
-	settings.Src = rand.NewPCG(o.Data.Seed, streamShuffle)
+	n.Init(rand.NewPCG(data.Seed, streamInit))
+	settings.Src = rand.NewPCG(data.Seed, streamShuffle)
 	var bar *barRecorder
-	if !o.Quiet && isTerminal(stderr) {
+	if !quiet && isTerminal(stderr) {
 		bar = &barRecorder{w: stderr}
 		settings.Recorder = bar
 	}
@@ -461,23 +389,23 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 	switch {
 	case err == nil:
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return fmt.Errorf("interrupted after %d epochs; no model written to %s", res.Epochs, o.Output)
+		return fmt.Errorf("interrupted after %d epochs; no model written to %s", res.Epochs, output)
 	case errors.Is(err, nn.ErrDiverged):
-		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", o.Data.Name, err)
+		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", data.Name, err)
 	default:
-		return fmt.Errorf("training on --data %s: %v; no model written", o.Data.Name, err)
+		return fmt.Errorf("training on --data %s: %v; no model written", data.Name, err)
 	}
 	if err := n.CheckFinite(); err != nil {
-		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", o.Data.Name, err)
+		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", data.Name, err)
 	}
 
 	sum := trainSummary{
-		Model:       o.Output,
-		Data:        o.Data.Name,
+		Model:       output,
+		Data:        data.Name,
 		Arch:        n.Arch(),
 		Activations: actNames(acts),
 		Loss:        loss.String(),
-		Seed:        o.Data.Seed,
+		Seed:        data.Seed,
 		Params:      n.NumParams(),
 		Epochs:      res.Epochs,
 		BestEpoch:   res.BestEpoch,
@@ -502,8 +430,8 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 	}
 	n.Meta = map[string]any{
 		"command":     "train",
-		"data":        o.Data,
-		"seed":        o.Data.Seed,
+		"data":        data,
+		"seed":        data.Seed,
 		"arch":        n.Arch(),
 		"activations": sum.Activations,
 		"loss":        sum.Loss,
@@ -517,11 +445,11 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
 	}
 	n.Meta = metaValue(n.Meta).(map[string]any)
-	if err := saveModel(o.Output, n); err != nil {
+	if err := saveModel(output, n); err != nil {
 		return err
 	}
 
-	if o.JSON {
+	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
 	fmt.Fprintf(stdout, "trained %s (%s, loss %s) on %s for %d epochs", sum.Arch, strings.Join(sum.Activations, ","), sum.Loss, sum.Data, sum.Epochs)
@@ -539,8 +467,8 @@ func runTrain(ctx context.Context, o trainOptions, stdout, stderr io.Writer) err
 	if sum.Test != nil {
 		printMetrics(stdout, "test", *sum.Test)
 	}
-	if !o.Quiet {
-		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(o.Output), ", "))
+	if !quiet {
+		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(output), ", "))
 	}
 	return nil
 }

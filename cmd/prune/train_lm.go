@@ -11,16 +11,6 @@ import (
 // training (package lm) instead of one of nn's optimizers.
 const optimizerLM = "lm"
 
-// takeLM reports whether o selects Levenberg–Marquardt and, if so, clears
-// the optimizer so that the other trainer flags are checked as for nn.
-func takeLM(o *trainOptions) bool {
-	if o.Optimizer != optimizerLM {
-		return false
-	}
-	o.Optimizer = ""
-	return true
-}
-
 // trainWith trains n with Levenberg–Marquardt when useLM is set and with
 // nn.Train otherwise. Levenberg–Marquardt uses the epochs (its steps), the
 // weight decay, the tolerance, the patience and the recorder of s.

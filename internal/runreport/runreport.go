@@ -143,20 +143,6 @@ type Layer struct {
 	DampingTerm   Num     `json:"damping_term"`
 }
 
-// NeedsFullHistory reports whether curve.png or dE.png draw some of
-// steps: a removal with the training loss after it or with both a
-// predicted and a real ΔE. Layer-wise pruning records neither, so that
-// its charts are the same from a compact history.
-func NeedsFullHistory(steps []Step) bool {
-	finite := func(x Num) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
-	for _, s := range steps {
-		if !s.Undone && (!math.IsNaN(float64(s.Loss)) || finite(s.Predicted) && finite(s.Real)) {
-			return true
-		}
-	}
-	return false
-}
-
 // HistoryCap is the largest number of removals that report.json and
 // history.csv list one by one without --full-history; a larger run lists
 // a sample of them.
@@ -221,19 +207,36 @@ func nanSum(s, x Num) Num {
 
 // Compact returns the removals that a report lists for steps, the
 // sample's description (nil when all are listed) and the summary by round
-// and layer (nil when all are listed).
-func Compact(steps []Step, full bool) ([]Step, *Sample, []Group) {
-	if full || len(steps) <= HistoryCap {
+// and layer (nil when all are listed). prior, when not nil, sums up the
+// rounds of which steps holds only a part (a checkpoint's compact history):
+// at least the removals that a sample of any longer history lists, since
+// the sample keeps every Every-th removal for a power of two Every.
+func Compact(steps []Step, prior []Group, full bool) ([]Step, *Sample, []Group) {
+	n := 0 // removals, numbered from 1
+	if len(steps) > 0 {
+		n = steps[len(steps)-1].Step
+	}
+	if full || n <= HistoryCap {
 		return steps, nil, nil
 	}
-	var groups []Group
+	groups := slices.Clone(prior)
 	index := make(map[[2]int]int)
+	summed := make(map[int]bool) // rounds of prior
+	for g, gr := range groups {
+		index[[2]int{gr.Round, gr.Layer}] = g
+		summed[gr.Round] = true
+	}
 	edge := make([]bool, len(steps)) // first or last of its group
 	last := make(map[[2]int]int)
 	nan := Num(math.NaN())
 	for i, st := range steps {
 		l, bias, _ := paramLayer(st.Name)
 		k := [2]int{st.Round, l}
+		if summed[st.Round] {
+			gr := groups[index[k]]
+			edge[i] = st.Step == gr.FirstStep || st.Step == gr.LastStep
+			continue
+		}
 		g, ok := index[k]
 		if !ok {
 			g = len(groups)
@@ -269,14 +272,17 @@ func Compact(steps []Step, full bool) ([]Step, *Sample, []Group) {
 	for _, i := range last {
 		edge[i] = true
 	}
-	every := (len(steps) + HistoryCap/2 - 1) / (HistoryCap / 2)
+	every := 1
+	for (n+every-1)/every > HistoryCap/2 {
+		every *= 2
+	}
 	var kept []Step
 	for i, st := range steps {
-		if edge[i] || st.Undone || i%every == 0 {
+		if edge[i] || st.Undone || (st.Step-1)%every == 0 {
 			kept = append(kept, st)
 		}
 	}
-	return kept, &Sample{Kept: len(kept), Of: len(steps), Every: every}, groups
+	return kept, &Sample{Kept: len(kept), Of: n, Every: every}, groups
 }
 
 // sortedKeys returns the keys of m in ascending order.

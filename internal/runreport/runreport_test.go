@@ -23,7 +23,7 @@ func TestCompactHistory(t *testing.T) {
 		}
 	}
 	steps[5].Undone = true
-	kept, sample, groups := Compact(steps, false)
+	kept, sample, groups := Compact(steps, nil, false)
 	if len(kept) > HistoryCap || sample == nil || sample.Of != len(steps) || sample.Kept != len(kept) {
 		t.Fatalf("%d kept of %d, sample %+v", len(kept), len(steps), sample)
 	}
@@ -59,10 +59,10 @@ func TestCompactHistory(t *testing.T) {
 	if err != nil || len(b) > 200<<10 {
 		t.Errorf("history.csv of the sample: %d bytes, %v", len(b), err)
 	}
-	if all, s, g := Compact(steps, true); len(all) != len(steps) || s != nil || g != nil {
+	if all, s, g := Compact(steps, nil, true); len(all) != len(steps) || s != nil || g != nil {
 		t.Errorf("full: %d listed", len(all))
 	}
-	if all, s, g := Compact(steps[:HistoryCap], false); len(all) != HistoryCap || s != nil || g != nil {
+	if all, s, g := Compact(steps[:HistoryCap], nil, false); len(all) != HistoryCap || s != nil || g != nil {
 		t.Errorf("a small run: %d of %d listed", len(all), HistoryCap)
 	}
 }
