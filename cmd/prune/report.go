@@ -47,10 +47,10 @@ type (
 const historyCap = runreport.HistoryCap
 
 var (
-	newEvalRecord         = runreport.NewEval
-	newHealthRecord       = runreport.NewHealth
-	compactHistory        = runreport.Compact
-	historyCSV            = runreport.CSV
+	newEvalRecord   = runreport.NewEval
+	newHealthRecord = runreport.NewHealth
+	compactHistory  = runreport.Compact
+	historyCSV      = runreport.CSV
 )
 
 // inputFile is an input of a run and the SHA-256 of its bytes.
