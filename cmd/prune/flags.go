@@ -47,14 +47,10 @@ func flagOf(field string) string {
 // the command has (given or not) to the flag's value, a string through the
 // field's UnmarshalText where it has one.
 func decodeFlags(c *cli.Context, dst any) error {
-	has := map[string]bool{}
-	for _, f := range c.Command.Flags {
-		has[f.Names()[0]] = true
-	}
 	v := reflect.ValueOf(dst).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		name := flagOf(v.Type().Field(i).Name)
-		if name == "" || !has[name] {
+		if name == "" || c.Value(name) == nil {
 			continue
 		}
 		f := v.Field(i)
