@@ -4,10 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 )
 
 // BeckerLeCun is the O(W) back-propagated diagonal approximation of the
@@ -126,90 +122,21 @@ func (d DiagCurvature) DiagTo(_ context.Context, dst []float64) error {
 	return nil
 }
 
-// DiagTo writes the Becker–LeCun diagonal to dst.
+// DiagTo writes the Becker–LeCun diagonal to dst. The samples are
+// processed in blocks on up to GOMAXPROCS goroutines, with the same bits
+// for any number, and only the weights of units and inputs that have a
+// covered parameter are computed.
 func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 	pr := d.P
+	if len(dst) != pr.Dim() {
+		panic("hessian: vector length mismatch")
+	}
 	if err := pr.Check(); err != nil {
 		return err
 	}
-	net := pr.Net
-	W := net.NumParams()
-	full := make([]float64, W)
-	N, _ := pr.X.Dims()
-	rows := min(N, Rows)
-	p := newPass(net, rows)
-	L := len(p.layers) - 1
-	var g, sq, ework []*mat.Dense
-	var w2 []blas64.General
-	for l, ly := range p.layers {
-		g = append(g, mat.NewDense(rows, ly.Out, nil))
-		ework = append(ework, mat.NewDense(rows, ly.Out, nil))
-		sq = append(sq, mat.NewDense(rows, ly.In, nil))
-		w := weights(net, l)
-		ws := blas64.General{Rows: w.Rows, Cols: w.Cols, Stride: w.Cols, Data: make([]float64, len(w.Data))}
-		for i, x := range w.Data {
-			ws.Data[i] = x * x
-		}
-		w2 = append(w2, ws)
-	}
-	outL := p.layers[L].Out
-	oc := make([]float64, outL*outL)
-	for lo := 0; lo < N; lo += rows {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(lo+rows, N)
-		nr := hi - lo
-		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
-		gL := head(g[L], nr)
-		for i := 0; i < nr; i++ {
-			p.outputCurv(oc, i, d.LM)
-			r := gL.RawRowView(i)
-			for k := range r {
-				r[k] = oc[k*outL+k]
-			}
-		}
-		for l := L; l >= 0; l-- {
-			ly := p.layers[l]
-			gl := head(g[l], nr)
-			z := p.input(l)
-			zs := head(sq[l], nr)
-			for i := 0; i < nr; i++ {
-				zr, sr := z.RawRowView(i), zs.RawRowView(i)
-				for k, v := range zr {
-					sr[k] = v * v
-				}
-			}
-			o := net.Offset(l)
-			gW := blas64.General{Rows: ly.Out, Cols: ly.In, Stride: ly.In, Data: full[o : o+ly.Out*ly.In]}
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, gl.RawMatrix(), zs.RawMatrix(), 1, gW)
-			gb := full[o+ly.Out*ly.In : o+ly.NumParams()]
-			for i := 0; i < nr; i++ {
-				for j, x := range gl.RawRowView(i) {
-					gb[j] += x
-				}
-			}
-			if l == 0 {
-				break
-			}
-			gp := head(g[l-1], nr)
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, gl.RawMatrix(), w2[l], 0, gp.RawMatrix())
-			// e = δ_l W_l = ∂ℓ/∂z_{l−1}.
-			var e *mat.Dense
-			if !d.LM {
-				e = head(ework[l-1], nr)
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, p.delta[l].RawMatrix(), weights(net, l), 0, e.RawMatrix())
-			}
-			for i := 0; i < nr; i++ {
-				r, d1, d2 := gp.RawRowView(i), p.d1[l-1].RawRowView(i), p.d2[l-1].RawRowView(i)
-				for j := range r {
-					r[j] *= d1[j] * d1[j]
-					if e != nil {
-						r[j] += d2[j] * e.At(i, j)
-					}
-				}
-			}
-		}
+	full := make([]float64, pr.Net.NumParams())
+	if err := blDiag(ctx, pr, d.LM, full, blWorkers()); err != nil {
+		return err
 	}
 	pr.gather(dst, full)
 	return nil
