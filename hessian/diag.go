@@ -15,12 +15,9 @@ import (
 //	hidden:  g_l[j] = f′(a_l[j])² Σ_k W_{l+1}[k][j]² g_{l+1}[k] + f″(a_l[j]) ∂ℓ/∂z_l[j]
 //	h_qq   = Σₙ g_l[j] z̃_{l−1}[i]²    for q = W_l[j][i] (z̃ = 1 for the bias)
 //
-// With LM set it is the Levenberg–Marquardt form: the f″ terms are dropped
-// (including the residual term of an MSE output), and every entry is ≥ 0.
-// It equals the exact diagonal for a network with no hidden layer (the full
-// form) and is an approximation otherwise.
-//
-// As a Curvature it is the diagonal matrix diag(h).
+// LM selects the Levenberg–Marquardt form, without the f″ terms (and the
+// residual term of an MSE output): every entry is ≥ 0. The full form is
+// the exact diagonal for a network without hidden layers.
 //
 // References:
 //
@@ -35,13 +32,8 @@ type BeckerLeCun struct {
 // Dim returns the number of parameters covered.
 func (d BeckerLeCun) Dim() int { return d.P.Dim() }
 
-// MulVecTo sets dst = diag(h) v. It computes the diagonal on the first
-// call and keeps it with the problem, and computes it again only when the
-// network's parameters, the data matrices (X and Y, compared by identity,
-// not by content) or the covered parameters have changed, so that
-// iterative methods such as Lanczos cost O(W) per product. Like every
-// MulVecTo it panics on data that do not fit the network; DiagTo and
-// Operator return the error instead.
+// MulVecTo sets dst = diag(h) v, with h kept with the problem until its
+// parameters, covered set or data matrices (by identity) change.
 func (d BeckerLeCun) MulVecTo(dst, v []float64) {
 	pr := d.P
 	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
@@ -87,16 +79,6 @@ func (d BeckerLeCun) cached() []float64 {
 	return h
 }
 
-// Operator computes the diagonal once and returns it as a diagonal
-// curvature, for use with Lanczos, Hutchinson or a solver.
-func (d BeckerLeCun) Operator(ctx context.Context) (DiagCurvature, error) {
-	h := make([]float64, d.P.Dim())
-	if err := d.DiagTo(ctx, h); err != nil {
-		return nil, err
-	}
-	return DiagCurvature(h), nil
-}
-
 // DiagCurvature is the diagonal matrix diag(d) as a curvature.
 type DiagCurvature []float64
 
@@ -122,10 +104,8 @@ func (d DiagCurvature) DiagTo(_ context.Context, dst []float64) error {
 	return nil
 }
 
-// DiagTo writes the Becker–LeCun diagonal to dst. The samples are
-// processed in blocks on up to GOMAXPROCS goroutines, with the same bits
-// for any number, and only the weights of units and inputs that have a
-// covered parameter are computed.
+// DiagTo writes the Becker–LeCun diagonal to dst, with the same bits for
+// any GOMAXPROCS.
 func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 	pr := d.P
 	if len(dst) != pr.Dim() {
@@ -179,9 +159,7 @@ func (h Hutchinson) rng() *rand.Rand {
 	return rand.New(h.Src)
 }
 
-// EstimateDiagTo writes the estimate of the diagonal to dst. (Hutchinson is
-// deliberately not a Diagonaler: its diagonal is an estimate, not the
-// curvature's own.)
+// EstimateDiagTo writes the estimate of the diagonal to dst.
 func (h Hutchinson) EstimateDiagTo(ctx context.Context, dst []float64) error {
 	_, err := h.estimate(ctx, dst)
 	return err
