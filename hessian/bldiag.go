@@ -186,9 +186,11 @@ type blWork struct {
 	g, e, dl []*mat.Dense // ∂²ℓ/∂a_l² (diagonal), ∂ℓ/∂z_l, δ_l = ∂ℓ/∂a_l
 	gc, zc   []float64    // compacted G_l[:, rows] and Z_{l−1}[:, cols]²
 	xc       *mat.Dense   // the inputs of the forward pass (blPlan.in)
+	m        [2][]float64 // Gauss–Newton: M_l and M_{l−1}
 }
 
-func (pl *blPlan) newWork(net *nn.Network, full bool) *blWork {
+func (pl *blPlan) newWork(net *nn.Network, mode blMode) *blWork {
+	full := mode == blFull
 	rows := pl.chunk
 	w := &blWork{t: pl.net.NewTrace(rows)}
 	if pl.in != nil {
@@ -205,17 +207,68 @@ func (pl *blPlan) newWork(net *nn.Network, full bool) *blWork {
 	}
 	w.gc = make([]float64, rows*maxR)
 	w.zc = make([]float64, rows*maxC)
+	if mode == blGN {
+		maxOut := 0
+		for _, ly := range net.Layers() {
+			maxOut = max(maxOut, ly.Out)
+		}
+		for k := range w.m {
+			w.m[k] = make([]float64, rows*net.Outputs()*maxOut)
+		}
+	}
 	return w
 }
 
-// blDiag computes the Becker–LeCun diagonal of pr (its LM form when lm is
-// set) over all the problem's parameters into full, of length
-// pr.Net.NumParams(); entries not covered are left unspecified.
-func blDiag(ctx context.Context, pr *Problem, lm bool, full []float64, workers int) error {
-	return blDiagChunk(ctx, pr, lm, full, workers, blChunk)
+// gnDiagTo writes the diagonal of the Gauss–Newton matrix of pr to dst.
+func gnDiagTo(ctx context.Context, pr *Problem, dst []float64) error {
+	if len(dst) != pr.Dim() {
+		panic("hessian: vector length mismatch")
+	}
+	if err := pr.Check(); err != nil {
+		return err
+	}
+	full := make([]float64, pr.Net.NumParams())
+	if err := blDiag(ctx, pr, blGN, full, blWorkers()); err != nil {
+		return err
+	}
+	pr.gather(dst, full)
+	return nil
 }
 
-func blDiagChunk(ctx context.Context, pr *Problem, lm bool, full []float64, workers, chunk int) error {
+// gnIsExact reports whether the diagonal of the Gauss–Newton matrix is that
+// of H: no hidden activation has a second derivative (relu, linear) and
+// the output's curvature is Λ (ce, bce, or mse with a linear output).
+func gnIsExact(net *nn.Network) bool {
+	L := net.NumLayers() - 1
+	for l := range L {
+		if a := net.Layer(l).Act; a != nn.ReLU && a != nn.Linear {
+			return false
+		}
+	}
+	return net.Loss() != nn.MSE || net.Layer(L).Act == nn.Linear
+}
+
+// blMode selects the diagonal a build computes.
+type blMode int
+
+const (
+	blFull blMode = iota // Becker–LeCun
+	blLM                 // Becker–LeCun without f″ terms
+	blGN                 // the Gauss–Newton diagonal, from the output factor
+)
+
+// blDiag computes the diagonal of the given mode of pr over all the
+// problem's parameters into full, of length pr.Net.NumParams(); entries
+// not covered are left unspecified.
+func blDiag(ctx context.Context, pr *Problem, mode blMode, full []float64, workers int) error {
+	chunk := blChunk
+	if mode == blGN {
+		chunk = Rows // the factor has Outputs rows per sample
+	}
+	return blDiagChunk(ctx, pr, mode, full, workers, chunk)
+}
+
+func blDiagChunk(ctx context.Context, pr *Problem, mode blMode, full []float64, workers, chunk int) error {
 	N, _ := pr.X.Dims()
 	chunk = min(N, chunk)
 	nc := (N + chunk - 1) / chunk
@@ -223,7 +276,7 @@ func blDiagChunk(ctx context.Context, pr *Problem, lm bool, full []float64, work
 	blocks := par.Split(N, per*chunk)
 	pl := newBLPlan(pr, chunk)
 	parts, err := par.Run(ctx, len(blocks), workers,
-		func() *blWork { return pl.newWork(pr.Net, !lm) },
+		func() *blWork { return pl.newWork(pr.Net, mode) },
 		func(w *blWork, t int) ([]float64, error) {
 			part := make([]float64, pl.size)
 			b := blocks[t]
@@ -232,7 +285,7 @@ func blDiagChunk(ctx context.Context, pr *Problem, lm bool, full []float64, work
 					return nil, err
 				}
 				hi := min(lo+chunk, b.Hi)
-				pl.chunkTo(part, w, pr, lo, hi, lm)
+				pl.chunkTo(part, w, pr, lo, hi, mode)
 			}
 			return part, nil
 		}, nil)
@@ -250,21 +303,15 @@ func blDiagChunk(ctx context.Context, pr *Problem, lm bool, full []float64, work
 }
 
 // chunkTo adds the diagonal over the samples lo…hi−1 to part.
-func (pl *blPlan) chunkTo(part []float64, w *blWork, pr *Problem, lo, hi int, lm bool) {
+func (pl *blPlan) chunkTo(part []float64, w *blWork, pr *Problem, lo, hi int, mode blMode) {
+	if mode == blGN {
+		pl.gnChunkTo(part, w, pr, lo, hi)
+		return
+	}
+	lm := mode == blLM
 	net := pl.net
 	nr := hi - lo
-	X := rowsOf(pr.X, lo, hi)
-	if pl.in != nil {
-		xc := head(w.xc, nr)
-		for i := range nr {
-			src, dst := X.RawRowView(i), xc.RawRowView(i)
-			for k, c := range pl.in {
-				dst[k] = src[c]
-			}
-		}
-		X = xc
-	}
-	net.ForwardTrace(w.t, X)
+	X := pl.forward(w, pr, lo, hi)
 	L := net.NumLayers() - 1
 	out := net.Layer(L)
 	gL := head(w.g[L], nr).RawMatrix()
@@ -331,6 +378,107 @@ func (pl *blPlan) chunkTo(part []float64, w *blWork, pr *Problem, lo, hi int, lm
 				dr[j] = er[j] * d1
 			}
 		}
+	}
+}
+
+// forward runs the forward pass of the samples lo…hi−1 into w.t and
+// returns its input matrix.
+func (pl *blPlan) forward(w *blWork, pr *Problem, lo, hi int) *mat.Dense {
+	X := rowsOf(pr.X, lo, hi)
+	if pl.in != nil {
+		xc := head(w.xc, hi-lo)
+		for i := range hi - lo {
+			src, dst := X.RawRowView(i), xc.RawRowView(i)
+			for k, c := range pl.in {
+				dst[k] = src[c]
+			}
+		}
+		X = xc
+	}
+	pl.net.ForwardTrace(w.t, X)
+	return X
+}
+
+// gnChunkTo adds the Gauss–Newton diagonal over the samples lo…hi−1 to
+// part. The rows of Mₗ = Bₙ ∂a_L/∂a_l, C per sample with BₙᵀBₙ = Λₙ, are
+// propagated back as one matrix,
+//
+//	M_L = Bₙ,  M_{l−1} = (M_l W_l) ⊙ f′(a_{l−1}),  g_l[j] = Σ_c M_l[c][j]²,
+//
+// and g_l takes the place of the Becker–LeCun g_l.
+func (pl *blPlan) gnChunkTo(part []float64, w *blWork, pr *Problem, lo, hi int) {
+	net := pl.net
+	nr := hi - lo
+	X := pl.forward(w, pr, lo, hi)
+	L := net.NumLayers() - 1
+	out := net.Layer(L)
+	C := out.Out
+	A, Z := w.t.A[L].RawMatrix(), w.t.Z[L].RawMatrix()
+	cur := 0 // M is in w.m[cur]
+	M := blas64.General{Rows: nr * C, Cols: C, Stride: C, Data: w.m[cur][:nr*C*C]}
+	clear(M.Data)
+	for i := range nr {
+		a, z := A.Data[i*A.Stride:i*A.Stride+C], Z.Data[i*Z.Stride:i*Z.Stride+C]
+		b := M.Data[i*C*C : (i+1)*C*C]
+		switch net.Loss() {
+		case nn.MSE:
+			for k := range C {
+				b[k*C+k] = out.Act.Deriv(a[k], z[k])
+			}
+		case nn.BCE:
+			for k, p := range z {
+				b[k*C+k] = sqrt(p * (1 - p))
+			}
+		case nn.CE: // (I − uuᵀ) diag(u), u = √p
+			for k := range C {
+				uk := sqrt(z[k])
+				for h := range C {
+					uh := sqrt(z[h])
+					b[k*C+h] = -uk * uh * uh
+					if h == k {
+						b[k*C+h] += uh
+					}
+				}
+			}
+		}
+	}
+	for l := L; l >= 0; l-- {
+		ly := net.Layer(l)
+		gl := head(w.g[l], nr).RawMatrix()
+		for i := range nr {
+			g := gl.Data[i*gl.Stride : i*gl.Stride+ly.Out]
+			clear(g)
+			for c := range C {
+				for j, v := range M.Data[(i*C+c)*M.Stride : (i*C+c)*M.Stride+ly.Out] {
+					g[j] += v * v
+				}
+			}
+		}
+		var in blas64.General
+		if l == 0 {
+			in = X.RawMatrix()
+		} else {
+			in = w.t.Z[l-1].RawMatrix()
+		}
+		pl.accumulate(part, w, l, ly, gl, in, nr)
+		if l == 0 {
+			break
+		}
+		prev := net.Layer(l - 1)
+		cur = 1 - cur
+		next := blas64.General{Rows: nr * C, Cols: prev.Out, Stride: prev.Out, Data: w.m[cur][:nr*C*prev.Out]}
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, M, weights(net, l), 0, next)
+		Ap, Zp := w.t.A[l-1].RawMatrix(), w.t.Z[l-1].RawMatrix()
+		for i := range nr {
+			a, z := Ap.Data[i*Ap.Stride:], Zp.Data[i*Zp.Stride:]
+			for c := range C {
+				r := next.Data[(i*C+c)*next.Stride : (i*C+c)*next.Stride+prev.Out]
+				for j := range r {
+					r[j] *= prev.Act.Deriv(a[j], z[j])
+				}
+			}
+		}
+		M = next
 	}
 }
 

@@ -246,7 +246,7 @@ func TestBeckerLeCunSameBits(t *testing.T) {
 	var ref []float64
 	for _, workers := range []int{1, 2, 5} {
 		got := make([]float64, W)
-		if err := blDiag(ctx, pr, true, got, workers); err != nil {
+		if err := blDiag(ctx, pr, blLM, got, workers); err != nil {
 			t.Fatal(err)
 		}
 		if ref == nil {
@@ -271,5 +271,67 @@ func TestBeckerLeCunSameBits(t *testing.T) {
 				t.Fatalf("GOMAXPROCS %d: h[%d] = %v, one worker %v", procs, q, got[q], ref[q])
 			}
 		}
+	}
+}
+
+// TestGaussNewtonDiagMatchesReference checks the blocked Gauss–Newton
+// diagonal against the diagonal of the dense Gauss–Newton matrix on
+// random networks of every activation × loss, all parameters and the live
+// ones of a pruned network, to 1e-12 relative to the largest entry, and
+// where gnIsExact holds against the exact diagonal of H (its
+// sample-by-sample build), and Exact.DiagTo against that too.
+func TestGaussNewtonDiagMatchesReference(t *testing.T) {
+	for i, c := range allCases() {
+		t.Run(c.String(), func(t *testing.T) {
+			pr := randomProblem(t, c.act, c.depth, c.loss, Rows+19, uint64(i+71))
+			G, err := Dense(ctx, GaussNewton{P: pr}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			W := pr.Net.NumParams()
+			scale := 0.0
+			for q := range W {
+				scale = math.Max(scale, math.Abs(G.At(q, q)))
+			}
+			rng := rand.New(rand.NewPCG(uint64(i), 6))
+			for q := range W {
+				p := pr.Net.ParamAt(q)
+				if rng.IntN(3) == 0 || (p.Layer == 0 && !p.Bias && p.Col == 2) {
+					pr.Net.Prune(q) // the pruned parameters are zero in G's network too
+				}
+			}
+			G, _ = Dense(ctx, GaussNewton{P: All(pr.Net, pr.X, pr.Y)}, 0)
+			for _, p := range []*Problem{All(pr.Net, pr.X, pr.Y), Live(pr.Net, pr.X, pr.Y)} {
+				full := make([]float64, W)
+				if err := blDiag(ctx, p, blGN, full, 0); err != nil {
+					t.Fatal(err)
+				}
+				for k := range p.Dim() {
+					q := k
+					if p.Params != nil {
+						q = p.Params[k]
+					}
+					if math.Abs(full[q]-G.At(q, q)) > 1e-12*scale {
+						t.Fatalf("%d of %d covered: G[%v] = %v, dense %v", p.Dim(), W, pr.Net.ParamAt(q), full[q], G.At(q, q))
+					}
+				}
+			}
+			if want := c.act == nn.ReLU || c.act == nn.Linear; gnIsExact(pr.Net) != (want && (c.loss != nn.MSE || pr.Net.Layer(c.depth).Act == nn.Linear)) {
+				t.Fatalf("%v: gnIsExact = %v", c, gnIsExact(pr.Net))
+			}
+			if gnIsExact(pr.Net) {
+				h, gn, ex := make([]float64, W), make([]float64, W), make([]float64, W)
+				if err := diagFromG(ctx, pr, h, false); err != nil {
+					t.Fatal(err)
+				}
+				Exact{P: pr}.DiagTo(ctx, ex)
+				GaussNewton{P: pr}.DiagTo(ctx, gn)
+				for q := range W {
+					if math.Abs(gn[q]-h[q]) > 1e-12*scale || math.Abs(ex[q]-h[q]) > 1e-12*scale {
+						t.Fatalf("%v: Gauss–Newton[%v] = %v, Exact.DiagTo %v, exact diagonal %v", c, pr.Net.ParamAt(q), gn[q], ex[q], h[q])
+					}
+				}
+			}
+		})
 	}
 }

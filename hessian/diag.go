@@ -115,11 +115,18 @@ func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 		return err
 	}
 	full := make([]float64, pr.Net.NumParams())
-	if err := blDiag(ctx, pr, d.LM, full, blWorkers()); err != nil {
+	if err := blDiag(ctx, pr, d.mode(), full, blWorkers()); err != nil {
 		return err
 	}
 	pr.gather(dst, full)
 	return nil
+}
+
+func (d BeckerLeCun) mode() blMode {
+	if d.LM {
+		return blLM
+	}
+	return blFull
 }
 
 // Hutchinson estimates the diagonal (and trace) of a curvature from
