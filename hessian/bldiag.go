@@ -344,13 +344,7 @@ func (pl *blPlan) chunkTo(part []float64, w *blWork, pr *Problem, lo, hi int, mo
 	for l := L; l >= 0; l-- {
 		ly := net.Layer(l)
 		gl := head(w.g[l], nr).RawMatrix()
-		var in blas64.General
-		if l == 0 {
-			in = X.RawMatrix()
-		} else {
-			in = w.t.Z[l-1].RawMatrix()
-		}
-		pl.accumulate(part, w, l, ly, gl, in, nr)
+		pl.accumulate(part, w, l, ly, gl, X, nr)
 		if l == 0 {
 			break
 		}
@@ -454,13 +448,7 @@ func (pl *blPlan) gnChunkTo(part []float64, w *blWork, pr *Problem, lo, hi int) 
 				}
 			}
 		}
-		var in blas64.General
-		if l == 0 {
-			in = X.RawMatrix()
-		} else {
-			in = w.t.Z[l-1].RawMatrix()
-		}
-		pl.accumulate(part, w, l, ly, gl, in, nr)
+		pl.accumulate(part, w, l, ly, gl, X, nr)
 		if l == 0 {
 			break
 		}
@@ -483,8 +471,13 @@ func (pl *blPlan) gnChunkTo(part []float64, w *blWork, pr *Problem, lo, hi int) 
 }
 
 // accumulate adds G_l[:, rows]ᵀ (Z[:, cols] ⊙ Z[:, cols]) and the column
-// sums of G_l over the nr rows of the chunk to layer l's part.
-func (pl *blPlan) accumulate(part []float64, w *blWork, l int, ly nn.Layer, gl, in blas64.General, nr int) {
+// sums of G_l over the nr rows of the chunk to layer l's part, with Z the
+// layer's input (X, the input of the forward pass, for l = 0).
+func (pl *blPlan) accumulate(part []float64, w *blWork, l int, ly nn.Layer, gl blas64.General, X *mat.Dense, nr int) {
+	in := X.RawMatrix()
+	if l > 0 {
+		in = w.t.Z[l-1].RawMatrix()
+	}
 	rows, cols := pl.rows[l], pl.colsIn[l]
 	o := pl.off[l]
 	nR, nC := len(rows), len(cols)

@@ -12,13 +12,17 @@ import (
 // BenchmarkBeckerLeCunLeNet times the LM diagonal of LeNet-300-100 on the
 // 60 000 MNIST training images, the build of every OBD round of prune run,
 // and reports its rate next to the DGEMM rate measured in the same run.
-func BenchmarkBeckerLeCunLeNet(b *testing.B) { benchBL(b, true) }
+func BenchmarkBeckerLeCunLeNet(b *testing.B) { benchBL(b, blLM) }
 
 // BenchmarkBeckerLeCunLeNetFull is BenchmarkBeckerLeCunLeNet for the full
 // form (diag-bl).
-func BenchmarkBeckerLeCunLeNetFull(b *testing.B) { benchBL(b, false) }
+func BenchmarkBeckerLeCunLeNetFull(b *testing.B) { benchBL(b, blFull) }
 
-func benchBL(b *testing.B, lm bool) {
+// BenchmarkGaussNewtonDiagLeNet is BenchmarkBeckerLeCunLeNet for the
+// Gauss–Newton diagonal (gn, and exact on this network).
+func BenchmarkGaussNewtonDiagLeNet(b *testing.B) { benchBL(b, blGN) }
+
+func benchBL(b *testing.B, mode blMode) {
 	data, err := datasets.Load("mnist", nil)
 	if err != nil {
 		b.Skipf("MNIST not available: %v", err)
@@ -45,30 +49,49 @@ func benchBL(b *testing.B, lm bool) {
 			dst := make([]float64, pr.Dim())
 			b.ResetTimer()
 			for range b.N {
-				if err := (BeckerLeCun{P: pr, LM: lm}).DiagTo(ctx, dst); err != nil {
+				var err error
+				if mode == blGN {
+					err = GaussNewton{P: pr}.DiagTo(ctx, dst)
+				} else {
+					err = BeckerLeCun{P: pr, LM: mode == blLM}.DiagTo(ctx, dst)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(blFlops(pr, lm)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(blFlops(pr, mode)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			b.ReportMetric(dgemm, "DGEMM-GFLOP/s")
 		})
 	}
 }
 
-// blFlops counts the floating-point operations of a Becker–LeCun build:
-// the forward pass, the products of the diagonal blocks and the
-// propagation with the squared weights (and for the full form δ).
-func blFlops(pr *Problem, lm bool) float64 {
+// blFlops counts the floating-point operations of a build's products: the
+// forward pass, the diagonal blocks and the propagation back (with the
+// squared weights, and for the full form δ; for Gauss–Newton the factor's
+// Outputs rows per sample).
+func blFlops(pr *Problem, mode blMode) float64 {
 	N, _ := pr.X.Dims()
 	pl := newBLPlan(pr, Rows)
+	in := pr.Net.Inputs()
+	if pl.in != nil {
+		in = len(pl.in)
+	}
 	var f float64
 	for l, ly := range pr.Net.Layers() {
-		f += 2 * float64(ly.In*ly.Out) // forward
+		n := ly.In
+		if l == 0 {
+			n = in
+		}
+		f += 2 * float64(n*ly.Out) // forward
 		f += 2 * float64(len(pl.rows[l])*len(pl.cols[l]))
 		if l > 0 {
-			f += 2 * float64(ly.In*ly.Out)
-			if !lm {
+			switch mode {
+			case blLM:
 				f += 2 * float64(ly.In*ly.Out)
+			case blFull:
+				f += 4 * float64(ly.In*ly.Out)
+			case blGN:
+				f += 2 * float64(pr.Net.Outputs()*ly.In*ly.Out)
 			}
 		}
 	}
