@@ -1,6 +1,8 @@
 package hessian
 
 import (
+	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -333,5 +335,23 @@ func TestGaussNewtonDiagMatchesReference(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlockedDiagonalsCancel checks that a canceled context ends the
+// builds with its error.
+func TestBlockedDiagonalsCancel(t *testing.T) {
+	pr := randomProblem(t, nn.Tanh, 1, nn.CE, 3*Rows, 2)
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	dst := make([]float64, pr.Dim())
+	for name, err := range map[string]error{
+		"diag-lm": BeckerLeCun{P: pr, LM: true}.DiagTo(c, dst),
+		"diag-bl": BeckerLeCun{P: pr}.DiagTo(c, dst),
+		"gn":      GaussNewton{P: pr}.DiagTo(c, dst),
+	} {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: error %v, want context.Canceled", name, err)
+		}
 	}
 }
