@@ -69,24 +69,21 @@ type Scorer interface {
 type Env struct {
 	// MaxBytes limits the memory of dense W×W matrices (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
-	// negative means no limit.
+	// negative no limit.
 	MaxBytes int64
 
-	// Decay is the coefficient μ of the penalty ½μ‖θ‖² that the
-	// objective adds to E: its Hessian μI is added to every curvature.
-	// Run sets it to λN for the trainer's weight decay λ on N training
-	// samples (the objective E/N + ½λ‖θ‖² in the toolkit's sum units).
+	// Decay is μ of the objective's penalty ½μ‖θ‖², whose Hessian μI is
+	// added to every curvature: Run sets it to λN for the trainer's weight
+	// decay λ on N training samples.
 	Decay float64
 
-	// Gradient, when not nil, is the gradient of the objective at the
-	// parameters of the Problem, one entry per position; the quadratic
-	// models of OBD and OBS then include its first-order term. Nil means
-	// a zero gradient, the classic formulas.
+	// Gradient, when not nil, is the objective's gradient at the
+	// Problem's parameters, one entry per position, for the first-order
+	// term of the quadratic models; nil is a zero gradient.
 	Gradient []float64
 
 	// Report, when not nil, receives the numerical issues met while
-	// computing the curvature, such as a raised damping. The loop fills in
-	// the round.
+	// computing the curvature, such as a raised damping.
 	Report func(Issue)
 }
 
