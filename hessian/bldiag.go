@@ -187,6 +187,7 @@ type blWork struct {
 	gc, zc   []float64    // compacted G_l[:, rows] and Z_{l−1}[:, cols]²
 	xc       *mat.Dense   // the inputs of the forward pass (blPlan.in)
 	m        [2][]float64 // Gauss–Newton: M_l and M_{l−1}
+	fp       []float64    // Gauss–Newton: f′ of one sample
 }
 
 func (pl *blPlan) newWork(net *nn.Network, mode blMode) *blWork {
@@ -215,6 +216,7 @@ func (pl *blPlan) newWork(net *nn.Network, mode blMode) *blWork {
 		for k := range w.m {
 			w.m[k] = make([]float64, rows*net.Outputs()*maxOut)
 		}
+		w.fp = make([]float64, maxOut)
 	}
 	return w
 }
@@ -457,12 +459,13 @@ func (pl *blPlan) gnChunkTo(part []float64, w *blWork, pr *Problem, lo, hi int) 
 		next := blas64.General{Rows: nr * C, Cols: prev.Out, Stride: prev.Out, Data: w.m[cur][:nr*C*prev.Out]}
 		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, M, weights(net, l), 0, next)
 		Ap, Zp := w.t.A[l-1].RawMatrix(), w.t.Z[l-1].RawMatrix()
+		fp := w.fp[:prev.Out]
 		for i := range nr {
-			a, z := Ap.Data[i*Ap.Stride:], Zp.Data[i*Zp.Stride:]
+			derivTo(fp, Ap.Data[i*Ap.Stride:], Zp.Data[i*Zp.Stride:], prev.Act)
 			for c := range C {
 				r := next.Data[(i*C+c)*next.Stride : (i*C+c)*next.Stride+prev.Out]
-				for j := range r {
-					r[j] *= prev.Act.Deriv(a[j], z[j])
+				for j, f := range fp {
+					r[j] *= f
 				}
 			}
 		}
@@ -501,6 +504,27 @@ func (pl *blPlan) accumulate(part []float64, w *blWork, l int, ly nn.Layer, gl b
 	for i := range nr {
 		for j, x := range gl.Data[i*gl.Stride : i*gl.Stride+ly.Out] {
 			b[j] += x
+		}
+	}
+}
+
+// derivTo writes f′(a) to d, given a and z = f(a).
+func derivTo(d, a, z []float64, f nn.Activation) {
+	switch f {
+	case nn.Linear:
+		for j := range d {
+			d[j] = 1
+		}
+	case nn.ReLU:
+		for j := range d {
+			d[j] = 0
+			if a[j] > 0 {
+				d[j] = 1
+			}
+		}
+	default:
+		for j := range d {
+			d[j] = f.Deriv(a[j], z[j])
 		}
 	}
 }
