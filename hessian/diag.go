@@ -4,11 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
-
-	"github.com/secondorder/prune/internal/parallel"
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/mat"
 )
 
 // BeckerLeCun is the O(W) back-propagated diagonal approximation of the
@@ -20,12 +15,9 @@ import (
 //	hidden:  g_l[j] = f′(a_l[j])² Σ_k W_{l+1}[k][j]² g_{l+1}[k] + f″(a_l[j]) ∂ℓ/∂z_l[j]
 //	h_qq   = Σₙ g_l[j] z̃_{l−1}[i]²    for q = W_l[j][i] (z̃ = 1 for the bias)
 //
-// With LM set it is the Levenberg–Marquardt form: the f″ terms are dropped
-// (including the residual term of an MSE output), and every entry is ≥ 0.
-// It equals the exact diagonal for a network with no hidden layer (the full
-// form) and is an approximation otherwise.
-//
-// As a Curvature it is the diagonal matrix diag(h).
+// LM selects the Levenberg–Marquardt form, without the f″ terms (and the
+// residual term of an MSE output): every entry is ≥ 0. The full form is
+// the exact diagonal for a network without hidden layers.
 //
 // References:
 //
@@ -40,13 +32,8 @@ type BeckerLeCun struct {
 // Dim returns the number of parameters covered.
 func (d BeckerLeCun) Dim() int { return d.P.Dim() }
 
-// MulVecTo sets dst = diag(h) v. It computes the diagonal on the first
-// call and keeps it with the problem, and computes it again only when the
-// network's parameters, the data matrices (X and Y, compared by identity,
-// not by content) or the covered parameters have changed, so that
-// iterative methods such as Lanczos cost O(W) per product. Like every
-// MulVecTo it panics on data that do not fit the network; DiagTo and
-// Operator return the error instead.
+// MulVecTo sets dst = diag(h) v, with h kept with the problem until its
+// parameters, covered set or data matrices (by identity) change.
 func (d BeckerLeCun) MulVecTo(dst, v []float64) {
 	pr := d.P
 	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
@@ -92,16 +79,6 @@ func (d BeckerLeCun) cached() []float64 {
 	return h
 }
 
-// Operator computes the diagonal once and returns it as a diagonal
-// curvature, for use with Lanczos, Hutchinson or a solver.
-func (d BeckerLeCun) Operator(ctx context.Context) (DiagCurvature, error) {
-	h := make([]float64, d.P.Dim())
-	if err := d.DiagTo(ctx, h); err != nil {
-		return nil, err
-	}
-	return DiagCurvature(h), nil
-}
-
 // DiagCurvature is the diagonal matrix diag(d) as a curvature.
 type DiagCurvature []float64
 
@@ -127,93 +104,29 @@ func (d DiagCurvature) DiagTo(_ context.Context, dst []float64) error {
 	return nil
 }
 
-// DiagTo writes the Becker–LeCun diagonal to dst.
+// DiagTo writes the Becker–LeCun diagonal to dst, with the same bits for
+// any GOMAXPROCS.
 func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 	pr := d.P
+	if len(dst) != pr.Dim() {
+		panic("hessian: vector length mismatch")
+	}
 	if err := pr.Check(); err != nil {
 		return err
 	}
-	net := pr.Net
-	W := net.NumParams()
-	full := make([]float64, W)
-	N, _ := pr.X.Dims()
-	rows := min(N, parallel.ChunkRows)
-	p := newPass(net, rows)
-	L := len(p.layers) - 1
-	var g, sq, ework []*mat.Dense
-	var w2 []blas64.General
-	for l, ly := range p.layers {
-		g = append(g, mat.NewDense(rows, ly.Out, nil))
-		ework = append(ework, mat.NewDense(rows, ly.Out, nil))
-		sq = append(sq, mat.NewDense(rows, ly.In, nil))
-		w := weights(net, l)
-		ws := blas64.General{Rows: w.Rows, Cols: w.Cols, Stride: w.Cols, Data: make([]float64, len(w.Data))}
-		for i, x := range w.Data {
-			ws.Data[i] = x * x
-		}
-		w2 = append(w2, ws)
-	}
-	outL := p.layers[L].Out
-	oc := make([]float64, outL*outL)
-	for lo := 0; lo < N; lo += rows {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		hi := min(lo+rows, N)
-		nr := hi - lo
-		p.run(rowsOf(pr.X, lo, hi), rowsOf(pr.Y, lo, hi))
-		gL := head(g[L], nr)
-		for i := 0; i < nr; i++ {
-			p.outputCurv(oc, i, d.LM)
-			r := gL.RawRowView(i)
-			for k := range r {
-				r[k] = oc[k*outL+k]
-			}
-		}
-		for l := L; l >= 0; l-- {
-			ly := p.layers[l]
-			gl := head(g[l], nr)
-			z := p.input(l)
-			zs := head(sq[l], nr)
-			for i := 0; i < nr; i++ {
-				zr, sr := z.RawRowView(i), zs.RawRowView(i)
-				for k, v := range zr {
-					sr[k] = v * v
-				}
-			}
-			o := net.Offset(l)
-			gW := blas64.General{Rows: ly.Out, Cols: ly.In, Stride: ly.In, Data: full[o : o+ly.Out*ly.In]}
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, gl.RawMatrix(), zs.RawMatrix(), 1, gW)
-			gb := full[o+ly.Out*ly.In : o+ly.NumParams()]
-			for i := 0; i < nr; i++ {
-				for j, x := range gl.RawRowView(i) {
-					gb[j] += x
-				}
-			}
-			if l == 0 {
-				break
-			}
-			gp := head(g[l-1], nr)
-			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, gl.RawMatrix(), w2[l], 0, gp.RawMatrix())
-			// e = δ_l W_l = ∂ℓ/∂z_{l−1}.
-			var e *mat.Dense
-			if !d.LM {
-				e = head(ework[l-1], nr)
-				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, p.delta[l].RawMatrix(), weights(net, l), 0, e.RawMatrix())
-			}
-			for i := 0; i < nr; i++ {
-				r, d1, d2 := gp.RawRowView(i), p.d1[l-1].RawRowView(i), p.d2[l-1].RawRowView(i)
-				for j := range r {
-					r[j] *= d1[j] * d1[j]
-					if e != nil {
-						r[j] += d2[j] * e.At(i, j)
-					}
-				}
-			}
-		}
+	full := make([]float64, pr.Net.NumParams())
+	if err := blDiag(ctx, pr, d.mode(), full, blWorkers()); err != nil {
+		return err
 	}
 	pr.gather(dst, full)
 	return nil
+}
+
+func (d BeckerLeCun) mode() blMode {
+	if d.LM {
+		return blLM
+	}
+	return blFull
 }
 
 // Hutchinson estimates the diagonal (and trace) of a curvature from
@@ -253,9 +166,7 @@ func (h Hutchinson) rng() *rand.Rand {
 	return rand.New(h.Src)
 }
 
-// EstimateDiagTo writes the estimate of the diagonal to dst. (Hutchinson is
-// deliberately not a Diagonaler: its diagonal is an estimate, not the
-// curvature's own.)
+// EstimateDiagTo writes the estimate of the diagonal to dst.
 func (h Hutchinson) EstimateDiagTo(ctx context.Context, dst []float64) error {
 	_, err := h.estimate(ctx, dst)
 	return err

@@ -233,6 +233,9 @@ func denseBlocks(ctx context.Context, pr *Problem, dst *mat.SymDense, gn bool) e
 
 // DiagTo writes the exact diagonal of H to dst.
 func (h Exact) DiagTo(ctx context.Context, dst []float64) error {
+	if gnIsExact(h.P.Net) {
+		return gnDiagTo(ctx, h.P, dst)
+	}
 	return diagFromG(ctx, h.P, dst, false)
 }
 

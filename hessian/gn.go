@@ -31,7 +31,7 @@ func (g GaussNewton) MulVecTo(dst, v []float64) { rop(g.P, dst, v, true) }
 
 // DiagTo writes the diagonal of G to dst.
 func (g GaussNewton) DiagTo(ctx context.Context, dst []float64) error {
-	return diagFromG(ctx, g.P, dst, true)
+	return gnDiagTo(ctx, g.P, dst)
 }
 
 // DenseTo builds G into dst (Dim×Dim). It stacks the per-sample,

@@ -69,24 +69,21 @@ type Scorer interface {
 type Env struct {
 	// MaxBytes limits the memory of dense W×W matrices (see
 	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
-	// negative means no limit.
+	// negative no limit.
 	MaxBytes int64
 
-	// Decay is the coefficient μ of the penalty ½μ‖θ‖² that the
-	// objective adds to E: its Hessian μI is added to every curvature.
-	// Run sets it to λN for the trainer's weight decay λ on N training
-	// samples (the objective E/N + ½λ‖θ‖² in the toolkit's sum units).
+	// Decay is μ of the objective's penalty ½μ‖θ‖², whose Hessian μI is
+	// added to every curvature: Run sets it to λN for the trainer's weight
+	// decay λ on N training samples.
 	Decay float64
 
-	// Gradient, when not nil, is the gradient of the objective at the
-	// parameters of the Problem, one entry per position; the quadratic
-	// models of OBD and OBS then include its first-order term. Nil means
-	// a zero gradient, the classic formulas.
+	// Gradient, when not nil, is the objective's gradient at the
+	// Problem's parameters, one entry per position, for the first-order
+	// term of the quadratic models; nil is a zero gradient.
 	Gradient []float64
 
 	// Report, when not nil, receives the numerical issues met while
-	// computing the curvature, such as a raised damping. The loop fills in
-	// the round.
+	// computing the curvature, such as a raised damping.
 	Report func(Issue)
 }
 
@@ -120,30 +117,16 @@ func (e *Env) maxBytes() int64 {
 // Curvature selects the curvature matrix a saliency is computed from.
 type Curvature int
 
-// The curvatures. OBS uses the dense matrices Exact, GaussNewton and Fisher,
-// and Recursive; OBD uses the diagonals of Exact, GaussNewton and Fisher,
-// BeckerLeCun, LevenbergMarquardt and Hutchinson.
+// The curvatures: OBS uses Exact, GaussNewton, Fisher and Recursive, OBD
+// the diagonals of all but Recursive.
 const (
-	// Exact is the exact Hessian H = ∇²E (hessian.Exact).
-	Exact Curvature = iota
-	// GaussNewton is the outer-product (Gauss–Newton, Levenberg–Marquardt)
-	// matrix Σₙ Jₙᵀ Λₙ Jₙ (hessian.GaussNewton).
-	GaussNewton
-	// Fisher is the empirical Fisher matrix Σₙ gₙ gₙᵀ (hessian.Fisher).
-	Fisher
-	// Recursive is Hassibi and Stork's recursive inverse of the
-	// Gauss–Newton matrix (hessian.RecursiveInverse), for OBS.
-	Recursive
-	// BeckerLeCun is the back-propagated diagonal of Becker and LeCun in
-	// its full form (hessian.BeckerLeCun), for OBD.
-	BeckerLeCun
-	// LevenbergMarquardt is the Becker–LeCun diagonal without the second
-	// derivatives of the activations (hessian.BeckerLeCun with LM), for
-	// OBD; every entry is non-negative.
-	LevenbergMarquardt
-	// Hutchinson is the diagonal of the exact Hessian estimated from
-	// Rademacher probes (hessian.Hutchinson), for OBD.
-	Hutchinson
+	Exact              Curvature = iota // hessian.Exact, H = ∇²E
+	GaussNewton                         // hessian.GaussNewton
+	Fisher                              // hessian.Fisher
+	Recursive                           // hessian.RecursiveInverse, for OBS
+	BeckerLeCun                         // hessian.BeckerLeCun, for OBD
+	LevenbergMarquardt                  // hessian.BeckerLeCun with LM, for OBD
+	Hutchinson                          // hessian.Hutchinson on Exact, for OBD
 )
 
 var curvatureNames = [...]string{
@@ -218,44 +201,34 @@ func (magnitudeScorer) Remove(i int, w []float64) error {
 	return nil
 }
 
-// OBD is Optimal Brain Damage. The saliency of parameter q, and its
+// OBD is Optimal Brain Damage: the saliency of parameter q, and its
 // prediction of the increase of the objective, is
 //
 //	s_q = −g_q w_q + ½ h_qq w_q²,
 //
-// with g the objective's gradient (Env.Gradient; at a minimum g = 0 and
-// s_q = ½ h_qq w_q², the classic formula), and h_qq the diagonal of the
-// objective's curvature, that of Curvature plus Env.Decay.
-//
-// with h_qq the diagonal of the curvature Curvature: Exact (the default,
-// the exact diagonal of H), GaussNewton, Fisher, BeckerLeCun,
-// LevenbergMarquardt or Hutchinson (an estimate of the exact diagonal).
-// Removing a parameter sets it to zero and moves no other. The diagonal is
-// computed once per round. An entry h_qq < 0, possible with Exact,
-// BeckerLeCun and Hutchinson away from a minimum, gives a negative
-// saliency; such entries are reported as an IssueNegativeDiagonal.
+// with g the objective's gradient (Env.Gradient; nil: the classic ½ h_qq w_q²)
+// and h_qq the diagonal of Curvature plus Env.Decay, computed once per
+// round. A removal zeroes the parameter and moves no other. Negative h_qq
+// (possible with Exact, BeckerLeCun and Hutchinson) are reported as an
+// IssueNegativeDiagonal.
 //
 // References:
 //
 //	Y. LeCun, J. S. Denker and S. A. Solla, Optimal Brain Damage, NIPS 2,
 //	  1989.
 type OBD struct {
-	// Curvature is the source of the diagonal, default Exact: one of the
-	// hessian.Kinds with a diagonal.
+	// Curvature is the source of the diagonal, default Exact: a
+	// hessian.Kind with a diagonal.
 	Curvature Curvature
 
-	// Builder, when not nil, replaces Curvature with a curvature of the
-	// program's own: its DiagTo when it is a hessian.Diagonaler, else its
-	// products with the unit vectors.
+	// Builder, when not nil, replaces Curvature: its DiagTo when it is a
+	// hessian.Diagonaler, else its products with the unit vectors.
 	Builder Builder
 
-	// Probes is the number of Rademacher probes of Hutchinson; zero
-	// means 100.
+	// Probes (zero: 100) and Src (nil: a fixed seed, else drawn from) are
+	// those of Hutchinson.
 	Probes int
-
-	// Src is the randomness of Hutchinson; nil means a fixed seed. The
-	// estimator draws from Src, changing its state.
-	Src rand.Source
+	Src    rand.Source
 }
 
 // Need returns NeedDiagonal.

@@ -52,7 +52,7 @@ func main() {
 		modelIn  = flag.String("model", "", "load this model instead of training one")
 		modelOut = flag.String("save-model", "", "save the trained model to this file")
 		sparsity = flag.Float64("sparsity", 0.9, "target sparsity")
-		only     = flag.String("configs", "", "comma-separated configurations to run: magnitude, obd, magnitude-1, obd-1, obd-loss, obd-1-loss (default all)")
+		only     = flag.String("configs", "", "comma-separated configurations to run: magnitude, obd, magnitude-1, obd-1, obd-loss, obd-1-loss, obd-exact, obd-gn (default all)")
 		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the pruning to this file")
 		reps     = flag.Int("torch-reps", 5, "timed runs of the PyTorch call (median)")
 		outPath  = flag.String("o", "results/engine.md", "Markdown output file (empty: standard output only)")
@@ -102,6 +102,8 @@ func main() {
 		{"obd-1", "obd diag-lm, one round", prune.OBD{Curvature: prune.LevenbergMarquardt}, *sparsity, 0},
 		{"obd-loss", "obd diag-lm, --objective loss", prune.OBD{Curvature: prune.LevenbergMarquardt}, 0, prune.LossObjective},
 		{"obd-1-loss", "obd diag-lm, one round, --objective loss", prune.OBD{Curvature: prune.LevenbergMarquardt}, *sparsity, prune.LossObjective},
+		{"obd-exact", "obd exact diagonal", prune.OBD{Curvature: prune.Exact}, 0, 0},
+		{"obd-gn", "obd gn", prune.OBD{Curvature: prune.GaussNewton}, 0, 0},
 	}
 	if *only != "" {
 		keep := map[string]bool{}
