@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/secondorder/prune/datasets"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -82,7 +83,7 @@ func checkpointSeeds(f *testing.F) [][]byte {
 		f.Fatal(err)
 	}
 	net.Init(rand.NewPCG(1, 2))
-	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Seed: 1}, Flags: map[string]string{"per-round": "1"},
+	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Options: datasets.Options{Seed: 1}}, Flags: map[string]string{"per-round": "1"},
 		Objective: "trained", Output: "p.json", Report: "rep"}
 	engine := &prune.State{Net: net, Rounds: 1, Steps: 1, History: []prune.Step{{Step: 1, Round: 1, Index: 0, Live: 10}},
 		RoundList: []prune.Round{{Round: 1, Removed: 1, Live: 10}}}

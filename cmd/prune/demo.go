@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/secondorder/prune/datasets"
 	"io"
 	"os"
 	"path/filepath"
@@ -81,8 +82,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	pruned := filepath.Join(out, "pruned.json")
 	report := filepath.Join(out, "report")
 
-	data := dataOptions{Name: demoData, Seed: o.Seed}
-	splits, err := data.load()
+	data := dataOptions{Name: demoData, Options: datasets.Options{Seed: o.Seed}}
+	splits, err := loadData(data)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func runEvidence(c *cli.Context, models []string, p posteriorFlags) error {
 		if err != nil {
 			return fmt.Errorf("--model %s: %w", m, err)
 		}
-		if err := checkNewFiles(outputs, c.Bool("overwrite"), d.inputs()...); err != nil {
+		if err := checkNewFiles(outputs, c.Bool("overwrite"), d.Inputs()...); err != nil {
 			return err
 		}
 		train, err := loadSplit(n, d, "train")

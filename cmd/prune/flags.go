@@ -88,11 +88,19 @@ func flagWords(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	if !settingsField.MatchString(msg) {
-		return err
-	}
 	var fe interface{ SettingsField() string }
 	field := errors.As(err, &fe)
+	if !settingsField.MatchString(msg) {
+		// A message naming its field by name alone ("datasets: N -1: …")
+		// becomes one naming the flag ("--n -1: …").
+		if f := ""; field {
+			f = fe.SettingsField()
+			if _, rest, ok := strings.Cut(msg, f+" "); ok {
+				return &usageError{Flag: flagOf(f), Msg: "--" + flagOf(f) + " " + rest}
+			}
+		}
+		return err
+	}
 	if field {
 		// The package's prefix goes: the message starts with the flag.
 		msg = msg[settingsField.FindStringIndex(msg)[0]:]

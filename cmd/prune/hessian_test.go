@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/secondorder/prune/datasets"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 // trained on.
 func monksTrain(t *testing.T) *nn.Data {
 	t.Helper()
-	s, err := dataOptions{Name: "monks1", Seed: 1}.load()
+	s, err := loadData(dataOptions{Name: "monks1", Options: datasets.Options{Seed: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

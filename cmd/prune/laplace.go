@@ -255,7 +255,7 @@ func runLaplace(c *cli.Context, p posteriorFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := checkNewFiles(outputs, overwrite, append(inputs, d.inputs()...)...); err != nil {
+	if err := checkNewFiles(outputs, overwrite, append(inputs, d.Inputs()...)...); err != nil {
 		return err
 	}
 	train, err := loadSplit(n, d, "train")

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/secondorder/prune/datasets"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -440,22 +442,15 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestRecordedDataRoundTrip(t *testing.T) {
-	d := dataOptions{Name: "sine", Seed: 1<<63 + 5, ValidFraction: 0.25, N: 50, Standardize: true}
-	meta := map[string]any{"data": metaValue(d)}
-	got := recordedData(meta)
-	if got == nil || *got != d {
-		t.Errorf("recordedData = %+v, want %+v", got, d)
-	}
-	flags := dataOptions{Name: "sine", Seed: 7, N: 9}
-	merged := flags.withRecorded(got, map[string]bool{"seed": true})
-	want := d
-	want.Seed = 7
-	if merged != want {
-		t.Errorf("merged = %+v, want %+v", merged, want)
-	}
-	other := dataOptions{Name: "xor", Seed: 1}
-	if m := other.withRecorded(got, map[string]bool{"data": true}); m != other {
-		t.Errorf("another data set took recorded options: %+v", m)
+func TestWithRecordedFlags(t *testing.T) {
+	rec := dataOptions{Name: "sine", Options: datasets.Options{Seed: 3, ValidFraction: 0.25, N: 50}}
+	meta := map[string]any{}
+	rec.Record(meta)
+	flags := dataOptions{Name: "sine", Options: datasets.Options{Seed: 7, N: 9, TestN: 4}}
+	got := withRecorded(flags, meta, map[string]bool{"seed": true, "test-n": true})
+	want := rec
+	want.Seed, want.TestN = 7, 4
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("withRecorded = %+v, want %+v", got, want)
 	}
 }

@@ -117,7 +117,7 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	o.Model, o.Act, o.Loss, o.Add, o.Remove, o.Output = c.String("model"), c.String("act"), c.String("loss"), c.String("add"), c.String("remove"), c.String("output")
 	o.Steps, o.Exact, o.HasDecay, o.Compare = c.Int("steps"), c.Bool("exact"), c.IsSet("weight-decay"), c.Bool("compare")
 	o.Decay, o.Damping = c.Float64("weight-decay"), c.Float64("damping")
-	data, given := readDataOptions(c)
+	data, given, dataErr := readDataOptions(c)
 	quiet := isQuiet(c)
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the trained model")
@@ -145,11 +145,11 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	if err := checkOutput(o.Output, c.Bool("overwrite"), inputs...); err != nil {
 		return err
 	}
-	n, d, err := readModelData(o.Model, o.Act, o.Loss, data, given)
+	n, d, err := modelInput{Path: o.Model, Act: o.Act, Loss: o.Loss, Data: data, Given: given, Err: dataErr}.load()
 	if err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, c.Bool("overwrite"), append(inputs, d.inputs()...)...); err != nil {
+	if err := checkOutput(o.Output, c.Bool("overwrite"), append(inputs, d.Inputs()...)...); err != nil {
 		return err
 	}
 	train, err := loadSplit(n, d, "train")

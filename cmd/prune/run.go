@@ -232,7 +232,10 @@ func readRun(c *cli.Context) (*runPlan, error) {
 		torchMasks: c.String("torch-masks"), fullHistory: c.Bool("full-history"), output: c.String("output"),
 		reportDir: c.String("report"), resumed: -1, quiet: isQuiet(c),
 		retrainSrc: rand.NewPCG(0, streamRetrain), probeSrc: rand.NewPCG(0, streamHutch)}
-	p.data, p.dataGiven = readDataOptions(c)
+	var err error
+	if p.data, p.dataGiven, err = readDataOptions(c); err != nil {
+		return nil, err
+	}
 	if err := refuseZero(c,
 		[]string{"probes", "samples", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
 		[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
@@ -247,7 +250,6 @@ func readRun(c *cli.Context) (*runPlan, error) {
 	if err := checkSpecFlags(p.act, p.loss); err != nil {
 		return nil, err
 	}
-	var err error
 	if p.limit, err = parseMaxMemory(c.String("max-memory")); err != nil {
 		return nil, err
 	}
@@ -468,9 +470,9 @@ func trainSettingsOf(r trainerRecord) (nn.TrainSettings, error) {
 func (p *runPlan) resolve(n *nn.Network) error {
 	d := p.data
 	if p.dataGiven != nil { // not for a resumed run, whose data are resolved
-		d = d.withRecorded(recordedData(n.Meta), p.dataGiven)
+		d = withRecorded(d, n.Meta, p.dataGiven)
 	}
-	if err := d.check(); err != nil {
+	if err := checkData(d); err != nil {
 		return err
 	}
 	p.data = d
@@ -528,12 +530,12 @@ func (p *runPlan) resolve(n *nn.Network) error {
 // the network.
 func (p *runPlan) loadData(n *nn.Network) error {
 	d := p.data
-	splits, err := d.load()
+	splits, err := loadData(d)
 	if err != nil {
 		return err
 	}
 	if splits.Train.X == nil || splits.Train.Len() == 0 {
-		return d.errorf("no training samples")
+		return dataErrorf(d, "no training samples")
 	}
 	for _, s := range []*nn.Data{&splits.Train, &splits.Valid, &splits.Test} {
 		if s.X != nil {
@@ -568,8 +570,8 @@ func prepareRun(c *cli.Context) (*runPlan, error) {
 	if n.Meta != nil {
 		n.Meta = metaValue(n.Meta).(map[string]any)
 	}
-	if d := p.data.withRecorded(recordedData(n.Meta), p.dataGiven); d.check() == nil {
-		if err := checkRunOutputs(p.output, p.reportDir, overwrite, "", append(modelFiles(p.model), d.inputs()...)); err != nil {
+	if d := withRecorded(p.data, n.Meta, p.dataGiven); checkData(d) == nil {
+		if err := checkRunOutputs(p.output, p.reportDir, overwrite, "", append(modelFiles(p.model), d.Inputs()...)); err != nil {
 			return nil, err
 		}
 	}
@@ -1147,7 +1149,7 @@ func hashInputs(set runSettings) ([]inputFile, error) {
 			return nil, err
 		}
 	}
-	if set.Data.isCSV() {
+	if set.Data.Kind() == "csv" {
 		if err := add("data", set.Data.Name, false); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/secondorder/prune/datasets"
 	"image/png"
 	"math"
 	"os"
@@ -104,7 +105,7 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	} else if b, _ := json.Marshal(p["settings"]); strings.Contains(string(b), dir) || strings.Contains(string(b), model) || !strings.Contains(string(b), `"per-round":"4"`) {
 		t.Errorf("meta.pruning.settings holds a path or lacks the flags: %s", b)
 	}
-	if rd := recordedData(n.Meta); rd == nil || rd.Name != "monks1" {
+	if rd := datasets.Recorded(n.Meta); rd == nil || rd.Name != "monks1" {
 		t.Errorf("meta.data = %v", n.Meta["data"])
 	}
 

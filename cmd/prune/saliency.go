@@ -152,7 +152,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.inputs()...)...)
+	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.Inputs()...)...)
 	if err != nil {
 		return err
 	}

@@ -227,7 +227,7 @@ func (spec *networkSpec) resolve(d dataOptions, suggested string) error {
 	if !spec.HasLoss {
 		loss, err := nn.ParseLoss(suggested)
 		if err != nil {
-			return d.errorf("suggested loss: %v; give --loss", err)
+			return dataErrorf(d, "suggested loss: %v; give --loss", err)
 		}
 		spec.Loss, spec.HasLoss = loss, true
 	}
@@ -293,12 +293,12 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 	switch {
 	case loss == nn.CE && set.Classes == 0:
 		hint := ""
-		if d.isCSV() {
+		if d.Kind() == "csv" {
 			hint = " (give --classes if the target column holds class indices)"
 		}
-		return d.errorf("%s needs class-index targets, but the data have %d target column(s) of values%s", lossDesc, set.Targets(), hint)
+		return dataErrorf(d, "%s needs class-index targets, but the data have %d target column(s) of values%s", lossDesc, set.Targets(), hint)
 	case loss != nn.CE && set.Classes > 0:
-		return d.errorf("the data have class-index targets (%d classes), which only loss ce can use, not %s", set.Classes, lossDesc)
+		return dataErrorf(d, "the data have class-index targets (%d classes), which only loss ce can use, not %s", set.Classes, lossDesc)
 	}
 	if archFlag {
 		if set.Inputs() != n.Inputs() {
@@ -308,13 +308,13 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 			return flagErrorf("arch", "%s has %d outputs, but --data %s needs %d", n.Arch(), n.Outputs(), d.Name, set.Outputs())
 		}
 	} else if set.Classes > 0 && set.Classes > n.Outputs() {
-		return d.errorf("the data have %d classes, network %s has %d outputs", set.Classes, n.Arch(), n.Outputs())
+		return dataErrorf(d, "the data have %d classes, network %s has %d outputs", set.Classes, n.Arch(), n.Outputs())
 	}
 	if err := n.Check(set.X, set.Y); err != nil {
 		if archFlag {
-			return d.errorf("%s: %v", set.Name, err)
+			return dataErrorf(d, "%s: %v", set.Name, err)
 		}
-		return d.errorf("%v", err)
+		return dataErrorf(d, "%v", err)
 	}
 	return nil
 }
@@ -324,9 +324,12 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 // terminal and --quiet is not given. On failure or interruption nothing is
 // written.
 func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
-	data, _ := readDataOptions(c)
+	data, _, err := readDataOptions(c)
+	if err != nil {
+		return err
+	}
 	output, quiet := c.String("output"), isQuiet(c)
-	if err := data.check(); err != nil {
+	if err := checkData(data); err != nil {
 		return err
 	}
 	settings, useLM, err := readTrainer(c)
@@ -342,13 +345,13 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	release, err := claimOutput(output, c.Bool("overwrite"), data.inputs()...)
+	release, err := claimOutput(output, c.Bool("overwrite"), data.Inputs()...)
 	if err != nil {
 		return err
 	}
 	defer release()
 
-	splits, err := data.load()
+	splits, err := loadData(data)
 	if err != nil {
 		return err
 	}
@@ -430,7 +433,7 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	}
 	n.Meta = map[string]any{
 		"command":     "train",
-		"data":        data,
+		
 		"seed":        data.Seed,
 		"arch":        n.Arch(),
 		"activations": sum.Activations,
@@ -444,6 +447,7 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		"time":        start.UTC().Format(time.RFC3339),
 		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
 	}
+	data.Record(n.Meta)
 	n.Meta = metaValue(n.Meta).(map[string]any)
 	if err := saveModel(output, n); err != nil {
 		return err
