@@ -432,8 +432,8 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		metrics["test"] = *sum.Test
 	}
 	n.Meta = map[string]any{
-		"command":     "train",
-		
+		"command": "train",
+
 		"seed":        data.Seed,
 		"arch":        n.Arch(),
 		"activations": sum.Activations,
