@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -93,32 +91,8 @@ func dataErrorf(d dataOptions, format string, args ...any) error {
 	return fmt.Errorf("--data %s: %s", d.Name, msg)
 }
 
-// decodeMeta decodes a metadata value, as read from a model file, into
-// the value pointed to by dst. It reports whether this succeeded.
-func decodeMeta(v any, dst any) bool {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return false
-	}
-	return json.Unmarshal(b, dst) == nil
-}
-
-// metaValue returns v converted to the plain JSON values (maps, slices,
-// strings, json.Numbers, bools) that modelio.ReadJSON gives for a model's metadata,
-// so that the metadata are the same before and after a round trip.
-func metaValue(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("metadata value %T: %v", v, err))
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var out any
-	if err := dec.Decode(&out); err != nil {
-		panic(fmt.Sprintf("metadata value %T: %v", v, err))
-	}
-	return out
-}
+// metaValue is modelio.MetaValue.
+var metaValue = modelio.MetaValue
 
 // modelSpecFlags returns the --act and --loss flags of the commands that
 // read a model: a PyTorch state_dict does not hold its activations and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/secondorder/prune/modelio"
 	"io/fs"
 	"math"
 	"math/rand/v2"
@@ -308,8 +309,8 @@ func runLaplace(c *cli.Context, p posteriorFlags) error {
 		}
 		rec := post.Record("laplace", model)
 		m.Meta["laplace"] = rec
-		var tr trainerRecord
-		if v, ok := n.Meta["trainer"]; ok && decodeMeta(v, &tr) && !math.IsNaN(rec.WeightDecay) {
+		var tr modelio.Trainer
+		if modelio.DecodeMeta(n.Meta, modelio.TrainerKey, &tr) && !math.IsNaN(rec.WeightDecay) {
 			tr.WeightDecay = rec.WeightDecay
 			m.Meta["trainer"] = tr
 		}

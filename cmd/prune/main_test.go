@@ -110,7 +110,7 @@ func TestTrainEvalMonks(t *testing.T) {
 		} `json:"metrics"`
 		Data dataOptions `json:"data"`
 	}
-	if !decodeMeta(n.Meta, &meta) {
+	if !modelio.DecodeMeta(map[string]any{"m": n.Meta}, "m", &meta) {
 		t.Fatalf("meta does not decode: %v", n.Meta)
 	}
 	if meta.Data.Name != "monks1" || meta.Data.Seed != 1 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/secondorder/prune/modelio"
 	"io"
 	"math"
 	"os"
@@ -242,8 +243,8 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	for k, v := range n.Meta {
 		meta[k] = v
 	}
-	var rec trainerRecord
-	if v, ok := n.Meta["trainer"]; ok && decodeMeta(v, &rec) {
+	var rec modelio.Trainer
+	if modelio.DecodeMeta(n.Meta, modelio.TrainerKey, &rec) {
 		rec.WeightDecay = lam2
 		meta["trainer"] = rec
 	}

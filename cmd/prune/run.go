@@ -187,12 +187,12 @@ type runSettings struct {
 	Flags map[string]string `json:"flags"`
 	// Objective is trained, gradient or loss, and ObjectiveDecay the
 	// weight decay λ of the trained objective, read from the model.
-	Objective      string         `json:"objective,omitempty"`
-	ObjectiveDecay float64        `json:"objective_weight_decay,omitempty"`
-	ErrorMeasure   string         `json:"error_measure,omitempty"`
-	Retrain        *trainerRecord `json:"retrain,omitempty"`
-	Output         string         `json:"output"`
-	Report         string         `json:"report"`
+	Objective      string           `json:"objective,omitempty"`
+	ObjectiveDecay float64          `json:"objective_weight_decay,omitempty"`
+	ErrorMeasure   string           `json:"error_measure,omitempty"`
+	Retrain        *modelio.Trainer `json:"retrain,omitempty"`
+	Output         string           `json:"output"`
+	Report         string           `json:"report"`
 }
 
 // runPlan is a run decoded from its flags, everything loaded, before any
@@ -404,20 +404,20 @@ func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid
 	if c.Int("retrain-epochs") == 0 {
 		return nil, "", nil
 	}
-	var r trainerRecord
-	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &r) || r.Optimizer == "" {
-		r = newTrainerRecord(nn.TrainSettings{})
+	var r modelio.Trainer
+	if !modelio.DecodeMeta(meta, modelio.TrainerKey, &r) || r.Optimizer == "" {
+		r = modelio.TrainerOf(nn.TrainSettings{})
 	}
 	opt := c.String("optimizer")
 	if strings.EqualFold(r.Optimizer, optimizerLM) && opt == "" {
-		r = newTrainerRecord(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
+		r = modelio.TrainerOf(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
 		note = fmt.Sprintf("note: %s was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay %g (give --optimizer to choose another)", model, r.WeightDecay)
 	}
 	if opt != "" && !strings.EqualFold(opt, r.Optimizer) {
 		o, _ := nn.ParseOptimizer(opt)
-		r = newTrainerRecord(nn.TrainSettings{Optimizer: o, WeightDecay: r.WeightDecay})
+		r = modelio.TrainerOf(nn.TrainSettings{Optimizer: o, WeightDecay: r.WeightDecay})
 	}
-	ts, err := trainSettingsOf(r)
+	ts, err := r.Settings()
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", model, err)
 	}
@@ -438,30 +438,6 @@ func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid
 		return nil, "", libraryError(c, err)
 	}
 	return &ts, note, nil
-}
-
-// trainSettingsOf returns the trainer settings of a record.
-func trainSettingsOf(r trainerRecord) (nn.TrainSettings, error) {
-	var s nn.TrainSettings
-	opt, err := nn.ParseOptimizer(r.Optimizer)
-	if err != nil {
-		return s, err
-	}
-	s.Optimizer = opt
-	if r.Schedule != "" {
-		if s.Schedule, err = nn.ParseSchedule(r.Schedule); err != nil {
-			return s, err
-		}
-	}
-	s.Epochs, s.BatchSize, s.LearningRate = r.Epochs, r.Batch, r.LearningRate
-	s.Momentum = r.Momentum
-	if opt == nn.SGD && r.Momentum == 0 {
-		s.Momentum = nn.NoMomentum
-	}
-	s.Beta1, s.Beta2, s.Epsilon = r.Beta1, r.Beta2, r.Epsilon
-	s.WeightDecay, s.StepEvery, s.StepGamma = r.WeightDecay, r.StepEvery, r.StepGamma
-	s.Patience, s.Tolerance = r.Patience, r.Tolerance
-	return s, s.Validate()
 }
 
 // resolve completes the plan with the network n: the data (the flags not
@@ -498,7 +474,7 @@ func (p *runPlan) resolve(n *nn.Network) error {
 		}
 	}
 	if retrain != nil {
-		set.Retrain = ptr(newTrainerRecord(*retrain))
+		set.Retrain = ptr(modelio.TrainerOf(*retrain))
 	}
 	s := &p.settings
 	s.Retrain, s.AuditSeed = retrain, d.Seed

@@ -616,7 +616,7 @@ func TestRunNPZ(t *testing.T) {
 }
 
 func TestRunRetrainSettings(t *testing.T) {
-	meta := map[string]any{"trainer": metaValue(newTrainerRecord(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
+	meta := map[string]any{"trainer": metaValue(modelio.TrainerOf(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
 	retrain := func(meta map[string]any, args ...string) *nn.TrainSettings {
 		t.Helper()
 		c, err := runFlagContext(nil, args...)

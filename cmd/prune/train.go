@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,71 +64,6 @@ func trainCommand() *cli.Command {
 			return runTrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
-}
-
-// trainerRecord is the trainer configuration recorded in a model's
-// metadata under "trainer", with the trainer's documented defaults filled
-// in for the settings that were not given.
-type trainerRecord struct {
-	Optimizer    string  `json:"optimizer"`
-	Epochs       int     `json:"epochs"`
-	Batch        int     `json:"batch,omitempty"`
-	LearningRate float64 `json:"lr,omitempty"`
-	Momentum     float64 `json:"momentum,omitempty"`
-	Beta1        float64 `json:"beta1,omitempty"`
-	Beta2        float64 `json:"beta2,omitempty"`
-	Epsilon      float64 `json:"epsilon,omitempty"`
-	WeightDecay  float64 `json:"weight_decay"`
-	Schedule     string  `json:"schedule,omitempty"`
-	StepEvery    int     `json:"step_every,omitempty"`
-	StepGamma    float64 `json:"step_gamma,omitempty"`
-	Patience     int     `json:"patience"`
-	Tolerance    float64 `json:"tolerance"`
-}
-
-// newTrainerRecord returns the record of the settings s, with zero fields
-// replaced by the defaults that TrainSettings documents. Settings that the
-// optimizer ignores are left out.
-func newTrainerRecord(s nn.TrainSettings) trainerRecord {
-	r := trainerRecord{
-		Optimizer:   s.Optimizer.String(),
-		Epochs:      s.Epochs,
-		WeightDecay: s.WeightDecay,
-		Patience:    s.Patience,
-		Tolerance:   s.Tolerance,
-	}
-	if r.Epochs == 0 {
-		r.Epochs = nn.DefaultEpochs
-		if s.Optimizer == nn.LBFGS {
-			r.Epochs = nn.DefaultLBFGSEpochs
-		}
-	}
-	if s.Optimizer == nn.LBFGS {
-		return r
-	}
-	r.Batch = cmp.Or(s.BatchSize, nn.DefaultBatchSize)
-	r.Schedule = s.Schedule.String()
-	if s.Schedule == nn.StepLR {
-		r.StepEvery = cmp.Or(s.StepEvery, max(1, r.Epochs/4))
-		r.StepGamma = cmp.Or(s.StepGamma, nn.DefaultStepGamma)
-	}
-	if s.Optimizer == nn.SGD {
-		r.LearningRate = cmp.Or(s.LearningRate, nn.DefaultSGDRate)
-		switch s.Momentum {
-		case 0:
-			r.Momentum = nn.DefaultMomentum
-		case nn.NoMomentum:
-			r.Momentum = 0
-		default:
-			r.Momentum = s.Momentum
-		}
-		return r
-	}
-	r.LearningRate = cmp.Or(s.LearningRate, nn.DefaultAdamRate)
-	r.Beta1 = cmp.Or(s.Beta1, nn.DefaultBeta1)
-	r.Beta2 = cmp.Or(s.Beta2, nn.DefaultBeta2)
-	r.Epsilon = cmp.Or(s.Epsilon, nn.DefaultEpsilon)
-	return r
 }
 
 // trainSummary is what train prints with --json.
