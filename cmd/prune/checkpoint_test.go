@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/secondorder/prune/datasets"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -91,8 +92,8 @@ func checkpointSeeds(f *testing.F) [][]byte {
 	lw.Flags = map[string]string{"layerwise": "true"}
 	lwEngine := *engine
 	lwEngine.Stopped = "target"
-	lwState := runState{LiveBefore: 11, Layerwise: []layerRecord{{Layer: 0, Method: "obs"}},
-		HistoryGroups: []historyGroup{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: jnum(math.NaN())}}}
+	lwState := runState{LiveBefore: 11, Layerwise: []runreport.Layer{{Layer: 0, Method: "obs"}},
+		HistoryGroups: []runreport.Group{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: runreport.Num(math.NaN())}}}
 	var seeds [][]byte
 	for _, ck := range []checkpoint{
 		{Format: checkpointFormat, Manifest: manifest{Settings: set}, State: runState{LiveBefore: 11}, Engine: engine},

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
@@ -117,7 +118,7 @@ func torchMasksFlag() cli.Flag {
 
 // fullHistoryFlag returns the --full-history flag of the run command.
 func fullHistoryFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "full-history", Usage: fmt.Sprintf("list every removal in report.json and history.csv; by default a run of more than %d removals lists a sample of them, with a summary by round and layer", historyCap), Category: "Output"}
+	return &cli.BoolFlag{Name: "full-history", Usage: fmt.Sprintf("list every removal in report.json and history.csv; by default a run of more than %d removals lists a sample of them, with a summary by round and layer", runreport.HistoryCap), Category: "Output"}
 }
 
 // isNPZ reports whether path names a PyTorch state_dict model file: .npz,

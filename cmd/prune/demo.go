@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/secondorder/prune/datasets"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -139,4 +140,4 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 }
 
 // healthLine describes the health section of a report in a few words.
-func healthLine(h healthRecord) string { return h.Line() }
+func healthLine(h runreport.Health) string { return h.Line() }

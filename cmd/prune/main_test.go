@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/secondorder/prune/datasets"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )

@@ -220,10 +220,10 @@ type runPlan struct {
 	// prior sums up the rounds of which it keeps only a sample of the
 	// removals.
 	engine     *prune.State
-	prior      []historyGroup
-	layers2    []layerRecord // the layers of a --layerwise checkpoint
-	resumed    int           // rounds of the checkpoint resumed, −1 for a new run
-	liveBefore int           // live parameters of the model given
+	prior      []runreport.Group
+	layers2    []runreport.Layer // the layers of a --layerwise checkpoint
+	resumed    int               // rounds of the checkpoint resumed, −1 for a new run
+	liveBefore int               // live parameters of the model given
 }
 
 // readRun decodes the flags of c that need neither the model nor the data.
@@ -685,7 +685,7 @@ type pruneLoop struct {
 	hooks  runHooks
 	bar    *pruneBar
 	engine *prune.State // after the last complete round
-	layers []layerRecord
+	layers []runreport.Layer
 	// round is the number of complete rounds, checkpoints those written,
 	// and started tells that pruning started (the model was evaluated).
 	round, checkpoints int
@@ -766,13 +766,7 @@ func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 		return nil, err
 	}
 	lp.started = true
-	for l, ly := range rep.Layers {
-		lp.layers = append(lp.layers, layerRecord{
-			Layer: l, Method: ly.Method.String(), Sparsity: ly.Sparsity,
-			WeightsBefore: ly.WeightsBefore, WeightsAfter: ly.WeightsAfter, BiasesBefore: ly.BiasesBefore, BiasesAfter: ly.BiasesAfter,
-			Lambda: jnum(ly.Lambda), Predicted: jnum(ly.Predicted), Actual: jnum(ly.Actual), DampingTerm: jnum(ly.DampingTerm),
-		})
-	}
+	lp.layers = append(lp.layers, runreport.LayersOf(rep)...)
 	if err != nil {
 		return res, err
 	}
@@ -799,20 +793,11 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 	rep := &runReport{
 		Format: reportFormat, Output: p.output, Method: p.method.desc, Stopped: stopped, Error: errMsg,
 		Params: net.NumParams(), LiveBefore: p.liveBefore, LiveAfter: net.NumLive(),
-		Start: newEvalRecord(res.Start, hasValid, hasTest), Final: newEvalRecord(res.Final, hasValid, hasTest),
-		Rounds: []roundRecord{}, History: stepRecords(res.History), Layerwise: lp.layers,
+		Start: runreport.NewEval(res.Start, hasValid, hasTest), Final: runreport.NewEval(res.Final, hasValid, hasTest),
+		Rounds: runreport.RoundsOf(res.Rounds, hasValid, hasTest), History: runreport.StepsOf(res.History), Layerwise: lp.layers,
 		HistoryGroups: p.prior, Manifest: p.manifest, fullHistory: p.fullHistory,
 	}
 	rep.Health = healthOf(res.Health, net)
-	for _, rd := range res.Rounds {
-		r := roundRecord{Round: rd.Round, Removed: rd.Removed, Live: rd.Live, Predicted: jnum(rd.Predicted), Real: jnum(rd.Real),
-			Damping: jnum(rd.Damping), Rebuilds: rd.Rebuilds, Pruned: newEvalRecord(rd.Pruned, hasValid, hasTest)}
-		if rd.Retrain != nil {
-			r.Retrained = ptr(newEvalRecord(rd.Retrained, hasValid, hasTest))
-			r.Retrain = &retrainRecord{Epochs: rd.Retrain.Epochs, Stopped: rd.Retrain.Stopped}
-		}
-		rep.Rounds = append(rep.Rounds, r)
-	}
 	rep.Removals = rep.removals()
 	out := &runOutcome{report: rep, net: net}
 
@@ -865,21 +850,8 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 }
 
 // healthOf returns the health section of the issues h met on net.
-func healthOf(h prune.Health, net *nn.Network) healthRecord {
-	return newHealthRecord(runreport.IssuesOf(h.Issues, net))
-}
-
-// stepRecords returns the records of the removals.
-func stepRecords(history []prune.Step) []stepRecord {
-	steps := make([]stepRecord, len(history))
-	for i, s := range history {
-		steps[i] = stepRecord{
-			Step: s.Step, Round: s.Round, Index: s.Index, Name: s.Name,
-			Saliency: jnum(s.Saliency), Predicted: jnum(s.Predicted), Real: jnum(s.Real),
-			Loss: jnum(s.Loss), Error: jnum(s.Error), Live: s.Live, Undone: s.Undone,
-		}
-	}
-	return steps
+func healthOf(h prune.Health, net *nn.Network) runreport.Health {
+	return runreport.NewHealth(runreport.IssuesOf(h.Issues, net))
 }
 
 // pruneBar is a prune.Recorder that shows a progress bar over the removals
@@ -940,8 +912,8 @@ type runSummary struct {
 	Rounds     int            `json:"rounds"`
 	Removals   int            `json:"removals"`
 	Undone     int            `json:"undone"`
-	Start      evalRecord     `json:"start"`
-	Final      evalRecord     `json:"final"`
+	Start      runreport.Eval `json:"start"`
+	Final      runreport.Eval `json:"final"`
 	Health     map[string]int `json:"health"`
 	// Damping gives the smallest and largest damping λ the rounds used,
 	// after any escalation; absent for methods without one.
@@ -1023,7 +995,7 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 	for _, row := range []struct {
 		name string
 		live int
-		e    evalRecord
+		e    runreport.Eval
 	}{{"before", s.LiveBefore, r.Start}, {"after", s.LiveAfter, r.Final}} {
 		line := fmt.Sprintf("%s\t%d\t%.6g\t%.2f%%\t", row.name, row.live, row.e.Train.MeanLoss, 100*row.e.Train.Accuracy)
 		if row.e.Valid != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"github.com/secondorder/prune/datasets"
 	"image/png"
 	"math"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
@@ -680,11 +681,11 @@ func TestRunRetrainModelTrainedWithLM(t *testing.T) {
 
 func TestJNum(t *testing.T) {
 	for _, x := range []float64{0, 1, -2.5, 1e-300, math.Pi, math.NaN()} {
-		b, err := json.Marshal(jnum(x))
+		b, err := json.Marshal(runreport.Num(x))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var y jnum
+		var y runreport.Num
 		if err := json.Unmarshal(b, &y); err != nil {
 			t.Fatal(err)
 		}
@@ -692,7 +693,7 @@ func TestJNum(t *testing.T) {
 			t.Errorf("%v → %s → %v", x, b, y)
 		}
 	}
-	if b, _ := json.Marshal(jnum(math.Inf(1))); string(b) != "null" {
+	if b, _ := json.Marshal(runreport.Num(math.Inf(1))); string(b) != "null" {
 		t.Errorf("Inf → %s", b)
 	}
 }
@@ -802,8 +803,8 @@ func TestRunCompactCheckpoint(t *testing.T) {
 		}
 		full := files()
 		r := readReport(t, report)
-		if r.HistorySample == nil || r.Removals <= historyCap {
-			t.Fatalf("%s: report lists %d of %d removals, want a sample of more than %d", c.name, len(r.History), r.Removals, historyCap)
+		if r.HistorySample == nil || r.Removals <= runreport.HistoryCap {
+			t.Fatalf("%s: report lists %d of %d removals, want a sample of more than %d", c.name, len(r.History), r.Removals, runreport.HistoryCap)
 		}
 		ck, err := readCheckpoint(report)
 		if err != nil {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"github.com/secondorder/prune/modelio"
 
 	"github.com/secondorder/prune/lm"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
 
