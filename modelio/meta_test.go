@@ -49,3 +49,26 @@ func TestMetaValue(t *testing.T) {
 		t.Errorf("MetaValue = %#v, want %#v", got, want)
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	n, err := nn.New([]int{2, 3, 1}, []nn.Activation{nn.Tanh, nn.Sigmoid}, nn.BCE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := Describe("m.json", n)
+	if info.Format != Format || info.Arch != "2-3-1" || info.Loss != "bce" || info.Params != 13 || info.Live != 13 || info.Sparsity != 0 {
+		t.Errorf("Describe = %+v", info)
+	}
+	if len(info.Layers) != 2 || info.Layers[0] != (LayerInfo{In: 2, Out: 3, Activation: "tanh", Weights: 6, Biases: 3, LiveWeights: 6, LiveBiases: 3}) {
+		t.Errorf("layers %+v", info.Layers)
+	}
+	n.Prune(0)
+	if p := Describe("m.json", n); p.Live != 12 || p.Pruned != 1 || p.Layers[0].LiveWeights != 5 || p.Sparsity != 1.0/13 {
+		t.Errorf("Describe of a pruned network = %+v", p)
+	}
+	for path, want := range map[string]string{"m.json": Format, "m.npz": NPZFormat, "m.pt": "PyTorch state_dict (.pt)"} {
+		if got := FormatOf(path); got != want {
+			t.Errorf("FormatOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

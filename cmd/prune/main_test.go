@@ -190,7 +190,7 @@ func TestInspect(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &info); err != nil {
 		t.Fatalf("inspect --json output does not parse: %v\n%s", err, out)
 	}
-	want := []layerInfo{
+	want := []modelio.LayerInfo{
 		{In: 17, Out: 3, Activation: "tanh", Weights: 51, Biases: 3, LiveWeights: 51, LiveBiases: 3},
 		{In: 3, Out: 1, Activation: "sigmoid", Weights: 3, Biases: 1, LiveWeights: 3, LiveBiases: 1},
 	}
