@@ -175,7 +175,7 @@ func prepareResume(c *cli.Context) (*runPlan, error) {
 	var inputs []string
 	for _, in := range ck.Manifest.Inputs {
 		inputs = append(inputs, in.Path)
-		f, err := hashFile(in.Role, in.Path)
+		f, err := runreport.HashFile(in.Role, in.Path)
 		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(in.Role, "model") {
 			continue
 		}

@@ -29,23 +29,15 @@ const (
 	checkpointFormat = "prune-checkpoint/3"
 )
 
-// inputFile is an input of a run and the SHA-256 of its bytes.
-type inputFile struct {
-	Role   string `json:"role"`
-	Path   string `json:"path"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
-
 // manifest records what a run's outputs depend on: its inputs, its
 // settings and the build. It holds no times and nothing that depends on the
 // number of threads, so that the same inputs give the same bytes.
 type manifest struct {
-	Toolkit  string      `json:"toolkit_version"`
-	Go       string      `json:"go_version"`
-	BLAS     string      `json:"blas"`
-	Inputs   []inputFile `json:"inputs"`
-	Settings runSettings `json:"settings"`
+	Toolkit  string            `json:"toolkit_version"`
+	Go       string            `json:"go_version"`
+	BLAS     string            `json:"blas"`
+	Inputs   []runreport.Input `json:"inputs"`
+	Settings runSettings       `json:"settings"`
 }
 
 // runReport is the content of report.json.

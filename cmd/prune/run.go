@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/runreport"
@@ -557,7 +554,7 @@ func prepareRun(c *cli.Context) (*runPlan, error) {
 	if err := checkMemory(p.method, p.layerwise != nil, n, p.splits.Train.X, p.splits.Train.Y, p.limit); err != nil {
 		return nil, err
 	}
-	inputs, err := hashInputs(p.manifest.Settings)
+	inputs, err := runreport.HashInputs(p.manifest.Settings.Model, p.manifest.Settings.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -1071,59 +1068,4 @@ func checkRunOutputs(output, report string, overwrite bool, own string, inputs [
 // sameName reports whether a and b name the same file.
 func sameName(a, b string) bool {
 	return atomicfile.CheckNotInput(a, b) != nil
-}
-
-// hashInputs returns the inputs of a run with their SHA-256: the model
-// file, the spec file of an .npz model when it exists, a CSV data file and
-// the UCI MONK's files.
-func hashInputs(set runSettings) ([]inputFile, error) {
-	var files []inputFile
-	add := func(role, path string, optional bool) error {
-		f, err := hashFile(role, path)
-		if err != nil {
-			if optional && errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		files = append(files, f)
-		return nil
-	}
-	if err := add("model", set.Model, false); err != nil {
-		return nil, err
-	}
-	if isNPZ(set.Model) {
-		if err := add("model-spec", modelio.SpecPath(set.Model), true); err != nil {
-			return nil, err
-		}
-	}
-	if set.Data.Kind() == "csv" {
-		if err := add("data", set.Data.Name, false); err != nil {
-			return nil, err
-		}
-	}
-	if kind, k, _ := datasets.Parse(set.Data.Name); kind == "monks" && set.Data.MonksDir != "" {
-		for _, split := range []string{"train", "test"} {
-			name := fmt.Sprintf("monks-%d.%s", k, split)
-			if err := add("data-"+split, filepath.Join(set.Data.MonksDir, name), false); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return files, nil
-}
-
-// hashFile returns the size and SHA-256 of the file at path.
-func hashFile(role, path string) (inputFile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return inputFile{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return inputFile{}, fmt.Errorf("%s: %v", path, err)
-	}
-	return inputFile{Role: role, Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
