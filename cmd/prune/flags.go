@@ -16,9 +16,9 @@ import (
 // means a field that no flag sets directly.
 var fieldFlags = map[string]string{
 	"MaxBytes":    "max-memory",
-	"Name":        "data", // of dataOptions
+	"Name":        "data", // of datasets.Spec
 	"MNISTDir":    "mnist-dir",
-	"MaxCSVSize":  "max-csv-size",
+	"MaxCSVBytes": "max-csv-size",
 	"Optimize":    "optimize-hyper",
 	"MemoryLimit": "max-memory",
 	"Log":         "",
