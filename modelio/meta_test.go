@@ -72,3 +72,38 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+func TestSetMasksSimplifyLayout(t *testing.T) {
+	n, err := nn.New([]int{2, 3, 1}, []nn.Activation{nn.Tanh, nn.Sigmoid}, nn.BCE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SetMasks(n, "sparse"); err == nil {
+		t.Error("an unknown mask form gave no error")
+	}
+	if err := SetMasks(n, ""); err != nil || n.Meta != nil {
+		t.Errorf("an empty form changed the network: %v, %v", err, n.Meta)
+	}
+	if err := SetMasks(n, MasksPlain); err != nil {
+		t.Fatal(err)
+	}
+	if lay, err := LayoutOf(n); err != nil || lay.Masks != MasksPlain {
+		t.Fatalf("layout %+v, %v", lay, err)
+	}
+	// A layout that differs from the default stays; the default one goes.
+	if err := SimplifyLayout(n); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.Meta[MetaKey]; !ok {
+		t.Error("SimplifyLayout dropped a layout with a mask form")
+	}
+	if err := SetLayout(n, DefaultLayout(n)); err != nil {
+		t.Fatal(err)
+	}
+	if err := SimplifyLayout(n); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.Meta[MetaKey]; ok {
+		t.Error("SimplifyLayout kept the default layout")
+	}
+}

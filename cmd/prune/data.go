@@ -293,26 +293,13 @@ func checkTorchMasks(form string) error {
 	return flagErrorf("torch-masks", "%q: want prune or plain", form)
 }
 
-// setTorchMasks records in n's layout the form of the pruned tensors of a
-// state_dict output (--torch-masks): prune or plain; empty leaves n as it
-// is.
+// setTorchMasks checks --torch-masks and sets the form of n's pruned
+// tensors (modelio.SetMasks).
 func setTorchMasks(n *nn.Network, form string) error {
-	if err := checkTorchMasks(form); err != nil || form == "" {
+	if err := checkTorchMasks(form); err != nil {
 		return err
 	}
-	lay, err := modelio.LayoutOf(n)
-	if err != nil {
-		return err
-	}
-	lay.Masks = form
-	if form == modelio.MasksPlain {
-		lay.Masked = nil
-	}
-	if err := modelio.SetLayout(n, lay); err != nil {
-		return err
-	}
-	n.Meta = metaValue(n.Meta).(map[string]any)
-	return nil
+	return modelio.SetMasks(n, form)
 }
 
 // trimModelioPrefix removes a leading "modelio: " from an error message.
