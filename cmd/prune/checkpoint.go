@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 )
@@ -32,19 +32,12 @@ type checkpoint struct {
 // runState is what a checkpoint holds besides the engine's state.
 type runState struct {
 	// LiveBefore counts the live parameters of the model given.
-	LiveBefore int           `json:"live_before"`
-	Layerwise  []layerRecord `json:"layerwise,omitempty"`
+	LiveBefore int               `json:"live_before"`
+	Layerwise  []runreport.Layer `json:"layerwise,omitempty"`
 	// HistoryGroups, when set, sums up the removals of the rounds of
 	// which the engine's history keeps only those that a report of any
-	// longer history lists or draws (see compactHistory).
-	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
-}
-
-// drawn reports whether curve.png or dE.png draw the removal s: one kept,
-// with the training loss after it or with both a predicted and a real ΔE.
-func drawn(s stepRecord) bool {
-	finite := func(x jnum) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
-	return !s.Undone && (!math.IsNaN(float64(s.Loss)) || finite(s.Predicted) && finite(s.Real))
+	// longer history lists or draws (see runreport.Compact).
+	HistoryGroups []runreport.Group `json:"history_groups,omitempty"`
 }
 
 // checkpoint writes the checkpoint of the engine's state. Unless
@@ -57,20 +50,7 @@ func (lp *pruneLoop) checkpoint() error {
 	ck := checkpoint{Format: checkpointFormat, Manifest: p.manifest, Engine: &st,
 		State: runState{LiveBefore: p.liveBefore, Layerwise: lp.layers, HistoryGroups: p.prior}}
 	if !p.fullHistory {
-		steps := stepRecords(st.History)
-		if listed, sample, groups := compactHistory(steps, p.prior, false); sample != nil {
-			listedAt := make(map[int]bool, len(listed))
-			for _, s := range listed {
-				listedAt[s.Step] = true
-			}
-			st.History = nil
-			for i, s := range lp.engine.History {
-				if listedAt[s.Step] || drawn(steps[i]) {
-					st.History = append(st.History, s)
-				}
-			}
-			ck.State.HistoryGroups = groups
-		}
+		st.History, ck.State.HistoryGroups = runreport.KeepCompact(st.History, p.prior)
 	}
 	data, err := json.Marshal(ck)
 	if err != nil {
@@ -195,7 +175,7 @@ func prepareResume(c *cli.Context) (*runPlan, error) {
 	var inputs []string
 	for _, in := range ck.Manifest.Inputs {
 		inputs = append(inputs, in.Path)
-		f, err := hashFile(in.Role, in.Path)
+		f, err := runreport.HashFile(in.Role, in.Path)
 		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(in.Role, "model") {
 			continue
 		}

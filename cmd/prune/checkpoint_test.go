@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -82,7 +84,7 @@ func checkpointSeeds(f *testing.F) [][]byte {
 		f.Fatal(err)
 	}
 	net.Init(rand.NewPCG(1, 2))
-	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Seed: 1}, Flags: map[string]string{"per-round": "1"},
+	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Options: datasets.Options{Seed: 1}}, Flags: map[string]string{"per-round": "1"},
 		Objective: "trained", Output: "p.json", Report: "rep"}
 	engine := &prune.State{Net: net, Rounds: 1, Steps: 1, History: []prune.Step{{Step: 1, Round: 1, Index: 0, Live: 10}},
 		RoundList: []prune.Round{{Round: 1, Removed: 1, Live: 10}}}
@@ -90,8 +92,8 @@ func checkpointSeeds(f *testing.F) [][]byte {
 	lw.Flags = map[string]string{"layerwise": "true"}
 	lwEngine := *engine
 	lwEngine.Stopped = "target"
-	lwState := runState{LiveBefore: 11, Layerwise: []layerRecord{{Layer: 0, Method: "obs"}},
-		HistoryGroups: []historyGroup{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: jnum(math.NaN())}}}
+	lwState := runState{LiveBefore: 11, Layerwise: []runreport.Layer{{Layer: 0, Method: "obs"}},
+		HistoryGroups: []runreport.Group{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: runreport.Num(math.NaN())}}}
 	var seeds [][]byte
 	for _, ck := range []checkpoint{
 		{Format: checkpointFormat, Manifest: manifest{Settings: set}, State: runState{LiveBefore: 11}, Engine: engine},

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/secondorder/prune/modelio"
-	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
 
@@ -86,7 +84,7 @@ func runConvert(c *cli.Context, o modelInput, output, masks string) error {
 		return err
 	}
 	if !isNPZ(output) {
-		if err := simplifyLayout(n); err != nil {
+		if err := modelio.SimplifyLayout(n); err != nil {
 			return fmt.Errorf("%s: %v", o.Path, err)
 		}
 	}
@@ -109,57 +107,4 @@ func runConvert(c *cli.Context, o modelInput, output, masks string) error {
 		}
 	}
 	return nil
-}
-
-// simplifyLayout removes from n's metadata what its .npz layout says that
-// writing would do anyway: the tensors listed as masked that have a pruned
-// entry, and the whole layout when it is then the default one. A .json file
-// then carries a layout only when it matters, and json → npz → json gives
-// the same file.
-func simplifyLayout(n *nn.Network) error {
-	if _, ok := n.Meta[modelio.MetaKey]; !ok {
-		return nil
-	}
-	lay, err := modelio.LayoutOf(n)
-	if err != nil {
-		return err
-	}
-	var masked []string
-	for _, t := range lay.Masked {
-		if !tensorHasPruned(n, lay, t) {
-			masked = append(masked, t)
-		}
-	}
-	lay.Masked = masked
-	def := modelio.DefaultLayout(n)
-	if lay.Prefix == def.Prefix && lay.DType == def.DType && slices.Equal(lay.Modules, def.Modules) && len(lay.Names) == 0 && len(lay.Masked) == 0 && lay.Masks == "" {
-		delete(n.Meta, modelio.MetaKey)
-		return nil
-	}
-	if err := modelio.SetLayout(n, lay); err != nil {
-		return err
-	}
-	n.Meta = metaValue(n.Meta).(map[string]any)
-	return nil
-}
-
-// tensorHasPruned reports whether the tensor t of the layout, such as
-// "2.weight" or "fc1.bias", has a pruned entry in n.
-func tensorHasPruned(n *nn.Network, lay modelio.Layout, t string) bool {
-	for l := range n.NumLayers() {
-		if t != lay.MaskedKey(l, "weight") && t != lay.MaskedKey(l, "bias") {
-			continue
-		}
-		ly := n.Layer(l)
-		start, end := n.Offset(l), n.Offset(l)+ly.Out*ly.In
-		if t == lay.MaskedKey(l, "bias") {
-			start, end = end, n.Offset(l+1)
-		}
-		for q := start; q < end; q++ {
-			if !n.IsLive(q) {
-				return true
-			}
-		}
-	}
-	return false
 }

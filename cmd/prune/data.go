@@ -1,37 +1,22 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"strings"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
 
-// dataOptions selects a data set and how it is drawn. It is recorded in
-// model files under the meta key "data", so that later commands can draw
-// the same splits.
-type dataOptions struct {
-	Name          string  `json:"name"`
-	Seed          uint64  `json:"seed"`
-	ValidFraction float64 `json:"valid_fraction,omitempty"`
-	Targets       int     `json:"targets,omitempty"`
-	Classes       bool    `json:"classes,omitempty"`
-	MNISTDir      string  `json:"mnist_dir,omitempty"`
-	MonksDir      string  `json:"monks_dir,omitempty"`
-	N             int     `json:"n,omitempty"`
-	TestN         int     `json:"test_n,omitempty"`
-	Standardize   bool    `json:"standardize,omitempty"`
-	MaxCSVSize    string  `json:"-"` // a limit, not part of the data's definition
-	Test          string  `json:"test,omitempty"`
-}
+// dataOptions selects a data set and how it is drawn; it is recorded in
+// model files (datasets.Spec.Record), so that later commands can draw the
+// same splits.
+type dataOptions = datasets.Spec
 
 // defaultSeed is the value of --seed when it is not given.
 const defaultSeed = 1
@@ -57,108 +42,49 @@ func dataFlags(seedUsage string) []cli.Flag {
 
 // readDataOptions returns the data options given on the command line,
 // with defaults for the flags not given, and the set of data flags given.
-func readDataOptions(c *cli.Context) (dataOptions, map[string]bool) {
+func readDataOptions(c *cli.Context) (dataOptions, map[string]bool, error) {
 	var d dataOptions
-	_ = decodeFlags(c, &d) // only plain fields: no error
+	d.Name = c.String("data")
+	_ = decodeFlags(c, &d.Options) // only plain fields: no error
 	given := make(map[string]bool)
 	for _, f := range dataFlags("") {
 		if name := f.Names()[0]; c.IsSet(name) {
 			given[name] = true
 		}
 	}
-	return d, given
+	var err error
+	d.MaxCSVBytes, err = parseMaxCSVSize(c.String("max-csv-size"))
+	return d, given, err
 }
 
 // withRecorded returns d with the fields whose flags are not in given
-// replaced by those of rec, the data options recorded in a model, so that
-// the splits are drawn as they were in training. A nil rec, or a data set
-// name given that differs from the recorded one, leaves d as it is.
-func (d dataOptions) withRecorded(rec *dataOptions, given map[string]bool) dataOptions {
-	if rec == nil || given["data"] && d.Name != rec.Name {
-		return d
-	}
-	out := *rec
-	out.MaxCSVSize = d.MaxCSVSize
-	dv, ov := reflect.ValueOf(d), reflect.ValueOf(&out).Elem()
-	for i := 0; i < dv.NumField(); i++ {
-		if given[flagOf(dv.Type().Field(i).Name)] {
-			ov.Field(i).Set(dv.Field(i))
-		}
-	}
-	return out
+// replaced by those recorded in meta, a model's metadata.
+func withRecorded(d dataOptions, meta map[string]any, given map[string]bool) dataOptions {
+	return d.WithRecorded(datasets.Recorded(meta), func(field string) bool { return given[flagOf(field)] })
 }
 
-// check returns a usage error for a missing data set name or an option
+// checkData returns a usage error for a missing data set name or an option
 // out of range, and for a name that is neither built in nor a CSV path.
-func (d dataOptions) check() error {
+func checkData(d dataOptions) error {
 	if d.Name == "" {
 		return flagErrorf("data", "is required: give a built-in data set name (see 'prune datasets') or a CSV file path")
 	}
-	if !(d.ValidFraction >= 0 && d.ValidFraction < 1) {
-		return flagErrorf("valid-fraction", "%v: not in [0, 1)", d.ValidFraction)
-	}
-	if d.Targets < 0 {
-		return flagErrorf("targets", "%d: must not be negative", d.Targets)
-	}
-	if d.N < 0 {
-		return flagErrorf("n", "%d: must not be negative", d.N)
-	}
-	if d.TestN < 0 {
-		return flagErrorf("test-n", "%d: must not be negative", d.TestN)
-	}
-	if _, _, err := datasets.Parse(d.Name); err != nil {
-		return flagValueError("data", d.Name, err)
-	}
-	if d.Test != "" && !d.isCSV() {
-		return flagErrorf("test", "%q: applies to a CSV data set; an .npz data file holds its test set as X_test and y_test", d.Test)
-	}
-	return nil
+	return flagWords(d.Validate())
 }
 
-// isArrays reports whether the data set is read from an .npz file or a
-// directory of .npy files.
-func (d dataOptions) isArrays() bool {
-	kind, _, err := datasets.Parse(d.Name)
-	return err == nil && kind == "arrays"
-}
-
-// isCSV reports whether the data set is read from a CSV file.
-func (d dataOptions) isCSV() bool {
-	kind, _, err := datasets.Parse(d.Name)
-	return err == nil && kind == "csv"
-}
-
-// inputs returns the files read for the data set that a command must not
-// overwrite.
-func (d dataOptions) inputs() []string {
-	switch {
-	case d.isCSV() && d.Test != "":
-		return []string{d.Name, d.Test}
-	case d.isCSV() || d.isArrays():
-		return []string{d.Name}
-	}
-	return nil
-}
-
-// load loads the data set. Errors name the --data flag and the data set.
-func (d dataOptions) load() (*nn.Splits, error) {
-	maxCSV, err := parseMaxCSVSize(d.MaxCSVSize)
+// loadData loads the data set. Errors name the --data flag and the data set.
+func loadData(d dataOptions) (*nn.Splits, error) {
+	s, err := d.Load()
 	if err != nil {
-		return nil, err
-	}
-	o := datasets.Options{MaxCSVBytes: maxCSV}
-	copyFields(&o, d)
-	s, err := datasets.Load(d.Name, &o)
-	if err != nil {
-		return nil, d.errorf("%s", trimPackagePrefix(err.Error()))
+		return nil, dataErrorf(d, "%s", trimPackagePrefix(err.Error()))
 	}
 	return s, nil
 }
 
-// errorf returns an error about the data set whose message starts with
+// dataErrorf returns an error about the data set whose message starts with
 // "--data NAME: ". When the message already starts with the name, as the
 // errors about a CSV file do, the name is not repeated.
-func (d dataOptions) errorf(format string, args ...any) error {
+func dataErrorf(d dataOptions, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if strings.HasPrefix(msg, d.Name+":") {
 		return fmt.Errorf("--data %s", msg)
@@ -166,46 +92,8 @@ func (d dataOptions) errorf(format string, args ...any) error {
 	return fmt.Errorf("--data %s: %s", d.Name, msg)
 }
 
-// recordedData returns the data options recorded in a model's metadata,
-// or nil when there are none or they cannot be read.
-func recordedData(meta map[string]any) *dataOptions {
-	v, ok := meta["data"]
-	if !ok {
-		return nil
-	}
-	var d dataOptions
-	if !decodeMeta(v, &d) || d.Name == "" {
-		return nil
-	}
-	return &d
-}
-
-// decodeMeta decodes a metadata value, as read from a model file, into
-// the value pointed to by dst. It reports whether this succeeded.
-func decodeMeta(v any, dst any) bool {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return false
-	}
-	return json.Unmarshal(b, dst) == nil
-}
-
-// metaValue returns v converted to the plain JSON values (maps, slices,
-// strings, json.Numbers, bools) that modelio.ReadJSON gives for a model's metadata,
-// so that the metadata are the same before and after a round trip.
-func metaValue(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("metadata value %T: %v", v, err))
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var out any
-	if err := dec.Decode(&out); err != nil {
-		panic(fmt.Sprintf("metadata value %T: %v", v, err))
-	}
-	return out
-}
+// metaValue is modelio.MetaValue.
+var metaValue = modelio.MetaValue
 
 // modelSpecFlags returns the --act and --loss flags of the commands that
 // read a model: a PyTorch state_dict does not hold its activations and
@@ -230,7 +118,7 @@ func torchMasksFlag() cli.Flag {
 
 // fullHistoryFlag returns the --full-history flag of the run command.
 func fullHistoryFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "full-history", Usage: fmt.Sprintf("list every removal in report.json and history.csv; by default a run of more than %d removals lists a sample of them, with a summary by round and layer", historyCap), Category: "Output"}
+	return &cli.BoolFlag{Name: "full-history", Usage: fmt.Sprintf("list every removal in report.json and history.csv; by default a run of more than %d removals lists a sample of them, with a summary by round and layer", runreport.HistoryCap), Category: "Output"}
 }
 
 // isNPZ reports whether path names a PyTorch state_dict model file: .npz,
@@ -273,13 +161,6 @@ func readModel(path, act, loss string) (*nn.Network, error) {
 	return readModelLayers(path, act, loss, "")
 }
 
-// readModelData reads the model file at path as readModel does and fills the
-// data options that were not given (given, from readDataOptions) with the
-// ones recorded in the model, then checks them.
-func readModelData(path, act, loss string, data dataOptions, given map[string]bool) (*nn.Network, dataOptions, error) {
-	return modelInput{Path: path, Act: act, Loss: loss, Data: data, Given: given}.load()
-}
-
 // modelInput is what the model, model-spec (--act, --loss, --layers) and
 // data flags of a command select.
 type modelInput struct {
@@ -288,23 +169,28 @@ type modelInput struct {
 	// Given holds the names of the data flags given on the command line;
 	// the others are taken from the model.
 	Given map[string]bool
+	// Err is an error of reading the data flags, returned by load.
+	Err error
 }
 
 // readModelInput reads the model, model-spec and data flags of c.
 func readModelInput(c *cli.Context) modelInput {
-	d, given := readDataOptions(c)
-	return modelInput{Path: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers"), Data: d, Given: given}
+	d, given, err := readDataOptions(c)
+	return modelInput{Path: c.String("model"), Act: c.String("act"), Loss: c.String("loss"), Layers: c.String("layers"), Data: d, Given: given, Err: err}
 }
 
 // load reads the model and fills the data options that were not given with
 // the ones recorded in the model, then checks them.
 func (m modelInput) load() (*nn.Network, dataOptions, error) {
+	if m.Err != nil {
+		return nil, dataOptions{}, m.Err
+	}
 	n, err := readModelLayers(m.Path, m.Act, m.Loss, m.Layers)
 	if err != nil {
 		return nil, dataOptions{}, err
 	}
-	d := m.Data.withRecorded(recordedData(n.Meta), m.Given)
-	if err := d.check(); err != nil {
+	d := withRecorded(m.Data, n.Meta, m.Given)
+	if err := checkData(d); err != nil {
 		return nil, dataOptions{}, err
 	}
 	return n, d, nil
@@ -327,7 +213,7 @@ func parseSplit(s string) (string, error) {
 // loadSplit loads the data set d, checked, and returns its split, checked
 // against the network n.
 func loadSplit(n *nn.Network, d dataOptions, split string) (*nn.Data, error) {
-	splits, err := d.load()
+	splits, err := loadData(d)
 	if err != nil {
 		return nil, err
 	}
@@ -407,26 +293,13 @@ func checkTorchMasks(form string) error {
 	return flagErrorf("torch-masks", "%q: want prune or plain", form)
 }
 
-// setTorchMasks records in n's layout the form of the pruned tensors of a
-// state_dict output (--torch-masks): prune or plain; empty leaves n as it
-// is.
+// setTorchMasks checks --torch-masks and sets the form of n's pruned
+// tensors (modelio.SetMasks).
 func setTorchMasks(n *nn.Network, form string) error {
-	if err := checkTorchMasks(form); err != nil || form == "" {
+	if err := checkTorchMasks(form); err != nil {
 		return err
 	}
-	lay, err := modelio.LayoutOf(n)
-	if err != nil {
-		return err
-	}
-	lay.Masks = form
-	if form == modelio.MasksPlain {
-		lay.Masked = nil
-	}
-	if err := modelio.SetLayout(n, lay); err != nil {
-		return err
-	}
-	n.Meta = metaValue(n.Meta).(map[string]any)
-	return nil
+	return modelio.SetMasks(n, form)
 }
 
 // trimModelioPrefix removes a leading "modelio: " from an error message.

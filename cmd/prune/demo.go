@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -81,8 +83,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	pruned := filepath.Join(out, "pruned.json")
 	report := filepath.Join(out, "report")
 
-	data := dataOptions{Name: demoData, Seed: o.Seed}
-	splits, err := data.load()
+	data := dataOptions{Name: demoData, Options: datasets.Options{Seed: o.Seed}}
+	splits, err := loadData(data)
 	if err != nil {
 		return err
 	}
@@ -138,4 +140,4 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 }
 
 // healthLine describes the health section of a report in a few words.
-func healthLine(h healthRecord) string { return h.Line() }
+func healthLine(h runreport.Health) string { return h.Line() }

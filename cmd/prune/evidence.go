@@ -87,26 +87,11 @@ func runEvidence(c *cli.Context, models []string, p posteriorFlags) error {
 		}
 		in := p.in
 		in.Path = m
-		n, d, err := in.load()
-		if err != nil {
-			return fmt.Errorf("--model %s: %w", m, err)
-		}
-		if err := checkNewFiles(outputs, c.Bool("overwrite"), d.inputs()...); err != nil {
-			return err
-		}
-		train, err := loadSplit(n, d, "train")
+		f, err := p.fitModel(ctx, in, outputs, c.Bool("overwrite"), nil, true)
 		if err != nil {
 			return err
 		}
-		set, err := loadSplit(n, d, p.split)
-		if err != nil {
-			return err
-		}
-		post, sum, err := p.fit(ctx, m, n, train)
-		if err != nil {
-			return err
-		}
-		row := laplace.EvidenceRowOf(sum, post, set.X, set.Y, p.split)
+		row := laplace.EvidenceRowOf(f.sum, f.post, f.set.X, f.set.Y, p.split)
 		tab.Models = append(tab.Models, row)
 		if !quiet && !asJSON {
 			fmt.Fprintf(stderr, "%s: log evidence %.6g\n", m, row.LogEvidence)

@@ -16,9 +16,9 @@ import (
 // means a field that no flag sets directly.
 var fieldFlags = map[string]string{
 	"MaxBytes":    "max-memory",
-	"Name":        "data", // of dataOptions
+	"Name":        "data", // of datasets.Spec
 	"MNISTDir":    "mnist-dir",
-	"MaxCSVSize":  "max-csv-size",
+	"MaxCSVBytes": "max-csv-size",
 	"Optimize":    "optimize-hyper",
 	"MemoryLimit": "max-memory",
 	"Log":         "",
@@ -88,11 +88,19 @@ func flagWords(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	if !settingsField.MatchString(msg) {
-		return err
-	}
 	var fe interface{ SettingsField() string }
 	field := errors.As(err, &fe)
+	if !settingsField.MatchString(msg) {
+		// A message naming its field by name alone ("datasets: N -1: …")
+		// becomes one naming the flag ("--n -1: …").
+		if f := ""; field {
+			f = fe.SettingsField()
+			if _, rest, ok := strings.Cut(msg, f+" "); ok {
+				return &usageError{Flag: flagOf(f), Msg: "--" + flagOf(f) + " " + rest}
+			}
+		}
+		return err
+	}
 	if field {
 		// The package's prefix goes: the message starts with the flag.
 		msg = msg[settingsField.FindStringIndex(msg)[0]:]
@@ -102,4 +110,47 @@ func flagWords(err error) error {
 		return &usageError{Flag: flagOf(fe.SettingsField()), Msg: msg}
 	}
 	return errors.New(msg)
+}
+
+// errorWords are words of an error of a library's Validate method and the
+// flag that sets the field they name.
+type errorWords struct{ words, flag string }
+
+// libraryFlags maps the errors of the library's Validate methods to the
+// run command's flags, the first match winning.
+var libraryFlags = []errorWords{
+	{"joint", "joint"}, {"gradient objective", "objective"}, {"objective", "objective"},
+	{"removals per round", "per-round"}, {"fraction per round", "fraction"}, {"per-layer", "per-layer"},
+	{"target live", "target-weights"}, {"sparsity", "target-sparsity"}, {"error rise", "stop-error-rise"},
+	{"error measure", "error-measure"}, {"split", "error-split"}, {"ΔE budget", "budget"}, {"maximum rounds", "max-rounds"},
+	{"audit rows", "audit-rows"}, {"audited removals", "audit-removals"}, {"rebuild", "rebuild-every"},
+	{"damping", "damping"}, {"probes", "probes"}, {"α", "alpha"}, {"samples", "samples"}, {"block", "block"},
+	{"learning rate", "lr"}, {"batch size", "batch"}, {"weight decay", "weight-decay"}, {"epochs", "retrain-epochs"},
+}
+
+// libraryError returns err, an error of a library's Validate method, as a
+// usage error naming the flag of the setting it concerns: by the field an
+// error names (flagWords), else by the words of first, then libraryFlags, with its value in c when it was given: the
+// error "fraction per round 1.5 is not in [0, 1]" becomes
+// "--fraction 1.5: not in [0, 1]".
+func libraryError(c *cli.Context, err error, first ...errorWords) error {
+	var ue *usageError
+	if fe := flagWords(err); errors.As(fe, &ue) {
+		return fe // the error names its settings field
+	}
+	msg := strings.TrimPrefix(trimPackagePrefix(err.Error()), "prune: ")
+	msg = strings.TrimPrefix(msg, "prune settings: ")
+	for _, m := range append(first, libraryFlags...) {
+		if !strings.Contains(msg, m.words) {
+			continue
+		}
+		flag := "--" + m.flag
+		if v := ""; c != nil && c.IsSet(m.flag) && c.String(m.flag) != "true" {
+			v = c.String(m.flag)
+			flag += " " + v
+			msg = strings.TrimPrefix(msg, m.words+" "+v+" is ")
+		}
+		return &usageError{Flag: m.flag, Msg: flag + ": " + msg}
+	}
+	return &usageError{Msg: msg}
 }

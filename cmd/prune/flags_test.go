@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/curvreport"
 	"github.com/secondorder/prune/laplace"
 	"github.com/urfave/cli/v2"
@@ -27,6 +28,11 @@ func TestFlagWords(t *testing.T) {
 	err = flagWords(errors.New("curvreport: Settings.Inverse: failed; retry with Settings.Damping 0.1"))
 	if errors.As(err, &ue) || err.Error() != "curvreport: --inverse: failed; retry with --damping 0.1" {
 		t.Errorf("other error: %#v", err)
+	}
+	// A field error that names its field by name alone, as datasets'.
+	err = flagWords((&datasets.Spec{Name: "xor", Options: datasets.Options{TestN: -2}}).Validate())
+	if !errors.As(err, &ue) || ue.Flag != "test-n" || ue.Msg != "--test-n -2: must not be negative" {
+		t.Errorf("datasets field error: %#v", err)
 	}
 	plain := errors.New("no settings named")
 	if flagWords(plain) != plain || flagWords(nil) != nil {

@@ -131,7 +131,7 @@ func runHessian(c *cli.Context, in modelInput, s curvreport.Settings) error {
 	if err != nil {
 		return err
 	}
-	release, err := claimOutput(output, c.Bool("overwrite"), append(d.inputs(), modelFiles(in.Path)...)...)
+	release, err := claimOutput(output, c.Bool("overwrite"), append(d.Inputs(), modelFiles(in.Path)...)...)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/internal/curvreport"
 	"github.com/secondorder/prune/modelio"
@@ -23,7 +24,7 @@ import (
 // trained on.
 func monksTrain(t *testing.T) *nn.Data {
 	t.Helper()
-	s, err := dataOptions{Name: "monks1", Seed: 1}.load()
+	s, err := loadData(dataOptions{Name: "monks1", Options: datasets.Options{Seed: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/secondorder/prune/modelio"
-	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 )
 
@@ -36,89 +34,11 @@ func inspectCommand() *cli.Command {
 	}
 }
 
-// layerInfo describes one layer of a model.
-type layerInfo struct {
-	// Module names the Linear module of a state_dict, such as fc1 or net.0.
-	Module      string `json:"module,omitempty"`
-	In          int    `json:"in"`
-	Out         int    `json:"out"`
-	Activation  string `json:"activation"`
-	Weights     int    `json:"weights"`
-	Biases      int    `json:"biases"`
-	LiveWeights int    `json:"live_weights"`
-	LiveBiases  int    `json:"live_biases"`
-}
-
 // modelInfo is what inspect prints with --json.
-type modelInfo struct {
-	Model  string `json:"model"`
-	Format string `json:"format"`
-	DType  string `json:"dtype,omitempty"` // of a state_dict
-	// Unknown lists what a state_dict without a spec leaves unknown:
-	// "activations" and "loss", shown as "?".
-	Unknown  []string       `json:"unknown,omitempty"`
-	Arch     string         `json:"arch"`
-	Loss     string         `json:"loss"`
-	Layers   []layerInfo    `json:"layers"`
-	Params   int            `json:"params"`
-	Live     int            `json:"live"`
-	Pruned   int            `json:"pruned"`
-	Sparsity float64        `json:"sparsity"` // fraction of parameters pruned
-	Meta     map[string]any `json:"meta,omitempty"`
-}
+type modelInfo = modelio.Info
 
-// NPZFormat is the format inspect reports for a PyTorch .npz model.
-const NPZFormat = "PyTorch state_dict (.npz)"
-
-// modelFormat returns the format of the model file at path, by its
-// extension: modelio.Format, NPZFormat, or the like for .pt and .safetensors.
-func modelFormat(path string) string {
-	if !isNPZ(path) {
-		return modelio.Format
-	}
-	ext := strings.ToLower(filepath.Ext(path))
-	if ext == ".npz" {
-		return NPZFormat
-	}
-	return "PyTorch state_dict (" + ext + ")"
-}
-
-// describe returns the description of the network n read from path.
-func describe(path string, n *nn.Network) modelInfo {
-	info := modelInfo{
-		Model:  path,
-		Format: modelFormat(path),
-		Arch:   n.Arch(),
-		Loss:   n.Loss().String(),
-		Params: n.NumParams(),
-		Live:   n.NumLive(),
-		Meta:   n.Meta,
-	}
-	lay, err := modelio.LayoutOf(n)
-	_, fromDict := n.Meta[modelio.MetaKey]
-	if err == nil && fromDict {
-		info.DType = lay.DType
-	}
-	for l, ly := range n.Layers() {
-		w, b := n.LayerLive(l)
-		mod := ""
-		if err == nil && fromDict {
-			mod = strings.TrimSuffix(lay.Key(l, "weight"), "weight")
-			mod = strings.TrimSuffix(mod, ".")
-		}
-		info.Layers = append(info.Layers, layerInfo{
-			Module: mod,
-			In:     ly.In, Out: ly.Out, Activation: ly.Act.String(),
-			Weights: ly.In * ly.Out, Biases: ly.Out,
-			LiveWeights: w, LiveBiases: b,
-		})
-	}
-	info.Pruned = info.Params - info.Live
-	if info.Params > 0 {
-		info.Sparsity = float64(info.Pruned) / float64(info.Params)
-	}
-	return info
-}
+// modelFormat is modelio.FormatOf.
+var modelFormat = modelio.FormatOf
 
 // runInspect prints a description of the model file o.Path.
 func runInspect(o modelInput, asJSON bool, stdout io.Writer) error {
@@ -142,7 +62,7 @@ func runInspect(o modelInput, asJSON bool, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	info := describe(o.Path, n)
+	info := modelio.Describe(o.Path, n)
 	info.Unknown = unknown
 	if slices.Contains(unknown, "loss") {
 		info.Loss = "?"

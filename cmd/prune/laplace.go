@@ -17,6 +17,7 @@ import (
 	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/laplace"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/gonum/mat"
@@ -120,6 +121,39 @@ func readPosteriorFlags(c *cli.Context) (posteriorFlags, error) {
 	}
 	p.split, err = parseSplit(c.String("split"))
 	return p, err
+}
+
+// fitted is a model read with its data and its fitted posterior.
+type fitted struct {
+	net        *nn.Network
+	train, set *nn.Data // the training split and the split of --split
+	post       *laplace.Posterior
+	sum        laplace.Summary
+}
+
+// fitModel reads the model and data of in, checks that outputs are new
+// files (inputs and the data's files being inputs) and fits the posterior
+// on the training split. With several models, errors of reading one name
+// it.
+func (p posteriorFlags) fitModel(ctx context.Context, in modelInput, outputs map[string]string, overwrite bool, inputs []string, several bool) (*fitted, error) {
+	n, d, err := in.load()
+	if err != nil && several {
+		return nil, fmt.Errorf("--model %s: %w", in.Path, err)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := checkNewFiles(outputs, overwrite, append(inputs, d.Inputs()...)...); err != nil {
+		return nil, err
+	}
+	f := &fitted{net: n}
+	if f.train, err = loadSplit(n, d, "train"); err != nil {
+		return nil, err
+	}
+	if f.set, err = loadSplit(n, d, p.split); err != nil {
+		return nil, err
+	}
+	f.post, f.sum, err = p.fit(ctx, in.Path, n, f.train)
+	return f, err
 }
 
 // fit fits the posterior of n on the training split train.
@@ -251,25 +285,11 @@ func runLaplace(c *cli.Context, p posteriorFlags) error {
 	if err := checkNewFiles(outputs, overwrite, inputs...); err != nil {
 		return err
 	}
-	n, d, err := p.in.load()
+	f, err := p.fitModel(ctx, p.in, outputs, overwrite, inputs, false)
 	if err != nil {
 		return err
 	}
-	if err := checkNewFiles(outputs, overwrite, append(inputs, d.inputs()...)...); err != nil {
-		return err
-	}
-	train, err := loadSplit(n, d, "train")
-	if err != nil {
-		return err
-	}
-	set, err := loadSplit(n, d, p.split)
-	if err != nil {
-		return err
-	}
-	post, ps0, err := p.fit(ctx, model, n, train)
-	if err != nil {
-		return err
-	}
+	n, train, set, post, ps0 := f.net, f.train, f.set, f.post, f.sum
 	sum := laplaceSummary{Summary: ps0}
 	pred, err := laplace.PredictiveOf(ctx, post, set.X, set.Y, ps.Method, ps.Samples, ps.Src)
 	if err != nil {
@@ -308,8 +328,8 @@ func runLaplace(c *cli.Context, p posteriorFlags) error {
 		}
 		rec := post.Record("laplace", model)
 		m.Meta["laplace"] = rec
-		var tr trainerRecord
-		if v, ok := n.Meta["trainer"]; ok && decodeMeta(v, &tr) && !math.IsNaN(rec.WeightDecay) {
+		var tr modelio.Trainer
+		if modelio.DecodeMeta(n.Meta, modelio.TrainerKey, &tr) && !math.IsNaN(rec.WeightDecay) {
 			tr.WeightDecay = rec.WeightDecay
 			m.Meta["trainer"] = tr
 		}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
@@ -108,7 +110,7 @@ func TestTrainEvalMonks(t *testing.T) {
 		} `json:"metrics"`
 		Data dataOptions `json:"data"`
 	}
-	if !decodeMeta(n.Meta, &meta) {
+	if !modelio.DecodeMeta(map[string]any{"m": n.Meta}, "m", &meta) {
 		t.Fatalf("meta does not decode: %v", n.Meta)
 	}
 	if meta.Data.Name != "monks1" || meta.Data.Seed != 1 {
@@ -188,7 +190,7 @@ func TestInspect(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &info); err != nil {
 		t.Fatalf("inspect --json output does not parse: %v\n%s", err, out)
 	}
-	want := []layerInfo{
+	want := []modelio.LayerInfo{
 		{In: 17, Out: 3, Activation: "tanh", Weights: 51, Biases: 3, LiveWeights: 51, LiveBiases: 3},
 		{In: 3, Out: 1, Activation: "sigmoid", Weights: 3, Biases: 1, LiveWeights: 3, LiveBiases: 1},
 	}
@@ -440,22 +442,15 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestRecordedDataRoundTrip(t *testing.T) {
-	d := dataOptions{Name: "sine", Seed: 1<<63 + 5, ValidFraction: 0.25, N: 50, Standardize: true}
-	meta := map[string]any{"data": metaValue(d)}
-	got := recordedData(meta)
-	if got == nil || *got != d {
-		t.Errorf("recordedData = %+v, want %+v", got, d)
-	}
-	flags := dataOptions{Name: "sine", Seed: 7, N: 9}
-	merged := flags.withRecorded(got, map[string]bool{"seed": true})
-	want := d
-	want.Seed = 7
-	if merged != want {
-		t.Errorf("merged = %+v, want %+v", merged, want)
-	}
-	other := dataOptions{Name: "xor", Seed: 1}
-	if m := other.withRecorded(got, map[string]bool{"data": true}); m != other {
-		t.Errorf("another data set took recorded options: %+v", m)
+func TestWithRecordedFlags(t *testing.T) {
+	rec := dataOptions{Name: "sine", Options: datasets.Options{Seed: 3, ValidFraction: 0.25, N: 50}}
+	meta := map[string]any{}
+	rec.Record(meta)
+	flags := dataOptions{Name: "sine", Options: datasets.Options{Seed: 7, N: 9, TestN: 4}}
+	got := withRecorded(flags, meta, map[string]bool{"seed": true, "test-n": true})
+	want := rec
+	want.Seed, want.TestN = 7, 4
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("withRecorded = %+v, want %+v", got, want)
 	}
 }

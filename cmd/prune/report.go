@@ -29,74 +29,42 @@ const (
 	checkpointFormat = "prune-checkpoint/3"
 )
 
-// The records of a report (see package runreport).
-type (
-	jnum          = runreport.Num
-	evalRecord    = runreport.Eval
-	stepRecord    = runreport.Step
-	retrainRecord = runreport.Retrain
-	issueRecord   = runreport.Issue
-	healthRecord  = runreport.Health
-	layerRecord   = runreport.Layer
-	historySample = runreport.Sample
-	historyGroup  = runreport.Group
-	roundRecord   = runreport.Round
-)
-
-// historyCap is runreport.HistoryCap.
-const historyCap = runreport.HistoryCap
-
-var (
-	newEvalRecord   = runreport.NewEval
-	newHealthRecord = runreport.NewHealth
-	compactHistory  = runreport.Compact
-	historyCSV      = runreport.CSV
-)
-
-// inputFile is an input of a run and the SHA-256 of its bytes.
-type inputFile struct {
-	Role   string `json:"role"`
-	Path   string `json:"path"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
-
 // manifest records what a run's outputs depend on: its inputs, its
 // settings and the build. It holds no times and nothing that depends on the
 // number of threads, so that the same inputs give the same bytes.
 type manifest struct {
-	Toolkit  string      `json:"toolkit_version"`
-	Go       string      `json:"go_version"`
-	BLAS     string      `json:"blas"`
-	Inputs   []inputFile `json:"inputs"`
-	Settings runSettings `json:"settings"`
+	Toolkit  string            `json:"toolkit_version"`
+	Go       string            `json:"go_version"`
+	BLAS     string            `json:"blas"`
+	Inputs   []runreport.Input `json:"inputs"`
+	Settings runSettings       `json:"settings"`
 }
 
 // runReport is the content of report.json.
 type runReport struct {
-	Format     string        `json:"format"`
-	Output     string        `json:"output"`
-	Method     string        `json:"method"`
-	Stopped    string        `json:"stopped"`
-	Error      string        `json:"error,omitempty"`
-	Params     int           `json:"params"`
-	LiveBefore int           `json:"live_before"`
-	LiveAfter  int           `json:"live_after"`
-	Start      evalRecord    `json:"start"`
-	Final      evalRecord    `json:"final"`
-	Rounds     []roundRecord `json:"rounds"`
-	History    []stepRecord  `json:"history"`
+	Format     string            `json:"format"`
+	Output     string            `json:"output"`
+	Method     string            `json:"method"`
+	Stopped    string            `json:"stopped"`
+	Error      string            `json:"error,omitempty"`
+	Params     int               `json:"params"`
+	LiveBefore int               `json:"live_before"`
+	LiveAfter  int               `json:"live_after"`
+	Start      runreport.Eval    `json:"start"`
+	Final      runreport.Eval    `json:"final"`
+	Rounds     []runreport.Round `json:"rounds"`
+	History    []runreport.Step  `json:"history"`
 	// Removals is the number of removals of the run; History holds all of
 	// them, or, for a large run without --full-history, the sample that
 	// HistorySample describes, with HistoryGroups summing up every
 	// removal by round and layer.
-	Removals      int            `json:"removals"`
-	HistorySample *historySample `json:"history_sample,omitempty"`
-	HistoryGroups []historyGroup `json:"history_groups,omitempty"`
-	Layerwise     []layerRecord  `json:"layerwise,omitempty"`
-	Health        healthRecord   `json:"health"`
-	Files         []string       `json:"files"`
-	Manifest      manifest       `json:"manifest"`
+	Removals      int               `json:"removals"`
+	HistorySample *runreport.Sample `json:"history_sample,omitempty"`
+	HistoryGroups []runreport.Group `json:"history_groups,omitempty"`
+	Layerwise     []runreport.Layer `json:"layerwise,omitempty"`
+	Health        runreport.Health  `json:"health"`
+	Files         []string          `json:"files"`
+	Manifest      manifest          `json:"manifest"`
 
 	// fullHistory keeps every removal in report.json and history.csv
 	// (--full-history).
@@ -129,8 +97,8 @@ func marshalJSON(v any) ([]byte, error) {
 // Commit, and the removal of a dE.png of an earlier run otherwise. It fills
 // in rep.Files and returns the paths to be written.
 func writeReport(set *atomicfile.Set, dir string, rep *runReport) ([]string, error) {
-	listed, sample, groups := compactHistory(rep.History, rep.HistoryGroups, rep.fullHistory)
-	hist, err := historyCSV(listed)
+	listed, sample, groups := runreport.Compact(rep.History, rep.HistoryGroups, rep.fullHistory)
+	hist, err := runreport.CSV(listed)
 	if err != nil {
 		return nil, err
 	}
@@ -177,4 +145,4 @@ func curveChart(rep *runReport) ([]byte, error) {
 }
 
 // deltaChart draws dE.png (runreport.Delta).
-func deltaChart(steps []stepRecord) ([]byte, error) { return runreport.Delta(steps) }
+func deltaChart(steps []runreport.Step) ([]byte, error) { return runreport.Delta(steps) }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -14,11 +15,11 @@ import (
 func TestChartsDegenerate(t *testing.T) {
 	for _, loss := range []float64{0, 1e18, 1e30, 1e300, math.MaxFloat64, math.Inf(1), math.NaN()} {
 		m := nn.Metrics{N: 1, MeanLoss: loss, Loss: loss}
-		rep := &runReport{LiveBefore: 10, LiveAfter: 8, Start: evalRecord{Train: m}, Final: evalRecord{Train: m}}
-		rep.Rounds = []roundRecord{{Round: 1, Live: 8, Pruned: evalRecord{Train: m}, Retrained: &evalRecord{Train: m}}}
-		rep.History = []stepRecord{
-			{Step: 1, Round: 1, Live: 9, Loss: jnum(loss), Predicted: jnum(loss), Real: 0, Name: "W0[0][0]"},
-			{Step: 2, Round: 1, Live: 8, Loss: jnum(loss), Predicted: 1, Real: jnum(loss), Name: "W0[0][1]"},
+		rep := &runReport{LiveBefore: 10, LiveAfter: 8, Start: runreport.Eval{Train: m}, Final: runreport.Eval{Train: m}}
+		rep.Rounds = []runreport.Round{{Round: 1, Live: 8, Pruned: runreport.Eval{Train: m}, Retrained: &runreport.Eval{Train: m}}}
+		rep.History = []runreport.Step{
+			{Step: 1, Round: 1, Live: 9, Loss: runreport.Num(loss), Predicted: runreport.Num(loss), Real: 0, Name: "W0[0][0]"},
+			{Step: 2, Round: 1, Live: 8, Loss: runreport.Num(loss), Predicted: 1, Real: runreport.Num(loss), Name: "W0[0][1]"},
 		}
 		png, err := curveChart(rep)
 		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {

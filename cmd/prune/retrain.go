@@ -11,6 +11,7 @@ import (
 
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/lm"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
@@ -117,7 +118,7 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	o.Model, o.Act, o.Loss, o.Add, o.Remove, o.Output = c.String("model"), c.String("act"), c.String("loss"), c.String("add"), c.String("remove"), c.String("output")
 	o.Steps, o.Exact, o.HasDecay, o.Compare = c.Int("steps"), c.Bool("exact"), c.IsSet("weight-decay"), c.Bool("compare")
 	o.Decay, o.Damping = c.Float64("weight-decay"), c.Float64("damping")
-	data, given := readDataOptions(c)
+	data, given, dataErr := readDataOptions(c)
 	quiet := isQuiet(c)
 	if o.Model == "" {
 		return flagErrorf("model", "is required: give the trained model")
@@ -145,11 +146,11 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	if err := checkOutput(o.Output, c.Bool("overwrite"), inputs...); err != nil {
 		return err
 	}
-	n, d, err := readModelData(o.Model, o.Act, o.Loss, data, given)
+	n, d, err := modelInput{Path: o.Model, Act: o.Act, Loss: o.Loss, Data: data, Given: given, Err: dataErr}.load()
 	if err != nil {
 		return err
 	}
-	if err := checkOutput(o.Output, c.Bool("overwrite"), append(inputs, d.inputs()...)...); err != nil {
+	if err := checkOutput(o.Output, c.Bool("overwrite"), append(inputs, d.Inputs()...)...); err != nil {
 		return err
 	}
 	train, err := loadSplit(n, d, "train")
@@ -242,8 +243,8 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	for k, v := range n.Meta {
 		meta[k] = v
 	}
-	var rec trainerRecord
-	if v, ok := n.Meta["trainer"]; ok && decodeMeta(v, &rec) {
+	var rec modelio.Trainer
+	if modelio.DecodeMeta(n.Meta, modelio.TrainerKey, &rec) {
 		rec.WeightDecay = lam2
 		meta["trainer"] = rec
 	}

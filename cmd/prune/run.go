@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +19,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/runreport"
@@ -187,12 +184,12 @@ type runSettings struct {
 	Flags map[string]string `json:"flags"`
 	// Objective is trained, gradient or loss, and ObjectiveDecay the
 	// weight decay λ of the trained objective, read from the model.
-	Objective      string         `json:"objective,omitempty"`
-	ObjectiveDecay float64        `json:"objective_weight_decay,omitempty"`
-	ErrorMeasure   string         `json:"error_measure,omitempty"`
-	Retrain        *trainerRecord `json:"retrain,omitempty"`
-	Output         string         `json:"output"`
-	Report         string         `json:"report"`
+	Objective      string           `json:"objective,omitempty"`
+	ObjectiveDecay float64          `json:"objective_weight_decay,omitempty"`
+	ErrorMeasure   string           `json:"error_measure,omitempty"`
+	Retrain        *modelio.Trainer `json:"retrain,omitempty"`
+	Output         string           `json:"output"`
+	Report         string           `json:"report"`
 }
 
 // runPlan is a run decoded from its flags, everything loaded, before any
@@ -220,10 +217,10 @@ type runPlan struct {
 	// prior sums up the rounds of which it keeps only a sample of the
 	// removals.
 	engine     *prune.State
-	prior      []historyGroup
-	layers2    []layerRecord // the layers of a --layerwise checkpoint
-	resumed    int           // rounds of the checkpoint resumed, −1 for a new run
-	liveBefore int           // live parameters of the model given
+	prior      []runreport.Group
+	layers2    []runreport.Layer // the layers of a --layerwise checkpoint
+	resumed    int               // rounds of the checkpoint resumed, −1 for a new run
+	liveBefore int               // live parameters of the model given
 }
 
 // readRun decodes the flags of c that need neither the model nor the data.
@@ -232,7 +229,10 @@ func readRun(c *cli.Context) (*runPlan, error) {
 		torchMasks: c.String("torch-masks"), fullHistory: c.Bool("full-history"), output: c.String("output"),
 		reportDir: c.String("report"), resumed: -1, quiet: isQuiet(c),
 		retrainSrc: rand.NewPCG(0, streamRetrain), probeSrc: rand.NewPCG(0, streamHutch)}
-	p.data, p.dataGiven = readDataOptions(c)
+	var err error
+	if p.data, p.dataGiven, err = readDataOptions(c); err != nil {
+		return nil, err
+	}
 	if err := refuseZero(c,
 		[]string{"probes", "samples", "per-round", "max-rounds", "rebuild-every", "batch", "target-weights", "audit-rows", "audit-removals"},
 		[]string{"alpha", "lr", "fraction", "target-sparsity", "budget"}); err != nil {
@@ -247,7 +247,6 @@ func readRun(c *cli.Context) (*runPlan, error) {
 	if err := checkSpecFlags(p.act, p.loss); err != nil {
 		return nil, err
 	}
-	var err error
 	if p.limit, err = parseMaxMemory(c.String("max-memory")); err != nil {
 		return nil, err
 	}
@@ -402,20 +401,20 @@ func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid
 	if c.Int("retrain-epochs") == 0 {
 		return nil, "", nil
 	}
-	var r trainerRecord
-	if v, ok := meta["trainer"]; !ok || !decodeMeta(v, &r) || r.Optimizer == "" {
-		r = newTrainerRecord(nn.TrainSettings{})
+	var r modelio.Trainer
+	if !modelio.DecodeMeta(meta, modelio.TrainerKey, &r) || r.Optimizer == "" {
+		r = modelio.TrainerOf(nn.TrainSettings{})
 	}
 	opt := c.String("optimizer")
 	if strings.EqualFold(r.Optimizer, optimizerLM) && opt == "" {
-		r = newTrainerRecord(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
+		r = modelio.TrainerOf(nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: r.WeightDecay})
 		note = fmt.Sprintf("note: %s was trained with Levenberg–Marquardt (lm); retraining uses lbfgs with its weight decay %g (give --optimizer to choose another)", model, r.WeightDecay)
 	}
 	if opt != "" && !strings.EqualFold(opt, r.Optimizer) {
 		o, _ := nn.ParseOptimizer(opt)
-		r = newTrainerRecord(nn.TrainSettings{Optimizer: o, WeightDecay: r.WeightDecay})
+		r = modelio.TrainerOf(nn.TrainSettings{Optimizer: o, WeightDecay: r.WeightDecay})
 	}
-	ts, err := trainSettingsOf(r)
+	ts, err := r.Settings()
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: the recorded trainer: %v (give --optimizer)", model, err)
 	}
@@ -438,39 +437,15 @@ func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid
 	return &ts, note, nil
 }
 
-// trainSettingsOf returns the trainer settings of a record.
-func trainSettingsOf(r trainerRecord) (nn.TrainSettings, error) {
-	var s nn.TrainSettings
-	opt, err := nn.ParseOptimizer(r.Optimizer)
-	if err != nil {
-		return s, err
-	}
-	s.Optimizer = opt
-	if r.Schedule != "" {
-		if s.Schedule, err = nn.ParseSchedule(r.Schedule); err != nil {
-			return s, err
-		}
-	}
-	s.Epochs, s.BatchSize, s.LearningRate = r.Epochs, r.Batch, r.LearningRate
-	s.Momentum = r.Momentum
-	if opt == nn.SGD && r.Momentum == 0 {
-		s.Momentum = nn.NoMomentum
-	}
-	s.Beta1, s.Beta2, s.Epsilon = r.Beta1, r.Beta2, r.Epsilon
-	s.WeightDecay, s.StepEvery, s.StepGamma = r.WeightDecay, r.StepEvery, r.StepGamma
-	s.Patience, s.Tolerance = r.Patience, r.Tolerance
-	return s, s.Validate()
-}
-
 // resolve completes the plan with the network n: the data (the flags not
 // given take the model's recorded values), the generators, the trainer, the
 // trained objective's weight decay, and the memory check. It reads the data.
 func (p *runPlan) resolve(n *nn.Network) error {
 	d := p.data
 	if p.dataGiven != nil { // not for a resumed run, whose data are resolved
-		d = d.withRecorded(recordedData(n.Meta), p.dataGiven)
+		d = withRecorded(d, n.Meta, p.dataGiven)
 	}
-	if err := d.check(); err != nil {
+	if err := checkData(d); err != nil {
 		return err
 	}
 	p.data = d
@@ -496,7 +471,7 @@ func (p *runPlan) resolve(n *nn.Network) error {
 		}
 	}
 	if retrain != nil {
-		set.Retrain = ptr(newTrainerRecord(*retrain))
+		set.Retrain = ptr(modelio.TrainerOf(*retrain))
 	}
 	s := &p.settings
 	s.Retrain, s.AuditSeed = retrain, d.Seed
@@ -528,12 +503,12 @@ func (p *runPlan) resolve(n *nn.Network) error {
 // the network.
 func (p *runPlan) loadData(n *nn.Network) error {
 	d := p.data
-	splits, err := d.load()
+	splits, err := loadData(d)
 	if err != nil {
 		return err
 	}
 	if splits.Train.X == nil || splits.Train.Len() == 0 {
-		return d.errorf("no training samples")
+		return dataErrorf(d, "no training samples")
 	}
 	for _, s := range []*nn.Data{&splits.Train, &splits.Valid, &splits.Test} {
 		if s.X != nil {
@@ -568,8 +543,8 @@ func prepareRun(c *cli.Context) (*runPlan, error) {
 	if n.Meta != nil {
 		n.Meta = metaValue(n.Meta).(map[string]any)
 	}
-	if d := p.data.withRecorded(recordedData(n.Meta), p.dataGiven); d.check() == nil {
-		if err := checkRunOutputs(p.output, p.reportDir, overwrite, "", append(modelFiles(p.model), d.inputs()...)); err != nil {
+	if d := withRecorded(p.data, n.Meta, p.dataGiven); checkData(d) == nil {
+		if err := checkRunOutputs(p.output, p.reportDir, overwrite, "", append(modelFiles(p.model), d.Inputs()...)); err != nil {
 			return nil, err
 		}
 	}
@@ -579,7 +554,7 @@ func prepareRun(c *cli.Context) (*runPlan, error) {
 	if err := checkMemory(p.method, p.layerwise != nil, n, p.splits.Train.X, p.splits.Train.Y, p.limit); err != nil {
 		return nil, err
 	}
-	inputs, err := hashInputs(p.manifest.Settings)
+	inputs, err := runreport.HashInputs(p.manifest.Settings.Model, p.manifest.Settings.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -707,7 +682,7 @@ type pruneLoop struct {
 	hooks  runHooks
 	bar    *pruneBar
 	engine *prune.State // after the last complete round
-	layers []layerRecord
+	layers []runreport.Layer
 	// round is the number of complete rounds, checkpoints those written,
 	// and started tells that pruning started (the model was evaluated).
 	round, checkpoints int
@@ -788,13 +763,7 @@ func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 		return nil, err
 	}
 	lp.started = true
-	for l, ly := range rep.Layers {
-		lp.layers = append(lp.layers, layerRecord{
-			Layer: l, Method: ly.Method.String(), Sparsity: ly.Sparsity,
-			WeightsBefore: ly.WeightsBefore, WeightsAfter: ly.WeightsAfter, BiasesBefore: ly.BiasesBefore, BiasesAfter: ly.BiasesAfter,
-			Lambda: jnum(ly.Lambda), Predicted: jnum(ly.Predicted), Actual: jnum(ly.Actual), DampingTerm: jnum(ly.DampingTerm),
-		})
-	}
+	lp.layers = append(lp.layers, runreport.LayersOf(rep)...)
 	if err != nil {
 		return res, err
 	}
@@ -821,20 +790,11 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 	rep := &runReport{
 		Format: reportFormat, Output: p.output, Method: p.method.desc, Stopped: stopped, Error: errMsg,
 		Params: net.NumParams(), LiveBefore: p.liveBefore, LiveAfter: net.NumLive(),
-		Start: newEvalRecord(res.Start, hasValid, hasTest), Final: newEvalRecord(res.Final, hasValid, hasTest),
-		Rounds: []roundRecord{}, History: stepRecords(res.History), Layerwise: lp.layers,
+		Start: runreport.NewEval(res.Start, hasValid, hasTest), Final: runreport.NewEval(res.Final, hasValid, hasTest),
+		Rounds: runreport.RoundsOf(res.Rounds, hasValid, hasTest), History: runreport.StepsOf(res.History), Layerwise: lp.layers,
 		HistoryGroups: p.prior, Manifest: p.manifest, fullHistory: p.fullHistory,
 	}
 	rep.Health = healthOf(res.Health, net)
-	for _, rd := range res.Rounds {
-		r := roundRecord{Round: rd.Round, Removed: rd.Removed, Live: rd.Live, Predicted: jnum(rd.Predicted), Real: jnum(rd.Real),
-			Damping: jnum(rd.Damping), Rebuilds: rd.Rebuilds, Pruned: newEvalRecord(rd.Pruned, hasValid, hasTest)}
-		if rd.Retrain != nil {
-			r.Retrained = ptr(newEvalRecord(rd.Retrained, hasValid, hasTest))
-			r.Retrain = &retrainRecord{Epochs: rd.Retrain.Epochs, Stopped: rd.Retrain.Stopped}
-		}
-		rep.Rounds = append(rep.Rounds, r)
-	}
 	rep.Removals = rep.removals()
 	out := &runOutcome{report: rep, net: net}
 
@@ -887,21 +847,8 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 }
 
 // healthOf returns the health section of the issues h met on net.
-func healthOf(h prune.Health, net *nn.Network) healthRecord {
-	return newHealthRecord(runreport.IssuesOf(h.Issues, net))
-}
-
-// stepRecords returns the records of the removals.
-func stepRecords(history []prune.Step) []stepRecord {
-	steps := make([]stepRecord, len(history))
-	for i, s := range history {
-		steps[i] = stepRecord{
-			Step: s.Step, Round: s.Round, Index: s.Index, Name: s.Name,
-			Saliency: jnum(s.Saliency), Predicted: jnum(s.Predicted), Real: jnum(s.Real),
-			Loss: jnum(s.Loss), Error: jnum(s.Error), Live: s.Live, Undone: s.Undone,
-		}
-	}
-	return steps
+func healthOf(h prune.Health, net *nn.Network) runreport.Health {
+	return runreport.NewHealth(runreport.IssuesOf(h.Issues, net))
 }
 
 // pruneBar is a prune.Recorder that shows a progress bar over the removals
@@ -962,8 +909,8 @@ type runSummary struct {
 	Rounds     int            `json:"rounds"`
 	Removals   int            `json:"removals"`
 	Undone     int            `json:"undone"`
-	Start      evalRecord     `json:"start"`
-	Final      evalRecord     `json:"final"`
+	Start      runreport.Eval `json:"start"`
+	Final      runreport.Eval `json:"final"`
 	Health     map[string]int `json:"health"`
 	// Damping gives the smallest and largest damping λ the rounds used,
 	// after any escalation; absent for methods without one.
@@ -1045,7 +992,7 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 	for _, row := range []struct {
 		name string
 		live int
-		e    evalRecord
+		e    runreport.Eval
 	}{{"before", s.LiveBefore, r.Start}, {"after", s.LiveAfter, r.Final}} {
 		line := fmt.Sprintf("%s\t%d\t%.6g\t%.2f%%\t", row.name, row.live, row.e.Train.MeanLoss, 100*row.e.Train.Accuracy)
 		if row.e.Valid != nil {
@@ -1121,59 +1068,4 @@ func checkRunOutputs(output, report string, overwrite bool, own string, inputs [
 // sameName reports whether a and b name the same file.
 func sameName(a, b string) bool {
 	return atomicfile.CheckNotInput(a, b) != nil
-}
-
-// hashInputs returns the inputs of a run with their SHA-256: the model
-// file, the spec file of an .npz model when it exists, a CSV data file and
-// the UCI MONK's files.
-func hashInputs(set runSettings) ([]inputFile, error) {
-	var files []inputFile
-	add := func(role, path string, optional bool) error {
-		f, err := hashFile(role, path)
-		if err != nil {
-			if optional && errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		files = append(files, f)
-		return nil
-	}
-	if err := add("model", set.Model, false); err != nil {
-		return nil, err
-	}
-	if isNPZ(set.Model) {
-		if err := add("model-spec", modelio.SpecPath(set.Model), true); err != nil {
-			return nil, err
-		}
-	}
-	if set.Data.isCSV() {
-		if err := add("data", set.Data.Name, false); err != nil {
-			return nil, err
-		}
-	}
-	if kind, k, _ := datasets.Parse(set.Data.Name); kind == "monks" && set.Data.MonksDir != "" {
-		for _, split := range []string{"train", "test"} {
-			name := fmt.Sprintf("monks-%d.%s", k, split)
-			if err := add("data-"+split, filepath.Join(set.Data.MonksDir, name), false); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return files, nil
-}
-
-// hashFile returns the size and SHA-256 of the file at path.
-func hashFile(role, path string) (inputFile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return inputFile{}, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return inputFile{}, fmt.Errorf("%s: %v", path, err)
-	}
-	return inputFile{Role: role, Path: path, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
@@ -104,7 +106,7 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	} else if b, _ := json.Marshal(p["settings"]); strings.Contains(string(b), dir) || strings.Contains(string(b), model) || !strings.Contains(string(b), `"per-round":"4"`) {
 		t.Errorf("meta.pruning.settings holds a path or lacks the flags: %s", b)
 	}
-	if rd := recordedData(n.Meta); rd == nil || rd.Name != "monks1" {
+	if rd := datasets.Recorded(n.Meta); rd == nil || rd.Name != "monks1" {
 		t.Errorf("meta.data = %v", n.Meta["data"])
 	}
 
@@ -615,7 +617,7 @@ func TestRunNPZ(t *testing.T) {
 }
 
 func TestRunRetrainSettings(t *testing.T) {
-	meta := map[string]any{"trainer": metaValue(newTrainerRecord(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
+	meta := map[string]any{"trainer": metaValue(modelio.TrainerOf(nn.TrainSettings{Optimizer: nn.SGD, LearningRate: 0.05, WeightDecay: 1e-3}))}
 	retrain := func(meta map[string]any, args ...string) *nn.TrainSettings {
 		t.Helper()
 		c, err := runFlagContext(nil, args...)
@@ -679,11 +681,11 @@ func TestRunRetrainModelTrainedWithLM(t *testing.T) {
 
 func TestJNum(t *testing.T) {
 	for _, x := range []float64{0, 1, -2.5, 1e-300, math.Pi, math.NaN()} {
-		b, err := json.Marshal(jnum(x))
+		b, err := json.Marshal(runreport.Num(x))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var y jnum
+		var y runreport.Num
 		if err := json.Unmarshal(b, &y); err != nil {
 			t.Fatal(err)
 		}
@@ -691,7 +693,7 @@ func TestJNum(t *testing.T) {
 			t.Errorf("%v → %s → %v", x, b, y)
 		}
 	}
-	if b, _ := json.Marshal(jnum(math.Inf(1))); string(b) != "null" {
+	if b, _ := json.Marshal(runreport.Num(math.Inf(1))); string(b) != "null" {
 		t.Errorf("Inf → %s", b)
 	}
 }
@@ -801,8 +803,8 @@ func TestRunCompactCheckpoint(t *testing.T) {
 		}
 		full := files()
 		r := readReport(t, report)
-		if r.HistorySample == nil || r.Removals <= historyCap {
-			t.Fatalf("%s: report lists %d of %d removals, want a sample of more than %d", c.name, len(r.History), r.Removals, historyCap)
+		if r.HistorySample == nil || r.Removals <= runreport.HistoryCap {
+			t.Fatalf("%s: report lists %d of %d removals, want a sample of more than %d", c.name, len(r.History), r.Removals, runreport.HistoryCap)
 		}
 		ck, err := readCheckpoint(report)
 		if err != nil {

@@ -115,10 +115,10 @@ type saliencySummary struct {
 	// Damping is the damping λ the saliencies were computed with, after
 	// any escalation (null for methods without one), and Decay the λN of
 	// the trained objective's penalty (0 for the loss alone).
-	Damping jnum         `json:"damping"`
-	Decay   float64      `json:"objective_decay"`
-	Health  healthRecord `json:"health"`
-	Output  string       `json:"output"`
+	Damping runreport.Num    `json:"damping"`
+	Decay   float64          `json:"objective_decay"`
+	Health  runreport.Health `json:"health"`
+	Output  string           `json:"output"`
 	runreport.Saliencies
 	Seconds float64 `json:"seconds"`
 }
@@ -152,7 +152,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.inputs()...)...)
+	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.Inputs()...)...)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	sum := saliencySummary{
 		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: m.desc, Output: o.Output,
 		Seconds: time.Since(start).Seconds(),
-		Damping: jnum(res.Damping), Decay: res.Decay,
+		Damping: runreport.Num(res.Damping), Decay: res.Decay,
 	}
 	sum.Health = healthOf(res.Health, n)
 	sum.Saliencies = runreport.SalienciesOf(sal, n, o.All)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,71 +64,6 @@ func trainCommand() *cli.Command {
 			return runTrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
-}
-
-// trainerRecord is the trainer configuration recorded in a model's
-// metadata under "trainer", with the trainer's documented defaults filled
-// in for the settings that were not given.
-type trainerRecord struct {
-	Optimizer    string  `json:"optimizer"`
-	Epochs       int     `json:"epochs"`
-	Batch        int     `json:"batch,omitempty"`
-	LearningRate float64 `json:"lr,omitempty"`
-	Momentum     float64 `json:"momentum,omitempty"`
-	Beta1        float64 `json:"beta1,omitempty"`
-	Beta2        float64 `json:"beta2,omitempty"`
-	Epsilon      float64 `json:"epsilon,omitempty"`
-	WeightDecay  float64 `json:"weight_decay"`
-	Schedule     string  `json:"schedule,omitempty"`
-	StepEvery    int     `json:"step_every,omitempty"`
-	StepGamma    float64 `json:"step_gamma,omitempty"`
-	Patience     int     `json:"patience"`
-	Tolerance    float64 `json:"tolerance"`
-}
-
-// newTrainerRecord returns the record of the settings s, with zero fields
-// replaced by the defaults that TrainSettings documents. Settings that the
-// optimizer ignores are left out.
-func newTrainerRecord(s nn.TrainSettings) trainerRecord {
-	r := trainerRecord{
-		Optimizer:   s.Optimizer.String(),
-		Epochs:      s.Epochs,
-		WeightDecay: s.WeightDecay,
-		Patience:    s.Patience,
-		Tolerance:   s.Tolerance,
-	}
-	if r.Epochs == 0 {
-		r.Epochs = nn.DefaultEpochs
-		if s.Optimizer == nn.LBFGS {
-			r.Epochs = nn.DefaultLBFGSEpochs
-		}
-	}
-	if s.Optimizer == nn.LBFGS {
-		return r
-	}
-	r.Batch = cmp.Or(s.BatchSize, nn.DefaultBatchSize)
-	r.Schedule = s.Schedule.String()
-	if s.Schedule == nn.StepLR {
-		r.StepEvery = cmp.Or(s.StepEvery, max(1, r.Epochs/4))
-		r.StepGamma = cmp.Or(s.StepGamma, nn.DefaultStepGamma)
-	}
-	if s.Optimizer == nn.SGD {
-		r.LearningRate = cmp.Or(s.LearningRate, nn.DefaultSGDRate)
-		switch s.Momentum {
-		case 0:
-			r.Momentum = nn.DefaultMomentum
-		case nn.NoMomentum:
-			r.Momentum = 0
-		default:
-			r.Momentum = s.Momentum
-		}
-		return r
-	}
-	r.LearningRate = cmp.Or(s.LearningRate, nn.DefaultAdamRate)
-	r.Beta1 = cmp.Or(s.Beta1, nn.DefaultBeta1)
-	r.Beta2 = cmp.Or(s.Beta2, nn.DefaultBeta2)
-	r.Epsilon = cmp.Or(s.Epsilon, nn.DefaultEpsilon)
-	return r
 }
 
 // trainSummary is what train prints with --json.
@@ -227,7 +161,7 @@ func (spec *networkSpec) resolve(d dataOptions, suggested string) error {
 	if !spec.HasLoss {
 		loss, err := nn.ParseLoss(suggested)
 		if err != nil {
-			return d.errorf("suggested loss: %v; give --loss", err)
+			return dataErrorf(d, "suggested loss: %v; give --loss", err)
 		}
 		spec.Loss, spec.HasLoss = loss, true
 	}
@@ -293,12 +227,12 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 	switch {
 	case loss == nn.CE && set.Classes == 0:
 		hint := ""
-		if d.isCSV() {
+		if d.Kind() == "csv" {
 			hint = " (give --classes if the target column holds class indices)"
 		}
-		return d.errorf("%s needs class-index targets, but the data have %d target column(s) of values%s", lossDesc, set.Targets(), hint)
+		return dataErrorf(d, "%s needs class-index targets, but the data have %d target column(s) of values%s", lossDesc, set.Targets(), hint)
 	case loss != nn.CE && set.Classes > 0:
-		return d.errorf("the data have class-index targets (%d classes), which only loss ce can use, not %s", set.Classes, lossDesc)
+		return dataErrorf(d, "the data have class-index targets (%d classes), which only loss ce can use, not %s", set.Classes, lossDesc)
 	}
 	if archFlag {
 		if set.Inputs() != n.Inputs() {
@@ -308,13 +242,13 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 			return flagErrorf("arch", "%s has %d outputs, but --data %s needs %d", n.Arch(), n.Outputs(), d.Name, set.Outputs())
 		}
 	} else if set.Classes > 0 && set.Classes > n.Outputs() {
-		return d.errorf("the data have %d classes, network %s has %d outputs", set.Classes, n.Arch(), n.Outputs())
+		return dataErrorf(d, "the data have %d classes, network %s has %d outputs", set.Classes, n.Arch(), n.Outputs())
 	}
 	if err := n.Check(set.X, set.Y); err != nil {
 		if archFlag {
-			return d.errorf("%s: %v", set.Name, err)
+			return dataErrorf(d, "%s: %v", set.Name, err)
 		}
-		return d.errorf("%v", err)
+		return dataErrorf(d, "%v", err)
 	}
 	return nil
 }
@@ -324,9 +258,12 @@ func checkFit(n *nn.Network, set *nn.Data, d dataOptions, archFlag bool, lossDes
 // terminal and --quiet is not given. On failure or interruption nothing is
 // written.
 func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
-	data, _ := readDataOptions(c)
+	data, _, err := readDataOptions(c)
+	if err != nil {
+		return err
+	}
 	output, quiet := c.String("output"), isQuiet(c)
-	if err := data.check(); err != nil {
+	if err := checkData(data); err != nil {
 		return err
 	}
 	settings, useLM, err := readTrainer(c)
@@ -342,13 +279,13 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	release, err := claimOutput(output, c.Bool("overwrite"), data.inputs()...)
+	release, err := claimOutput(output, c.Bool("overwrite"), data.Inputs()...)
 	if err != nil {
 		return err
 	}
 	defer release()
 
-	splits, err := data.load()
+	splits, err := loadData(data)
 	if err != nil {
 		return err
 	}
@@ -429,8 +366,8 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		metrics["test"] = *sum.Test
 	}
 	n.Meta = map[string]any{
-		"command":     "train",
-		"data":        data,
+		"command": "train",
+
 		"seed":        data.Seed,
 		"arch":        n.Arch(),
 		"activations": sum.Activations,
@@ -444,6 +381,7 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		"time":        start.UTC().Format(time.RFC3339),
 		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
 	}
+	data.Record(n.Meta)
 	n.Meta = metaValue(n.Meta).(map[string]any)
 	if err := saveModel(output, n); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/secondorder/prune/lm"
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -23,15 +24,15 @@ func trainWith(ctx context.Context, useLM bool, n *nn.Network, train, valid nn.D
 	})
 }
 
-// trainerRecordFor is newTrainerRecord for nn's optimizers and the
+// trainerRecordFor is modelio.TrainerOf for nn's optimizers and the
 // Levenberg–Marquardt record otherwise.
-func trainerRecordFor(useLM bool, s nn.TrainSettings) trainerRecord {
+func trainerRecordFor(useLM bool, s nn.TrainSettings) modelio.Trainer {
 	if !useLM {
-		return newTrainerRecord(s)
+		return modelio.TrainerOf(s)
 	}
 	epochs := s.Epochs
 	if epochs == 0 {
 		epochs = lm.DefaultEpochs
 	}
-	return trainerRecord{Optimizer: optimizerLM, Epochs: epochs, WeightDecay: s.WeightDecay, Patience: s.Patience, Tolerance: s.Tolerance}
+	return modelio.Trainer{Optimizer: optimizerLM, Epochs: epochs, WeightDecay: s.WeightDecay, Patience: s.Patience, Tolerance: s.Tolerance}
 }
