@@ -15,27 +15,19 @@ import (
 )
 
 // MaxCondition is the condition number above which DampedInverse reports
-// the damped matrix as near-singular. The computed inverse then has a
-// relative error of about MaxCondition·ε ≈ 1e-2 or worse.
+// the damped matrix as near-singular (relative error ≳ MaxCondition·ε).
 const MaxCondition = 1e14
 
 // ErrNotFinite is returned for a matrix with a NaN or infinite entry.
 var ErrNotFinite = errors.New("hessian: matrix has a NaN or infinite entry")
 
 // NotPositiveDefiniteError reports a damped matrix H + λI whose Cholesky
-// factorization failed.
+// factorization failed at λ = Lambda. MinEigenvalue is the smallest
+// eigenvalue of H (NaN when unavailable); Suggest is a power-of-ten damping
+// that makes H + λI positive definite with a condition number of about 2·10⁸
+// at most.
 type NotPositiveDefiniteError struct {
-	// Lambda is the damping λ that was tried.
-	Lambda float64
-	// MinEigenvalue is the smallest eigenvalue of the undamped H, so that
-	// the smallest eigenvalue of H + λI is MinEigenvalue + Lambda. It is
-	// NaN when the eigenvalues could not be computed.
-	MinEigenvalue float64
-	// Suggest is a damping that makes H + λI positive definite with a
-	// condition number of at most about 2·10⁸: the power of ten at or
-	// above max(2·max(−λ_min, 0), 10⁻⁸·max|λᵢ|), with Gershgorin's bounds
-	// when the eigenvalues are unavailable.
-	Suggest float64
+	Lambda, MinEigenvalue, Suggest float64
 }
 
 func (e *NotPositiveDefiniteError) Error() string {
@@ -49,13 +41,10 @@ func (e *NotPositiveDefiniteError) Error() string {
 
 // DampedInverse sets dst to (H + λI)⁻¹ by a Cholesky factorization. dst
 // must be empty or H's size; it may be H itself. λ must be non-negative.
-//
-// When H + λI is not positive definite it returns a
-// *NotPositiveDefiniteError, and dst is unspecified. When the estimated
-// condition number κ (LAPACK's 1-norm estimate) is above MaxCondition, dst
-// holds the computed inverse and the error is a mat.Condition. An H with a
-// NaN or infinite entry gives ErrNotFinite. Besides dst it needs O(n)
-// memory, and an n×n copy when dst is H or for the eigenvalues of an error.
+// It returns a *NotPositiveDefiniteError (dst unspecified) when H + λI is not
+// positive definite, a mat.Condition (dst the computed inverse) when LAPACK's
+// condition estimate is above MaxCondition, and ErrNotFinite for an H with a
+// NaN or infinite entry.
 func DampedInverse(dst *mat.SymDense, H mat.Symmetric, lambda float64) error {
 	if !(lambda >= 0) {
 		panic("hessian: negative or NaN damping")
@@ -102,7 +91,9 @@ func DampedInverse(dst *mat.SymDense, H mat.Symmetric, lambda float64) error {
 	return nil
 }
 
-// notPD builds the error for an H + λI that is not positive definite.
+// notPD builds the error for an H + λI that is not positive definite. Suggest
+// is the power of ten at or above max(2·max(−λ_min, 0), 10⁻⁸·max|λᵢ|), with
+// Gershgorin's bounds when the eigenvalues are unavailable.
 func notPD(H mat.Symmetric, lambda float64) *NotPositiveDefiniteError {
 	e := &NotPositiveDefiniteError{Lambda: lambda, MinEigenvalue: math.NaN()}
 	var lmin, rho float64
@@ -181,29 +172,19 @@ func sameSym(dst *mat.SymDense, a mat.Symmetric) bool {
 	return len(ad) > 0 && len(dd) > 0 && &ad[0] == &dd[0]
 }
 
-// Escalation is a schedule of dampings for DampedInverseEscalating, the
-// Levenberg–Marquardt remedy for an indefinite or near-singular H: Start,
-// then Factor times the last (10⁻⁸·‖H‖_F after zero), capped at Max, which
-// is tried last. The default Max = 10·‖H‖_F always succeeds for finite H.
+// Escalation is a schedule of dampings for DampedInverseEscalating: Start
+// (zero: the undamped H), then Factor (> 1; zero: 10) times the last, 10⁻⁸·‖H‖_F
+// after zero, capped at Max (zero: 10·‖H‖_F, which always succeeds for finite
+// H). Log, when not nil, is called with each damping that failed and its error.
 type Escalation struct {
-	// Start is the first damping. Zero tries the undamped H first.
-	Start float64
-	// Factor multiplies the damping after each failure. Zero means 10;
-	// otherwise it must be greater than 1.
-	Factor float64
-	// Max is the largest damping tried. Zero means 10·‖H‖_F.
-	Max float64
-	// Log, when not nil, is called with each damping that failed and its
-	// error, a *NotPositiveDefiniteError or a mat.Condition.
-	Log func(lambda float64, err error)
+	Start, Factor, Max float64
+	Log                func(lambda float64, err error)
 }
 
 // DampedInverseEscalating sets dst to (H + λI)⁻¹ for the first damping λ of
-// the schedule e (nil means the defaults) at which DampedInverse succeeds,
-// and returns λ. A damping fails when H + λI is not positive definite or
-// its condition number exceeds MaxCondition. When every damping up to Max
-// fails it returns the last damping tried and an error wrapping the last
-// failure; dst then holds that attempt's result, if any.
+// the schedule e (nil: the defaults) at which DampedInverse succeeds, and
+// returns λ. When every damping fails it returns the last one tried and an
+// error wrapping its failure.
 func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) (lambda float64, err error) {
 	var sch Escalation
 	if e != nil {
@@ -260,28 +241,19 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 	}
 }
 
-// RecursiveInverse is the inverse Hessian of Optimal Brain Surgeon, built
-// by Hassibi and Stork's recursion over the outer-product approximation
-// without forming or factorizing the Hessian. With the rows X = Bₙ Jₙ of
-// WeightedJacobian, one per sample and output, and P samples,
+// RecursiveInverse is the inverse Hessian of Optimal Brain Surgeon, built by
+// Hassibi and Stork's recursion over the rows X = Bₙ Jₙ of WeightedJacobian
+// (P samples) without forming the Hessian:
 //
 //	H⁻¹₀ = (Pα)⁻¹I,
 //	H⁻¹ₘ₊₁ = H⁻¹ₘ − H⁻¹ₘ Xₘ₊₁ Xₘ₊₁ᵀ H⁻¹ₘ / (1 + Xₘ₊₁ᵀ H⁻¹ₘ Xₘ₊₁),
+//	H⁻¹ = (PαI + G)⁻¹ after all of them,
 //
-// which after all of them is
-//
-//	H⁻¹ = (PαI + G)⁻¹,
-//
-// the damped inverse of the Gauss–Newton matrix G of the summed loss, with
-// damping λ = Pα. Hassibi and Stork state the recursion for the mean loss
-// E/P, whose inverse (αI + G/P)⁻¹ is P times this one; α keeps their
-// meaning.
-//
-// With Block = 1 the updates are the paper's rank-one steps; a larger Block
-// applies the k rows U of Block samples at once by the Woodbury identity
-// H⁻¹ ← H⁻¹ − (H⁻¹U)(I_k + UᵀH⁻¹U)⁻¹(H⁻¹U)ᵀ in matrix products. Either way
-// it costs about 4·P·o·W² flops for o outputs and W parameters and needs
-// no W×W storage besides the result.
+// the damped inverse of the Gauss–Newton matrix G of the summed loss (the
+// paper's mean-loss inverse divided by P; α keeps its meaning). Alpha is α
+// (zero: DefaultAlpha); Block is the samples per Woodbury update (1: the
+// rank-one recursion; zero: min(64, max(1, W/(16o))) for o outputs); MaxBytes
+// limits the result as in CheckMemory. It costs about 4·P·o·W² flops.
 //
 // References:
 //
@@ -290,23 +262,17 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 //	B. Hassibi, D. G. Stork and G. J. Wolff, Optimal Brain Surgeon and
 //	  general network pruning, IEEE ICNN, 1993.
 type RecursiveInverse struct {
-	P *Problem
-	// Alpha is the damping per sample α > 0; zero means 1e-4. Hassibi
-	// and Stork used 10⁻⁸ ≤ α ≤ 10⁻⁴. The condition number of the result
-	// is at most 1 + ρ(G)/(Pα).
-	Alpha float64
-	// Block is the number of samples per Woodbury update; 1 gives the
-	// rank-one recursion, and zero means min(64, max(1, W/(16o))) for o
-	// outputs.
-	Block int
-	// MaxBytes limits the W×W result allocated by InverseTo (see
-	// CheckMemory): zero means DefaultMemoryLimit, negative means no limit.
+	P        *Problem
+	Alpha    float64
+	Block    int
 	MaxBytes int64
 }
 
 // Dim returns the number of parameters covered.
 func (r RecursiveInverse) Dim() int { return r.P.Dim() }
 
+// alpha returns α. Hassibi and Stork used 10⁻⁸ ≤ α ≤ 10⁻⁴; the condition
+// number of the result is at most 1 + ρ(G)/(Pα).
 func (r RecursiveInverse) alpha() float64 {
 	if r.Alpha == 0 {
 		return 1e-4
@@ -324,11 +290,9 @@ func (r RecursiveInverse) block() int {
 	return r.Block
 }
 
-// InverseTo sets dst to (PαI + G)⁻¹ by the recursion. dst must be empty,
-// in which case it is allocated after a memory check, or Dim×Dim. It checks
-// ctx once per update. It returns an error when the problem's data do not
-// fit its network or when the recursion loses positive definiteness (a
-// non-finite Jacobian, or α too small for double precision).
+// InverseTo sets dst (empty, or Dim×Dim) to (PαI + G)⁻¹ by the recursion.
+// It returns an error when the data do not fit the network or the recursion
+// loses positive definiteness (a non-finite Jacobian, or α too small).
 func (r RecursiveInverse) InverseTo(ctx context.Context, dst *mat.SymDense) error {
 	pr := r.P
 	alpha := r.alpha()
@@ -435,12 +399,10 @@ func recursionError(sample int, d float64) error {
 		"non-finite Jacobian or Alpha too small", sample, d)
 }
 
-// ErrNonPositivePivot is the error, wrapped in a *PivotError, for a
-// downdate whose pivot is not positive.
+// ErrNonPositivePivot is the error a *PivotError wraps.
 var ErrNonPositivePivot = errors.New("hessian: non-positive pivot")
 
-// PivotError reports a diagonal entry [H⁻¹]_qq that is not positive and
-// finite, so that Downdate cannot remove parameter q.
+// PivotError reports a pivot [H⁻¹]_qq that is not positive and finite.
 type PivotError struct {
 	Index int
 	Pivot float64
@@ -454,14 +416,12 @@ func (e *PivotError) Error() string {
 func (e *PivotError) Unwrap() error { return ErrNonPositivePivot }
 
 // Downdate removes parameter q from the inverse Hessian hinv in place, in
-// O(W²):
+// O(W²), and zeroes row and column q; the rest is the inverse of H without q:
 //
-//	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq,
+//	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq.
 //
-// then zeroes row and column q; the rest is the inverse of H without row and
-// column q (Schur complement), as OBS needs for its next removal. When
-// [H⁻¹]_qq is not positive and finite it returns a *PivotError and leaves
-// hinv unchanged. It panics when q is out of range.
+// It returns a *PivotError and leaves hinv unchanged when [H⁻¹]_qq is not
+// positive and finite.
 func Downdate(hinv *mat.SymDense, q int) error {
 	n := hinv.SymmetricDim()
 	if q < 0 || q >= n {
@@ -485,10 +445,8 @@ func Downdate(hinv *mat.SymDense, q int) error {
 	return nil
 }
 
-// Reduce sets dst to the principal submatrix of a with the rows and columns
-// listed in keep, in that order: dst[i][j] = a[keep[i]][keep[j]]. dst must be
-// empty or len(keep)×len(keep); it may be a itself. Reduce panics when an
-// index is out of range.
+// Reduce sets dst (empty or len(keep)², possibly a itself) to the principal
+// submatrix dst[i][j] = a[keep[i]][keep[j]].
 func Reduce(dst *mat.SymDense, a mat.Symmetric, keep []int) {
 	n := a.SymmetricDim()
 	for _, q := range keep {

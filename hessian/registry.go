@@ -7,74 +7,39 @@ import (
 	"strings"
 )
 
-// Defaults of the curvature kinds.
+// Defaults of KindOptions: the Rademacher probes of hutchinson and the
+// initial damping α of recursive.
 const (
-	// DefaultProbes is the number of Rademacher probes of the hutchinson
-	// kind.
 	DefaultProbes = 100
-
-	// DefaultAlpha is the initial damping α of the recursive kind.
-	DefaultAlpha = 1e-4
+	DefaultAlpha  = 1e-4
 )
 
-// KindOptions holds the settings of a kind's builder; a zero field selects
-// the kind's default.
+// KindOptions holds the settings of a kind's builder: Probes and Src (nil:
+// a fixed seed) of hutchinson and Alpha of recursive; zero selects the
+// default.
 type KindOptions struct {
-	// Probes is the number of Rademacher probes of hutchinson, default
-	// DefaultProbes.
 	Probes int
-
-	// Src is the randomness of hutchinson; nil means a fixed seed.
-	Src rand.Source
-
-	// Alpha is the initial damping of recursive, default DefaultAlpha.
-	Alpha float64
+	Src    rand.Source
+	Alpha  float64
 }
 
-// Kind describes a named curvature the toolkit builds: what it is, which
-// fast paths it has and what memory it needs. The command line's curvature
-// flags and the saliencies of package prune select curvatures by these
-// names.
+// Kind describes a named curvature the toolkit builds, which the command
+// line's curvature flags and the saliencies of package prune select by Name
+// (such as "exact" or "diag-lm"). Desc names it in messages and Help in help
+// texts. Dense reports a dense W×W matrix built directly (a Denser, which OBS
+// can invert), Diagonal a diagonal without the dense matrix (for OBD) and
+// Estimate a stochastic one, InverseOnly a kind of which only the inverse is
+// built (recursive), PSD one positive semi-definite by construction, LowRank
+// one kept in the Woodbury form of LowRank. New returns the curvature on p,
+// nil for InverseOnly and LowRank kinds.
 type Kind struct {
-	// Name is the kind's name, such as "exact" or "diag-lm".
-	Name string
-
-	// Desc names the curvature in messages, such as "exact Hessian H".
-	Desc string
-
-	// Help is a one-line description for help texts.
-	Help string
-
-	// Dense reports a dense W×W matrix built directly (a Denser): the
-	// kind can be inverted for Optimal Brain Surgeon.
-	Dense bool
-
-	// Diagonal reports a diagonal computed without the dense matrix:
-	// the kind can give Optimal Brain Damage its diagonal. Estimate
-	// reports that the diagonal is a stochastic estimate.
-	Diagonal, Estimate bool
-
-	// InverseOnly reports a kind of which only the inverse is built
-	// (the recursive inverse of Hassibi and Stork); New returns nil.
-	InverseOnly bool
-
-	// PSD reports a kind positive semi-definite by construction, which
-	// needs no raised damping.
-	PSD bool
-
-	// LowRank reports a kind kept as λI plus a low-rank matrix in its
-	// Woodbury form (LowRank), built from m sampled rows: Optimal Brain
-	// Surgeon inverts it in O(m·W) memory. New returns nil; LowRankMemory
-	// gives its memory.
-	LowRank bool
-
-	// New returns the curvature of the kind on p, nil for InverseOnly.
-	New func(p *Problem, o KindOptions) Curvature
+	Name, Desc, Help          string
+	Dense, Diagonal, Estimate bool
+	InverseOnly, PSD, LowRank bool
+	New                       func(p *Problem, o KindOptions) Curvature
 }
 
-// DenseMemory returns the bytes a dense build of the kind on p needs: the
-// W×W matrix, and for the exact Hessian a buffer over all the network's
-// parameters.
+// DenseMemory returns the bytes a dense build of the kind on p needs.
 func (k Kind) DenseMemory(p *Problem) int64 {
 	b := DenseBytes(p.Dim())
 	if k.Name == "exact" && p.Params != nil {
@@ -83,9 +48,9 @@ func (k Kind) DenseMemory(p *Problem) int64 {
 	return b
 }
 
-// LowRankRows returns the rank m of a low-rank kind on samples of the
-// problem's rows: one gradient per sample for fisher-lowrank, one row per
-// sample and output for gn-lowrank; zero for other kinds.
+// LowRankRows returns the rank m of a low-rank kind on samples rows of p
+// (per sample for fisher-lowrank, per sample and output for gn-lowrank),
+// zero for other kinds.
 func (k Kind) LowRankRows(p *Problem, samples int) int {
 	switch k.Name {
 	case "fisher-lowrank":
@@ -105,9 +70,8 @@ func (k Kind) LowRankMemory(p *Problem, samples int) int64 {
 	return LowRankBytes(p.Dim(), k.LowRankRows(p, samples))
 }
 
-// DiagTo writes the diagonal of the kind on p to dst, of length p.Dim():
-// the curvature's own diagonal, or for hutchinson its estimate. It returns
-// an error for a kind without a diagonal.
+// DiagTo writes the diagonal (for hutchinson its estimate) of the kind on p
+// to dst; it returns an error for a kind without one.
 func (k Kind) DiagTo(ctx context.Context, p *Problem, o KindOptions, dst []float64) error {
 	if !k.Diagonal {
 		return fmt.Errorf("hessian: curvature %s has no diagonal fast path", k.Name)
