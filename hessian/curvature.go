@@ -9,10 +9,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Curvature is a symmetric curvature matrix of the training loss, available
-// as a product with a vector. MulVecTo panics on data that do not fit the
-// network; call Problem.Check first. The dense and diagonal fast paths
-// check and return an error.
+// Curvature is a symmetric curvature matrix of the training loss, as a product
+// with a vector. MulVecTo panics on data that do not fit the network (see
+// Problem.Check); the dense and diagonal fast paths return an error.
 type Curvature interface {
 	// Dim returns the number of parameters the curvature covers.
 	Dim() int
@@ -36,14 +35,12 @@ type Diagonaler interface {
 	DiagTo(ctx context.Context, dst []float64) error
 }
 
-// Problem is a network with its loss and samples: the training loss
-// E = Σₙ ℓₙ over the rows of X and Y, and the parameters a curvature covers.
+// Problem is a network with its samples, the training loss E = Σₙ ℓₙ over the
+// rows of X and Y, and Params, the ascending flat indices of the parameters a
+// curvature covers (nil: all).
 type Problem struct {
 	Net *nn.Network
 	nn.Data
-
-	// Params lists, in ascending order, the flat indices of the parameters
-	// the curvature covers. Nil means all parameters.
 	Params []int
 
 	// Workspaces and caches, guarded by ropMu: of the Hessian-vector
@@ -72,7 +69,7 @@ func (p *Problem) Dim() int {
 }
 
 // Check returns an error when the data do not fit the network or Params is
-// not an ascending list of parameter indices.
+// not ascending parameter indices.
 func (p *Problem) Check() error {
 	if err := p.Net.Check(p.X, p.Y); err != nil {
 		return err
@@ -134,9 +131,8 @@ func (p *Problem) compact(buf []float64) *mat.SymDense {
 	return mat.NewSymDense(k, buf[:k*k])
 }
 
-// Dense returns the dense matrix of c, using its fast path when it has one
-// and Dim products with unit vectors otherwise. It refuses matrices larger
-// than the memory limit (see CheckMemory).
+// Dense returns the dense matrix of c, by its fast path or Dim products with
+// unit vectors, after CheckMemory with limit.
 func Dense(ctx context.Context, c Curvature, limit int64) (*mat.SymDense, error) {
 	n := c.Dim()
 	if err := CheckMemory("dense curvature", n, limit); err != nil {
@@ -161,8 +157,8 @@ func Dense(ctx context.Context, c Curvature, limit int64) (*mat.SymDense, error)
 	return dst, nil
 }
 
-// Diag returns the diagonal of c, using its fast path when it has one and
-// Dim products with unit vectors otherwise.
+// Diag returns the diagonal of c, by its fast path or Dim products with unit
+// vectors.
 func Diag(ctx context.Context, c Curvature) ([]float64, error) {
 	n := c.Dim()
 	dst := make([]float64, n)

@@ -15,9 +15,8 @@ import (
 //	hidden:  g_l[j] = f′(a_l[j])² Σ_k W_{l+1}[k][j]² g_{l+1}[k] + f″(a_l[j]) ∂ℓ/∂z_l[j]
 //	h_qq   = Σₙ g_l[j] z̃_{l−1}[i]²    for q = W_l[j][i] (z̃ = 1 for the bias)
 //
-// LM selects the Levenberg–Marquardt form, without the f″ terms (and the
-// residual term of an MSE output): every entry is ≥ 0. The full form is
-// the exact diagonal for a network without hidden layers.
+// LM drops the f″ terms (and an MSE output's residual term), so that every
+// entry is ≥ 0; the full form is exact without hidden layers.
 //
 // References:
 //
@@ -32,8 +31,7 @@ type BeckerLeCun struct {
 // Dim returns the number of parameters covered.
 func (d BeckerLeCun) Dim() int { return d.P.Dim() }
 
-// MulVecTo sets dst = diag(h) v, with h kept with the problem until its
-// parameters, covered set or data matrices (by identity) change.
+// MulVecTo sets dst = diag(h) v, h computed once per state of the problem.
 func (d BeckerLeCun) MulVecTo(dst, v []float64) {
 	pr := d.P
 	if len(dst) != pr.Dim() || len(v) != pr.Dim() {
@@ -104,8 +102,7 @@ func (d DiagCurvature) DiagTo(_ context.Context, dst []float64) error {
 	return nil
 }
 
-// DiagTo writes the Becker–LeCun diagonal to dst, with the same bits for
-// any GOMAXPROCS.
+// DiagTo writes the Becker–LeCun diagonal to dst.
 func (d BeckerLeCun) DiagTo(ctx context.Context, dst []float64) error {
 	pr := d.P
 	if len(dst) != pr.Dim() {
@@ -129,12 +126,11 @@ func (d BeckerLeCun) mode() blMode {
 	return blFull
 }
 
-// Hutchinson estimates the diagonal (and trace) of a curvature from
-// products with random Rademacher vectors v (entries ±1):
+// Hutchinson estimates the diagonal and trace of C from S = Probes
+// (zero: DefaultProbes) Rademacher vectors vₛ drawn from Src (nil: a fixed
+// seed), unbiased with a standard error falling as 1/√S:
 //
 //	diag(C) ≈ (1/S) Σₛ vₛ ⊙ C vₛ,    tr(C) ≈ (1/S) Σₛ vₛᵀ C vₛ.
-//
-// Both estimates are unbiased; their standard error falls as 1/√S.
 //
 // References:
 //
@@ -142,8 +138,8 @@ func (d BeckerLeCun) mode() blMode {
 //	  matrix for Laplacian smoothing splines, 1990.
 type Hutchinson struct {
 	C      Curvature
-	Probes int         // S; zero means 100
-	Src    rand.Source // nil means a fixed seed
+	Probes int
+	Src    rand.Source
 }
 
 // Dim returns the dimension of the underlying curvature.

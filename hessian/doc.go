@@ -5,15 +5,11 @@
 // over the flat parameter vector θ in the canonical order of package nn
 // (per layer: W row-major, then b), exactly or approximately:
 //
-//   - Exact (Hessian-vector products and the dense Hessian), GaussNewton
-//     (Σₙ Jₙᵀ Λₙ Jₙ) and Fisher (Σₙ gₙ gₙᵀ);
-//   - diagonals: exact, Becker–LeCun and Hutchinson's estimator;
-//   - inverses: damped Cholesky, the Optimal Brain Surgeon recursive inverse
-//     and its downdate; spectra by EigenSym and Lanczos.
-//
-// Every matrix is a curvature of the summed loss E, never of a mean. A
-// curvature covers the parameters listed in its Problem's Params, all or the
-// live ones; its index i refers to parameter Params[i].
+// Exact, GaussNewton and Fisher matrices, their diagonals (and Becker–LeCun's
+// and Hutchinson's), damped and recursive inverses, the OBS downdate, and
+// spectra. Every matrix is a curvature of the summed loss E, never of a mean,
+// over the parameters of its Problem's Params (index i is parameter
+// Params[i]). Results have the same bits for any GOMAXPROCS.
 //
 // References:
 //

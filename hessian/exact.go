@@ -9,10 +9,9 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Exact is the exact Hessian H = ∇²E of the problem's training loss:
-// MulVecTo by Pearlmutter's R-operator (about the cost of two gradients,
-// exact to rounding), DenseTo block by block at about the cost of the
-// Gauss–Newton build.
+// Exact is the exact Hessian H = ∇²E: MulVecTo by Pearlmutter's R-operator
+// (about the cost of two gradients), DenseTo block by block at about the
+// cost of the Gauss–Newton build.
 type Exact struct {
 	P *Problem
 }
@@ -46,8 +45,7 @@ var colTile = 1024
 // build; a variable so that tests can compare it with the block products.
 var useGram = true
 
-// DenseTo builds the exact Hessian into dst (Dim×Dim). It checks ctx once
-// per chunk of samples.
+// DenseTo builds H into dst (Dim×Dim).
 func (h Exact) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	return denseBlocks(ctx, h.P, dst, false)
 }

@@ -10,13 +10,10 @@ import (
 	"github.com/secondorder/prune/internal/parallel"
 )
 
-// Fisher is the empirical Fisher matrix
-//
-//	F = Σₙ gₙ gₙᵀ,    gₙ = ∇ℓₙ,
-//
-// the sum of outer products of the per-sample gradients. It is positive
-// semi-definite; near a minimum of a well-specified model it approaches
-// the Gauss–Newton matrix, elsewhere it can differ from it by far.
+// Fisher is the empirical Fisher matrix F = Σₙ gₙ gₙᵀ of the per-sample
+// gradients gₙ = ∇ℓₙ, positive semi-definite. Near a minimum of a
+// well-specified model it approaches GaussNewton; elsewhere it can be far
+// from it.
 type Fisher struct {
 	P *Problem
 }

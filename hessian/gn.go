@@ -9,16 +9,15 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// GaussNewton is the outer-product (Gauss–Newton, Levenberg–Marquardt)
-// approximation of the Hessian,
+// GaussNewton is the outer-product (Gauss–Newton) approximation of the
+// Hessian,
 //
 //	G = Σₙ Jₙᵀ Λₙ Jₙ,
 //
 // with Jₙ = ∂a_L/∂θ the Jacobian of the output pre-activations and Λₙ the
-// second derivative of ℓ with respect to them, without its residual term:
-// diag(f′²) for MSE (so that Jₙᵀ Λₙ Jₙ = Σₖ ∇ŷₖ∇ŷₖᵀ), diag(p(1−p)) for BCE and
-// diag(p) − ppᵀ for CE. G is positive semi-definite, and equals H where the
-// residual term vanishes (linear output, MSE, zero residual).
+// second derivative of ℓ with respect to them without its residual term:
+// diag(f′²) for MSE, diag(p(1−p)) for BCE and diag(p) − ppᵀ for CE. G is
+// positive semi-definite and equals H where the residual term vanishes.
 type GaussNewton struct {
 	P *Problem
 }
@@ -34,9 +33,8 @@ func (g GaussNewton) DiagTo(ctx context.Context, dst []float64) error {
 	return gnDiagTo(ctx, g.P, dst)
 }
 
-// DenseTo builds G into dst (Dim×Dim). It stacks the per-sample,
-// per-output rows Bₙ Jₙ (BₙᵀBₙ = Λₙ) of a chunk of samples and adds their
-// Gram matrix with one symmetric rank-k update.
+// DenseTo builds G into dst (Dim×Dim) from the rows Bₙ Jₙ (BₙᵀBₙ = Λₙ) of
+// chunks of samples, one symmetric rank-k update per chunk.
 func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	pr := g.P
 	if dst.SymmetricDim() != pr.Dim() {
@@ -66,10 +64,9 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	return nil
 }
 
-// WeightedJacobian returns the rows Bₙ Jₙ of the samples lo..hi−1, one per
-// sample and output, over the covered parameters: with BₙᵀBₙ = Λₙ as in
-// GaussNewton, so that G = Σ rows·rowsᵀ. For MSE the rows are the output
-// derivatives ∂ŷₖ/∂θ of the samples.
+// WeightedJacobian returns the rows Bₙ Jₙ (BₙᵀBₙ = Λₙ of GaussNewton) of the
+// samples lo..hi−1, one per sample and output, over the covered parameters,
+// so that G = Σ rowsᵀrows; for MSE they are the derivatives ∂ŷₖ/∂θ.
 func WeightedJacobian(pr *Problem, lo, hi int) *mat.Dense {
 	jw := newJacobianWork(pr, hi-lo)
 	J := jw.fill(lo, hi)

@@ -35,20 +35,16 @@ func Eigenvalues(H mat.Symmetric) ([]float64, error) {
 	return eig.Values(nil), nil
 }
 
-// Summary describes the spectrum of a symmetric matrix. Eigenvalues within
-// n·ε·max|λᵢ| of zero, their rounding error, count as zero.
+// Summary describes the spectrum of a symmetric matrix: its trace, smallest
+// and largest eigenvalue, 2-norm condition number max|λᵢ|/min|λᵢ| (+Inf for
+// an exact zero) and the counts of negative and zero eigenvalues, those
+// within n·ε·max|λᵢ| of zero counting as zero.
 type Summary struct {
-	Dim int
-	// Trace is the sum of the diagonal entries.
-	Trace float64
-	// Min and Max are the smallest and the largest eigenvalue.
-	Min, Max float64
-	// Condition is the 2-norm condition number max|λᵢ| / min|λᵢ|, +Inf
-	// when an eigenvalue is exactly zero.
-	Condition        float64
-	PositiveDefinite bool
-	NegativeCount    int
-	ZeroCount        int
+	Dim                      int
+	Trace, Min, Max          float64
+	Condition                float64
+	PositiveDefinite         bool
+	NegativeCount, ZeroCount int
 }
 
 // Summarize returns the spectral summary of H from its eigenvalues.
@@ -68,8 +64,8 @@ func Summarize(H mat.Symmetric) (Summary, error) {
 	return SummarizeValues(vals, trace), nil
 }
 
-// SummarizeValues returns the spectral summary of a symmetric matrix with
-// the ascending eigenvalues vals and the given trace.
+// SummarizeValues returns the summary of the ascending eigenvalues vals of
+// a matrix of the given trace.
 func SummarizeValues(vals []float64, trace float64) Summary {
 	n := len(vals)
 	s := Summary{Dim: n, Trace: trace}
@@ -101,48 +97,36 @@ func SummarizeValues(vals []float64, trace float64) Summary {
 // eps is the machine epsilon of float64, 2⁻⁵².
 const eps = 0x1p-52
 
-// LanczosSettings configures Lanczos. The zero value gives the defaults.
+// LanczosSettings configures Lanczos; zero fields select the defaults.
+// MaxIter bounds the steps, one product with the curvature each (default
+// min(Dim, max(200, 10k))); Tol is the residual tolerance relative to the
+// largest |Ritz value| (default 1e-10); Src draws the start vector (nil: a
+// fixed seed); MaxBytes limits the 8·MaxIter·Dim bytes of the Lanczos
+// vectors as in CheckMemory.
 type LanczosSettings struct {
-	// MaxIter is the largest number of Lanczos steps, each one product
-	// with the curvature; zero means min(Dim, max(200, 10k)). It is
-	// clamped to Dim.
-	MaxIter int
-	// Tol is the convergence tolerance on the residual norms relative to
-	// the largest |Ritz value|; zero means 1e-10.
-	Tol float64
-	// Src is the source of the random start vector; nil means a fixed
-	// seed.
-	Src rand.Source
-	// MaxBytes limits the memory of the Lanczos vectors, 8·MaxIter·Dim
-	// bytes: zero means DefaultMemoryLimit, negative means no limit.
+	MaxIter  int
+	Tol      float64
+	Src      rand.Source
 	MaxBytes int64
 }
 
-// LanczosResult holds the extreme Ritz values found by Lanczos.
+// LanczosResult holds the k largest Ritz values, descending, and the k
+// smallest, ascending (overlapping when there are fewer than 2k), with the
+// residual norms ‖C y − θ y‖ of their unit Ritz vectors, each a bound on the
+// distance from θ to an eigenvalue of C, the steps taken and whether every
+// residual is within the tolerance.
 type LanczosResult struct {
-	// Largest holds the k largest Ritz values in descending order and
-	// Smallest the k smallest in ascending order; they overlap when there
-	// are fewer than 2k.
-	Largest, Smallest []float64
-	// The residual norms ‖C y − θ y‖ of the unit Ritz vectors, each a bound
-	// on the distance from its Ritz value θ to an eigenvalue of C.
+	Largest, Smallest                   []float64
 	LargestResiduals, SmallestResiduals []float64
-	Iterations                          int  // Lanczos steps (products with C)
-	Converged                           bool // every residual within the tolerance
+	Iterations                          int
+	Converged                           bool
 }
 
-// Lanczos estimates the k largest and the k smallest eigenvalues of the
-// curvature c from products with vectors only, for networks too large to
-// form the matrix. k larger than Dim is clamped to Dim. k must be positive.
-//
-// It runs the symmetric Lanczos process from a random unit vector with full
-// reorthogonalization, so that no spurious copies of eigenvalues appear, and
-// stops when the residuals of the 2k wanted Ritz values are below Tol times
-// the largest |Ritz value|. When the Krylov space becomes invariant it
-// restarts from a new vector orthogonal to all previous ones, so that with
-// MaxIter = Dim it finds the whole spectrum; a repeated eigenvalue is
-// otherwise reported once. Step j costs one product with C and O(jW) flops;
-// the Lanczos vectors take 8·MaxIter·W bytes. It checks ctx once per step.
+// Lanczos estimates the k largest and the k smallest eigenvalues (k ≥ 1,
+// clamped to Dim) of c from products with vectors only, by the symmetric
+// Lanczos process with full reorthogonalization, restarted orthogonally
+// when the Krylov space becomes invariant, so that MaxIter = Dim finds the
+// whole spectrum. Step j costs one product and O(jW) flops.
 //
 // References:
 //
@@ -150,6 +134,10 @@ type LanczosResult struct {
 //	  problem of linear differential and integral operators, 1950.
 //	G. H. Golub and C. F. Van Loan, Matrix Computations, 4th ed., §10.1–10.3.
 func Lanczos(ctx context.Context, c Curvature, k int, s *LanczosSettings) (LanczosResult, error) {
+	// Full reorthogonalization keeps spurious copies of eigenvalues out;
+	// without a restart a repeated eigenvalue is reported once. The run
+	// stops when the residuals of the 2k wanted Ritz values are below Tol
+	// times the largest |Ritz value|, and checks ctx once per step.
 	// βⱼ qⱼ₊₁ = C qⱼ − αⱼ qⱼ − βⱼ₋₁ qⱼ₋₁, reorthogonalized by classical
 	// Gram–Schmidt applied twice against all previous vectors. The Ritz
 	// values are the eigenvalues of the tridiagonal T of the α and β
