@@ -14,25 +14,10 @@
 //	      H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq,
 //	set S: L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S,    δθ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S.
 //
-// By default H is the curvature of the objective the network was trained
-// on, J = E + ½μ‖θ‖² with μ = λN for the weight decay λ of
-// Settings.WeightDecay, its gradient taken as zero. GradientObjective adds
-// the gradient term (see OBD and OBS); it is not the default, as far from
-// a minimum it ranks first large weights whose removal the quadratic model
-// misjudges (results/engine.md).
-//
-// Run is the pruning loop: per round one curvature build, the removals,
-// optional retraining with the mask fixed and an evaluation, until a
-// Stopper holds, with every removal recorded and a sample of them audited
-// against the real change of E; it continues from a State. Saliency is the
-// extension point, with Magnitude, OBD and OBS provided. Layerwise prunes
-// networks too large for one W×W matrix layer by layer (Optimal Brain
-// Compression, SparseGPT; references there), LayerwiseRun with
-// retraining; RemoveUnits, AbsorbUnits and PruneUnits remove whole hidden
-// units.
-//
-// Indices follow the parameter order of package nn (per layer: W
-// row-major, then b); biases are parameters and can be pruned.
+// By default H is that of the trained objective (see Objective). Run is
+// the prune → retrain loop, Saliency its extension point; Layerwise prunes
+// layer by layer, PruneUnits whole hidden units. Indices follow the
+// parameter order of package nn; biases are parameters and can be pruned.
 //
 // References:
 //

@@ -59,12 +59,10 @@ func (s Split) String() string {
 
 // Objective selects the function whose curvature and gradient the
 // saliencies use. TrainedObjective is the one the network was trained on,
-// J = E + ½λN‖θ‖² in sum units for the weight decay λ
-// (Settings.WeightDecay), with curvature H + λN·I and its gradient taken as
-// zero; LossObjective is E alone (the classic formulas); GradientObjective
-// is TrainedObjective with J's gradient in the quadratic models of OBD and
-// OBS, exact for single removals on a quadratic J but poor for large
-// rounds far from a minimum.
+// J = E + ½λN‖θ‖² for the weight decay λ, with curvature H + λN·I and its
+// gradient taken as zero; LossObjective is E alone; GradientObjective is J
+// with its gradient in the quadratic models of OBD and OBS (see
+// results/engine.md for why it is not the default).
 type Objective int
 
 // The objectives.
@@ -120,8 +118,8 @@ func IsClassification(net *nn.Network, Y *mat.Dense) bool {
 	return true
 }
 
-// WeightDecayOf returns the weight decay λ the toolkit's trainer recorded
-// in the model (meta.trainer.weight_decay), and whether there is one.
+// WeightDecayOf returns the weight decay λ recorded in the model by the
+// toolkit's trainer (meta.trainer.weight_decay), if any.
 func WeightDecayOf(net *nn.Network) (float64, bool) {
 	tr, ok := net.Meta["trainer"].(map[string]any)
 	if !ok {
@@ -146,109 +144,65 @@ func WeightDecayOf(net *nn.Network) (float64, bool) {
 	return v, true
 }
 
-// Defaults of Settings: the fraction removed per round and the target
-// sparsity.
+// Defaults and special values of Settings.
 const (
-	DefaultFraction = 0.1
-	DefaultSparsity = 0.5
+	DefaultFraction = 0.1  // Fraction
+	DefaultSparsity = 0.5  // the target without any rule
+	NoRise          = -1.0 // as ErrorRise: no rise at all
 )
 
-// NoRise as Settings.ErrorRise allows no rise at all.
-const NoRise = -1.0
-
-// Settings holds the settings of Run and ScoresOf; a nil *Settings, and
-// any zero field, selects the default.
+// Settings holds the settings of Run and ScoresOf; a nil *Settings, and any
+// zero field, selects the default.
 //
-// A round builds the saliency's curvature once, removes the prunable live
-// parameters of least saliency one at a time (OBS rescoring after each,
-// Magnitude and OBD ranking once) up to its limit, retrains when Retrain is
-// set and evaluates every split. Its limit is PerRound, else ⌈Fraction·n⌉ of
-// the n prunable live parameters, else, with only a RoundBudget, none;
-// without any, DefaultFraction. The fields TargetLive, Sparsity, MaxRounds,
-// Budget, RoundBudget and ErrorRise stand for the rule values of those names
-// (see Stopper), asked in that order before Stoppers; without any of them,
-// the target is DefaultSparsity.
+// A round builds the curvature of Method once, removes the prunable live
+// parameters of least saliency one at a time up to its limit, retrains with
+// Retrain (nn.Train on the training and validation data, the mask fixed)
+// and evaluates every split. Its limit is PerRound, else ⌈Fraction·n⌉ of
+// the n prunable live parameters, else, with only a RoundBudget, none.
+// PerLayer shares it among the layers by their prunable live parameters;
+// ProtectBiases never removes a bias (OBS still moves them); RebuildEvery
+// rebuilds the curvature after that many removals.
+//
+// TargetLive, Sparsity, MaxRounds, Budget, RoundBudget and ErrorRise (with
+// ErrorMeasure and ErrorSplit) set the rules of those names (see Stopper),
+// asked in that order before Stoppers; zero turns each off. RetrainRescues
+// asks the rules that undo only after retraining (LeCun's recipe). Joint
+// removes each round's set at once with a SetRemover; it excludes the
+// budgets, ErrorRise and RebuildEvery.
+//
+// WeightDecay is the λ of the trained objective E/N + ½λ‖θ‖² (see Objective
+// and WeightDecayOf). The real ΔE of AuditRemovals removals per round is
+// measured on a seeded subsample of AuditRows training rows scaled by N/m
+// (AuditAll: all; NoAudit: none). MaxBytes limits a dense W×W matrix as in
+// hessian.CheckMemory. Recorder receives the Events of the run. Resume
+// continues the run of a State with the same settings; OnState receives
+// the State after every round, must not modify it, and ends Run by an error.
 type Settings struct {
-	// Method is the saliency, default OBS{}.
-	Method Saliency
-
-	// Objective selects the function whose curvature the saliencies use,
-	// and WeightDecay is the λ of its trained form E/N + ½λ‖θ‖² (see
-	// WeightDecayOf): the curvature adds λN·I, and the real ΔE measured
-	// includes the change of ½λN‖θ‖².
-	Objective   Objective
-	WeightDecay float64
-
-	// PerRound and Fraction limit the removals of a round (see above).
-	PerRound int
-	Fraction float64
-
-	// PerLayer shares each round's count among the layers in proportion
-	// to their prunable live parameters and ranks within each layer.
-	PerLayer bool
-
-	// ProtectBiases never removes a bias; biases still move with OBS.
-	ProtectBiases bool
-
-	// RebuildEvery, when positive, rebuilds the curvature after that many
-	// removals within a round.
-	RebuildEvery int
-
-	// TargetLive, Sparsity, MaxRounds, Budget and RoundBudget set the rules
-	// TargetCount, TargetSparsity, MaxRounds, Budget and RoundBudget; zero
-	// turns each off.
-	TargetLive  int
-	Sparsity    float64
-	MaxRounds   int
-	Budget      float64
-	RoundBudget float64
-
-	// ErrorRise sets the rule ErrorRise{ErrorMeasure, ErrorSplit,
-	// ErrorRise}; zero turns it off, NoRise allows no rise.
-	ErrorRise    float64
-	ErrorMeasure Measure
-	ErrorSplit   Split
-
-	// Stoppers are further stopping rules, the toolkit's or a program's.
-	Stoppers []Stopper
-
-	// Retrain, when not nil, retrains after every round with the mask
-	// fixed (nn.Train on the training and validation data).
-	// RetrainRescues asks the rules that undo only after retraining, so
-	// that retraining may rescue a round (LeCun's recipe): a round that
-	// still breaks one is undone with its retraining.
-	Retrain        *nn.TrainSettings
-	RetrainRescues bool
-
-	// AuditRows and AuditRemovals bound the per-removal measurement of the
-	// real ΔE to a seeded subsample of the training rows (scaled by N/m)
-	// and of each round's removals, defaults DefaultAuditRows and
-	// DefaultAuditRemovals, AuditAll for all. Sampled removals of Magnitude
-	// and OBD are measured each alone from the round's start. NoAudit turns
-	// it off; each round's real ΔE on all rows is always recorded.
+	Method                   Saliency // default OBS{}
+	Objective                Objective
+	WeightDecay              float64
+	PerRound                 int
+	Fraction                 float64
+	PerLayer, ProtectBiases  bool
+	RebuildEvery             int
+	TargetLive               int
+	Sparsity                 float64
+	MaxRounds                int
+	Budget, RoundBudget      float64
+	ErrorRise                float64
+	ErrorMeasure             Measure
+	ErrorSplit               Split
+	Stoppers                 []Stopper
+	Retrain                  *nn.TrainSettings
+	RetrainRescues           bool
 	AuditRows, AuditRemovals int
 	NoAudit                  bool
 	AuditSeed                uint64
-
-	// Joint removes each round's set at once with the multi-weight OBS
-	// update of a SetRemover scorer (WoodburyOBS, BlockOBS); it excludes
-	// the budgets, ErrorRise and RebuildEvery.
-	Joint bool
-
-	// MaxBytes limits the memory of a dense W×W matrix (see
-	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
-	// negative no limit.
-	MaxBytes int64
-
-	// Recorder, when not nil, receives the Events of the run.
-	Recorder Recorder
-
-	// Resume continues the run whose State it is; the other settings must
-	// be the run's. OnState is called with the State after every round
-	// (Stopped set at the end); it must not modify it, and an error ends
-	// Run.
-	Resume  *State
-	OnState func(*State) error
+	Joint                    bool
+	MaxBytes                 int64
+	Recorder                 Recorder
+	Resume                   *State
+	OnState                  func(*State) error
 }
 
 // Validate returns an error describing the first invalid setting in s. A
@@ -315,6 +269,13 @@ func (s *Settings) Validate() error {
 }
 
 // withDefaults returns a copy of s with the defaults filled in.
+//
+// Notes on the settings: Magnitude and OBD rank once per round, OBS rescores
+// after each removal. The audit measures sampled removals of Magnitude and
+// OBD each alone from the round's start; each round's real ΔE on all rows is
+// recorded even with NoAudit. With RetrainRescues a round that still breaks
+// a rule after retraining is undone with its retraining. OnState is called
+// with Stopped set at the end of the run.
 func (s *Settings) withDefaults() Settings {
 	var c Settings
 	if s != nil {
