@@ -20,27 +20,21 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// LayerwiseMethod selects how Layerwise removes the weights of a layer.
+// LayerwiseMethod selects how Layerwise removes the weights of a layer:
+// LayerwiseOBC by exact greedy OBS per row (Optimal Brain Compression),
+// LayerwiseSparseGPT by OBS over the columns in order with the Cholesky
+// factor of H⁻¹, LayerwiseMagnitude by least |w| and LayerwiseOBD by least
+// w_q² [H_l]_qq. LayerwiseAuto is LayerwiseOBC for a layer with
+// Out·(In+1)³ ≤ 2·10¹¹, such as the first layer of LeNet-300-100, and
+// LayerwiseSparseGPT otherwise.
 type LayerwiseMethod int
 
-// The methods of Layerwise (see Layerwise for their costs).
+// The methods of Layerwise.
 const (
-	// LayerwiseAuto is LayerwiseOBC for a layer with Out·(In+1)³ ≤ 2·10¹¹,
-	// such as the first layer of LeNet-300-100, and LayerwiseSparseGPT
-	// otherwise.
 	LayerwiseAuto LayerwiseMethod = iota
-
-	// LayerwiseOBC is exact greedy OBS per row (Optimal Brain Compression).
 	LayerwiseOBC
-
-	// LayerwiseSparseGPT is OBS over the columns in order with the
-	// Cholesky factor of H⁻¹, choosing the removals per block of columns.
 	LayerwiseSparseGPT
-
-	// LayerwiseMagnitude removes the weights of least |w|.
 	LayerwiseMagnitude
-
-	// LayerwiseOBD removes the weights of least w_q² [H_l]_qq.
 	LayerwiseOBD
 )
 
@@ -60,8 +54,8 @@ func (m LayerwiseMethod) String() string {
 	return layerwiseMethodNames[m]
 }
 
-// DefaultLayerwiseDamping is the default relative damping ρ of
-// LayerwiseSettings, as in Optimal Brain Compression and SparseGPT.
+// DefaultLayerwiseDamping is the default LayerwiseSettings.Damping, as in
+// Optimal Brain Compression and SparseGPT.
 const DefaultLayerwiseDamping = 0.01
 
 const (
@@ -83,41 +77,31 @@ const (
 	sparseGPTBatch = 32
 )
 
-// LayerwiseSettings holds the settings of Layerwise. A nil
+// LayerwiseSettings holds the settings of Layerwise; a nil
 // *LayerwiseSettings, and any zero field, selects the default.
+//
+// Sparsity is the fraction in [0, 1] of each layer's prunable parameters
+// (the weights, and the biases with PruneBiases; OBC and SparseGPT update
+// biases either way) pruned in the result; LayerSparsity, when not nil,
+// gives one per layer. Damping is the relative damping ρ: H_l + λI with
+// λ = ρ·mean(diag H_l), default DefaultLayerwiseDamping (inputs zero on
+// every sample, such as MNIST's border pixels, make H_l singular).
+// PerLayer ranks a layer's removals over the layer instead of sharing them
+// evenly among its rows; DenseInputs feeds every layer the inputs of the
+// dense network. BlockSize is the columns per block of SparseGPT (default
+// 128); Workers the goroutines over rows (default GOMAXPROCS; no effect on
+// the result); MaxBytes limits a layer's dense matrices as LayerwiseMemory
+// counts them (see hessian.CheckMemory). Progress, when not nil, is called
+// serially with the rows done of the total of a layer.
 type LayerwiseSettings struct {
-	// Sparsity is the fraction of each layer's prunable parameters (the
-	// weights, and the biases with PruneBiases) pruned in the result, in
-	// [0, 1], default 0. LayerSparsity, when not nil, gives one per layer
-	// instead.
-	Sparsity      float64
-	LayerSparsity []float64
-
-	Method LayerwiseMethod // default LayerwiseAuto
-
-	// Damping is the relative damping ρ: the methods use H_l + λI with
-	// λ = ρ·mean(diag H_l), default DefaultLayerwiseDamping. Inputs zero
-	// on every sample, such as MNIST's border pixels, make H_l singular.
-	Damping float64
-
-	// PruneBiases makes the biases prunable (OBC and SparseGPT update
-	// them either way). PerLayer shares a layer's removals among its rows
-	// by ranking the saliencies over the layer, instead of evenly.
-	// DenseInputs feeds every layer the inputs of the dense network
-	// instead of those of the network pruned so far.
+	Sparsity                           float64
+	LayerSparsity                      []float64
+	Method                             LayerwiseMethod
+	Damping                            float64
 	PruneBiases, PerLayer, DenseInputs bool
-
-	BlockSize int // columns per block of LayerwiseSparseGPT, default 128
-	Workers   int // goroutines over rows, default GOMAXPROCS; no effect on the result
-
-	// MaxBytes limits the dense matrices of a layer as LayerwiseMemory
-	// counts them: zero means hessian.DefaultMemoryLimit, negative no
-	// limit.
-	MaxBytes int64
-
-	// Progress, when not nil, is called serially with the rows done of
-	// the total of layer layer.
-	Progress func(layer, done, total int)
+	BlockSize, Workers                 int
+	MaxBytes                           int64
+	Progress                           func(layer, done, total int)
 }
 
 // LayerwiseReport describes a run of Layerwise: its layers in order and
@@ -127,68 +111,44 @@ type LayerwiseReport struct {
 	Time   time.Duration
 }
 
-// LayerwiseLayer describes the pruning of one layer by Layerwise. The
-// errors are in the units of ε = Σ_j δw_jᵀ H_l δw_j (see Layerwise).
+// LayerwiseLayer describes the pruning of one layer by Layerwise: the
+// method used (never LayerwiseAuto), the target sparsity, the live weights
+// and biases before and after, the damping λ (zero for magnitude) and the
+// time. Predicted is the sum of the removals' saliencies (w_q²/[H⁻¹]_qq for
+// OBC and SparseGPT, equal to Actual + DampingTerm up to rounding; w_q²
+// [H_l]_qq for OBD; NaN for magnitude), Actual the error ε of Layerwise on
+// the calibration inputs and DampingTerm λ Σ_j ‖δw_j‖².
 type LayerwiseLayer struct {
-	Layer    int
-	Method   LayerwiseMethod // the method used, never LayerwiseAuto
-	Sparsity float64         // the target sparsity
-
-	// The live weights and biases before and after.
-	WeightsBefore, WeightsAfter int
-	BiasesBefore, BiasesAfter   int
-
-	Lambda float64 // the damping λ; zero for magnitude
-
-	// Predicted is the sum of the saliencies of the removals: w_q²/[H⁻¹]_qq
-	// for OBC and SparseGPT, equal to Actual + DampingTerm up to rounding,
-	// w_q² [H_l]_qq for OBD and NaN for magnitude. Actual is ε on the
-	// calibration inputs and DampingTerm λ Σ_j ‖δw_j‖².
+	Layer                          int
+	Method                         LayerwiseMethod
+	Sparsity                       float64
+	WeightsBefore, WeightsAfter    int
+	BiasesBefore, BiasesAfter      int
+	Lambda                         float64
 	Predicted, Actual, DampingTerm float64
-
-	Time time.Duration
+	Time                           time.Duration
 }
 
 // Layerwise prunes a copy of net layer by layer on the calibration inputs
-// X (one sample per row) and returns it, with its mask set and the
-// remaining weights updated, and a report.
-//
-// Row j of layer l, w_j = (W_l[j], b_l[j]), with inputs z̃ = (z, 1), where z
-// is the output of the earlier layers, is pruned to minimise
+// X (one sample per row) and returns it, its mask set and the remaining
+// weights updated, with a report. Row j of layer l, w_j = (W_l[j], b_l[j])
+// with inputs z̃ = (z, 1), is pruned to minimise
 //
 //	ε_j = ‖(w_j − w_j⁰) Z̃ᵀ‖² = δw_jᵀ H_l δw_j,    H_l = Σₙ z̃ₙ z̃ₙᵀ,
 //
-// with the damped H = H_l + λI shared by the rows (for a linear layer and
-// the squared error, the Hessian of E in the layer is I ⊗ H_l and this is
-// OBS on E). Removing entry q costs ε_q, moves the row by δw and
-// downdates H⁻¹:
-//
-//	ε_q = w_q² / [H⁻¹]_qq,    δw = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
-//	H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹ / [H⁻¹]_qq.
-//
-// LayerwiseOBC removes the entry of least ε_q one at a time, about
-// (d³ − (d−k)³)/3 flops for k removals from a row of d = In+1 entries.
-// LayerwiseSparseGPT visits the columns in order with H⁻¹ = UᵀU: removing
-// entry i costs w_i²/U_ii² and moves the later entries of its row by
-// −(w_i/U_ii) U[i, i+1:]; at the start of each block of BlockSize columns
-// a row chooses its remaining removals among its unvisited columns of
-// least w_c²/U_cc²; about 4d³/3 + 2·Out·d² flops per layer.
-// LayerwiseMagnitude and LayerwiseOBD form no H_l (OBD uses its diagonal)
-// and move no other weight; they cost about a forward pass.
+// by OBS on H_l + λI (see the package doc; for a linear layer and the
+// squared error this is OBS on E), with ε_q = w_q²/[H⁻¹]_qq.
 //
 // Layer l ends with round(s_l·P_l) of its P_l prunable parameters pruned,
 // or more if net had more; those pruned in net stay pruned. Row j gets
 // ⌊(j+1)T/Out⌋ − ⌊jT/Out⌋ of the T removals of the layer, or with PerLayer
-// its entries among the T least saliencies of the layer. The inputs of
-// layer l come from the network whose earlier layers are pruned already,
-// so that it compensates for their errors, or with DenseInputs from net.
+// its entries among the T least saliencies. The inputs of layer l come from
+// the network pruned so far, so that it compensates for earlier errors.
 //
-// Layerwise returns an error for invalid settings, for X that does not fit
-// net or has no rows, for weights, inputs or H_l that are not finite, for
-// a layer above MaxBytes (a *hessian.MemoryError), when ctx is done
-// (checked between blocks of samples and columns and between removals),
-// and on numerical failure, a damped H_l that is not positive definite or
-// an update that overflows, which a larger Damping remedies.
+// Layerwise returns an error for invalid settings, X that does not fit net
+// or has no rows, values that are not finite, a layer above MaxBytes (a
+// *hessian.MemoryError), a done ctx, and a damped H_l that is not positive
+// definite or an update that overflows, which a larger Damping remedies.
 //
 // References:
 //
@@ -200,6 +160,16 @@ type LayerwiseLayer struct {
 //	E. Frantar and D. Alistarh, SparseGPT: massive language models can be
 //	  accurately pruned in one-shot, ICML 2023.
 func Layerwise(ctx context.Context, net *nn.Network, X *mat.Dense, s *LayerwiseSettings) (*nn.Network, LayerwiseReport, error) {
+	// Costs: OBC removes the entry of least ε_q one at a time, about
+	// (d³ − (d−k)³)/3 flops for k removals from a row of d = In+1 entries.
+	// SparseGPT visits the columns in order with H⁻¹ = UᵀU: removing entry
+	// i costs w_i²/U_ii² and moves the later entries of its row by
+	// −(w_i/U_ii) U[i, i+1:]; at the start of each block of BlockSize
+	// columns a row chooses its remaining removals among its unvisited
+	// columns of least w_c²/U_cc²; about 4d³/3 + 2·Out·d² flops per layer.
+	// Magnitude and OBD form no H_l (OBD uses its diagonal) and move no
+	// other weight; they cost about a forward pass. ctx is checked between
+	// blocks of samples and columns and between removals.
 	start := time.Now()
 	var rep LayerwiseReport
 	set, err := s.withDefaults(net.NumLayers())
