@@ -31,15 +31,12 @@ type Result struct {
 	Health       Health
 }
 
-// Step records one removal, numbered from 1 in the run and its round.
-//
-// Saliency and Predicted are the parameter's saliency and predicted ΔE
-// when removed (Predicted NaN for Magnitude). Real is the increase of the
-// objective (E, plus ½λN‖θ‖² unless LossObjective), measured on the
-// audit's rows and scaled to N (see Settings.AuditRows), NaN when not
-// audited; Loss is E after the removal when audited in sequence on every
-// row, else NaN. Error is what the error-rise rule watches, NaN without
-// it. Undone marks a removal that broke a rule that undoes.
+// Step records one removal, numbered from 1 in the run and its round: the
+// parameter's saliency and predicted ΔE (NaN for Magnitude); Real, the
+// increase of the objective measured by the audit (NaN when not audited;
+// see Settings); Loss, E after it when audited in sequence on every row,
+// else NaN; Error, what the error-rise rule watches (NaN without it); and
+// whether it was undone by a rule.
 type Step struct {
 	Step, Round         int
 	Index               int    // flat index q
@@ -57,12 +54,11 @@ type Eval struct {
 }
 
 // Round summarises one round: the removals kept and the live parameters
-// after it; the sum of the removals' predicted ΔE (for a Joint round the
-// prediction of the set) and their real ΔE on the whole training split
-// before retraining; the μ = λN of the objective's penalty; the damping of
-// its last curvature (NaN for none), the rebuilds of the curvature and the
-// memory the saliency planned (see Planner); the metrics after pruning and
-// after retraining (equal without it) and the retraining's summary.
+// after it; their predicted ΔE (of the set for a Joint round) and real ΔE
+// on the training split before retraining; the μ = λN of the penalty; the
+// damping of its last curvature (NaN for none), the rebuilds and the
+// memory planned (see Planner); the metrics after pruning and after
+// retraining and the retraining's summary.
 type Round struct {
 	Round, Removed, Live int
 	Predicted, Real      float64

@@ -29,62 +29,40 @@ func (n Need) String() string {
 	return needNames[n]
 }
 
-// Saliency is a rule that ranks parameters for removal.
-//
-// Begin computes what the rule needs, once per round of removals, and
-// returns a Scorer that ranks and removes parameters until the round ends.
-// The loop of Run only calls these methods, so a new rule is a new type.
+// Saliency is a rule that ranks parameters for removal, the extension
+// point of Run: a new rule is a new type. Begin is called once per round
+// with the live parameters p.Params of p.Net, in ascending order (position
+// i is parameter p.Params[i]), and the objective's curvature on p.X and p.Y,
+// that of E plus env.Decay·I, and gradient env.Gradient. It must not modify
+// p.Net.
 type Saliency interface {
-	// Need reports the curvature the rule uses.
 	Need() Need
-
-	// Begin returns a Scorer for the parameters p.Params of p.Net, which
-	// are its live parameters in ascending order, with the curvature of
-	// the objective on p.X and p.Y: that of the training loss E plus
-	// env.Decay·I, the Hessian of the penalty ½·env.Decay·‖θ‖², and the
-	// objective's gradient env.Gradient. Position i of the Scorer refers to
-	// parameter p.Params[i]. Begin must not modify p.Net.
 	Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scorer, error)
 }
 
-// Scorer ranks and removes the parameters of one round. Its positions are
-// those of the Problem given to Begin, and w holds the current values of
-// those parameters.
+// Scorer ranks and removes the parameters of one round, at the positions of
+// the Problem given to Begin, w holding their current values. Score writes
+// the saliency of removing each position not removed yet to sal and its
+// predicted increase of E (NaN for none) to pred; it returns an error when
+// the curvature no longer allows a score (such as a *hessian.PivotError).
+// Remove sets w[i] to exactly zero, adds the rule's update, if any, to the
+// other entries and updates the scorer for the remaining positions.
 type Scorer interface {
-	// Score writes to sal[i] the saliency of removing position i and to
-	// pred[i] the predicted increase of E, NaN when the rule makes no
-	// prediction, for every position not removed yet; the entries of
-	// removed positions are unspecified. It returns an error when the
-	// curvature no longer allows a score, such as a non-positive
-	// [H⁻¹]_ii (a *hessian.PivotError).
 	Score(sal, pred, w []float64) error
-
-	// Remove removes position i: it sets w[i] to exactly zero, adds the
-	// rule's update to the other entries of w, if it has one, and updates
-	// its own state for the remaining positions.
 	Remove(i int, w []float64) error
 }
 
-// Env holds what the pruning loop lends a Saliency's Begin.
+// Env holds what the pruning loop lends a Saliency's Begin: MaxBytes, the
+// limit of dense W×W matrices (see hessian.CheckMemory); Decay, the μ of
+// the objective's penalty ½μ‖θ‖² whose Hessian μI is added to every
+// curvature (Run sets λN for the weight decay λ); Gradient, the objective's
+// gradient at the positions (nil: zero); and Report, when not nil, which
+// receives the numerical issues of the curvature, such as a raised damping.
 type Env struct {
-	// MaxBytes limits the memory of dense W×W matrices (see
-	// hessian.CheckMemory): zero means hessian.DefaultMemoryLimit,
-	// negative no limit.
 	MaxBytes int64
-
-	// Decay is μ of the objective's penalty ½μ‖θ‖², whose Hessian μI is
-	// added to every curvature: Run sets it to λN for the trainer's weight
-	// decay λ on N training samples.
-	Decay float64
-
-	// Gradient, when not nil, is the objective's gradient at the
-	// Problem's parameters, one entry per position, for the first-order
-	// term of the quadratic models; nil is a zero gradient.
+	Decay    float64
 	Gradient []float64
-
-	// Report, when not nil, receives the numerical issues met while
-	// computing the curvature, such as a raised damping.
-	Report func(Issue)
+	Report   func(Issue)
 }
 
 func (e *Env) report(is Issue) {
@@ -202,33 +180,25 @@ func (magnitudeScorer) Remove(i int, w []float64) error {
 }
 
 // OBD is Optimal Brain Damage: the saliency of parameter q, and its
-// prediction of the increase of the objective, is
+// predicted increase of the objective, is
 //
 //	s_q = −g_q w_q + ½ h_qq w_q²,
 //
-// with g the objective's gradient (Env.Gradient; nil: the classic ½ h_qq w_q²)
-// and h_qq the diagonal of Curvature plus Env.Decay, computed once per
-// round. A removal zeroes the parameter and moves no other. Negative h_qq
-// (possible with Exact, BeckerLeCun and Hutchinson) are reported as an
-// IssueNegativeDiagonal.
+// with g = Env.Gradient (nil: the classic ½ h_qq w_q²) and h_qq the diagonal
+// of Curvature (default Exact) plus Env.Decay, computed once per round, or
+// of Builder's curvature when not nil; Probes and Src are those of
+// hessian.Hutchinson. A removal moves no other parameter. Negative h_qq
+// are reported as an IssueNegativeDiagonal.
 //
 // References:
 //
 //	Y. LeCun, J. S. Denker and S. A. Solla, Optimal Brain Damage, NIPS 2,
 //	  1989.
 type OBD struct {
-	// Curvature is the source of the diagonal, default Exact: a
-	// hessian.Kind with a diagonal.
 	Curvature Curvature
-
-	// Builder, when not nil, replaces Curvature: its DiagTo when it is a
-	// hessian.Diagonaler, else its products with the unit vectors.
-	Builder Builder
-
-	// Probes (zero: 100) and Src (nil: a fixed seed, else drawn from) are
-	// those of Hutchinson.
-	Probes int
-	Src    rand.Source
+	Builder   Builder
+	Probes    int
+	Src       rand.Source
 }
 
 // Need returns NeedDiagonal.

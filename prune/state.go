@@ -17,16 +17,13 @@ import (
 // stateFormat is the format of a State written as JSON.
 const stateFormat = "prune-state/1"
 
-// State is the state of a run after a complete round, everything Run needs
-// to continue it to the result of the uninterrupted run (see
-// Settings.OnState and Resume): the network, the rounds and removals done,
-// the error the error-rise rule compares with, the sum of the predicted ΔE
-// of the removals kept, the metrics of the network given and of Net, the
-// history (of which a caller may keep only part for earlier rounds: a
-// resumed Result.History holds that part followed by the new removals), the
-// states of the random sources of the settings (Retrain.Src, then the
-// method's Src, by MarshalBinary) and the reason the run ended, if it did.
-// It is written as JSON with NaN and infinities as null.
+// State is the state of a run after a complete round, all Run needs to
+// continue it to the result of the uninterrupted run (see Settings.Resume):
+// the network, rounds and removals done, the error-rise reference, the sum
+// of the predicted ΔE kept, the metrics of the network given and of Net, the
+// history (a caller may keep only its later part), the states of the
+// settings' random sources (Retrain.Src, then the method's Src) and the
+// reason the run ended, if it did. Its JSON has null for NaN and infinities.
 type State struct {
 	Net                  *nn.Network
 	Rounds, Steps        int

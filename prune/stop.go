@@ -9,12 +9,11 @@ import (
 )
 
 // Status is what a Stopper sees at a point of a run: the round (before a
-// round, the one about to start) and whether it was retrained; the live
-// and all parameters; the predicted ΔE of the removals kept, of the
-// current round's, and at BeforeRemoval of the next (NaN for a saliency
-// that predicts none); the metrics of the network given and of the current
-// one (Now is not filled in at BeforeRemoval and AfterRemoval: use
-// Metrics); and the current network, which it must not modify.
+// round, the one about to start) and whether it was retrained; the live and
+// all parameters; the predicted ΔE kept, of the round, and at BeforeRemoval
+// of the next removal (NaN for none); the metrics of the network given and
+// of the current one (not filled in around a removal: use Metrics); and the
+// current network, which it must not modify.
 type Status struct {
 	At                              Point
 	Round                           int
@@ -29,14 +28,12 @@ type Status struct {
 	have [2]bool
 }
 
-// Stopper is a stopping rule, in the manner of gonum/optimize's Converger:
-// the toolkit's are TargetCount, TargetSparsity, MaxRounds, Budget,
-// RoundBudget and ErrorRise. A Stopper may also have the methods Needs()
-// StopNeeds, Left(*Status) int (see Limiter) and Validate() error. A
-// resumed run asks the rules again from its State, so a rule that keeps
-// state of its own must restore it itself.
+// Stopper is a stopping rule, in the manner of gonum/optimize's Converger,
+// that reports whether it holds and why (Result.Stopped). It may also have
+// the methods Needs() StopNeeds, Left(*Status) int (see Limiter) and
+// Validate() error. A resumed run asks the rules again from its State, so a
+// rule that keeps state of its own must restore it.
 type Stopper interface {
-	// Stop reports whether the rule holds and why (Result.Stopped).
 	Stop(s *Status) (stop bool, reason string)
 }
 
@@ -87,16 +84,13 @@ func At(ps ...Point) Points {
 // Has reports whether p is in the set.
 func (s Points) Has(p Point) bool { return s&(1<<p) != 0 }
 
-// StopNeeds tells Run when to ask a Stopper (its zero value: AfterPruning
-// and AfterRetraining) and what a rule that holds does.
-//
-// Undo makes the rule one the result must satisfy: it is asked after every
-// removal and retraining, and the step at which it first holds is undone;
-// for Magnitude and OBD it is asked after the round's removals and the
-// longest prefix that satisfies it is found by bisection (so once it holds
-// it must hold for every longer prefix). Predictions refuses a saliency
-// that predicts no ΔE. Round makes a rule asked BeforeRemoval end only the
-// round, and the run after a round it ended before any removal.
+// StopNeeds tells Run when to ask a Stopper (zero: AfterPruning and
+// AfterRetraining) and what a rule that holds does. Undo makes the result
+// satisfy the rule: the step at which it first holds is undone (for
+// Magnitude and OBD the longest prefix of the round that satisfies it is
+// found by bisection, so it must be monotone). Predictions refuses a
+// saliency that predicts no ΔE. Round makes a rule asked BeforeRemoval end
+// only the round, and the run if it ended a round before any removal.
 type StopNeeds struct {
 	At                       Points
 	Undo, Predictions, Round bool
@@ -215,9 +209,8 @@ func (n MaxRounds) Validate() error {
 	return nil
 }
 
-// Budget holds before a removal that would take the sum of the predicted
-// ΔE of all removals kept (State.Predicted across a resume) above it,
-// Σ ΔE_pred + ΔE_next > B; the removal is not made.
+// Budget holds before a removal that would take the predicted ΔE of all
+// removals kept (across a resume) above it; the removal is not made.
 type Budget float64
 
 // Stop reports whether s.Predicted + s.Next > b.
@@ -259,11 +252,9 @@ func (b RoundBudget) Validate() error {
 	return nil
 }
 
-// ErrorRise holds when the error, the Measure on the Split, has risen
-// above that of the network given to Run by more than Max (a NaN error
-// holds too), e_now − e_start > Max; it undoes (see StopNeeds), so the
-// result is the last network that satisfied it. AutoMeasure is resolved by
-// Run from the network and the training targets.
+// ErrorRise holds when the error, Measure on Split, has risen by more than
+// Max above that of the network given to Run (or is NaN); it undoes, so the
+// result is the last network that satisfied it.
 type ErrorRise struct {
 	Measure Measure
 	Split   Split

@@ -12,11 +12,10 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// RemoveUnits returns a copy of net without the given units of hidden
-// layer layer (their rows of W_layer and b_layer, their columns of
-// W_layer+1), with the other parameters, their mask and Meta. It returns
-// an error for a layer that is not hidden and for units out of range,
-// repeated or all of the layer's.
+// RemoveUnits returns a copy of net without the given units of hidden layer
+// layer (rows of W_layer and b_layer, columns of W_layer+1), keeping the
+// mask and Meta. It returns an error for a layer that is not hidden and for
+// units out of range, repeated or all of the layer's.
 func RemoveUnits(net *nn.Network, layer int, units []int) (*nn.Network, error) {
 	keep, err := keptUnits(net, layer, units)
 	if err != nil {
@@ -99,13 +98,11 @@ func keptUnits(net *nn.Network, layer int, units []int) ([]int, error) {
 }
 
 // AbsorbUnits is RemoveUnits after folding the mean output of each removed
-// unit over the rows of X into the next layer's biases, made live if
-// pruned:
+// unit over the rows of X into the next layer's biases (made live):
 //
 //	b_{l+1} ← b_{l+1} + Σ_u W_{l+1}[:, u] z̄_u,    z̄_u = (1/N) Σₙ z_{u,n},
 //
-// which is exact for a unit of constant output and otherwise the least
-// squared change of the next layer's pre-activations over X.
+// the least squared change of the next layer's pre-activations over X.
 func AbsorbUnits(net *nn.Network, X *mat.Dense, layer int, units []int) (*nn.Network, error) {
 	if err := net.Check(X, nil); err != nil {
 		return nil, err
@@ -163,25 +160,23 @@ func unitMeans(net *nn.Network, X *mat.Dense, l int) []float64 {
 	return sum
 }
 
-// UnitSaliency selects how PruneUnits ranks hidden units.
+// UnitSaliency selects how PruneUnits ranks hidden units. UnitVariance
+// scores unit u of layer l by the change of the next layer's
+// pre-activations when z_u is replaced by its mean,
+//
+//	s_u = ½ ‖W_{l+1}[:, u]‖² Σₙ (z_{u,n} − z̄_u)²,
+//
+// and removes it with AbsorbUnits; s_u is the prediction when layer l+1 is
+// a linear output layer with the squared error (exact at its minimum given
+// the hidden outputs), otherwise NaN. UnitOBS removes the unit's live
+// outgoing weights, column u of W_{l+1}, as one set by OBSSet on the
+// inverse curvature of UnitSettings.OBS, rebuilt after every removal, with
+// the prediction L_S.
 type UnitSaliency int
 
 // The unit saliencies.
 const (
-	// UnitVariance scores unit u of layer l by the change of the next
-	// layer's pre-activations when z_u is replaced by its mean,
-	//
-	//	s_u = ½ ‖W_{l+1}[:, u]‖² Σₙ (z_{u,n} − z̄_u)²,
-	//
-	// and removes it with AbsorbUnits, after one forward pass. s_u is the
-	// prediction, exact, when layer l+1 is a linear output layer with the
-	// squared error at its minimum given the hidden outputs; otherwise the
-	// prediction is NaN.
 	UnitVariance UnitSaliency = iota
-
-	// UnitOBS removes the unit's live outgoing weights, column u of
-	// W_{l+1}, as one set by OBSSet on the inverse curvature of
-	// UnitSettings.OBS, rebuilt after every removal; L_S is the prediction.
 	UnitOBS
 )
 
@@ -195,34 +190,27 @@ func (s UnitSaliency) String() string {
 	return unitSaliencyNames[s]
 }
 
-// UnitSettings holds the settings of PruneUnits. A nil *UnitSettings, and
-// any zero field, selects the default.
+// UnitSettings holds the settings of PruneUnits; a nil *UnitSettings, and
+// any zero field, selects the default. OBS is the curvature and damping of
+// UnitOBS; NextLayer restricts its curvature and update to the live
+// parameters of the next layer (the prediction is then exact for a linear
+// output layer with the squared error at its minimum). Layers lists the
+// hidden layers that may lose units (nil: all). PruneUnits stops after
+// Remove units (0: no limit), before a removal that would raise E = Σₙ ℓₙ
+// on X, Y by more than MaxLossRise (when positive) over the input
+// network's, or when every layer is down to MinUnits units (default 1).
+// MaxBytes limits the dense matrices as Env.MaxBytes; Progress, when not
+// nil, receives every removal.
 type UnitSettings struct {
-	Saliency UnitSaliency // default UnitVariance
-
-	// OBS is the curvature and damping of UnitOBS, default the exact
-	// Hessian.
-	OBS OBS
-
-	// NextLayer restricts the curvature of UnitOBS, and so its update, to
-	// the live parameters of the next layer, W_{l+1} and b_{l+1}; for a
-	// linear output layer with the squared error at its minimum, the
-	// prediction is then exact.
-	NextLayer bool
-
-	Layers []int // the hidden layers that may lose units; nil for all
-
-	// PruneUnits stops after Remove units (0: no limit), before a removal
-	// that would raise E = Σₙ ℓₙ on X, Y by more than MaxLossRise over
-	// the input network's (when positive), or when every layer is down
-	// to MinUnits units (default 1).
+	Saliency    UnitSaliency
+	OBS         OBS
+	NextLayer   bool
+	Layers      []int
 	Remove      int
 	MaxLossRise float64
 	MinUnits    int
-
-	MaxBytes int64 // limits the dense matrices of UnitOBS, as Env.MaxBytes
-
-	Progress func(r UnitRemoval) // when not nil, receives every removal
+	MaxBytes    int64
+	Progress    func(r UnitRemoval)
 }
 
 // Validate returns an error for the first setting of s that is invalid
@@ -256,9 +244,9 @@ func (s *UnitSettings) Validate(net *nn.Network) error {
 }
 
 // UnitRemoval records the removal of one hidden unit by PruneUnits: its
-// layer, its index Unit in the network it left and Original in the input
-// network, its saliency, the Predicted (or NaN) and Real increase of E,
-// and the Loss E and number of Params after it.
+// layer, its index in the network it left and in the input network, its
+// saliency, the predicted (or NaN) and real increase of E, and E and the
+// number of parameters after it.
 type UnitRemoval struct {
 	Layer, Unit, Original int
 	Saliency              float64
@@ -268,11 +256,10 @@ type UnitRemoval struct {
 }
 
 // PruneUnits removes hidden units from a copy of net one at a time, the
-// unit of least saliency over the layers (ties to the lowest layer, then
-// unit), until a stopping rule of s holds, and returns the smaller network
-// and the removals. It returns an error for invalid settings, X and Y that
-// do not fit net, a done ctx (checked per removal) or a failed curvature,
-// with the removals made so far and their network.
+// unit of least saliency (ties to the lowest layer, then unit), until a
+// rule of s holds, and returns the smaller network and the removals. On an
+// error (invalid settings, data that do not fit net, a done ctx, a failed
+// curvature) it returns the removals made so far and their network.
 //
 // References:
 //
