@@ -303,10 +303,9 @@ func (s *LayerwiseSettings) layerMethod(rows, d int) LayerwiseMethod {
 	return LayerwiseSparseGPT
 }
 
-// LayerwiseMemory returns the bytes of the dense matrices that Layerwise
-// holds at once with settings s and workers goroutines (0: GOMAXPROCS),
-// H_l, its inverse, a copy and one per worker on the largest layer, and
-// that layer; 0 and −1 when no layer needs any, as for magnitude and OBD.
+// LayerwiseMemory returns the bytes of the dense matrices Layerwise holds at
+// once with s and workers goroutines (0: GOMAXPROCS) on its largest layer,
+// and that layer; 0 and −1 when no layer needs any (magnitude and OBD).
 func LayerwiseMemory(net *nn.Network, s *LayerwiseSettings, workers int) (bytes int64, layer int) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)

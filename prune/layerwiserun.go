@@ -9,19 +9,14 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// LayerwiseRun prunes a copy of net in one shot with Layerwise, on the
-// training inputs of data as calibration inputs, and, when retrain is not
-// nil, retrains it once with the mask fixed (nn.Train on the training data,
-// and the validation data when present). It returns the result in the shape
-// of Run's: one round, one Step per parameter removed (in index order, with
-// no saliency or prediction, NaN), the metrics of every split before, after
-// pruning and after retraining, and the layer-wise report. net is not
-// modified.
-//
-// A retraining that fails is undone and reported as an IssueDiverged; the
-// Result then holds the pruned network, with Stopped StoppedFailed, and
-// the error is returned with it. When ctx is done Stopped is
-// StoppedCanceled.
+// LayerwiseRun prunes a copy of net in one shot with Layerwise on the
+// training inputs of data and, when retrain is not nil, retrains it once
+// with the mask fixed (nn.Train on the training and validation data). It
+// returns a Result as Run's, with one round and one Step per parameter
+// removed (in index order, saliency and prediction NaN), and the layer-wise
+// report. A retraining that fails is undone, reported as an IssueDiverged
+// and returned as the error with the pruned network (Stopped StoppedFailed);
+// when ctx is done, Stopped is StoppedCanceled.
 func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
 	var none LayerwiseReport
 	if err := retrain.Validate(); err != nil {
