@@ -11,14 +11,9 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// Defaults of the audit of Settings.
+// Defaults of Settings.AuditRows and Settings.AuditRemovals.
 const (
-	// DefaultAuditRows is the number of training rows the real ΔE of a
-	// removal is measured on when Settings.AuditRows is zero.
-	DefaultAuditRows = 1024
-
-	// DefaultAuditRemovals is the number of removals of a round whose
-	// real ΔE is measured when Settings.AuditRemovals is zero.
+	DefaultAuditRows     = 1024
 	DefaultAuditRemovals = 1000
 )
 
