@@ -9,29 +9,26 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// Curvature is a symmetric curvature matrix of the training loss, as a product
-// with a vector. MulVecTo panics on data that do not fit the network (see
-// Problem.Check); the dense and diagonal fast paths return an error.
+// Curvature is a symmetric curvature matrix C of the training loss over Dim
+// parameters, as a product: MulVecTo sets dst = C v. It panics on data that
+// do not fit the network (see Problem.Check); the dense and diagonal fast
+// paths return an error.
 type Curvature interface {
-	// Dim returns the number of parameters the curvature covers.
 	Dim() int
-	// MulVecTo sets dst = C v; dst and v have length Dim.
 	MulVecTo(dst, v []float64)
 }
 
-// Denser is a curvature that builds its dense matrix directly, faster than
-// Dim products with unit vectors.
+// Denser is a curvature that builds its dense matrix into dst (Dim×Dim)
+// faster than Dim products with unit vectors.
 type Denser interface {
 	Curvature
-	// DenseTo builds the matrix into dst, which must be Dim×Dim.
 	DenseTo(ctx context.Context, dst *mat.SymDense) error
 }
 
-// Diagonaler is a curvature whose diagonal can be computed without the
+// Diagonaler is a curvature that writes its diagonal to dst without the
 // dense matrix.
 type Diagonaler interface {
 	Curvature
-	// DiagTo writes the diagonal to dst, of length Dim.
 	DiagTo(ctx context.Context, dst []float64) error
 }
 

@@ -6,10 +6,8 @@ import (
 	"slices"
 )
 
-// BeckerLeCun is the O(W) back-propagated diagonal approximation of the
-// Hessian used by Optimal Brain Damage. Second derivatives with respect to
-// the unit inputs a are propagated backwards with squared weights and the
-// off-diagonal terms dropped:
+// BeckerLeCun is the O(W) diagonal approximation of the Hessian used by
+// Optimal Brain Damage, back-propagated without off-diagonal terms:
 //
 //	output:  g_L = diag(∂²ℓ/∂a_L²)
 //	hidden:  g_l[j] = f′(a_l[j])² Σ_k W_{l+1}[k][j]² g_{l+1}[k] + f″(a_l[j]) ∂ℓ/∂z_l[j]
