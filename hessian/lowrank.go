@@ -645,9 +645,9 @@ func (lr *LowRank) forChunks(S []int, fn func(lo int, uc blas64.General)) {
 func (lr *LowRank) setFactor(S []int) ([]float64, error) {
 	m := lr.m
 	A := make([]float64, m*m)
-	ga := blas64.General{Rows: m, Cols: m, Stride: m, Data: A}
+	sa := blas64.Symmetric{N: m, Stride: m, Uplo: blas.Lower, Data: A}
 	lr.forChunks(S, func(_ int, uc blas64.General) {
-		blas64.Gemm(blas.NoTrans, blas.Trans, -1, uc, uc, 1, ga)
+		blas64.Syrk(blas.NoTrans, -1, uc, 1, sa)
 	})
 	for i := 0; i < m; i++ {
 		A[i*m+i] += 1

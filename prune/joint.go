@@ -63,6 +63,28 @@ func (s *Settings) validateJoint() error {
 	return nil
 }
 
+// lowRankDefaults fills in the round defaults of WoodburyOBS, whose greedy
+// removals cost O(m·W) each: DefaultWoodburyFraction per round when no
+// count is set, and joint removals unless WoodburyOBS.Greedy is set or a
+// rule needs single removals (budgets, error rise, RebuildEvery).
+func lowRankDefaults(c *Settings) {
+	var w WoodburyOBS
+	switch m := c.Method.(type) {
+	case WoodburyOBS:
+		w = m
+	case *WoodburyOBS:
+		w = *m
+	default:
+		return
+	}
+	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
+		c.Fraction = DefaultWoodburyFraction
+	}
+	if !w.Greedy && c.Budget == 0 && c.RoundBudget == 0 && c.ErrorRise == 0 && c.RebuildEvery == 0 {
+		c.Joint = true
+	}
+}
+
 // jointRound removes the round's removals together when Settings.Joint is
 // set, and reports whether it did: the limit prunable live positions of
 // least saliency at the start of the round (within the per-layer quota),

@@ -476,6 +476,7 @@ func (s *Settings) withDefaults() Settings {
 	if c.Method == nil {
 		c.Method = OBS{}
 	}
+	lowRankDefaults(&c)
 	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
 		c.Fraction = DefaultFraction
 	}

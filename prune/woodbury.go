@@ -18,6 +18,11 @@ import (
 // WoodburyOBS.Samples is zero, that of WoodFisher and M-FAC.
 const DefaultWoodburySamples = 1000
 
+// DefaultWoodburyFraction is the Settings.Fraction of a run with
+// WoodburyOBS when no count per round is set: with a fraction f the builds
+// of a run cost about 1/f times the first one.
+const DefaultWoodburyFraction = 0.5
+
 // DefaultRelativeDamping is the damping of WoodburyOBS, relative to the
 // mean diagonal entry of its low-rank matrix, when WoodburyOBS.Damping
 // and WoodburyOBS.RelativeDamping are zero.
@@ -75,6 +80,12 @@ type WoodburyOBS struct {
 	// Src draws the samples when there are more rows than needed; nil
 	// means a fixed seed.
 	Src rand.Source
+
+	// Greedy makes Run remove one parameter at a time with downdates. By
+	// default its rounds remove their sets jointly (Settings.Joint) and
+	// DefaultWoodburyFraction each, unless a budget, the error-rise rule
+	// or RebuildEvery needs single removals.
+	Greedy bool
 }
 
 // Need returns NeedInverse.
@@ -201,10 +212,25 @@ type SetRemover interface {
 	RemoveSet(ctx context.Context, S []int, w []float64) (predicted float64, err error)
 }
 
+// woodburyScorer defers the restriction of the form after RemoveSet until
+// the form is used again: a joint round of Run or OneShot never uses it
+// again, and the restriction costs as much as half a build.
 type woodburyScorer struct {
-	lr    *hessian.LowRank
-	p     *hessian.Problem
-	decay float64 // Env.Decay, part of the form's λ
+	lr      *hessian.LowRank
+	p       *hessian.Problem
+	decay   float64 // Env.Decay, part of the form's λ
+	pending []int   // removed jointly, not yet restricted
+}
+
+// restrict restricts the form to the complement of the pending set.
+func (s *woodburyScorer) restrict(ctx context.Context) error {
+	if s.pending == nil {
+		return nil
+	}
+	S := s.pending
+	s.pending = nil
+	_, err := s.lr.RemoveSet(ctx, S, nil)
+	return err
 }
 
 // Damping returns the damping λ of the curvature, without the objective's
@@ -212,6 +238,9 @@ type woodburyScorer struct {
 func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() - s.decay }
 
 func (s *woodburyScorer) Score(sal, pred, w []float64) error {
+	if err := s.restrict(context.Background()); err != nil {
+		return err
+	}
 	return obsScores(sal, pred, w, s.lr.Removed, s.lr.InverseDiag, func(i int) int { return paramIndex(s.p, i) })
 }
 
@@ -234,12 +263,35 @@ func obsScores(sal, pred, w []float64, removed func(int) bool, diag func(int) fl
 }
 
 func (s *woodburyScorer) Remove(i int, w []float64) error {
+	if err := s.restrict(context.Background()); err != nil {
+		return err
+	}
 	_, err := s.lr.Remove(i, w)
 	return err
 }
 
 func (s *woodburyScorer) RemoveSet(ctx context.Context, S []int, w []float64) (float64, error) {
-	return s.lr.RemoveSet(ctx, S, w)
+	if err := s.restrict(ctx); err != nil {
+		return math.NaN(), err
+	}
+	wv := w
+	if wv == nil {
+		wv = make([]float64, s.lr.Dim())
+	}
+	delta, pred, err := s.lr.SetUpdate(wv, S)
+	if err != nil {
+		return math.NaN(), err
+	}
+	if w != nil {
+		for j, x := range delta {
+			w[j] += x
+		}
+		for _, q := range S {
+			w[q] = 0
+		}
+	}
+	s.pending = slices.Clone(S)
+	return pred, nil
 }
 
 // RemoveMany removes k positions of the scorer sc from w in steps rounds of
@@ -286,6 +338,11 @@ func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, ste
 		kk := (k*(st+1))/steps - (k*st)/steps
 		if kk == 0 {
 			continue
+		}
+		if rs, ok := sc.(interface{ restrict(context.Context) error }); ok {
+			if err := rs.restrict(ctx); err != nil {
+				return removed, predicted, err
+			}
 		}
 		if err := sc.Score(sal, pred, w); err != nil {
 			return removed, predicted, err
