@@ -36,7 +36,7 @@ type gradualConfig struct {
 func (r *runCtx) gradualConfig() gradualConfig {
 	c := gradualConfig{
 		sizes: []int{784, 300, 100, 10}, calib: 2048, epochs: 10, rate: 1e-3, batch: 128,
-		target: 0.95, steps: 6, stepEpochs: 1, stepRate: 5e-4, finalEpochs: 6,
+		target: 0.95, steps: 6, stepEpochs: 1, stepRate: 5e-4, finalEpochs: 8,
 		samples: 200, relDamping: prune.DefaultRelativeDamping, defaultSeeds: 3,
 	}
 	switch {
@@ -217,7 +217,7 @@ func gradualWrite(r *runCtx, cfg gradualConfig, seeds []uint64, results []gradua
 	fmt.Fprintf(&b, "- **Magnitude (global)**: the live weights of least |w|.\n")
 	fmt.Fprintf(&b, "- **Layer-wise OBS**: `prune.Layerwise` on the first %d training images, each layer given the count global magnitude pruning of the same network keeps in it.\n", cfg.calib)
 	fmt.Fprintf(&b, "- **Woodbury OBS (global)**: `prune.OneShot` with `prune.WoodburyOBS` on the empirical Fisher of m = %d per-sample gradients (λ = %g × its mean diagonal), the step's weights chosen by OBS saliency over the whole network and removed jointly with the multi-weight update.\n\n", cfg.samples, cfg.relDamping)
-	fmt.Fprintf(&b, "## Test error (%%) at %g %% sparsity (%g %% of the weights kept)\n\n", 100*cfg.target, 100*(1-cfg.target))
+	fmt.Fprintf(&b, "## Test error (%%) at %g %% sparsity (%.3g %% of the weights kept)\n\n", 100*cfg.target, 100*(1-cfg.target))
 	hdr := []string{"method"}
 	for _, s := range seeds {
 		hdr = append(hdr, fmt.Sprintf(">seed %d", s))
