@@ -89,6 +89,10 @@ type LowRankSettings struct {
 	// Scale = N/m makes the matrix an estimate of the one over all N.
 	Scale float64
 
+	// RowScale, when not nil, multiplies row i of GᵀG by RowScale[i] too
+	// (one entry per row of LowRankFisher), for samples of unequal weight.
+	RowScale []float64
+
 	// Batch, for LowRankFisher, is the number of consecutive samples whose
 	// summed gradient makes one row; zero means 1 (per-sample gradients).
 	Batch int
@@ -188,7 +192,17 @@ func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRan
 		hi := min(lo+Rows, m)
 		gw.batchRows(g[lo*n:hi*n], p, lo*batch, min(hi*batch, N), batch)
 	}
-	if f != 1 {
+	if s.RowScale != nil {
+		if len(s.RowScale) != m {
+			return nil, fmt.Errorf("hessian: low-rank Fisher: %d row scales for %d rows", len(s.RowScale), m)
+		}
+		for i, r := range s.RowScale {
+			if !(r >= 0) || math.IsInf(r, 1) {
+				return nil, fmt.Errorf("hessian: low-rank Fisher: row scale %d is %v, not a non-negative number", i, r)
+			}
+			blas64.Scal(f*math.Sqrt(r), blas64.Vector{N: n, Inc: 1, Data: g[i*n : (i+1)*n]})
+		}
+	} else if f != 1 {
 		blas64.Scal(f, blas64.Vector{N: m * n, Inc: 1, Data: g})
 	}
 	return newLowRank(ctx, g, m, n, s.damping(g, n))

@@ -3,6 +3,7 @@ package prune
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -81,6 +82,22 @@ type WoodburyOBS struct {
 	// means a fixed seed.
 	Src rand.Source
 
+	// Hard, in [0, Samples], takes that many of the m samples as those of
+	// largest loss ℓₙ, each with weight 1, and draws the other m − Hard at
+	// random from the rest, each weighted (N − Hard)/(m − Hard): a
+	// stratified estimate of the Fisher over all N rows, whose per-sample
+	// gradients are heavy-tailed once the network fits most of its data.
+	// Not with GaussNewton or Batch.
+	Hard int
+
+	// SampledLabels draws each sample's target from the network's own
+	// predictive distribution (a class of the softmax for ce, Bernoulli
+	// outputs for bce, ŷ plus unit Gaussian noise for mse) instead of
+	// taking the data's: E[ggᵀ] is then the Gauss–Newton matrix, which the
+	// empirical Fisher underestimates where the network fits its data.
+	// Not with GaussNewton.
+	SampledLabels bool
+
 	// Greedy makes Run remove one parameter at a time with downdates. By
 	// default its rounds remove their sets jointly (Settings.Joint) and
 	// DefaultWoodburyFraction each, unless a budget, the error-rise rule
@@ -95,6 +112,12 @@ func (WoodburyOBS) Need() Need { return NeedInverse }
 func (o WoodburyOBS) Validate() error {
 	if o.Samples < 0 {
 		return fmt.Errorf("Woodbury OBS: %d samples", o.Samples)
+	}
+	if o.GaussNewton && o.SampledLabels {
+		return errors.New("Woodbury OBS: sampled labels are for the Fisher matrix, not the Gauss–Newton rows")
+	}
+	if o.Hard < 0 || o.Hard > o.samples() || (o.Hard > 0 && (o.GaussNewton || o.Batch > 1)) {
+		return fmt.Errorf("Woodbury OBS: %d hard samples of %d (not with Gauss–Newton rows or batches)", o.Hard, o.samples())
 	}
 	if o.Batch < 0 || (o.GaussNewton && o.Batch > 1) {
 		return fmt.Errorf("Woodbury OBS: batch of %d samples (per-batch gradients are for the Fisher matrix only)", o.Batch)
@@ -151,11 +174,25 @@ func (o WoodburyOBS) LowRank(ctx context.Context, p *hessian.Problem, env *Env) 
 	}
 	N, _ := p.X.Dims()
 	_, used := o.rank(p)
-	sub := subsample(p, used, o.Src)
+	src := o.Src
+	if src == nil {
+		src = rand.NewPCG(1, 2)
+	}
+	var rowScale []float64
+	var sub *hessian.Problem
+	if o.Hard > 0 && used < N {
+		sub, rowScale = hardSubsample(p, o.Hard, used, src)
+	} else {
+		sub = subsample(p, used, src)
+	}
+	if o.SampledLabels {
+		sub = sampledLabels(sub, rand.New(src))
+	}
 	s := &hessian.LowRankSettings{
 		Damping:         o.Damping,
 		RelativeDamping: cmp.Or(o.RelativeDamping, DefaultRelativeDamping),
 		Scale:           float64(N) / float64(used),
+		RowScale:        rowScale,
 		Batch:           o.batch(),
 		MaxBytes:        env.maxBytes(),
 		Shift:           env.decay(),
@@ -175,6 +212,92 @@ func (o WoodburyOBS) LowRank(ctx context.Context, p *hessian.Problem, env *Env) 
 		return nil, fmt.Errorf("Woodbury OBS: %w", err)
 	}
 	return lr, nil
+}
+
+// sampledLabels returns p with targets drawn from the network's outputs
+// (see WoodburyOBS.SampledLabels).
+func sampledLabels(p *hessian.Problem, rng *rand.Rand) *hessian.Problem {
+	out := p.Net.Forward(p.X)
+	N, k := out.Dims()
+	_, yc := p.Y.Dims()
+	Y := mat.NewDense(N, yc, nil)
+	for i := 0; i < N; i++ {
+		o, y := out.RawRowView(i), Y.RawRowView(i)
+		switch p.Net.Loss() {
+		case nn.CE:
+			u, c := rng.Float64(), 0
+			for c < k-1 && u >= o[c] {
+				u -= o[c]
+				c++
+			}
+			y[0] = float64(c)
+		case nn.BCE:
+			for j, v := range o {
+				if rng.Float64() < v {
+					y[j] = 1
+				}
+			}
+		default:
+			for j, v := range o {
+				y[j] = v + rng.NormFloat64()
+			}
+		}
+	}
+	return &hessian.Problem{Net: p.Net, X: p.X, Y: Y, Params: p.Params}
+}
+
+// hardSubsample returns p restricted to the h rows of largest loss and
+// k − h others drawn from src, in ascending order, and the row scales that
+// make (N/k)·scale the weights of WoodburyOBS.Hard.
+func hardSubsample(p *hessian.Problem, h, k int, src rand.Source) (*hessian.Problem, []float64) {
+	N, _ := p.X.Dims()
+	loss := make([]float64, N)
+	const chunk = 1024
+	tr := p.Net.NewTrace(chunk)
+	_, xc := p.X.Dims()
+	_, yc := p.Y.Dims()
+	for lo := 0; lo < N; lo += chunk {
+		hi := min(lo+chunk, N)
+		p.Net.ForwardTrace(tr, p.X.Slice(lo, hi, 0, xc).(*mat.Dense))
+		Y := p.Y.Slice(lo, hi, 0, yc).(*mat.Dense)
+		for i := lo; i < hi; i++ {
+			loss[i] = p.Net.SampleLoss(tr, Y, i-lo)
+		}
+	}
+	order := make([]int, N)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(loss[b], loss[a]) })
+	hard := map[int]bool{}
+	for _, i := range order[:h] {
+		hard[i] = true
+	}
+	rest := order[h:]
+	slices.Sort(rest)
+	perm := rand.New(src).Perm(len(rest))[:k-h]
+	rows := slices.Clone(order[:h])
+	for _, j := range perm {
+		rows = append(rows, rest[j])
+	}
+	slices.Sort(rows)
+	// The low-rank Fisher scales every row by N/k; the hard rows want 1,
+	// the others (N − h)/(k − h).
+	scale := make([]float64, k)
+	for i, r := range rows {
+		if hard[r] {
+			scale[i] = float64(k) / float64(N)
+		} else {
+			scale[i] = float64(N-h) / float64(k-h) * float64(k) / float64(N)
+		}
+	}
+	X := mat.NewDense(k, xc, nil)
+	Y := mat.NewDense(k, yc, nil)
+	for i, r := range rows {
+		X.SetRow(i, p.X.RawRowView(r))
+		Y.SetRow(i, p.Y.RawRowView(r))
+	}
+	return &hessian.Problem{Net: p.Net, X: X, Y: Y, Params: p.Params}, scale
 }
 
 // subsample returns p restricted to k of its rows: all of them when k is
@@ -392,6 +515,11 @@ type OneShotSettings struct {
 	// earlier rounds left it.
 	Rounds int
 
+	// Geometric makes every round remove the same fraction of the
+	// parameters still allowed, (1 − f)^Rounds of them being left at the
+	// end, instead of equal shares of k.
+	Geometric bool
+
 	// Steps is the number of scorings within a round (see RemoveMany);
 	// zero means 1, one joint removal per round.
 	Steps int
@@ -455,6 +583,10 @@ func OneShot(ctx context.Context, net *nn.Network, X, Y *mat.Dense, sal Saliency
 	done := 0
 	for r := 0; r < rounds; r++ {
 		kr := k*(r+1)/rounds - done
+		if cfg.Geometric && r+1 < rounds && k < nAllowed {
+			left := float64(nAllowed-k) / float64(nAllowed)
+			kr = int(math.Round(float64(nAllowed)*(1-math.Pow(left, float64(r+1)/float64(rounds))))) - done
+		}
 		if kr == 0 {
 			continue
 		}
