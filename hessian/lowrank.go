@@ -15,38 +15,17 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// LowRank is a damped low-rank curvature over n parameters,
-//
-//	C = λI + GᵀG,
-//
-// with G the m×n matrix whose rows are scaled per-sample (or per-batch)
-// gradients, for the empirical Fisher matrix, or the rows Bₙ Jₙ of the
-// Gauss–Newton matrix (see LowRankFisher and LowRankGaussNewton). It keeps
-// the inverse in the Woodbury form
+// LowRank is the damped low-rank curvature C = λI + GᵀG over n parameters,
+// G the m×n matrix of scaled per-sample (or per-batch) gradients or of the
+// Gauss–Newton rows Bₙ Jₙ, kept in the Woodbury form
 //
 //	C⁻¹ = (1/λ) (I − UᵀU),    U = L⁻¹G,    LLᵀ = λI_m + GGᵀ,
 //
-// so that the diagonal of C⁻¹, its columns C⁻¹e_q, products C⁻¹v and the
-// OBS update of one parameter or of a set cost O(m·n) time and the whole
-// form O(m·n) memory: no n×n matrix is ever formed. Building it costs two
-// matrix products of O(m²·n) each.
-//
-// Removing parameters (Remove, RemoveSet) restricts C to the remaining
-// ones: C_RR = λI + G_RᵀG_R, whose Woodbury form is that of the m×m matrix
-// K − G_S G_Sᵀ = L(I − U_S U_Sᵀ)Lᵀ. With I − U_S U_Sᵀ = MMᵀ,
-//
-//	U ← M⁻¹ U_R,    L ← L M,
-//
-// which keeps the rank at m. For one parameter q, u = U e_q and
-// s = √(1 − ‖u‖²), M = I − uuᵀ/(1+s) and M⁻¹ = I + uuᵀ/(s(1+s)): an
-// O(m·n) rank-one update (the downdate of OBS, H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹/[H⁻¹]_qq,
-// within the Woodbury form). For a set, M is the Cholesky factor of
-// I − U_S U_Sᵀ and the update one blocked triangular solve of O(m²·n).
-// Removed positions are zero in the diagonal and columns, as Downdate
-// leaves them in a dense inverse.
-//
-// The products run on BLAS-3 (matrix–matrix) kernels with a fixed order of
-// summation, so the result does not depend on GOMAXPROCS.
+// so that the diagonal of C⁻¹, its columns, C⁻¹v and the OBS update of one
+// parameter or of a set cost O(m·n) time and the form O(m·n) memory; the
+// build costs O(m²·n). Remove and RemoveSet restrict C to the remaining
+// parameters within the form (rank-one updates, or one blocked triangular
+// solve for a set); removed positions are zero in the diagonal and columns.
 //
 // References:
 //
