@@ -392,8 +392,8 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 	fmt.Fprintf(&b, "- **Block OBS**: `prune.BlockOBS`, blocks of B consecutive weights in the canonical order, each block of F inverted exactly, at the same λ as Woodbury OBS.\n")
 	fmt.Fprintf(&b, "- **Woodbury OBS**: `prune.WoodburyOBS`, global OBS on F in its Woodbury form (`hessian.LowRank`), λ = %g × the mean diagonal of F (the default relative damping, λ = %.4g), no W×W matrix.\n", prune.DefaultRelativeDamping, lambda)
 	fmt.Fprintf(&b, "- **Removal** (block and Woodbury OBS): one curvature build, the k weights of least OBS saliency w_q²/(2[F⁻¹]_qq) chosen together and removed jointly with the exact multi-weight OBS update δ = −F⁻¹_{:,S}([F⁻¹]_SS)⁻¹w_S (`prune.OneShot`, one round); its predicted ΔE is that of the whole set, ½ w_Sᵀ([F⁻¹]_SS)⁻¹w_S.\n")
-	fmt.Fprintf(&b, "- **Woodbury OBS, gradual one-shot** (WoodFisher's and CBS's one-shot with recomputation, no retraining): one path of rounds from the dense network, each removing the same number of weights, %.3g %% of them (%d rounds to 95 %%, %d to %g %%), every round a new F of m = %d per-sample gradients of fresh images (%s), λ = %g × its mean diagonal, and the round's set removed jointly as above (`prune.OneShot` with `Rounds`). The network at each sparsity is the one the path reaches there; its time and predicted ΔE add up the rounds before it.\n\n",
-		95/float64(cfg.gradualRounds), cfg.gradualRounds, int(math.Round(float64(cfg.gradualRounds)*cfg.sparsities[len(cfg.sparsities)-1]/0.95)), 100*cfg.sparsities[len(cfg.sparsities)-1], cfg.gradualSamples,
+	fmt.Fprintf(&b, "- **Woodbury OBS, gradual one-shot** (WoodFisher's and CBS's one-shot with recomputation, no retraining): one path of rounds from the dense network, each removing the same number of weights, %.3g %% of them (%d rounds to 95 %%%s), every round a new F of m = %d per-sample gradients of fresh images (%s), λ = %g × its mean diagonal, and the round's set removed jointly as above (`prune.OneShot` with `Rounds`). The network at each sparsity is the one the path reaches there; its time and predicted ΔE add up the rounds before it.\n\n",
+		95/float64(cfg.gradualRounds), cfg.gradualRounds, gradualTail(cfg), cfg.gradualSamples,
 		map[bool]string{true: "targets drawn from the network's softmax", false: "the images' own labels: the empirical Fisher"}[cfg.gradualSampled], cfg.gradualRel)
 
 	fmt.Fprintf(&b, "## Test accuracy (%%), one-shot\n\n")
@@ -540,4 +540,13 @@ func mlpnetChart(cfg mlpnetConfig, methods []mlpnetMethod, results []mlpnetResul
 		}
 	}
 	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
+}
+
+// gradualTail describes the rounds of the gradual path past 95 %.
+func gradualTail(cfg mlpnetConfig) string {
+	last := cfg.sparsities[len(cfg.sparsities)-1]
+	if last <= 0.95 {
+		return ""
+	}
+	return fmt.Sprintf(", %d to %g %%", int(math.Round(float64(cfg.gradualRounds)*last/0.95)), 100*last)
 }
