@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -319,7 +320,7 @@ func TestWoodburyHardSamples(t *testing.T) {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmpFloat(loss[b], loss[a]) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(loss[b], loss[a]) })
 	k := N / 2
 	for _, h := range []int{k, k / 2} {
 		lambda := 0.3
@@ -374,16 +375,6 @@ func TestWoodburyHardSamples(t *testing.T) {
 	if err := (WoodburyOBS{Samples: 10, Hard: 11}).Validate(); err == nil {
 		t.Error("more hard samples than samples: no error")
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func scaledSym(a *mat.SymDense, s float64) *mat.SymDense {

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -220,7 +221,7 @@ func run(sizes []int, N, trainN, epochs, m int, rel float64) error {
 			for i := range sal {
 				sal[i] = w[i] * w[i] / (2 * inv.At(i, i))
 			}
-			slices.SortStableFunc(order, func(a, b int) int { return cmpF(sal[a], sal[b]) })
+			slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(sal[a], sal[b]) })
 			S := slices.Clone(order[:k])
 			slices.Sort(S)
 			R := slices.Clone(order[k:])
@@ -285,16 +286,6 @@ func run(sizes []int, N, trainN, epochs, m int, rel float64) error {
 		fmt.Printf("| Woodbury F, m = %d | %g | %.4g | %.4g | %.4g | %.2f | %.2f |\n", m, sp, pred, r, z, 100*acc, 100*zacc)
 	}
 	return nil
-}
-
-func cmpF(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func median(v []float64) float64 {

@@ -90,16 +90,10 @@ func runGradual(ctx context.Context, r *runCtx) error {
 	seeds := r.seeds(cfg.defaultSeeds)
 	var results []gradualResult
 	for _, seed := range seeds {
-		acts := make([]nn.Activation, len(cfg.sizes)-1)
-		for i := range acts {
-			acts[i] = nn.ReLU
-		}
-		acts[len(acts)-1] = nn.Softmax
-		net, err := nn.New(cfg.sizes, acts, nn.CE)
+		net, err := reluNetwork(cfg.sizes, rand.NewPCG(seed, streamInit))
 		if err != nil {
 			return err
 		}
-		net.Init(rand.NewPCG(seed, streamInit))
 		t0 := time.Now()
 		if _, err := nn.Train(ctx, net, train, nn.Data{}, &nn.TrainSettings{
 			Optimizer: nn.Adam, Epochs: cfg.epochs, BatchSize: cfg.batch, LearningRate: cfg.rate,

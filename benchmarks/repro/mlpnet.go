@@ -273,16 +273,10 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 // mlpnetNetwork returns MLPNet: ReLU hidden layers, softmax output, CE,
 // initialised from the seed, with every bias pruned (fixed at zero).
 func mlpnetNetwork(sizes []int, seed uint64) (*nn.Network, error) {
-	acts := make([]nn.Activation, len(sizes)-1)
-	for i := range acts {
-		acts[i] = nn.ReLU
-	}
-	acts[len(acts)-1] = nn.Softmax
-	net, err := nn.New(sizes, acts, nn.CE)
+	net, err := reluNetwork(sizes, rand.NewPCG(seed, streamMLPInit))
 	if err != nil {
 		return nil, err
 	}
-	net.Init(rand.NewPCG(seed, streamMLPInit))
 	for q := 0; q < net.NumParams(); q++ {
 		if net.ParamAt(q).Bias {
 			net.Prune(q)
