@@ -140,6 +140,11 @@ func (r *runner) jointRound(ctx context.Context, sc Scorer, p *positions, limit 
 	if err != nil {
 		return 0, true, fmt.Errorf("prune: round %d: removing %d parameters jointly: %w", r.round, len(S), err)
 	}
+	// The round removes nothing more: free a low-rank form (O(m·W))
+	// before the evaluations and the retraining of the round.
+	if rel, ok := sr.(interface{ release() }); ok {
+		rel.release()
+	}
 	for j, q := range p.live {
 		theta[q] = p.w[j]
 	}

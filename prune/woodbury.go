@@ -326,8 +326,17 @@ type woodburyScorer struct {
 	pending []int   // removed jointly, not yet restricted
 }
 
+// errReleased is returned by a scorer used after release.
+var errReleased = errors.New("prune: Woodbury OBS scorer used after its round ended")
+
+// release frees the form once the round that built it is over.
+func (s *woodburyScorer) release() { s.lr, s.pending = nil, nil }
+
 // restrict restricts the form to the complement of the pending set.
 func (s *woodburyScorer) restrict(ctx context.Context) error {
+	if s.lr == nil {
+		return errReleased
+	}
 	if s.pending == nil {
 		return nil
 	}
@@ -339,7 +348,12 @@ func (s *woodburyScorer) restrict(ctx context.Context) error {
 
 // Damping returns the damping λ of the curvature, without the objective's
 // Env.Decay, which the form's λ also holds.
-func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() - s.decay }
+func (s *woodburyScorer) Damping() float64 {
+	if s.lr == nil {
+		return math.NaN()
+	}
+	return s.lr.Damping() - s.decay
+}
 
 func (s *woodburyScorer) Score(sal, pred, w []float64) error {
 	if err := s.restrict(context.Background()); err != nil {
