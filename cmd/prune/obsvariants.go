@@ -91,9 +91,6 @@ func checkOBSVariantFlags(o runOptions, s *runSettings) error {
 	} else if lowRank && o.Budget == 0 && o.StopErrorRise == nil && o.RebuildEvery == 0 {
 		s.Joint = true // the library's default for WoodburyOBS
 	}
-	if lowRank && o.PerRound == 0 && o.Fraction == 0 {
-		s.Fraction = prune.DefaultWoodburyFraction
-	}
 	return nil
 }
 

@@ -221,3 +221,32 @@ func TestRunOBSVariantFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLowRankRoundDefaults(t *testing.T) {
+	// A low-rank curvature removes half the prunable parameters per round,
+	// jointly, unless a flag asks otherwise.
+	base := runOptions{Model: "m.json", Output: "out.json", Method: "obs", Curvature: "fisher-lowrank"}
+	s, err := checkRunOptions(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Fraction != prune.DefaultWoodburyFraction || !s.Joint {
+		t.Errorf("fisher-lowrank: fraction %v, joint %v; want %v, true", s.Fraction, s.Joint, prune.DefaultWoodburyFraction)
+	}
+	o := base
+	o.Fraction, o.Budget = 0.2, 3
+	if s, err = checkRunOptions(o); err != nil {
+		t.Fatal(err)
+	}
+	if s.Fraction != 0.2 || s.Joint {
+		t.Errorf("fisher-lowrank with --fraction 0.2 --budget 3: fraction %v, joint %v; want 0.2, false", s.Fraction, s.Joint)
+	}
+	o = base
+	o.Curvature = "exact"
+	if s, err = checkRunOptions(o); err != nil {
+		t.Fatal(err)
+	}
+	if s.Fraction != prune.DefaultFraction || s.Joint {
+		t.Errorf("exact: fraction %v, joint %v", s.Fraction, s.Joint)
+	}
+}

@@ -520,6 +520,9 @@ func checkRunOptions(o runOptions) (runSettings, error) {
 		s.PerRound, s.Fraction, s.RebuildEvery = o.PerRound, o.Fraction, o.RebuildEvery
 		if s.PerRound == 0 && s.Fraction == 0 {
 			s.Fraction = prune.DefaultFraction
+			if s.Method == "obs" && isLowRank(s.Curvature) {
+				s.Fraction = prune.DefaultWoodburyFraction
+			}
 		}
 		s.PerLayer, s.ProtectBiases = o.PerLayer, o.ProtectBiases
 		if err := checkAuditFlags(o, &s); err != nil {
