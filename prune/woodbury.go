@@ -412,18 +412,11 @@ func (s *woodburyScorer) RemoveSet(ctx context.Context, S []int, w []float64) (f
 	return pred, nil
 }
 
-// RemoveMany removes k positions of the scorer sc from w in steps rounds of
-// scoring (steps < 1 means 1, steps ≥ k is greedy: one removal per
-// score): each step scores the live positions, chooses the next share of
-// the k of least saliency (ties to the lower position) and removes them
-// together, jointly with the multi-weight OBS update when sc is a
-// SetRemover and otherwise one by one without rescoring, which for OBS with
-// downdates is the same joint update. It returns the positions removed, in
-// order, and the sum of the predicted increases of E of the steps, each the
-// prediction for its whole set (NaN when the rule makes none).
-//
-// Positions already zero in live (false) are skipped; a nil live means all
-// positions are live at the start. live is updated.
+// RemoveMany removes k live positions of sc from w in steps scorings
+// (steps < 1 means 1, steps ≥ k is greedy): each step removes the next
+// share of least saliency together, jointly when sc is a SetRemover, else
+// one by one. It returns the positions removed, in order, and the sum of
+// the steps' predicted ΔE. A nil live means all live; live is updated.
 func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, steps int) (removed []int, predicted float64, err error) {
 	n := len(w)
 	if live == nil {
