@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"context"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -53,9 +54,15 @@ type blPlan struct {
 	size       int
 	w2         []blas64.General // W_l ⊙ W_l
 	chunk      int
+
+	// With metrics, the forward pass runs on the whole network in
+	// nn.Network.Evaluate's chunks and writes each sample's loss and
+	// correctness here.
+	loss []float64
+	ok   []bool
 }
 
-func newBLPlan(pr *Problem, chunk int) *blPlan {
+func newBLPlan(pr *Problem, chunk int, metrics bool) *blPlan {
 	net := pr.Net
 	L := net.NumLayers()
 	pl := &blPlan{rows: make([][]int, L), cols: make([][]int, L), off: make([]int, L), chunk: chunk}
@@ -104,6 +111,11 @@ func newBLPlan(pr *Problem, chunk int) *blPlan {
 		pl.w2 = append(pl.w2, ws)
 	}
 	pl.net = net
+	if metrics {
+		N, _ := pr.X.Dims()
+		pl.loss, pl.ok = make([]float64, N), make([]bool, N)
+		return pl
+	}
 	pl.compactInputs(pr, colOn[0])
 	return pl
 }
@@ -186,6 +198,8 @@ type blWork struct {
 	g, e, dl []*mat.Dense // ∂²ℓ/∂a_l² (diagonal), ∂ℓ/∂z_l, δ_l = ∂ℓ/∂a_l
 	gc, zc   []float64    // compacted G_l[:, rows] and Z_{l−1}[:, cols]²
 	xc       *mat.Dense   // the inputs of the forward pass (blPlan.in)
+	base     []*mat.Dense // with metrics: the chunk's A_l then Z_l
+	sub      *nn.Trace    // with metrics: a view of rows of base
 	m        [2][]float64 // Gauss–Newton: M_l and M_{l−1}
 	fp       []float64    // Gauss–Newton: f′ of one sample
 }
@@ -194,6 +208,11 @@ func (pl *blPlan) newWork(net *nn.Network, mode blMode) *blWork {
 	full := mode == blFull
 	rows := pl.chunk
 	w := &blWork{t: pl.net.NewTrace(rows)}
+	if pl.loss != nil {
+		w.base = append(slices.Clone(w.t.A), w.t.Z...)
+		L := len(w.t.A)
+		w.sub = &nn.Trace{A: make([]*mat.Dense, L), Z: make([]*mat.Dense, L)}
+	}
 	if pl.in != nil {
 		w.xc = mat.NewDense(rows, max(len(pl.in), 1), nil)
 	}
@@ -250,6 +269,48 @@ func gnIsExact(net *nn.Network) bool {
 	return net.Loss() != nn.MSE || net.Layer(L).Act == nn.Linear
 }
 
+// DiagMetricsTo is DiagTo that also returns the network's metrics on the
+// problem's data, those of nn.Network.Evaluate bit for bit, from the
+// build's forward pass, and keeps the diagonal for the next DiagTo at the
+// same parameters.
+func (d BeckerLeCun) DiagMetricsTo(ctx context.Context, dst []float64) (nn.Metrics, error) {
+	pr := d.P
+	if len(dst) != pr.Dim() {
+		panic("hessian: vector length mismatch")
+	}
+	if err := pr.Check(); err != nil {
+		return nn.Metrics{}, err
+	}
+	N, _ := pr.X.Dims()
+	full := make([]float64, pr.Net.NumParams())
+	// blChunk is a multiple of Evaluate's chunks.
+	m, err := blDiagPlan(ctx, pr, d.mode(), full, blWorkers(), newBLPlan(pr, min(N, blChunk), true))
+	if err != nil {
+		return nn.Metrics{}, err
+	}
+	pr.gather(dst, full)
+	c := &blCache{theta: slices.Clone(pr.Net.RawParams()), X: pr.X, Y: pr.Y, params: slices.Clone(pr.Params), diag: slices.Clone(dst)}
+	ropMu.Lock()
+	pr.bl[d.mode()] = c
+	ropMu.Unlock()
+	return m, nil
+}
+
+// blKept returns the diagonal of the mode kept with pr for its current
+// state, or nil.
+func blKept(pr *Problem, mode blMode) []float64 {
+	if mode == blGN {
+		return nil
+	}
+	ropMu.Lock()
+	c := pr.bl[mode]
+	ropMu.Unlock()
+	if c != nil && c.X == any(pr.X) && c.Y == any(pr.Y) && slices.Equal(c.params, pr.Params) && slices.Equal(c.theta, pr.Net.RawParams()) {
+		return c.diag
+	}
+	return nil
+}
+
 // blMode selects the diagonal a build computes.
 type blMode int
 
@@ -263,6 +324,10 @@ const (
 // problem's parameters into full, of length pr.Net.NumParams(); entries
 // not covered are left unspecified.
 func blDiag(ctx context.Context, pr *Problem, mode blMode, full []float64, workers int) error {
+	if h := blKept(pr, mode); h != nil {
+		pr.scatter(full, h)
+		return nil
+	}
 	chunk := blChunk
 	if mode == blGN {
 		chunk = parallel.ChunkRows // the factor has Outputs rows per sample
@@ -272,11 +337,18 @@ func blDiag(ctx context.Context, pr *Problem, mode blMode, full []float64, worke
 
 func blDiagChunk(ctx context.Context, pr *Problem, mode blMode, full []float64, workers, chunk int) error {
 	N, _ := pr.X.Dims()
-	chunk = min(N, chunk)
+	_, err := blDiagPlan(ctx, pr, mode, full, workers, newBLPlan(pr, min(N, chunk), false))
+	return err
+}
+
+// blDiagPlan is blDiagChunk on the plan pl; with pl's metrics it returns
+// the network's metrics on the problem's data.
+func blDiagPlan(ctx context.Context, pr *Problem, mode blMode, full []float64, workers int, pl *blPlan) (nn.Metrics, error) {
+	N, _ := pr.X.Dims()
+	chunk := pl.chunk
 	nc := (N + chunk - 1) / chunk
 	per := (nc + blMaxTasks - 1) / blMaxTasks
 	blocks := parallel.Split(N, per*chunk)
-	pl := newBLPlan(pr, chunk)
 	parts, err := parallel.Run(ctx, len(blocks), workers,
 		func() *blWork { return pl.newWork(pr.Net, mode) },
 		func(w *blWork, t int) ([]float64, error) {
@@ -292,7 +364,7 @@ func blDiagChunk(ctx context.Context, pr *Problem, mode blMode, full []float64, 
 			return part, nil
 		}, nil)
 	if err != nil {
-		return err
+		return nn.Metrics{}, err
 	}
 	clear(full)
 	for _, part := range parts[1:] {
@@ -301,7 +373,10 @@ func blDiagChunk(ctx context.Context, pr *Problem, mode blMode, full []float64, 
 		}
 	}
 	pl.scatter(full, parts[0], pr.Net)
-	return nil
+	if pl.loss == nil {
+		return nn.Metrics{}, nil
+	}
+	return nn.SumMetrics(pl.loss, pl.ok), nil
 }
 
 // chunkTo adds the diagonal over the samples lo…hi−1 to part.
@@ -381,6 +456,10 @@ func (pl *blPlan) chunkTo(part []float64, w *blWork, pr *Problem, lo, hi int, mo
 // returns its input matrix.
 func (pl *blPlan) forward(w *blWork, pr *Problem, lo, hi int) *mat.Dense {
 	X := rowsOf(pr.X, lo, hi)
+	if pl.loss != nil {
+		pl.forwardMetrics(w, pr, lo, hi)
+		return X
+	}
 	if pl.in != nil {
 		xc := head(w.xc, hi-lo)
 		for i := range hi - lo {
@@ -393,6 +472,25 @@ func (pl *blPlan) forward(w *blWork, pr *Problem, lo, hi int) *mat.Dense {
 	}
 	pl.net.ForwardTrace(w.t, X)
 	return X
+}
+
+// forwardMetrics runs the forward pass of the samples lo…hi−1 into w.t in
+// the chunks of Evaluate (lo is a multiple of them) and writes their
+// metrics to pl.loss and pl.ok.
+func (pl *blPlan) forwardMetrics(w *blWork, pr *Problem, lo, hi int) {
+	L := len(w.sub.A)
+	for s := lo; s < hi; s += parallel.ChunkRows {
+		e := min(s+parallel.ChunkRows, hi)
+		for l := range L {
+			w.sub.A[l] = rowsOf(w.base[l], s-lo, e-lo)
+			w.sub.Z[l] = rowsOf(w.base[L+l], s-lo, e-lo)
+		}
+		pl.net.ForwardTrace(w.sub, rowsOf(pr.X, s, e))
+		pl.net.SampleMetricsTo(pl.loss[s:e], pl.ok[s:e], w.sub, rowsOf(pr.Y, s, e))
+	}
+	for l := range L {
+		w.t.A[l], w.t.Z[l] = head(w.base[l], hi-lo), head(w.base[L+l], hi-lo)
+	}
 }
 
 // gnChunkTo adds the Gauss–Newton diagonal over the samples lo…hi−1 to

@@ -72,7 +72,7 @@ func benchBL(b *testing.B, mode blMode) {
 // Outputs rows per sample).
 func blFlops(pr *Problem, mode blMode) float64 {
 	N, _ := pr.X.Dims()
-	pl := newBLPlan(pr, parallel.ChunkRows)
+	pl := newBLPlan(pr, parallel.ChunkRows, false)
 	in := pr.Net.Inputs()
 	if pl.in != nil {
 		in = len(pl.in)

@@ -150,7 +150,7 @@ func TestBeckerLeCunMatchesReference(t *testing.T) {
 					scale = math.Max(scale, math.Abs(v))
 				}
 				for _, p := range []*Problem{All(pr.Net, pr.X, pr.Y), Live(pr.Net, pr.X, pr.Y)} {
-					if skip := newBLPlan(p, parallel.ChunkRows).in != nil; skip != (p.Params != nil) {
+					if skip := newBLPlan(p, parallel.ChunkRows, false).in != nil; skip != (p.Params != nil) {
 						t.Fatalf("%d of %d covered: inputs skipped %v", p.Dim(), pr.Net.NumParams(), skip)
 					}
 					got := make([]float64, p.Dim())
@@ -353,6 +353,89 @@ func TestBlockedDiagonalsCancel(t *testing.T) {
 	} {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s: error %v, want context.Canceled", name, err)
+		}
+	}
+}
+
+// TestBeckerLeCunDiagMetrics checks DiagMetricsTo on random networks of
+// every loss, dense and with an input pruned away: the metrics have the
+// bits of Evaluate, the diagonal those of DiagTo where DiagTo uses the
+// whole network (else within 1e-12 of the largest entry), the same bits for
+// GOMAXPROCS 1 and 2, and the next DiagTo returns the kept diagonal until a
+// parameter changes.
+func TestBeckerLeCunDiagMetrics(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, loss := range []nn.Loss{nn.MSE, nn.BCE, nn.CE} {
+		for _, pruned := range []bool{false, true} {
+			pr := randomProblem(t, nn.Tanh, 2, loss, 5*blChunk+3*parallel.ChunkRows+7, 4)
+			if pruned {
+				for q := range pr.Net.NumParams() {
+					if p := pr.Net.ParamAt(q); p.Layer == 0 && !p.Bias && p.Col == 1 {
+						pr.Net.Prune(q)
+					}
+				}
+				pr = Live(pr.Net, pr.X, pr.Y)
+			}
+			for _, lm := range []bool{false, true} {
+				want := make([]float64, pr.Dim())
+				if err := (BeckerLeCun{P: pr, LM: lm}).DiagTo(ctx, want); err != nil {
+					t.Fatal(err)
+				}
+				scale := 0.0
+				for _, v := range want {
+					scale = math.Max(scale, math.Abs(v))
+				}
+				wantM := pr.Net.Evaluate(pr.X, pr.Y)
+				var ref []float64
+				for _, procs := range []int{1, 2} {
+					runtime.GOMAXPROCS(procs)
+					p := &Problem{Net: pr.Net, Data: pr.Data, Params: pr.Params}
+					got := make([]float64, p.Dim())
+					m, err := (BeckerLeCun{P: p, LM: lm}).DiagMetricsTo(ctx, got)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m != wantM {
+						t.Fatalf("%v, pruned %v, LM %v, GOMAXPROCS %d: metrics %+v, Evaluate %+v", loss, pruned, lm, procs, m, wantM)
+					}
+					for k, v := range got {
+						if (!pruned && math.Float64bits(v) != math.Float64bits(want[k])) || math.Abs(v-want[k]) > 1e-12*scale {
+							t.Fatalf("%v, pruned %v, LM %v: h[%d] = %v, DiagTo %v", loss, pruned, lm, k, v, want[k])
+						}
+						if ref != nil && math.Float64bits(v) != math.Float64bits(ref[k]) {
+							t.Fatalf("%v, pruned %v, LM %v: h[%d] = %v with GOMAXPROCS 2, %v with 1", loss, pruned, lm, k, v, ref[k])
+						}
+					}
+					ref = got
+					kept := make([]float64, p.Dim())
+					if err := (BeckerLeCun{P: p, LM: lm}).DiagTo(ctx, kept); err != nil {
+						t.Fatal(err)
+					}
+					for k := range kept {
+						if math.Float64bits(kept[k]) != math.Float64bits(got[k]) {
+							t.Fatalf("%v, pruned %v, LM %v: DiagTo after DiagMetricsTo h[%d] = %v, kept %v", loss, pruned, lm, k, kept[k], got[k])
+						}
+					}
+				}
+				th := pr.Net.RawParams()
+				old := th[len(th)-1]
+				th[len(th)-1] += 0.5
+				p := &Problem{Net: pr.Net, Data: pr.Data, Params: pr.Params}
+				got := make([]float64, p.Dim())
+				if _, err := (BeckerLeCun{P: p, LM: lm}).DiagMetricsTo(ctx, got); err != nil {
+					t.Fatal(err)
+				}
+				moved := make([]float64, p.Dim())
+				th[len(th)-1] = old
+				if err := (BeckerLeCun{P: p, LM: lm}).DiagTo(ctx, moved); err != nil {
+					t.Fatal(err)
+				}
+				for k := range moved {
+					if math.Abs(moved[k]-want[k]) > 1e-12*scale {
+						t.Fatalf("%v, pruned %v, LM %v: after a parameter changed back h[%d] = %v, want %v (the kept diagonal %v)", loss, pruned, lm, k, moved[k], want[k], got[k])
+					}
+				}
+			}
 		}
 	}
 }

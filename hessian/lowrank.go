@@ -17,38 +17,17 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// LowRank is a damped low-rank curvature over n parameters,
-//
-//	C = λI + GᵀG,
-//
-// with G the m×n matrix whose rows are scaled per-sample (or per-batch)
-// gradients, for the empirical Fisher matrix, or the rows Bₙ Jₙ of the
-// Gauss–Newton matrix (see LowRankFisher and LowRankGaussNewton). It keeps
-// the inverse in the Woodbury form
+// LowRank is the damped low-rank curvature C = λI + GᵀG over n parameters,
+// G the m×n matrix of scaled per-sample (or per-batch) gradients or of the
+// Gauss–Newton rows Bₙ Jₙ, kept in the Woodbury form
 //
 //	C⁻¹ = (1/λ) (I − UᵀU),    U = L⁻¹G,    LLᵀ = λI_m + GGᵀ,
 //
-// so that the diagonal of C⁻¹, its columns C⁻¹e_q, products C⁻¹v and the
-// OBS update of one parameter or of a set cost O(m·n) time and the whole
-// form O(m·n) memory: no n×n matrix is ever formed. Building it costs two
-// matrix products of O(m²·n) each.
-//
-// Removing parameters (Remove, RemoveSet) restricts C to the remaining
-// ones: C_RR = λI + G_RᵀG_R, whose Woodbury form is that of the m×m matrix
-// K − G_S G_Sᵀ = L(I − U_S U_Sᵀ)Lᵀ. With I − U_S U_Sᵀ = MMᵀ,
-//
-//	U ← M⁻¹ U_R,    L ← L M,
-//
-// which keeps the rank at m. For one parameter q, u = U e_q and
-// s = √(1 − ‖u‖²), M = I − uuᵀ/(1+s) and M⁻¹ = I + uuᵀ/(s(1+s)): an
-// O(m·n) rank-one update (the downdate of OBS, H⁻¹ ← H⁻¹ − H⁻¹e_q e_qᵀH⁻¹/[H⁻¹]_qq,
-// within the Woodbury form). For a set, M is the Cholesky factor of
-// I − U_S U_Sᵀ and the update one blocked triangular solve of O(m²·n).
-// Removed positions are zero in the diagonal and columns, as Downdate
-// leaves them in a dense inverse.
-//
-// The products run on BLAS-3 (matrix–matrix) kernels with a fixed order of
-// summation, so the result does not depend on GOMAXPROCS.
+// so that the diagonal of C⁻¹, its columns, C⁻¹v and the OBS update of one
+// parameter or of a set cost O(m·n) time and the form O(m·n) memory; the
+// build costs O(m²·n). Remove and RemoveSet restrict C to the remaining
+// parameters within the form (rank-one updates, or one blocked triangular
+// solve for a set); removed positions are zero in the diagonal and columns.
 //
 // References:
 //
@@ -90,6 +69,10 @@ type LowRankSettings struct {
 	// Scale multiplies GᵀG; zero means 1. With m of N samples,
 	// Scale = N/m makes the matrix an estimate of the one over all N.
 	Scale float64
+
+	// RowScale, when not nil, multiplies row i of GᵀG by RowScale[i] too
+	// (one entry per row of LowRankFisher), for samples of unequal weight.
+	RowScale []float64
 
 	// Batch, for LowRankFisher, is the number of consecutive samples whose
 	// summed gradient makes one row; zero means 1 (per-sample gradients).
@@ -190,7 +173,17 @@ func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRan
 		hi := min(lo+parallel.ChunkRows, m)
 		gw.batchRows(g[lo*n:hi*n], p, lo*batch, min(hi*batch, N), batch)
 	}
-	if f != 1 {
+	if s.RowScale != nil {
+		if len(s.RowScale) != m {
+			return nil, fmt.Errorf("hessian: low-rank Fisher: %d row scales for %d rows", len(s.RowScale), m)
+		}
+		for i, r := range s.RowScale {
+			if !(r >= 0) || math.IsInf(r, 1) {
+				return nil, fmt.Errorf("hessian: low-rank Fisher: row scale %d is %v, not a non-negative number", i, r)
+			}
+			blas64.Scal(f*math.Sqrt(r), blas64.Vector{N: n, Inc: 1, Data: g[i*n : (i+1)*n]})
+		}
+	} else if f != 1 {
 		blas64.Scal(f, blas64.Vector{N: m * n, Inc: 1, Data: g})
 	}
 	return newLowRank(ctx, g, m, n, s.damping(g, n))
@@ -647,9 +640,9 @@ func (lr *LowRank) forChunks(S []int, fn func(lo int, uc blas64.General)) {
 func (lr *LowRank) setFactor(S []int) ([]float64, error) {
 	m := lr.m
 	A := make([]float64, m*m)
-	ga := blas64.General{Rows: m, Cols: m, Stride: m, Data: A}
+	sa := blas64.Symmetric{N: m, Stride: m, Uplo: blas.Lower, Data: A}
 	lr.forChunks(S, func(_ int, uc blas64.General) {
-		blas64.Gemm(blas.NoTrans, blas.Trans, -1, uc, uc, 1, ga)
+		blas64.Syrk(blas.NoTrans, -1, uc, 1, sa)
 	})
 	for i := 0; i < m; i++ {
 		A[i*m+i] += 1

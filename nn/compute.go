@@ -180,41 +180,58 @@ func (n *Network) EvaluateContext(ctx context.Context, X, Y *mat.Dense) (Metrics
 	if yr, yc := Y.Dims(); yr != rows || yc != n.loss.TargetCols(n.Outputs()) {
 		panic(fmt.Sprintf("nn: targets are %d×%d, want %d×%d", yr, yc, rows, n.loss.TargetCols(n.Outputs())))
 	}
-	blocks := parallel.Blocks(rows)
-	loss := make([]float64, len(blocks))
-	correct := make([]int, len(blocks))
-	parallel.ForBlocks(blocks, func(b int, chunks [][2]int) {
+	loss := make([]float64, rows)
+	ok := make([]bool, rows)
+	parallel.ForBlocks(parallel.Blocks(rows), func(b int, chunks [][2]int) {
 		t := n.NewTrace(parallel.ChunkRows)
 		for _, ch := range chunks {
 			if ctx.Err() != nil {
 				return
 			}
 			n.ForwardTrace(t, rowsOf(X, ch[0], ch[1]))
-			A, Z := t.A[len(t.A)-1], t.Output()
-			for i := ch[0]; i < ch[1]; i++ {
-				a, z, y := A.RawRowView(i-ch[0]), Z.RawRowView(i-ch[0]), Y.RawRowView(i)
-				loss[b] += n.loss.sampleLoss(a, z, y)
-				if n.correct(z, y) {
-					correct[b]++
-				}
-			}
+			n.SampleMetricsTo(loss[ch[0]:ch[1]], ok[ch[0]:ch[1]], t, rowsOf(Y, ch[0], ch[1]))
 		}
 	})
 	if err := ctx.Err(); err != nil {
 		return Metrics{}, err
 	}
-	var m Metrics
+	return SumMetrics(loss, ok), nil
+}
+
+// SampleMetricsTo writes the loss of each sample of the forward pass in t,
+// whose targets are the rows of Y, to loss, and to ok whether it is
+// classified correctly.
+func (n *Network) SampleMetricsTo(loss []float64, ok []bool, t *Trace, Y *mat.Dense) {
+	A, Z := t.A[len(t.A)-1], t.Output()
+	for i := range loss {
+		a, z, y := A.RawRowView(i), Z.RawRowView(i), Y.RawRowView(i)
+		loss[i] = n.loss.sampleLoss(a, z, y)
+		ok[i] = n.correct(z, y)
+	}
+}
+
+// SumMetrics returns the Metrics of samples with the given losses and
+// correctness, summed as Evaluate sums them (the same bits).
+func SumMetrics(loss []float64, ok []bool) Metrics {
+	m := Metrics{N: len(loss)}
 	c := 0
-	for b := range blocks {
-		m.Loss += loss[b]
-		c += correct[b]
+	for _, chunks := range parallel.Blocks(len(loss)) {
+		s := 0.0
+		for _, ch := range chunks {
+			for i := ch[0]; i < ch[1]; i++ {
+				s += loss[i]
+				if ok[i] {
+					c++
+				}
+			}
+		}
+		m.Loss += s
 	}
-	m.N = rows
-	if rows > 0 {
-		m.MeanLoss = m.Loss / float64(rows)
-		m.Accuracy = float64(c) / float64(rows)
+	if m.N > 0 {
+		m.MeanLoss = m.Loss / float64(m.N)
+		m.Accuracy = float64(c) / float64(m.N)
 	}
-	return m, nil
+	return m
 }
 
 func argmax(v []float64) int {

@@ -18,31 +18,13 @@ import (
 // and BlockOBS.Rows is not set.
 const DefaultBlock = 100
 
-// BlockOBS is Optimal Brain Surgeon on the block-diagonal part of a
-// curvature: the positions are split into blocks (of Block consecutive
-// parameters in the canonical order, or with Rows one block per unit, its
-// weights and bias, as in OBC), the curvature's diagonal block C_bb of
-// each is built without forming the whole matrix (hessian.BlockDiagonal)
-// and inverted exactly, (C_bb + λI)⁻¹, and OBS runs on the block-diagonal
-// inverse: for q in block b,
-//
-//	L_q = w_q² / (2 [(C_bb+λI)⁻¹]_qq),    δθ_b = −(w_q / [(C_bb+λI)⁻¹]_qq) (C_bb+λI)⁻¹ e_q,
-//
-// with the parameters outside b unchanged, and each removal downdates its
-// block's inverse only. Memory is O(B·W). With one block of all
-// parameters it is OBS; with blocks of one parameter it is OBD on the
-// diagonal of C + λI. The scorer is a SetRemover, removing a set jointly
-// with prune.OBSSet block by block, which for a block-diagonal matrix is
-// the joint update of the whole set.
-//
-// Fisher and GaussNewton blocks are built from their rows in O(N·B·W);
-// Exact blocks from W products with unit vectors (hessian.BlockDiagonal),
-// O(N·W²), which is for small networks. With Samples the curvature is
-// that of a subsample of the rows, scaled to the number of rows.
-//
-// The damping follows OBS: Damping, default DefaultDamping, NoDamping for
-// λ = 0; a block that is not positive definite has its λ raised tenfold
-// until it is, each raise reported, unless FixedDamping is set.
+// BlockOBS is OBS on the block-diagonal part of a curvature: blocks of
+// Block consecutive parameters (or with Rows one per unit, as OBC), each
+// block C_bb built without the whole matrix (hessian.BlockDiagonal) and
+// inverted exactly, a removal moving and downdating its block only; memory
+// O(B·W). One block of all parameters is OBS, blocks of one are OBD on the
+// diagonal of C + λI. Its scorer is a SetRemover. Fisher and GaussNewton
+// blocks cost O(N·B·W), Exact ones O(N·W²). The damping follows OBS.
 //
 // References:
 //

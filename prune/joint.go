@@ -63,6 +63,35 @@ func (s *Settings) validateJoint() error {
 	return nil
 }
 
+// lowRankDefaults fills in the round defaults of WoodburyOBS, whose greedy
+// removals cost O(m·W) each: DefaultWoodburyFraction per round when no
+// count is set, and joint removals unless WoodburyOBS.Greedy is set or a
+// rule needs single removals (budgets, error rise, RebuildEvery).
+func lowRankDefaults(c *Settings) {
+	var w WoodburyOBS
+	switch m := c.Method.(type) {
+	case WoodburyOBS:
+		w = m
+	case *WoodburyOBS:
+		w = *m
+	default:
+		return
+	}
+	if c.PerRound == 0 && c.Fraction == 0 && c.RoundBudget == 0 {
+		c.Fraction = DefaultWoodburyFraction
+	}
+	single := slices.ContainsFunc(c.Stoppers, func(st Stopper) bool {
+		switch st.(type) {
+		case Budget, RoundBudget, ErrorRise:
+			return true
+		}
+		return false
+	})
+	if !w.Greedy && !single && c.Budget == 0 && c.RoundBudget == 0 && c.ErrorRise == 0 && c.RebuildEvery == 0 {
+		c.Joint = true
+	}
+}
+
 // jointRound removes the round's removals together when Settings.Joint is
 // set, and reports whether it did: the limit prunable live positions of
 // least saliency at the start of the round (within the per-layer quota),
@@ -117,6 +146,11 @@ func (r *runner) jointRound(ctx context.Context, sc Scorer, p *positions, limit 
 	pred, err := sr.RemoveSet(ctx, S, p.w)
 	if err != nil {
 		return 0, true, fmt.Errorf("prune: round %d: removing %d parameters jointly: %w", r.round, len(S), err)
+	}
+	// The round removes nothing more: free a low-rank form (O(m·W))
+	// before the evaluations and the retraining of the round.
+	if rel, ok := sr.(interface{ release() }); ok {
+		rel.release()
 	}
 	for j, q := range p.live {
 		theta[q] = p.w[j]

@@ -142,3 +142,23 @@ func TestRunJointRoundIsOBSSet(t *testing.T) {
 		}
 	}
 }
+
+func TestLowRankDefaults(t *testing.T) {
+	for _, c := range []struct {
+		s        Settings
+		fraction float64
+		joint    bool
+	}{
+		{Settings{Method: WoodburyOBS{}}, DefaultWoodburyFraction, true},
+		{Settings{Method: &WoodburyOBS{}, PerRound: 7}, 0, true},
+		{Settings{Method: WoodburyOBS{Greedy: true}}, DefaultWoodburyFraction, false},
+		{Settings{Method: WoodburyOBS{}, Budget: 1}, DefaultWoodburyFraction, false},
+		{Settings{Method: WoodburyOBS{}, ErrorRise: NoRise}, DefaultWoodburyFraction, false},
+		{Settings{Method: BlockOBS{Block: 4}}, DefaultFraction, false},
+	} {
+		got := c.s.withDefaults()
+		if got.Fraction != c.fraction || got.Joint != c.joint {
+			t.Errorf("%+v: fraction %v, joint %v; want %v, %v", c.s, got.Fraction, got.Joint, c.fraction, c.joint)
+		}
+	}
+}

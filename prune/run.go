@@ -138,6 +138,7 @@ type runner struct {
 	step      int     // removals so far
 	issueStep int     // step attached to curvature issues
 	round     int
+	next      *hessian.Problem // the next round's problem, its diagonal kept by evalPruned
 }
 
 func (r *runner) record(e Event) {
@@ -158,8 +159,35 @@ func (r *runner) issue(is Issue) {
 
 // eval returns the metrics of the network on every split present.
 func (r *runner) eval() Eval {
-	var e Eval
-	e.Train = r.net.Evaluate(r.data.Train.X, r.data.Train.Y)
+	return r.evalWith(r.net.Evaluate(r.data.Train.X, r.data.Train.Y))
+}
+
+// evalPruned is eval at the end of a round's removals. When the next round
+// builds OBD's Becker–LeCun diagonal at these parameters, the build runs
+// now and its forward pass gives the training metrics (Evaluate's bits).
+func (r *runner) evalPruned(ctx context.Context) (Eval, error) {
+	o, ok := r.cfg.Method.(OBD)
+	if !ok || o.Builder != nil || (o.Curvature != BeckerLeCun && o.Curvature != LevenbergMarquardt) ||
+		r.cfg.Retrain != nil || r.left() == 0 {
+		return r.eval(), nil
+	}
+	pr := &hessian.Problem{Net: r.net, Data: r.data.Train, Params: r.net.LiveIndices()}
+	bl := hessian.BeckerLeCun{P: pr, LM: o.Curvature == LevenbergMarquardt}
+	m, err := bl.DiagMetricsTo(ctx, make([]float64, pr.Dim()))
+	if err != nil {
+		if ctx.Err() != nil {
+			return Eval{}, err
+		}
+		return r.eval(), nil // the next round's build reports it
+	}
+	r.next = pr
+	return r.evalWith(m), nil
+}
+
+// evalWith returns the metrics of the network with train those of the
+// training split.
+func (r *runner) evalWith(train nn.Metrics) Eval {
+	e := Eval{Train: train}
 	if r.hasValid {
 		e.Valid = r.net.Evaluate(r.data.Valid.X, r.data.Valid.Y)
 	}
@@ -266,6 +294,10 @@ func (r *runner) positions() *positions {
 // begin builds the saliency's scorer over the live parameters of p.
 func (r *runner) begin(ctx context.Context, p *positions, rd *Round) (Scorer, error) {
 	pr := &hessian.Problem{Net: r.net, Data: r.data.Train, Params: p.live}
+	if r.next != nil && slices.Equal(r.next.Params, p.live) {
+		pr = r.next // its diagonal is kept for the parameters it was built at
+	}
+	r.next = nil
 	env := &Env{MaxBytes: r.cfg.MaxBytes, Decay: r.decay, Report: func(is Issue) {
 		is.Step = r.issueStep
 		r.issue(is)
@@ -659,7 +691,9 @@ func (r *runner) doRound(ctx context.Context) (stop string, err error) {
 			}
 		}
 	}
-	rd.Pruned = r.eval()
+	if rd.Pruned, err = r.evalPruned(ctx); err != nil {
+		return "", err
+	}
 	if riseNow && static && len(done) > 0 {
 		if why := r.broken(r.status(AfterPruning, rd.Pruned)); why != "" {
 			kept := r.bisect(done)

@@ -284,6 +284,7 @@ func (s *Settings) withDefaults() Settings {
 	if c.Method == nil {
 		c.Method = OBS{}
 	}
+	lowRankDefaults(&c)
 	roundBudget := c.RoundBudget > 0 || slices.ContainsFunc(c.Stoppers, func(st Stopper) bool { _, ok := st.(RoundBudget); return ok })
 	if c.PerRound == 0 && c.Fraction == 0 && !roundBudget {
 		c.Fraction = DefaultFraction

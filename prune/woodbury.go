@@ -3,6 +3,7 @@ package prune
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,39 +19,25 @@ import (
 // WoodburyOBS.Samples is zero, that of WoodFisher and M-FAC.
 const DefaultWoodburySamples = 1000
 
+// DefaultWoodburyFraction is the Settings.Fraction of a run with
+// WoodburyOBS when no count per round is set: with a fraction f the builds
+// of a run cost about 1/f times the first one.
+const DefaultWoodburyFraction = 0.5
+
 // DefaultRelativeDamping is the damping of WoodburyOBS, relative to the
 // mean diagonal entry of its low-rank matrix, when WoodburyOBS.Damping
 // and WoodburyOBS.RelativeDamping are zero.
 const DefaultRelativeDamping = 1e-2
 
-// WoodburyOBS is global Optimal Brain Surgeon on a low-rank plus damping
-// curvature kept in its Woodbury form (hessian.LowRank): the empirical
-// Fisher matrix of m gradients,
-//
-//	F = λI + s Σᵢ gᵢgᵢᵀ,
-//
-// or, with GaussNewton, the Gauss–Newton matrix from the rows Bₙ Jₙ of m
-// samples. The saliency, prediction and update are those of OBS,
-//
-//	L_q = w_q² / (2 [F⁻¹]_qq),    δθ = −(w_q / [F⁻¹]_qq) F⁻¹ e_q,
-//
-// and each removal restricts F to the remaining parameters within the
-// Woodbury form, so a round costs O(m·W) memory, O(m²·W) to build and
-// O(m·W) per removal; no W×W matrix is formed. The scorer is a
-// SetRemover: RemoveMany removes a set jointly with the exact
-// multi-weight OBS update at O(m²·W).
-//
-// The m samples (m·Batch with Batch) are drawn without replacement from
-// the rows of the problem, in ascending order, and s = N/(m·Batch) makes F
-// an estimate of the matrix over all N rows, in the units of E = Σₙ ℓₙ.
-// When m·Batch ≥ N every row is used once, in order, and s = 1.
-//
-// References:
-//
-//	S. P. Singh and D. Alistarh, WoodFisher: Efficient second-order
-//	  approximation for neural network compression, NeurIPS 2020.
-//	E. Frantar, E. Kurtic and D. Alistarh, M-FAC: Efficient matrix-free
-//	  approximations of second-order information, NeurIPS 2021.
+// WoodburyOBS is global OBS on a low-rank plus damping curvature in its
+// Woodbury form (hessian.LowRank): the empirical Fisher F = λI + s Σᵢ gᵢgᵢᵀ
+// of m gradients, or with GaussNewton the Gauss–Newton matrix of m samples,
+// with the saliency and update of OBS. A round costs O(m·W) memory, O(m²·W)
+// to build and O(m·W) per greedy removal; its scorer is a SetRemover. The
+// samples are drawn without replacement from the problem's rows and
+// s = N/(m·Batch) puts F in the units of E = Σₙ ℓₙ (all rows once, s = 1,
+// when there are no more). Results and the choice of settings on MNIST:
+// results/mlpnet.md.
 type WoodburyOBS struct {
 	// GaussNewton selects the Gauss–Newton rows instead of the
 	// gradients; then m = samples × outputs rows.
@@ -75,6 +62,28 @@ type WoodburyOBS struct {
 	// Src draws the samples when there are more rows than needed; nil
 	// means a fixed seed.
 	Src rand.Source
+
+	// Hard, in [0, Samples], takes that many of the m samples as those of
+	// largest loss ℓₙ, each with weight 1, and draws the other m − Hard at
+	// random from the rest, each weighted (N − Hard)/(m − Hard): a
+	// stratified estimate of the Fisher over all N rows, whose per-sample
+	// gradients are heavy-tailed once the network fits most of its data.
+	// Not with GaussNewton or Batch.
+	Hard int
+
+	// SampledLabels draws each sample's target from the network's own
+	// predictive distribution (a class of the softmax for ce, Bernoulli
+	// outputs for bce, ŷ plus unit Gaussian noise for mse) instead of
+	// taking the data's: E[ggᵀ] is then the Gauss–Newton matrix, which the
+	// empirical Fisher underestimates where the network fits its data.
+	// Not with GaussNewton.
+	SampledLabels bool
+
+	// Greedy makes Run remove one parameter at a time with downdates. By
+	// default its rounds remove their sets jointly (Settings.Joint) and
+	// DefaultWoodburyFraction each, unless a budget, the error-rise rule
+	// or RebuildEvery needs single removals.
+	Greedy bool
 }
 
 // Need returns NeedInverse.
@@ -84,6 +93,12 @@ func (WoodburyOBS) Need() Need { return NeedInverse }
 func (o WoodburyOBS) Validate() error {
 	if o.Samples < 0 {
 		return fmt.Errorf("Woodbury OBS: %d samples", o.Samples)
+	}
+	if o.GaussNewton && o.SampledLabels {
+		return errors.New("Woodbury OBS: sampled labels are for the Fisher matrix, not the Gauss–Newton rows")
+	}
+	if o.Hard < 0 || o.Hard > o.samples() || (o.Hard > 0 && (o.GaussNewton || o.Batch > 1)) {
+		return fmt.Errorf("Woodbury OBS: %d hard samples of %d (not with Gauss–Newton rows or batches)", o.Hard, o.samples())
 	}
 	if o.Batch < 0 || (o.GaussNewton && o.Batch > 1) {
 		return fmt.Errorf("Woodbury OBS: batch of %d samples (per-batch gradients are for the Fisher matrix only)", o.Batch)
@@ -140,11 +155,25 @@ func (o WoodburyOBS) LowRank(ctx context.Context, p *hessian.Problem, env *Env) 
 	}
 	N, _ := p.X.Dims()
 	_, used := o.rank(p)
-	sub := subsample(p, used, o.Src)
+	src := o.Src
+	if src == nil {
+		src = rand.NewPCG(1, 2)
+	}
+	var rowScale []float64
+	var sub *hessian.Problem
+	if o.Hard > 0 && used < N {
+		sub, rowScale = hardSubsample(p, o.Hard, used, src)
+	} else {
+		sub = subsample(p, used, src)
+	}
+	if o.SampledLabels {
+		sub = sampledLabels(sub, rand.New(src))
+	}
 	s := &hessian.LowRankSettings{
 		Damping:         o.Damping,
 		RelativeDamping: cmp.Or(o.RelativeDamping, DefaultRelativeDamping),
 		Scale:           float64(N) / float64(used),
+		RowScale:        rowScale,
 		Batch:           o.batch(),
 		MaxBytes:        env.maxBytes(),
 		Shift:           env.decay(),
@@ -164,6 +193,92 @@ func (o WoodburyOBS) LowRank(ctx context.Context, p *hessian.Problem, env *Env) 
 		return nil, fmt.Errorf("Woodbury OBS: %w", err)
 	}
 	return lr, nil
+}
+
+// sampledLabels returns p with targets drawn from the network's outputs
+// (see WoodburyOBS.SampledLabels).
+func sampledLabels(p *hessian.Problem, rng *rand.Rand) *hessian.Problem {
+	out := p.Net.Forward(p.X)
+	N, k := out.Dims()
+	_, yc := p.Y.Dims()
+	Y := mat.NewDense(N, yc, nil)
+	for i := 0; i < N; i++ {
+		o, y := out.RawRowView(i), Y.RawRowView(i)
+		switch p.Net.Loss() {
+		case nn.CE:
+			u, c := rng.Float64(), 0
+			for c < k-1 && u >= o[c] {
+				u -= o[c]
+				c++
+			}
+			y[0] = float64(c)
+		case nn.BCE:
+			for j, v := range o {
+				if rng.Float64() < v {
+					y[j] = 1
+				}
+			}
+		default:
+			for j, v := range o {
+				y[j] = v + rng.NormFloat64()
+			}
+		}
+	}
+	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: p.X, Y: Y}, Params: p.Params}
+}
+
+// hardSubsample returns p restricted to the h rows of largest loss and
+// k − h others drawn from src, in ascending order, and the row scales that
+// make (N/k)·scale the weights of WoodburyOBS.Hard.
+func hardSubsample(p *hessian.Problem, h, k int, src rand.Source) (*hessian.Problem, []float64) {
+	N, _ := p.X.Dims()
+	loss := make([]float64, N)
+	const chunk = 1024
+	tr := p.Net.NewTrace(chunk)
+	_, xc := p.X.Dims()
+	_, yc := p.Y.Dims()
+	for lo := 0; lo < N; lo += chunk {
+		hi := min(lo+chunk, N)
+		p.Net.ForwardTrace(tr, p.X.Slice(lo, hi, 0, xc).(*mat.Dense))
+		Y := p.Y.Slice(lo, hi, 0, yc).(*mat.Dense)
+		for i := lo; i < hi; i++ {
+			loss[i] = p.Net.SampleLoss(tr, Y, i-lo)
+		}
+	}
+	order := make([]int, N)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(loss[b], loss[a]) })
+	hard := map[int]bool{}
+	for _, i := range order[:h] {
+		hard[i] = true
+	}
+	rest := order[h:]
+	slices.Sort(rest)
+	perm := rand.New(src).Perm(len(rest))[:k-h]
+	rows := slices.Clone(order[:h])
+	for _, j := range perm {
+		rows = append(rows, rest[j])
+	}
+	slices.Sort(rows)
+	// The low-rank Fisher scales every row by N/k; the hard rows want 1,
+	// the others (N − h)/(k − h).
+	scale := make([]float64, k)
+	for i, r := range rows {
+		if hard[r] {
+			scale[i] = float64(k) / float64(N)
+		} else {
+			scale[i] = float64(N-h) / float64(k-h) * float64(k) / float64(N)
+		}
+	}
+	X := mat.NewDense(k, xc, nil)
+	Y := mat.NewDense(k, yc, nil)
+	for i, r := range rows {
+		X.SetRow(i, p.X.RawRowView(r))
+		Y.SetRow(i, p.Y.RawRowView(r))
+	}
+	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: X, Y: Y}, Params: p.Params}, scale
 }
 
 // subsample returns p restricted to k of its rows: all of them when k is
@@ -201,17 +316,49 @@ type SetRemover interface {
 	RemoveSet(ctx context.Context, S []int, w []float64) (predicted float64, err error)
 }
 
+// woodburyScorer defers the restriction of the form after RemoveSet until
+// the form is used again: a joint round of Run or OneShot never uses it
+// again, and the restriction costs as much as half a build.
 type woodburyScorer struct {
-	lr    *hessian.LowRank
-	p     *hessian.Problem
-	decay float64 // Env.Decay, part of the form's λ
+	lr      *hessian.LowRank
+	p       *hessian.Problem
+	decay   float64 // Env.Decay, part of the form's λ
+	pending []int   // removed jointly, not yet restricted
+}
+
+// errReleased is returned by a scorer used after release.
+var errReleased = errors.New("prune: Woodbury OBS scorer used after its round ended")
+
+// release frees the form once the round that built it is over.
+func (s *woodburyScorer) release() { s.lr, s.pending = nil, nil }
+
+// restrict restricts the form to the complement of the pending set.
+func (s *woodburyScorer) restrict(ctx context.Context) error {
+	if s.lr == nil {
+		return errReleased
+	}
+	if s.pending == nil {
+		return nil
+	}
+	S := s.pending
+	s.pending = nil
+	_, err := s.lr.RemoveSet(ctx, S, nil)
+	return err
 }
 
 // Damping returns the damping λ of the curvature, without the objective's
 // Env.Decay, which the form's λ also holds.
-func (s *woodburyScorer) Damping() float64 { return s.lr.Damping() - s.decay }
+func (s *woodburyScorer) Damping() float64 {
+	if s.lr == nil {
+		return math.NaN()
+	}
+	return s.lr.Damping() - s.decay
+}
 
 func (s *woodburyScorer) Score(sal, pred, w []float64) error {
+	if err := s.restrict(context.Background()); err != nil {
+		return err
+	}
 	return obsScores(sal, pred, w, s.lr.Removed, s.lr.InverseDiag, func(i int) int { return paramIndex(s.p, i) })
 }
 
@@ -234,26 +381,42 @@ func obsScores(sal, pred, w []float64, removed func(int) bool, diag func(int) fl
 }
 
 func (s *woodburyScorer) Remove(i int, w []float64) error {
+	if err := s.restrict(context.Background()); err != nil {
+		return err
+	}
 	_, err := s.lr.Remove(i, w)
 	return err
 }
 
 func (s *woodburyScorer) RemoveSet(ctx context.Context, S []int, w []float64) (float64, error) {
-	return s.lr.RemoveSet(ctx, S, w)
+	if err := s.restrict(ctx); err != nil {
+		return math.NaN(), err
+	}
+	wv := w
+	if wv == nil {
+		wv = make([]float64, s.lr.Dim())
+	}
+	delta, pred, err := s.lr.SetUpdate(wv, S)
+	if err != nil {
+		return math.NaN(), err
+	}
+	if w != nil {
+		for j, x := range delta {
+			w[j] += x
+		}
+		for _, q := range S {
+			w[q] = 0
+		}
+	}
+	s.pending = slices.Clone(S)
+	return pred, nil
 }
 
-// RemoveMany removes k positions of the scorer sc from w in steps rounds of
-// scoring (steps < 1 means 1, steps ≥ k is greedy: one removal per
-// score): each step scores the live positions, chooses the next share of
-// the k of least saliency (ties to the lower position) and removes them
-// together, jointly with the multi-weight OBS update when sc is a
-// SetRemover and otherwise one by one without rescoring, which for OBS with
-// downdates is the same joint update. It returns the positions removed, in
-// order, and the sum of the predicted increases of E of the steps, each the
-// prediction for its whole set (NaN when the rule makes none).
-//
-// Positions already zero in live (false) are skipped; a nil live means all
-// positions are live at the start. live is updated.
+// RemoveMany removes k live positions of sc from w in steps scorings
+// (steps < 1 means 1, steps ≥ k is greedy): each step removes the next
+// share of least saliency together, jointly when sc is a SetRemover, else
+// one by one. It returns the positions removed, in order, and the sum of
+// the steps' predicted ΔE. A nil live means all live; live is updated.
 func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, steps int) (removed []int, predicted float64, err error) {
 	n := len(w)
 	if live == nil {
@@ -286,6 +449,11 @@ func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, ste
 		kk := (k*(st+1))/steps - (k*st)/steps
 		if kk == 0 {
 			continue
+		}
+		if rs, ok := sc.(interface{ restrict(context.Context) error }); ok {
+			if err := rs.restrict(ctx); err != nil {
+				return removed, predicted, err
+			}
 		}
 		if err := sc.Score(sal, pred, w); err != nil {
 			return removed, predicted, err
@@ -334,6 +502,11 @@ type OneShotSettings struct {
 	// (RemoveMany with Steps) on the curvature of the network as the
 	// earlier rounds left it.
 	Rounds int
+
+	// Geometric makes every round remove the same fraction of the
+	// parameters still allowed, (1 − f)^Rounds of them being left at the
+	// end, instead of equal shares of k.
+	Geometric bool
 
 	// Steps is the number of scorings within a round (see RemoveMany);
 	// zero means 1, one joint removal per round.
@@ -398,6 +571,10 @@ func OneShot(ctx context.Context, net *nn.Network, X, Y *mat.Dense, sal Saliency
 	done := 0
 	for r := 0; r < rounds; r++ {
 		kr := k*(r+1)/rounds - done
+		if cfg.Geometric && r+1 < rounds && k < nAllowed {
+			left := float64(nAllowed-k) / float64(nAllowed)
+			kr = int(math.Round(float64(nAllowed)*(1-math.Pow(left, float64(r+1)/float64(rounds))))) - done
+		}
 		if kr == 0 {
 			continue
 		}

@@ -1,13 +1,18 @@
 package prune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/secondorder/prune/hessian"
+	"github.com/secondorder/prune/nn"
 )
 
 func TestWoodburyOBSEqualsOBS(t *testing.T) {
@@ -233,7 +238,147 @@ func TestOneShot(t *testing.T) {
 			t.Errorf("parameter %d outside Params removed", q)
 		}
 	}
+	// Geometric rounds: each removes the same fraction of what is left.
+	_, rg, err := OneShot(ctx, net, c.p.X, c.p.Y, sal, k, &OneShotSettings{Rounds: 3, Geometric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt = 0
+	for i, r := range rg {
+		want := int(math.Round(float64(n)*(1-math.Pow(float64(n-k)/float64(n), float64(i+1)/3)))) - cnt
+		if i == 2 {
+			want = k - cnt
+		}
+		if r.Removed != want {
+			t.Errorf("geometric round %d removed %d, want %d", i+1, r.Removed, want)
+		}
+		cnt += r.Removed
+	}
+	if cnt != k || rg[0].Removed <= rg[2].Removed {
+		t.Errorf("geometric rounds %+v: %d removed in all, want %d, the first round the largest", rg, cnt, k)
+	}
 	if _, _, err := OneShot(ctx, net, c.p.X, c.p.Y, sal, n+1, nil); err == nil {
 		t.Error("more removals than parameters: no error")
 	}
+}
+
+func TestSampledLabelsFisherIsGaussNewton(t *testing.T) {
+	// E[g̃g̃ᵀ] over targets drawn from the network is the Gauss–Newton
+	// matrix: compare the traces over many samples, for every loss.
+	ctx := context.Background()
+	for _, c := range []struct {
+		loss nn.Loss
+		out  nn.Activation
+	}{{nn.CE, nn.Softmax}, {nn.BCE, nn.Sigmoid}, {nn.MSE, nn.Tanh}} {
+		net, err := nn.New([]int{3, 4, 2}, []nn.Activation{nn.Tanh, c.out}, c.loss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.Init(rand.NewPCG(3, 4))
+		rng := rand.New(rand.NewPCG(5, 6))
+		N := 20000
+		X := mat.NewDense(N, 3, nil)
+		Y := mat.NewDense(N, c.loss.TargetCols(2), nil)
+		for i := 0; i < N; i++ {
+			for j := 0; j < 3; j++ {
+				X.Set(i, j, rng.NormFloat64())
+			}
+		}
+		p := hessian.All(net, X, Y)
+		gn, err := hessian.Trace(ctx, hessian.GaussNewton{P: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := hessian.Trace(ctx, hessian.Fisher{P: sampledLabels(p, rng)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(f-gn) > 0.03*gn {
+			t.Errorf("%v: trace of the sampled-label Fisher %v, Gauss–Newton %v", c.loss, f, gn)
+		}
+	}
+	if err := (WoodburyOBS{SampledLabels: true, GaussNewton: true}).Validate(); err == nil {
+		t.Error("sampled labels with Gauss–Newton rows: no error")
+	}
+}
+
+func TestWoodburyHardSamples(t *testing.T) {
+	// Hard = Samples: F = λI + Σ over the rows of largest loss, weight 1.
+	// Hard = Samples/2: those rows with weight 1, the others (N−h)/(m−h).
+	ctx := context.Background()
+	c := obsCases(t)[4]
+	p := c.p
+	N, _ := p.X.Dims()
+	net := p.Net
+	loss := make([]float64, N)
+	tr := net.NewTrace(N)
+	net.ForwardTrace(tr, p.X)
+	for i := range loss {
+		loss[i] = net.SampleLoss(tr, p.Y, i)
+	}
+	order := make([]int, N)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(loss[b], loss[a]) })
+	k := N / 2
+	for _, h := range []int{k, k / 2} {
+		lambda := 0.3
+		o := WoodburyOBS{Samples: k, Hard: h, Damping: lambda, Src: rand.NewPCG(1, 2)}
+		lr, err := o.LowRank(ctx, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, scale := hardSubsample(p, h, k, rand.NewPCG(1, 2))
+		for _, r := range order[:h] {
+			found := false
+			for i := 0; i < k; i++ {
+				if slices.Equal(sub.X.RawRowView(i), p.X.RawRowView(r)) {
+					found = true
+					if want := float64(k) / float64(N); scale[i] != want {
+						t.Errorf("hard row %d: scale %v, want %v", r, scale[i], want)
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("h = %d: row %d of the %d largest losses not taken", h, r, h)
+			}
+		}
+		// The reference: λI + Σᵢ wᵢ gᵢgᵢᵀ from the dense Fisher of each row.
+		n := p.Dim()
+		ref := mat.NewSymDense(n, nil)
+		for i := 0; i < k; i++ {
+			_, xc := sub.X.Dims()
+			_, yc := sub.Y.Dims()
+			row := &hessian.Problem{Net: net, Data: nn.Data{X: mat.NewDense(1, xc, slices.Clone(sub.X.RawRowView(i))), Y: mat.NewDense(1, yc, slices.Clone(sub.Y.RawRowView(i)))}, Params: p.Params}
+			f, err := hessian.Dense(ctx, hessian.Fisher{P: row}, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref.AddSym(ref, scaledSym(f, scale[i]*float64(N)/float64(k)))
+		}
+		v := make([]float64, n)
+		for j := range v {
+			v[j] = math.Sin(float64(j) + 1)
+		}
+		got := make([]float64, n)
+		lr.MulVecTo(got, v)
+		want := mat.NewVecDense(n, nil)
+		want.MulVec(ref, mat.NewVecDense(n, slices.Clone(v)))
+		for j := range got {
+			w := want.AtVec(j) + lambda*v[j]
+			if math.Abs(got[j]-w) > 1e-9*(1+math.Abs(w)) {
+				t.Fatalf("h = %d: (Fv)_%d = %v, want %v", h, j, got[j], w)
+			}
+		}
+	}
+	if err := (WoodburyOBS{Samples: 10, Hard: 11}).Validate(); err == nil {
+		t.Error("more hard samples than samples: no error")
+	}
+}
+
+func scaledSym(a *mat.SymDense, s float64) *mat.SymDense {
+	var out mat.SymDense
+	out.ScaleSym(s, a)
+	return &out
 }

@@ -32,6 +32,13 @@ type mlpnetConfig struct {
 	sparsities []float64
 	rounds     int // curvature builds of the Woodbury variant in rounds
 	gemmN      int // size of the DGEMM whose rate is quoted
+	// The gradual one-shot Woodbury OBS: rounds of equal shares (gradualRounds to 95 %),
+	// fresh samples and relative damping each round.
+	gradualRounds  int
+	gradualSamples int
+	gradualRel     float64
+	gradualGN      bool
+	gradualSampled bool // labels drawn from the network (prune.WoodburyOBS.SampledLabels)
 }
 
 func (r *runCtx) mlpnetConfig() mlpnetConfig {
@@ -39,6 +46,7 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		sizes: []int{784, 40, 20, 10}, epochs: 30, batch: 128, rate: 2e-3,
 		samples: 1000, blocks: []int{100, 1000},
 		sparsities: []float64{0.5, 0.8, 0.9, 0.95, 0.98}, rounds: 8, gemmN: 1000,
+		gradualRounds: 32, gradualSamples: 200, gradualRel: prune.DefaultRelativeDamping,
 	}
 	switch {
 	case r.o.tiny:
@@ -46,11 +54,11 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		c.n, c.testN, c.epochs = 500, 200, 3
 		c.samples, c.blocks = 40, []int{10, 100}
 		c.sparsities = []float64{0.5, 0.9}
-		c.rounds = 2
+		c.rounds, c.gradualRounds, c.gradualSamples = 2, 3, 20
 		c.gemmN = 100
 	case r.o.Quick:
 		c.n, c.testN, c.epochs = 10000, 2000, 8
-		c.samples, c.blocks, c.rounds = 200, []int{100, 500}, 4
+		c.samples, c.blocks, c.rounds, c.gradualRounds = 200, []int{100, 500}, 4, 8
 		c.sparsities = []float64{0.5, 0.9, 0.95}
 		c.gemmN = 500
 	}
@@ -60,8 +68,9 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 // mlpnetMethod is one pruning method of the mlpnet benchmark.
 type mlpnetMethod struct {
 	key, name string
-	block     int // block OBS: the block size
-	rounds    int // Woodbury OBS: curvature builds
+	block     int  // block OBS: the block size
+	rounds    int  // Woodbury OBS: curvature builds
+	gradual   bool // Woodbury OBS: the gradual one-shot settings of the config
 }
 
 func mlpnetMethods(cfg mlpnetConfig) []mlpnetMethod {
@@ -74,7 +83,12 @@ func mlpnetMethods(cfg mlpnetConfig) []mlpnetMethod {
 		ms = append(ms, mlpnetMethod{key: fmt.Sprintf("block%d", B), name: fmt.Sprintf("block OBS, B = %d (empirical Fisher)", B), block: B})
 	}
 	ms = append(ms, mlpnetMethod{key: "woodbury", name: fmt.Sprintf("Woodbury OBS (global, empirical Fisher, m = %d)", cfg.samples), rounds: 1})
-	return append(ms, mlpnetMethod{key: fmt.Sprintf("woodbury-r%d", cfg.rounds), name: fmt.Sprintf("Woodbury OBS, %d rounds (F rebuilt each round)", cfg.rounds), rounds: cfg.rounds})
+	what := fmt.Sprintf("empirical Fisher, m = %d", cfg.gradualSamples)
+	if cfg.gradualGN {
+		what = fmt.Sprintf("Gauss–Newton, %d samples", cfg.gradualSamples)
+	}
+	return append(ms, mlpnetMethod{key: fmt.Sprintf("woodbury-g%d", cfg.gradualRounds),
+		name: fmt.Sprintf("Woodbury OBS, gradual one-shot: %d rounds (%s, fresh each round)", cfg.gradualRounds, what), rounds: cfg.gradualRounds, gradual: true})
 }
 
 // mlpnetResult is one pruned network.
@@ -162,6 +176,16 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 
 	var results []mlpnetResult
 	var obdScores []float64
+	// The gradual path: one sequence of rounds of equal shares from the dense
+	// network, cfg.gradualRounds of them to 95 %, each sparsity's network
+	// the one the path reaches (no retraining); its time and prediction
+	// are cumulative.
+	gradual := struct {
+		net       *nn.Network
+		sparsity  float64
+		pred, sec float64
+		src       rand.Source
+	}{net: net, src: sampleSrc()}
 	for _, s := range cfg.sparsities {
 		k := int(math.Round(s * float64(totalW)))
 		magnitude := pruneLowest(net, weights, magnitudeScores(net), k)
@@ -197,12 +221,30 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 				}
 			default:
 				var sal prune.Saliency
-				if m.block > 0 {
+				switch {
+				case m.block > 0:
 					sal = prune.BlockOBS{Curvature: prune.Fisher, Block: m.block, Samples: cfg.samples, Src: sampleSrc(), Damping: lambda, FixedDamping: true}
-				} else {
+				case m.gradual:
+					sal = prune.WoodburyOBS{Samples: cfg.gradualSamples, GaussNewton: cfg.gradualGN, SampledLabels: cfg.gradualSampled, Src: gradual.src, RelativeDamping: cfg.gradualRel}
+				default:
 					sal = prune.WoodburyOBS{Samples: cfg.samples, Src: sampleSrc(), Damping: lambda}
 				}
-				out, err = obsOneShot(ctx, r, net, train, sal, k, max(m.rounds, 1), &res)
+				if m.gradual {
+					live, _ := liveCount(gradual.net)
+					more := live - (totalW - k)
+					rounds := max(1, int(math.Round(float64(more)*float64(cfg.gradualRounds)/(0.95*float64(totalW)))))
+					out, err = obsOneShot(ctx, r, gradual.net, train, sal, more, rounds, false, &res)
+					if err != nil {
+						return fmt.Errorf("repro: mlpnet %s at %g: %w", m.key, s, err)
+					}
+					gradual.pred += res.predDE
+					gradual.sec += time.Since(t0).Seconds()
+					gradual.net, gradual.sparsity = out, s
+					res.predDE = gradual.pred
+					t0 = time.Now().Add(-time.Duration(gradual.sec * float64(time.Second)))
+					break
+				}
+				out, err = obsOneShot(ctx, r, net, train, sal, k, max(m.rounds, 1), false, &res)
 				if err != nil {
 					return fmt.Errorf("repro: mlpnet %s at %g: %w", m.key, s, err)
 				}
@@ -230,16 +272,10 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 // mlpnetNetwork returns MLPNet: ReLU hidden layers, softmax output, CE,
 // initialised from the seed, with every bias pruned (fixed at zero).
 func mlpnetNetwork(sizes []int, seed uint64) (*nn.Network, error) {
-	acts := make([]nn.Activation, len(sizes)-1)
-	for i := range acts {
-		acts[i] = nn.ReLU
-	}
-	acts[len(acts)-1] = nn.Softmax
-	net, err := nn.New(sizes, acts, nn.CE)
+	net, err := reluNetwork(sizes, rand.NewPCG(seed, streamMLPInit))
 	if err != nil {
 		return nil, err
 	}
-	net.Init(rand.NewPCG(seed, streamMLPInit))
 	for q := 0; q < net.NumParams(); q++ {
 		if net.ParamAt(q).Bias {
 			net.Prune(q)
@@ -282,8 +318,8 @@ func liveCount(net *nn.Network) (weights, biases int) {
 // training rows, the round's share of the weights of least saliency
 // removed jointly with the multi-weight OBS update. It records the memory
 // plan, the damping and the predicted ΔE (summed over the rounds).
-func obsOneShot(ctx context.Context, r *runCtx, net *nn.Network, train nn.Data, sal prune.Saliency, k, rounds int, res *mlpnetResult) (*nn.Network, error) {
-	out, rs, err := prune.OneShot(ctx, net, train.X, train.Y, sal, k, &prune.OneShotSettings{Rounds: rounds})
+func obsOneShot(ctx context.Context, r *runCtx, net *nn.Network, train nn.Data, sal prune.Saliency, k, rounds int, geometric bool, res *mlpnetResult) (*nn.Network, error) {
+	out, rs, err := prune.OneShot(ctx, net, train.X, train.Y, sal, k, &prune.OneShotSettings{Rounds: rounds, Geometric: geometric})
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +384,10 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 	fmt.Fprintf(&b, "- **Layer-wise OBS**: `prune.Layerwise` on the same images, each layer given the number of weights global magnitude pruning keeps in it, ranked over the layer.\n")
 	fmt.Fprintf(&b, "- **Block OBS**: `prune.BlockOBS`, blocks of B consecutive weights in the canonical order, each block of F inverted exactly, at the same λ as Woodbury OBS.\n")
 	fmt.Fprintf(&b, "- **Woodbury OBS**: `prune.WoodburyOBS`, global OBS on F in its Woodbury form (`hessian.LowRank`), λ = %g × the mean diagonal of F (the default relative damping, λ = %.4g), no W×W matrix.\n", prune.DefaultRelativeDamping, lambda)
-	fmt.Fprintf(&b, "- **Removal** (block and Woodbury OBS): one curvature build, the k weights of least OBS saliency w_q²/(2[F⁻¹]_qq) chosen together and removed jointly with the exact multi-weight OBS update δ = −F⁻¹_{:,S}([F⁻¹]_SS)⁻¹w_S (`prune.OneShot`, one round); its predicted ΔE is that of the whole set, ½ w_Sᵀ([F⁻¹]_SS)⁻¹w_S. *Woodbury OBS, %d rounds*: the same in %d rounds of equal shares, F rebuilt from the same images at the weights the earlier rounds left (still one-shot: no retraining), as WoodFisher and M-FAC prune in several recomputation steps.\n\n", cfg.rounds, cfg.rounds)
+	fmt.Fprintf(&b, "- **Removal** (block and Woodbury OBS): one curvature build, the k weights of least OBS saliency w_q²/(2[F⁻¹]_qq) chosen together and removed jointly with the exact multi-weight OBS update δ = −F⁻¹_{:,S}([F⁻¹]_SS)⁻¹w_S (`prune.OneShot`, one round); its predicted ΔE is that of the whole set, ½ w_Sᵀ([F⁻¹]_SS)⁻¹w_S.\n")
+	fmt.Fprintf(&b, "- **Woodbury OBS, gradual one-shot** (WoodFisher's and CBS's one-shot with recomputation, no retraining): one path of rounds from the dense network, each removing the same number of weights, %.3g %% of them (%d rounds to 95 %%%s), every round a new F of m = %d per-sample gradients of fresh images (%s), λ = %g × its mean diagonal, and the round's set removed jointly as above (`prune.OneShot` with `Rounds`). The network at each sparsity is the one the path reaches there; its time and predicted ΔE add up the rounds before it.\n\n",
+		95/float64(cfg.gradualRounds), cfg.gradualRounds, gradualTail(cfg), cfg.gradualSamples,
+		map[bool]string{true: "targets drawn from the network's softmax", false: "the images' own labels: the empirical Fisher"}[cfg.gradualSampled], cfg.gradualRel)
 
 	fmt.Fprintf(&b, "## Test accuracy (%%), one-shot\n\n")
 	hdr := []string{"method"}
@@ -494,4 +533,13 @@ func mlpnetChart(cfg mlpnetConfig, methods []mlpnetMethod, results []mlpnetResul
 		}
 	}
 	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
+}
+
+// gradualTail describes the rounds of the gradual path past 95 %.
+func gradualTail(cfg mlpnetConfig) string {
+	last := cfg.sparsities[len(cfg.sparsities)-1]
+	if last <= 0.95 {
+		return ""
+	}
+	return fmt.Sprintf(", %d to %g %%", int(math.Round(float64(cfg.gradualRounds)*last/0.95)), 100*last)
 }

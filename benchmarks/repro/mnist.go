@@ -91,16 +91,10 @@ func runMNIST(ctx context.Context, r *runCtx) error {
 	r.logf("seed %d; %s on %d training and %d test images; Adam %d epochs, batch %d, rate %g (cosine); retraining %d epochs at %g; sparsities %v; loaded in %s",
 		seed, archString(cfg.sizes), nTrain, nTest, cfg.epochs, cfg.batch, cfg.rate, cfg.retrainEpochs, cfg.retrainRate, cfg.sparsities, time.Since(t0).Round(time.Millisecond))
 
-	acts := make([]nn.Activation, len(cfg.sizes)-1)
-	for i := range acts {
-		acts[i] = nn.ReLU
-	}
-	acts[len(acts)-1] = nn.Softmax
-	net, err := nn.New(cfg.sizes, acts, nn.CE)
+	net, err := reluNetwork(cfg.sizes, rand.NewPCG(seed, streamInit))
 	if err != nil {
 		return err
 	}
-	net.Init(rand.NewPCG(seed, streamInit))
 	t0 = time.Now()
 	if _, err := nn.Train(ctx, net, train, nn.Data{}, &nn.TrainSettings{
 		Optimizer: nn.Adam, Epochs: cfg.epochs, BatchSize: cfg.batch, LearningRate: cfg.rate,
@@ -338,6 +332,22 @@ type epochLogger struct{ r *runCtx }
 
 func (e epochLogger) Record(p nn.Progress) {
 	e.r.logf("epoch %d/%d: training loss %.4f, accuracy %.2f %%", p.Epoch, p.Epochs, p.TrainLoss, 100*p.TrainAccuracy)
+}
+
+// reluNetwork returns a network of the sizes with ReLU hidden units, a
+// softmax output and cross-entropy, initialised from src.
+func reluNetwork(sizes []int, src rand.Source) (*nn.Network, error) {
+	acts := make([]nn.Activation, len(sizes)-1)
+	for i := range acts {
+		acts[i] = nn.ReLU
+	}
+	acts[len(acts)-1] = nn.Softmax
+	net, err := nn.New(sizes, acts, nn.CE)
+	if err != nil {
+		return nil, err
+	}
+	net.Init(src)
+	return net, nil
 }
 
 // archString formats layer sizes as 784-300-100-10.

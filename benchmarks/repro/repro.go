@@ -117,8 +117,9 @@ var registry = []benchmark{
 	{"xor", "Hassibi & Stork 1993: 2-2-1 XOR networks over seeds (default 100; quick 20): how often each method's first removals break XOR", runXOR},
 	{"curves", "training loss against weights removed without retraining, every saliency and curvature, on MONK-1, noisy sine and two spirals; OBS predicted against real ΔE (quick: the curvature rebuilt every 2 % of the weights instead of after every removal)", runCurves},
 	{"mnist", "LeNet-300-100 on MNIST pruned to 50–98 % by magnitude, OBD and layer-wise OBS: one-shot, retrained, and pruned and retrained in steps (quick: 10k training and 2k test images, 3 epochs)", runMNIST},
+	{"mnist-gradual", "LeNet-300-100 on MNIST pruned in 6 steps to 95 % by magnitude, layer-wise OBS and Woodbury OBS with retraining between steps, over seeds (default 3): the best and mean test error (quick: 10k training images, 4 steps, 1 seed)", runGradual},
 	{"evidence", "MacKay 1992: Laplace evidence and test error against hidden units and along an OBS pruning path, noisy sine (mse) and MONK-3 (bce), α and β re-estimated with retraining (quick: fewer sizes and restarts)", runEvidence},
-	{"mlpnet", "MLPNet 784-40-20-10 (no biases) on MNIST pruned one-shot to 50–98 % by magnitude, OBD, layer-wise OBS, block OBS (B = 100, 1000) and Woodbury OBS on the empirical Fisher (m = 1000; in 1 and 8 rounds): accuracy, time, memory (quick: 10k training and 2k test images, 8 epochs, 50/90/95 %, m = 200, B = 100 and 500, 4 rounds)", runMLPNet},
+	{"mlpnet", "MLPNet 784-40-20-10 (no biases) on MNIST pruned one-shot to 50–98 % by magnitude, OBD, layer-wise OBS, block OBS (B = 100, 1000) and Woodbury OBS on the empirical Fisher (m = 1000 in one round, and gradual one-shot in 32 rounds of m = 200): accuracy, time, memory (quick: 10k training and 2k test images, 8 epochs, 50/90/95 %, m = 200, B = 100 and 500, 8 gradual rounds)", runMLPNet},
 	{"speed", "time of the gradient, Hv, dense curvatures, diagonals, inverses, OBS removals with downdates and with rebuilds, and layer-wise OBS on 784-300-100-10 (quick: W ≈ 100 and 1000 only)", runSpeed},
 }
 

@@ -97,6 +97,14 @@ func expectations(t *testing.T) []expectation {
 			pngs:    []string{".png"},
 		},
 		{
+			name:      "mnist-gradual",
+			mdColumns: []string{"method", "seed 1", "best", "mean ± sd", "dense (mean)", "time per run (s)"},
+			csvHeader: []string{"seed", "method", "dense_test_error", "final_test_error", "sparsity", "seconds", "prune_seconds", "fc1_kept", "fc2_kept", "fc3_kept"},
+			// One seed × 3 methods.
+			csvRows:  fixed(3),
+			volatile: true,
+		},
+		{
 			name:      "evidence",
 			mdColumns: []string{"hidden units", "parameters", "ln evidence", "α", "β", "γ", "train E/N", "test mean loss", "restarts"},
 			csvHeader: []string{"dataset", "method", "hidden", "live", "restart", "log_evidence", "alpha", "beta", "gamma", "train_mean_loss", "test_error", "reestimation_steps", "stopped"},
@@ -162,7 +170,7 @@ func results(t *testing.T, md []byte) []byte {
 func TestBenchmarksTiny(t *testing.T) {
 	for _, e := range expectations(t) {
 		t.Run(e.name, func(t *testing.T) {
-			if e.name == "mnist" || e.name == "mlpnet" {
+			if e.name == "mnist" || e.name == "mlpnet" || e.name == "mnist-gradual" {
 				if _, err := datasets.LoadMNIST("", 1, 1); err != nil {
 					t.Skipf("MNIST not available: %v", err)
 				}
@@ -334,7 +342,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestNamesDescribe(t *testing.T) {
-	want := []string{"monks", "xor", "curves", "mnist", "evidence", "mlpnet", "speed"}
+	want := []string{"monks", "xor", "curves", "mnist", "mnist-gradual", "evidence", "mlpnet", "speed"}
 	if got := Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}

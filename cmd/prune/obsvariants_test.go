@@ -71,7 +71,8 @@ func TestRunWoodburyAndBlockAgreeWithLibrary(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			output, report := filepath.Join(dir, "pruned.json"), filepath.Join(dir, "rep")
-			joint := slices.Contains(c.args, "--joint")
+			// Joint by default with a low-rank curvature.
+			joint := slices.Contains(c.args, "--joint") || slices.Contains(c.args, "fisher-lowrank") || slices.Contains(c.args, "gn-lowrank")
 			err, stdout, stderr := runTest(t, context.Background(), runHooks{}, append(c.args, "--model", model, "--method", "obs", "--target-weights", "30", "--per-round", "4", "-q", "-o", output, "--report", report)...)
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, stderr)

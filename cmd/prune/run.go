@@ -46,7 +46,7 @@ func runFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
 		samplesFlag(), blockFlag(),
-		&cli.BoolFlag{Name: "joint", Usage: "remove each round's parameters together with the multi-weight OBS update of the set (--curvature fisher-lowrank or gn-lowrank, or --block); its predicted ΔE is the round's", DefaultText: "one at a time with downdates", Category: "Rounds"},
+		&cli.BoolFlag{Name: "joint", Usage: "remove each round's parameters together with the multi-weight OBS update of the set (--curvature fisher-lowrank or gn-lowrank, or --block); its predicted ΔE is the round's", DefaultText: "joint with a low-rank curvature unless --budget, --stop-error-rise or --rebuild-every is given; else one at a time with downdates", Category: "Rounds"},
 		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I, its gradient taken as zero), gradient (trained, with its gradient in the quadratic models; exact for single removals, poor for large rounds far from a minimum) or loss (the loss alone)", DefaultText: "trained", Category: "Method"},
 		&cli.BoolFlag{Name: "layerwise", Usage: "one-shot layer-wise OBS (OBC, or SparseGPT for large layers) to --target-sparsity on the training inputs; --method obd and magnitude select the layer-wise OBD and magnitude rules", Category: "Method"},
 
@@ -59,7 +59,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-rounds", Usage: "stop after `N` rounds", DefaultText: "off", Category: "Stopping"},
 
 		&cli.IntFlag{Name: "per-round", Usage: "remove `K` parameters per round, one at a time (obs rescores after each; magnitude and obd rank once per round)", Category: "Rounds"},
-		&cli.Float64Flag{Name: "fraction", Usage: "remove this `FRACTION` of the prunable live parameters per round, in (0, 1]", DefaultText: fmt.Sprintf("%g unless --per-round is given", prune.DefaultFraction), Category: "Rounds"},
+		&cli.Float64Flag{Name: "fraction", Usage: "remove this `FRACTION` of the prunable live parameters per round, in (0, 1]", DefaultText: fmt.Sprintf("%g unless --per-round is given (%g with a low-rank curvature)", prune.DefaultFraction, prune.DefaultWoodburyFraction), Category: "Rounds"},
 		&cli.IntFlag{Name: "audit-rows", Usage: "measure the real ΔE of removals on a seeded subsample of `N` training rows", DefaultText: fmt.Sprint(prune.DefaultAuditRows), Category: "Rounds"},
 		&cli.IntFlag{Name: "audit-removals", Usage: "measure the real ΔE of a seeded sample of `N` removals per round (magnitude and obd: each alone, from the round's start)", DefaultText: fmt.Sprint(prune.DefaultAuditRemovals), Category: "Rounds"},
 		&cli.BoolFlag{Name: "audit-all", Usage: "measure the real ΔE of every removal on every training row", Category: "Rounds"},
