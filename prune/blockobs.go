@@ -14,17 +14,17 @@ import (
 	"github.com/secondorder/prune/hessian"
 )
 
-// DefaultBlock is the block size of BlockOBS when BlockOBS.Block is zero
-// and BlockOBS.Rows is not set.
-const DefaultBlock = 100
-
-// BlockOBS is OBS on the block-diagonal part of a curvature: blocks of
-// Block consecutive parameters (or with Rows one per unit, as OBC), each
-// block C_bb built without the whole matrix (hessian.BlockDiagonal) and
-// inverted exactly, a removal moving and downdating its block only; memory
-// O(B·W). One block of all parameters is OBS, blocks of one are OBD on the
-// diagonal of C + λI. Its scorer is a SetRemover. Fisher and GaussNewton
-// blocks cost O(N·B·W), Exact ones O(N·W²). The damping follows OBS.
+// BlockOBS is OBS on the block-diagonal part of a curvature, Exact (the
+// default), GaussNewton or Fisher: blocks of Block consecutive parameters
+// (default DefaultBlock), or with Rows (and no Block) one per unit (hessian.RowBlocks, as
+// OBC), each block C_bb built without the whole matrix
+// (hessian.BlockDiagonal) and inverted exactly, a removal moving and
+// downdating its block only; memory O(B·W). One block of all parameters is
+// OBS, blocks of one are OBD on the diagonal of C + λI. Its scorer is a
+// SetRemover. Fisher and GaussNewton blocks cost O(N·B·W), Exact ones
+// O(N·W²). Damping and FixedDamping are those of OBS. Samples, when positive
+// and below the number of rows, builds the curvature on that many rows
+// drawn by Src (nil: a fixed seed), scaled by N/Samples.
 //
 // References:
 //
@@ -33,31 +33,13 @@ const DefaultBlock = 100
 //	S. P. Singh and D. Alistarh, WoodFisher, NeurIPS 2020 (blockwise
 //	  WoodFisher).
 type BlockOBS struct {
-	// Curvature is the matrix whose blocks are inverted: Exact (the
-	// default), GaussNewton or Fisher.
-	Curvature Curvature
-
-	// Block is the number of consecutive parameters per block; zero means
-	// DefaultBlock. It must be zero when Rows is set.
-	Block int
-
-	// Rows makes one block per unit of every layer (hessian.RowBlocks).
-	Rows bool
-
-	// Damping is λ as in OBS.
-	Damping float64
-
-	// FixedDamping makes a block that is not positive definite at λ an
-	// error instead of raising λ.
+	Curvature    Curvature
+	Block        int
+	Rows         bool
+	Damping      float64
 	FixedDamping bool
-
-	// Samples, when positive and below the number of rows, builds the
-	// curvature on that many rows drawn by Src (nil: a fixed seed),
-	// scaled by N/Samples.
-	Samples int
-
-	// Src draws the samples.
-	Src rand.Source
+	Samples      int
+	Src          rand.Source
 }
 
 // Need returns NeedInverse.

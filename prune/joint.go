@@ -11,10 +11,9 @@ import (
 	"github.com/secondorder/prune/hessian"
 )
 
-// Planner is implemented by a Saliency that can tell, before anything is
-// allocated, the memory in bytes a round on a problem needs (WoodburyOBS,
-// BlockOBS). Run records it in Round.Memory, and programs such as the
-// command line refuse a run whose plan is above their limit.
+// Planner is a Saliency that tells, before anything is allocated, the
+// bytes a round on p needs (WoodburyOBS, BlockOBS); Run records it in
+// Round.Memory, and the command line refuses a plan above its limit.
 type Planner interface {
 	MemoryBytes(p *hessian.Problem) int64
 }

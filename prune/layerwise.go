@@ -54,10 +54,6 @@ func (m LayerwiseMethod) String() string {
 	return layerwiseMethodNames[m]
 }
 
-// DefaultLayerwiseDamping is the default LayerwiseSettings.Damping, as in
-// Optimal Brain Compression and SparseGPT.
-const DefaultLayerwiseDamping = 0.01
-
 const (
 	// sparseGPTBlock is the default LayerwiseSettings.BlockSize.
 	sparseGPTBlock = 128

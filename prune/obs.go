@@ -11,77 +11,50 @@ import (
 	"github.com/secondorder/prune/hessian"
 )
 
-// DefaultDamping is the damping λ of OBS when OBS.Damping is zero.
-const DefaultDamping = 1e-4
+// Defaults and special values of the saliencies' settings, where a zero
+// field selects the default.
+const (
+	DefaultDamping          = 1e-4 // λ of OBS.Damping and BlockOBS.Damping
+	NoDamping               = -1.0 // as OBS.Damping or BlockOBS.Damping: λ = 0
+	DefaultBlock            = 100  // BlockOBS.Block without Rows
+	DefaultWoodburySamples  = 1000 // WoodburyOBS.Samples, as in WoodFisher and M-FAC
+	DefaultRelativeDamping  = 1e-2 // WoodburyOBS.RelativeDamping
+	DefaultWoodburyFraction = 0.5  // Settings.Fraction with WoodburyOBS and no count per round
+	DefaultLayerwiseDamping = 0.01 // LayerwiseSettings.Damping, as in OBC and SparseGPT
+)
 
-// NoDamping as OBS.Damping selects λ = 0, the undamped matrix, since a
-// zero Damping selects DefaultDamping.
-const NoDamping = -1.0
-
-// OBS is Optimal Brain Surgeon. The saliency of parameter q, and its
-// prediction of the increase of the objective, is
+// OBS is Optimal Brain Surgeon, with the saliency L_q and update δθ of the
+// package doc: a round removes parameters one after another from one
+// inverse H⁻¹, built at its start and downdated after each removal
+// (hessian.Downdate). H is the objective's curvature, that of Curvature
+// plus Env.Decay·I. H⁻¹ is (C + λI)⁻¹ of the dense matrix C for Exact (the
+// default), GaussNewton, Fisher or the curvature of Builder (made dense by
+// hessian.Dense), with λ = Damping; for Recursive it is (PαI + G)⁻¹ from
+// hessian.RecursiveInverse over the P training samples, with α = Alpha.
+// When C + λI is not positive definite, or its condition number is above
+// hessian.MaxCondition, λ is raised tenfold until it is, every attempt
+// reported as an Issue; with FixedDamping the former is an error and an
+// ill-conditioned inverse is used.
 //
-//	L_q = w_q² / (2 [H⁻¹]_qq),
-//
-// and removing it moves every live parameter by
-//
-//	δθ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
-//
-// which makes w_q exactly zero. H is the curvature of the objective: that
-// of Curvature plus Env.Decay·I. When the objective's gradient g
-// (Env.Gradient) is given, the first removal of a round minimises the
-// quadratic model gᵀδ + ½δᵀHδ with δ_q = −w_q instead: with u = H⁻¹g,
+// With the objective's gradient g (Env.Gradient) the first removal of a
+// round minimises gᵀδ + ½δᵀHδ with δ_q = −w_q instead: with u = H⁻¹g,
 //
 //	L_q = (w_q − u_q)² / (2 [H⁻¹]_qq) − ½ gᵀu,
 //	δθ = −u − ((w_q − u_q) / [H⁻¹]_qq) H⁻¹ e_q,
 //
-// after which the model's gradient on the remaining parameters is zero, so
-// the later removals of the round use the classic formulas; at a minimum
-// (g = 0) the first does too. After each removal H⁻¹ is downdated to the
-// inverse over the remaining parameters (hessian.Downdate), so a round
-// removes weights one after another from one inverse, built at the start of
-// the round.
-//
-// H⁻¹ is, by Curvature:
-//
-//	Exact (default), GaussNewton, Fisher:  (C + λI)⁻¹ of the dense matrix C,
-//	Recursive:  (PαI + G)⁻¹,
-//
-// the latter from hessian.RecursiveInverse over the P training samples;
-// its damping is Pα.
-//
-// When C + λI is not positive definite, or its condition number is above
-// hessian.MaxCondition, λ is raised tenfold until it is
-// (hessian.DampedInverseEscalating), and every attempt is reported as an
-// Issue; FixedDamping turns this off.
+// after which the model's gradient is zero and the later removals use the
+// classic formulas.
 //
 // References:
 //
 //	B. Hassibi and D. G. Stork, Second order derivatives for network
 //	  pruning: Optimal Brain Surgeon, NIPS 5, 1993.
 type OBS struct {
-	// Curvature is the matrix inverted: Exact (the default), GaussNewton,
-	// Fisher or Recursive, the hessian.Kinds with a dense matrix or an
-	// inverse.
-	Curvature Curvature
-
-	// Builder, when not nil, replaces Curvature with a curvature of the
-	// program's own, made dense by hessian.Dense and inverted as the dense
-	// kinds are.
-	Builder Builder
-
-	// Damping is the λ added to the diagonal of a dense matrix, default
-	// DefaultDamping; NoDamping selects λ = 0. Recursive ignores it.
-	Damping float64
-
-	// FixedDamping, when set, makes a matrix that is not positive
-	// definite at λ an error instead of raising λ. An ill-conditioned
-	// matrix is then reported as an Issue and its inverse used.
+	Curvature    Curvature
+	Builder      Builder
+	Damping      float64
 	FixedDamping bool
-
-	// Alpha is the α of Recursive, zero meaning the default of
-	// hessian.RecursiveInverse (1e-4).
-	Alpha float64
+	Alpha        float64
 }
 
 // Need returns NeedInverse.
@@ -329,22 +302,14 @@ func symColumn(dst []float64, a *mat.SymDense, i int) {
 	copy(dst[i:n], h.Data[i*h.Stride+i:i*h.Stride+n])
 }
 
-// OBSStep finds the live parameter of least OBS saliency
-//
-//	L_q = w_q² / (2 [H⁻¹]_qq)
-//
-// and returns q, L_q and the update
-//
-//	δ = −(w_q / [H⁻¹]_qq) H⁻¹ e_q,
-//
-// whose entry q is exactly −w_q and whose entries at parameters that are not
-// live are zero. hinv is the inverse curvature over the parameters of w,
-// with the rows and columns of removed parameters zero as Downdate leaves
-// them; a nil live means every parameter is live. Ties go to the lowest
-// index. Live parameters whose [H⁻¹]_qq is not positive and finite are
-// skipped; q is −1, L NaN and delta nil when no live parameter is left.
-// OBSStep changes neither hinv nor w: add delta to w and call
-// hessian.Downdate(hinv, q) to make the removal. It panics when the lengths
+// OBSStep returns the live parameter q of least OBS saliency L_q (see the
+// package doc; ties to the lowest index), L_q and the update δ, whose entry
+// q is exactly −w_q and whose entries at parameters not live are zero. hinv
+// is the inverse curvature over the parameters of w, rows and columns of
+// removed ones zero as hessian.Downdate leaves them; a nil live means all
+// live. Parameters whose [H⁻¹]_qq is not positive and finite are skipped;
+// q is −1, L NaN and δ nil when none is left. Neither hinv nor w changes:
+// add δ to w and call hessian.Downdate(hinv, q). It panics when the lengths
 // of w and live do not match hinv.
 func OBSStep(hinv *mat.SymDense, w []float64, live []bool) (q int, L float64, delta []float64) {
 	n := hinv.SymmetricDim()
@@ -382,17 +347,11 @@ func OBSStep(hinv *mat.SymDense, w []float64, live []bool) (q int, L float64, de
 	return q, L, delta
 }
 
-// OBSSet returns the OBS update and saliency of removing the parameters S
-// together:
-//
-//	δ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S,    L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S,
-//
-// with the entries of δ at S exactly −w_S. hinv is the inverse curvature
-// over the parameters of w; the parameters of S must be live in it. It
-// returns an error when [H⁻¹]_SS is not positive definite or the result is
-// not finite, and panics when the length of w does not match hinv or S
-// holds an index out of range or repeated. An empty S gives a zero δ and
-// L_S = 0. hinv and w are not modified; DowndateSet removes S from hinv.
+// OBSSet returns the OBS update δ and saliency L_S of removing the live
+// parameters S together (see the package doc), with δ exactly −w_S at S; an
+// empty S gives zero. hinv and w are not modified. It returns an error when
+// [H⁻¹]_SS is not positive definite or the result is not finite, and panics
+// when w does not match hinv or S holds an index out of range or repeated.
 func OBSSet(hinv *mat.SymDense, w []float64, S []int) (delta []float64, saliency float64, err error) {
 	n := hinv.SymmetricDim()
 	if len(w) != n {
@@ -455,13 +414,9 @@ func OBSSet(hinv *mat.SymDense, w []float64, S []int) (delta []float64, saliency
 }
 
 // DowndateSet removes the parameters S from the inverse curvature hinv in
-// place,
-//
-//	H⁻¹ ← H⁻¹ − H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ H⁻¹_{S,:},
-//
-// by one hessian.Downdate per parameter, and sets their rows and columns to
-// zero. On error, a *hessian.PivotError, the parameters of S before the
-// failing one have been removed.
+// place, H⁻¹ ← H⁻¹ − H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ H⁻¹_{S,:}, by one
+// hessian.Downdate each, and zeroes their rows and columns. On a
+// *hessian.PivotError those of S before the failing one are removed.
 func DowndateSet(hinv *mat.SymDense, S []int) error {
 	for _, q := range S {
 		if err := hessian.Downdate(hinv, q); err != nil {

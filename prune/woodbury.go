@@ -15,75 +15,32 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// DefaultWoodburySamples is the number of gradients of WoodburyOBS when
-// WoodburyOBS.Samples is zero, that of WoodFisher and M-FAC.
-const DefaultWoodburySamples = 1000
-
-// DefaultWoodburyFraction is the Settings.Fraction of a run with
-// WoodburyOBS when no count per round is set: with a fraction f the builds
-// of a run cost about 1/f times the first one.
-const DefaultWoodburyFraction = 0.5
-
-// DefaultRelativeDamping is the damping of WoodburyOBS, relative to the
-// mean diagonal entry of its low-rank matrix, when WoodburyOBS.Damping
-// and WoodburyOBS.RelativeDamping are zero.
-const DefaultRelativeDamping = 1e-2
-
 // WoodburyOBS is global OBS on a low-rank plus damping curvature in its
 // Woodbury form (hessian.LowRank): the empirical Fisher F = λI + s Σᵢ gᵢgᵢᵀ
-// of m gradients, or with GaussNewton the Gauss–Newton matrix of m samples,
-// with the saliency and update of OBS. A round costs O(m·W) memory, O(m²·W)
-// to build and O(m·W) per greedy removal; its scorer is a SetRemover. The
-// samples are drawn without replacement from the problem's rows and
-// s = N/(m·Batch) puts F in the units of E = Σₙ ℓₙ (all rows once, s = 1,
-// when there are no more). Results and the choice of settings on MNIST:
-// results/mlpnet.md.
+// of m = Samples gradients (of Batch samples summed each), or with
+// GaussNewton the Gauss–Newton matrix of m samples (m × outputs rows), with
+// the saliency and update of OBS. A round costs O(m·W) memory, O(m²·W) to
+// build and O(m·W) per greedy removal; its scorer is a SetRemover. The
+// samples are drawn by Src (nil: a fixed seed) without replacement from the
+// problem's rows and s = N/(m·Batch) puts F in the units of E = Σₙ ℓₙ (all
+// rows once, s = 1, when there are no more). Damping is λ, by default
+// RelativeDamping times the mean diagonal entry of s·GᵀG.
+//
+// Hard (Fisher without Batch) takes that many of the samples as those of
+// largest loss, weight 1, and draws the rest at random, weighted
+// (N − Hard)/(m − Hard). SampledLabels (Fisher) draws each target from the
+// network's predictive distribution, so that E[ggᵀ] is the Gauss–Newton
+// matrix. Greedy makes Run remove one parameter at a time; by default its
+// rounds remove their sets jointly, DefaultWoodburyFraction each, unless a
+// budget, the error-rise rule or RebuildEvery needs single removals.
+// Results and the choice of settings on MNIST: results/mlpnet.md.
 type WoodburyOBS struct {
-	// GaussNewton selects the Gauss–Newton rows instead of the
-	// gradients; then m = samples × outputs rows.
-	GaussNewton bool
-
-	// Samples is m, the number of gradients (or of samples with
-	// GaussNewton); zero means DefaultWoodburySamples.
-	Samples int
-
-	// Batch is the number of samples summed into one gradient (per-batch
-	// gradients, as M-FAC allows); zero means 1. Not with GaussNewton.
-	Batch int
-
-	// Damping is λ in the units of E; zero means RelativeDamping times
-	// the mean diagonal entry of s·GᵀG.
-	Damping float64
-
-	// RelativeDamping is used when Damping is zero; zero means
-	// DefaultRelativeDamping.
-	RelativeDamping float64
-
-	// Src draws the samples when there are more rows than needed; nil
-	// means a fixed seed.
-	Src rand.Source
-
-	// Hard, in [0, Samples], takes that many of the m samples as those of
-	// largest loss ℓₙ, each with weight 1, and draws the other m − Hard at
-	// random from the rest, each weighted (N − Hard)/(m − Hard): a
-	// stratified estimate of the Fisher over all N rows, whose per-sample
-	// gradients are heavy-tailed once the network fits most of its data.
-	// Not with GaussNewton or Batch.
-	Hard int
-
-	// SampledLabels draws each sample's target from the network's own
-	// predictive distribution (a class of the softmax for ce, Bernoulli
-	// outputs for bce, ŷ plus unit Gaussian noise for mse) instead of
-	// taking the data's: E[ggᵀ] is then the Gauss–Newton matrix, which the
-	// empirical Fisher underestimates where the network fits its data.
-	// Not with GaussNewton.
-	SampledLabels bool
-
-	// Greedy makes Run remove one parameter at a time with downdates. By
-	// default its rounds remove their sets jointly (Settings.Joint) and
-	// DefaultWoodburyFraction each, unless a budget, the error-rise rule
-	// or RebuildEvery needs single removals.
-	Greedy bool
+	GaussNewton              bool
+	Samples, Batch           int
+	Damping, RelativeDamping float64
+	Src                      rand.Source
+	Hard                     int
+	SampledLabels, Greedy    bool
 }
 
 // Need returns NeedInverse.
@@ -304,13 +261,9 @@ func subsample(p *hessian.Problem, k int, src rand.Source) *hessian.Problem {
 	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: X, Y: Y}, Params: p.Params}
 }
 
-// SetRemover is a Scorer that also removes a set of positions jointly,
-// with the exact multi-weight OBS update
-//
-//	δ = −H⁻¹_{:,S} ([H⁻¹]_SS)⁻¹ w_S,
-//
-// returning the predicted increase L_S = ½ w_Sᵀ ([H⁻¹]_SS)⁻¹ w_S of its
-// quadratic model. On error w and the scorer are unchanged.
+// SetRemover is a Scorer that also removes a set of positions S jointly
+// with the multi-weight OBS update of the package doc and returns its
+// predicted L_S; on error w and the scorer are unchanged.
 type SetRemover interface {
 	Scorer
 	RemoveSet(ctx context.Context, S []int, w []float64) (predicted float64, err error)
@@ -495,50 +448,35 @@ func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, ste
 	return removed, predicted, nil
 }
 
-// OneShotSettings are the settings of OneShot.
+// OneShotSettings are the settings of OneShot: Rounds curvature builds
+// (zero: 1), each removing its share of the k parameters jointly on the
+// network the earlier rounds left (RemoveMany with Steps scorings; zero:
+// 1), or with Geometric the same fraction of those still allowed. Params
+// restricts the removals to these flat indices (nil: every live
+// parameter; the curvature covers every live one either way). MaxBytes is
+// as in Env; Report receives the numerical issues of the builds.
 type OneShotSettings struct {
-	// Rounds is the number of curvature builds; zero means 1. Round r
-	// removes its share of the k parameters, chosen and removed jointly
-	// (RemoveMany with Steps) on the curvature of the network as the
-	// earlier rounds left it.
-	Rounds int
-
-	// Geometric makes every round remove the same fraction of the
-	// parameters still allowed, (1 − f)^Rounds of them being left at the
-	// end, instead of equal shares of k.
+	Rounds    int
 	Geometric bool
-
-	// Steps is the number of scorings within a round (see RemoveMany);
-	// zero means 1, one joint removal per round.
-	Steps int
-
-	// Params restricts the removals to these flat parameter indices;
-	// nil means every live parameter. The curvature covers every live
-	// parameter either way, so the others are updated.
-	Params []int
-
-	// MaxBytes is the memory limit of the curvature, as in Env.
-	MaxBytes int64
-
-	// Report receives the numerical issues of the curvature builds.
-	Report func(Issue)
+	Steps     int
+	Params    []int
+	MaxBytes  int64
+	Report    func(Issue)
 }
 
-// OneShotRound describes one round of OneShot.
+// OneShotRound describes one round of OneShot: the parameters removed, the
+// predicted ΔE of the set, the real one on X and Y, the damping (NaN: none)
+// and the memory the saliency planned (0: not reported).
 type OneShotRound struct {
-	Removed   int     // parameters removed
-	Predicted float64 // the saliency's predicted ΔE of the round's set
-	Real      float64 // E after the round minus before, on X and Y
-	Damping   float64 // the damping of the round's curvature (NaN: none)
-	Planned   int64   // the memory the saliency planned (0: not reported)
+	Removed                  int
+	Predicted, Real, Damping float64
+	Planned                  int64
 }
 
-// OneShot removes k live parameters of net without retraining, in rounds
-// of one curvature build each (one round by default), with the joint
-// multi-weight update of sal's scorer, and returns the pruned copy and the
-// rounds. The saliency's memory need (a MemoryBytes method, as
-// WoodburyOBS and BlockOBS have) is checked before its curvature is
-// allocated. net is not modified.
+// OneShot removes k live parameters of a copy of net without retraining,
+// in rounds of one curvature build each, with the joint update of sal's
+// scorer, and returns it with the rounds. A Planner's memory need is
+// checked before its curvature is allocated.
 func OneShot(ctx context.Context, net *nn.Network, X, Y *mat.Dense, sal Saliency, k int, s *OneShotSettings) (*nn.Network, []OneShotRound, error) {
 	var cfg OneShotSettings
 	if s != nil {
