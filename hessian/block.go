@@ -30,9 +30,8 @@ func ConsecutiveBlocks(n, B int) [][]int {
 }
 
 // RowBlocks partitions the positions of p into one block per unit of every
-// layer: the weights of row j of W_l and the bias b_l[j], those of them
-// that p covers, as in the row-wise OBS of OBC. Units none of whose
-// parameters are covered give no block.
+// layer, the covered weights of row j of W_l and the bias b_l[j], as in the
+// row-wise OBS of OBC.
 func RowBlocks(p *Problem) [][]int {
 	net := p.Net
 	W := net.NumParams()
@@ -71,10 +70,8 @@ func RowBlocks(p *Problem) [][]int {
 	return blocks
 }
 
-// BlockBytes returns the memory in bytes of the block matrices of blocks
-// (one dense B×B matrix per block of B positions) and of the work space of
-// BlockDiagonal over n positions with rows rows per chunk, so that a
-// caller can refuse before anything is allocated.
+// BlockBytes returns the bytes of the block matrices of blocks and of the
+// work space of BlockDiagonal over n positions.
 func BlockBytes(blocks [][]int, n int) int64 {
 	var b, maxB int64
 	for _, blk := range blocks {
@@ -97,9 +94,9 @@ func blockChunk(n int) int {
 	return min(parallel.ChunkRows, max(32, blockChunkBytes/(8*max(n, 1))))
 }
 
-// CheckBlocks returns an error when blocks is not a partition of the
+// checkBlocks returns an error when blocks is not a partition of the
 // positions 0..n−1 into non-empty blocks.
-func CheckBlocks(blocks [][]int, n int) error {
+func checkBlocks(blocks [][]int, n int) error {
 	seen := make([]bool, n)
 	count := 0
 	for bi, b := range blocks {
@@ -121,23 +118,15 @@ func CheckBlocks(blocks [][]int, n int) error {
 }
 
 // BlockDiagonal returns the diagonal blocks C_bb of the curvature c, one
-// dense matrix per block of positions, without forming c: memory O(Σ B²)
-// besides a chunk of rows. Block b's matrix is indexed in the order of
-// blocks[b].
-//
-// Fisher and GaussNewton are built from their rows, the per-sample
-// gradients gₙ and the rows Bₙ Jₙ: for every chunk of samples,
-// C_bb += R_bᵀR_b with R_b the chunk's rows restricted to block b, one
-// matrix product per block and chunk, O(N·Σ B²) in all. Any other
-// curvature, the exact Hessian among them, is built column by column from
-// its products with the unit vectors, Dim products in all; each column
-// gives the entries of its own block only.
-//
-// It returns a *MemoryError when BlockBytes exceeds limit (0: the default
-// limit, negative: none) and an error when blocks is not a partition.
+// dense matrix per block of positions (in the order of blocks[b]), without
+// forming c: O(Σ B²) memory besides a chunk of rows. Fisher and GaussNewton
+// are built from their rows gₙ or Bₙ Jₙ, C_bb += R_bᵀR_b per chunk of
+// samples, O(N·Σ B²); other curvatures from their Dim products with the
+// unit vectors. It returns a *MemoryError when BlockBytes exceeds limit (as
+// in CheckMemory) and an error when blocks is not a partition.
 func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64) ([]*mat.SymDense, error) {
 	n := c.Dim()
-	if err := CheckBlocks(blocks, n); err != nil {
+	if err := checkBlocks(blocks, n); err != nil {
 		return nil, err
 	}
 	if limit >= 0 {

@@ -37,7 +37,7 @@ func TestBlockDiagonalMatchesDense(t *testing.T) {
 				{"rows", RowBlocks(pr)},
 			} {
 				name := fmt.Sprintf("%d/%s/%v/%s", pi, k.name, pr.Net.Loss(), layout.name)
-				if err := CheckBlocks(layout.blocks, n); err != nil {
+				if err := checkBlocks(layout.blocks, n); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
 				got, err := BlockDiagonal(ctx, c, layout.blocks, 0)
@@ -74,7 +74,7 @@ func TestRowBlocks(t *testing.T) {
 	if len(blocks) != units {
 		t.Fatalf("%d row blocks, want %d", len(blocks), units)
 	}
-	if err := CheckBlocks(blocks, live.Dim()); err != nil {
+	if err := checkBlocks(blocks, live.Dim()); err != nil {
 		t.Fatal(err)
 	}
 	// Unit 1 of layer 0 lost one weight: its block has In weights and its

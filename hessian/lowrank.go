@@ -46,9 +46,8 @@ type LowRank struct {
 	v, t    []float64 // work: n and m
 }
 
-// LowRankBytes returns the memory in bytes of a LowRank of rank m over n
-// parameters together with the work space its builders need, so that a
-// caller can refuse before anything is allocated.
+// LowRankBytes returns the bytes of a LowRank of rank m over n parameters
+// and of its builders' work space.
 func LowRankBytes(n, m int) int64 {
 	N, M := int64(n), int64(m)
 	// U, L and the m×m Gram matrix, the diagonal and work vectors, the
@@ -57,33 +56,20 @@ func LowRankBytes(n, m int) int64 {
 }
 
 // LowRankSettings are the settings of LowRankFisher and LowRankGaussNewton.
+// Damping is λ; when it is zero, λ is RelativeDamping times the mean
+// diagonal entry tr(s·GᵀG)/n of the undamped matrix (one of the two must be
+// positive). Scale s multiplies GᵀG (zero: 1; N/m makes m of N samples an
+// estimate of the matrix over all N), RowScale, when not nil, each row of
+// LowRankFisher too. Batch is the consecutive samples whose summed gradient
+// makes one row of LowRankFisher (zero: 1). MaxBytes limits LowRankBytes as
+// in CheckMemory. Shift ≥ 0 is added to λ once it is chosen, such as the
+// Hessian μI of a penalty ½μ‖θ‖².
 type LowRankSettings struct {
-	// Damping is λ. When it is zero, λ is RelativeDamping times the
-	// mean diagonal entry of the undamped matrix, tr(s·GᵀG)/n; one of the
-	// two must be positive.
-	Damping float64
-
-	// RelativeDamping sets λ relative to the matrix when Damping is zero.
-	RelativeDamping float64
-
-	// Scale multiplies GᵀG; zero means 1. With m of N samples,
-	// Scale = N/m makes the matrix an estimate of the one over all N.
-	Scale float64
-
-	// RowScale, when not nil, multiplies row i of GᵀG by RowScale[i] too
-	// (one entry per row of LowRankFisher), for samples of unequal weight.
-	RowScale []float64
-
-	// Batch, for LowRankFisher, is the number of consecutive samples whose
-	// summed gradient makes one row; zero means 1 (per-sample gradients).
-	Batch int
-
-	// MaxBytes limits LowRankBytes (see CheckMemory for 0 and negative).
-	MaxBytes int64
-
-	// Shift, ≥ 0, is added to λ once it is chosen, such as the Hessian μI
-	// of a penalty ½μ‖θ‖² that the objective adds to the curvature.
-	Shift float64
+	Damping, RelativeDamping, Scale float64
+	RowScale                        []float64
+	Batch                           int
+	MaxBytes                        int64
+	Shift                           float64
 }
 
 func (s *LowRankSettings) check(what string) (scale float64, batch int, err error) {
@@ -112,8 +98,7 @@ func (s *LowRankSettings) check(what string) (scale float64, batch int, err erro
 	return scale, batch, nil
 }
 
-// LowRankMemoryError reports a low-rank curvature that would exceed the
-// memory limit.
+// LowRankMemoryError reports a LowRank whose LowRankBytes exceed the limit.
 type LowRankMemoryError struct {
 	What      string
 	Dim, Rank int
@@ -139,17 +124,14 @@ func checkLowRank(what string, n, m int, limit int64) error {
 	return nil
 }
 
-// FisherRows returns the number of rows of the empirical Fisher over N
-// samples in batches of batch: ⌈N/batch⌉.
+// FisherRows returns ⌈N/batch⌉, the rows of LowRankFisher.
 func FisherRows(N, batch int) int { return (N + max(batch, 1) - 1) / max(batch, 1) }
 
-// LowRankFisher returns the damped empirical Fisher matrix
+// LowRankFisher returns the Woodbury form of the damped empirical Fisher
+// matrix over the parameters of p, with the rows of p.X in consecutive
+// batches of s.Batch,
 //
-//	F = λI + s Σᵢ gᵢgᵢᵀ,    gᵢ = Σ_{n ∈ batch i} ∇ℓₙ,
-//
-// over the parameters of p, with the rows of p.X in consecutive batches of
-// Settings.Batch (one sample each by default, when F is the matrix of
-// Fisher scaled by s), in its Woodbury form.
+//	F = λI + s Σᵢ gᵢgᵢᵀ,    gᵢ = Σ_{n ∈ batch i} ∇ℓₙ.
 func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRank, error) {
 	scale, batch, err := s.check("low-rank Fisher")
 	if err != nil {
@@ -189,13 +171,9 @@ func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRan
 	return newLowRank(ctx, g, m, n, s.damping(g, n))
 }
 
-// LowRankGaussNewton returns the damped Gauss–Newton matrix
-//
-//	G = λI + s Σₙ Jₙᵀ Λₙ Jₙ
-//
-// over the parameters of p and the rows of p.X (see GaussNewton), from its
-// rows Bₙ Jₙ (WeightedJacobian), one per sample and output, in its
-// Woodbury form: m = N·outputs.
+// LowRankGaussNewton returns the Woodbury form of λI + s·G over the
+// parameters of p, G the GaussNewton matrix of p.X from its N·outputs rows
+// Bₙ Jₙ (WeightedJacobian).
 func LowRankGaussNewton(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRank, error) {
 	scale, _, err := s.check("low-rank Gauss–Newton")
 	if err != nil {
@@ -248,7 +226,6 @@ func (s *LowRankSettings) damping(g []float64, n int) float64 {
 }
 
 // NewLowRank returns the Woodbury form of λI + GᵀG for the m×n matrix G.
-// G is not modified.
 func NewLowRank(ctx context.Context, G mat.Matrix, lambda float64) (*LowRank, error) {
 	if !(lambda > 0) || math.IsInf(lambda, 1) {
 		return nil, fmt.Errorf("hessian: low-rank damping %v is not a positive number", lambda)
@@ -502,14 +479,15 @@ func (lr *LowRank) pivot(q int) (float64, error) {
 	return d, nil
 }
 
-// Remove removes position q, the OBS step on one parameter: it adds the
-// update δ = −(w_q/[C⁻¹]_qq) C⁻¹e_q to w, which makes w_q exactly zero,
-// restricts C to the remaining positions with the rank-one update of the
-// type documentation, and returns the predicted increase of the quadratic
-// model, w_q²/(2[C⁻¹]_qq). w may be nil to downdate only. Entries of w at
-// removed positions are not changed. A pivot that is not positive and
-// finite gives a *PivotError and leaves everything unchanged.
+// Remove removes position q by the OBS step: it adds δ = −(w_q/[C⁻¹]_qq)
+// C⁻¹e_q to w (nil: downdate only; entries at removed positions
+// unchanged), restricts C to the remaining positions by a rank-one update,
+// and returns the predicted increase w_q²/(2[C⁻¹]_qq). A pivot that is not
+// positive and finite gives a *PivotError and changes nothing.
 func (lr *LowRank) Remove(q int, w []float64) (float64, error) {
+	// With u = U e_q and s = √(1 − ‖u‖²), I − uuᵀ = MMᵀ for
+	// M = I − uuᵀ/(1+s), M⁻¹ = I + uuᵀ/(s(1+s)), and the restricted form is
+	// U ← M⁻¹ U_R, L ← L M: an O(m·n) rank-one update that keeps rank m.
 	if w != nil && len(w) != lr.n {
 		panic("hessian: vector length mismatch")
 	}
@@ -560,20 +538,20 @@ func (lr *LowRank) Remove(q int, w []float64) (float64, error) {
 	return pred, nil
 }
 
-// SetUpdate returns the OBS update and saliency of removing the positions
-// S together,
+// SetUpdate returns, without changing lr, the OBS update and saliency of
+// removing the live positions S together,
 //
 //	δ = −C⁻¹_{:,S} ([C⁻¹]_SS)⁻¹ w_S,    L_S = ½ w_Sᵀ ([C⁻¹]_SS)⁻¹ w_S,
 //
-// with the entries of δ at S exactly −w_S and at removed positions zero,
-// without changing lr (see RemoveSet). With λ[C⁻¹]_SS = I − U_SᵀU_S, the
-// k×k system is solved directly when k ≤ m and otherwise through the m×m
-// matrix I − U_S U_Sᵀ (the push-through identity), gathering the columns
-// U_S a few thousand at a time, so the cost is O(m·n + m²·k + min(k, m)³)
-// and the memory O(m² + m·min(k, m)) besides δ. It returns an error when
-// [C⁻¹]_SS is not positive definite, and panics on a position out of
-// range, repeated or removed.
+// with δ exactly −w_S at S and zero at removed positions, in
+// O(m·n + m²·k + min(k, m)³) time and O(m² + m·min(k, m)) memory besides δ.
+// It returns an error when [C⁻¹]_SS is not positive definite, and panics on
+// a position out of range, repeated or removed.
 func (lr *LowRank) SetUpdate(w []float64, S []int) (delta []float64, saliency float64, err error) {
+	// With λ[C⁻¹]_SS = I − U_SᵀU_S, the k×k system is solved directly when
+	// k ≤ m and otherwise through the m×m matrix I − U_S U_Sᵀ (the
+	// push-through identity), gathering the columns U_S a few thousand at
+	// a time.
 	lr.checkSet(w, S)
 	k, m := len(S), lr.m
 	if k == 0 {
@@ -735,14 +713,14 @@ func cholSolve(A []float64, k int, b []float64) error {
 	return nil
 }
 
-// RemoveSet removes the positions S together: it adds the joint OBS update
-// of SetUpdate to w (w may be nil to downdate only), restricts C to the
-// remaining positions and returns the predicted increase L_S. Up to m/4
-// positions are downdated one by one with the rank-one update of Remove,
-// more with the Cholesky factor of I − U_S U_Sᵀ, shared with the update,
-// and a blocked triangular solve (O(m²·n)); both give the same restricted
-// matrix. On error lr and w are unchanged.
+// RemoveSet adds the update of SetUpdate to w (nil: downdate only),
+// restricts C to the remaining positions and returns L_S. On error lr and
+// w are unchanged.
 func (lr *LowRank) RemoveSet(ctx context.Context, S []int, w []float64) (float64, error) {
+	// Up to m/4 positions are downdated one by one as in Remove, more with
+	// the Cholesky factor M of I − U_S U_Sᵀ = MMᵀ, shared with the update,
+	// and one blocked triangular solve U ← M⁻¹ U_R, L ← L M (O(m²·n));
+	// both give the same restricted matrix.
 	wv := w
 	if wv == nil {
 		wv = make([]float64, lr.n)

@@ -6,24 +6,25 @@ import (
 	"github.com/secondorder/prune/internal/sysmem"
 )
 
-// MemoryFraction is the fraction of the available memory that
+// memoryFraction is the fraction of the available memory that
 // DefaultMemoryLimit allows for one dense matrix.
-const MemoryFraction = 0.5
+const memoryFraction = 0.5
 
-// AvailableMemory returns the memory available to the process: the smaller
+// availableMemory returns the memory available to the process: the smaller
 // of physical memory and the limit of its control group (cgroup v2
 // memory.max or v1 memory.limit_in_bytes), and which of them applies.
 // Bytes is 0 when neither can be read.
-func AvailableMemory() (bytes int64, source string) {
+func availableMemory() (bytes int64, source string) {
 	l := sysmem.Available()
 	return l.Bytes, l.Source
 }
 
-// DefaultMemoryLimit returns MemoryFraction of AvailableMemory, or 4 GiB
-// when it is unknown.
+// DefaultMemoryLimit returns half of the memory available to the process,
+// the smaller of physical memory and its control group's limit, or 4 GiB
+// when neither is known.
 func DefaultMemoryLimit() int64 {
-	if p, _ := AvailableMemory(); p > 0 {
-		return int64(MemoryFraction * float64(p))
+	if p, _ := availableMemory(); p > 0 {
+		return int64(memoryFraction * float64(p))
 	}
 	return 4 << 30
 }
@@ -31,7 +32,7 @@ func DefaultMemoryLimit() int64 {
 // DefaultMemoryLimitSource describes DefaultMemoryLimit, such as "half of
 // the cgroup v2 memory.max (/sys/fs/cgroup/memory.max), 1.0 GiB".
 func DefaultMemoryLimitSource() string {
-	p, src := AvailableMemory()
+	p, src := availableMemory()
 	if p <= 0 {
 		return "4 GiB, as the available memory is unknown"
 	}
@@ -42,10 +43,8 @@ func DefaultMemoryLimitSource() string {
 func DenseBytes(n int) int64 { return 8 * int64(n) * int64(n) }
 
 // MemoryError reports a dense matrix that would exceed the memory limit.
-//
-// Alternatives, when not empty, replaces the list of cheaper methods the
-// message suggests, so that a caller can leave out the one that failed.
-// The message names the source of the limit when it is the default one.
+// Alternatives, when not empty, replaces the cheaper methods the message
+// suggests.
 type MemoryError struct {
 	What         string
 	Dim          int
@@ -69,8 +68,7 @@ func (e *MemoryError) Error() string {
 }
 
 // CheckMemory returns a *MemoryError when an n×n float64 matrix would need
-// more than limit bytes. A limit of 0 means DefaultMemoryLimit; a negative
-// limit disables the check.
+// more than limit bytes (0: DefaultMemoryLimit; negative: no limit).
 func CheckMemory(what string, n int, limit int64) error {
 	if limit < 0 {
 		return nil

@@ -9,7 +9,7 @@ import (
 // the available memory and that its errors name where the limit comes
 // from.
 func TestDefaultMemoryLimitSource(t *testing.T) {
-	p, src := AvailableMemory()
+	p, src := availableMemory()
 	if p <= 0 || src == "" {
 		t.Skipf("available memory unknown on this machine (%d, %q)", p, src)
 	}
