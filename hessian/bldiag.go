@@ -270,9 +270,7 @@ func gnIsExact(net *nn.Network) bool {
 }
 
 // DiagMetricsTo is DiagTo that also returns the network's metrics on the
-// problem's data, those of nn.Network.Evaluate bit for bit, from the
-// build's forward pass, and keeps the diagonal for the next DiagTo at the
-// same parameters.
+// data, nn.Network.Evaluate's bit for bit, and keeps the diagonal for DiagTo.
 func (d BeckerLeCun) DiagMetricsTo(ctx context.Context, dst []float64) (nn.Metrics, error) {
 	pr := d.P
 	if len(dst) != pr.Dim() {

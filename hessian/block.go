@@ -117,13 +117,12 @@ func checkBlocks(blocks [][]int, n int) error {
 	return nil
 }
 
-// BlockDiagonal returns the diagonal blocks C_bb of the curvature c, one
-// dense matrix per block of positions (in the order of blocks[b]), without
-// forming c: O(Σ B²) memory besides a chunk of rows. Fisher and GaussNewton
-// are built from their rows gₙ or Bₙ Jₙ, C_bb += R_bᵀR_b per chunk of
-// samples, O(N·Σ B²); other curvatures from their Dim products with the
-// unit vectors. It returns a *MemoryError when BlockBytes exceeds limit (as
-// in CheckMemory) and an error when blocks is not a partition.
+// BlockDiagonal returns the diagonal blocks C_bb of c, one dense matrix per
+// block (in the order of blocks[b]), without forming c: O(Σ B²) memory,
+// O(N·Σ B²) time from the rows of Fisher and GaussNewton, Dim products with
+// unit vectors for other curvatures. It returns a *MemoryError when
+// BlockBytes exceeds limit (as in CheckMemory) and an error when blocks is
+// not a partition.
 func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64) ([]*mat.SymDense, error) {
 	n := c.Dim()
 	if err := checkBlocks(blocks, n); err != nil {

@@ -46,8 +46,7 @@ type Problem struct {
 	bl  [2]*blCache
 }
 
-// Live returns the problem restricted to the network's live (unpruned)
-// parameters.
+// Live returns the problem over the network's live (unpruned) parameters.
 func Live(net *nn.Network, X, Y *mat.Dense) *Problem {
 	return &Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: net.LiveIndices()}
 }
@@ -129,7 +128,7 @@ func (p *Problem) compact(buf []float64) *mat.SymDense {
 }
 
 // Dense returns the dense matrix of c, by its fast path or Dim products with
-// unit vectors, after CheckMemory with limit.
+// unit vectors, after CheckMemory.
 func Dense(ctx context.Context, c Curvature, limit int64) (*mat.SymDense, error) {
 	n := c.Dim()
 	if err := CheckMemory("dense curvature", n, limit); err != nil {

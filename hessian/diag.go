@@ -130,9 +130,9 @@ func (d BeckerLeCun) mode() blMode {
 	return blFull
 }
 
-// Hutchinson estimates the diagonal and trace of C from S = Probes
-// (zero: DefaultProbes) Rademacher vectors vₛ drawn from Src (nil: a fixed
-// seed), unbiased with a standard error falling as 1/√S:
+// Hutchinson estimates the diagonal and trace of C from S = Probes (zero:
+// DefaultProbes) Rademacher vectors vₛ from Src (nil: a fixed seed),
+// unbiased, with a standard error falling as 1/√S:
 //
 //	diag(C) ≈ (1/S) Σₛ vₛ ⊙ C vₛ,    tr(C) ≈ (1/S) Σₛ vₛᵀ C vₛ.
 //

@@ -2,14 +2,11 @@
 //
 //	E(θ) = Σₙ ℓₙ(θ),    H = ∇²E,
 //
-// over the flat parameter vector θ in the canonical order of package nn
-// (per layer: W row-major, then b), exactly or approximately:
-//
-// Exact, GaussNewton and Fisher matrices, their diagonals (and Becker–LeCun's
-// and Hutchinson's), damped and recursive inverses, the OBS downdate, and
-// spectra. Every matrix is a curvature of the summed loss E, never of a mean,
-// over the parameters of its Problem's Params (index i is parameter
-// Params[i]). Results have the same bits for any GOMAXPROCS.
+// over the flat parameter vector θ in the canonical order of package nn:
+// exact, Gauss–Newton and Fisher matrices, diagonals, damped and recursive
+// inverses, the OBS downdate and spectra. Every matrix is a curvature of the
+// summed loss E, never of a mean, over the parameters Params of its Problem
+// (index i is parameter Params[i]), with the same bits for any GOMAXPROCS.
 //
 // References:
 //

@@ -10,10 +10,9 @@ import (
 	"github.com/secondorder/prune/internal/parallel"
 )
 
-// Fisher is the empirical Fisher matrix F = Σₙ gₙ gₙᵀ of the per-sample
-// gradients gₙ = ∇ℓₙ, positive semi-definite. Near a minimum of a
-// well-specified model it approaches GaussNewton; elsewhere it can be far
-// from it.
+// Fisher is the empirical Fisher matrix F = Σₙ gₙ gₙᵀ, gₙ = ∇ℓₙ, positive
+// semi-definite; near a minimum of a well-specified model it approaches
+// GaussNewton, elsewhere it can be far from it.
 type Fisher struct {
 	P *Problem
 }

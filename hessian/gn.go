@@ -14,10 +14,10 @@ import (
 //
 //	G = Σₙ Jₙᵀ Λₙ Jₙ,
 //
-// with Jₙ = ∂a_L/∂θ the Jacobian of the output pre-activations and Λₙ the
-// second derivative of ℓ with respect to them without its residual term:
-// diag(f′²) for MSE, diag(p(1−p)) for BCE and diag(p) − ppᵀ for CE. G is
-// positive semi-definite and equals H where the residual term vanishes.
+// with Jₙ = ∂a_L/∂θ the Jacobian of the output pre-activations and Λₙ
+// = ∂²ℓ/∂a_L² without its residual term: diag(f′²) for MSE, diag(p(1−p))
+// for BCE, diag(p) − ppᵀ for CE. G is positive semi-definite and equals H
+// where the residual term vanishes.
 type GaussNewton struct {
 	P *Problem
 }
@@ -33,8 +33,7 @@ func (g GaussNewton) DiagTo(ctx context.Context, dst []float64) error {
 	return gnDiagTo(ctx, g.P, dst)
 }
 
-// DenseTo builds G into dst (Dim×Dim) from the rows Bₙ Jₙ (BₙᵀBₙ = Λₙ) of
-// chunks of samples, one symmetric rank-k update per chunk.
+// DenseTo builds G into dst (Dim×Dim), a rank-k update per chunk of samples.
 func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	pr := g.P
 	if dst.SymmetricDim() != pr.Dim() {

@@ -12,8 +12,7 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// MulVecTo sets dst = H v, allocating nothing after the first product;
-// products on the same problem may run concurrently.
+// MulVecTo sets dst = H v; products on the same problem may run concurrently.
 func (h Exact) MulVecTo(dst, v []float64) { rop(h.P, dst, v, false) }
 
 // rwork is the per-block workspace of the R-operator passes.

@@ -18,14 +18,16 @@ import (
 // the damped matrix as near-singular (relative error ≳ MaxCondition·ε).
 const MaxCondition = 1e14
 
-// ErrNotFinite is returned for a matrix with a NaN or infinite entry.
-var ErrNotFinite = errors.New("hessian: matrix has a NaN or infinite entry")
+// Errors: a matrix with a NaN or infinite entry, and the error a
+// *PivotError wraps.
+var (
+	ErrNotFinite        = errors.New("hessian: matrix has a NaN or infinite entry")
+	ErrNonPositivePivot = errors.New("hessian: non-positive pivot")
+)
 
-// NotPositiveDefiniteError reports a damped matrix H + λI whose Cholesky
-// factorization failed at λ = Lambda. MinEigenvalue is the smallest
-// eigenvalue of H (NaN when unavailable); Suggest is a power-of-ten damping
-// that makes H + λI positive definite with a condition number of about 2·10⁸
-// at most.
+// NotPositiveDefiniteError reports that H + λI, λ = Lambda, is not positive
+// definite. MinEigenvalue is the smallest eigenvalue of H (NaN: unknown);
+// Suggest is a damping that gives a condition number of about 2·10⁸ at most.
 type NotPositiveDefiniteError struct {
 	Lambda, MinEigenvalue, Suggest float64
 }
@@ -39,12 +41,11 @@ func (e *NotPositiveDefiniteError) Error() string {
 		"retry with λ = %g", e.Lambda, e.MinEigenvalue, e.Suggest)
 }
 
-// DampedInverse sets dst to (H + λI)⁻¹ by a Cholesky factorization. dst
-// must be empty or H's size; it may be H itself. λ must be non-negative.
-// It returns a *NotPositiveDefiniteError (dst unspecified) when H + λI is not
-// positive definite, a mat.Condition (dst the computed inverse) when LAPACK's
-// condition estimate is above MaxCondition, and ErrNotFinite for an H with a
-// NaN or infinite entry.
+// DampedInverse sets dst (empty or H's size, possibly H) to (H + λI)⁻¹, λ ≥ 0,
+// by a Cholesky factorization. It returns a *NotPositiveDefiniteError (dst
+// unspecified) when H + λI is not positive definite, a mat.Condition (dst
+// the computed inverse) when LAPACK's condition estimate is above
+// MaxCondition, and ErrNotFinite for an H with a NaN or infinite entry.
 func DampedInverse(dst *mat.SymDense, H mat.Symmetric, lambda float64) error {
 	if !(lambda >= 0) {
 		panic("hessian: negative or NaN damping")
@@ -173,18 +174,17 @@ func sameSym(dst *mat.SymDense, a mat.Symmetric) bool {
 }
 
 // Escalation is a schedule of dampings for DampedInverseEscalating: Start
-// (zero: the undamped H), then Factor (> 1; zero: 10) times the last, 10⁻⁸·‖H‖_F
-// after zero, capped at Max (zero: 10·‖H‖_F, which always succeeds for finite
-// H). Log, when not nil, is called with each damping that failed and its error.
+// (zero: the undamped H), then Factor (> 1; zero: 10) times the last
+// (10⁻⁸·‖H‖_F after zero) up to Max (zero: 10·‖H‖_F, which always succeeds
+// for finite H). Log, when not nil, receives each failed damping and error.
 type Escalation struct {
 	Start, Factor, Max float64
 	Log                func(lambda float64, err error)
 }
 
-// DampedInverseEscalating sets dst to (H + λI)⁻¹ for the first damping λ of
-// the schedule e (nil: the defaults) at which DampedInverse succeeds, and
-// returns λ. When every damping fails it returns the last one tried and an
-// error wrapping its failure.
+// DampedInverseEscalating sets dst to (H + λI)⁻¹ for the first λ of the
+// schedule e (nil: the defaults) at which DampedInverse succeeds and returns
+// λ, or the last λ tried and an error wrapping its failure.
 func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) (lambda float64, err error) {
 	var sch Escalation
 	if e != nil {
@@ -241,19 +241,19 @@ func DampedInverseEscalating(dst *mat.SymDense, H mat.Symmetric, e *Escalation) 
 	}
 }
 
-// RecursiveInverse is the inverse Hessian of Optimal Brain Surgeon, built by
+// RecursiveInverse is the inverse Hessian of Optimal Brain Surgeon by
 // Hassibi and Stork's recursion over the rows X = Bₙ Jₙ of WeightedJacobian
-// (P samples) without forming the Hessian:
+// (P samples), without forming the Hessian:
 //
 //	H⁻¹₀ = (Pα)⁻¹I,
 //	H⁻¹ₘ₊₁ = H⁻¹ₘ − H⁻¹ₘ Xₘ₊₁ Xₘ₊₁ᵀ H⁻¹ₘ / (1 + Xₘ₊₁ᵀ H⁻¹ₘ Xₘ₊₁),
 //	H⁻¹ = (PαI + G)⁻¹ after all of them,
 //
-// the damped inverse of the Gauss–Newton matrix G of the summed loss (the
-// paper's mean-loss inverse divided by P; α keeps its meaning). Alpha is α
-// (zero: DefaultAlpha); Block is the samples per Woodbury update (1: the
-// rank-one recursion; zero: min(64, max(1, W/(16o))) for o outputs); MaxBytes
-// limits the result as in CheckMemory. It costs about 4·P·o·W² flops.
+// G the Gauss–Newton matrix of the summed loss (the paper's mean-loss
+// inverse divided by P). Alpha is α (zero: DefaultAlpha); Block is the
+// samples per Woodbury update (1: rank-one steps; zero: min(64, max(1,
+// W/(16o))) for o outputs); MaxBytes is as in CheckMemory. It costs about
+// 4·P·o·W² flops.
 //
 // References:
 //
@@ -398,9 +398,6 @@ func recursionError(sample int, d float64) error {
 	return fmt.Errorf("hessian: recursive inverse lost positive definiteness at sample %d (pivot %g): "+
 		"non-finite Jacobian or Alpha too small", sample, d)
 }
-
-// ErrNonPositivePivot is the error a *PivotError wraps.
-var ErrNonPositivePivot = errors.New("hessian: non-positive pivot")
 
 // PivotError reports a pivot [H⁻¹]_qq that is not positive and finite.
 type PivotError struct {

@@ -23,11 +23,10 @@ import (
 //
 //	C⁻¹ = (1/λ) (I − UᵀU),    U = L⁻¹G,    LLᵀ = λI_m + GGᵀ,
 //
-// so that the diagonal of C⁻¹, its columns, C⁻¹v and the OBS update of one
-// parameter or of a set cost O(m·n) time and the form O(m·n) memory; the
-// build costs O(m²·n). Remove and RemoveSet restrict C to the remaining
-// parameters within the form (rank-one updates, or one blocked triangular
-// solve for a set); removed positions are zero in the diagonal and columns.
+// in O(m·n) memory, built in O(m²·n): the diagonal and columns of C⁻¹, C⁻¹v
+// and the OBS update of one parameter cost O(m·n). Remove and RemoveSet
+// restrict C to the remaining parameters; removed positions are zero in
+// the diagonal and columns.
 //
 // References:
 //
@@ -56,14 +55,12 @@ func LowRankBytes(n, m int) int64 {
 }
 
 // LowRankSettings are the settings of LowRankFisher and LowRankGaussNewton.
-// Damping is λ; when it is zero, λ is RelativeDamping times the mean
-// diagonal entry tr(s·GᵀG)/n of the undamped matrix (one of the two must be
+// Damping is λ, or when zero RelativeDamping times tr(s·GᵀG)/n (one must be
 // positive). Scale s multiplies GᵀG (zero: 1; N/m makes m of N samples an
-// estimate of the matrix over all N), RowScale, when not nil, each row of
-// LowRankFisher too. Batch is the consecutive samples whose summed gradient
-// makes one row of LowRankFisher (zero: 1). MaxBytes limits LowRankBytes as
-// in CheckMemory. Shift ≥ 0 is added to λ once it is chosen, such as the
-// Hessian μI of a penalty ½μ‖θ‖².
+// estimate over all N), RowScale, when not nil, each row of LowRankFisher
+// too; Batch is the samples summed per row of LowRankFisher (zero: 1).
+// MaxBytes limits LowRankBytes as in CheckMemory. Shift ≥ 0 is added to λ
+// once chosen, such as the Hessian μI of a penalty ½μ‖θ‖².
 type LowRankSettings struct {
 	Damping, RelativeDamping, Scale float64
 	RowScale                        []float64
@@ -100,10 +97,9 @@ func (s *LowRankSettings) check(what string) (scale float64, batch int, err erro
 
 // LowRankMemoryError reports a LowRank whose LowRankBytes exceed the limit.
 type LowRankMemoryError struct {
-	What      string
-	Dim, Rank int
-	Bytes     int64
-	Limit     int64
+	What         string
+	Dim, Rank    int
+	Bytes, Limit int64
 }
 
 func (e *LowRankMemoryError) Error() string {
@@ -128,8 +124,7 @@ func checkLowRank(what string, n, m int, limit int64) error {
 func FisherRows(N, batch int) int { return (N + max(batch, 1) - 1) / max(batch, 1) }
 
 // LowRankFisher returns the Woodbury form of the damped empirical Fisher
-// matrix over the parameters of p, with the rows of p.X in consecutive
-// batches of s.Batch,
+// matrix of p, the rows of p.X in consecutive batches of s.Batch:
 //
 //	F = λI + s Σᵢ gᵢgᵢᵀ,    gᵢ = Σ_{n ∈ batch i} ∇ℓₙ.
 func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRank, error) {
@@ -364,8 +359,8 @@ func (lr *LowRank) Bytes() int64 {
 	return 8*int64(len(lr.u)+len(lr.l)+len(lr.diag)+len(lr.v)+len(lr.t)) + int64(len(lr.removed))
 }
 
-// MulVecTo sets dst = C v over the live positions, C = λI + G_RᵀG_R; the
-// entries of dst at removed positions are zero and those of v ignored.
+// MulVecTo sets dst = C v = λv + G_RᵀG_R v over the live positions, zero at
+// removed ones (whose entries of v are ignored, as in the Inverse methods).
 func (lr *LowRank) MulVecTo(dst, v []float64) {
 	n, m := lr.n, lr.m
 	if len(dst) != n || len(v) != n {
@@ -413,8 +408,7 @@ func (lr *LowRank) InverseDiagTo(dst []float64) {
 // InverseDiag returns [C⁻¹]_qq, zero for a removed q.
 func (lr *LowRank) InverseDiag(q int) float64 { return lr.diag[q] }
 
-// InverseMulVecTo sets dst = C⁻¹v = (v − Uᵀ(Uv))/λ over the live positions;
-// entries at removed positions are zero and those of v ignored.
+// InverseMulVecTo sets dst = C⁻¹v = (v − Uᵀ(Uv))/λ over the live positions.
 func (lr *LowRank) InverseMulVecTo(dst, v []float64) {
 	n, m := lr.n, lr.m
 	if len(dst) != n || len(v) != n {
@@ -434,8 +428,7 @@ func (lr *LowRank) InverseMulVecTo(dst, v []float64) {
 	}
 }
 
-// InverseColumnTo writes column q of C⁻¹, (e_q − Uᵀu)/λ with u = U e_q, to
-// dst; it is zero when q has been removed.
+// InverseColumnTo writes column q of C⁻¹, (e_q − Uᵀ U e_q)/λ, to dst.
 func (lr *LowRank) InverseColumnTo(dst []float64, q int) {
 	if len(dst) != lr.n {
 		panic("hessian: vector length mismatch")
@@ -480,9 +473,8 @@ func (lr *LowRank) pivot(q int) (float64, error) {
 }
 
 // Remove removes position q by the OBS step: it adds δ = −(w_q/[C⁻¹]_qq)
-// C⁻¹e_q to w (nil: downdate only; entries at removed positions
-// unchanged), restricts C to the remaining positions by a rank-one update,
-// and returns the predicted increase w_q²/(2[C⁻¹]_qq). A pivot that is not
+// C⁻¹e_q to w (nil: downdate only), restricts C to the remaining positions
+// by a rank-one update and returns w_q²/(2[C⁻¹]_qq). A pivot that is not
 // positive and finite gives a *PivotError and changes nothing.
 func (lr *LowRank) Remove(q int, w []float64) (float64, error) {
 	// With u = U e_q and s = √(1 − ‖u‖²), I − uuᵀ = MMᵀ for
@@ -543,10 +535,10 @@ func (lr *LowRank) Remove(q int, w []float64) (float64, error) {
 //
 //	δ = −C⁻¹_{:,S} ([C⁻¹]_SS)⁻¹ w_S,    L_S = ½ w_Sᵀ ([C⁻¹]_SS)⁻¹ w_S,
 //
-// with δ exactly −w_S at S and zero at removed positions, in
-// O(m·n + m²·k + min(k, m)³) time and O(m² + m·min(k, m)) memory besides δ.
-// It returns an error when [C⁻¹]_SS is not positive definite, and panics on
-// a position out of range, repeated or removed.
+// δ zero at removed positions, in O(m·n + m²·k + min(k, m)³) time and
+// O(m² + m·min(k, m)) memory besides δ. It returns an error when [C⁻¹]_SS
+// is not positive definite, and panics on a position out of range,
+// repeated or removed.
 func (lr *LowRank) SetUpdate(w []float64, S []int) (delta []float64, saliency float64, err error) {
 	// With λ[C⁻¹]_SS = I − U_SᵀU_S, the k×k system is solved directly when
 	// k ≤ m and otherwise through the m×m matrix I − U_S U_Sᵀ (the

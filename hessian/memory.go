@@ -19,9 +19,8 @@ func availableMemory() (bytes int64, source string) {
 	return l.Bytes, l.Source
 }
 
-// DefaultMemoryLimit returns half of the memory available to the process,
-// the smaller of physical memory and its control group's limit, or 4 GiB
-// when neither is known.
+// DefaultMemoryLimit returns half of the memory available to the process
+// (physical or its control group's limit), or 4 GiB when it is unknown.
 func DefaultMemoryLimit() int64 {
 	if p, _ := availableMemory(); p > 0 {
 		return int64(memoryFraction * float64(p))
@@ -48,8 +47,7 @@ func DenseBytes(n int) int64 { return 8 * int64(n) * int64(n) }
 type MemoryError struct {
 	What         string
 	Dim          int
-	Bytes        int64
-	Limit        int64
+	Bytes, Limit int64
 	Alternatives string
 }
 

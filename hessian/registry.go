@@ -23,15 +23,14 @@ type KindOptions struct {
 	Alpha  float64
 }
 
-// Kind describes a named curvature the toolkit builds, which the command
-// line's curvature flags and the saliencies of package prune select by Name
-// (such as "exact" or "diag-lm"). Desc names it in messages and Help in help
-// texts. Dense reports a dense W×W matrix built directly (a Denser, which OBS
-// can invert), Diagonal a diagonal without the dense matrix (for OBD) and
-// Estimate a stochastic one, InverseOnly a kind of which only the inverse is
-// built (recursive), PSD one positive semi-definite by construction, LowRank
-// one kept in the Woodbury form of LowRank. New returns the curvature on p,
-// nil for InverseOnly and LowRank kinds.
+// Kind describes a named curvature that the command line and package prune
+// select by Name (such as "exact" or "diag-lm"), with Desc for messages and
+// Help for help texts. Dense reports a dense matrix built directly (a
+// Denser, which OBS can invert), Diagonal a diagonal without it (for OBD)
+// and Estimate a stochastic one, InverseOnly a kind of which only the
+// inverse is built, PSD one positive semi-definite by construction and
+// LowRank one kept as a LowRank. New returns the curvature on p, nil for
+// InverseOnly and LowRank kinds.
 type Kind struct {
 	Name, Desc, Help          string
 	Dense, Diagonal, Estimate bool
@@ -49,8 +48,7 @@ func (k Kind) DenseMemory(p *Problem) int64 {
 }
 
 // LowRankRows returns the rank m of a low-rank kind on samples rows of p
-// (per sample for fisher-lowrank, per sample and output for gn-lowrank),
-// zero for other kinds.
+// (times the outputs for gn-lowrank), zero for other kinds.
 func (k Kind) LowRankRows(p *Problem, samples int) int {
 	switch k.Name {
 	case "fisher-lowrank":
@@ -61,8 +59,8 @@ func (k Kind) LowRankRows(p *Problem, samples int) int {
 	return 0
 }
 
-// LowRankMemory returns the bytes a low-rank kind built on samples rows of
-// p needs (LowRankBytes), zero for other kinds.
+// LowRankMemory returns the LowRankBytes of a low-rank kind on samples rows
+// of p, zero for other kinds.
 func (k Kind) LowRankMemory(p *Problem, samples int) int64 {
 	if !k.LowRank {
 		return 0

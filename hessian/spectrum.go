@@ -18,9 +18,8 @@ import (
 // errEigen is returned when the symmetric eigenvalue iteration fails.
 var errEigen = errors.New("hessian: symmetric eigenvalue iteration did not converge")
 
-// Eigenvalues returns the eigenvalues of H in ascending order, computed by
-// mat.EigenSym without eigenvectors (O(n³) time, one n×n copy). It returns
-// ErrNotFinite for an H with a NaN or infinite entry.
+// Eigenvalues returns the eigenvalues of H in ascending order by
+// mat.EigenSym, or ErrNotFinite for an H with a NaN or infinite entry.
 func Eigenvalues(H mat.Symmetric) ([]float64, error) {
 	if H.SymmetricDim() == 0 {
 		return nil, nil
@@ -35,10 +34,9 @@ func Eigenvalues(H mat.Symmetric) ([]float64, error) {
 	return eig.Values(nil), nil
 }
 
-// Summary describes the spectrum of a symmetric matrix: its trace, smallest
-// and largest eigenvalue, 2-norm condition number max|λᵢ|/min|λᵢ| (+Inf for
-// an exact zero) and the counts of negative and zero eigenvalues, those
-// within n·ε·max|λᵢ| of zero counting as zero.
+// Summary describes the spectrum of a symmetric matrix: trace, extreme
+// eigenvalues, condition number max|λᵢ|/min|λᵢ| (+Inf for an exact zero)
+// and the negative and zero eigenvalues, zero within n·ε·max|λᵢ|.
 type Summary struct {
 	Dim                      int
 	Trace, Min, Max          float64
@@ -98,11 +96,10 @@ func SummarizeValues(vals []float64, trace float64) Summary {
 const eps = 0x1p-52
 
 // LanczosSettings configures Lanczos; zero fields select the defaults.
-// MaxIter bounds the steps, one product with the curvature each (default
-// min(Dim, max(200, 10k))); Tol is the residual tolerance relative to the
-// largest |Ritz value| (default 1e-10); Src draws the start vector (nil: a
-// fixed seed); MaxBytes limits the 8·MaxIter·Dim bytes of the Lanczos
-// vectors as in CheckMemory.
+// MaxIter bounds the steps (default min(Dim, max(200, 10k))); Tol is the
+// residual tolerance relative to the largest |Ritz value| (default 1e-10);
+// Src draws the start vector (nil: a fixed seed); MaxBytes limits the
+// 8·MaxIter·Dim bytes of the Lanczos vectors as in CheckMemory.
 type LanczosSettings struct {
 	MaxIter  int
 	Tol      float64
@@ -111,10 +108,9 @@ type LanczosSettings struct {
 }
 
 // LanczosResult holds the k largest Ritz values, descending, and the k
-// smallest, ascending (overlapping when there are fewer than 2k), with the
-// residual norms ‖C y − θ y‖ of their unit Ritz vectors, each a bound on the
-// distance from θ to an eigenvalue of C, the steps taken and whether every
-// residual is within the tolerance.
+// smallest, ascending (overlapping when there are fewer than 2k), the
+// residual norms ‖C y − θ y‖ of their unit Ritz vectors (bounds on the
+// distance from θ to an eigenvalue), the steps and whether all converged.
 type LanczosResult struct {
 	Largest, Smallest                   []float64
 	LargestResiduals, SmallestResiduals []float64
@@ -122,11 +118,10 @@ type LanczosResult struct {
 	Converged                           bool
 }
 
-// Lanczos estimates the k largest and the k smallest eigenvalues (k ≥ 1,
-// clamped to Dim) of c from products with vectors only, by the symmetric
-// Lanczos process with full reorthogonalization, restarted orthogonally
-// when the Krylov space becomes invariant, so that MaxIter = Dim finds the
-// whole spectrum. Step j costs one product and O(jW) flops.
+// Lanczos estimates the k largest and the k smallest eigenvalues of c
+// (k ≥ 1, clamped to Dim) from products only, by the symmetric Lanczos
+// process with full reorthogonalization and orthogonal restarts, so that
+// MaxIter = Dim finds the whole spectrum; step j costs O(jW) flops.
 //
 // References:
 //
