@@ -11,9 +11,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// ConsecutiveBlocks partitions the positions 0..n−1 into blocks of B
-// consecutive positions, the last one shorter when B does not divide n.
-// It panics when B < 1.
+// ConsecutiveBlocks partitions 0..n−1 into blocks of B consecutive
+// positions, the last one shorter; it panics when B < 1.
 func ConsecutiveBlocks(n, B int) [][]int {
 	if B < 1 {
 		panic("hessian: block size below 1")
@@ -29,9 +28,8 @@ func ConsecutiveBlocks(n, B int) [][]int {
 	return blocks
 }
 
-// RowBlocks partitions the positions of p into one block per unit of every
-// layer, the covered weights of row j of W_l and the bias b_l[j], as in the
-// row-wise OBS of OBC.
+// RowBlocks partitions the positions of p into one block per unit, the
+// covered weights of row j of W_l and bias b_l[j] (the row-wise OBS of OBC).
 func RowBlocks(p *Problem) [][]int {
 	net := p.Net
 	W := net.NumParams()
@@ -119,10 +117,9 @@ func checkBlocks(blocks [][]int, n int) error {
 
 // BlockDiagonal returns the diagonal blocks C_bb of c, one dense matrix per
 // block (in the order of blocks[b]), without forming c: O(Σ B²) memory,
-// O(N·Σ B²) time from the rows of Fisher and GaussNewton, Dim products with
-// unit vectors for other curvatures. It returns a *MemoryError when
-// BlockBytes exceeds limit (as in CheckMemory) and an error when blocks is
-// not a partition.
+// O(N·Σ B²) time from the rows of Fisher and GaussNewton, Dim products for
+// other curvatures. It returns a *MemoryError when BlockBytes exceeds limit
+// (see CheckMemory) and an error when blocks is not a partition.
 func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64) ([]*mat.SymDense, error) {
 	n := c.Dim()
 	if err := checkBlocks(blocks, n); err != nil {

@@ -32,9 +32,8 @@ type Diagonaler interface {
 	DiagTo(ctx context.Context, dst []float64) error
 }
 
-// Problem is a network with its samples, the training loss E = Σₙ ℓₙ over the
-// rows of X and Y, and Params, the ascending flat indices of the parameters a
-// curvature covers (nil: all).
+// Problem is a network with its samples, the loss E = Σₙ ℓₙ over the rows
+// of X and Y, and Params, the ascending indices a curvature covers (nil: all).
 type Problem struct {
 	Net *nn.Network
 	nn.Data

@@ -63,9 +63,9 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 	return nil
 }
 
-// WeightedJacobian returns the rows Bₙ Jₙ (BₙᵀBₙ = Λₙ of GaussNewton) of the
-// samples lo..hi−1, one per sample and output, over the covered parameters,
-// so that G = Σ rowsᵀrows; for MSE they are the derivatives ∂ŷₖ/∂θ.
+// WeightedJacobian returns the rows Bₙ Jₙ, one per sample of lo..hi−1 and
+// output, over the covered parameters (BₙᵀBₙ = Λₙ of GaussNewton, so that
+// G = Σ rowsᵀrows; for MSE the rows are ∂ŷₖ/∂θ).
 func WeightedJacobian(pr *Problem, lo, hi int) *mat.Dense {
 	jw := newJacobianWork(pr, hi-lo)
 	J := jw.fill(lo, hi)

@@ -174,9 +174,9 @@ func sameSym(dst *mat.SymDense, a mat.Symmetric) bool {
 }
 
 // Escalation is a schedule of dampings for DampedInverseEscalating: Start
-// (zero: the undamped H), then Factor (> 1; zero: 10) times the last
-// (10⁻⁸·‖H‖_F after zero) up to Max (zero: 10·‖H‖_F, which always succeeds
-// for finite H). Log, when not nil, receives each failed damping and error.
+// (zero: none), then Factor (> 1; zero: 10) times the last (10⁻⁸·‖H‖_F after
+// zero) up to Max (zero: 10·‖H‖_F, enough for any finite H). Log, when not
+// nil, receives each failed damping and its error.
 type Escalation struct {
 	Start, Factor, Max float64
 	Log                func(lambda float64, err error)

@@ -166,9 +166,8 @@ func LowRankFisher(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRan
 	return newLowRank(ctx, g, m, n, s.damping(g, n))
 }
 
-// LowRankGaussNewton returns the Woodbury form of λI + s·G over the
-// parameters of p, G the GaussNewton matrix of p.X from its N·outputs rows
-// Bₙ Jₙ (WeightedJacobian).
+// LowRankGaussNewton returns the Woodbury form of λI + s·G, G the
+// GaussNewton matrix of p from its N·outputs rows (WeightedJacobian).
 func LowRankGaussNewton(ctx context.Context, p *Problem, s *LowRankSettings) (*LowRank, error) {
 	scale, _, err := s.check("low-rank Gauss–Newton")
 	if err != nil {
@@ -705,9 +704,8 @@ func cholSolve(A []float64, k int, b []float64) error {
 	return nil
 }
 
-// RemoveSet adds the update of SetUpdate to w (nil: downdate only),
-// restricts C to the remaining positions and returns L_S. On error lr and
-// w are unchanged.
+// RemoveSet adds the update of SetUpdate to w (nil: downdate only), restricts
+// C to the remaining positions and returns L_S; on error nothing changes.
 func (lr *LowRank) RemoveSet(ctx context.Context, S []int, w []float64) (float64, error) {
 	// Up to m/4 positions are downdated one by one as in Remove, more with
 	// the Cholesky factor M of I − U_S U_Sᵀ = MMᵀ, shared with the update,

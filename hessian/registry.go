@@ -7,16 +7,14 @@ import (
 	"strings"
 )
 
-// Defaults of KindOptions: the Rademacher probes of hutchinson and the
-// initial damping α of recursive.
+// Defaults of KindOptions.Probes and KindOptions.Alpha.
 const (
 	DefaultProbes = 100
 	DefaultAlpha  = 1e-4
 )
 
-// KindOptions holds the settings of a kind's builder: Probes and Src (nil:
-// a fixed seed) of hutchinson and Alpha of recursive; zero selects the
-// default.
+// KindOptions holds the Probes and Src (nil: a fixed seed) of hutchinson
+// and the Alpha of recursive; zero selects the default.
 type KindOptions struct {
 	Probes int
 	Src    rand.Source

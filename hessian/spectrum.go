@@ -344,8 +344,7 @@ func (r *ritzWork) result(k int, tol float64) LanczosResult {
 	return res
 }
 
-// Trace returns the trace of c, the sum of Diag; Hutchinson.Trace estimates
-// it from fewer products.
+// Trace returns the trace of c, the sum of Diag (see also Hutchinson).
 func Trace(ctx context.Context, c Curvature) (float64, error) {
 	d, err := Diag(ctx, c)
 	if err != nil {
