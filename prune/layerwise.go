@@ -125,18 +125,16 @@ type LayerwiseLayer struct {
 	Time                           time.Duration
 }
 
-// Layerwise prunes a copy of net layer by layer on the calibration inputs
-// X (one sample per row) and returns it, its mask set and the remaining
-// weights updated, with a report. Row j of layer l, w_j = (W_l[j], b_l[j])
-// with inputs z̃ = (z, 1), is pruned to minimise
+// Layerwise prunes a copy of net layer by layer on the calibration inputs X
+// (one sample per row) and returns it, its mask set and the remaining weights
+// updated, with a report. Row j of layer l, w_j = (W_l[j], b_l[j]) with
+// inputs z̃ = (z, 1), is pruned to minimise
 //
 //	ε_j = ‖(w_j − w_j⁰) Z̃ᵀ‖² = δw_jᵀ H_l δw_j,    H_l = Σₙ z̃ₙ z̃ₙᵀ,
 //
-// by OBS on H_l + λI (see the package doc; for a linear layer and the
-// squared error this is OBS on E), with ε_q = w_q²/[H⁻¹]_qq.
-//
-// Layer l ends with round(s_l·P_l) of its P_l prunable parameters pruned,
-// or more if net had more; those pruned in net stay pruned. Row j gets
+// by OBS on H_l + λI (ε_q = w_q²/[H⁻¹]_qq; for a linear layer and the squared
+// error this is OBS on E). Layer l ends with round(s_l·P_l) of its P_l
+// prunable parameters pruned, or more if net had more pruned. Row j gets
 // ⌊(j+1)T/Out⌋ − ⌊jT/Out⌋ of the T removals of the layer, or with PerLayer
 // its entries among the T least saliencies. The inputs of layer l come from
 // the network pruned so far, so that it compensates for earlier errors.
@@ -144,7 +142,7 @@ type LayerwiseLayer struct {
 // Layerwise returns an error for invalid settings, X that does not fit net
 // or has no rows, values that are not finite, a layer above MaxBytes (a
 // *hessian.MemoryError), a done ctx, and a damped H_l that is not positive
-// definite or an update that overflows, which a larger Damping remedies.
+// definite or an update that overflows (a larger Damping remedies these).
 //
 // References:
 //

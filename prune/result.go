@@ -53,12 +53,11 @@ type Eval struct {
 	Train, Valid, Test nn.Metrics
 }
 
-// Round summarises one round: the removals kept and the live parameters
-// after it; their predicted ΔE (of the set for a Joint round) and real ΔE
-// on the training split before retraining; the μ = λN of the penalty; the
-// damping of its last curvature (NaN for none), the rebuilds and the
-// memory planned (see Planner); the metrics after pruning and after
-// retraining and the retraining's summary.
+// Round summarises one round: the removals kept, the live parameters after
+// it, their predicted ΔE (of the set when Joint) and real ΔE before
+// retraining, the μ = λN of the penalty, the damping of its last curvature
+// (NaN: none), its rebuilds, the memory planned (see Planner), the metrics
+// after pruning and after retraining, and the retraining's summary.
 type Round struct {
 	Round, Removed, Live int
 	Predicted, Real      float64
@@ -89,9 +88,8 @@ const (
 	IssueDiverged         = "diverged"          // retraining diverged and was undone
 )
 
-// Issue is a numerical event of a run: its round, the removal it concerns
-// (0 for none), its kind, the parameter concerned (−1 for none), the
-// damping concerned (NaN for none) and a message.
+// Issue is a numerical event of a run: its round, removal (0: none), kind,
+// parameter (−1: none), damping (NaN: none) and message.
 type Issue struct {
 	Round, Step int
 	Kind        string
@@ -113,9 +111,8 @@ const (
 	EventDone
 )
 
-// Event reports the progress of Run to a Recorder: the current round (0
-// before the first), the live and all parameters, the live parameters the
-// target stops at (−1 for none), and what the kind names.
+// Event reports the progress of Run to a Recorder: the round (0 before the
+// first), the live and all parameters, the target (−1: none) and the kind's data.
 type Event struct {
 	Kind                EventKind
 	Round               int

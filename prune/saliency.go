@@ -148,9 +148,8 @@ func ParseCurvature(s string) (Curvature, error) {
 	return 0, fmt.Errorf("unknown curvature %q (want exact, gn, fisher, recursive, diag-bl, diag-lm or hutchinson)", s)
 }
 
-// Magnitude is magnitude pruning: the saliency of parameter q is |w_q|,
-// which ranks the parameters as ½ w_q² does, OBD with h_qq = 1. It needs no
-// curvature and makes no prediction of the increase of E (NaN).
+// Magnitude is magnitude pruning, saliency |w_q| (the ranking of OBD with
+// h_qq = 1), with no curvature and no prediction of the increase of E (NaN).
 type Magnitude struct{}
 
 // Need returns NeedNone.

@@ -155,28 +155,27 @@ const (
 // zero field, selects the default.
 //
 // A round builds the curvature of Method once, removes the prunable live
-// parameters of least saliency one at a time up to its limit, retrains with
+// parameters of least saliency up to its limit, PerRound, else ⌈Fraction·n⌉
+// of the n prunable live ones (none with only a RoundBudget), retrains with
 // Retrain (nn.Train on the training and validation data, the mask fixed)
-// and evaluates every split. Its limit is PerRound, else ⌈Fraction·n⌉ of
-// the n prunable live parameters, else, with only a RoundBudget, none.
-// PerLayer shares it among the layers by their prunable live parameters;
-// ProtectBiases never removes a bias (OBS still moves them); RebuildEvery
-// rebuilds the curvature after that many removals.
+// and evaluates every split. PerLayer shares the limit among the layers by
+// their prunable live parameters; ProtectBiases never removes a bias;
+// RebuildEvery rebuilds the curvature after that many removals.
 //
 // TargetLive, Sparsity, MaxRounds, Budget, RoundBudget and ErrorRise (with
 // ErrorMeasure and ErrorSplit) set the rules of those names (see Stopper),
 // asked in that order before Stoppers; zero turns each off. RetrainRescues
 // asks the rules that undo only after retraining (LeCun's recipe). Joint
-// removes each round's set at once with a SetRemover; it excludes the
-// budgets, ErrorRise and RebuildEvery.
+// removes each round's set at once with a SetRemover, without the budgets,
+// ErrorRise and RebuildEvery.
 //
-// WeightDecay is the λ of the trained objective E/N + ½λ‖θ‖² (see Objective
-// and WeightDecayOf). The real ΔE of AuditRemovals removals per round is
-// measured on a seeded subsample of AuditRows training rows scaled by N/m
-// (AuditAll: all; NoAudit: none). MaxBytes limits a dense W×W matrix as in
-// hessian.CheckMemory. Recorder receives the Events of the run. Resume
-// continues the run of a State with the same settings; OnState receives
-// the State after every round, must not modify it, and ends Run by an error.
+// WeightDecay is the λ of the trained objective (see Objective and
+// WeightDecayOf). The real ΔE of AuditRemovals removals per round is measured
+// on AuditRows seeded training rows scaled by N/m (AuditAll: all; NoAudit:
+// none). MaxBytes is as in hessian.CheckMemory. Recorder receives the Events
+// of the run. Resume continues a State's run with the same settings; OnState
+// receives the State after every round, must not modify it, and ends Run by
+// an error.
 type Settings struct {
 	Method                   Saliency // default OBS{}
 	Objective                Objective

@@ -11,8 +11,8 @@ import (
 // Status is what a Stopper sees at a point of a run: the round (before a
 // round, the one about to start) and whether it was retrained; the live and
 // all parameters; the predicted ΔE kept, of the round, and at BeforeRemoval
-// of the next removal (NaN for none); the metrics of the network given and
-// of the current one (not filled in around a removal: use Metrics); and the
+// of the next removal (NaN: none); the metrics of the network given and of
+// the current one (Now unset around a removal: use Metrics); and the
 // current network, which it must not modify.
 type Status struct {
 	At                              Point
@@ -43,10 +43,10 @@ type StopFunc func(s *Status) (bool, string)
 // Stop calls f.
 func (f StopFunc) Stop(s *Status) (bool, string) { return f(s) }
 
-// Point is a point of a round at which Run asks its rules. A rule that
-// holds BeforeRound ends the run without the round; BeforeRemoval (Next
-// holding the removal's prediction), without the removal; AfterRemoval,
-// after it. Every round is retrained unless a rule that undoes held.
+// Point is a point of a round at which Run asks its rules. A rule that holds
+// BeforeRound ends the run without the round, BeforeRemoval (Next holding its
+// prediction) without the removal, AfterRemoval after it. A round is
+// retrained unless a rule that undoes held.
 type Point int
 
 // The points, in the order a round meets them.

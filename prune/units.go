@@ -192,15 +192,13 @@ func (s UnitSaliency) String() string {
 
 // UnitSettings holds the settings of PruneUnits; a nil *UnitSettings, and
 // any zero field, selects the default. OBS is the curvature and damping of
-// UnitOBS; NextLayer restricts its curvature and update to the live
-// parameters of the next layer (the prediction is then exact for a linear
-// output layer with the squared error at its minimum). Layers lists the
-// hidden layers that may lose units (nil: all). PruneUnits stops after
-// Remove units (0: no limit), before a removal that would raise E = Σₙ ℓₙ
-// on X, Y by more than MaxLossRise (when positive) over the input
-// network's, or when every layer is down to MinUnits units (default 1).
-// MaxBytes limits the dense matrices as Env.MaxBytes; Progress, when not
-// nil, receives every removal.
+// UnitOBS; NextLayer restricts them to the next layer's live parameters
+// (then exact for a linear output layer with the squared error at its
+// minimum). Layers lists the hidden layers that may lose units (nil: all).
+// PruneUnits stops after Remove units (0: no limit), before a removal that
+// would raise E on X, Y by more than MaxLossRise (when positive), or when
+// every layer has MinUnits units (default 1). MaxBytes is as in Env;
+// Progress, when not nil, receives every removal.
 type UnitSettings struct {
 	Saliency    UnitSaliency
 	OBS         OBS
@@ -257,9 +255,8 @@ type UnitRemoval struct {
 
 // PruneUnits removes hidden units from a copy of net one at a time, the
 // unit of least saliency (ties to the lowest layer, then unit), until a
-// rule of s holds, and returns the smaller network and the removals. On an
-// error (invalid settings, data that do not fit net, a done ctx, a failed
-// curvature) it returns the removals made so far and their network.
+// rule of s holds, and returns the smaller network and the removals, also
+// on an error (invalid settings or data, a done ctx, a failed curvature).
 //
 // References:
 //
