@@ -171,8 +171,8 @@ const (
 //
 // WeightDecay is the λ of the trained objective (see Objective and
 // WeightDecayOf). The real ΔE of AuditRemovals removals per round is measured
-// on AuditRows seeded training rows scaled by N/m (AuditAll: all; NoAudit:
-// none). MaxBytes is as in hessian.CheckMemory. Recorder receives the Events
+// on AuditRows training rows drawn by AuditSeed, scaled by N/m (AuditAll:
+// all; NoAudit: none). MaxBytes is as in hessian.CheckMemory. Recorder receives the Events
 // of the run. Resume continues a State's run with the same settings; OnState
 // receives the State after every round, must not modify it, and ends Run by
 // an error.
