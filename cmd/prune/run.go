@@ -664,7 +664,7 @@ func doRun(ctx context.Context, c *cli.Context, stderr io.Writer, h runHooks) (*
 		canceled := ctx.Err() != nil && errors.Is(runErr, ctx.Err())
 		switch {
 		case canceled && p.layerwise != nil:
-			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained)", where)
+			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained); continue with: prune run --resume %s", where, p.reportDir)
 		case canceled && lp.round == 0:
 			out.err = fmt.Errorf("interrupted in round 1, before any round was complete; %s; no checkpoint was written, so there is nothing to resume: run the command again to start over", where)
 		case canceled:
@@ -735,13 +735,13 @@ func (rs recorders) Record(e prune.Event) {
 	}
 }
 
-// layerwise prunes the network in one shot with prune.LayerwiseRun and
-// checkpoints its state.
+// layerwise prunes the network in one shot with prune.LayerwiseResume, or
+// resumes its retraining, and checkpoints its states.
 func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 	p := lp.p
 	ls := *p.layerwise
 	var stage *stageBar
-	if lp.bar != nil {
+	if lp.bar != nil && p.engine == nil {
 		stage = &stageBar{w: lp.bar.w, on: true}
 		last, layers := -1, p.net.NumLayers()
 		ls.Progress = func(layer, done, total int) {
@@ -757,19 +757,26 @@ func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 		}
 		stage.start("evaluating the model, collecting the layer inputs", -1)
 	}
-	res, rep, err := prune.LayerwiseRun(ctx, p.net, p.splits, &ls, p.settings.Retrain)
+	onState := func(st *prune.State, rep prune.LayerwiseReport) error {
+		if p.engine == nil {
+			lp.layers = runreport.LayersOf(rep)
+		}
+		lp.started, lp.engine, lp.round = true, st, st.Rounds
+		stage.stop()
+		if err := lp.checkpoint(); err != nil {
+			return err
+		}
+		if st.Stopped == "" && lp.hooks.afterRound != nil {
+			lp.hooks.afterRound(st.Rounds)
+		}
+		return nil
+	}
+	res, _, err := prune.LayerwiseResume(ctx, p.net, p.splits, &ls, p.settings.Retrain, p.engine, onState)
 	stage.stop()
-	if res == nil {
-		return nil, err
+	if res != nil {
+		lp.started = true
 	}
-	lp.started = true
-	lp.layers = append(lp.layers, runreport.LayersOf(rep)...)
-	if err != nil {
-		return res, err
-	}
-	lp.engine = &prune.State{Net: res.Net, Rounds: 1, Steps: len(res.History), Start: res.Start, Current: res.Final,
-		History: res.History, RoundList: res.Rounds, Issues: res.Health.Issues, Stopped: res.Stopped}
-	return res, lp.checkpoint()
+	return res, err
 }
 
 // finish writes the pruned model and the report of res, after a run ended
