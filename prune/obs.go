@@ -92,15 +92,15 @@ func (o OBS) Validate() error {
 	if o.Builder == nil {
 		k, err := o.Curvature.Kind()
 		if err != nil || !(k.Dense || k.InverseOnly) {
-			return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse: %s", o.Curvature,
+			return fieldErrorf("OBS", "Curvature", "%v cannot serve OBS; it needs a dense matrix or the recursive inverse: %s", o.Curvature,
 				hessian.KindList(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }))
 		}
 	}
 	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
-		return fmt.Errorf("OBS damping %v is not a non-negative number", o.Damping)
+		return fieldErrorf("OBS", "Damping", "%v is not a non-negative number", o.Damping)
 	}
 	if !(o.Alpha >= 0) || math.IsInf(o.Alpha, 1) {
-		return fmt.Errorf("OBS recursive α %v is not a non-negative number", o.Alpha)
+		return fieldErrorf("OBS", "Alpha", "%v is not a non-negative number", o.Alpha)
 	}
 	return nil
 }
