@@ -181,7 +181,7 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 	}
 	if v, ok := m.saliency.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
-			return m, libraryError(nil, err)
+			return m, libraryError(err)
 		}
 	}
 	return m, nil
