@@ -1,11 +1,13 @@
 package prune
 
 import (
+	"context"
 	"errors"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/nn"
 )
 
@@ -42,3 +44,19 @@ func TestValidateNamesField(t *testing.T) {
 type layerwise struct{ s *LayerwiseSettings }
 
 func (l layerwise) Validate() error { return l.s.Validate(2) }
+
+// OBS.MemoryBytes is the bound its round checks: one byte less is refused
+// before anything is allocated, the bound itself is enough.
+func TestOBSMemoryBytes(t *testing.T) {
+	c := obsCases(t)[0]
+	for _, o := range []OBS{{Curvature: Exact}, {Curvature: GaussNewton}, {Curvature: Recursive}} {
+		_, _, err := o.Inverse(context.Background(), c.p, &Env{MaxBytes: o.MemoryBytes(c.p) - 1})
+		var me *hessian.MemoryError
+		if !errors.As(err, &me) || me.Bytes != o.MemoryBytes(c.p) {
+			t.Errorf("%v: limit below MemoryBytes %d: error %v", o.Curvature, o.MemoryBytes(c.p), err)
+		}
+		if _, _, err := o.Inverse(context.Background(), c.p, &Env{MaxBytes: o.MemoryBytes(c.p)}); err != nil {
+			t.Errorf("%v: limit at MemoryBytes: %v", o.Curvature, err)
+		}
+	}
+}
