@@ -296,12 +296,12 @@ func (p *runPlan) readLayerwise(c *cli.Context, mf methodFlags) error {
 	ls := &prune.LayerwiseSettings{Sparsity: cmpOr(c.Float64("target-sparsity"), prune.DefaultSparsity), Method: layerwiseMethod(m.name),
 		Damping: prune.DefaultLayerwiseDamping, PruneBiases: !c.Bool("protect-biases"), PerLayer: c.Bool("per-layer"), MaxBytes: p.limit}
 	if mf.Damping != nil {
-		if ls.Damping = *mf.Damping; !(ls.Damping > 0) || math.IsInf(ls.Damping, 1) {
-			return flagErrorf("damping", "%v: with --layerwise the relative damping must be a positive number", ls.Damping)
+		if ls.Damping = *mf.Damping; ls.Damping == 0 { // zero is the library's default
+			return flagErrorf("damping", "0: with --layerwise the relative damping must be a positive number")
 		}
 	}
 	if err := ls.Validate(1); err != nil {
-		return libraryError(c, err)
+		return libraryError(err)
 	}
 	p.layerwise = ls
 	p.method.desc = map[string]string{"obs": "layer-wise OBS (OBC or SparseGPT)", "obd": "layer-wise OBD"}[m.name] + fmt.Sprintf(", ρ = %g", ls.Damping)
@@ -364,7 +364,7 @@ func (p *runPlan) readRounds(c *cli.Context, mf methodFlags) error {
 		s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
 	}
 	if err := s.Validate(); err != nil {
-		return libraryError(c, err)
+		return libraryError(err)
 	}
 	if s.Joint {
 		m.desc = strings.TrimSuffix(m.desc, ")") + ", joint removals)"
@@ -432,7 +432,7 @@ func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid
 		ts.Patience = 0
 	}
 	if err := ts.Validate(); err != nil {
-		return nil, "", libraryError(c, err)
+		return nil, "", libraryError(err)
 	}
 	return &ts, note, nil
 }
@@ -707,7 +707,7 @@ func (lp *pruneLoop) loop(ctx context.Context) (*prune.Result, error) {
 	}
 	res, err := prune.Run(ctx, lp.p.net, lp.p.splits, &s)
 	if err != nil && res == nil && !errors.Is(err, ctx.Err()) {
-		return nil, libraryError(lp.p.c, err)
+		return nil, libraryError(err)
 	}
 	return res, err
 }
