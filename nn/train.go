@@ -215,33 +215,33 @@ func (s *TrainSettings) Validate() error {
 	}
 	switch {
 	case s.Optimizer < Adam || s.Optimizer > LBFGS:
-		return fmt.Errorf("unknown optimizer %v", s.Optimizer)
+		return settingsError("Optimizer", "%v is unknown", s.Optimizer)
 	case s.Epochs < 0:
-		return fmt.Errorf("epochs %d is negative", s.Epochs)
+		return settingsError("Epochs", "%d is negative", s.Epochs)
 	case s.BatchSize < 0:
-		return fmt.Errorf("batch size %d is negative", s.BatchSize)
+		return settingsError("BatchSize", "%d is negative", s.BatchSize)
 	case !(s.LearningRate >= 0) || math.IsInf(s.LearningRate, 1):
-		return fmt.Errorf("learning rate %v is not a non-negative number", s.LearningRate)
+		return settingsError("LearningRate", "%v is not a non-negative number", s.LearningRate)
 	case s.Momentum != NoMomentum && !(s.Momentum >= 0 && s.Momentum < 1):
-		return fmt.Errorf("momentum %v is not in [0, 1)", s.Momentum)
+		return settingsError("Momentum", "%v is not in [0, 1)", s.Momentum)
 	case !(s.Beta1 >= 0 && s.Beta1 < 1):
-		return fmt.Errorf("Adam β₁ %v is not in [0, 1)", s.Beta1)
+		return settingsError("Beta1", "%v is not in [0, 1)", s.Beta1)
 	case !(s.Beta2 >= 0 && s.Beta2 < 1):
-		return fmt.Errorf("Adam β₂ %v is not in [0, 1)", s.Beta2)
+		return settingsError("Beta2", "%v is not in [0, 1)", s.Beta2)
 	case !(s.Epsilon >= 0) || math.IsInf(s.Epsilon, 1):
-		return fmt.Errorf("Adam ε %v is not a non-negative number", s.Epsilon)
+		return settingsError("Epsilon", "%v is not a non-negative number", s.Epsilon)
 	case !(s.WeightDecay >= 0) || math.IsInf(s.WeightDecay, 1):
-		return fmt.Errorf("weight decay %v is not a non-negative number", s.WeightDecay)
+		return settingsError("WeightDecay", "%v is not a non-negative number", s.WeightDecay)
 	case s.Schedule < ConstantLR || s.Schedule > CosineLR:
-		return fmt.Errorf("unknown learning-rate schedule %v", s.Schedule)
+		return settingsError("Schedule", "%v is unknown", s.Schedule)
 	case s.StepEvery < 0:
-		return fmt.Errorf("step period %d is negative", s.StepEvery)
+		return settingsError("StepEvery", "%d is negative", s.StepEvery)
 	case !(s.StepGamma >= 0) || math.IsInf(s.StepGamma, 1):
-		return fmt.Errorf("step factor %v is not a non-negative number", s.StepGamma)
+		return settingsError("StepGamma", "%v is not a non-negative number", s.StepGamma)
 	case s.Patience < 0:
-		return fmt.Errorf("patience %d is negative", s.Patience)
+		return settingsError("Patience", "%d is negative", s.Patience)
 	case !(s.Tolerance >= 0) || math.IsInf(s.Tolerance, 1):
-		return fmt.Errorf("tolerance %v is not a non-negative number", s.Tolerance)
+		return settingsError("Tolerance", "%v is not a non-negative number", s.Tolerance)
 	}
 	return nil
 }
@@ -817,4 +817,16 @@ func (m *lbfgsMonitor) Converged(loc *optimize.Location) optimize.Status {
 		return optimize.IterationLimit
 	}
 	return optimize.NotTerminated
+}
+
+// fieldError is an invalid field of TrainSettings; SettingsField names it.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return "nn: TrainSettings." + e.field + " " + e.msg }
+
+// SettingsField returns the name of the invalid field.
+func (e *fieldError) SettingsField() string { return e.field }
+
+func settingsError(field, format string, args ...any) error {
+	return &fieldError{field, fmt.Sprintf(format, args...)}
 }

@@ -543,13 +543,13 @@ func TestTrainErrors(t *testing.T) {
 		{nan, Data{}, nil, "training data: sample 1: target 0 is NaN"},
 		{d, bad, nil, "validation data: data has 3 input columns"},
 		{d, Data{}, &TrainSettings{Patience: 3}, "needs validation data"},
-		{d, Data{}, &TrainSettings{LearningRate: -1}, "training settings: learning rate -1"},
-		{d, Data{}, &TrainSettings{Momentum: 1}, "momentum 1 is not in [0, 1)"},
-		{d, Data{}, &TrainSettings{Momentum: -0.5}, "momentum -0.5"},
-		{d, Data{}, &TrainSettings{Beta2: 1}, "β₂ 1"},
-		{d, Data{}, &TrainSettings{WeightDecay: math.NaN()}, "weight decay NaN"},
-		{d, Data{}, &TrainSettings{Optimizer: 7}, "unknown optimizer Optimizer(7)"},
-		{d, Data{}, &TrainSettings{Schedule: -1}, "unknown learning-rate schedule Schedule(-1)"},
+		{d, Data{}, &TrainSettings{LearningRate: -1}, "training settings: nn: TrainSettings.LearningRate -1"},
+		{d, Data{}, &TrainSettings{Momentum: 1}, "TrainSettings.Momentum 1 is not in [0, 1)"},
+		{d, Data{}, &TrainSettings{Momentum: -0.5}, "Momentum -0.5"},
+		{d, Data{}, &TrainSettings{Beta2: 1}, "Beta2 1"},
+		{d, Data{}, &TrainSettings{WeightDecay: math.NaN()}, "WeightDecay NaN"},
+		{d, Data{}, &TrainSettings{Optimizer: 7}, "Optimizer Optimizer(7) is unknown"},
+		{d, Data{}, &TrainSettings{Schedule: -1}, "Schedule Schedule(-1) is unknown"},
 	} {
 		n := xorNet(t, 1)
 		start := n.ParamsTo(nil)
@@ -559,6 +559,10 @@ func TestTrainErrors(t *testing.T) {
 		}
 		if !slices.Equal(n.RawParams(), start) {
 			t.Errorf("parameters changed on error %v", err)
+		}
+		var fe interface{ SettingsField() string }
+		if tc.s != nil && tc.s.Patience == 0 && (!errors.As(err, &fe) || !strings.Contains(tc.want, fe.SettingsField()+" ")) {
+			t.Errorf("error %v does not name its field in SettingsField", err)
 		}
 	}
 	if err := (&TrainSettings{Momentum: NoMomentum}).Validate(); err != nil {

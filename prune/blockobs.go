@@ -50,19 +50,19 @@ func (o BlockOBS) Validate() error {
 	switch o.Curvature {
 	case Exact, GaussNewton, Fisher:
 	default:
-		return fmt.Errorf("block OBS cannot use curvature %v; it needs exact, gn or fisher", o.Curvature)
+		return fieldErrorf("BlockOBS", "Curvature", "%v cannot serve block OBS; it needs exact, gn or fisher", o.Curvature)
 	}
 	if o.Block < 0 {
-		return fmt.Errorf("block OBS: block size %d", o.Block)
+		return fieldErrorf("BlockOBS", "Block", "%d is negative", o.Block)
 	}
 	if o.Rows && o.Block != 0 {
-		return errors.New("block OBS: a block size and one block per unit are exclusive")
+		return fieldErrorf("BlockOBS", "Rows", "excludes a block size (BlockOBS.Block %d)", o.Block)
 	}
 	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
-		return fmt.Errorf("block OBS damping %v is not a non-negative number", o.Damping)
+		return fieldErrorf("BlockOBS", "Damping", "%v is not a non-negative number", o.Damping)
 	}
 	if o.Samples < 0 {
-		return fmt.Errorf("block OBS: %d samples", o.Samples)
+		return fieldErrorf("BlockOBS", "Samples", "%d is negative", o.Samples)
 	}
 	return nil
 }

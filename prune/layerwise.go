@@ -228,27 +228,27 @@ func (s *LayerwiseSettings) Validate(layers int) error {
 		return nil
 	}
 	if s.LayerSparsity != nil && len(s.LayerSparsity) != layers {
-		return fmt.Errorf("prune: %d layer sparsities for %d layers", len(s.LayerSparsity), layers)
+		return fieldErrorf("LayerwiseSettings", "LayerSparsity", "has %d entries for %d layers", len(s.LayerSparsity), layers)
 	}
 	for l, v := range s.LayerSparsity {
 		if !(v >= 0 && v <= 1) {
-			return fmt.Errorf("prune: sparsity %v of layer %d is not in [0, 1]", v, l)
+			return fieldErrorf("LayerwiseSettings", "LayerSparsity", "%v of layer %d is not in [0, 1]", v, l)
 		}
 	}
 	if s.LayerSparsity == nil && !(s.Sparsity >= 0 && s.Sparsity <= 1) {
-		return fmt.Errorf("prune: sparsity %v is not in [0, 1]", s.Sparsity)
+		return fieldErrorf("LayerwiseSettings", "Sparsity", "%v is not in [0, 1]", s.Sparsity)
 	}
 	if s.Method < LayerwiseAuto || s.Method > LayerwiseOBD {
-		return fmt.Errorf("prune: unknown layer-wise method %v", s.Method)
+		return fieldErrorf("LayerwiseSettings", "Method", "%v is unknown", s.Method)
 	}
 	if s.Damping != 0 && (!(s.Damping > 0) || math.IsInf(s.Damping, 1)) {
-		return fmt.Errorf("prune: layer-wise damping %v is not a positive finite number", s.Damping)
+		return fieldErrorf("LayerwiseSettings", "Damping", "%v is not a positive finite number", s.Damping)
 	}
 	if s.BlockSize < 0 {
-		return fmt.Errorf("prune: block size %d is negative", s.BlockSize)
+		return fieldErrorf("LayerwiseSettings", "BlockSize", "%d is negative", s.BlockSize)
 	}
 	if s.Workers < 0 {
-		return fmt.Errorf("prune: %d workers", s.Workers)
+		return fieldErrorf("LayerwiseSettings", "Workers", "%d is negative", s.Workers)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/secondorder/prune/nn"
 )
@@ -18,6 +19,16 @@ import (
 // and returned as the error with the pruned network (Stopped StoppedFailed);
 // when ctx is done, Stopped is StoppedCanceled.
 func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
+	return LayerwiseResume(ctx, net, data, ls, retrain, nil, nil)
+}
+
+// LayerwiseResume is LayerwiseRun that hands its State to onState, when not
+// nil, after the pruning (unless retrain is nil) and at the end, and that,
+// when resume is not nil, continues from such a State without pruning
+// again (the report returned is then empty). The State's one source is
+// that of retrain.Src.
+func LayerwiseResume(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings,
+	resume *State, onState func(*State, LayerwiseReport) error) (*Result, LayerwiseReport, error) {
 	var none LayerwiseReport
 	if err := retrain.Validate(); err != nil {
 		return nil, none, fmt.Errorf("prune: retraining: %w", err)
@@ -26,42 +37,56 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *Laye
 	if err := checkSplits(net, data, &s); err != nil {
 		return nil, none, err
 	}
-	r := &runner{data: data, net: net, hasValid: data.Valid.X != nil, hasTest: data.Test.X != nil}
-	start, err := evalContext(ctx, r)
-	if err != nil {
-		return nil, none, err
-	}
-	res := &Result{Start: start}
-	train := data.Train
-	pruned, rep, err := Layerwise(ctx, net, train.X, ls)
-	if err != nil {
-		return nil, rep, err
-	}
-	if err := pruned.CheckFinite(); err != nil {
-		return nil, rep, fmt.Errorf("prune: layer-wise pruning: %w", err)
-	}
-	res.Net = pruned
-	live := pruned.NumLive()
-	for q := 0; q < pruned.NumParams(); q++ {
-		if net.IsLive(q) && !pruned.IsLive(q) {
-			res.History = append(res.History, Step{
-				Step: len(res.History) + 1, Round: 1, Index: q, Name: pruned.ParamAt(q).String(),
-				Saliency: math.NaN(), Predicted: math.NaN(), Real: math.NaN(), Loss: math.NaN(), Error: math.NaN(), Live: live,
-			})
+	s.Retrain = retrain
+	r := &runner{cfg: s, data: data, net: net, hasValid: data.Valid.X != nil, hasTest: data.Test.X != nil}
+	var res *Result
+	var rep LayerwiseReport
+	var rd Round
+	if resume != nil {
+		if err := r.resumeLayerwise(resume, net); err != nil {
+			return nil, none, err
+		}
+		res, rd = r.res, r.res.Rounds[0]
+		res.Rounds = res.Rounds[:0]
+		if res.Stopped != "" {
+			res.Rounds, res.Final = append(res.Rounds, rd), resume.Current
+			return res, none, nil
+		}
+	} else {
+		var err error
+		if res, rep, rd, err = r.layerwisePrune(ctx, net, ls); err != nil {
+			return res, rep, err
 		}
 	}
+	pruned := res.Net
 	r.net = pruned
-	prunedEval, err := evalContext(ctx, r)
-	if err != nil {
-		return nil, rep, err
+	hand := func() error {
+		if onState == nil {
+			return nil
+		}
+		st, err := r.state()
+		if err == nil {
+			st.Current, st.RoundList, st.Stopped = rd.Retrained, append(slices.Clone(res.Rounds), rd), res.Stopped
+			err = onState(st, rep)
+		}
+		if err != nil {
+			return fmt.Errorf("prune: layer-wise state: %w", err)
+		}
+		return nil
 	}
-	rd := Round{Round: 1, Removed: len(res.History), Live: live, Predicted: math.NaN(), Damping: math.NaN(), Pruned: prunedEval}
-	rd.Real = rd.Pruned.Train.Loss - res.Start.Train.Loss
-	rd.Retrained = rd.Pruned
 	res.Stopped = StoppedTarget
 	if retrain != nil {
+		if resume == nil {
+			res.Stopped = ""
+			err := hand()
+			res.Stopped = StoppedTarget
+			if err != nil {
+				res.Rounds, res.Final, res.Stopped = append(res.Rounds, rd), rd.Pruned, StoppedFailed
+				return res, rep, err
+			}
+		}
 		prev := pruned.ParamsTo(nil)
-		tr, err := nn.Train(ctx, pruned, train, data.Valid, retrain)
+		tr, err := nn.Train(ctx, pruned, data.Train, data.Valid, retrain)
 		if err == nil {
 			err = pruned.CheckFinite()
 		}
@@ -84,9 +109,59 @@ func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *Laye
 		rd.Retrain = &tr
 		rd.Retrained = r.eval()
 	}
+	err := hand()
 	res.Rounds = append(res.Rounds, rd)
 	res.Final = rd.Retrained
-	return res, rep, nil
+	return res, rep, err
+}
+
+// layerwisePrune evaluates net, prunes a copy of it with Layerwise and
+// returns the result so far (no round yet) and the round of the pruning.
+func (r *runner) layerwisePrune(ctx context.Context, net *nn.Network, ls *LayerwiseSettings) (*Result, LayerwiseReport, Round, error) {
+	start, err := evalContext(ctx, r)
+	if err != nil {
+		return nil, LayerwiseReport{}, Round{}, err
+	}
+	res := &Result{Start: start}
+	pruned, rep, err := Layerwise(ctx, net, r.data.Train.X, ls)
+	if err != nil {
+		return nil, rep, Round{}, err
+	}
+	if err := pruned.CheckFinite(); err != nil {
+		return nil, rep, Round{}, fmt.Errorf("prune: layer-wise pruning: %w", err)
+	}
+	res.Net = pruned
+	live := pruned.NumLive()
+	for q := 0; q < pruned.NumParams(); q++ {
+		if net.IsLive(q) && !pruned.IsLive(q) {
+			res.History = append(res.History, Step{
+				Step: len(res.History) + 1, Round: 1, Index: q, Name: pruned.ParamAt(q).String(),
+				Saliency: math.NaN(), Predicted: math.NaN(), Real: math.NaN(), Loss: math.NaN(), Error: math.NaN(), Live: live,
+			})
+		}
+	}
+	r.net, r.res = pruned, res
+	r.round, r.step = 1, len(res.History)
+	prunedEval, err := evalContext(ctx, r)
+	if err != nil {
+		return nil, rep, Round{}, err
+	}
+	rd := Round{Round: 1, Removed: len(res.History), Live: live, Predicted: math.NaN(), Damping: math.NaN(), Pruned: prunedEval}
+	rd.Real = rd.Pruned.Train.Loss - res.Start.Train.Loss
+	rd.Retrained = rd.Pruned
+	return res, rep, rd, nil
+}
+
+// resumeLayerwise sets the runner to st, a State of LayerwiseResume.
+func (r *runner) resumeLayerwise(st *State, net *nn.Network) error {
+	if st.Rounds != 1 || len(st.RoundList) != 1 {
+		return fmt.Errorf("prune: a layer-wise state has one round, not %d", len(st.RoundList))
+	}
+	if st.Stopped == "" && r.cfg.Retrain == nil {
+		return errors.New("prune: the layer-wise state to resume needs the retraining settings")
+	}
+	r.W = net.NumParams()
+	return r.resume(st)
 }
 
 // evalContext is r.eval that checks ctx between blocks of samples and

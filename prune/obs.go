@@ -65,17 +65,31 @@ func (o OBS) Validate() error {
 	if o.Builder == nil {
 		k, err := o.Curvature.Kind()
 		if err != nil || !(k.Dense || k.InverseOnly) {
-			return fmt.Errorf("OBS cannot use curvature %v; it needs a dense matrix or the recursive inverse: %s", o.Curvature,
+			return fieldErrorf("OBS", "Curvature", "%v cannot serve OBS; it needs a dense matrix or the recursive inverse: %s", o.Curvature,
 				hessian.KindList(func(k hessian.Kind) bool { return k.Dense || k.InverseOnly }))
 		}
 	}
 	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
-		return fmt.Errorf("OBS damping %v is not a non-negative number", o.Damping)
+		return fieldErrorf("OBS", "Damping", "%v is not a non-negative number", o.Damping)
 	}
 	if !(o.Alpha >= 0) || math.IsInf(o.Alpha, 1) {
-		return fmt.Errorf("OBS recursive α %v is not a non-negative number", o.Alpha)
+		return fieldErrorf("OBS", "Alpha", "%v is not a non-negative number", o.Alpha)
 	}
 	return nil
+}
+
+// MemoryBytes returns the memory a round of o needs on p: the dense
+// curvature (with its build buffer) and its inverse, or the recursive inverse.
+func (o OBS) MemoryBytes(p *hessian.Problem) int64 {
+	n := p.Dim()
+	k, err := o.Curvature.Kind()
+	switch {
+	case o.Curvature == Recursive && o.Builder == nil:
+		return hessian.DenseBytes(n)
+	case o.Builder != nil || err != nil:
+		return 2 * hessian.DenseBytes(n)
+	}
+	return hessian.DenseBytes(n) + k.DenseMemory(p)
 }
 
 func (o OBS) damping() float64 {
@@ -118,8 +132,9 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 	}
 	n := p.Dim()
 	limit := env.maxBytes()
+	bytes := o.MemoryBytes(p)
 	if o.Curvature == Recursive && o.Builder == nil {
-		if err := checkDense("OBS recursive inverse", n, hessian.DenseBytes(n), limit); err != nil {
+		if err := checkDense("OBS recursive inverse", n, bytes, limit); err != nil {
 			return nil, 0, err
 		}
 		N, _ := p.X.Dims()
@@ -140,14 +155,12 @@ func (o OBS) Inverse(ctx context.Context, p *hessian.Problem, env *Env) (*mat.Sy
 	// The dense matrix and its inverse; the exact build also needs a
 	// buffer over all parameters.
 	var c hessian.Curvature
-	bytes := 2 * hessian.DenseBytes(n)
 	if o.Builder != nil {
 		if c = o.Builder(p); c.Dim() != n {
 			return nil, 0, fmt.Errorf("OBS: the curvature built has dimension %d, the problem %d", c.Dim(), n)
 		}
 	} else {
 		k, _ := o.Curvature.Kind()
-		bytes = hessian.DenseBytes(n) + k.DenseMemory(p)
 		c = k.New(p, hessian.KindOptions{})
 	}
 	if err := checkDense(fmt.Sprintf("OBS curvature (%v) and its inverse", o.Curvature), n, bytes, limit); err != nil {

@@ -208,12 +208,12 @@ func (o OBD) Validate() error {
 	if o.Builder == nil {
 		k, err := o.Curvature.Kind()
 		if err != nil || !k.Diagonal {
-			return fmt.Errorf("OBD cannot use curvature %v: it needs one with a diagonal, %s", o.Curvature,
+			return fieldErrorf("OBD", "Curvature", "%v cannot serve OBD: it needs one with a diagonal, %s", o.Curvature,
 				hessian.KindList(func(k hessian.Kind) bool { return k.Diagonal }))
 		}
 	}
 	if o.Probes < 0 {
-		return fmt.Errorf("OBD: %d Hutchinson probes", o.Probes)
+		return fieldErrorf("OBD", "Probes", "%d is negative", o.Probes)
 	}
 	return nil
 }

@@ -2,10 +2,10 @@ package prune
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -211,39 +211,40 @@ func (s *Settings) Validate() error {
 		return nil
 	}
 	finiteNonNeg := func(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
+	bad := func(field, format string, args ...any) error { return fieldErrorf("Settings", field, format, args...) }
 	switch {
 	case s.Objective < TrainedObjective || s.Objective > GradientObjective:
-		return fmt.Errorf("unknown objective %v", s.Objective)
+		return bad("Objective", "%v is unknown", s.Objective)
 	case !finiteNonNeg(s.WeightDecay):
-		return fmt.Errorf("weight decay %v is not a non-negative number", s.WeightDecay)
+		return bad("WeightDecay", "%v is not a non-negative number", s.WeightDecay)
 	case s.PerRound < 0:
-		return fmt.Errorf("removals per round %d is negative", s.PerRound)
+		return bad("PerRound", "%d is negative", s.PerRound)
 	case !(s.Fraction >= 0 && s.Fraction <= 1):
-		return fmt.Errorf("fraction per round %v is not in [0, 1]", s.Fraction)
+		return bad("Fraction", "%v is not in [0, 1]", s.Fraction)
 	case !finiteNonNeg(s.RoundBudget):
-		return fmt.Errorf("round budget %v is not a non-negative number", s.RoundBudget)
+		return bad("RoundBudget", "%v is not a non-negative number", s.RoundBudget)
 	case s.RebuildEvery < 0:
-		return fmt.Errorf("rebuild period %d is negative", s.RebuildEvery)
+		return bad("RebuildEvery", "%d is negative", s.RebuildEvery)
 	case s.TargetLive < 0:
-		return fmt.Errorf("target live parameters %d is negative", s.TargetLive)
+		return bad("TargetLive", "%d is negative", s.TargetLive)
 	case !(s.Sparsity >= 0 && s.Sparsity < 1):
-		return fmt.Errorf("target sparsity %v is not in [0, 1)", s.Sparsity)
+		return bad("Sparsity", "%v is not in [0, 1)", s.Sparsity)
 	case s.ErrorRise != NoRise && !finiteNonNeg(s.ErrorRise):
-		return fmt.Errorf("error rise %v is not a non-negative number", s.ErrorRise)
+		return bad("ErrorRise", "%v is not a non-negative number", s.ErrorRise)
 	case s.ErrorMeasure < AutoMeasure || s.ErrorMeasure > Misclassification:
-		return fmt.Errorf("unknown error measure %v", s.ErrorMeasure)
+		return bad("ErrorMeasure", "%v is unknown", s.ErrorMeasure)
 	case s.ErrorSplit < TrainSplit || s.ErrorSplit > ValidSplit:
-		return fmt.Errorf("unknown split %v for the error-rise rule", s.ErrorSplit)
+		return bad("ErrorSplit", "%v is unknown", s.ErrorSplit)
 	case !finiteNonNeg(s.Budget):
-		return fmt.Errorf("ΔE budget %v is not a non-negative number", s.Budget)
+		return bad("Budget", "%v is not a non-negative number", s.Budget)
 	case s.MaxRounds < 0:
-		return fmt.Errorf("maximum rounds %d is negative", s.MaxRounds)
+		return bad("MaxRounds", "%d is negative", s.MaxRounds)
 	case s.AuditRows < AuditAll:
-		return fmt.Errorf("audit rows %d is negative (AuditAll is %d)", s.AuditRows, AuditAll)
+		return bad("AuditRows", "%d is negative (AuditAll is %d)", s.AuditRows, AuditAll)
 	case s.AuditRemovals < AuditAll:
-		return fmt.Errorf("audited removals per round %d is negative (AuditAll is %d)", s.AuditRemovals, AuditAll)
+		return bad("AuditRemovals", "%d is negative (AuditAll is %d)", s.AuditRemovals, AuditAll)
 	case s.PerLayer && s.PerRound == 0 && s.Fraction == 0 && s.RoundBudget > 0:
-		return errors.New("per-layer ranking needs a count per round (PerRound or Fraction), not only a round budget")
+		return bad("PerLayer", "needs a count per round (Settings.PerRound or Settings.Fraction), not only a round budget")
 	}
 	if s.Method != nil {
 		if v, ok := s.Method.(interface{ Validate() error }); ok {
@@ -251,15 +252,25 @@ func (s *Settings) Validate() error {
 				return err
 			}
 		}
-		if (s.Budget > 0 || s.RoundBudget > 0) && s.Method.Need() == NeedNone {
-			return errors.New("a ΔE budget needs a saliency that predicts ΔE (OBD or OBS)")
+		if s.Method.Need() == NeedNone {
+			switch {
+			case s.Budget > 0:
+				return bad("Budget", "%v needs a saliency that predicts ΔE (OBD or OBS)", s.Budget)
+			case s.RoundBudget > 0:
+				return bad("RoundBudget", "%v needs a saliency that predicts ΔE (OBD or OBS)", s.RoundBudget)
+			}
 		}
 	}
 	if err := s.validateStoppers(); err != nil {
 		return err
 	}
+	t := *s
+	t.Joint = false
+	if err := t.validateJoint(); err != nil {
+		return &fieldError{"Settings", "Objective", ": " + err.Error()}
+	}
 	if err := s.validateJoint(); err != nil {
-		return err
+		return &fieldError{"Settings", "Joint", ": " + err.Error()}
 	}
 	if err := s.Retrain.Validate(); err != nil {
 		return fmt.Errorf("retraining: %w", err)
@@ -319,4 +330,21 @@ func ceilCount(x float64) int {
 		return int(r)
 	}
 	return int(math.Ceil(x))
+}
+
+// fieldError is an invalid setting; SettingsField names its field.
+type fieldError struct{ owner, field, msg string }
+
+func (e *fieldError) Error() string {
+	if strings.HasPrefix(e.msg, ":") {
+		return "prune: " + e.owner + "." + e.field + e.msg
+	}
+	return "prune: " + e.owner + "." + e.field + " " + e.msg
+}
+
+// SettingsField returns the name of the invalid field.
+func (e *fieldError) SettingsField() string { return e.field }
+
+func fieldErrorf(owner, field, format string, args ...any) error {
+	return &fieldError{owner, field, fmt.Sprintf(format, args...)}
 }

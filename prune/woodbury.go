@@ -49,22 +49,22 @@ func (WoodburyOBS) Need() Need { return NeedInverse }
 // Validate returns an error when the settings are invalid.
 func (o WoodburyOBS) Validate() error {
 	if o.Samples < 0 {
-		return fmt.Errorf("Woodbury OBS: %d samples", o.Samples)
+		return fieldErrorf("WoodburyOBS", "Samples", "%d is negative", o.Samples)
 	}
 	if o.GaussNewton && o.SampledLabels {
-		return errors.New("Woodbury OBS: sampled labels are for the Fisher matrix, not the Gauss–Newton rows")
+		return fieldErrorf("WoodburyOBS", "SampledLabels", "are for the Fisher matrix, not the Gauss–Newton rows")
 	}
 	if o.Hard < 0 || o.Hard > o.samples() || (o.Hard > 0 && (o.GaussNewton || o.Batch > 1)) {
-		return fmt.Errorf("Woodbury OBS: %d hard samples of %d (not with Gauss–Newton rows or batches)", o.Hard, o.samples())
+		return fieldErrorf("WoodburyOBS", "Hard", "%d of %d samples (not with Gauss–Newton rows or batches)", o.Hard, o.samples())
 	}
 	if o.Batch < 0 || (o.GaussNewton && o.Batch > 1) {
-		return fmt.Errorf("Woodbury OBS: batch of %d samples (per-batch gradients are for the Fisher matrix only)", o.Batch)
+		return fieldErrorf("WoodburyOBS", "Batch", "%d is invalid (per-batch gradients are for the Fisher matrix only)", o.Batch)
 	}
 	if !(o.Damping >= 0) || math.IsInf(o.Damping, 1) {
-		return fmt.Errorf("Woodbury OBS damping %v is not a non-negative number", o.Damping)
+		return fieldErrorf("WoodburyOBS", "Damping", "%v is not a non-negative number", o.Damping)
 	}
 	if !(o.RelativeDamping >= 0) || math.IsInf(o.RelativeDamping, 1) {
-		return fmt.Errorf("Woodbury OBS relative damping %v is not a non-negative number", o.RelativeDamping)
+		return fieldErrorf("WoodburyOBS", "RelativeDamping", "%v is not a non-negative number", o.RelativeDamping)
 	}
 	return nil
 }

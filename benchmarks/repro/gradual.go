@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 )
@@ -268,7 +271,39 @@ func gradualWrite(r *runCtx, cfg gradualConfig, seeds []uint64, results []gradua
 	if r.o.Quick || r.o.tiny {
 		fmt.Fprintf(&b, "\nThis is a reduced run (%d training images): its errors are not those of the full run.\n", nTrain)
 	}
+	png, err := gradualChart(cfg, seeds[0], results)
+	if err != nil {
+		return err
+	}
+	r.add(".png", png)
+	fmt.Fprintf(&b, "\n![test error after each step's retraining against weights kept, seed %d](%s)\n", seeds[0], r.fileName(".png"))
 	r.addMarkdown(b.String())
 	r.rep.Summary = t.String()
 	return nil
+}
+
+// gradualChart draws the test error after each step's retraining against
+// the fraction of weights kept, for each method on seed's run.
+func gradualChart(cfg gradualConfig, seed uint64, results []gradualResult) ([]byte, error) {
+	p := newPlot("784-300-100-10 on MNIST, gradual pruning", "weights kept (%)", "test error (%)")
+	for mi, m := range gradualMethods {
+		for _, res := range results {
+			if res.method != m.key || res.seed != seed {
+				continue
+			}
+			xs, ys := []float64{100}, []float64{100 * res.denseErr}
+			for t, e := range res.stepErr {
+				xs = append(xs, 100*(1-cubicSchedule(cfg.target, t+1, cfg.steps)))
+				ys = append(ys, 100*e)
+			}
+			if err := addLine(p, m.name, mi, xs, ys); err != nil {
+				return nil, err
+			}
+			if err := addPoints(p, "", mi, xs, ys); err != nil {
+				return nil, err
+			}
+		}
+	}
+	chart.LogX(p)
+	return renderPNG([][]*plot.Plot{{p}}, vg.Points(640), vg.Points(480))
 }

@@ -102,6 +102,7 @@ func expectations(t *testing.T) []expectation {
 			csvHeader: []string{"seed", "method", "dense_test_error", "final_test_error", "sparsity", "seconds", "prune_seconds", "fc1_kept", "fc2_kept", "fc3_kept"},
 			// One seed × 3 methods.
 			csvRows:  fixed(3),
+			pngs:     []string{".png"},
 			volatile: true,
 		},
 		{

@@ -15,14 +15,19 @@ import (
 // field's name in kebab case (FullSpectrum: full-spectrum); an empty name
 // means a field that no flag sets directly.
 var fieldFlags = map[string]string{
-	"MaxBytes":    "max-memory",
-	"Name":        "data", // of datasets.Spec
-	"MNISTDir":    "mnist-dir",
-	"MaxCSVBytes": "max-csv-size",
-	"Optimize":    "optimize-hyper",
-	"MemoryLimit": "max-memory",
-	"Log":         "",
-	"Progress":    "",
+	"MaxBytes":     "max-memory",
+	"Name":         "data", // of datasets.Spec
+	"MNISTDir":     "mnist-dir",
+	"MaxCSVBytes":  "max-csv-size",
+	"Optimize":     "optimize-hyper",
+	"MemoryLimit":  "max-memory",
+	"TargetLive":   "target-weights",
+	"Sparsity":     "target-sparsity",
+	"ErrorRise":    "stop-error-rise",
+	"BatchSize":    "batch",
+	"LearningRate": "lr",
+	"Log":          "",
+	"Progress":     "",
 }
 
 // flagOf returns the flag of the settings field named field.
@@ -112,45 +117,13 @@ func flagWords(err error) error {
 	return errors.New(msg)
 }
 
-// errorWords are words of an error of a library's Validate method and the
-// flag that sets the field they name.
-type errorWords struct{ words, flag string }
-
-// libraryFlags maps the errors of the library's Validate methods to the
-// run command's flags, the first match winning.
-var libraryFlags = []errorWords{
-	{"joint", "joint"}, {"gradient objective", "objective"}, {"objective", "objective"},
-	{"removals per round", "per-round"}, {"fraction per round", "fraction"}, {"per-layer", "per-layer"},
-	{"target live", "target-weights"}, {"sparsity", "target-sparsity"}, {"error rise", "stop-error-rise"},
-	{"error measure", "error-measure"}, {"split", "error-split"}, {"ΔE budget", "budget"}, {"maximum rounds", "max-rounds"},
-	{"audit rows", "audit-rows"}, {"audited removals", "audit-removals"}, {"rebuild", "rebuild-every"},
-	{"damping", "damping"}, {"probes", "probes"}, {"α", "alpha"}, {"samples", "samples"}, {"block", "block"},
-	{"learning rate", "lr"}, {"batch size", "batch"}, {"weight decay", "weight-decay"}, {"epochs", "retrain-epochs"},
-}
-
 // libraryError returns err, an error of a library's Validate method, as a
-// usage error naming the flag of the setting it concerns: by the field an
-// error names (flagWords), else by the words of first, then libraryFlags, with its value in c when it was given: the
-// error "fraction per round 1.5 is not in [0, 1]" becomes
-// "--fraction 1.5: not in [0, 1]".
-func libraryError(c *cli.Context, err error, first ...errorWords) error {
+// usage error: naming the flag of the field it names (flagWords), else with
+// the library's message.
+func libraryError(err error) error {
 	var ue *usageError
 	if fe := flagWords(err); errors.As(fe, &ue) {
-		return fe // the error names its settings field
+		return fe
 	}
-	msg := strings.TrimPrefix(trimPackagePrefix(err.Error()), "prune: ")
-	msg = strings.TrimPrefix(msg, "prune settings: ")
-	for _, m := range append(first, libraryFlags...) {
-		if !strings.Contains(msg, m.words) {
-			continue
-		}
-		flag := "--" + m.flag
-		if v := ""; c != nil && c.IsSet(m.flag) && c.String(m.flag) != "true" {
-			v = c.String(m.flag)
-			flag += " " + v
-			msg = strings.TrimPrefix(msg, m.words+" "+v+" is ")
-		}
-		return &usageError{Flag: m.flag, Msg: flag + ": " + msg}
-	}
-	return &usageError{Msg: msg}
+	return &usageError{Msg: strings.TrimPrefix(trimPackagePrefix(err.Error()), "prune: ")}
 }

@@ -285,7 +285,7 @@ func TestUsageErrors(t *testing.T) {
 		{train("--act", "tanh,tanh,tanh"), "act", `--act "tanh,tanh,tanh": want 1 or 2 names, got 3`},
 		{train("--act", "tanh,softmax"), "act", "softmax"},
 		{train("--loss", "hinge"), "loss", `--loss "hinge"`},
-		{train("--momentum", "1.5"), "momentum", "--momentum 1.5: not in [0, 1)"},
+		{train("--momentum", "1.5"), "momentum", "--momentum 1.5 is not in [0, 1)"},
 		{train("--valid-fraction", "1"), "valid-fraction", "--valid-fraction 1: not in [0, 1)"},
 		{train("--patience", "5"), "patience", "--patience 5 needs validation data"},
 		{train("--arch", "2-3-1"), "arch", "--arch 2-3-1 has 2 inputs, but --data monks1 has 17 input columns"},

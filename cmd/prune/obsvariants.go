@@ -181,7 +181,7 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 	}
 	if v, ok := m.saliency.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
-			return m, libraryError(nil, err)
+			return m, libraryError(err)
 		}
 	}
 	return m, nil
@@ -218,24 +218,25 @@ func memoryNeed(m method, layerwise bool, net *nn.Network, X, Y *mat.Dense) (int
 		return need, fmt.Sprintf("layer-wise OBS on layer %d: %d×%d layer Hessian, its inverse and a copy per worker (%d workers)", l, d, d, workers)
 	}
 	p := &hessian.Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: net.LiveIndices()}
+	need, ok := prune.PlannedBytes(m.saliency, p)
+	if !ok {
+		return 0, ""
+	}
 	live, total := p.Dim(), net.NumParams()
 	switch s := m.saliency.(type) {
 	case prune.WoodburyOBS:
 		k, _ := hessian.KindNamed(m.curvature)
-		return s.MemoryBytes(p), fmt.Sprintf("Woodbury OBS on the %s of rank %d over %d live parameters", k.Desc, k.LowRankRows(p, cmpOr(s.Samples, prune.DefaultWoodburySamples)), live)
+		return need, fmt.Sprintf("Woodbury OBS on the %s of rank %d over %d live parameters", k.Desc, k.LowRankRows(p, cmpOr(s.Samples, prune.DefaultWoodburySamples)), live)
 	case prune.BlockOBS:
-		return s.MemoryBytes(p), fmt.Sprintf("block OBS on %d blocks over %d live parameters", len(s.Blocks(p)), live)
-	case prune.OBS:
-		switch m.curvature {
-		case "recursive":
-			return hessian.DenseBytes(live), fmt.Sprintf("the OBS recursive inverse over %d live parameters", live)
-		case "exact":
-			return 2*hessian.DenseBytes(live) + hessian.DenseBytes(total),
-				fmt.Sprintf("OBS on the exact Hessian over %d live parameters (the matrix, its inverse and a %d×%d build buffer)", live, total, total)
-		}
-		return 2 * hessian.DenseBytes(live), fmt.Sprintf("OBS on the %s over %d live parameters (the matrix and its inverse)", obsNames[m.curvature], live)
+		return need, fmt.Sprintf("block OBS on %d blocks over %d live parameters", len(s.Blocks(p)), live)
 	}
-	return 0, ""
+	switch m.curvature {
+	case "recursive":
+		return need, fmt.Sprintf("the OBS recursive inverse over %d live parameters", live)
+	case "exact":
+		return need, fmt.Sprintf("OBS on the exact Hessian over %d live parameters (the matrix, its inverse and a %d×%d build buffer)", live, total, total)
+	}
+	return need, fmt.Sprintf("OBS on the %s over %d live parameters (the matrix and its inverse)", obsNames[m.curvature], live)
 }
 
 // layerwiseMethod returns the layer-wise method of --method with

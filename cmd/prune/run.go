@@ -296,12 +296,12 @@ func (p *runPlan) readLayerwise(c *cli.Context, mf methodFlags) error {
 	ls := &prune.LayerwiseSettings{Sparsity: cmpOr(c.Float64("target-sparsity"), prune.DefaultSparsity), Method: layerwiseMethod(m.name),
 		Damping: prune.DefaultLayerwiseDamping, PruneBiases: !c.Bool("protect-biases"), PerLayer: c.Bool("per-layer"), MaxBytes: p.limit}
 	if mf.Damping != nil {
-		if ls.Damping = *mf.Damping; !(ls.Damping > 0) || math.IsInf(ls.Damping, 1) {
-			return flagErrorf("damping", "%v: with --layerwise the relative damping must be a positive number", ls.Damping)
+		if ls.Damping = *mf.Damping; ls.Damping == 0 { // zero is the library's default
+			return flagErrorf("damping", "0: with --layerwise the relative damping must be a positive number")
 		}
 	}
 	if err := ls.Validate(1); err != nil {
-		return libraryError(c, err)
+		return libraryError(err)
 	}
 	p.layerwise = ls
 	p.method.desc = map[string]string{"obs": "layer-wise OBS (OBC or SparseGPT)", "obd": "layer-wise OBD"}[m.name] + fmt.Sprintf(", ρ = %g", ls.Damping)
@@ -364,7 +364,7 @@ func (p *runPlan) readRounds(c *cli.Context, mf methodFlags) error {
 		s.AuditRows, s.AuditRemovals = prune.AuditAll, prune.AuditAll
 	}
 	if err := s.Validate(); err != nil {
-		return libraryError(c, err)
+		return libraryError(err)
 	}
 	if s.Joint {
 		m.desc = strings.TrimSuffix(m.desc, ")") + ", joint removals)"
@@ -432,7 +432,7 @@ func retrainSettings(c *cli.Context, model string, meta map[string]any, hasValid
 		ts.Patience = 0
 	}
 	if err := ts.Validate(); err != nil {
-		return nil, "", libraryError(c, err)
+		return nil, "", libraryError(err)
 	}
 	return &ts, note, nil
 }
@@ -664,7 +664,7 @@ func doRun(ctx context.Context, c *cli.Context, stderr io.Writer, h runHooks) (*
 		canceled := ctx.Err() != nil && errors.Is(runErr, ctx.Err())
 		switch {
 		case canceled && p.layerwise != nil:
-			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained)", where)
+			out.err = fmt.Errorf("interrupted while retraining; %s (not retrained); continue with: prune run --resume %s", where, p.reportDir)
 		case canceled && lp.round == 0:
 			out.err = fmt.Errorf("interrupted in round 1, before any round was complete; %s; no checkpoint was written, so there is nothing to resume: run the command again to start over", where)
 		case canceled:
@@ -707,7 +707,7 @@ func (lp *pruneLoop) loop(ctx context.Context) (*prune.Result, error) {
 	}
 	res, err := prune.Run(ctx, lp.p.net, lp.p.splits, &s)
 	if err != nil && res == nil && !errors.Is(err, ctx.Err()) {
-		return nil, libraryError(lp.p.c, err)
+		return nil, libraryError(err)
 	}
 	return res, err
 }
@@ -735,13 +735,13 @@ func (rs recorders) Record(e prune.Event) {
 	}
 }
 
-// layerwise prunes the network in one shot with prune.LayerwiseRun and
-// checkpoints its state.
+// layerwise prunes the network in one shot with prune.LayerwiseResume, or
+// resumes its retraining, and checkpoints its states.
 func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 	p := lp.p
 	ls := *p.layerwise
 	var stage *stageBar
-	if lp.bar != nil {
+	if lp.bar != nil && p.engine == nil {
 		stage = &stageBar{w: lp.bar.w, on: true}
 		last, layers := -1, p.net.NumLayers()
 		ls.Progress = func(layer, done, total int) {
@@ -757,19 +757,26 @@ func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 		}
 		stage.start("evaluating the model, collecting the layer inputs", -1)
 	}
-	res, rep, err := prune.LayerwiseRun(ctx, p.net, p.splits, &ls, p.settings.Retrain)
+	onState := func(st *prune.State, rep prune.LayerwiseReport) error {
+		if p.engine == nil {
+			lp.layers = runreport.LayersOf(rep)
+		}
+		lp.started, lp.engine, lp.round = true, st, st.Rounds
+		stage.stop()
+		if err := lp.checkpoint(); err != nil {
+			return err
+		}
+		if st.Stopped == "" && lp.hooks.afterRound != nil {
+			lp.hooks.afterRound(st.Rounds)
+		}
+		return nil
+	}
+	res, _, err := prune.LayerwiseResume(ctx, p.net, p.splits, &ls, p.settings.Retrain, p.engine, onState)
 	stage.stop()
-	if res == nil {
-		return nil, err
+	if res != nil {
+		lp.started = true
 	}
-	lp.started = true
-	lp.layers = append(lp.layers, runreport.LayersOf(rep)...)
-	if err != nil {
-		return res, err
-	}
-	lp.engine = &prune.State{Net: res.Net, Rounds: 1, Steps: len(res.History), Start: res.Start, Current: res.Final,
-		History: res.History, RoundList: res.Rounds, Issues: res.Health.Issues, Stopped: res.Stopped}
-	return res, lp.checkpoint()
+	return res, err
 }
 
 // finish writes the pruned model and the report of res, after a run ended

@@ -83,11 +83,6 @@ type trainSummary struct {
 	Test        *nn.Metrics `json:"test,omitempty"`
 }
 
-// trainFlagWords maps the words of nn.TrainSettings.Validate's errors to
-// the train command's flags.
-var trainFlagWords = []errorWords{{"epochs", "epochs"}, {"momentum", "momentum"}, {"step period", "step-every"},
-	{"step factor", "step-gamma"}, {"patience", "patience"}, {"tolerance", "tolerance"}}
-
 // readTrainer decodes the trainer flags of c into the settings of
 // nn.Train; useLM reports --optimizer lm (package lm), which takes the
 // epochs, weight decay, tolerance and patience.
@@ -113,7 +108,7 @@ func readTrainer(c *cli.Context) (s nn.TrainSettings, useLM bool, err error) {
 		s.Momentum = nn.NoMomentum
 	}
 	if err := s.Validate(); err != nil {
-		return s, false, libraryError(c, err, trainFlagWords...)
+		return s, false, libraryError(err)
 	}
 	return s, useLM, nil
 }
