@@ -115,14 +115,12 @@ type LayerwiseReport struct {
 // [H_l]_qq for OBD; NaN for magnitude), Actual the error ε of Layerwise on
 // the calibration inputs and DampingTerm λ Σ_j ‖δw_j‖².
 type LayerwiseLayer struct {
-	Layer                          int
-	Method                         LayerwiseMethod
-	Sparsity                       float64
-	WeightsBefore, WeightsAfter    int
-	BiasesBefore, BiasesAfter      int
-	Lambda                         float64
-	Predicted, Actual, DampingTerm float64
-	Time                           time.Duration
+	Layer                                                  int
+	Method                                                 LayerwiseMethod
+	Sparsity                                               float64
+	WeightsBefore, WeightsAfter, BiasesBefore, BiasesAfter int
+	Lambda, Predicted, Actual, DampingTerm                 float64
+	Time                                                   time.Duration
 }
 
 // Layerwise prunes a copy of net layer by layer on the calibration inputs X
@@ -139,10 +137,10 @@ type LayerwiseLayer struct {
 // its entries among the T least saliencies. The inputs of layer l come from
 // the network pruned so far, so that it compensates for earlier errors.
 //
-// Layerwise returns an error for invalid settings, X that does not fit net
-// or has no rows, values that are not finite, a layer above MaxBytes (a
-// *hessian.MemoryError), a done ctx, and a damped H_l that is not positive
-// definite or an update that overflows (a larger Damping remedies these).
+// It returns an error for invalid settings or inputs, values that are not
+// finite, a layer above MaxBytes (a *hessian.MemoryError), a done ctx, and a
+// damped H_l that is not positive definite or an update that overflows (a
+// larger Damping remedies these).
 //
 // References:
 //

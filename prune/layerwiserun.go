@@ -10,23 +10,21 @@ import (
 	"github.com/secondorder/prune/nn"
 )
 
-// LayerwiseRun prunes a copy of net in one shot with Layerwise on the
-// training inputs of data and, when retrain is not nil, retrains it once
-// with the mask fixed (nn.Train on the training and validation data). It
-// returns a Result as Run's, with one round and one Step per parameter
-// removed (in index order, saliency and prediction NaN), and the layer-wise
-// report. A retraining that fails is undone, reported as an IssueDiverged
-// and returned as the error with the pruned network (Stopped StoppedFailed);
-// when ctx is done, Stopped is StoppedCanceled.
+// LayerwiseRun prunes a copy of net with Layerwise on the training inputs of
+// data and, when retrain is not nil, retrains it once with the mask fixed
+// (nn.Train on the training and validation data). Its Result has one round,
+// one Step per parameter removed (in index order, no saliency or
+// prediction), and Stopped StoppedCanceled when ctx is done. A retraining
+// that fails is undone, reported as an IssueDiverged and returned as the
+// error with the pruned network (StoppedFailed).
 func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
 	return LayerwiseResume(ctx, net, data, ls, retrain, nil, nil)
 }
 
-// LayerwiseResume is LayerwiseRun that hands its State to onState, when not
-// nil, after the pruning (unless retrain is nil) and at the end, and that,
-// when resume is not nil, continues from such a State without pruning
-// again (the report returned is then empty). The State's one source is
-// that of retrain.Src.
+// LayerwiseResume is LayerwiseRun that hands its State (whose one source is
+// retrain.Src) to onState, when not nil, after the pruning (unless retrain is
+// nil) and at the end, and with resume continues from such a State without
+// pruning again (the report is then empty).
 func LayerwiseResume(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings,
 	resume *State, onState func(*State, LayerwiseReport) error) (*Result, LayerwiseReport, error) {
 	var none LayerwiseReport

@@ -38,13 +38,12 @@ type Result struct {
 // else NaN; Error, what the error-rise rule watches (NaN without it); and
 // whether it was undone by a rule.
 type Step struct {
-	Step, Round         int
-	Index               int    // flat index q
-	Name                string // such as "W1[0][2]" (nn.Param.String)
-	Saliency, Predicted float64
-	Real, Loss, Error   float64
-	Live                int // live parameters after the removal
-	Undone              bool
+	Step, Round                            int
+	Index                                  int    // flat index q
+	Name                                   string // such as "W1[0][2]" (nn.Param.String)
+	Saliency, Predicted, Real, Loss, Error float64
+	Live                                   int // live parameters after the removal
+	Undone                                 bool
 }
 
 // Eval holds the metrics of a network on the splits of its data; the metrics
@@ -59,14 +58,13 @@ type Eval struct {
 // (NaN: none), its rebuilds, the memory planned (see Planner), the metrics
 // after pruning and after retraining, and the retraining's summary.
 type Round struct {
-	Round, Removed, Live int
-	Predicted, Real      float64
-	Decay, Damping       float64
-	Rebuilds             int
-	Joint                bool
-	Memory               int64
-	Pruned, Retrained    Eval
-	Retrain              *nn.TrainResult
+	Round, Removed, Live            int
+	Predicted, Real, Decay, Damping float64
+	Rebuilds                        int
+	Joint                           bool
+	Memory                          int64
+	Pruned, Retrained               Eval
+	Retrain                         *nn.TrainResult
 }
 
 // Health lists the numerical issues of a run.

@@ -52,12 +52,11 @@ type Scorer interface {
 	Remove(i int, w []float64) error
 }
 
-// Env holds what the pruning loop lends a Saliency's Begin: MaxBytes, the
-// limit of dense W×W matrices (see hessian.CheckMemory); Decay, the μ of
-// the objective's penalty ½μ‖θ‖² whose Hessian μI is added to every
-// curvature (Run sets λN for the weight decay λ); Gradient, the objective's
-// gradient at the positions (nil: zero); and Report, when not nil, which
-// receives the numerical issues of the curvature, such as a raised damping.
+// Env holds what Run lends a Saliency's Begin: MaxBytes, the limit of dense
+// W×W matrices (see hessian.CheckMemory); Decay, the μ of the objective's
+// penalty ½μ‖θ‖² (λN for the weight decay λ), whose Hessian μI is added to
+// every curvature; Gradient, the objective's gradient at the positions (nil:
+// zero); and Report, which receives the curvature's numerical issues.
 type Env struct {
 	MaxBytes int64
 	Decay    float64
@@ -184,10 +183,10 @@ func (magnitudeScorer) Remove(i int, w []float64) error {
 //	s_q = −g_q w_q + ½ h_qq w_q²,
 //
 // with g = Env.Gradient (nil: the classic ½ h_qq w_q²) and h_qq the diagonal
-// of Curvature (default Exact) plus Env.Decay, computed once per round, or
-// of Builder's curvature when not nil; Probes and Src are those of
-// hessian.Hutchinson. A removal moves no other parameter. Negative h_qq
-// are reported as an IssueNegativeDiagonal.
+// of Curvature (default Exact), or of Builder's curvature when not nil, plus
+// Env.Decay, once per round; Probes and Src are those of
+// hessian.Hutchinson. A removal moves no other parameter; negative h_qq are
+// reported as an IssueNegativeDiagonal.
 //
 // References:
 //

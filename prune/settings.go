@@ -58,11 +58,10 @@ func (s Split) String() string {
 }
 
 // Objective selects the function whose curvature and gradient the
-// saliencies use. TrainedObjective is the one the network was trained on,
-// J = E + ½λN‖θ‖² for the weight decay λ, with curvature H + λN·I and its
-// gradient taken as zero; LossObjective is E alone; GradientObjective is J
-// with its gradient in the quadratic models of OBD and OBS (see
-// results/engine.md for why it is not the default).
+// saliencies use: TrainedObjective, the one the network was trained on,
+// J = E + ½λN‖θ‖² for the weight decay λ, curvature H + λN·I, gradient taken
+// as zero; LossObjective, E alone; GradientObjective, J with its gradient in
+// the quadratic models of OBD and OBS (not the default: results/engine.md).
 type Objective int
 
 // The objectives.
@@ -177,31 +176,29 @@ const (
 // receives the State after every round, must not modify it, and ends Run by
 // an error.
 type Settings struct {
-	Method                   Saliency // default OBS{}
-	Objective                Objective
-	WeightDecay              float64
-	PerRound                 int
-	Fraction                 float64
-	PerLayer, ProtectBiases  bool
-	RebuildEvery             int
-	TargetLive               int
-	Sparsity                 float64
-	MaxRounds                int
-	Budget, RoundBudget      float64
-	ErrorRise                float64
-	ErrorMeasure             Measure
-	ErrorSplit               Split
-	Stoppers                 []Stopper
-	Retrain                  *nn.TrainSettings
-	RetrainRescues           bool
-	AuditRows, AuditRemovals int
-	NoAudit                  bool
-	AuditSeed                uint64
-	Joint                    bool
-	MaxBytes                 int64
-	Recorder                 Recorder
-	Resume                   *State
-	OnState                  func(*State) error
+	Method                         Saliency // default OBS{}
+	Objective                      Objective
+	WeightDecay                    float64
+	PerRound                       int
+	Fraction                       float64
+	PerLayer, ProtectBiases        bool
+	RebuildEvery, TargetLive       int
+	Sparsity                       float64
+	MaxRounds                      int
+	Budget, RoundBudget, ErrorRise float64
+	ErrorMeasure                   Measure
+	ErrorSplit                     Split
+	Stoppers                       []Stopper
+	Retrain                        *nn.TrainSettings
+	RetrainRescues                 bool
+	AuditRows, AuditRemovals       int
+	NoAudit                        bool
+	AuditSeed                      uint64
+	Joint                          bool
+	MaxBytes                       int64
+	Recorder                       Recorder
+	Resume                         *State
+	OnState                        func(*State) error
 }
 
 // Validate returns an error describing the first invalid setting in s. A

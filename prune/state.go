@@ -19,11 +19,11 @@ const stateFormat = "prune-state/1"
 
 // State is the state of a run after a complete round, all Run needs to
 // continue it to the result of the uninterrupted run (see Settings.Resume):
-// the network, rounds and removals done, the error-rise reference, the sum
-// of the predicted ΔE kept, the metrics of the network given and of Net, the
-// history (a caller may keep only its later part), the states of the
-// settings' random sources (Retrain.Src, then the method's Src) and the
-// reason the run ended, if it did. Its JSON has null for NaN and infinities.
+// the network, rounds and removals done, the error-rise reference, the
+// predicted ΔE kept, the metrics of the network given and of Net, the history
+// (a caller may keep only its later part), the states of the settings'
+// random sources (Retrain.Src, then the method's) and the reason the run
+// ended, if it did. Its JSON has null for NaN and infinities.
 type State struct {
 	Net                  *nn.Network
 	Rounds, Steps        int

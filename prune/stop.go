@@ -85,12 +85,12 @@ func At(ps ...Point) Points {
 func (s Points) Has(p Point) bool { return s&(1<<p) != 0 }
 
 // StopNeeds tells Run when to ask a Stopper (zero: AfterPruning and
-// AfterRetraining) and what a rule that holds does. Undo makes the result
-// satisfy the rule: the step at which it first holds is undone (for
-// Magnitude and OBD the longest prefix of the round that satisfies it is
-// found by bisection, so it must be monotone). Predictions refuses a
-// saliency that predicts no ΔE. Round makes a rule asked BeforeRemoval end
-// only the round, and the run if it ended a round before any removal.
+// AfterRetraining) and what a rule that holds does. With Undo the step at
+// which it first holds is undone (for Magnitude and OBD the longest
+// satisfying prefix of the round is found by bisection, so it must be
+// monotone). Predictions refuses a saliency without ΔE predictions. Round
+// makes a rule asked BeforeRemoval end only the round (and the run if no
+// removal was made).
 type StopNeeds struct {
 	At                       Points
 	Undo, Predictions, Round bool

@@ -246,11 +246,9 @@ func (s *UnitSettings) Validate(net *nn.Network) error {
 // saliency, the predicted (or NaN) and real increase of E, and E and the
 // number of parameters after it.
 type UnitRemoval struct {
-	Layer, Unit, Original int
-	Saliency              float64
-	Predicted, Real       float64
-	Loss                  float64
-	Params                int
+	Layer, Unit, Original           int
+	Saliency, Predicted, Real, Loss float64
+	Params                          int
 }
 
 // PruneUnits removes hidden units from a copy of net one at a time, the
