@@ -103,7 +103,7 @@ type LowRankMemoryError struct {
 }
 
 func (e *LowRankMemoryError) Error() string {
-	return fmt.Sprintf("%s of rank %d over %d parameters needs %s, above the memory limit of %s; use fewer samples or raise the limit (--max-memory)",
+	return fmt.Sprintf("%s of rank %d over %d parameters needs %s, above the memory limit of %s; use fewer samples or raise the limit",
 		e.What, e.Rank, e.Dim, sysmem.FormatBytes(e.Bytes), sysmem.FormatBytes(e.Limit))
 }
 

@@ -117,7 +117,8 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "prune: %v\n", err)
-	if me := (*hessian.MemoryError)(nil); errors.As(err, &me) {
+	me, lr := (*hessian.MemoryError)(nil), (*hessian.LowRankMemoryError)(nil)
+	if errors.As(err, &me) || errors.As(err, &lr) {
 		fmt.Fprintf(stderr, "The memory limit is --max-memory (a size such as 8G, or off).\n")
 	}
 	code := exitCode(err)
