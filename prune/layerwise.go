@@ -88,7 +88,10 @@ const (
 // 128); Workers the goroutines over rows (default GOMAXPROCS; no effect on
 // the result); MaxBytes limits a layer's dense matrices as LayerwiseMemory
 // counts them (see hessian.CheckMemory). Progress, when not nil, is called
-// serially with the rows done of the total of a layer.
+// serially with the rows done of the total of a layer. For LayerwiseRun
+// only: OnState receives its State (one source, retrain.Src) after the
+// pruning when it retrains and at the end, and ends it by an error; Resume
+// continues from such a State without pruning again (the report is empty).
 type LayerwiseSettings struct {
 	Sparsity                           float64
 	LayerSparsity                      []float64
@@ -98,6 +101,8 @@ type LayerwiseSettings struct {
 	BlockSize, Workers                 int
 	MaxBytes                           int64
 	Progress                           func(layer, done, total int)
+	Resume                             *State
+	OnState                            func(*State, LayerwiseReport) error
 }
 
 // LayerwiseReport describes a run of Layerwise: its layers in order and
@@ -247,6 +252,9 @@ func (s *LayerwiseSettings) Validate(layers int) error {
 	}
 	if s.Workers < 0 {
 		return fieldErrorf("LayerwiseSettings", "Workers", "%d is negative", s.Workers)
+	}
+	if st := s.Resume; st != nil && (st.Net == nil || st.Net.NumLayers() != layers || st.Rounds != 1 || len(st.RoundList) != 1) {
+		return fieldErrorf("LayerwiseSettings", "Resume", "is not a state of a layer-wise run of this network")
 	}
 	return nil
 }

@@ -16,18 +16,21 @@ import (
 // one Step per parameter removed (in index order, no saliency or
 // prediction), and Stopped StoppedCanceled when ctx is done. A retraining
 // that fails is undone, reported as an IssueDiverged and returned as the
-// error with the pruned network (StoppedFailed).
+// error with the pruned network (StoppedFailed). ls.OnState and ls.Resume
+// checkpoint and resume the run (see LayerwiseSettings).
 func LayerwiseRun(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings) (*Result, LayerwiseReport, error) {
-	return LayerwiseResume(ctx, net, data, ls, retrain, nil, nil)
-}
-
-// LayerwiseResume is LayerwiseRun that hands its State (whose one source is
-// retrain.Src) to onState, when not nil, after the pruning (unless retrain is
-// nil) and at the end, and with resume continues from such a State without
-// pruning again (the report is then empty).
-func LayerwiseResume(ctx context.Context, net *nn.Network, data nn.Splits, ls *LayerwiseSettings, retrain *nn.TrainSettings,
-	resume *State, onState func(*State, LayerwiseReport) error) (*Result, LayerwiseReport, error) {
 	var none LayerwiseReport
+	if err := ls.Validate(net.NumLayers()); err != nil {
+		return nil, none, err
+	}
+	var resume *State
+	var onState func(*State, LayerwiseReport) error
+	if ls != nil {
+		resume, onState = ls.Resume, ls.OnState
+	}
+	if resume != nil && resume.Stopped == "" && retrain == nil {
+		return nil, none, fieldErrorf("LayerwiseSettings", "Resume", "holds a run stopped before its retraining, and the retraining settings are nil")
+	}
 	if err := retrain.Validate(); err != nil {
 		return nil, none, fmt.Errorf("prune: retraining: %w", err)
 	}
@@ -150,14 +153,8 @@ func (r *runner) layerwisePrune(ctx context.Context, net *nn.Network, ls *Layerw
 	return res, rep, rd, nil
 }
 
-// resumeLayerwise sets the runner to st, a State of LayerwiseResume.
+// resumeLayerwise sets the runner to st, a State of LayerwiseRun.
 func (r *runner) resumeLayerwise(st *State, net *nn.Network) error {
-	if st.Rounds != 1 || len(st.RoundList) != 1 {
-		return fmt.Errorf("prune: a layer-wise state has one round, not %d", len(st.RoundList))
-	}
-	if st.Stopped == "" && r.cfg.Retrain == nil {
-		return errors.New("prune: the layer-wise state to resume needs the retraining settings")
-	}
 	r.W = net.NumParams()
 	return r.resume(st)
 }

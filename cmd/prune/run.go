@@ -735,7 +735,7 @@ func (rs recorders) Record(e prune.Event) {
 	}
 }
 
-// layerwise prunes the network in one shot with prune.LayerwiseResume, or
+// layerwise prunes the network in one shot with prune.LayerwiseRun, or
 // resumes its retraining, and checkpoints its states.
 func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 	p := lp.p
@@ -757,7 +757,8 @@ func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 		}
 		stage.start("evaluating the model, collecting the layer inputs", -1)
 	}
-	onState := func(st *prune.State, rep prune.LayerwiseReport) error {
+	ls.Resume = p.engine
+	ls.OnState = func(st *prune.State, rep prune.LayerwiseReport) error {
 		if p.engine == nil {
 			lp.layers = runreport.LayersOf(rep)
 		}
@@ -771,7 +772,7 @@ func (lp *pruneLoop) layerwise(ctx context.Context) (*prune.Result, error) {
 		}
 		return nil
 	}
-	res, _, err := prune.LayerwiseResume(ctx, p.net, p.splits, &ls, p.settings.Retrain, p.engine, onState)
+	res, _, err := prune.LayerwiseRun(ctx, p.net, p.splits, &ls, p.settings.Retrain)
 	stage.stop()
 	if res != nil {
 		lp.started = true
