@@ -769,20 +769,13 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 		fin.start("writing the model and the report", -1)
 		defer fin.stop()
 	}
-	stopped, errMsg := res.Stopped, ""
+	errMsg := ""
 	if runErr != nil && !(errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)) {
 		errMsg = runErr.Error()
 	}
-	hasValid, hasTest := p.splits.Valid.X != nil, p.splits.Test.X != nil
-	rep := &runreport.Report{
-		Format: runreport.ReportFormat, Output: p.output, Method: p.method.desc, Stopped: stopped, Error: errMsg,
-		Params: net.NumParams(), LiveBefore: p.liveBefore, LiveAfter: net.NumLive(),
-		Start: runreport.NewEval(res.Start, hasValid, hasTest), Final: runreport.NewEval(res.Final, hasValid, hasTest),
-		Rounds: runreport.RoundsOf(res.Rounds, hasValid, hasTest), History: runreport.StepsOf(res.History), Layerwise: lp.layers,
-		HistoryGroups: p.prior, Manifest: p.manifest, FullHistory: p.fullHistory,
-	}
-	rep.Health = healthOf(res.Health, net)
-	rep.Removals = rep.CountRemovals()
+	rep := runreport.ReportOf(res, p.splits.Valid.X != nil, p.splits.Test.X != nil)
+	rep.Output, rep.Method, rep.Error, rep.LiveBefore = p.output, p.method.desc, errMsg, p.liveBefore
+	rep.Layerwise, rep.HistoryGroups, rep.Manifest, rep.FullHistory = lp.layers, p.prior, p.manifest, p.fullHistory
 	out := &runOutcome{report: rep, net: net}
 
 	pruned := net.Clone()
@@ -790,24 +783,7 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 		pruned.Meta = map[string]any{}
 	}
 	pruned.Meta["data"] = p.manifest.Settings.Data
-	// The model records its provenance by content, without the paths, so
-	// that its bytes do not depend on where the files were.
-	settings := metaValue(p.manifest.Settings).(map[string]any)
-	for _, k := range []string{"model", "output", "report"} {
-		delete(settings, k)
-		if flags, ok := settings["flags"].(map[string]any); ok {
-			delete(flags, k)
-		}
-	}
-	var inputs []map[string]any
-	for _, in := range p.manifest.Inputs {
-		inputs = append(inputs, map[string]any{"role": in.Role, "bytes": in.Bytes, "sha256": in.SHA256})
-	}
-	pruned.Meta["pruning"] = map[string]any{
-		"command": "run", "method": rep.Method, "settings": settings, "stopped": stopped,
-		"params": rep.Params, "live_before": rep.LiveBefore, "live": rep.LiveAfter, "rounds": len(rep.Rounds),
-		"removals": rep.Removals, "inputs": inputs, "metrics": rep.Final, "version": toolkitVersion(),
-	}
+	pruned.Meta["pruning"] = rep.Provenance(toolkitVersion())
 	pruned.Meta = metaValue(pruned.Meta).(map[string]any)
 	if err := setTorchMasks(pruned, p.torchMasks); err != nil {
 		return nil, err

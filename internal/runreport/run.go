@@ -92,12 +92,47 @@ type Report struct {
 	FullHistory bool `json:"-"`
 }
 
+// ReportOf returns the report of the result of a run whose data have
+// validation and test splits as hasValid and hasTest say; the caller sets
+// the output, method, manifest and the rest.
+func ReportOf(res *prune.Result, hasValid, hasTest bool) *Report {
+	net := res.Net
+	r := &Report{Format: ReportFormat, Stopped: res.Stopped, Params: net.NumParams(), LiveAfter: net.NumLive(),
+		Start: NewEval(res.Start, hasValid, hasTest), Final: NewEval(res.Final, hasValid, hasTest),
+		Rounds: RoundsOf(res.Rounds, hasValid, hasTest), History: StepsOf(res.History),
+		Health: NewHealth(IssuesOf(res.Health.Issues, net))}
+	r.Removals = r.CountRemovals()
+	return r
+}
+
 // CountRemovals returns the number of removals of the run's history.
 func (r *Report) CountRemovals() int {
 	if len(r.History) > 0 {
 		return r.History[len(r.History)-1].Step
 	}
 	return 0
+}
+
+// Provenance returns what the pruned model records of the run in its
+// metadata under "pruning": the settings and inputs by content, without
+// paths, so that the model's bytes do not depend on where the files were.
+func (r *Report) Provenance(version string) map[string]any {
+	settings := modelio.MetaValue(r.Manifest.Settings).(map[string]any)
+	for _, k := range []string{"model", "output", "report"} {
+		delete(settings, k)
+		if flags, ok := settings["flags"].(map[string]any); ok {
+			delete(flags, k)
+		}
+	}
+	var inputs []map[string]any
+	for _, in := range r.Manifest.Inputs {
+		inputs = append(inputs, map[string]any{"role": in.Role, "bytes": in.Bytes, "sha256": in.SHA256})
+	}
+	return map[string]any{
+		"command": "run", "method": r.Method, "settings": settings, "stopped": r.Stopped,
+		"params": r.Params, "live_before": r.LiveBefore, "live": r.LiveAfter, "rounds": len(r.Rounds),
+		"removals": r.Removals, "inputs": inputs, "metrics": r.Final, "version": version,
+	}
 }
 
 // MarshalIndent returns v as indented JSON with a final newline, without

@@ -143,3 +143,27 @@ func TestMemoryNeed(t *testing.T) {
 		t.Errorf("OverLimit: %q", s)
 	}
 }
+
+// TestReportOfProvenance checks the report of a result and that the
+// model's provenance keeps the inputs by content and drops their paths.
+func TestReportOfProvenance(t *testing.T) {
+	net, err := nn.New([]int{2, 2, 1}, []nn.Activation{nn.Tanh, nn.Linear}, nn.MSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Init(rand.NewPCG(1, 2))
+	res := &prune.Result{Net: net, Stopped: "target", History: []prune.Step{{Step: 1, Round: 1, Live: 8}, {Step: 2, Round: 1, Live: 7}},
+		Rounds: []prune.Round{{Round: 1, Removed: 2, Live: 7}}}
+	r := ReportOf(res, false, false)
+	if r.Params != 9 || r.LiveAfter != 9 || r.Removals != 2 || len(r.Rounds) != 1 || r.Stopped != "target" || r.Format != ReportFormat {
+		t.Fatalf("report %+v", r)
+	}
+	r.Manifest = Manifest{Inputs: []Input{{Role: "model", Path: "/tmp/m.json", Bytes: 3, SHA256: "abc"}},
+		Settings: Settings{Model: "/tmp/m.json", Output: "p.json", Report: "rep", Flags: map[string]string{"model": "/tmp/m.json", "per-round": "1"}}}
+	p := r.Provenance("v1")
+	b, _ := json.Marshal(p)
+	if strings.Contains(string(b), "/tmp/m.json") || strings.Contains(string(b), "p.json") || !strings.Contains(string(b), `"sha256":"abc"`) ||
+		!strings.Contains(string(b), `"per-round":"1"`) || p["removals"] != 2 || p["version"] != "v1" {
+		t.Errorf("provenance %s", b)
+	}
+}
