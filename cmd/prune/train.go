@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/lm"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
@@ -64,23 +64,6 @@ func trainCommand() *cli.Command {
 			return runTrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
-}
-
-// trainSummary is what train prints with --json.
-type trainSummary struct {
-	Model       string      `json:"model"`
-	Data        string      `json:"data"`
-	Arch        string      `json:"arch"`
-	Activations []string    `json:"activations"`
-	Loss        string      `json:"loss"`
-	Seed        uint64      `json:"seed"`
-	Params      int         `json:"params"`
-	Epochs      int         `json:"epochs"`
-	BestEpoch   int         `json:"best_epoch"`
-	Stopped     string      `json:"stopped,omitempty"`
-	Train       nn.Metrics  `json:"train"`
-	Valid       *nn.Metrics `json:"valid,omitempty"`
-	Test        *nn.Metrics `json:"test,omitempty"`
 }
 
 // readTrainer decodes the trainer flags of c into the settings of
@@ -331,51 +314,8 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", data.Name, err)
 	}
 
-	sum := trainSummary{
-		Model:       output,
-		Data:        data.Name,
-		Arch:        n.Arch(),
-		Activations: actNames(acts),
-		Loss:        loss.String(),
-		Seed:        data.Seed,
-		Params:      n.NumParams(),
-		Epochs:      res.Epochs,
-		BestEpoch:   res.BestEpoch,
-		Stopped:     res.Stopped,
-		Train:       n.Evaluate(splits.Train.X, splits.Train.Y),
-	}
-	if splits.Valid.X != nil {
-		m := n.Evaluate(splits.Valid.X, splits.Valid.Y)
-		sum.Valid = &m
-	}
-	if splits.Test.X != nil {
-		m := n.Evaluate(splits.Test.X, splits.Test.Y)
-		sum.Test = &m
-	}
-
-	metrics := map[string]any{"train": sum.Train}
-	if sum.Valid != nil {
-		metrics["valid"] = *sum.Valid
-	}
-	if sum.Test != nil {
-		metrics["test"] = *sum.Test
-	}
-	n.Meta = map[string]any{
-		"command": "train",
-
-		"seed":        data.Seed,
-		"arch":        n.Arch(),
-		"activations": sum.Activations,
-		"loss":        sum.Loss,
-		"trainer":     trainerRecordFor(useLM, settings),
-		"epochs_run":  res.Epochs,
-		"best_epoch":  res.BestEpoch,
-		"stopped":     res.Stopped,
-		"metrics":     metrics,
-		"version":     toolkitVersion(),
-		"time":        start.UTC().Format(time.RFC3339),
-		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
-	}
+	sum := runreport.TrainSummaryOf(n, splits, res, output, data)
+	n.Meta = sum.Meta(trainerRecordFor(useLM, settings), toolkitVersion(), start)
 	data.Record(n.Meta)
 	n.Meta = metaValue(n.Meta).(map[string]any)
 	if err := saveModel(output, n); err != nil {
