@@ -1,9 +1,11 @@
 package chart
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/secondorder/prune/laplace"
 	"github.com/secondorder/prune/nn"
@@ -57,4 +59,32 @@ func Laplace(ctx context.Context, p *laplace.Posterior, train, set *nn.Data, pr 
 		b.Data = append(b.Data, Series{Name: split + " data", X: mat.Col(nil, 0, set.X), Y: mat.Col(nil, 0, set.Y)})
 	}
 	return BandChart(b, 7*vg.Inch, 4.5*vg.Inch)
+}
+
+// Evidence draws the log evidence and the error against the hidden
+// units or live parameters, one point per model, the highest evidence
+// named in the title.
+func Evidence(rows []laplace.EvidenceRow, byParams bool) ([]byte, error) {
+	label := "hidden units"
+	x := func(r laplace.EvidenceRow) float64 { return float64(r.Hidden) }
+	if byParams {
+		label = "live parameters"
+		x = func(r laplace.EvidenceRow) float64 { return float64(r.Live) }
+	}
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(a, b laplace.EvidenceRow) int { return cmp.Compare(x(a), x(b)) })
+	var xs, ev, er []float64
+	var bestX float64
+	for _, r := range rows {
+		xs, ev, er = append(xs, x(r)), append(ev, r.LogEvidence), append(er, r.Error)
+		if r.BestByEvid {
+			bestX = x(r)
+		}
+	}
+	what := rows[0].Split + " " + rows[0].ErrorName
+	return Column([]Panel{
+		{Title: fmt.Sprintf("log evidence (highest at %s = %g)", label, bestX), X: label, Y: "ln p(D | α, β)",
+			Series: []Series{{Name: "Laplace log evidence", X: xs, Y: ev}}},
+		{Title: what, X: label, Y: rows[0].ErrorName, Series: []Series{{Name: what, X: xs, Y: er, Style: 1}}},
+	}, 6.5*vg.Inch, 7*vg.Inch)
 }

@@ -58,3 +58,23 @@ func TestLaplace(t *testing.T) {
 		}
 	}
 }
+
+// TestEvidence checks that the evidence chart draws rows in any order,
+// against either axis, without changing them.
+func TestEvidence(t *testing.T) {
+	var rows []laplace.EvidenceRow
+	for i, h := range []int{8, 2, 4} {
+		r := laplace.EvidenceRow{Live: 10 * h, Error: 0.1 * float64(i), ErrorName: "misclassification", Split: "test", BestByEvid: h == 4}
+		r.Hidden, r.LogEvidence = h, -float64(h)
+		rows = append(rows, r)
+	}
+	for _, byParams := range []bool{false, true} {
+		png, err := Evidence(rows, byParams)
+		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+			t.Errorf("by params %v: %v", byParams, err)
+		}
+	}
+	if rows[0].Hidden != 8 {
+		t.Errorf("rows reordered: %+v", rows)
+	}
+}
