@@ -12,7 +12,6 @@ import (
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/lm"
-	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
@@ -192,21 +191,7 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 		}
 	}
 
-	meta := map[string]any{}
-	for k, v := range n.Meta {
-		meta[k] = v
-	}
-	var rec modelio.Trainer
-	if modelio.DecodeMeta(n.Meta, modelio.TrainerKey, &rec) {
-		rec.WeightDecay = lam2
-		meta["trainer"] = rec
-	}
-	meta["retrain"] = map[string]any{
-		"command": "retrain", "source": o.Model, "add": o.Add, "remove": o.Remove, "added": sum.Added, "removed": sum.Removed,
-		"n": N, "n_before": N0, "steps": res.Steps, "curvature": sum.Curvature, "alpha": u.Alpha(), "weight_decay": lam2,
-		"note": "trained on the recorded data set's training split with the samples of add and without those of remove",
-	}
-	out.Meta = metaValue(meta).(map[string]any)
+	out.Meta = metaValue(sum.Meta(n.Meta, o.Add, o.Remove, N0)).(map[string]any)
 	if err := saveModel(o.Output, out); err != nil {
 		return err
 	}

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/secondorder/prune/hessian"
@@ -70,23 +68,6 @@ func saliencyCommand() *cli.Command {
 			return runSaliency(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
-}
-
-// saliencySummary is what the saliency command prints with --json.
-type saliencySummary struct {
-	Model   string `json:"model"`
-	Data    string `json:"data"`
-	Samples int    `json:"samples"`
-	Method  string `json:"method"`
-	// Damping is the damping λ the saliencies were computed with, after
-	// any escalation (null for methods without one), and Decay the λN of
-	// the trained objective's penalty (0 for the loss alone).
-	Damping runreport.Num    `json:"damping"`
-	Decay   float64          `json:"objective_decay"`
-	Health  runreport.Health `json:"health"`
-	Output  string           `json:"output"`
-	runreport.Saliencies
-	Seconds float64 `json:"seconds"`
 }
 
 // runSaliency scores the parameters of the model as the flags of c say,
@@ -161,39 +142,18 @@ func runSaliency(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) 
 		return fmt.Errorf("--output %s: %v", output, err)
 	}
 
-	sum := saliencySummary{
+	sum := runreport.SaliencySummary{
 		Model: in.Path, Data: d.Name, Samples: train.Len(), Method: m.desc, Output: output,
 		Seconds: time.Since(start).Seconds(),
 		Damping: runreport.Num(res.Damping), Decay: res.Decay,
 	}
 	sum.Health = healthOf(res.Health, n)
 	sum.Saliencies = runreport.SalienciesOf(sal, n, all)
+	if m.name != "magnitude" {
+		sum.Objective = m.objective.String()
+	}
 	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
-	fmt.Fprintf(stdout, "%s saliencies of %s on %s/train (%d samples)\n", sum.Method, sum.Model, sum.Data, sum.Samples)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "parameters\t%d (%d scored, %d pruned: NaN)\n", sum.Params, sum.Scored, sum.Pruned)
-	fmt.Fprintf(tw, "output\t%s (float64, %d)\n", sum.Output, sum.Params)
-	fmt.Fprintf(tw, "min / median / max\t%.6g / %.6g / %.6g\n", float64(sum.Min), float64(sum.Median), float64(sum.Max))
-	if !math.IsNaN(float64(sum.Damping)) {
-		fmt.Fprintf(tw, "damping\tλ = %g\n", float64(sum.Damping))
-	}
-	if m.name != "magnitude" {
-		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", m.objective, sum.Decay)
-	}
-	fmt.Fprintf(tw, "health\t%s\n", sum.Health.Line())
-	fmt.Fprintf(tw, "time\t%.3g s\n", sum.Seconds)
-	tw.Flush()
-	list, title := sum.Smallest, "smallest"
-	if all {
-		list, title = sum.All, "all, in canonical order"
-	}
-	fmt.Fprintf(stdout, "\n%s:\n", title)
-	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "index\tparameter\tsaliency\t\n")
-	for _, p := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%.6g\t\n", p.Index, p.Name, float64(p.Saliency))
-	}
-	return tw.Flush()
+	return sum.WriteText(stdout)
 }

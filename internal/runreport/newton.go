@@ -2,8 +2,10 @@ package runreport
 
 import (
 	"context"
+	"maps"
 	"time"
 
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
@@ -40,6 +42,27 @@ type NewtonCompare struct {
 	Distance    float64 `json:"distance"`     // ‖θ_newton − θ_retrained‖
 	Moved       float64 `json:"moved"`        // ‖θ_retrained − θ_old‖
 	RelDistance float64 `json:"rel_distance"` // Distance / Moved
+}
+
+// Meta returns the metadata of the updated model: meta, that of the model
+// it came from, with the trainer's new weight decay and a record of the
+// update from the sample files add and remove and the n0 samples before.
+func (s *NewtonSummary) Meta(meta map[string]any, add, remove string, n0 int) map[string]any {
+	m := maps.Clone(meta)
+	if m == nil {
+		m = map[string]any{}
+	}
+	var rec modelio.Trainer
+	if modelio.DecodeMeta(meta, modelio.TrainerKey, &rec) {
+		rec.WeightDecay = s.WeightDecay
+		m["trainer"] = rec
+	}
+	m["retrain"] = map[string]any{
+		"command": "retrain", "source": s.Model, "add": add, "remove": remove, "added": s.Added, "removed": s.Removed,
+		"n": s.N, "n_before": n0, "steps": s.Steps, "curvature": s.Curvature, "alpha": s.Alpha, "weight_decay": s.WeightDecay,
+		"note": "trained on the recorded data set's training split with the samples of add and without those of remove",
+	}
+	return m
 }
 
 // CompareNewton retrains old by L-BFGS to convergence on (X, Y) with the

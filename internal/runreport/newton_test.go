@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"gonum.org/v1/gonum/mat"
 )
@@ -36,5 +37,26 @@ func TestCompareNewton(t *testing.T) {
 	}
 	if want := (2.0 - 1) / (2 - c.Objective); math.Abs(c.GapClosed-want) > 1e-12 {
 		t.Errorf("gap closed %v, want %v", c.GapClosed, want)
+	}
+}
+
+// TestNewtonMeta checks that the updated model keeps the metadata it came
+// with, records the update, and does not change the metadata given.
+func TestNewtonMeta(t *testing.T) {
+	old := map[string]any{"seed": 3, "trainer": map[string]any{"optimizer": "lbfgs", "weight_decay": 0.1}}
+	s := &NewtonSummary{Model: "m.json", Added: 2, N: 12, WeightDecay: 0.05, Steps: 1, Curvature: "gn"}
+	m := s.Meta(old, "new.csv", "", 10)
+	rec, ok := m["retrain"].(map[string]any)
+	if m["seed"] != 3 || !ok || rec["n_before"] != 10 || rec["add"] != "new.csv" || rec["added"] != 2 {
+		t.Errorf("meta %v", m)
+	}
+	if tr, ok := m["trainer"].(modelio.Trainer); !ok || tr.WeightDecay != 0.05 {
+		t.Errorf("trainer %#v", m["trainer"])
+	}
+	if _, ok := old["retrain"]; ok {
+		t.Error("the old metadata changed")
+	}
+	if m := s.Meta(nil, "", "r.csv", 10); m["retrain"] == nil || m["trainer"] != nil {
+		t.Errorf("meta of no metadata %v", m)
 	}
 }
