@@ -198,15 +198,7 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
-	fmt.Fprintf(stdout, "%s: %d samples added, %d removed (N %d → %d); %d Newton step(s) on the %s curvature, α = Nλ = %.4g, λ' = %.4g\n",
-		o.Model, sum.Added, sum.Removed, N0, N, res.Steps, sum.Curvature, u.Alpha(), lam2)
-	fmt.Fprintf(stdout, "J' = E'/N' + ½λ'‖θ‖²: old %.8g → Newton %.8g (|∇| %.3g); setup %.3gs, update and steps %.3gs\n",
-		sum.ObjectiveOld, sum.ObjectiveNewton, sum.GradNorm, sum.SetupSeconds, sum.UpdateSeconds)
-	if c := sum.Compare; c != nil {
-		fmt.Fprintf(stdout, "L-BFGS retraining from the old weights: J' %.8g in %d iterations, %.3gs; Newton closed %.1f%% of the gap, ‖θ_N − θ_R‖ = %.3g (%.3g of the move %.3g)\n",
-			c.Objective, c.Epochs, c.Seconds, 100*c.GapClosed, c.Distance, c.RelDistance, c.Moved)
-	}
-	printMetrics(stdout, "train", sum.Train)
+	sum.WriteText(stdout, N0)
 	if !quiet {
 		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(o.Output), ", "))
 	}

@@ -325,30 +325,11 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
-	fmt.Fprintf(stdout, "trained %s (%s, loss %s) on %s for %d epochs", sum.Arch, strings.Join(sum.Activations, ","), sum.Loss, sum.Data, sum.Epochs)
-	if sum.Stopped != "" && sum.Stopped != nn.StoppedEpochs {
-		fmt.Fprintf(stdout, ", stopped by %s", sum.Stopped)
-		if sum.Stopped == nn.StoppedEarly {
-			fmt.Fprintf(stdout, " (best epoch %d)", sum.BestEpoch)
-		}
-	}
-	fmt.Fprintln(stdout)
-	printMetrics(stdout, "train", sum.Train)
-	if sum.Valid != nil {
-		printMetrics(stdout, "valid", *sum.Valid)
-	}
-	if sum.Test != nil {
-		printMetrics(stdout, "test", *sum.Test)
-	}
+	sum.WriteText(stdout)
 	if !quiet {
 		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(output), ", "))
 	}
 	return nil
-}
-
-// printMetrics prints one line of metrics for a split.
-func printMetrics(w io.Writer, split string, m nn.Metrics) {
-	fmt.Fprintf(w, "%-6s loss %.6g (mean %.6g)  accuracy %.2f%%  n %d\n", split+":", m.Loss, m.MeanLoss, 100*m.Accuracy, m.N)
 }
 
 // actNames returns the names of the activations.

@@ -2,6 +2,8 @@ package runreport
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"maps"
 	"time"
 
@@ -87,4 +89,17 @@ func CompareNewton(ctx context.Context, old, newton *nn.Network, X, Y *mat.Dense
 		c.RelDistance = c.Distance / c.Moved
 	}
 	return c, nil
+}
+
+// WriteText prints the summary of an update from n0 samples.
+func (s *NewtonSummary) WriteText(w io.Writer, n0 int) {
+	fmt.Fprintf(w, "%s: %d samples added, %d removed (N %d → %d); %d Newton step(s) on the %s curvature, α = Nλ = %.4g, λ' = %.4g\n",
+		s.Model, s.Added, s.Removed, n0, s.N, s.Steps, s.Curvature, s.Alpha, s.WeightDecay)
+	fmt.Fprintf(w, "J' = E'/N' + ½λ'‖θ‖²: old %.8g → Newton %.8g (|∇| %.3g); setup %.3gs, update and steps %.3gs\n",
+		s.ObjectiveOld, s.ObjectiveNewton, s.GradNorm, s.SetupSeconds, s.UpdateSeconds)
+	if c := s.Compare; c != nil {
+		fmt.Fprintf(w, "L-BFGS retraining from the old weights: J' %.8g in %d iterations, %.3gs; Newton closed %.1f%% of the gap, ‖θ_N − θ_R‖ = %.3g (%.3g of the move %.3g)\n",
+			c.Objective, c.Epochs, c.Seconds, 100*c.GapClosed, c.Distance, c.RelDistance, c.Moved)
+	}
+	WriteMetrics(w, "train", s.Train)
 }

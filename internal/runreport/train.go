@@ -1,7 +1,10 @@
 package runreport
 
 import (
+	"fmt"
+	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/secondorder/prune/datasets"
@@ -65,4 +68,29 @@ func (s TrainSummary) Meta(trainer any, version string, start time.Time) map[str
 	}
 	s.data.Record(meta)
 	return meta
+}
+
+// WriteText prints the summary: the network, how training stopped and the
+// metrics of each split.
+func (s TrainSummary) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "trained %s (%s, loss %s) on %s for %d epochs", s.Arch, strings.Join(s.Activations, ","), s.Loss, s.Data, s.Epochs)
+	if s.Stopped != "" && s.Stopped != nn.StoppedEpochs {
+		fmt.Fprintf(w, ", stopped by %s", s.Stopped)
+		if s.Stopped == nn.StoppedEarly {
+			fmt.Fprintf(w, " (best epoch %d)", s.BestEpoch)
+		}
+	}
+	fmt.Fprintln(w)
+	WriteMetrics(w, "train", s.Train)
+	if s.Valid != nil {
+		WriteMetrics(w, "valid", *s.Valid)
+	}
+	if s.Test != nil {
+		WriteMetrics(w, "test", *s.Test)
+	}
+}
+
+// WriteMetrics prints one line of metrics for a split.
+func WriteMetrics(w io.Writer, split string, m nn.Metrics) {
+	fmt.Fprintf(w, "%-6s loss %.6g (mean %.6g)  accuracy %.2f%%  n %d\n", split+":", m.Loss, m.MeanLoss, 100*m.Accuracy, m.N)
 }
