@@ -1,44 +1,17 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/runreport"
-	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 )
-
-// checkpoint is the content of checkpoint.json: the run's manifest (its
-// inputs and the flags that decide it), the engine's state after the last
-// complete round, its network included, and what the report needs besides.
-// It is replaced atomically after every round, so that a killed run loses
-// at most the round it was in.
-type checkpoint struct {
-	Format   string       `json:"format"`
-	Manifest manifest     `json:"manifest"`
-	State    runState     `json:"state"`
-	Engine   *prune.State `json:"engine"`
-}
-
-// runState is what a checkpoint holds besides the engine's state.
-type runState struct {
-	// LiveBefore counts the live parameters of the model given.
-	LiveBefore int               `json:"live_before"`
-	Layerwise  []runreport.Layer `json:"layerwise,omitempty"`
-	// HistoryGroups, when set, sums up the removals of the rounds of
-	// which the engine's history keeps only those that a report of any
-	// longer history lists or draws (see runreport.Compact).
-	HistoryGroups []runreport.Group `json:"history_groups,omitempty"`
-}
 
 // checkpoint writes the checkpoint of the engine's state. Unless
 // --full-history is given, a history longer than a report lists is kept
@@ -46,20 +19,16 @@ type runState struct {
 // charts draw, and the sums of the others by round and layer.
 func (lp *pruneLoop) checkpoint() error {
 	p := lp.p
-	st := *lp.engine
-	ck := checkpoint{Format: checkpointFormat, Manifest: p.manifest, Engine: &st,
-		State: runState{LiveBefore: p.liveBefore, Layerwise: lp.layers, HistoryGroups: p.prior}}
-	if !p.fullHistory {
-		st.History, ck.State.HistoryGroups = runreport.KeepCompact(st.History, p.prior)
-	}
-	data, err := json.Marshal(ck)
+	ck := runreport.Checkpoint{Format: runreport.CheckpointFormat, Manifest: p.manifest, Engine: lp.engine,
+		State: runreport.RunState{LiveBefore: p.liveBefore, Layerwise: lp.layers, HistoryGroups: p.prior}}
+	data, err := ck.Encode(p.fullHistory)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %v", err)
 	}
 	if err := os.MkdirAll(p.reportDir, 0o755); err != nil {
 		return fmt.Errorf("--report %s: %v", p.reportDir, err)
 	}
-	path := filepath.Join(p.reportDir, checkpointFile)
+	path := filepath.Join(p.reportDir, runreport.CheckpointFile)
 	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return fmt.Errorf("checkpoint %s: %v", path, err)
 	}
@@ -68,58 +37,23 @@ func (lp *pruneLoop) checkpoint() error {
 }
 
 // readCheckpoint reads the checkpoint of the report directory dir.
-func readCheckpoint(dir string) (*checkpoint, error) {
-	path := filepath.Join(dir, checkpointFile)
+func readCheckpoint(dir string) (*runreport.Checkpoint, error) {
+	path := filepath.Join(dir, runreport.CheckpointFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if fi, derr := os.Stat(dir); derr != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("--resume %s: no such directory", dir)
 		}
-		return nil, fmt.Errorf("--resume %s: no %s in the directory: it is not the report directory of a run", dir, checkpointFile)
+		return nil, fmt.Errorf("--resume %s: no %s in the directory: it is not the report directory of a run", dir, runreport.CheckpointFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: %v", dir, err)
 	}
-	ck, err := decodeCheckpoint(data)
+	ck, err := runreport.DecodeCheckpoint(data)
 	if err != nil {
 		return nil, fmt.Errorf("--resume %s: %s %v", dir, path, err)
 	}
 	return ck, nil
-}
-
-// decodeCheckpoint decodes the content of a checkpoint file and checks its
-// format and that it holds the engine's state; its errors follow the
-// file's name.
-func decodeCheckpoint(data []byte) (*checkpoint, error) {
-	var head struct {
-		Format string `json:"format"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("is not a checkpoint: %v", err)
-	}
-	switch head.Format {
-	case checkpointFormat:
-	case "prune-checkpoint/1", "prune-checkpoint/2":
-		return nil, fmt.Errorf("has format %q, written by an earlier version of the toolkit, which this version cannot resume (%q holds the engine's state): run the command again with --overwrite to start over", head.Format, checkpointFormat)
-	default:
-		return nil, fmt.Errorf("has format %q, want %q", head.Format, checkpointFormat)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var ck checkpoint
-	if err := dec.Decode(&ck); err != nil {
-		return nil, fmt.Errorf("is not a checkpoint: %v", err)
-	}
-	if dec.More() {
-		return nil, errors.New("is not a checkpoint: data after its JSON object")
-	}
-	if ck.Engine == nil {
-		return nil, errors.New("holds no engine state: run the command again to start over")
-	}
-	if !slices.Contains([]string{"", "target", "error-rise", "budget", "round-budget", "rounds", "exhausted", "rule"}, ck.Engine.Stopped) {
-		return nil, fmt.Errorf("has the unknown stop reason %q", ck.Engine.Stopped)
-	}
-	return &ck, nil
 }
 
 // prepareResume decodes the flags recorded in the checkpoint of --resume as
@@ -135,7 +69,7 @@ func prepareResume(c *cli.Context) (*runPlan, error) {
 	}
 	if len(refused) > 0 {
 		return nil, &usageError{Flag: strings.TrimPrefix(refused[0], "--"),
-			Msg: fmt.Sprintf("%s cannot be given with --resume: a resumed run takes its settings from %s", strings.Join(refused, ", "), filepath.Join(dir, checkpointFile))}
+			Msg: fmt.Sprintf("%s cannot be given with --resume: a resumed run takes its settings from %s", strings.Join(refused, ", "), filepath.Join(dir, runreport.CheckpointFile))}
 	}
 	limit, err := parseMaxMemory(c.String("max-memory"))
 	if err != nil {
@@ -145,7 +79,7 @@ func prepareResume(c *cli.Context) (*runPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	where := filepath.Join(dir, checkpointFile)
+	where := filepath.Join(dir, runreport.CheckpointFile)
 	set := ck.Manifest.Settings
 	rc, err := runFlagContext(set.Flags, "--output", set.Output)
 	var p *runPlan

@@ -25,11 +25,11 @@ func TestRunUnwritableCheckpoint(t *testing.T) {
 	model := monksModelFile(t)
 	dir := t.TempDir()
 	out, report := filepath.Join(dir, "p.json"), filepath.Join(dir, "rep")
-	if err := os.MkdirAll(filepath.Join(report, checkpointFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(report, runreport.CheckpointFile), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut := runArgs("run", "--model", model, "-o", out, "--report", report, "--target-sparsity", "0.3", "--overwrite")
-	if code != 1 || !strings.Contains(errOut, "--report "+report) || !strings.Contains(errOut, filepath.Join(report, checkpointFile)+" is a directory") {
+	if code != 1 || !strings.Contains(errOut, "--report "+report) || !strings.Contains(errOut, filepath.Join(report, runreport.CheckpointFile)+" is a directory") {
 		t.Errorf("exit %d\n%s", code, errOut)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
@@ -45,7 +45,7 @@ func TestRunCheckpointUnderLock(t *testing.T) {
 	report := filepath.Join(dir, "rep")
 	checked := 0
 	h := runHooks{afterRound: func(int) {
-		if _, err := os.Stat(filepath.Join(report, checkpointFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(report, runreport.CheckpointFile)); err != nil {
 			t.Errorf("no checkpoint after a round: %v", err)
 		}
 		l, err := atomicfile.TryLock(report)
@@ -66,7 +66,7 @@ func TestRunCheckpointUnderLock(t *testing.T) {
 // A checkpoint of the first format is refused with the reason.
 func TestReadCheckpointFormat1(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, checkpointFile), []byte(`{"format":"prune-checkpoint/1","state":{"history":[]}}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, runreport.CheckpointFile), []byte(`{"format":"prune-checkpoint/1","state":{"history":[]}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err := readCheckpoint(dir)
@@ -84,7 +84,7 @@ func checkpointSeeds(f *testing.F) [][]byte {
 		f.Fatal(err)
 	}
 	net.Init(rand.NewPCG(1, 2))
-	set := runSettings{Model: "m.json", Data: dataOptions{Name: "monks1", Options: datasets.Options{Seed: 1}}, Flags: map[string]string{"per-round": "1"},
+	set := runreport.Settings{Model: "m.json", Data: dataOptions{Name: "monks1", Options: datasets.Options{Seed: 1}}, Flags: map[string]string{"per-round": "1"},
 		Objective: "trained", Output: "p.json", Report: "rep"}
 	engine := &prune.State{Net: net, Rounds: 1, Steps: 1, History: []prune.Step{{Step: 1, Round: 1, Index: 0, Live: 10}},
 		RoundList: []prune.Round{{Round: 1, Removed: 1, Live: 10}}}
@@ -92,18 +92,18 @@ func checkpointSeeds(f *testing.F) [][]byte {
 	lw.Flags = map[string]string{"layerwise": "true"}
 	lwEngine := *engine
 	lwEngine.Stopped = "target"
-	lwState := runState{LiveBefore: 11, Layerwise: []runreport.Layer{{Layer: 0, Method: "obs"}},
+	lwState := runreport.RunState{LiveBefore: 11, Layerwise: []runreport.Layer{{Layer: 0, Method: "obs"}},
 		HistoryGroups: []runreport.Group{{Round: 1, Layer: 0, FirstStep: 1, LastStep: 3000, Removed: 3000, Predicted: runreport.Num(math.NaN())}}}
 	var seeds [][]byte
-	for _, ck := range []checkpoint{
-		{Format: checkpointFormat, Manifest: manifest{Settings: set}, State: runState{LiveBefore: 11}, Engine: engine},
-		{Format: checkpointFormat, Manifest: manifest{Settings: lw}, State: lwState, Engine: &lwEngine},
+	for _, ck := range []runreport.Checkpoint{
+		{Format: runreport.CheckpointFormat, Manifest: runreport.Manifest{Settings: set}, State: runreport.RunState{LiveBefore: 11}, Engine: engine},
+		{Format: runreport.CheckpointFormat, Manifest: runreport.Manifest{Settings: lw}, State: lwState, Engine: &lwEngine},
 	} {
 		b, err := json.Marshal(ck)
 		if err != nil {
 			f.Fatal(err)
 		}
-		if _, err := decodeCheckpoint(b); err != nil {
+		if _, err := runreport.DecodeCheckpoint(b); err != nil {
 			f.Fatalf("seed: %v\n%s", err, b)
 		}
 		seeds = append(seeds, b)
@@ -125,7 +125,7 @@ func FuzzReadCheckpoint(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		ck, err := decodeCheckpoint(data)
+		ck, err := runreport.DecodeCheckpoint(data)
 		if err != nil {
 			return
 		}
@@ -136,7 +136,7 @@ func FuzzReadCheckpoint(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a decoded checkpoint does not encode: %v", err)
 		}
-		ck2, err := decodeCheckpoint(again)
+		ck2, err := runreport.DecodeCheckpoint(again)
 		if err != nil {
 			t.Fatalf("an encoded checkpoint does not decode: %v\n%s", err, again)
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/secondorder/prune/datasets"
-	"github.com/secondorder/prune/internal/runreport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,13 +29,6 @@ const (
 	demoWeightDecay = 1e-3
 	demoOut         = "prune-demo"
 )
-
-// demoOptions holds the flags of the demo command.
-type demoOptions struct {
-	Seed  uint64
-	Out   string // default demoOut
-	Quiet bool
-}
 
 // demoCommand returns the demo command.
 func demoCommand() *cli.Command {
@@ -64,15 +56,16 @@ func demoCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			return runDemo(c.Context, demoOptions{Seed: c.Uint64("seed"), Out: c.String("out"), Quiet: isQuiet(c)}, c.App.Writer, c.App.ErrWriter)
+			return runDemo(c.Context, c.Uint64("seed"), c.String("out"), isQuiet(c), c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
 
-// runDemo trains and prunes the demo network and prints the result.
-func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
+// runDemo trains and prunes the demo network with the seed, writing to the
+// directory out (default demoOut), and prints the result.
+func runDemo(ctx context.Context, seed uint64, out string, quiet bool, stdout, stderr io.Writer) error {
 	t0 := time.Now()
-	out := cmpOr(o.Out, demoOut)
+	out = cmpOr(out, demoOut)
 	if fi, err := os.Stat(out); err == nil && !fi.IsDir() {
 		return fmt.Errorf("--out %s: not a directory", out)
 	}
@@ -83,15 +76,15 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	pruned := filepath.Join(out, "pruned.json")
 	report := filepath.Join(out, "report")
 
-	data := dataOptions{Name: demoData, Options: datasets.Options{Seed: o.Seed}}
+	data := dataOptions{Name: demoData, Options: datasets.Options{Seed: seed}}
 	splits, err := loadData(data)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "MONK-1: %d training examples drawn by seed %d, the %d examples of the domain as the test set\n",
-		splits.Train.Len(), o.Seed, splits.Test.Len())
+		splits.Train.Len(), seed, splits.Test.Len())
 	fmt.Fprintf(stdout, "training %s (%s; %s) by L-BFGS with weight decay %g …\n", demoArch, strings.ReplaceAll(demoAct, ",", ", "), demoLoss, demoWeightDecay)
-	tc, err := flagContext(trainCommand().Flags, nil, "--data", demoData, "--seed", fmt.Sprint(o.Seed), "--arch", demoArch, "--act", demoAct,
+	tc, err := flagContext(trainCommand().Flags, nil, "--data", demoData, "--seed", fmt.Sprint(seed), "--arch", demoArch, "--act", demoAct,
 		"--loss", demoLoss, "-o", model, "--overwrite", "--optimizer", demoOptimizer, "--epochs", fmt.Sprint(demoIterations),
 		"--weight-decay", fmt.Sprint(demoWeightDecay), "--quiet")
 	if err == nil {
@@ -101,9 +94,9 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintln(stdout, "pruning with Optimal Brain Surgeon (exact Hessian), one parameter at a time, while the training misclassification does not rise …")
-	args := []string{"--model", model, "--data", demoData, "--seed", fmt.Sprint(o.Seed), "--method", "obs", "--curvature", "exact", "--per-round", "1",
+	args := []string{"--model", model, "--data", demoData, "--seed", fmt.Sprint(seed), "--method", "obs", "--curvature", "exact", "--per-round", "1",
 		"--stop-error-rise", "0", "--error-measure", "misclassification", "-o", pruned, "--report", report, "--overwrite"}
-	if o.Quiet {
+	if quiet {
 		args = append(args, "--quiet")
 	}
 	rc, err := runFlagContext(nil, args...)
@@ -131,13 +124,10 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		undone = " (the last one undone: it raised the training misclassification)"
 	}
 	fmt.Fprintf(stdout, "%d removals in %d rounds%s, stopped: %s; health: %s\n",
-		len(r.History), len(r.Rounds), undone, r.Stopped, healthLine(r.Health))
+		len(r.History), len(r.Rounds), undone, r.Stopped, r.Health.Line())
 	fmt.Fprintf(stdout, "wrote %s (trained), %s (pruned, masks included) and the report %s/: %s\n",
 		model, pruned, report, strings.Join(r.Files, ", "))
 	fmt.Fprintf(stdout, "next: prune inspect --model %s; prune eval --model %s --split test\n", pruned, pruned)
 	fmt.Fprintf(stdout, "time %.2g s\n", time.Since(t0).Seconds())
 	return nil
 }
-
-// healthLine describes the health section of a report in a few words.
-func healthLine(h runreport.Health) string { return h.Line() }

@@ -12,7 +12,7 @@ import (
 func TestDemo(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "demo")
 	var stdout, stderr bytes.Buffer
-	if err := runDemo(context.Background(), demoOptions{Seed: 1, Out: out, Quiet: true}, &stdout, &stderr); err != nil {
+	if err := runDemo(context.Background(), 1, out, true, &stdout, &stderr); err != nil {
 		t.Fatalf("demo: %v\n%s", err, stderr.String())
 	}
 	for _, w := range []string{"trained", "pruned by OBS", "Hassibi & Stork 1993", "stopped: error-rise", "wrote "} {
@@ -37,7 +37,7 @@ func TestDemo(t *testing.T) {
 
 	// A second run replaces the demo's files.
 	stdout.Reset()
-	if err := runDemo(context.Background(), demoOptions{Seed: 1, Out: out, Quiet: true}, &stdout, &stderr); err != nil {
+	if err := runDemo(context.Background(), 1, out, true, &stdout, &stderr); err != nil {
 		t.Fatalf("second demo: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -11,7 +10,6 @@ import (
 	"github.com/secondorder/prune/internal/chart"
 	"github.com/secondorder/prune/laplace"
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/plot/vg"
 )
 
 // evidenceCommand returns the evidence command.
@@ -108,7 +106,7 @@ func runEvidence(c *cli.Context, models []string, p posteriorFlags) error {
 		files = append(files, [2]string{f, string(b)})
 	}
 	if f := outputs["chart"]; f != "" {
-		b, err := evidenceChart(tab.Models, axis)
+		b, err := chart.Evidence(tab.Models, axis == "params")
 		if err != nil {
 			return fmt.Errorf("--chart %s: %v", f, err)
 		}
@@ -146,42 +144,4 @@ func runEvidence(c *cli.Context, models []string, p posteriorFlags) error {
 		}
 	}
 	return nil
-}
-
-// evidenceChart draws the log evidence and the error against the hidden
-// units or live parameters, one point per model, the highest evidence
-// named in the title.
-func evidenceChart(rows []laplace.EvidenceRow, axis string) ([]byte, error) {
-	label := "hidden units"
-	x := func(r laplace.EvidenceRow) float64 { return float64(r.Hidden) }
-	if axis == "params" {
-		label = "live parameters"
-		x = func(r laplace.EvidenceRow) float64 { return float64(r.Live) }
-	}
-	rows = slices.Clone(rows)
-	slices.SortStableFunc(rows, func(a, b laplace.EvidenceRow) int { return compareFloat(x(a), x(b)) })
-	var xs, ev, er []float64
-	var bestX float64
-	for _, r := range rows {
-		xs, ev, er = append(xs, x(r)), append(ev, r.LogEvidence), append(er, r.Error)
-		if r.BestByEvid {
-			bestX = x(r)
-		}
-	}
-	what := rows[0].Split + " " + rows[0].ErrorName
-	return chart.Column([]chart.Panel{
-		{Title: fmt.Sprintf("log evidence (highest at %s = %g)", label, bestX), X: label, Y: "ln p(D | α, β)",
-			Series: []chart.Series{{Name: "Laplace log evidence", X: xs, Y: ev}}},
-		{Title: what, X: label, Y: rows[0].ErrorName, Series: []chart.Series{{Name: what, X: xs, Y: er, Style: 1}}},
-	}, 6.5*vg.Inch, 7*vg.Inch)
-}
-
-func compareFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -20,8 +20,6 @@ import (
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/gonum/mat"
-	"gonum.org/v1/plot/vg"
 )
 
 // streamPredict is the PCG stream of the Monte Carlo predictive draws.
@@ -308,7 +306,7 @@ func runLaplace(c *cli.Context, p posteriorFlags) error {
 		files = append(files, [2]string{output, string(b)})
 	}
 	if chartFile != "" {
-		b, err := laplaceChart(ctx, post, train, set, pred)
+		b, err := chart.Laplace(ctx, post, train, set, pred)
 		if err != nil {
 			return fmt.Errorf("--chart %s: %v", chartFile, err)
 		}
@@ -350,52 +348,4 @@ func runLaplace(c *cli.Context, p posteriorFlags) error {
 		}
 	}
 	return nil
-}
-
-// laplaceChart draws the predictive band of a one-input, one-output
-// regression over a grid reaching past the data, with the training data
-// and the split's; otherwise the reliability diagram of the predictive and
-// MAP probabilities.
-func laplaceChart(ctx context.Context, p *laplace.Posterior, train, set *nn.Data, pr *laplace.Predictive) ([]byte, error) {
-	net := p.Net()
-	split := pr.Metrics.Split
-	if pr.Regression && (net.Inputs() != 1 || net.Outputs() != 1) {
-		return nil, fmt.Errorf("the chart is of a regression with 1 input and 1 output, or of a classifier; the model has %d inputs and %d outputs", net.Inputs(), net.Outputs())
-	}
-	if !pr.Regression {
-		what := "predicted probability"
-		if pr.CE {
-			what = "confidence of the predicted class"
-		}
-		pn := chart.Panel{Title: fmt.Sprintf("reliability on %s (ECE: Laplace %.3g, MAP %.3g)", split, *pr.Metrics.ECEPredictive, *pr.Metrics.ECEPlugin),
-			X: what, Y: "observed frequency", XMax: 1, YMax: 1,
-			Series: []chart.Series{{Name: "perfect calibration", X: []float64{0, 1}, Y: []float64{0, 1}, Style: 2, Dashed: true}}}
-		for i, P := range []*mat.Dense{pr.Prob, pr.Plugin} {
-			name := []string{"Laplace (" + pr.Metrics.Method + ")", "MAP (plug-in)"}[i]
-			xs, ys := laplace.ReliabilityOf(P, set.Y, pr.CE).Points()
-			pn.Series = append(pn.Series, chart.Series{Name: name, X: xs, Y: ys, Style: i})
-		}
-		return chart.Column([]chart.Panel{pn}, 6*vg.Inch, 5*vg.Inch)
-	}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, s := range []*nn.Data{train, set} {
-		for i := range s.Len() {
-			lo, hi = math.Min(lo, s.X.At(i, 0)), math.Max(hi, s.X.At(i, 0))
-		}
-	}
-	pad := 0.25 * (hi - lo)
-	xs, mean, sd, err := p.Band(ctx, lo-pad, hi+pad, 300)
-	if err != nil {
-		return nil, err
-	}
-	b := chart.Band{
-		Title:     fmt.Sprintf("%s Laplace predictive (%s): ln evidence %.4g, γ %.3g", net.Arch(), p.Curvature(), p.Evidence().LogEvidence, p.Gamma()),
-		BandLabel: "±2σ (1/β + gᵀA⁻¹g)", MeanLabel: "predictive mean", X: xs, Mean: mean, SD: sd,
-		Data: []chart.Series{{Name: "training data", X: mat.Col(nil, 0, train.X), Y: mat.Col(nil, 0, train.Y)}},
-		Note: fmt.Sprintf("noise σ = 1/√β = %.3g", 1/math.Sqrt(p.Beta())),
-	}
-	if set != train {
-		b.Data = append(b.Data, chart.Series{Name: split + " data", X: mat.Col(nil, 0, set.X), Y: mat.Col(nil, 0, set.Y)})
-	}
-	return chart.BandChart(b, 7*vg.Inch, 4.5*vg.Inch)
 }

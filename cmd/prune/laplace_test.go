@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/secondorder/prune/internal/runreport"
 )
 
 // trainTo trains a model with the given arguments into dir/name and
@@ -31,7 +33,7 @@ func TestTrainLM(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	var sum trainSummary
+	var sum runreport.TrainSummary
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestRetrainCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	var sum retrainSummary
+	var sum runreport.NewtonSummary
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/secondorder/prune/internal/runreport"
 )
 
 // allOutputs returns the bytes of the model files and of every file of the
@@ -53,7 +55,7 @@ func TestRunLayerwiseResumeEqualsUninterrupted(t *testing.T) {
 			if r.Stopped != "target" || len(r.Rounds) != 1 || r.Rounds[0].Retrained == nil || len(r.Layerwise) == 0 {
 				t.Fatalf("uninterrupted report: stopped %q, %d rounds", r.Stopped, len(r.Rounds))
 			}
-			if _, ok := full["report/"+checkpointFile]; !ok {
+			if _, ok := full["report/"+runreport.CheckpointFile]; !ok {
 				t.Fatal("the uninterrupted run wrote no checkpoint")
 			}
 		}
@@ -87,7 +89,7 @@ func TestRunLayerwiseResumeEqualsUninterrupted(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GOMAXPROCS %d: resume: %v\n%s", procs, err, stderr)
 		}
-		if !strings.Contains(stdout, "resumed from "+filepath.Join(report, checkpointFile)) {
+		if !strings.Contains(stdout, "resumed from "+filepath.Join(report, runreport.CheckpointFile)) {
 			t.Errorf("resume output:\n%s", stdout)
 		}
 		compareOutputs(t, full, allOutputs(t, output, report), "interrupted with GOMAXPROCS %d and resumed", procs)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/secondorder/prune/internal/runreport"
+
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
@@ -149,7 +151,7 @@ func TestTrainJSON(t *testing.T) {
 	if errOut != "" {
 		t.Errorf("--quiet: stderr %q", errOut)
 	}
-	var sum trainSummary
+	var sum runreport.TrainSummary
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sum); err != nil {

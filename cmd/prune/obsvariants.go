@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/secondorder/prune/internal/runreport"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,13 +61,6 @@ func kindNamesWhere(keep func(hessian.Kind) bool) []string {
 	}
 	return names
 }
-
-// Names of the curvatures in descriptions.
-var (
-	obsNames = map[string]string{"exact": "exact Hessian", "gn": "Gauss–Newton matrix", "fisher": "Fisher matrix"}
-	obdNames = map[string]string{"exact": "exact diagonal", "gn": "Gauss–Newton diagonal", "fisher": "Fisher diagonal",
-		"diag-bl": "Becker–LeCun diagonal", "diag-lm": "Levenberg–Marquardt diagonal"}
-)
 
 // decode returns the saliency of the flags; src draws its samples.
 func (f methodFlags) decode(src rand.Source) (method, error) {
@@ -139,7 +132,7 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 	switch {
 	case m.name == "obd":
 		m.saliency = prune.OBD{Curvature: pc, Probes: f.Probes, Src: src}
-		m.desc = "OBD (" + obdNames[c] + ")"
+		m.desc = "OBD (" + runreport.DiagonalNames[c] + ")"
 		if c == "hutchinson" {
 			m.desc = fmt.Sprintf("OBD (Hutchinson diagonal, %d probes)", cmpOr(f.Probes, hessian.DefaultProbes))
 		}
@@ -171,13 +164,13 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 			blocks += fmt.Sprintf(", %d samples", f.Samples)
 		}
 		m.saliency = b
-		m.desc = fmt.Sprintf("block OBS (%s, %s, λ = %g)", obsNames[c], blocks, math.Max(damping, 0))
+		m.desc = fmt.Sprintf("block OBS (%s, %s, λ = %g)", runreport.MatrixNames[c], blocks, math.Max(damping, 0))
 	case c == "recursive":
 		m.saliency = prune.OBS{Curvature: pc, Alpha: f.Alpha}
 		m.desc = fmt.Sprintf("OBS (recursive inverse, α = %g)", cmpOr(f.Alpha, hessian.DefaultAlpha))
 	default:
 		m.saliency = prune.OBS{Curvature: pc, Damping: damping}
-		m.desc = fmt.Sprintf("OBS (%s, λ = %g)", obsNames[c], math.Max(damping, 0))
+		m.desc = fmt.Sprintf("OBS (%s, λ = %g)", runreport.MatrixNames[c], math.Max(damping, 0))
 	}
 	if v, ok := m.saliency.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -199,44 +192,16 @@ func checkMemory(m method, layerwise bool, net *nn.Network, X, Y *mat.Dense, lim
 	if layerwise {
 		alt = "--method magnitude --layerwise, --method obd without --layerwise (O(W) memory)"
 	}
-	return fmt.Errorf("--max-memory: %s needs about %s, above the limit of %s; cheaper: %s, or raise --max-memory; nothing written",
-		what, sysmem.FormatBytes(need), limitText(limit), alt)
+	return fmt.Errorf("--max-memory: %s; cheaper: %s, or raise --max-memory; nothing written", runreport.OverLimit(what, need, limit), alt)
 }
 
 // memoryNeed returns the bytes a round of m (or --layerwise) holds at once
-// on net and what they hold: the library's plan where it has one, else,
-// for OBS on a dense matrix, the matrix and its inverse (and for the exact
-// Hessian a build buffer over all parameters), or the recursive inverse.
+// on net and what they hold (runreport.MemoryNeed).
 func memoryNeed(m method, layerwise bool, net *nn.Network, X, Y *mat.Dense) (int64, string) {
 	if layerwise {
-		workers := runtime.GOMAXPROCS(0)
-		need, l := prune.LayerwiseMemory(net, &prune.LayerwiseSettings{Method: layerwiseMethod(m.name)}, workers)
-		if l < 0 {
-			return 0, ""
-		}
-		d := net.Layer(l).In + 1
-		return need, fmt.Sprintf("layer-wise OBS on layer %d: %d×%d layer Hessian, its inverse and a copy per worker (%d workers)", l, d, d, workers)
+		return runreport.LayerwiseMemoryNeed(net, layerwiseMethod(m.name))
 	}
-	p := &hessian.Problem{Net: net, Data: nn.Data{X: X, Y: Y}, Params: net.LiveIndices()}
-	need, ok := prune.PlannedBytes(m.saliency, p)
-	if !ok {
-		return 0, ""
-	}
-	live, total := p.Dim(), net.NumParams()
-	switch s := m.saliency.(type) {
-	case prune.WoodburyOBS:
-		k, _ := hessian.KindNamed(m.curvature)
-		return need, fmt.Sprintf("Woodbury OBS on the %s of rank %d over %d live parameters", k.Desc, k.LowRankRows(p, cmpOr(s.Samples, prune.DefaultWoodburySamples)), live)
-	case prune.BlockOBS:
-		return need, fmt.Sprintf("block OBS on %d blocks over %d live parameters", len(s.Blocks(p)), live)
-	}
-	switch m.curvature {
-	case "recursive":
-		return need, fmt.Sprintf("the OBS recursive inverse over %d live parameters", live)
-	case "exact":
-		return need, fmt.Sprintf("OBS on the exact Hessian over %d live parameters (the matrix, its inverse and a %d×%d build buffer)", live, total, total)
-	}
-	return need, fmt.Sprintf("OBS on the %s over %d live parameters (the matrix and its inverse)", obsNames[m.curvature], live)
+	return runreport.MemoryNeed(m.saliency, m.curvature, net, X, Y)
 }
 
 // layerwiseMethod returns the layer-wise method of --method with
@@ -287,15 +252,6 @@ func memoryFlagError(err error) error {
 	return errors.New("want a number of bytes with an optional K, M, G or T suffix, or off")
 }
 
-// limitText returns the memory limit for messages, with its source when
-// it is the default limit.
-func limitText(limit int64) string {
-	if limit == hessian.DefaultMemoryLimit() {
-		return fmt.Sprintf("%s (%s)", sysmem.FormatBytes(limit), hessian.DefaultMemoryLimitSource())
-	}
-	return sysmem.FormatBytes(limit)
-}
-
 // lanczosMemoryAdvice is the advice of a matrix kind refused with
 // --lanczos, which builds the matrix all the same.
 const lanczosMemoryAdvice = "--lanczos on a matrix kind still builds the matrix; use a vector kind (diag, diag-bl, diag-lm, hutchinson), " +
@@ -339,11 +295,4 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// memoryRecord is the planner's estimate in the summary.
-type memoryRecord struct {
-	Bytes int64  `json:"bytes"`
-	Text  string `json:"text"`
-	What  string `json:"what"`
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 )
@@ -34,7 +35,7 @@ func claimRunOutputs(p *runPlan, overwrite bool) (release func(), err error) {
 		}
 	}
 	if !overwrite && p.resumed < 0 {
-		for _, f := range reportFiles {
+		for _, f := range runreport.ReportFiles {
 			if err := checkOutputLink(filepath.Join(p.reportDir, f), false); err != nil {
 				return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
 			}
@@ -45,7 +46,7 @@ func claimRunOutputs(p *runPlan, overwrite bool) (release func(), err error) {
 	probes := []string{p.reportDir} // created when missing: its parent must take it
 	if _, err := os.Stat(p.reportDir); err == nil {
 		probes = probes[:0]
-		for _, f := range reportFiles {
+		for _, f := range runreport.ReportFiles {
 			probes = append(probes, filepath.Join(p.reportDir, f))
 		}
 	}

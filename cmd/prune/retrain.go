@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/secondorder/prune/datasets"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/lm"
-	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/gonum/floats"
 )
 
 // retrainCommand returns the retrain command.
@@ -53,38 +52,6 @@ func retrainCommand() *cli.Command {
 			return runRetrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
-}
-
-// retrainSummary is what retrain prints with --json.
-type retrainSummary struct {
-	Model       string  `json:"model"`
-	Output      string  `json:"output"`
-	Added       int     `json:"added"`
-	Removed     int     `json:"removed"`
-	N           int     `json:"n"`
-	Alpha       float64 `json:"alpha"`
-	WeightDecay float64 `json:"weight_decay"`
-	Curvature   string  `json:"curvature"`
-	Steps       int     `json:"steps"`
-	// J' = E'/N' + ½λ'‖θ‖² at the old parameters and after the Newton steps.
-	ObjectiveOld    float64         `json:"objective_old"`
-	ObjectiveNewton float64         `json:"objective_newton"`
-	GradNorm        float64         `json:"grad_norm"`
-	SetupSeconds    float64         `json:"setup_s"`
-	UpdateSeconds   float64         `json:"update_s"`
-	Train           nn.Metrics      `json:"train"`
-	Compare         *retrainCompare `json:"compare,omitempty"`
-}
-
-// retrainCompare compares the Newton estimate with full retraining.
-type retrainCompare struct {
-	Objective   float64 `json:"objective_retrained"`
-	Epochs      int     `json:"epochs"`
-	Seconds     float64 `json:"seconds"`
-	GapClosed   float64 `json:"gap_closed"`   // (J'_old − J'_newton) / (J'_old − J'_retrained)
-	Distance    float64 `json:"distance"`     // ‖θ_newton − θ_retrained‖
-	Moved       float64 `json:"moved"`        // ‖θ_retrained − θ_old‖
-	RelDistance float64 `json:"rel_distance"` // Distance / Moved
 }
 
 func readSamples(flag, path string, n *nn.Network) (*nn.Data, error) {
@@ -204,7 +171,7 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 	X, Y := u.Data()
 	N, _ := X.Dims()
 	lam2 := u.WeightDecay()
-	sum := retrainSummary{
+	sum := runreport.NewtonSummary{
 		Model: o.Model, Output: o.Output, N: N, Alpha: u.Alpha(), WeightDecay: lam2, Steps: res.Steps,
 		Curvature: "gn", ObjectiveOld: res.Start / float64(N), ObjectiveNewton: res.End / float64(N), GradNorm: res.GradNorm / float64(N),
 		SetupSeconds: setup.Seconds(), UpdateSeconds: update.Seconds(), Train: out.Evaluate(X, Y),
@@ -219,56 +186,19 @@ func runRetrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) e
 		sum.Removed = rem.Len()
 	}
 	if o.Compare {
-		ref := n.Clone()
-		t0 := time.Now()
-		tr, err := nn.Train(ctx, ref, nn.Data{X: X, Y: Y}, nn.Data{}, &nn.TrainSettings{Optimizer: nn.LBFGS, WeightDecay: lam2})
-		if err != nil {
+		if sum.Compare, err = runreport.CompareNewton(ctx, n, out, X, Y, lam2, sum.ObjectiveOld, sum.ObjectiveNewton); err != nil {
 			return fmt.Errorf("--compare: retraining: %v", err)
 		}
-		c := &retrainCompare{Seconds: time.Since(t0).Seconds(), Epochs: tr.Epochs}
-		th := ref.RawParams()
-		c.Objective = ref.Evaluate(X, Y).MeanLoss + 0.5*lam2*floats.Dot(th, th)
-		if gap := sum.ObjectiveOld - c.Objective; gap != 0 {
-			c.GapClosed = (sum.ObjectiveOld - sum.ObjectiveNewton) / gap
-		}
-		c.Distance = floats.Distance(out.RawParams(), th, 2)
-		c.Moved = floats.Distance(n.RawParams(), th, 2)
-		if c.Moved > 0 {
-			c.RelDistance = c.Distance / c.Moved
-		}
-		sum.Compare = c
 	}
 
-	meta := map[string]any{}
-	for k, v := range n.Meta {
-		meta[k] = v
-	}
-	var rec modelio.Trainer
-	if modelio.DecodeMeta(n.Meta, modelio.TrainerKey, &rec) {
-		rec.WeightDecay = lam2
-		meta["trainer"] = rec
-	}
-	meta["retrain"] = map[string]any{
-		"command": "retrain", "source": o.Model, "add": o.Add, "remove": o.Remove, "added": sum.Added, "removed": sum.Removed,
-		"n": N, "n_before": N0, "steps": res.Steps, "curvature": sum.Curvature, "alpha": u.Alpha(), "weight_decay": lam2,
-		"note": "trained on the recorded data set's training split with the samples of add and without those of remove",
-	}
-	out.Meta = metaValue(meta).(map[string]any)
+	out.Meta = metaValue(sum.Meta(n.Meta, o.Add, o.Remove, N0)).(map[string]any)
 	if err := saveModel(o.Output, out); err != nil {
 		return err
 	}
 	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
-	fmt.Fprintf(stdout, "%s: %d samples added, %d removed (N %d → %d); %d Newton step(s) on the %s curvature, α = Nλ = %.4g, λ' = %.4g\n",
-		o.Model, sum.Added, sum.Removed, N0, N, res.Steps, sum.Curvature, u.Alpha(), lam2)
-	fmt.Fprintf(stdout, "J' = E'/N' + ½λ'‖θ‖²: old %.8g → Newton %.8g (|∇| %.3g); setup %.3gs, update and steps %.3gs\n",
-		sum.ObjectiveOld, sum.ObjectiveNewton, sum.GradNorm, sum.SetupSeconds, sum.UpdateSeconds)
-	if c := sum.Compare; c != nil {
-		fmt.Fprintf(stdout, "L-BFGS retraining from the old weights: J' %.8g in %d iterations, %.3gs; Newton closed %.1f%% of the gap, ‖θ_N − θ_R‖ = %.3g (%.3g of the move %.3g)\n",
-			c.Objective, c.Epochs, c.Seconds, 100*c.GapClosed, c.Distance, c.RelDistance, c.Moved)
-	}
-	printMetrics(stdout, "train", sum.Train)
+	sum.WriteText(stdout, N0)
 	if !quiet {
 		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(o.Output), ", "))
 	}

@@ -8,21 +8,18 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/secondorder/prune/internal/atomicfile"
 	"github.com/secondorder/prune/internal/blasimpl"
 	"github.com/secondorder/prune/internal/runreport"
-	"github.com/secondorder/prune/internal/sysmem"
 	"github.com/secondorder/prune/modelio"
 	"github.com/secondorder/prune/nn"
 	"github.com/secondorder/prune/prune"
@@ -175,23 +172,6 @@ func flagContext(cmdFlags []cli.Flag, recorded map[string]string, args ...string
 	return cli.NewContext(cli.NewApp(), set, nil), nil
 }
 
-// runSettings is what a run records of its settings in its manifest and
-// checkpoint: the flags given that decide its result, from which --resume
-// decodes the run again, and what they resolved to with the model.
-type runSettings struct {
-	Model string            `json:"model"`
-	Data  dataOptions       `json:"data"`
-	Flags map[string]string `json:"flags"`
-	// Objective is trained, gradient or loss, and ObjectiveDecay the
-	// weight decay λ of the trained objective, read from the model.
-	Objective      string           `json:"objective,omitempty"`
-	ObjectiveDecay float64          `json:"objective_weight_decay,omitempty"`
-	ErrorMeasure   string           `json:"error_measure,omitempty"`
-	Retrain        *modelio.Trainer `json:"retrain,omitempty"`
-	Output         string           `json:"output"`
-	Report         string           `json:"report"`
-}
-
 // runPlan is a run decoded from its flags, everything loaded, before any
 // output is created.
 type runPlan struct {
@@ -212,7 +192,7 @@ type runPlan struct {
 
 	net      *nn.Network // the network to prune, or that of the checkpoint
 	splits   nn.Splits
-	manifest manifest
+	manifest runreport.Manifest
 	// engine is the state of the checkpoint resumed, nil for a new run;
 	// prior sums up the rounds of which it keeps only a sample of the
 	// removals.
@@ -464,7 +444,7 @@ func (p *runPlan) resolve(n *nn.Network) error {
 	if retrain != nil {
 		retrain.Src = p.retrainSrc
 	}
-	set := runSettings{Model: p.model, Data: d, Flags: map[string]string{}, Output: p.output, Report: p.reportDir}
+	set := runreport.Settings{Model: p.model, Data: d, Flags: map[string]string{}, Output: p.output, Report: p.reportDir}
 	for _, f := range runFlags() {
 		if name := f.Names()[0]; p.c.IsSet(name) && !resumeFlags[name] {
 			set.Flags[name] = p.c.String(name)
@@ -559,13 +539,13 @@ func prepareRun(c *cli.Context) (*runPlan, error) {
 		return nil, err
 	}
 	p.net, p.liveBefore = n, n.NumLive()
-	p.manifest = manifest{Toolkit: toolkitVersion(), Go: runtime.Version(), BLAS: blasimpl.Name(), Inputs: inputs, Settings: p.manifest.Settings}
+	p.manifest = runreport.Manifest{Toolkit: toolkitVersion(), Go: runtime.Version(), BLAS: blasimpl.Name(), Inputs: inputs, Settings: p.manifest.Settings}
 	return p, nil
 }
 
 // runOutcome is the result of a run.
 type runOutcome struct {
-	report    *runReport
+	report    *runreport.Report
 	files     []string // paths written: the model, then the report's files
 	reportDir string
 	net       *nn.Network
@@ -594,7 +574,7 @@ func runRun(ctx context.Context, c *cli.Context, stdout, stderr io.Writer, h run
 	if c.Bool("json") {
 		return writeJSON(stdout, newRunSummary(out))
 	}
-	printRunSummary(stdout, out)
+	newRunSummary(out).WriteText(stdout, out.report.Health.Line())
 	return nil
 }
 
@@ -790,20 +770,13 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 		fin.start("writing the model and the report", -1)
 		defer fin.stop()
 	}
-	stopped, errMsg := res.Stopped, ""
+	errMsg := ""
 	if runErr != nil && !(errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)) {
 		errMsg = runErr.Error()
 	}
-	hasValid, hasTest := p.splits.Valid.X != nil, p.splits.Test.X != nil
-	rep := &runReport{
-		Format: reportFormat, Output: p.output, Method: p.method.desc, Stopped: stopped, Error: errMsg,
-		Params: net.NumParams(), LiveBefore: p.liveBefore, LiveAfter: net.NumLive(),
-		Start: runreport.NewEval(res.Start, hasValid, hasTest), Final: runreport.NewEval(res.Final, hasValid, hasTest),
-		Rounds: runreport.RoundsOf(res.Rounds, hasValid, hasTest), History: runreport.StepsOf(res.History), Layerwise: lp.layers,
-		HistoryGroups: p.prior, Manifest: p.manifest, fullHistory: p.fullHistory,
-	}
-	rep.Health = healthOf(res.Health, net)
-	rep.Removals = rep.removals()
+	rep := runreport.ReportOf(res, p.splits.Valid.X != nil, p.splits.Test.X != nil)
+	rep.Output, rep.Method, rep.Error, rep.LiveBefore = p.output, p.method.desc, errMsg, p.liveBefore
+	rep.Layerwise, rep.HistoryGroups, rep.Manifest, rep.FullHistory = lp.layers, p.prior, p.manifest, p.fullHistory
 	out := &runOutcome{report: rep, net: net}
 
 	pruned := net.Clone()
@@ -811,24 +784,7 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 		pruned.Meta = map[string]any{}
 	}
 	pruned.Meta["data"] = p.manifest.Settings.Data
-	// The model records its provenance by content, without the paths, so
-	// that its bytes do not depend on where the files were.
-	settings := metaValue(p.manifest.Settings).(map[string]any)
-	for _, k := range []string{"model", "output", "report"} {
-		delete(settings, k)
-		if flags, ok := settings["flags"].(map[string]any); ok {
-			delete(flags, k)
-		}
-	}
-	var inputs []map[string]any
-	for _, in := range p.manifest.Inputs {
-		inputs = append(inputs, map[string]any{"role": in.Role, "bytes": in.Bytes, "sha256": in.SHA256})
-	}
-	pruned.Meta["pruning"] = map[string]any{
-		"command": "run", "method": rep.Method, "settings": settings, "stopped": stopped,
-		"params": rep.Params, "live_before": rep.LiveBefore, "live": rep.LiveAfter, "rounds": len(rep.Rounds),
-		"removals": rep.Removals, "inputs": inputs, "metrics": rep.Final, "version": toolkitVersion(),
-	}
+	pruned.Meta["pruning"] = rep.Provenance(toolkitVersion())
 	pruned.Meta = metaValue(pruned.Meta).(map[string]any)
 	if err := setTorchMasks(pruned, p.torchMasks); err != nil {
 		return nil, err
@@ -842,7 +798,7 @@ func (lp *pruneLoop) finish(res *prune.Result, runErr error) (*runOutcome, error
 	if err := os.MkdirAll(p.reportDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--report %s: %v", p.reportDir, err)
 	}
-	paths, err := writeReport(&set, p.reportDir, rep)
+	paths, err := rep.Write(&set, p.reportDir)
 	out.files = append(out.files, paths...)
 	if err == nil {
 		err = set.Commit()
@@ -904,128 +860,15 @@ func (b *pruneBar) close() {
 	_ = b.bar.Clear()
 }
 
-// runSummary is what run prints with --json.
-type runSummary struct {
-	Output     string         `json:"output"`
-	Report     string         `json:"report"`
-	Files      []string       `json:"files"`
-	Method     string         `json:"method"`
-	Stopped    string         `json:"stopped"`
-	Params     int            `json:"params"`
-	LiveBefore int            `json:"live_before"`
-	LiveAfter  int            `json:"live_after"`
-	Rounds     int            `json:"rounds"`
-	Removals   int            `json:"removals"`
-	Undone     int            `json:"undone"`
-	Start      runreport.Eval `json:"start"`
-	Final      runreport.Eval `json:"final"`
-	Health     map[string]int `json:"health"`
-	// Damping gives the smallest and largest damping λ the rounds used,
-	// after any escalation; absent for methods without one.
-	Damping *dampingRange `json:"damping,omitempty"`
-	// Objective is trained or loss, and ObjectiveDecay the weight decay
-	// λ of the trained objective (its curvature adds λN·I).
-	Objective      string  `json:"objective,omitempty"`
-	ObjectiveDecay float64 `json:"objective_weight_decay"`
-	// Memory is the planner's estimate of a round's memory, checked
-	// against --max-memory before anything is allocated.
-	Memory     *memoryRecord `json:"memory,omitempty"`
-	Resumed    *int          `json:"resumed_from_round,omitempty"`
-	Ignored    []string      `json:"ignored_flags,omitempty"`
-	Seconds    float64       `json:"seconds"`
-	GOMAXPROCS int           `json:"gomaxprocs"`
-}
-
 // newRunSummary returns the summary of a run.
-func newRunSummary(out *runOutcome) runSummary {
-	r := out.report
-	s := runSummary{
-		Output: r.Output, Report: out.reportDir, Files: out.files, Method: r.Method, Stopped: r.Stopped,
-		Params: r.Params, LiveBefore: r.LiveBefore, LiveAfter: r.LiveAfter, Rounds: len(r.Rounds), Removals: r.removals(),
-		Start: r.Start, Final: r.Final, Health: r.Health.Counts, Ignored: out.ignored,
-		Seconds: out.seconds, GOMAXPROCS: runtime.GOMAXPROCS(0),
-	}
-	for _, st := range r.History {
-		if st.Undone {
-			s.Undone++
-		}
-	}
-	s.Objective, s.ObjectiveDecay = r.Manifest.Settings.Objective, r.Manifest.Settings.ObjectiveDecay
-	for _, rd := range r.Rounds {
-		if d := float64(rd.Damping); !math.IsNaN(d) {
-			if s.Damping == nil {
-				s.Damping = &dampingRange{Min: d, Max: d}
-			}
-			s.Damping.Min, s.Damping.Max = math.Min(s.Damping.Min, d), math.Max(s.Damping.Max, d)
-		}
-	}
+func newRunSummary(out *runOutcome) runreport.Summary {
+	s := out.report.Summarize(out.reportDir, out.files)
+	s.Ignored, s.Seconds, s.GOMAXPROCS = out.ignored, out.seconds, runtime.GOMAXPROCS(0)
 	if out.resumed >= 0 {
 		s.Resumed = ptr(out.resumed)
 	}
-	if out.memory > 0 {
-		s.Memory = &memoryRecord{Bytes: out.memory, Text: sysmem.FormatBytes(out.memory), What: out.memoryWhat}
-	}
+	s.Memory = runreport.NewMemory(out.memory, out.memoryWhat)
 	return s
-}
-
-// dampingRange is the smallest and the largest damping of a run.
-type dampingRange struct {
-	Min float64 `json:"min"`
-	Max float64 `json:"max"`
-}
-
-// printRunSummary prints the summary of a run as text.
-func printRunSummary(w io.Writer, out *runOutcome) {
-	s := newRunSummary(out)
-	r := out.report
-	if s.Resumed != nil {
-		fmt.Fprintf(w, "resumed from %s after round %d\n", filepath.Join(s.Report, checkpointFile), *s.Resumed)
-	}
-	undone := ""
-	if s.Undone > 0 {
-		undone = fmt.Sprintf(", %d undone", s.Undone)
-	}
-	fmt.Fprintf(w, "pruned %s with %s on %s: %d → %d of %d parameters live in %s (%s%s); stopped: %s\n",
-		r.Manifest.Settings.Model, r.Method, r.Manifest.Settings.Data.Name, s.LiveBefore, s.LiveAfter, s.Params,
-		plural(s.Rounds, "round"), plural(s.Removals, "removal"), undone, s.Stopped)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	header := "\tlive\ttrain loss\ttrain acc\t"
-	if r.Start.Valid != nil {
-		header += "valid acc\t"
-	}
-	if r.Start.Test != nil {
-		header += "test acc\t"
-	}
-	fmt.Fprintln(tw, header)
-	for _, row := range []struct {
-		name string
-		live int
-		e    runreport.Eval
-	}{{"before", s.LiveBefore, r.Start}, {"after", s.LiveAfter, r.Final}} {
-		line := fmt.Sprintf("%s\t%d\t%.6g\t%.2f%%\t", row.name, row.live, row.e.Train.MeanLoss, 100*row.e.Train.Accuracy)
-		if row.e.Valid != nil {
-			line += fmt.Sprintf("%.2f%%\t", 100*row.e.Valid.Accuracy)
-		}
-		if row.e.Test != nil {
-			line += fmt.Sprintf("%.2f%%\t", 100*row.e.Test.Accuracy)
-		}
-		fmt.Fprintln(tw, line)
-	}
-	tw.Flush()
-	if d := s.Damping; d != nil && d.Min == d.Max {
-		fmt.Fprintf(w, "damping: λ = %g in every round\n", d.Min)
-	} else if d != nil {
-		fmt.Fprintf(w, "damping: λ from %g to %g (see the rounds of report.json)\n", d.Min, d.Max)
-	}
-	if s.Objective != "" {
-		fmt.Fprintf(w, "objective: %s (weight decay λ = %g)\n", s.Objective, s.ObjectiveDecay)
-	}
-	if m := s.Memory; m != nil {
-		fmt.Fprintf(w, "memory: planned %s for %s\n", m.Text, m.What)
-	}
-	fmt.Fprintf(w, "health: %s\n", healthLine(r.Health))
-	fmt.Fprintf(w, "wrote %s\n", strings.Join(out.files, ", "))
-	fmt.Fprintf(w, "time %.3g s, GOMAXPROCS %d\n", s.Seconds, s.GOMAXPROCS)
 }
 
 // checkRunOutputs checks the output model and the report directory before
@@ -1034,7 +877,7 @@ func printRunSummary(w io.Writer, out *runOutcome) {
 // directory may be replaced too.
 func checkRunOutputs(output, report string, overwrite bool, own string, inputs []string) error {
 	var reportPaths []string
-	for _, f := range reportFiles {
+	for _, f := range runreport.ReportFiles {
 		reportPaths = append(reportPaths, filepath.Join(report, f))
 	}
 	resumed := own != ""
@@ -1062,7 +905,7 @@ func checkRunOutputs(output, report string, overwrite bool, own string, inputs [
 	if overwrite || resumed {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(report, checkpointFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(report, runreport.CheckpointFile)); err == nil {
 		return fmt.Errorf("--report %s holds the checkpoint of an earlier run: give --resume %s to continue it, or --overwrite to start again", report, report)
 	}
 	for _, path := range reportPaths {

@@ -39,13 +39,13 @@ func runTest(t *testing.T, ctx context.Context, h runHooks, args ...string) (err
 }
 
 // readReport reads and decodes DIR/report.json.
-func readReport(t *testing.T, dir string) runReport {
+func readReport(t *testing.T, dir string) runreport.Report {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, reportFile))
+	b, err := os.ReadFile(filepath.Join(dir, runreport.ReportFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r runReport
+	var r runreport.Report
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
@@ -57,7 +57,7 @@ func readReport(t *testing.T, dir string) runReport {
 // readHistory reads DIR/history.csv.
 func readHistory(t *testing.T, dir string) [][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, historyFile))
+	f, err := os.Open(filepath.Join(dir, runreport.HistoryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func readHistory(t *testing.T, dir string) [][]string {
 func outputBytes(t *testing.T, model, report string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for _, f := range append(modelFiles(model), filepath.Join(report, historyFile), filepath.Join(report, reportFile), filepath.Join(report, checkpointFile)) {
+	for _, f := range append(modelFiles(model), filepath.Join(report, runreport.HistoryFile), filepath.Join(report, runreport.ReportFile), filepath.Join(report, runreport.CheckpointFile)) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -136,7 +136,7 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	// report.json: rounds, history, health and a manifest whose hash is
 	// that of the model file.
 	r := readReport(t, report)
-	if r.Format != reportFormat || r.Stopped != "target" || r.LiveBefore != 58 || r.LiveAfter != 30 || r.Params != 58 {
+	if r.Format != runreport.ReportFormat || r.Stopped != "target" || r.LiveBefore != 58 || r.LiveAfter != 30 || r.Params != 58 {
 		t.Errorf("report: format %q stopped %q live %d → %d of %d", r.Format, r.Stopped, r.LiveBefore, r.LiveAfter, r.Params)
 	}
 	if len(r.Rounds) != 7 || len(r.History) != 28 || r.Rounds[6].Live != 30 || r.Rounds[0].Removed != 4 {
@@ -162,12 +162,12 @@ func TestRunWritesModelAndReport(t *testing.T) {
 	if r.Manifest.Go != runtime.Version() || r.Manifest.BLAS == "" || r.Manifest.Toolkit == "" {
 		t.Errorf("manifest build %+v", r.Manifest)
 	}
-	if strings.Contains(string(mustRead(t, filepath.Join(report, reportFile))), "GOMAXPROCS") {
+	if strings.Contains(string(mustRead(t, filepath.Join(report, runreport.ReportFile))), "GOMAXPROCS") {
 		t.Errorf("report.json mentions GOMAXPROCS")
 	}
 
 	// The charts decode.
-	for _, f := range []string{curveFile, deltaFile} {
+	for _, f := range []string{runreport.CurveFile, runreport.DeltaFile} {
 		fh, err := os.Open(filepath.Join(report, f))
 		if err != nil {
 			t.Fatal(err)
@@ -234,7 +234,7 @@ func TestRunStopsAtTargetWeights(t *testing.T) {
 				}
 			}
 		}
-		_, err := os.Stat(filepath.Join(dir, "p-report", deltaFile))
+		_, err := os.Stat(filepath.Join(dir, "p-report", runreport.DeltaFile))
 		if slices.Contains(o.args, "magnitude") != errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%v: dE.png: %v", o.args, err)
 		}
@@ -287,7 +287,7 @@ func TestRunResumeEqualsUninterrupted(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: resume: %v\n%s", i, err, stderr)
 		}
-		if !strings.Contains(stdout, "resumed from "+filepath.Join(report, checkpointFile)+" after round 2") {
+		if !strings.Contains(stdout, "resumed from "+filepath.Join(report, runreport.CheckpointFile)+" after round 2") {
 			t.Errorf("case %d: resume output:\n%s", i, stdout)
 		}
 		resumed := outputBytes(t, output, report)
@@ -375,7 +375,7 @@ func TestRunResumeRefusesBadSettings(t *testing.T) {
 	if err, _, stderr := runTest(t, context.Background(), runHooks{}, "--model", model, "-o", filepath.Join(dir, "p.json"), "--report", report, "-q", "--per-round", "5", "--max-rounds", "2"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	path := filepath.Join(report, checkpointFile)
+	path := filepath.Join(report, runreport.CheckpointFile)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -565,7 +565,7 @@ func TestRunLayerwise(t *testing.T) {
 	if n.NumLive() != r.LiveAfter || r.LiveAfter > 30 || r.LiveAfter < 28 || len(r.Layerwise) != 2 || len(r.Rounds) != 1 || len(r.History) != 58-r.LiveAfter {
 		t.Errorf("layer-wise: %d live, report %+v", n.NumLive(), r.Layerwise)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "p-report", deltaFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "p-report", runreport.DeltaFile)); err == nil {
 		t.Errorf("layer-wise run wrote dE.png")
 	}
 }
@@ -730,7 +730,7 @@ func TestRunStatesDamping(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	var s runSummary
+	var s runreport.Summary
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
 		t.Fatal(err)
 	}
@@ -791,7 +791,7 @@ func TestRunCompactCheckpoint(t *testing.T) {
 		args := append(c.args, "--model", model, "-o", output, "--report", report, "-q")
 		files := func() map[string][]byte {
 			m := outputBytes(t, output, report)
-			for _, f := range []string{curveFile, deltaFile} {
+			for _, f := range []string{runreport.CurveFile, runreport.DeltaFile} {
 				if b, err := os.ReadFile(filepath.Join(report, f)); err == nil {
 					m[f] = b
 				}
@@ -814,7 +814,7 @@ func TestRunCompactCheckpoint(t *testing.T) {
 			t.Errorf("%s: checkpoint holds %d of %d removals, %d groups", c.name, len(ck.Engine.History), r.Removals, len(ck.State.HistoryGroups))
 		}
 		// The checkpoint is the model and a state of about the report's size.
-		if ckb, limit := len(full[checkpointFile]), len(full[filepath.Base(output)])+len(full[reportFile])+len(full[historyFile]); ckb > limit {
+		if ckb, limit := len(full[runreport.CheckpointFile]), len(full[filepath.Base(output)])+len(full[runreport.ReportFile])+len(full[runreport.HistoryFile]); ckb > limit {
 			t.Errorf("%s: checkpoint.json has %d bytes, more than the model, report.json and history.csv together (%d)", c.name, ckb, limit)
 		}
 		if c.interrupt {

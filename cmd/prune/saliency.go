@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/secondorder/prune/hessian"
@@ -17,28 +15,6 @@ import (
 	"github.com/secondorder/prune/prune"
 	"github.com/urfave/cli/v2"
 )
-
-// saliencyOptions holds the flags of the saliency command. Zero values and
-// nil pointers mean the defaults.
-type saliencyOptions struct {
-	in modelInput
-
-	Method    string // obs (default), obd or magnitude
-	Curvature string
-	Damping   *float64
-	Alpha     float64
-	Probes    int
-	Objective string
-	Samples   int    // m of a low-rank curvature, rows of --block
-	Block     string // block size or rows; empty: global OBS
-	MaxMemory string
-
-	All       bool // list every parameter in the summary
-	Output    string
-	Overwrite bool
-	JSON      bool
-	Quiet     bool
-}
 
 // curvatureFlag returns the --curvature flag of the saliencies, whose
 // values are those of hessian's registry: for OBS the kinds with a dense
@@ -86,73 +62,45 @@ func saliencyCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			o := saliencyOptions{
-				in:     readModelInput(c),
-				Method: c.String("method"), Curvature: c.String("curvature"),
-				Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Objective: c.String("objective"),
-				Samples: c.Int("samples"), Block: c.String("block"), MaxMemory: c.String("max-memory"),
-				All: c.Bool("all"), Output: c.String("output"), Overwrite: c.Bool("overwrite"),
-				JSON: c.Bool("json"), Quiet: isQuiet(c),
-			}
-			if c.IsSet("damping") {
-				v := c.Float64("damping")
-				o.Damping = &v
-			}
 			if err := refuseZero(c, []string{"probes", "samples"}, []string{"alpha"}); err != nil {
 				return err
 			}
-			return runSaliency(c.Context, o, c.App.Writer, c.App.ErrWriter)
+			return runSaliency(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
 
-// saliencySummary is what the saliency command prints with --json.
-type saliencySummary struct {
-	Model   string `json:"model"`
-	Data    string `json:"data"`
-	Samples int    `json:"samples"`
-	Method  string `json:"method"`
-	// Damping is the damping λ the saliencies were computed with, after
-	// any escalation (null for methods without one), and Decay the λN of
-	// the trained objective's penalty (0 for the loss alone).
-	Damping runreport.Num    `json:"damping"`
-	Decay   float64          `json:"objective_decay"`
-	Health  runreport.Health `json:"health"`
-	Output  string           `json:"output"`
-	runreport.Saliencies
-	Seconds float64 `json:"seconds"`
-}
-
-// runSaliency scores the parameters of the model as o describes, writes the
-// saliencies to o.Output and prints a summary. Nothing is written when any
-// step fails.
-func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Writer) error {
-	if o.in.Path == "" {
+// runSaliency scores the parameters of the model as the flags of c say,
+// writes the saliencies to --output and prints a summary. Nothing is
+// written when any step fails.
+func runSaliency(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
+	in, output, overwrite, all := readModelInput(c), c.String("output"), c.Bool("overwrite"), c.Bool("all")
+	if in.Path == "" {
 		return flagErrorf("model", "is required: give the model file to score")
 	}
 	src := rand.NewPCG(0, streamHutch)
-	m, err := methodFlags{Method: o.Method, Curvature: o.Curvature, Damping: o.Damping, Alpha: o.Alpha, Probes: o.Probes, Objective: o.Objective, Samples: o.Samples, Block: o.Block}.decode(src)
+	m, err := readMethodFlags(c).decode(src)
 	if err != nil {
 		return err
 	}
-	limit, err := parseMaxMemory(o.MaxMemory)
+	limit, err := parseMaxMemory(c.String("max-memory"))
 	if err != nil {
 		return err
 	}
-	if o.Output == "" {
+	if output == "" {
 		return flagErrorf("output", "is required: give the .npy file to write with -o")
 	}
-	if !strings.HasSuffix(strings.ToLower(o.Output), ".npy") {
-		return flagErrorf("output", "%q: the file name must end in .npy", o.Output)
+	if !strings.HasSuffix(strings.ToLower(output), ".npy") {
+		return flagErrorf("output", "%q: the file name must end in .npy", output)
 	}
-	if err := checkOutput(o.Output, o.Overwrite, modelFiles(o.in.Path)...); err != nil {
+	if err := checkOutput(output, overwrite, modelFiles(in.Path)...); err != nil {
 		return err
 	}
-	n, d, err := o.in.load()
+	n, d, err := in.load()
 	if err != nil {
 		return err
 	}
-	release, err := claimOutput(o.Output, o.Overwrite, append(modelFiles(o.in.Path), d.Inputs()...)...)
+	release, err := claimOutput(output, overwrite, append(modelFiles(in.Path), d.Inputs()...)...)
 	if err != nil {
 		return err
 	}
@@ -166,10 +114,10 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 		return err
 	}
 	if n.NumLive() == 0 {
-		return fmt.Errorf("%s has no live parameters", o.in.Path)
+		return fmt.Errorf("%s has no live parameters", in.Path)
 	}
 
-	bar := &stageBar{w: stderr, on: !o.Quiet && isTerminal(stderr)}
+	bar := &stageBar{w: stderr, on: !isQuiet(c) && isTerminal(stderr)}
 	start := time.Now()
 	bar.start(m.desc+" saliencies", -1)
 	var decay float64
@@ -185,48 +133,27 @@ func runSaliency(ctx context.Context, o saliencyOptions, stdout, stderr io.Write
 	bar.stop()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return fmt.Errorf("interrupted; nothing written to %s", o.Output)
+			return fmt.Errorf("interrupted; nothing written to %s", output)
 		}
-		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", o.in.Path, d.Name, err)
+		return fmt.Errorf("saliencies of %s on --data %s: %v; nothing written", in.Path, d.Name, err)
 	}
 	sal := res.Saliency
-	if err := npyfile.WriteVector(o.Output, sal); err != nil {
-		return fmt.Errorf("--output %s: %v", o.Output, err)
+	if err := npyfile.WriteVector(output, sal); err != nil {
+		return fmt.Errorf("--output %s: %v", output, err)
 	}
 
-	sum := saliencySummary{
-		Model: o.in.Path, Data: d.Name, Samples: train.Len(), Method: m.desc, Output: o.Output,
+	sum := runreport.SaliencySummary{
+		Model: in.Path, Data: d.Name, Samples: train.Len(), Method: m.desc, Output: output,
 		Seconds: time.Since(start).Seconds(),
 		Damping: runreport.Num(res.Damping), Decay: res.Decay,
 	}
 	sum.Health = healthOf(res.Health, n)
-	sum.Saliencies = runreport.SalienciesOf(sal, n, o.All)
-	if o.JSON {
+	sum.Saliencies = runreport.SalienciesOf(sal, n, all)
+	if m.name != "magnitude" {
+		sum.Objective = m.objective.String()
+	}
+	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
-	fmt.Fprintf(stdout, "%s saliencies of %s on %s/train (%d samples)\n", sum.Method, sum.Model, sum.Data, sum.Samples)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "parameters\t%d (%d scored, %d pruned: NaN)\n", sum.Params, sum.Scored, sum.Pruned)
-	fmt.Fprintf(tw, "output\t%s (float64, %d)\n", sum.Output, sum.Params)
-	fmt.Fprintf(tw, "min / median / max\t%.6g / %.6g / %.6g\n", float64(sum.Min), float64(sum.Median), float64(sum.Max))
-	if !math.IsNaN(float64(sum.Damping)) {
-		fmt.Fprintf(tw, "damping\tλ = %g\n", float64(sum.Damping))
-	}
-	if m.name != "magnitude" {
-		fmt.Fprintf(tw, "objective\t%s (λN = %g)\n", m.objective, sum.Decay)
-	}
-	fmt.Fprintf(tw, "health\t%s\n", healthLine(sum.Health))
-	fmt.Fprintf(tw, "time\t%.3g s\n", sum.Seconds)
-	tw.Flush()
-	list, title := sum.Smallest, "smallest"
-	if o.All {
-		list, title = sum.All, "all, in canonical order"
-	}
-	fmt.Fprintf(stdout, "\n%s:\n", title)
-	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "index\tparameter\tsaliency\t\n")
-	for _, p := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%.6g\t\n", p.Index, p.Name, float64(p.Saliency))
-	}
-	return tw.Flush()
+	return sum.WriteText(stdout)
 }

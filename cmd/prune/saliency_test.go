@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/secondorder/prune/internal/runreport"
 )
 
 func TestSaliencyNPY(t *testing.T) {
@@ -42,7 +44,7 @@ func TestSaliencyNPY(t *testing.T) {
 				t.Errorf("%v: entry %d is %v", args, i, x)
 			}
 		}
-		var sum saliencySummary
+		var sum runreport.SaliencySummary
 		if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, stdout)
 		}
@@ -114,7 +116,7 @@ func TestSaliencyReportsDamping(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	var sum saliencySummary
+	var sum runreport.SaliencySummary
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/secondorder/prune/internal/atomicfile"
+	"github.com/secondorder/prune/internal/runreport"
 	"github.com/secondorder/prune/lm"
 	"github.com/secondorder/prune/nn"
 	"github.com/urfave/cli/v2"
@@ -64,23 +64,6 @@ func trainCommand() *cli.Command {
 			return runTrain(c.Context, c, c.App.Writer, c.App.ErrWriter)
 		},
 	}
-}
-
-// trainSummary is what train prints with --json.
-type trainSummary struct {
-	Model       string      `json:"model"`
-	Data        string      `json:"data"`
-	Arch        string      `json:"arch"`
-	Activations []string    `json:"activations"`
-	Loss        string      `json:"loss"`
-	Seed        uint64      `json:"seed"`
-	Params      int         `json:"params"`
-	Epochs      int         `json:"epochs"`
-	BestEpoch   int         `json:"best_epoch"`
-	Stopped     string      `json:"stopped,omitempty"`
-	Train       nn.Metrics  `json:"train"`
-	Valid       *nn.Metrics `json:"valid,omitempty"`
-	Test        *nn.Metrics `json:"test,omitempty"`
 }
 
 // readTrainer decodes the trainer flags of c into the settings of
@@ -331,51 +314,8 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		return fmt.Errorf("training on --data %s: %v; no model written (try a smaller --lr)", data.Name, err)
 	}
 
-	sum := trainSummary{
-		Model:       output,
-		Data:        data.Name,
-		Arch:        n.Arch(),
-		Activations: actNames(acts),
-		Loss:        loss.String(),
-		Seed:        data.Seed,
-		Params:      n.NumParams(),
-		Epochs:      res.Epochs,
-		BestEpoch:   res.BestEpoch,
-		Stopped:     res.Stopped,
-		Train:       n.Evaluate(splits.Train.X, splits.Train.Y),
-	}
-	if splits.Valid.X != nil {
-		m := n.Evaluate(splits.Valid.X, splits.Valid.Y)
-		sum.Valid = &m
-	}
-	if splits.Test.X != nil {
-		m := n.Evaluate(splits.Test.X, splits.Test.Y)
-		sum.Test = &m
-	}
-
-	metrics := map[string]any{"train": sum.Train}
-	if sum.Valid != nil {
-		metrics["valid"] = *sum.Valid
-	}
-	if sum.Test != nil {
-		metrics["test"] = *sum.Test
-	}
-	n.Meta = map[string]any{
-		"command": "train",
-
-		"seed":        data.Seed,
-		"arch":        n.Arch(),
-		"activations": sum.Activations,
-		"loss":        sum.Loss,
-		"trainer":     trainerRecordFor(useLM, settings),
-		"epochs_run":  res.Epochs,
-		"best_epoch":  res.BestEpoch,
-		"stopped":     res.Stopped,
-		"metrics":     metrics,
-		"version":     toolkitVersion(),
-		"time":        start.UTC().Format(time.RFC3339),
-		"duration_s":  math.Round(time.Since(start).Seconds()*1000) / 1000,
-	}
+	sum := runreport.TrainSummaryOf(n, splits, res, output, data)
+	n.Meta = sum.Meta(trainerRecordFor(useLM, settings), toolkitVersion(), start)
 	data.Record(n.Meta)
 	n.Meta = metaValue(n.Meta).(map[string]any)
 	if err := saveModel(output, n); err != nil {
@@ -385,30 +325,11 @@ func runTrain(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	if c.Bool("json") {
 		return writeJSON(stdout, sum)
 	}
-	fmt.Fprintf(stdout, "trained %s (%s, loss %s) on %s for %d epochs", sum.Arch, strings.Join(sum.Activations, ","), sum.Loss, sum.Data, sum.Epochs)
-	if sum.Stopped != "" && sum.Stopped != nn.StoppedEpochs {
-		fmt.Fprintf(stdout, ", stopped by %s", sum.Stopped)
-		if sum.Stopped == nn.StoppedEarly {
-			fmt.Fprintf(stdout, " (best epoch %d)", sum.BestEpoch)
-		}
-	}
-	fmt.Fprintln(stdout)
-	printMetrics(stdout, "train", sum.Train)
-	if sum.Valid != nil {
-		printMetrics(stdout, "valid", *sum.Valid)
-	}
-	if sum.Test != nil {
-		printMetrics(stdout, "test", *sum.Test)
-	}
+	sum.WriteText(stdout)
 	if !quiet {
 		fmt.Fprintf(stderr, "wrote %s\n", strings.Join(modelFiles(output), ", "))
 	}
 	return nil
-}
-
-// printMetrics prints one line of metrics for a split.
-func printMetrics(w io.Writer, split string, m nn.Metrics) {
-	fmt.Fprintf(w, "%-6s loss %.6g (mean %.6g)  accuracy %.2f%%  n %d\n", split+":", m.Loss, m.MeanLoss, 100*m.Accuracy, m.N)
 }
 
 // actNames returns the names of the activations.

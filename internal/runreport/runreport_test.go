@@ -3,6 +3,7 @@ package runreport
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/secondorder/prune/nn"
@@ -85,5 +86,40 @@ func TestSalienciesOf(t *testing.T) {
 	}
 	if s := SalienciesOf([]float64{5, 1, 3}, net, false); s.Median != 3 {
 		t.Errorf("median of 5, 1, 3: %v", s.Median)
+	}
+}
+
+// TestSaliencySummaryText checks the text of the saliency command: the
+// damping and objective lines only where they apply, and the list asked for.
+func TestSaliencySummaryText(t *testing.T) {
+	net, err := nn.New([]int{2, 1}, []nn.Activation{nn.Linear}, nn.MSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sal := []float64{0.3, math.NaN(), 0.1}
+	for _, all := range []bool{false, true} {
+		s := SaliencySummary{Method: "magnitude", Model: "m.json", Data: "d", Damping: Num(math.NaN()), Saliencies: SalienciesOf(sal, net, all)}
+		var b strings.Builder
+		if err := s.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		text := b.String()
+		title := "smallest:"
+		if all {
+			title = "all, in canonical order:"
+		}
+		if strings.Contains(text, "damping") || strings.Contains(text, "objective") || !strings.Contains(text, title) ||
+			!strings.Contains(text, "3 (2 scored, 1 pruned: NaN)") || strings.Contains(text, "W0[0][1]") {
+			t.Errorf("all %v:\n%s", all, text)
+		}
+		if first := strings.Index(text, "W0[0][0]") < strings.Index(text, "b0[0]"); first != all {
+			t.Errorf("all %v: order of the list:\n%s", all, text)
+		}
+	}
+	s := SaliencySummary{Damping: 0.01, Objective: "trained", Decay: 2}
+	var b strings.Builder
+	s.WriteText(&b)
+	if !strings.Contains(b.String(), "damping  λ = 0.01") && !strings.Contains(b.String(), "λ = 0.01") || !strings.Contains(b.String(), "trained (λN = 2)") {
+		t.Errorf("text:\n%s", b.String())
 	}
 }
