@@ -42,8 +42,9 @@ type mlpnetConfig struct {
 	// The gradual one-shot row-block OBS: prune.BlockOBS with one exact
 	// Gauss–Newton block per unit, ranked globally, rowsRounds rounds of
 	// equal fractions of the live weights to 95 %, rowsSamples fresh images
-	// each round (0: no such method).
+	// each round (0: no such method), damping rowsDamping.
 	rowsRounds, rowsSamples int
+	rowsDamping             float64
 }
 
 func (r *runCtx) mlpnetConfig() mlpnetConfig {
@@ -52,7 +53,7 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		samples: 1000, blocks: []int{100, 1000},
 		sparsities: []float64{0.5, 0.8, 0.9, 0.95, 0.98}, rounds: 8, gemmN: 1000,
 		gradualRounds: 32, gradualSamples: 200, gradualRel: prune.DefaultRelativeDamping,
-		rowsRounds: 16, rowsSamples: 1000,
+		rowsRounds: 16, rowsSamples: 1000, rowsDamping: 1,
 	}
 	switch {
 	case r.o.tiny:
@@ -245,7 +246,7 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 				case m.block > 0:
 					sal = prune.BlockOBS{Curvature: prune.Fisher, Block: m.block, Samples: cfg.samples, Src: sampleSrc(), Damping: lambda, FixedDamping: true}
 				case m.rowsGN:
-					sal = prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton, Samples: cfg.rowsSamples, Src: paths[m.key].src}
+					sal = prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton, Samples: cfg.rowsSamples, Src: paths[m.key].src, Damping: cfg.rowsDamping}
 				case m.gradual:
 					sal = prune.WoodburyOBS{Samples: cfg.gradualSamples, GaussNewton: cfg.gradualGN, SampledLabels: cfg.gradualSampled, Src: paths[m.key].src, RelativeDamping: cfg.gradualRel}
 				default:
@@ -420,8 +421,8 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 		95/float64(cfg.gradualRounds), cfg.gradualRounds, gradualTail(cfg), cfg.gradualSamples,
 		map[bool]string{true: "targets drawn from the network's softmax", false: "the images' own labels: the empirical Fisher"}[cfg.gradualSampled], cfg.gradualRel)
 	if cfg.rowsRounds > 0 {
-		fmt.Fprintf(&b, "- **Row-block OBS, gradual one-shot** (OBC's row structure with a global selection): `prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton}`, one block per unit (its incoming weights), each the exact Gauss–Newton block Σₙ Σ_c (BₙJₙ)ᵀ(BₙJₙ) of %d fresh training images per round, scaled by N/%d, inverted exactly with the default damping λ = %g; the weights of least OBS saliency over all blocks chosen together and removed with each block's exact update. One path of %d rounds to 95 %% removing equal fractions of the live weights (`prune.OneShot` with `Rounds` and `Geometric`), reported as the gradual path above.\n",
-			cfg.rowsSamples, cfg.rowsSamples, prune.DefaultDamping, cfg.rowsRounds)
+		fmt.Fprintf(&b, "- **Row-block OBS, gradual one-shot** (OBC's row structure with a global selection): `prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton}`, one block per unit (its incoming weights), each the exact Gauss–Newton block Σₙ Σ_c (BₙJₙ)ᵀ(BₙJₙ) of %d fresh training images per round, scaled by N/%d, inverted exactly with damping λ = %g (absolute, in the units of E = Σₙ ℓₙ); the weights of least OBS saliency over all blocks chosen together and removed with each block's exact update. One path of %d rounds to 95 %% removing equal fractions of the live weights (`prune.OneShot` with `Rounds` and `Geometric`), reported as the gradual path above.\n",
+			cfg.rowsSamples, cfg.rowsSamples, cfg.rowsDamping, cfg.rowsRounds)
 	}
 	b.WriteString("\n")
 
