@@ -67,7 +67,7 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 	case r.o.Quick:
 		c.n, c.testN, c.epochs = 10000, 2000, 8
 		c.samples, c.blocks, c.rounds, c.gradualRounds = 200, []int{100, 500}, 4, 8
-		c.rowsRounds, c.rowsSamples = 8, 200
+		c.rowsRounds, c.rowsSamples = 4, 200
 		c.sparsities = []float64{0.5, 0.9, 0.95}
 		c.gemmN = 500
 	}
