@@ -101,7 +101,7 @@ func mlpnetMethods(cfg mlpnetConfig) []mlpnetMethod {
 		name: fmt.Sprintf("Woodbury OBS, gradual one-shot: %d rounds (%s, fresh each round)", cfg.gradualRounds, what), rounds: cfg.gradualRounds, gradual: true})
 	if cfg.rowsRounds > 0 {
 		ms = append(ms, mlpnetMethod{key: fmt.Sprintf("rows-gn-g%d", cfg.rowsRounds),
-			name: fmt.Sprintf("row-block OBS (global), gradual one-shot: %d rounds (Gauss–Newton per unit, %d images, fresh each round)", cfg.rowsRounds, cfg.rowsSamples),
+			name:   fmt.Sprintf("row-block OBS (global), gradual one-shot: %d rounds (Gauss–Newton per unit, %d images, fresh each round)", cfg.rowsRounds, cfg.rowsSamples),
 			rounds: cfg.rowsRounds, gradual: true, rowsGN: true})
 	}
 	return ms
