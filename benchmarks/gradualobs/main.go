@@ -6,7 +6,11 @@
 // real ΔE (E = Σₙ ℓₙ over the 60 000 training images), the damping and the
 // test accuracy.
 //
+// With -method rows it prunes by prune.BlockOBS instead, one exact block of
+// -curvature per unit, ranked globally.
+//
 //	go run ./benchmarks/gradualobs [-sparsity 0.95 -rounds 32 -samples 200 -hard 0 -rel 0.01 -schedule linear]
+//	go run ./benchmarks/gradualobs -method rows -curvature gn -rounds 16 -samples 1000 -schedule geo -damp 1
 package main
 
 import (
