@@ -182,14 +182,22 @@ func blocksFromRows(ctx context.Context, p *Problem, blocks [][]int, fill func(l
 		r := fill(lo, hi, R)
 		for bi, b := range blocks {
 			k := len(b)
-			// R_bᵀ, k×r.
-			for a, q := range b {
-				row := rt[a*r : (a+1)*r]
-				for i := range row {
-					row[i] = R[i*n+q]
+			rr := r
+			if rowsPer > 1 {
+				rr = collapseParallel(rt, R, r, n, rowsPer, b)
+			} else {
+				// R_bᵀ, k×r.
+				for a, q := range b {
+					row := rt[a*r : (a+1)*r]
+					for i := range row {
+						row[i] = R[i*n+q]
+					}
 				}
 			}
-			at := blas64.General{Rows: k, Cols: r, Stride: r, Data: rt[:k*r]}
+			if rr == 0 {
+				continue
+			}
+			at := blas64.General{Rows: k, Cols: rr, Stride: rr, Data: rt[:k*rr]}
 			raw := out[bi].RawSymmetric()
 			c := blas64.General{Rows: k, Cols: k, Stride: raw.Stride, Data: raw.Data}
 			blas64.Gemm(blas.NoTrans, blas.Trans, 1, at, at, 1, c)
@@ -247,4 +255,82 @@ func symFiniteBlock(m *mat.SymDense) bool {
 		}
 	}
 	return true
+}
+
+// collapseParallel writes R_bᵀ (k×r′) into rt and returns r′: the r rows
+// of R restricted to the block b, in groups of rowsPer per sample, each
+// group whose rows are parallel (as for the Gauss–Newton rows of one unit's
+// weights, δ_c·x) replaced by the one row u with uuᵀ = Σ_c r_c r_cᵀ, zero
+// groups dropped. The Gram matrix is unchanged up to rounding; the rows of a
+// row block cost a rowsPer-th of the multiplication.
+func collapseParallel(rt, R []float64, r, n, rowsPer int, b []int) int {
+	// First the number of output rows, then the rows at their stride.
+	type group struct {
+		lo    int     // first row of the group
+		keep  bool    // parallel: one row, R[best]·scale
+		best  int     // the group's row of largest norm
+		scale float64 // √(Σ‖r_c‖²/‖r_best‖²)
+	}
+	groups := make([]group, 0, r/rowsPer)
+	rr := 0
+	for lo := 0; lo < r; lo += rowsPer {
+		hi := min(lo+rowsPer, r)
+		g := group{lo: lo, best: -1}
+		var sum, top float64
+		for i := lo; i < hi; i++ {
+			var s float64
+			for _, q := range b {
+				s += R[i*n+q] * R[i*n+q]
+			}
+			sum += s
+			if s > top {
+				top, g.best = s, i
+			}
+		}
+		if sum == 0 {
+			continue
+		}
+		g.keep = true
+		for i := lo; i < hi && g.keep; i++ {
+			if i == g.best {
+				continue
+			}
+			var dot, ni float64
+			for _, q := range b {
+				dot += R[i*n+q] * R[g.best*n+q]
+				ni += R[i*n+q] * R[i*n+q]
+			}
+			c := dot / top
+			var res float64
+			for _, q := range b {
+				e := R[i*n+q] - c*R[g.best*n+q]
+				res += e * e
+			}
+			g.keep = res <= 1e-24*ni
+		}
+		g.scale = math.Sqrt(sum / top)
+		groups = append(groups, g)
+		if g.keep {
+			rr++
+		} else {
+			rr += hi - lo
+		}
+	}
+	col := 0
+	for _, g := range groups {
+		if g.keep {
+			for a, q := range b {
+				rt[a*rr+col] = R[g.best*n+q] * g.scale
+			}
+			col++
+			continue
+		}
+		for i := g.lo; i < min(g.lo+rowsPer, r); i++ {
+			for a, q := range b {
+				rt[a*rr+col] = R[i*n+q]
+			}
+			col++
+		}
+	}
+	return rr
 }

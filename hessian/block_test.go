@@ -108,3 +108,25 @@ func TestBlockDiagonalErrors(t *testing.T) {
 		t.Errorf("memory limit: got %v", err)
 	}
 }
+
+// The Gauss–Newton rows of one unit's weights are parallel (δ_c·x): a row
+// block keeps one row per sample, a block across units all of them.
+func TestCollapseParallelRows(t *testing.T) {
+	pr := lowRankCases(t)[0]
+	n := pr.Dim()
+	J := WeightedJacobian(pr, 0, 3)
+	r, _ := J.Dims()
+	out := pr.Net.Outputs()
+	R := J.RawMatrix().Data
+	if J.RawMatrix().Stride != n {
+		t.Fatalf("stride %d, want %d", J.RawMatrix().Stride, n)
+	}
+	rt := make([]float64, n*r)
+	row := RowBlocks(pr)[0]
+	if got := collapseParallel(rt, R, r, n, out, row); got != 3 {
+		t.Errorf("row block: %d rows, want 3 (one per sample)", got)
+	}
+	if got := collapseParallel(rt, R, r, n, out, ConsecutiveBlocks(n, n)[0]); got != r {
+		t.Errorf("all parameters: %d rows, want %d", got, r)
+	}
+}

@@ -6,7 +6,11 @@
 // real ΔE (E = Σₙ ℓₙ over the 60 000 training images), the damping and the
 // test accuracy.
 //
+// With -method rows it prunes by prune.BlockOBS instead, one exact block of
+// -curvature per unit, ranked globally.
+//
 //	go run ./benchmarks/gradualobs [-sparsity 0.95 -rounds 32 -samples 200 -hard 0 -rel 0.01 -schedule linear]
+//	go run ./benchmarks/gradualobs -method rows -curvature gn -rounds 16 -samples 1000 -schedule geo -damp 1
 package main
 
 import (
@@ -40,13 +44,29 @@ func main() {
 	batch := flag.Int("batch", 0, "samples summed into one gradient")
 	holdout := flag.Bool("holdout", false, "also evaluate each round's update on the curvature of independent samples")
 	schedule := flag.String("schedule", "linear", "linear (equal shares), geo (equal fractions of the live weights) or cubic")
+	method := flag.String("method", "woodbury", "woodbury (global Woodbury OBS) or rows (prune.BlockOBS, one exact block per unit, ranked globally)")
+	curv := flag.String("curvature", "gn", "curvature of -method rows: gn, fisher or exact")
 	flag.Parse()
-	if err := run(*model, *seed, *sp, *rounds, *schedule, *holdout, prune.WoodburyOBS{Samples: *samples, Hard: *hard, Damping: *damp, RelativeDamping: *rel, GaussNewton: *gn, SampledLabels: *sampled, Batch: *batch}); err != nil {
+	var sal saliency = prune.WoodburyOBS{Samples: *samples, Hard: *hard, Damping: *damp, RelativeDamping: *rel, GaussNewton: *gn, SampledLabels: *sampled, Batch: *batch}
+	switch *method {
+	case "woodbury":
+	case "rows":
+		c, err := prune.ParseCurvature(*curv)
+		if err != nil {
+			log.Fatalf("-curvature: %v", err)
+		}
+		sal = prune.BlockOBS{Rows: true, Curvature: c, Samples: *samples, Damping: *damp}
+	default:
+		log.Fatalf("-method %q: want woodbury or rows", *method)
+	}
+	if err := run(*model, *seed, *sp, *rounds, *schedule, *holdout, sal); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(model string, seed uint64, sp float64, rounds int, schedule string, holdout bool, sal prune.WoodburyOBS) error {
+type saliency = prune.Saliency
+
+func run(model string, seed uint64, sp float64, rounds int, schedule string, holdout bool, sal saliency) error {
 	ctx := context.Background()
 	data, err := datasets.LoadMNIST("", 0, 0)
 	if err != nil {
@@ -99,8 +119,16 @@ func run(model string, seed uint64, sp float64, rounds int, schedule string, hol
 		if target <= done {
 			continue
 		}
+		src := rand.NewPCG(seed, 100+uint64(r))
 		s := sal
-		s.Src = rand.NewPCG(seed, 100+uint64(r))
+		switch o := sal.(type) {
+		case prune.WoodburyOBS:
+			o.Src = src
+			s = o
+		case prune.BlockOBS:
+			o.Src = src
+			s = o
+		}
 		out, rs, err := prune.OneShot(ctx, cur, train.X, train.Y, s, target-done, nil)
 		if err != nil {
 			return err
@@ -121,9 +149,9 @@ func run(model string, seed uint64, sp float64, rounds int, schedule string, hol
 		// The quadratic model of the update on the empirical Fisher F' of
 		// 1000 other images drawn at random: ½δᵀF'δ.
 		held := math.NaN()
-		if holdout {
+		if w, ok := s.(prune.WoodburyOBS); ok && holdout {
 			p := hessian.Live(cur, train.X, train.Y)
-			h := s
+			h := w
 			h.Hard, h.Samples, h.Src = 0, 1000, rand.NewPCG(seed+1000, 100+uint64(r))
 			lr, err := h.LowRank(ctx, p, nil)
 			if err != nil {

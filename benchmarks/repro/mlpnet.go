@@ -39,6 +39,12 @@ type mlpnetConfig struct {
 	gradualRel     float64
 	gradualGN      bool
 	gradualSampled bool // labels drawn from the network (prune.WoodburyOBS.SampledLabels)
+	// The gradual one-shot row-block OBS: prune.BlockOBS with one exact
+	// Gauss–Newton block per unit, ranked globally, rowsRounds rounds of
+	// equal fractions of the live weights to 95 %, rowsSamples fresh images
+	// each round (0: no such method), damping rowsDamping.
+	rowsRounds, rowsSamples int
+	rowsDamping             float64
 }
 
 func (r *runCtx) mlpnetConfig() mlpnetConfig {
@@ -47,6 +53,7 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		samples: 1000, blocks: []int{100, 1000},
 		sparsities: []float64{0.5, 0.8, 0.9, 0.95, 0.98}, rounds: 8, gemmN: 1000,
 		gradualRounds: 32, gradualSamples: 200, gradualRel: prune.DefaultRelativeDamping,
+		rowsRounds: 16, rowsSamples: 1000, rowsDamping: 1,
 	}
 	switch {
 	case r.o.tiny:
@@ -55,10 +62,12 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		c.samples, c.blocks = 40, []int{10, 100}
 		c.sparsities = []float64{0.5, 0.9}
 		c.rounds, c.gradualRounds, c.gradualSamples = 2, 3, 20
+		c.rowsRounds, c.rowsSamples = 3, 20
 		c.gemmN = 100
 	case r.o.Quick:
 		c.n, c.testN, c.epochs = 10000, 2000, 8
 		c.samples, c.blocks, c.rounds, c.gradualRounds = 200, []int{100, 500}, 4, 8
+		c.rowsRounds, c.rowsSamples = 4, 200
 		c.sparsities = []float64{0.5, 0.9, 0.95}
 		c.gemmN = 500
 	}
@@ -71,6 +80,7 @@ type mlpnetMethod struct {
 	block     int  // block OBS: the block size
 	rounds    int  // Woodbury OBS: curvature builds
 	gradual   bool // Woodbury OBS: the gradual one-shot settings of the config
+	rowsGN    bool // gradual row-block Gauss–Newton OBS (cfg.rows…)
 }
 
 func mlpnetMethods(cfg mlpnetConfig) []mlpnetMethod {
@@ -87,8 +97,14 @@ func mlpnetMethods(cfg mlpnetConfig) []mlpnetMethod {
 	if cfg.gradualGN {
 		what = fmt.Sprintf("Gauss–Newton, %d samples", cfg.gradualSamples)
 	}
-	return append(ms, mlpnetMethod{key: fmt.Sprintf("woodbury-g%d", cfg.gradualRounds),
+	ms = append(ms, mlpnetMethod{key: fmt.Sprintf("woodbury-g%d", cfg.gradualRounds),
 		name: fmt.Sprintf("Woodbury OBS, gradual one-shot: %d rounds (%s, fresh each round)", cfg.gradualRounds, what), rounds: cfg.gradualRounds, gradual: true})
+	if cfg.rowsRounds > 0 {
+		ms = append(ms, mlpnetMethod{key: fmt.Sprintf("rows-gn-g%d", cfg.rowsRounds),
+			name:   fmt.Sprintf("row-block OBS (global), gradual one-shot: %d rounds (Gauss–Newton per unit, %d images, fresh each round)", cfg.rowsRounds, cfg.rowsSamples),
+			rounds: cfg.rowsRounds, gradual: true, rowsGN: true})
+	}
+	return ms
 }
 
 // mlpnetResult is one pruned network.
@@ -180,12 +196,17 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 	// network, cfg.gradualRounds of them to 95 %, each sparsity's network
 	// the one the path reaches (no retraining); its time and prediction
 	// are cumulative.
-	gradual := struct {
+	type path struct {
 		net       *nn.Network
-		sparsity  float64
 		pred, sec float64
 		src       rand.Source
-	}{net: net, src: sampleSrc()}
+	}
+	paths := map[string]*path{}
+	for _, m := range methods {
+		if m.gradual {
+			paths[m.key] = &path{net: net, src: sampleSrc()}
+		}
+	}
 	for _, s := range cfg.sparsities {
 		k := int(math.Round(s * float64(totalW)))
 		magnitude := pruneLowest(net, weights, magnitudeScores(net), k)
@@ -224,24 +245,35 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 				switch {
 				case m.block > 0:
 					sal = prune.BlockOBS{Curvature: prune.Fisher, Block: m.block, Samples: cfg.samples, Src: sampleSrc(), Damping: lambda, FixedDamping: true}
+				case m.rowsGN:
+					sal = prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton, Samples: cfg.rowsSamples, Src: paths[m.key].src, Damping: cfg.rowsDamping}
 				case m.gradual:
-					sal = prune.WoodburyOBS{Samples: cfg.gradualSamples, GaussNewton: cfg.gradualGN, SampledLabels: cfg.gradualSampled, Src: gradual.src, RelativeDamping: cfg.gradualRel}
+					sal = prune.WoodburyOBS{Samples: cfg.gradualSamples, GaussNewton: cfg.gradualGN, SampledLabels: cfg.gradualSampled, Src: paths[m.key].src, RelativeDamping: cfg.gradualRel}
 				default:
 					sal = prune.WoodburyOBS{Samples: cfg.samples, Src: sampleSrc(), Damping: lambda}
 				}
 				if m.gradual {
-					live, _ := liveCount(gradual.net)
+					gp := paths[m.key]
+					live, _ := liveCount(gp.net)
 					more := live - (totalW - k)
-					rounds := max(1, int(math.Round(float64(more)*float64(cfg.gradualRounds)/(0.95*float64(totalW)))))
-					out, err = obsOneShot(ctx, r, gradual.net, train, sal, more, rounds, false, &res)
+					var rounds int
+					if m.rowsGN {
+						// Equal fractions of the live weights: rowsRounds of
+						// them from dense to 95 %.
+						f := math.Log(float64(totalW-k)/float64(live)) / math.Log(0.05)
+						rounds = max(1, int(math.Round(f*float64(cfg.rowsRounds))))
+					} else {
+						rounds = max(1, int(math.Round(float64(more)*float64(cfg.gradualRounds)/(0.95*float64(totalW)))))
+					}
+					out, err = obsOneShot(ctx, r, gp.net, train, sal, more, rounds, m.rowsGN, &res)
 					if err != nil {
 						return fmt.Errorf("repro: mlpnet %s at %g: %w", m.key, s, err)
 					}
-					gradual.pred += res.predDE
-					gradual.sec += time.Since(t0).Seconds()
-					gradual.net, gradual.sparsity = out, s
-					res.predDE = gradual.pred
-					t0 = time.Now().Add(-time.Duration(gradual.sec * float64(time.Second)))
+					gp.pred += res.predDE
+					gp.sec += time.Since(t0).Seconds()
+					gp.net = out
+					res.predDE = gp.pred
+					t0 = time.Now().Add(-time.Duration(gp.sec * float64(time.Second)))
 					break
 				}
 				out, err = obsOneShot(ctx, r, net, train, sal, k, max(m.rounds, 1), false, &res)
@@ -385,9 +417,14 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 	fmt.Fprintf(&b, "- **Block OBS**: `prune.BlockOBS`, blocks of B consecutive weights in the canonical order, each block of F inverted exactly, at the same λ as Woodbury OBS.\n")
 	fmt.Fprintf(&b, "- **Woodbury OBS**: `prune.WoodburyOBS`, global OBS on F in its Woodbury form (`hessian.LowRank`), λ = %g × the mean diagonal of F (the default relative damping, λ = %.4g), no W×W matrix.\n", prune.DefaultRelativeDamping, lambda)
 	fmt.Fprintf(&b, "- **Removal** (block and Woodbury OBS): one curvature build, the k weights of least OBS saliency w_q²/(2[F⁻¹]_qq) chosen together and removed jointly with the exact multi-weight OBS update δ = −F⁻¹_{:,S}([F⁻¹]_SS)⁻¹w_S (`prune.OneShot`, one round); its predicted ΔE is that of the whole set, ½ w_Sᵀ([F⁻¹]_SS)⁻¹w_S.\n")
-	fmt.Fprintf(&b, "- **Woodbury OBS, gradual one-shot** (WoodFisher's and CBS's one-shot with recomputation, no retraining): one path of rounds from the dense network, each removing the same number of weights, %.3g %% of them (%d rounds to 95 %%%s), every round a new F of m = %d per-sample gradients of fresh images (%s), λ = %g × its mean diagonal, and the round's set removed jointly as above (`prune.OneShot` with `Rounds`). The network at each sparsity is the one the path reaches there; its time and predicted ΔE add up the rounds before it.\n\n",
+	fmt.Fprintf(&b, "- **Woodbury OBS, gradual one-shot** (WoodFisher's and CBS's one-shot with recomputation, no retraining): one path of rounds from the dense network, each removing the same number of weights, %.3g %% of them (%d rounds to 95 %%%s), every round a new F of m = %d per-sample gradients of fresh images (%s), λ = %g × its mean diagonal, and the round's set removed jointly as above (`prune.OneShot` with `Rounds`). The network at each sparsity is the one the path reaches there; its time and predicted ΔE add up the rounds before it.\n",
 		95/float64(cfg.gradualRounds), cfg.gradualRounds, gradualTail(cfg), cfg.gradualSamples,
 		map[bool]string{true: "targets drawn from the network's softmax", false: "the images' own labels: the empirical Fisher"}[cfg.gradualSampled], cfg.gradualRel)
+	if cfg.rowsRounds > 0 {
+		fmt.Fprintf(&b, "- **Row-block OBS, gradual one-shot** (OBC's row structure with a global selection): `prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton}`, one block per unit (its incoming weights), each the exact Gauss–Newton block Σₙ Σ_c (BₙJₙ)ᵀ(BₙJₙ) of %d fresh training images per round, scaled by N/%d, inverted exactly with damping λ = %g (absolute, in the units of E = Σₙ ℓₙ); the weights of least OBS saliency over all blocks chosen together and removed with each block's exact update. One path of %d rounds to 95 %% removing equal fractions of the live weights (`prune.OneShot` with `Rounds` and `Geometric`), reported as the gradual path above.\n",
+			cfg.rowsSamples, cfg.rowsSamples, cfg.rowsDamping, cfg.rowsRounds)
+	}
+	b.WriteString("\n")
 
 	fmt.Fprintf(&b, "## Test accuracy (%%), one-shot\n\n")
 	hdr := []string{"method"}

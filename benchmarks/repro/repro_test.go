@@ -128,8 +128,8 @@ func expectations(t *testing.T) []expectation {
 			name:      "mlpnet",
 			mdColumns: []string{"method", "50 %", "90 %"},
 			csvHeader: []string{"sparsity", "method", "kept_weights", "test_accuracy", "train_dE_real", "dE_predicted", "seconds", "peak_heap_bytes", "planned_bytes", "damping"},
-			// The dense network, then 2 sparsities × 7 methods.
-			csvRows:  fixed(1 + 2*7),
+			// The dense network, then 2 sparsities × 8 methods.
+			csvRows:  fixed(1 + 2*8),
 			pngs:     []string{".png"},
 			volatile: true,
 		},
