@@ -255,6 +255,22 @@ func fromTensors(ts []*tensor, spec *Spec, sc *sidecar, sidecar string) (*nn.Net
 	if err != nil {
 		return nil, err
 	}
+	vals := make([][4][]float64, len(tens))
+	for l, t := range tens {
+		for i, x := range t {
+			if x != nil {
+				vals[l][i] = x.data
+			}
+		}
+	}
+	return assemble(layers, acts, loss, vals, sc, lay)
+}
+
+// assemble builds the network of layers with the activations acts and the
+// loss, sets its parameters from vals (per layer: weights, weight mask,
+// biases, bias mask; a nil mask keeps every entry) and masks the entries
+// whose mask is 0, and gives it the spec file's meta object and the layout.
+func assemble(layers []nn.Layer, acts []nn.Activation, loss nn.Loss, vals [][4][]float64, sc *sidecar, lay Layout) (*nn.Network, error) {
 	for l := range layers {
 		layers[l].Act = acts[l]
 	}
@@ -265,23 +281,20 @@ func fromTensors(ts []*tensor, spec *Spec, sc *sidecar, sidecar string) (*nn.Net
 	theta := n.RawParams()
 	live := make([]bool, len(theta))
 	pruned := false
-	for l, t := range tens {
+	for l, v := range vals {
 		off := n.Offset(l)
-		boff := off + len(t[0].data)
-		copy(theta[off:], t[0].data)
-		copy(theta[boff:], t[2].data)
+		boff := off + len(v[0])
+		copy(theta[off:], v[0])
+		copy(theta[boff:], v[2])
 		for q := off; q < n.Offset(l+1); q++ {
 			live[q] = true
 		}
 		for _, mk := range []struct {
-			t     *tensor
+			m     []float64
 			start int
-		}{{t[1], off}, {t[3], boff}} {
-			if mk.t == nil {
-				continue
-			}
-			for i, v := range mk.t.data {
-				if v == 0 {
+		}{{v[1], off}, {v[3], boff}} {
+			for i, x := range mk.m {
+				if x == 0 {
 					live[mk.start+i] = false
 					pruned = true
 				}

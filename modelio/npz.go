@@ -173,56 +173,15 @@ func read(r io.ReaderAt, size int64, spec *Spec, sc *sidecar, sidecar string) (*
 	if err != nil {
 		return nil, err
 	}
-	for l := range layers {
-		layers[l].Act = acts[l]
-	}
-	n, err := nn.FromLayers(layers, loss)
-	if err != nil {
-		return nil, err
-	}
-	theta := n.RawParams()
-	live := make([]bool, len(theta))
-	pruned := false
+	vals := make([][4][]float64, len(ts))
 	for l, t := range ts {
-		off := n.Offset(l)
-		boff := off + len(t.w.data)
-		copy(theta[off:], t.w.data)
-		copy(theta[boff:], t.b.data)
-		for q := off; q < n.Offset(l+1); q++ {
-			live[q] = true
-		}
-		for _, m := range []struct {
-			a     *array
-			start int
-		}{{t.wm, off}, {t.bm, boff}} {
-			if m.a == nil {
-				continue
-			}
-			for i, v := range m.a.data {
-				if v == 0 {
-					live[m.start+i] = false
-					pruned = true
-				}
+		for i, x := range []*array{t.w, t.wm, t.b, t.bm} {
+			if x != nil {
+				vals[l][i] = x.data
 			}
 		}
 	}
-	if pruned {
-		n.SetMask(live)
-	}
-	if sc != nil {
-		for k, v := range sc.meta {
-			if k != MetaKey {
-				if n.Meta == nil {
-					n.Meta = make(map[string]any)
-				}
-				n.Meta[k] = v
-			}
-		}
-	}
-	if err := SetLayout(n, lay); err != nil {
-		return nil, err // not reached: the layout comes from valid keys
-	}
-	return n, nil
+	return assemble(layers, acts, loss, vals, sc, lay)
 }
 
 // linear reads the arrays of the Linear module lin, whose weight must take
