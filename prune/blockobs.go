@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -16,15 +17,20 @@ import (
 
 // BlockOBS is OBS on the block-diagonal part of a curvature, Exact (the
 // default), GaussNewton or Fisher: blocks of Block consecutive parameters
-// (default DefaultBlock), or with Rows (and no Block) one per unit (hessian.RowBlocks, as
+// (default DefaultBlock), or with Rows one per unit (hessian.RowBlocks, as
 // OBC), each block C_bb built without the whole matrix
 // (hessian.BlockDiagonal) and inverted exactly, a removal moving and
 // downdating its block only; memory O(B·W). One block of all parameters is
 // OBS, blocks of one are OBD on the diagonal of C + λI. Its scorer is a
-// SetRemover. Fisher and GaussNewton blocks cost O(N·B·W), Exact ones
-// O(N·W²). Damping and FixedDamping are those of OBS. Samples, when positive
+// SetRemover; with Rows and Block, a layer of at most Block live
+// parameters is one block. Fisher and GaussNewton blocks cost O(N·B·W), Exact ones
+// O(N·W²). Damping and FixedDamping are those of OBS, and so is the
+// gradient term (Env.Gradient), u = C⁻¹g block by block. Samples, when positive
 // and below the number of rows, builds the curvature on that many rows
-// drawn by Src (nil: a fixed seed), scaled by N/Samples.
+// drawn by Src (nil: a fixed seed), scaled by N/Samples; Hard of them are
+// then the rows of largest loss, weight 1, and the others are drawn from the
+// rest, weighted (N − Hard)/(Samples − Hard), as in WoodburyOBS: a trained
+// classifier's curvature comes from its few low-margin samples.
 //
 // References:
 //
@@ -39,6 +45,7 @@ type BlockOBS struct {
 	Damping      float64
 	FixedDamping bool
 	Samples      int
+	Hard         int
 	Src          rand.Source
 }
 
@@ -55,14 +62,14 @@ func (o BlockOBS) Validate() error {
 	if o.Block < 0 {
 		return fieldErrorf("BlockOBS", "Block", "%d is negative", o.Block)
 	}
-	if o.Rows && o.Block != 0 {
-		return fieldErrorf("BlockOBS", "Rows", "excludes a block size (BlockOBS.Block %d)", o.Block)
-	}
 	if o.Damping != NoDamping && (!(o.Damping >= 0) || math.IsInf(o.Damping, 1)) {
 		return fieldErrorf("BlockOBS", "Damping", "%v is not a non-negative number", o.Damping)
 	}
 	if o.Samples < 0 {
 		return fieldErrorf("BlockOBS", "Samples", "%d is negative", o.Samples)
+	}
+	if o.Hard < 0 || o.Hard > o.Samples {
+		return fieldErrorf("BlockOBS", "Hard", "%d of %d samples", o.Hard, o.Samples)
 	}
 	return nil
 }
@@ -72,7 +79,26 @@ func (o BlockOBS) damping() float64 { return OBS{Damping: o.Damping}.damping() }
 // Blocks returns the blocks of positions of p that o uses.
 func (o BlockOBS) Blocks(p *hessian.Problem) [][]int {
 	if o.Rows {
-		return hessian.RowBlocks(p)
+		rows := hessian.RowBlocks(p)
+		if o.Block == 0 {
+			return rows
+		}
+		// A layer of at most Block live parameters is one block.
+		size := map[int]int{}
+		layer := make([]int, len(rows))
+		for i, b := range rows {
+			layer[i] = p.Net.ParamAt(paramIndex(p, b[0])).Layer
+			size[layer[i]] += len(b)
+		}
+		var out [][]int
+		for i, b := range rows {
+			if size[layer[i]] > o.Block || i == 0 || layer[i] != layer[i-1] {
+				out = append(out, slices.Clone(b))
+				continue
+			}
+			out[len(out)-1] = append(out[len(out)-1], b...)
+		}
+		return out
 	}
 	B := o.Block
 	if B == 0 {
@@ -84,7 +110,13 @@ func (o BlockOBS) Blocks(p *hessian.Problem) [][]int {
 // MemoryBytes returns the memory a round of o needs on p, before anything
 // is allocated: the blocks, their inverses and the build's work space.
 func (o BlockOBS) MemoryBytes(p *hessian.Problem) int64 {
-	return blockBytes(o.Blocks(p), p.Dim())
+	blocks := o.Blocks(p)
+	b := blockBytes(blocks, p.Dim())
+	if o.Hard > 0 {
+		// The blocks of the other rows, until they join the hard rows'.
+		b += hessian.BlockBytes(blocks, p.Dim())
+	}
+	return b
 }
 
 func blockBytes(blocks [][]int, n int) int64 {
@@ -110,36 +142,16 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 	}
 	n := p.Dim()
 	blocks := o.Blocks(p)
-	if err := checkDense(fmt.Sprintf("block OBS (%d blocks)", len(blocks)), n, blockBytes(blocks, n), env.maxBytes()); err != nil {
+	if err := checkDense(fmt.Sprintf("block OBS (%d blocks)", len(blocks)), n, o.MemoryBytes(p), env.maxBytes()); err != nil {
 		return nil, err
 	}
-	N, _ := p.X.Dims()
-	sub := p
-	if o.Samples > 0 && o.Samples < N {
-		sub = subsample(p, o.Samples, o.Src)
-	}
-	var c hessian.Curvature
-	switch o.Curvature {
-	case Exact:
-		c = hessian.Exact{P: sub}
-	case GaussNewton:
-		c = hessian.GaussNewton{P: sub}
-	case Fisher:
-		c = hessian.Fisher{P: sub}
-	}
-	H, err := hessian.BlockDiagonal(ctx, c, blocks, -1)
+	H, err := o.build(ctx, p, blocks)
 	if err != nil {
 		if errors.Is(err, hessian.ErrNotFinite) {
 			env.report(Issue{Kind: IssueNotFinite, Index: -1, Lambda: math.NaN(),
 				Message: fmt.Sprintf("block OBS curvature (%v) has a NaN or infinite entry", o.Curvature)})
 		}
 		return nil, fmt.Errorf("block OBS curvature (%v): %w", o.Curvature, err)
-	}
-	if sub != p {
-		Ns, _ := sub.X.Dims()
-		for _, h := range H {
-			h.ScaleSym(float64(N)/float64(Ns), h)
-		}
 	}
 	if mu := env.decay(); mu != 0 {
 		// The objective's penalty ½μ‖θ‖² adds μI to every block.
@@ -183,11 +195,79 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 		s.hinv[bi] = hinv
 		H[bi] = nil
 	}
+	if g := env.gradient(); g != nil {
+		if len(g) != n {
+			panic("prune: BlockOBS gradient length mismatch")
+		}
+		s.u = make([]float64, n)
+		for bi, b := range blocks {
+			h := s.hinv[bi]
+			for a, q := range b {
+				var v float64
+				for a2, q2 := range b {
+					v += h.At(a, a2) * g[q2]
+				}
+				s.u[q] = v
+				s.gu += g[q] * v
+			}
+		}
+	}
 	if raised > 0 {
 		env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: s.lambda,
 			Message: fmt.Sprintf("block OBS damping of %v raised from %g in %d of %d blocks, up to %g", o.Curvature, start, raised, len(blocks), s.lambda)})
 	}
 	return s, nil
+}
+
+// build returns the blocks of the curvature on the rows o samples, in the
+// units of E over all the rows of p.
+func (o BlockOBS) build(ctx context.Context, p *hessian.Problem, blocks [][]int) ([]*mat.SymDense, error) {
+	N, _ := p.X.Dims()
+	type part struct {
+		p     *hessian.Problem
+		scale float64
+	}
+	parts := []part{{p, 1}}
+	switch {
+	case o.Samples <= 0 || o.Samples >= N:
+	case o.Hard > 0:
+		hard, rest := hardRows(p, o.Hard, o.Samples, o.Src)
+		parts = []part{{rowsProblem(p, hard), 1}}
+		if len(rest) > 0 {
+			parts = append(parts, part{rowsProblem(p, rest), float64(N-o.Hard) / float64(len(rest))})
+		}
+	default:
+		parts = []part{{subsample(p, o.Samples, o.Src), float64(N) / float64(o.Samples)}}
+	}
+	var H []*mat.SymDense
+	for _, pt := range parts {
+		var c hessian.Curvature
+		switch o.Curvature {
+		case Exact:
+			c = hessian.Exact{P: pt.p}
+		case GaussNewton:
+			c = hessian.GaussNewton{P: pt.p}
+		case Fisher:
+			c = hessian.Fisher{P: pt.p}
+		}
+		Hp, err := hessian.BlockDiagonal(ctx, c, blocks, -1)
+		if err != nil {
+			return nil, err
+		}
+		for bi, h := range Hp {
+			if pt.scale != 1 {
+				h.ScaleSym(pt.scale, h)
+			}
+			if H == nil {
+				continue
+			}
+			H[bi].AddSym(H[bi], h)
+		}
+		if H == nil {
+			H = Hp
+		}
+	}
+	return H, nil
 }
 
 type blockScorer struct {
@@ -199,6 +279,22 @@ type blockScorer struct {
 	removed []bool
 	lambda  float64
 	col     []float64
+	u       []float64 // C⁻¹g block by block before the round's first removal, nil after it
+	gu      float64   // gᵀC⁻¹g
+}
+
+// shift moves w by the Newton step −C⁻¹g of the gradient term, once, before
+// the round's first removal; the model's gradient is zero after it.
+func (s *blockScorer) shift(w []float64) {
+	if s.u == nil {
+		return
+	}
+	for i, v := range s.u {
+		if !s.removed[i] {
+			w[i] -= v
+		}
+	}
+	s.u, s.gu = nil, 0
 }
 
 // Damping returns the largest damping of the blocks.
@@ -215,7 +311,24 @@ func (s *blockScorer) pivot(i int) (float64, error) {
 }
 
 func (s *blockScorer) Score(sal, pred, w []float64) error {
-	return obsScores(sal, pred, w, func(i int) bool { return s.removed[i] }, s.diag, func(i int) int { return paramIndex(s.p, i) })
+	if s.u != nil {
+		w = slices.Clone(w)
+		for i, v := range s.u {
+			w[i] -= v
+		}
+	}
+	if err := obsScores(sal, pred, w, func(i int) bool { return s.removed[i] }, s.diag, func(i int) int { return paramIndex(s.p, i) }); err != nil {
+		return err
+	}
+	if s.gu != 0 {
+		for i := range sal {
+			if !s.removed[i] {
+				sal[i] -= 0.5 * s.gu
+				pred[i] = sal[i]
+			}
+		}
+	}
+	return nil
 }
 
 func (s *blockScorer) Remove(i int, w []float64) error {
@@ -223,6 +336,7 @@ func (s *blockScorer) Remove(i int, w []float64) error {
 	if err != nil {
 		return err
 	}
+	s.shift(w)
 	b := s.blocks[s.block[i]]
 	h := s.hinv[s.block[i]]
 	a := s.local[i]
@@ -256,12 +370,13 @@ func (s *blockScorer) RemoveSet(ctx context.Context, S []int, w []float64) (floa
 		}
 		per[bi] = append(per[bi], s.local[q])
 	}
+	pred := -0.5 * s.gu
+	s.shift(w)
 	type upd struct {
 		bi    int
 		delta []float64
 	}
 	var ups []upd
-	var pred float64
 	for _, bi := range order {
 		if err := ctx.Err(); err != nil {
 			return math.NaN(), err

@@ -299,7 +299,6 @@ func TestBlockOBSSettings(t *testing.T) {
 	for _, o := range []BlockOBS{
 		{Curvature: Hutchinson},
 		{Block: -1},
-		{Block: 4, Rows: true},
 		{Damping: -2},
 		{Samples: -1},
 	} {
@@ -315,5 +314,173 @@ func TestBlockOBSSettings(t *testing.T) {
 	}
 	if _, err := o.Begin(ctx, c.p, &Env{MaxBytes: o.MemoryBytes(c.p)}); err != nil {
 		t.Errorf("memory limit at MemoryBytes: %v", err)
+	}
+}
+
+func TestBlockOBSGradientEqualsOBS(t *testing.T) {
+	// With the objective's gradient, one block of all parameters is OBS
+	// with the gradient term (WoodTaylor), removal by removal.
+	worst := 0.0
+	for _, c := range obsCases(t) {
+		n := c.p.Dim()
+		rng := rand.New(rand.NewPCG(uint64(n), 5))
+		g := make([]float64, n)
+		for i := range g {
+			g[i] = 0.1 * rng.NormFloat64()
+		}
+		env := &Env{Gradient: g}
+		const lambda = 0.05
+		obs, err := OBS{Curvature: GaussNewton, Damping: lambda}.Begin(context.Background(), c.p, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := BlockOBS{Curvature: GaussNewton, Block: n, Damping: lambda}.Begin(context.Background(), c.p, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = math.Max(worst, compareScorers(t, c.name, blk, obs, weightsOf(c.p), n/2))
+	}
+	t.Logf("B = W with the gradient term against OBS: largest relative difference %.2g", worst)
+}
+
+func TestBlockOBSGradientSet(t *testing.T) {
+	// A joint removal with the gradient term is the Newton step −C⁻¹g
+	// followed by the classic joint removal, and predicts ½gᵀC⁻¹g less.
+	ctx := context.Background()
+	for _, c := range obsCases(t)[:6] {
+		n := c.p.Dim()
+		g := make([]float64, n)
+		rng := rand.New(rand.NewPCG(uint64(n), 6))
+		for i := range g {
+			g[i] = 0.1 * rng.NormFloat64()
+		}
+		o := BlockOBS{Curvature: GaussNewton, Rows: true, Damping: 0.1}
+		sg, err := o.Begin(ctx, c.p, &Env{Gradient: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, gu := slices.Clone(sg.(*blockScorer).u), sg.(*blockScorer).gu
+		s0, err := o.Begin(ctx, c.p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		S := []int{0, n / 2, n - 1}
+		w := weightsOf(c.p)
+		wg, w0 := slices.Clone(w), slices.Clone(w)
+		for i := range w0 {
+			w0[i] -= u[i]
+		}
+		pg, err := sg.(SetRemover).RemoveSet(ctx, S, wg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p0, err := s0.(SetRemover).RemoveSet(ctx, S, w0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := relDiff(wg, w0); e > equalityTol {
+			t.Fatalf("%s: weights differ by %.3g", c.name, e)
+		}
+		if e := math.Abs(pg - (p0 - gu/2)); e > equalityTol*math.Max(1, math.Abs(pg)) {
+			t.Fatalf("%s: predicted %v, want %v", c.name, pg, p0-gu/2)
+		}
+		if !(gu > 0) {
+			t.Fatalf("%s: gᵀC⁻¹g = %v, want positive", c.name, gu)
+		}
+	}
+}
+
+func TestBlockOBSHard(t *testing.T) {
+	// With Hard, the blocks are the curvature of the hard rows plus
+	// (N − Hard)/(Samples − Hard) times that of the others drawn.
+	ctx := context.Background()
+	ran := 0
+	for _, c := range obsCases(t) {
+		N, _ := c.p.X.Dims()
+		if N < 12 {
+			continue // the cases of 8 rows; the others have 18 or 28
+		}
+		ran++
+		const h, m = 4, 8
+		o := BlockOBS{Curvature: GaussNewton, Rows: true, Samples: m, Hard: h, Src: rand.NewPCG(9, 9)}
+		blocks := o.Blocks(c.p)
+		got, err := o.build(ctx, c.p, blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hard, rest := hardRows(c.p, h, m, rand.NewPCG(9, 9))
+		if len(hard) != h || len(rest) != m-h {
+			t.Fatalf("%s: %d hard and %d other rows", c.name, len(hard), len(rest))
+		}
+		// The hard rows are those of largest loss.
+		loss := func(r int) float64 {
+			sub := rowsProblem(c.p, []int{r})
+			return sub.Net.Objective(sub.X, sub.Y)
+		}
+		least := math.Inf(1)
+		for _, r := range hard {
+			least = math.Min(least, loss(r))
+		}
+		for r := 0; r < N; r++ {
+			if !slices.Contains(hard, r) && loss(r) > least+1e-12 {
+				t.Fatalf("%s: row %d has loss %v above the hard rows' least %v", c.name, r, loss(r), least)
+			}
+		}
+		Hh, err := hessian.Dense(ctx, hessian.GaussNewton{P: rowsProblem(c.p, hard)}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		Hr, err := hessian.Dense(ctx, hessian.GaussNewton{P: rowsProblem(c.p, rest)}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scale := float64(N-h) / float64(m-h)
+		for bi, b := range blocks {
+			var want, have []float64
+			for a, q := range b {
+				for a2, q2 := range b {
+					want = append(want, Hh.At(q, q2)+scale*Hr.At(q, q2))
+					have = append(have, got[bi].At(a, a2))
+				}
+			}
+			if e := relDiff(have, want); e > 1e-12 {
+				t.Fatalf("%s: block %d differs by %.3g", c.name, bi, e)
+			}
+		}
+	}
+	if ran < 3 {
+		t.Fatalf("%d cases with enough rows", ran)
+	}
+	if err := (BlockOBS{Samples: 4, Hard: 5}).Validate(); err == nil {
+		t.Fatal("Hard above Samples accepted")
+	}
+}
+
+func TestBlockOBSRowsMergeLayers(t *testing.T) {
+	// With Rows and Block, the units of a layer of at most Block live
+	// parameters share one block; larger layers keep one block per unit.
+	net := randomNet(t, []int{6, 4, 3, 2}, []nn.Activation{nn.ReLU, nn.Tanh, nn.Softmax}, nn.CE, 4)
+	net.Prune(0)
+	p := hessian.Live(net, mat.NewDense(1, 6, nil), mat.NewDense(1, 2, nil))
+	rows := hessian.RowBlocks(p)
+	got := BlockOBS{Rows: true, Block: 15}.Blocks(p)
+	// Layer 0: 4 units of 7 parameters (27 live) stay apart; layer 1
+	// (15) and layer 2 (8) become one block each.
+	if len(rows) != 9 || len(got) != 6 {
+		t.Fatalf("%d row blocks merged into %d, want 9 into 6", len(rows), len(got))
+	}
+	for i := 0; i < 4; i++ {
+		if !slices.Equal(got[i], rows[i]) {
+			t.Fatalf("block %d: %v, want the unit's %v", i, got[i], rows[i])
+		}
+	}
+	if want := slices.Concat(rows[4:7]...); !slices.Equal(got[4], want) {
+		t.Fatalf("layer 1: %v, want %v", got[4], want)
+	}
+	if want := slices.Concat(rows[7:]...); !slices.Equal(got[5], want) {
+		t.Fatalf("layer 2: %v, want %v", got[5], want)
+	}
+	if n := len(BlockOBS{Rows: true, Block: 7}.Blocks(p)); n != 9 {
+		t.Fatalf("Block below every layer: %d blocks, want the 9 rows", n)
 	}
 }

@@ -28,11 +28,11 @@ func PlannedBytes(sal Saliency, p *hessian.Problem) (int64, bool) {
 }
 
 // takesGradient reports whether sal uses Env.Gradient, the first-order
-// term of GradientObjective: OBD and OBS do; WoodburyOBS and BlockOBS,
-// which keep the classic formulas, do not.
+// term of GradientObjective: OBD, OBS and BlockOBS do; WoodburyOBS, which
+// keeps the classic formulas, does not.
 func takesGradient(sal Saliency) bool {
 	switch sal.(type) {
-	case WoodburyOBS, *WoodburyOBS, BlockOBS, *BlockOBS:
+	case WoodburyOBS, *WoodburyOBS:
 		return false
 	}
 	return true

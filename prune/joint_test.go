@@ -78,7 +78,6 @@ func TestJointSettingsValidate(t *testing.T) {
 		{Settings{Joint: true, Method: BlockOBS{}, ErrorRise: NoRise}, "error-rise"},
 		{Settings{Joint: true, Method: WoodburyOBS{}, RebuildEvery: 3}, "rebuilds"},
 		{Settings{Method: WoodburyOBS{}, Objective: GradientObjective}, "gradient objective"},
-		{Settings{Method: BlockOBS{}, Objective: GradientObjective}, "gradient objective"},
 	} {
 		err := c.s.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -189,6 +189,30 @@ func sampledLabels(p *hessian.Problem, rng *rand.Rand) *hessian.Problem {
 // make (N/k)·scale the weights of WoodburyOBS.Hard.
 func hardSubsample(p *hessian.Problem, h, k int, src rand.Source) (*hessian.Problem, []float64) {
 	N, _ := p.X.Dims()
+	hard, rest := hardRows(p, h, k, src)
+	isHard := map[int]bool{}
+	for _, r := range hard {
+		isHard[r] = true
+	}
+	rows := slices.Concat(hard, rest)
+	slices.Sort(rows)
+	// The low-rank Fisher scales every row by N/k; the hard rows want 1,
+	// the others (N − h)/(k − h).
+	scale := make([]float64, k)
+	for i, r := range rows {
+		if isHard[r] {
+			scale[i] = float64(k) / float64(N)
+		} else {
+			scale[i] = float64(N-h) / float64(k-h) * float64(k) / float64(N)
+		}
+	}
+	return rowsProblem(p, rows), scale
+}
+
+// hardRows returns the h rows of p of largest loss and k − h of the others
+// drawn from src, each set in ascending order.
+func hardRows(p *hessian.Problem, h, k int, src rand.Source) (hard, rest []int) {
+	N, _ := p.X.Dims()
 	loss := make([]float64, N)
 	const chunk = 1024
 	tr := p.Net.NewTrace(chunk)
@@ -207,42 +231,38 @@ func hardSubsample(p *hessian.Problem, h, k int, src rand.Source) (*hessian.Prob
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(loss[b], loss[a]) })
-	hard := map[int]bool{}
-	for _, i := range order[:h] {
-		hard[i] = true
+	hard = slices.Clone(order[:h])
+	slices.Sort(hard)
+	others := order[h:]
+	slices.Sort(others)
+	if src == nil {
+		src = rand.NewPCG(1, 2)
 	}
-	rest := order[h:]
+	for _, j := range rand.New(src).Perm(len(others))[:k-h] {
+		rest = append(rest, others[j])
+	}
 	slices.Sort(rest)
-	perm := rand.New(src).Perm(len(rest))[:k-h]
-	rows := slices.Clone(order[:h])
-	for _, j := range perm {
-		rows = append(rows, rest[j])
-	}
-	slices.Sort(rows)
-	// The low-rank Fisher scales every row by N/k; the hard rows want 1,
-	// the others (N − h)/(k − h).
-	scale := make([]float64, k)
-	for i, r := range rows {
-		if hard[r] {
-			scale[i] = float64(k) / float64(N)
-		} else {
-			scale[i] = float64(N-h) / float64(k-h) * float64(k) / float64(N)
-		}
-	}
-	X := mat.NewDense(k, xc, nil)
-	Y := mat.NewDense(k, yc, nil)
+	return hard, rest
+}
+
+// rowsProblem returns p restricted to the given rows.
+func rowsProblem(p *hessian.Problem, rows []int) *hessian.Problem {
+	_, xc := p.X.Dims()
+	_, yc := p.Y.Dims()
+	X := mat.NewDense(len(rows), xc, nil)
+	Y := mat.NewDense(len(rows), yc, nil)
 	for i, r := range rows {
 		X.SetRow(i, p.X.RawRowView(r))
 		Y.SetRow(i, p.Y.RawRowView(r))
 	}
-	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: X, Y: Y}, Params: p.Params}, scale
+	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: X, Y: Y}, Params: p.Params}
 }
 
 // subsample returns p restricted to k of its rows: all of them when k is
 // the number of rows, else k drawn without replacement from src (nil: a
 // fixed seed) in ascending order.
 func subsample(p *hessian.Problem, k int, src rand.Source) *hessian.Problem {
-	N, c := p.X.Dims()
+	N, _ := p.X.Dims()
 	if k >= N {
 		return p
 	}
@@ -251,14 +271,7 @@ func subsample(p *hessian.Problem, k int, src rand.Source) *hessian.Problem {
 	}
 	rows := rand.New(src).Perm(N)[:k]
 	slices.Sort(rows)
-	_, yc := p.Y.Dims()
-	X := mat.NewDense(k, c, nil)
-	Y := mat.NewDense(k, yc, nil)
-	for i, r := range rows {
-		X.SetRow(i, p.X.RawRowView(r))
-		Y.SetRow(i, p.Y.RawRowView(r))
-	}
-	return &hessian.Problem{Net: p.Net, Data: nn.Data{X: X, Y: Y}, Params: p.Params}
+	return rowsProblem(p, rows)
 }
 
 // SetRemover is a Scorer that also removes a set of positions S jointly
@@ -453,13 +466,17 @@ func RemoveMany(ctx context.Context, sc Scorer, w []float64, live []bool, k, ste
 // network the earlier rounds left (RemoveMany with Steps scorings; zero:
 // 1), or with Geometric the same fraction of those still allowed. Params
 // restricts the removals to these flat indices (nil: every live
-// parameter; the curvature covers every live one either way). MaxBytes is
-// as in Env; Report receives the numerical issues of the builds.
+// parameter; the curvature covers every live one either way). With
+// Gradient each round's saliency gets the gradient of E on X, Y at the
+// round's start (Env.Gradient, used by OBS and BlockOBS): the round's
+// removal then minimises gᵀδ + ½δᵀCδ (WoodTaylor). MaxBytes is as in Env;
+// Report receives the numerical issues of the builds.
 type OneShotSettings struct {
 	Rounds    int
 	Geometric bool
 	Steps     int
 	Params    []int
+	Gradient  bool
 	MaxBytes  int64
 	Report    func(Issue)
 }
@@ -522,6 +539,13 @@ func OneShot(ctx context.Context, net *nn.Network, X, Y *mat.Dense, sal Saliency
 			MemoryBytes(*hessian.Problem) int64
 		}); ok {
 			rd.Planned = pl.MemoryBytes(p)
+		}
+		env.Gradient = nil
+		if cfg.Gradient {
+			if !takesGradient(sal) {
+				return nil, out, fmt.Errorf("prune: one-shot with the gradient term needs OBS or BlockOBS, not %T", sal)
+			}
+			env.Gradient = objectiveGradient(cur, nn.Data{X: X, Y: Y}, 0, p.Params)
 		}
 		sc, err := sal.Begin(ctx, p, env)
 		if err != nil {

@@ -46,6 +46,8 @@ func main() {
 	schedule := flag.String("schedule", "linear", "linear (equal shares), geo (equal fractions of the live weights) or cubic")
 	method := flag.String("method", "woodbury", "woodbury (global Woodbury OBS) or rows (prune.BlockOBS, one exact block per unit, ranked globally)")
 	curv := flag.String("curvature", "gn", "curvature of -method rows: gn, fisher or exact")
+	block := flag.Int("block", 0, "with -method rows, a layer of at most this many weights is one block (prune.BlockOBS.Block)")
+	grad := flag.Bool("gradient", false, "include the gradient term gᵀδ in every round's update (prune.OneShotSettings.Gradient; -method rows)")
 	flag.Parse()
 	var sal saliency = prune.WoodburyOBS{Samples: *samples, Hard: *hard, Damping: *damp, RelativeDamping: *rel, GaussNewton: *gn, SampledLabels: *sampled, Batch: *batch}
 	switch *method {
@@ -55,18 +57,18 @@ func main() {
 		if err != nil {
 			log.Fatalf("-curvature: %v", err)
 		}
-		sal = prune.BlockOBS{Rows: true, Curvature: c, Samples: *samples, Damping: *damp}
+		sal = prune.BlockOBS{Rows: true, Block: *block, Curvature: c, Samples: *samples, Hard: *hard, Damping: *damp}
 	default:
 		log.Fatalf("-method %q: want woodbury or rows", *method)
 	}
-	if err := run(*model, *seed, *sp, *rounds, *schedule, *holdout, sal); err != nil {
+	if err := run(*model, *seed, *sp, *rounds, *schedule, *holdout, *grad, sal); err != nil {
 		log.Fatal(err)
 	}
 }
 
 type saliency = prune.Saliency
 
-func run(model string, seed uint64, sp float64, rounds int, schedule string, holdout bool, sal saliency) error {
+func run(model string, seed uint64, sp float64, rounds int, schedule string, holdout, grad bool, sal saliency) error {
 	ctx := context.Background()
 	data, err := datasets.LoadMNIST("", 0, 0)
 	if err != nil {
@@ -129,7 +131,7 @@ func run(model string, seed uint64, sp float64, rounds int, schedule string, hol
 			o.Src = src
 			s = o
 		}
-		out, rs, err := prune.OneShot(ctx, cur, train.X, train.Y, s, target-done, nil)
+		out, rs, err := prune.OneShot(ctx, cur, train.X, train.Y, s, target-done, &prune.OneShotSettings{Gradient: grad})
 		if err != nil {
 			return err
 		}
