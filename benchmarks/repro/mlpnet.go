@@ -40,11 +40,13 @@ type mlpnetConfig struct {
 	gradualGN      bool
 	gradualSampled bool // labels drawn from the network (prune.WoodburyOBS.SampledLabels)
 	// The gradual one-shot row-block OBS: prune.BlockOBS with one exact
-	// Gauss–Newton block per unit, ranked globally, rowsRounds rounds of
-	// equal fractions of the live weights to 95 %, rowsSamples fresh images
-	// each round (0: no such method), damping rowsDamping.
-	rowsRounds, rowsSamples int
-	rowsDamping             float64
+	// Gauss–Newton block per unit (one per layer for layers of at most
+	// rowsBlock weights), ranked globally, rowsRounds rounds of equal
+	// fractions of the live weights to 95 %, rowsSamples fresh images each
+	// round (0: no such method), rowsHard of them those of largest loss,
+	// damping rowsDamping.
+	rowsRounds, rowsSamples, rowsHard, rowsBlock int
+	rowsDamping                                  float64
 }
 
 func (r *runCtx) mlpnetConfig() mlpnetConfig {
@@ -53,7 +55,7 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		samples: 1000, blocks: []int{100, 1000},
 		sparsities: []float64{0.5, 0.8, 0.9, 0.95, 0.98}, rounds: 8, gemmN: 1000,
 		gradualRounds: 32, gradualSamples: 200, gradualRel: prune.DefaultRelativeDamping,
-		rowsRounds: 16, rowsSamples: 1000, rowsDamping: 1,
+		rowsRounds: 32, rowsSamples: 2000, rowsHard: 1500, rowsBlock: 1000, rowsDamping: 10,
 	}
 	switch {
 	case r.o.tiny:
@@ -62,12 +64,12 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		c.samples, c.blocks = 40, []int{10, 100}
 		c.sparsities = []float64{0.5, 0.9}
 		c.rounds, c.gradualRounds, c.gradualSamples = 2, 3, 20
-		c.rowsRounds, c.rowsSamples = 3, 20
+		c.rowsRounds, c.rowsSamples, c.rowsHard, c.rowsBlock = 3, 20, 15, 100
 		c.gemmN = 100
 	case r.o.Quick:
 		c.n, c.testN, c.epochs = 10000, 2000, 8
 		c.samples, c.blocks, c.rounds, c.gradualRounds = 200, []int{100, 500}, 4, 8
-		c.rowsRounds, c.rowsSamples = 4, 200
+		c.rowsRounds, c.rowsSamples, c.rowsHard = 4, 200, 150
 		c.sparsities = []float64{0.5, 0.9, 0.95}
 		c.gemmN = 500
 	}
@@ -101,7 +103,7 @@ func mlpnetMethods(cfg mlpnetConfig) []mlpnetMethod {
 		name: fmt.Sprintf("Woodbury OBS, gradual one-shot: %d rounds (%s, fresh each round)", cfg.gradualRounds, what), rounds: cfg.gradualRounds, gradual: true})
 	if cfg.rowsRounds > 0 {
 		ms = append(ms, mlpnetMethod{key: fmt.Sprintf("rows-gn-g%d", cfg.rowsRounds),
-			name:   fmt.Sprintf("row-block OBS (global), gradual one-shot: %d rounds (Gauss–Newton per unit, %d images, fresh each round)", cfg.rowsRounds, cfg.rowsSamples),
+			name:   fmt.Sprintf("row-block OBS (global), gradual one-shot: %d rounds (Gauss–Newton per unit%s, %d images, %d of them the hardest, fresh each round)", cfg.rowsRounds, rowsLayerText(cfg), cfg.rowsSamples, cfg.rowsHard),
 			rounds: cfg.rowsRounds, gradual: true, rowsGN: true})
 	}
 	return ms
@@ -246,7 +248,7 @@ func runMLPNet(ctx context.Context, r *runCtx) error {
 				case m.block > 0:
 					sal = prune.BlockOBS{Curvature: prune.Fisher, Block: m.block, Samples: cfg.samples, Src: sampleSrc(), Damping: lambda, FixedDamping: true}
 				case m.rowsGN:
-					sal = prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton, Samples: cfg.rowsSamples, Src: paths[m.key].src, Damping: cfg.rowsDamping}
+					sal = prune.BlockOBS{Rows: true, Block: cfg.rowsBlock, Curvature: prune.GaussNewton, Samples: cfg.rowsSamples, Hard: cfg.rowsHard, Src: paths[m.key].src, Damping: cfg.rowsDamping}
 				case m.gradual:
 					sal = prune.WoodburyOBS{Samples: cfg.gradualSamples, GaussNewton: cfg.gradualGN, SampledLabels: cfg.gradualSampled, Src: paths[m.key].src, RelativeDamping: cfg.gradualRel}
 				default:
@@ -421,8 +423,8 @@ func mlpnetWrite(r *runCtx, cfg mlpnetConfig, methods []mlpnetMethod, results []
 		95/float64(cfg.gradualRounds), cfg.gradualRounds, gradualTail(cfg), cfg.gradualSamples,
 		map[bool]string{true: "targets drawn from the network's softmax", false: "the images' own labels: the empirical Fisher"}[cfg.gradualSampled], cfg.gradualRel)
 	if cfg.rowsRounds > 0 {
-		fmt.Fprintf(&b, "- **Row-block OBS, gradual one-shot** (OBC's row structure with a global selection): `prune.BlockOBS{Rows: true, Curvature: prune.GaussNewton}`, one block per unit (its incoming weights), each the exact Gauss–Newton block Σₙ Σ_c (BₙJₙ)ᵀ(BₙJₙ) of %d fresh training images per round, scaled by N/%d, inverted exactly with damping λ = %g (absolute, in the units of E = Σₙ ℓₙ); the weights of least OBS saliency over all blocks chosen together and removed with each block's exact update. One path of %d rounds to 95 %% removing equal fractions of the live weights (`prune.OneShot` with `Rounds` and `Geometric`), reported as the gradual path above.\n",
-			cfg.rowsSamples, cfg.rowsSamples, cfg.rowsDamping, cfg.rowsRounds)
+		fmt.Fprintf(&b, "- **Row-block OBS, gradual one-shot** (OBC's row structure with a global selection): `prune.BlockOBS{Rows: true, Block: %d, Curvature: prune.GaussNewton, Samples: %d, Hard: %d}`, one block per unit (its incoming weights)%s, each the exact Gauss–Newton block Σₙ Σ_c (BₙJₙ)ᵀ(BₙJₙ) of %d fresh training images per round: the %d of largest loss with weight 1 and %d drawn from the others with weight (N − %d)/%d, inverted exactly with damping λ = %g (absolute, in the units of E = Σₙ ℓₙ); the weights of least OBS saliency over all blocks chosen together and removed with each block's exact update. One path of %d rounds to 95 %% removing equal fractions of the live weights (`prune.OneShot` with `Rounds` and `Geometric`), reported as the gradual path above.\n",
+			cfg.rowsBlock, cfg.rowsSamples, cfg.rowsHard, rowsLayerText(cfg), cfg.rowsSamples, cfg.rowsHard, cfg.rowsSamples-cfg.rowsHard, cfg.rowsHard, cfg.rowsSamples-cfg.rowsHard, cfg.rowsDamping, cfg.rowsRounds)
 	}
 	b.WriteString("\n")
 
@@ -579,4 +581,12 @@ func gradualTail(cfg mlpnetConfig) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d to %g %%", int(math.Round(float64(cfg.gradualRounds)*last/0.95)), 100*last)
+}
+
+// rowsLayerText says which layers the row-block method gives one block.
+func rowsLayerText(cfg mlpnetConfig) string {
+	if cfg.rowsBlock == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", one per layer for the layers of at most %d weights", cfg.rowsBlock)
 }

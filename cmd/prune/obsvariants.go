@@ -24,13 +24,13 @@ type methodFlags struct {
 	Method, Curvature, Objective, Block string
 	Damping                             *float64 // nil when not given
 	Alpha                               float64
-	Probes, Samples                     int
+	Probes, Samples, Hard               int
 }
 
 // readMethodFlags reads the method flags of c.
 func readMethodFlags(c *cli.Context) methodFlags {
 	f := methodFlags{Method: c.String("method"), Curvature: c.String("curvature"), Objective: c.String("objective"), Block: c.String("block"),
-		Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Samples: c.Int("samples")}
+		Alpha: c.Float64("alpha"), Probes: c.Int("probes"), Samples: c.Int("samples"), Hard: c.Int("hard")}
 	if c.IsSet("damping") {
 		f.Damping = ptr(c.Float64("damping"))
 	}
@@ -80,7 +80,7 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 			name string
 			set  bool
 		}{{"curvature", f.Curvature != ""}, {"objective", f.Objective != ""}, {"damping", f.Damping != nil}, {"alpha", f.Alpha != 0},
-			{"probes", f.Probes != 0}, {"samples", f.Samples != 0}, {"block", f.Block != ""}} {
+			{"probes", f.Probes != 0}, {"samples", f.Samples != 0}, {"hard", f.Hard != 0}, {"block", f.Block != ""}} {
 			if err := applies(g.set, g.name, "to --method obs and obd, not magnitude"); err != nil {
 				return m, err
 			}
@@ -115,13 +115,14 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 		applies(f.Damping != nil && (m.name == "obd" || c == "recursive"), "damping", "to --method obs with --curvature exact, gn, fisher, fisher-lowrank or gn-lowrank, and to --layerwise"),
 		applies(block != "" && (m.name != "obs" || !kind.Dense), "block", "to --method obs with --curvature exact, gn or fisher"),
 		applies(f.Samples != 0 && !kind.LowRank && block == "", "samples", "to --method obs with --curvature fisher-lowrank or gn-lowrank, and to --block"),
+		applies(f.Hard != 0 && c != "fisher-lowrank" && block == "", "hard", "to --method obs with --curvature fisher-lowrank, and to --block"),
 	} {
 		if e != nil {
 			return m, e
 		}
 	}
-	if (kind.LowRank || block != "") && m.objective == prune.GradientObjective {
-		return m, flagErrorf("objective", "gradient applies to OBS on a dense curvature and OBD, not to --curvature %s or --block (use trained or loss)", c)
+	if kind.LowRank && m.objective == prune.GradientObjective {
+		return m, flagErrorf("objective", "gradient applies to OBS on a dense curvature or --block and to OBD, not to --curvature %s (use trained or loss)", c)
 	}
 	if !(damping >= 0) || math.IsInf(damping, 1) {
 		return m, flagErrorf("damping", "%v: must be a finite number not below 0", damping)
@@ -140,7 +141,7 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 		if f.Damping != nil && !(*f.Damping > 0) {
 			return m, flagErrorf("damping", "%v: with --curvature %s the damping must be a positive number", *f.Damping, c)
 		}
-		w := prune.WoodburyOBS{GaussNewton: c == "gn-lowrank", Samples: f.Samples, Src: src}
+		w := prune.WoodburyOBS{GaussNewton: c == "gn-lowrank", Samples: f.Samples, Hard: f.Hard, Src: src}
 		lambda := fmt.Sprintf("λ = %g × mean diagonal", prune.DefaultRelativeDamping)
 		if f.Damping != nil {
 			w.Damping, lambda = *f.Damping, fmt.Sprintf("λ = %g", *f.Damping)
@@ -152,16 +153,29 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 		m.saliency = w
 		m.desc = fmt.Sprintf("Woodbury OBS ("+what+", %s)", cmpOr(f.Samples, prune.DefaultWoodburySamples), lambda)
 	case block != "":
-		b := prune.BlockOBS{Curvature: pc, Rows: block == "rows", Damping: damping, Samples: f.Samples, Src: src}
+		b := prune.BlockOBS{Curvature: pc, Damping: damping, Samples: f.Samples, Hard: f.Hard, Src: src}
 		blocks := "one block per unit"
-		if !b.Rows {
+		size, rows := strings.CutPrefix(block, "rows")
+		switch {
+		case rows && size == "":
+			b.Rows = true
+		case rows:
+			b.Rows = true
+			if b.Block, err = strconv.Atoi(strings.TrimPrefix(size, ":")); err != nil || b.Block <= 0 || size[0] != ':' {
+				return m, flagErrorf("block", "%q: want a positive block size, rows or rows:N", f.Block)
+			}
+			blocks = fmt.Sprintf("one block per unit, one per layer of at most %d parameters", b.Block)
+		default:
 			if b.Block, err = strconv.Atoi(block); err != nil || b.Block <= 0 {
-				return m, flagErrorf("block", "%q: want a positive block size or rows", f.Block)
+				return m, flagErrorf("block", "%q: want a positive block size, rows or rows:N", f.Block)
 			}
 			blocks = fmt.Sprintf("blocks of %d", b.Block)
 		}
 		if f.Samples > 0 {
 			blocks += fmt.Sprintf(", %d samples", f.Samples)
+		}
+		if f.Hard > 0 {
+			blocks += fmt.Sprintf(", %d of them the hardest", f.Hard)
 		}
 		m.saliency = b
 		m.desc = fmt.Sprintf("block OBS (%s, %s, λ = %g)", runreport.MatrixNames[c], blocks, math.Max(damping, 0))
@@ -263,9 +277,15 @@ func samplesFlag() cli.Flag {
 		DefaultText: fmt.Sprintf("%d with a low-rank curvature, every row with --block", prune.DefaultWoodburySamples), Category: "Method"}
 }
 
+// hardFlag is --hard of run and saliency.
+func hardFlag() cli.Flag {
+	return &cli.IntFlag{Name: "hard", Usage: "of the --samples rows, take the `H` of largest loss with weight 1 and draw the others from the rest (--curvature fisher-lowrank and --block): the curvature of a trained classifier comes from its few low-margin samples",
+		Category: "Method"}
+}
+
 // blockFlag is --block of run and saliency.
 func blockFlag() cli.Flag {
-	return &cli.StringFlag{Name: "block", Usage: "block OBS: invert the curvature (exact, gn or fisher) in diagonal blocks of `B` consecutive parameters, or 'rows' for one block per unit (its weights and bias); O(B·W) memory",
+	return &cli.StringFlag{Name: "block", Usage: "block OBS: invert the curvature (exact, gn or fisher) in diagonal blocks of `B` consecutive parameters, 'rows' for one block per unit (its weights and bias), or 'rows:N', rows and one block for each layer of at most N parameters; O(B·W) memory",
 		DefaultText: "global OBS", Category: "Method"}
 }
 

@@ -67,6 +67,9 @@ func TestRunWoodburyAndBlockAgreeWithLibrary(t *testing.T) {
 		{"block-rows-joint", []string{"--block", "rows", "--curvature", "gn", "--joint"}, func(seed uint64) prune.Saliency {
 			return prune.BlockOBS{Curvature: prune.GaussNewton, Rows: true, Damping: prune.DefaultDamping, Src: rand.NewPCG(seed, streamHutch)}
 		}, "block OBS (Gauss–Newton matrix, one block per unit, λ = 0.0001, joint removals)"},
+		{"block-rows-layers-hard", []string{"--block", "rows:20", "--curvature", "gn", "--samples", "60", "--hard", "20", "--damping", "1", "--joint"}, func(seed uint64) prune.Saliency {
+			return prune.BlockOBS{Curvature: prune.GaussNewton, Rows: true, Block: 20, Samples: 60, Hard: 20, Damping: 1, Src: rand.NewPCG(seed, streamHutch)}
+		}, "block OBS (Gauss–Newton matrix, one block per unit, one per layer of at most 20 parameters, 60 samples, 20 of them the hardest, λ = 1, joint removals)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -212,6 +215,11 @@ func TestRunOBSVariantFlagErrors(t *testing.T) {
 		{[]string{"--curvature", "fisher-lowrank", "--block", "10"}, "--block"},
 		{[]string{"--block", "0"}, "--block"},
 		{[]string{"--block", "x"}, "--block"},
+		{[]string{"--block", "rows:0"}, "--block"},
+		{[]string{"--block", "rowsx"}, "--block"},
+		{[]string{"--hard", "10"}, "--hard"},
+		{[]string{"--block", "rows", "--samples", "10", "--hard", "11"}, "--hard"},
+		{[]string{"--method", "magnitude", "--hard", "1"}, "--hard"},
 		{[]string{"--joint"}, "--joint"},
 		{[]string{"--curvature", "fisher-lowrank", "--joint", "--budget", "1"}, "--joint"},
 		{[]string{"--curvature", "fisher-lowrank", "--joint", "--stop-error-rise", "0"}, "--joint"},

@@ -42,7 +42,7 @@ func runFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "damping", Usage: "damping `λ` ≥ 0 added to the diagonal of the obs matrix, raised tenfold while it is not positive definite; with --layerwise the relative damping ρ > 0 of the layer Hessians", DefaultText: fmt.Sprintf("%g; %g with --layerwise", prune.DefaultDamping, prune.DefaultLayerwiseDamping), Category: "Method"},
 		&cli.Float64Flag{Name: "alpha", Usage: "initial damping `α` > 0 of --curvature recursive", DefaultText: "1e-4", Category: "Method"},
 		&cli.IntFlag{Name: "probes", Usage: "number `S` of Rademacher probes of --curvature hutchinson", DefaultText: "100", Category: "Method"},
-		samplesFlag(), blockFlag(),
+		samplesFlag(), hardFlag(), blockFlag(),
 		&cli.BoolFlag{Name: "joint", Usage: "remove each round's parameters together with the multi-weight OBS update of the set (--curvature fisher-lowrank or gn-lowrank, or --block); its predicted ΔE is the round's", DefaultText: "joint with a low-rank curvature unless --budget, --stop-error-rise or --rebuild-every is given; else one at a time with downdates", Category: "Rounds"},
 		&cli.StringFlag{Name: "objective", Usage: "`OBJECTIVE` whose curvature obs and obd use: trained (the loss plus the model's recorded weight decay λ, H + λN·I, its gradient taken as zero), gradient (trained, with its gradient in the quadratic models; exact for single removals, poor for large rounds far from a minimum) or loss (the loss alone)", DefaultText: "trained", Category: "Method"},
 		&cli.BoolFlag{Name: "layerwise", Usage: "one-shot layer-wise OBS (OBC, or SparseGPT for large layers) to --target-sparsity on the training inputs; --method obd and magnitude select the layer-wise OBD and magnitude rules", Category: "Method"},
@@ -259,7 +259,7 @@ func readRun(c *cli.Context) (*runPlan, error) {
 // ignoredByLayerwise lists the flags that --layerwise ignores.
 var ignoredByLayerwise = []string{"curvature", "alpha", "probes", "stop-error-rise", "error-measure", "error-split",
 	"target-weights", "budget", "max-rounds", "per-round", "fraction", "rebuild-every", "objective",
-	"audit-rows", "audit-removals", "audit-all", "no-audit", "samples", "block", "joint"}
+	"audit-rows", "audit-removals", "audit-all", "no-audit", "samples", "hard", "block", "joint"}
 
 // readLayerwise decodes the flags of --layerwise.
 func (p *runPlan) readLayerwise(c *cli.Context, mf methodFlags) error {
