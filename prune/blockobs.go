@@ -18,19 +18,17 @@ import (
 // BlockOBS is OBS on the block-diagonal part of a curvature, Exact (the
 // default), GaussNewton or Fisher: blocks of Block consecutive parameters
 // (default DefaultBlock), or with Rows one per unit (hessian.RowBlocks, as
-// OBC), each block C_bb built without the whole matrix
-// (hessian.BlockDiagonal) and inverted exactly, a removal moving and
-// downdating its block only; memory O(B·W). One block of all parameters is
-// OBS, blocks of one are OBD on the diagonal of C + λI. Its scorer is a
-// SetRemover; with Rows and Block, a layer of at most Block live
-// parameters is one block. Fisher and GaussNewton blocks cost O(N·B·W), Exact ones
-// O(N·W²). Damping and FixedDamping are those of OBS, and so is the
-// gradient term (Env.Gradient), u = C⁻¹g block by block. Samples, when positive
-// and below the number of rows, builds the curvature on that many rows
-// drawn by Src (nil: a fixed seed), scaled by N/Samples; Hard of them are
-// then the rows of largest loss, weight 1, and the others are drawn from the
-// rest, weighted (N − Hard)/(Samples − Hard), as in WoodburyOBS: a trained
-// classifier's curvature comes from its few low-margin samples.
+// OBC) and, given a Block, one per layer of at most Block live parameters.
+// Each block C_bb is built without the whole matrix (hessian.BlockDiagonal)
+// and inverted exactly; a removal moves and downdates its block only, and
+// the scorer is a SetRemover. Memory O(B·W); Fisher and GaussNewton blocks
+// cost O(N·B·W), Exact ones O(N·W²). One block of all parameters is OBS,
+// blocks of one OBD on the diagonal of C + λI. Damping, FixedDamping and
+// the gradient term (Env.Gradient, u = C⁻¹g by blocks) are those of OBS.
+// Samples, when positive and below the number of rows N, builds C on that
+// many rows drawn by Src (nil: a fixed seed), scaled by N/Samples; with Hard,
+// that many of them are the rows of largest loss, weight 1, the others drawn
+// from the rest, weight (N − Hard)/(Samples − Hard).
 //
 // References:
 //

@@ -55,7 +55,7 @@ func (r *runCtx) mlpnetConfig() mlpnetConfig {
 		samples: 1000, blocks: []int{100, 1000},
 		sparsities: []float64{0.5, 0.8, 0.9, 0.95, 0.98}, rounds: 8, gemmN: 1000,
 		gradualRounds: 32, gradualSamples: 200, gradualRel: prune.DefaultRelativeDamping,
-		rowsRounds: 32, rowsSamples: 2000, rowsHard: 1500, rowsBlock: 1000, rowsDamping: 10,
+		rowsRounds: 32, rowsSamples: 4000, rowsHard: 3000, rowsBlock: 1000, rowsDamping: 10,
 	}
 	switch {
 	case r.o.tiny:
