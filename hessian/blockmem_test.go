@@ -79,3 +79,28 @@ func TestBlockDiagonalAllocation(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockDiagonalSameBits checks that the row-block builds give the same
+// bits for any number of workers.
+func TestBlockDiagonalSameBits(t *testing.T) {
+	for _, pr := range lowRankCases(t)[:6] {
+		for _, c := range []Curvature{GaussNewton{pr}, Fisher{pr}} {
+			blocks := RowBlocks(pr)
+			var got [][]*mat.SymDense
+			for _, procs := range []int{1, 3} {
+				old := runtime.GOMAXPROCS(procs)
+				H, err := BlockDiagonal(ctx, c, blocks, -1)
+				runtime.GOMAXPROCS(old)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, H)
+			}
+			for bi := range blocks {
+				if !mat.Equal(got[0][bi], got[1][bi]) {
+					t.Errorf("%T, %v: block %d differs between 1 and 3 workers", c, pr.Net.Loss(), bi)
+				}
+			}
+		}
+	}
+}
