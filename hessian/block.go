@@ -107,6 +107,34 @@ func passRows(step int, fixed, perSample int64) int {
 	return int(min(int64(step), max(1, (blockPassBytes-fixed)/max(perSample, 1))))
 }
 
+// passSizes returns the fixed bytes and the bytes per sample of the
+// forward pass of the row build of c (zero for the column build).
+func passSizes(c Curvature) (fixed, perSample int64) {
+	var p *Problem
+	switch cc := c.(type) {
+	case Fisher:
+		p = cc.P
+	case GaussNewton:
+		p = cc.P
+	default:
+		return 0, 0
+	}
+	var outs, ins int64
+	for l := 0; l < p.Net.NumLayers(); l++ {
+		outs += int64(p.Net.Layer(l).Out)
+		ins += int64(p.Net.Layer(l).In)
+	}
+	if _, ok := c.(Fisher); ok {
+		// gradRows: a trace and the deltas per sample, one gradient over
+		// all parameters.
+		return 8 * int64(p.Net.NumParams()), 24 * outs
+	}
+	// gnRows: B, B P_{L,l} and the layer inputs; the pass holds A, Z, f′,
+	// f″ and δ per unit and sample.
+	outL := int64(p.Net.Outputs())
+	return 8 * (outL*outL + outL*outs + ins + 1), 40 * outs
+}
+
 // checkBlocks returns an error when blocks is not a partition of the
 // positions 0..n−1 into non-empty blocks.
 func checkBlocks(blocks [][]int, n int) error {
@@ -144,7 +172,10 @@ func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64
 		if limit == 0 {
 			limit = DefaultMemoryLimit()
 		}
-		if b := BlockBytes(blocks, n); b > limit {
+		// A network whose one sample's pass exceeds blockPassBytes needs
+		// that much more.
+		fixed, per := passSizes(c)
+		if b := BlockBytes(blocks, n) + max(0, fixed+per-blockPassBytes); b > limit {
 			return nil, &MemoryError{What: fmt.Sprintf("block-diagonal curvature (%d blocks)", len(blocks)), Dim: n, Bytes: b, Limit: limit}
 		}
 	}
@@ -153,14 +184,8 @@ func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64
 		if err := cc.P.Check(); err != nil {
 			return nil, err
 		}
-		net := cc.P.Net
-		var outs int64
-		for l := 0; l < net.NumLayers(); l++ {
-			outs += int64(net.Layer(l).Out)
-		}
-		// gradRows: a trace and the deltas per sample, one gradient over
-		// all parameters.
-		gw := newGradRows(net, passRows(blockChunk(n), 8*int64(net.NumParams()), 24*outs))
+		fixed, per := passSizes(cc)
+		gw := newGradRows(cc.P.Net, passRows(blockChunk(n), fixed, per))
 		return blocksFromRows(ctx, cc.P, blocks, func(lo, hi int, dst []float64) int {
 			gw.batchRows(dst[:(hi-lo)*n], cc.P, lo, hi, 1)
 			return hi - lo

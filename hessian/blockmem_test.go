@@ -1,6 +1,7 @@
 package hessian
 
 import (
+	"errors"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -101,6 +102,26 @@ func TestBlockDiagonalSameBits(t *testing.T) {
 					t.Errorf("%T, %v: block %d differs between 1 and 3 workers", c, pr.Net.Loss(), bi)
 				}
 			}
+		}
+	}
+}
+
+// TestBlockDiagonalCountsWidePass checks that a network whose one sample's
+// pass exceeds the pass allowance of BlockBytes is refused with its real
+// need, before anything is allocated.
+func TestBlockDiagonalCountsWidePass(t *testing.T) {
+	net, err := nn.New([]int{3, 200000, 2}, []nn.Activation{nn.Tanh, nn.Linear}, nn.MSE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := All(net, mat.NewDense(2, 3, nil), mat.NewDense(2, 2, nil))
+	blocks := ConsecutiveBlocks(pr.Dim(), 4)
+	plan := BlockBytes(blocks, pr.Dim())
+	for _, c := range []Curvature{GaussNewton{pr}, Fisher{pr}} {
+		_, err := BlockDiagonal(ctx, c, blocks, plan)
+		var me *MemoryError
+		if !errors.As(err, &me) || me.Bytes <= plan {
+			t.Errorf("%T: got %v, want a *MemoryError above BlockBytes %d", c, err, plan)
 		}
 	}
 }

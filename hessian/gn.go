@@ -99,9 +99,8 @@ func newGNRows(pr *Problem, step int) *gnRows {
 		outs += ly.Out
 		ins += ly.In
 	}
-	// The pass holds A, Z, f′, f″ and δ per unit and sample.
-	fixed := int64(8 * (outL*outL + outL*outs + ins + 1))
-	w.ps = passRows(step, fixed, int64(40*outs))
+	fixed, per := passSizes(GaussNewton{pr})
+	w.ps = passRows(step, fixed, per)
 	w.p = newPass(net, w.ps)
 	w.b = make([]float64, outL*outL)
 	w.g = make([]float64, outL*outs)
