@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/secondorder/prune/internal/parallel"
 	"gonum.org/v1/gonum/blas"
@@ -68,8 +69,10 @@ func RowBlocks(p *Problem) [][]int {
 	return blocks
 }
 
-// BlockBytes returns the bytes of the block matrices of blocks and of the
-// work space of BlockDiagonal over n positions.
+// BlockBytes returns the bytes BlockDiagonal holds for blocks over n
+// positions: the block matrices, a chunk of rows over all positions, the
+// gathered block columns, the position maps and the forward pass over the
+// chunk's samples, the block columns once per worker (GOMAXPROCS).
 func BlockBytes(blocks [][]int, n int) int64 {
 	var b, maxB int64
 	for _, blk := range blocks {
@@ -77,19 +80,59 @@ func BlockBytes(blocks [][]int, n int) int64 {
 		b += 8 * k * k
 		maxB = max(maxB, k)
 	}
-	// A chunk of rows over all positions and the gathered block columns;
-	// the unit-vector build needs two vectors instead.
-	return b + 8*int64(blockChunk(n))*(int64(n)+maxB) + 16*int64(n)
+	rows := int64(blockChunk(n))
+	// The column build needs two vectors instead of the rows' 16n.
+	w := int64(blockWorkers(len(blocks)))
+	return b + 8*rows*(int64(n)+w*maxB) + w*groupBytes*rows + 16*int64(n) + blockPassBytes
 }
 
-// blockChunkBytes bounds the chunk of rows of the block build.
-const blockChunkBytes = 64 << 20
+// blockChunkBytes bounds the chunk of rows of the block build, and
+// blockPassBytes the forward pass and per-sample buffers that fill it:
+// the pass runs over as many samples as fit (at least one).
+const (
+	blockChunkBytes = 64 << 20
+	blockPassBytes  = 4 << 20
+)
 
 // blockChunk returns the number of rows of a chunk of the block build over
 // n positions: parallel.ChunkRows, or fewer (but at least 32) so that the chunk stays
 // within blockChunkBytes.
 func blockChunk(n int) int {
 	return min(parallel.ChunkRows, max(32, blockChunkBytes/(8*max(n, 1))))
+}
+
+// passRows returns how many of step samples a pass of perSample bytes a
+// sample, besides fixed bytes, runs over within blockPassBytes.
+func passRows(step int, fixed, perSample int64) int {
+	return int(min(int64(step), max(1, (blockPassBytes-fixed)/max(perSample, 1))))
+}
+
+// passSizes returns the fixed bytes and the bytes per sample of the
+// forward pass of the row build of c (zero for the column build).
+func passSizes(c Curvature) (fixed, perSample int64) {
+	var p *Problem
+	switch cc := c.(type) {
+	case Fisher:
+		p = cc.P
+	case GaussNewton:
+		p = cc.P
+	default:
+		return 0, 0
+	}
+	var outs, ins int64
+	for l := 0; l < p.Net.NumLayers(); l++ {
+		outs += int64(p.Net.Layer(l).Out)
+		ins += int64(p.Net.Layer(l).In)
+	}
+	if _, ok := c.(Fisher); ok {
+		// gradRows: a trace and the deltas per sample, one gradient over
+		// all parameters.
+		return 8 * int64(p.Net.NumParams()), 24 * outs
+	}
+	// gnRows: B, B P_{L,l} and the layer inputs; the pass holds A, Z, f′,
+	// f″ and δ per unit and sample.
+	outL := int64(p.Net.Outputs())
+	return 8 * (outL*outL + outL*outs + ins + 1), 40 * outs
 }
 
 // checkBlocks returns an error when blocks is not a partition of the
@@ -129,38 +172,40 @@ func BlockDiagonal(ctx context.Context, c Curvature, blocks [][]int, limit int64
 		if limit == 0 {
 			limit = DefaultMemoryLimit()
 		}
-		if b := BlockBytes(blocks, n); b > limit {
+		// A network whose one sample's pass exceeds blockPassBytes needs
+		// that much more.
+		fixed, per := passSizes(c)
+		if b := BlockBytes(blocks, n) + max(0, fixed+per-blockPassBytes); b > limit {
 			return nil, &MemoryError{What: fmt.Sprintf("block-diagonal curvature (%d blocks)", len(blocks)), Dim: n, Bytes: b, Limit: limit}
 		}
 	}
 	switch cc := c.(type) {
 	case Fisher:
-		gw := newGradRows(cc.P.Net, parallel.ChunkRows)
+		if err := cc.P.Check(); err != nil {
+			return nil, err
+		}
+		fixed, per := passSizes(cc)
+		gw := newGradRows(cc.P.Net, passRows(blockChunk(n), fixed, per))
 		return blocksFromRows(ctx, cc.P, blocks, func(lo, hi int, dst []float64) int {
-			gw.batchRows(dst[:(hi-lo)*cc.P.Dim()], cc.P, lo, hi, 1)
+			gw.batchRows(dst[:(hi-lo)*n], cc.P, lo, hi, 1)
 			return hi - lo
 		}, 1)
 	case GaussNewton:
+		if err := cc.P.Check(); err != nil {
+			return nil, err
+		}
 		out := cc.P.Net.Outputs()
-		return blocksFromRows(ctx, cc.P, blocks, func(lo, hi int, dst []float64) int {
-			J := WeightedJacobian(cc.P, lo, hi)
-			r, k := J.Dims()
-			raw := J.RawMatrix()
-			for i := 0; i < r; i++ {
-				copy(dst[i*k:(i+1)*k], raw.Data[i*raw.Stride:i*raw.Stride+k])
-			}
-			return r
-		}, out)
+		gw := newGNRows(cc.P, max(1, blockChunk(n)/out))
+		return blocksFromRows(ctx, cc.P, blocks, gw.fill, out)
 	}
 	return blocksFromColumns(ctx, c, blocks)
 }
 
 // blocksFromRows accumulates the Gram matrices of the block columns of the
-// rows fill writes, rowsPer rows per sample.
+// rows fill writes, rowsPer rows per sample. Each chunk's blocks are shared
+// among blockWorkers goroutines, each with its own gathered columns; a
+// block's sum runs over the chunks in order whatever the number of workers.
 func blocksFromRows(ctx context.Context, p *Problem, blocks [][]int, fill func(lo, hi int, dst []float64) int, rowsPer int) ([]*mat.SymDense, error) {
-	if err := p.Check(); err != nil {
-		return nil, err
-	}
 	n := p.Dim()
 	N, _ := p.X.Dims()
 	step := max(1, blockChunk(n)/rowsPer)
@@ -169,41 +214,74 @@ func blocksFromRows(ctx context.Context, p *Problem, blocks [][]int, fill func(l
 	for _, b := range blocks {
 		maxB = max(maxB, len(b))
 	}
-	rt := make([]float64, maxB*step*rowsPer)
+	workers := blockWorkers(len(blocks))
+	free := make(chan *collapser, workers)
+	all := make([]*collapser, workers)
+	for w := range all {
+		all[w] = &collapser{rt: make([]float64, maxB*step*rowsPer), groups: make([]group, 0, step)}
+	}
 	out := make([]*mat.SymDense, len(blocks))
 	for bi, b := range blocks {
 		out[bi] = mat.NewSymDense(len(b), nil)
+	}
+	var r int
+	task := func(cl *collapser, bi int) (struct{}, error) {
+		b := blocks[bi]
+		rt := cl.rt
+		rr := r
+		if rowsPer > 1 {
+			rr = cl.collapse(rt, R, r, n, rowsPer, b)
+		} else {
+			// R_bᵀ, k×r.
+			for a, q := range b {
+				row := rt[a*r : (a+1)*r]
+				for i := range row {
+					row[i] = R[i*n+q]
+				}
+			}
+		}
+		if rr > 0 {
+			gramUpper(out[bi].RawSymmetric(), blas64.General{Rows: len(b), Cols: rr, Stride: rr, Data: rt[:len(b)*rr]})
+		}
+		return struct{}{}, nil
 	}
 	for lo := 0; lo < N; lo += step {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hi := min(lo+step, N)
-		r := fill(lo, hi, R)
-		for bi, b := range blocks {
-			k := len(b)
-			rr := r
-			if rowsPer > 1 {
-				rr = collapseParallel(rt, R, r, n, rowsPer, b)
-			} else {
-				// R_bᵀ, k×r.
-				for a, q := range b {
-					row := rt[a*r : (a+1)*r]
-					for i := range row {
-						row[i] = R[i*n+q]
-					}
-				}
-			}
-			if rr == 0 {
-				continue
-			}
-			at := blas64.General{Rows: k, Cols: rr, Stride: rr, Data: rt[:k*rr]}
-			raw := out[bi].RawSymmetric()
-			c := blas64.General{Rows: k, Cols: k, Stride: raw.Stride, Data: raw.Data}
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, at, at, 1, c)
+		r = fill(lo, min(lo+step, N), R)
+		for _, cl := range all {
+			free <- cl
+		}
+		_, err := parallel.Run(ctx, len(blocks), workers, func() *collapser { return <-free }, task, nil)
+		for len(free) > 0 {
+			<-free
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// blockWorkers returns the number of goroutines of the block build.
+func blockWorkers(blocks int) int { return max(1, min(runtime.GOMAXPROCS(0), blocks)) }
+
+// gramUpper adds A Aᵀ to the upper triangle of c, in tiles small enough
+// that the pure-Go BLAS multiplies them serially, without allocating.
+func gramUpper(c blas64.Symmetric, a blas64.General) {
+	const ti, tj = 64, 128
+	k := a.Rows
+	for i0 := 0; i0 < k; i0 += ti {
+		i1 := min(i0+ti, k)
+		ai := blas64.General{Rows: i1 - i0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[i0*a.Stride:]}
+		for j0 := i0; j0 < k; j0 += tj {
+			j1 := min(j0+tj, k)
+			aj := blas64.General{Rows: j1 - j0, Cols: a.Cols, Stride: a.Stride, Data: a.Data[j0*a.Stride:]}
+			ct := blas64.General{Rows: i1 - i0, Cols: j1 - j0, Stride: c.Stride, Data: c.Data[i0*c.Stride+j0:]}
+			blas64.Gemm(blas.NoTrans, blas.Trans, 1, ai, aj, 1, ct)
+		}
+	}
 }
 
 // blocksFromColumns builds the blocks from products with unit vectors.
@@ -264,14 +342,31 @@ func symFiniteBlock(m *mat.SymDense) bool {
 // groups dropped. The Gram matrix is unchanged up to rounding; the rows of a
 // row block cost a rowsPer-th of the multiplication.
 func collapseParallel(rt, R []float64, r, n, rowsPer int, b []int) int {
+	var c collapser
+	return c.collapse(rt, R, r, n, rowsPer, b)
+}
+
+// group is a sample's rows in collapseParallel.
+type group struct {
+	lo    int     // first row of the group
+	keep  bool    // parallel: one row, R[best]·scale
+	best  int     // the group's row of largest norm
+	scale float64 // √(Σ‖r_c‖²/‖r_best‖²)
+}
+
+// groupBytes bounds the bytes of a group.
+const groupBytes = 40
+
+// collapser holds a worker's gathered columns and the groups of
+// collapseParallel across calls.
+type collapser struct {
+	rt     []float64
+	groups []group
+}
+
+func (c *collapser) collapse(rt, R []float64, r, n, rowsPer int, b []int) int {
 	// First the number of output rows, then the rows at their stride.
-	type group struct {
-		lo    int     // first row of the group
-		keep  bool    // parallel: one row, R[best]·scale
-		best  int     // the group's row of largest norm
-		scale float64 // √(Σ‖r_c‖²/‖r_best‖²)
-	}
-	groups := make([]group, 0, r/rowsPer)
+	groups := c.groups[:0]
 	rr := 0
 	for lo := 0; lo < r; lo += rowsPer {
 		hi := min(lo+rowsPer, r)
@@ -332,5 +427,6 @@ func collapseParallel(rt, R []float64, r, n, rowsPer int, b []int) int {
 			col++
 		}
 	}
+	c.groups = groups[:0]
 	return rr
 }

@@ -67,9 +67,108 @@ func (g GaussNewton) DenseTo(ctx context.Context, dst *mat.SymDense) error {
 // output, over the covered parameters (BₙᵀBₙ = Λₙ of GaussNewton, so that
 // G = Σ rowsᵀrows; for MSE the rows are ∂ŷₖ/∂θ).
 func WeightedJacobian(pr *Problem, lo, hi int) *mat.Dense {
-	jw := newJacobianWork(pr, hi-lo)
-	J := jw.fill(lo, hi)
-	return mat.DenseCopyOf(J)
+	return newJacobianWork(pr, hi-lo).fill(lo, hi)
+}
+
+// gnRows writes the rows Bₙ Jₙ of WeightedJacobian straight into a buffer
+// over the covered positions, its work space allocated once: a forward
+// pass over ps samples, per sample the back-propagated B P_{L,l} of every
+// layer (out_L × Σ out_l) and the layer inputs, and per position its unit
+// and input (two int32, within the 16n of BlockBytes).
+type gnRows struct {
+	pr   *Problem
+	p    *pass
+	ps   int
+	b    []float64 // B, out_L × out_L
+	g    []float64 // B P_{L,l} of all layers, out_L × Σ out_l
+	z    []float64 // the layer inputs, Σ in_l, then 1 for the biases
+	unit []int32   // position → unit (offset in a row of g)
+	in   []int32   // position → input (offset in z)
+	goff []int     // layer → its offset in a row of g
+}
+
+func newGNRows(pr *Problem, step int) *gnRows {
+	net := pr.Net
+	ls := net.Layers()
+	outL := ls[len(ls)-1].Out
+	w := &gnRows{pr: pr, goff: make([]int, len(ls))}
+	var outs, ins int
+	zoff := make([]int, len(ls))
+	for l, ly := range ls {
+		w.goff[l], zoff[l] = outs, ins
+		outs += ly.Out
+		ins += ly.In
+	}
+	fixed, per := passSizes(GaussNewton{pr})
+	w.ps = passRows(step, fixed, per)
+	w.p = newPass(net, w.ps)
+	w.b = make([]float64, outL*outL)
+	w.g = make([]float64, outL*outs)
+	w.z = make([]float64, ins+1)
+	n := pr.Dim()
+	w.unit, w.in = make([]int32, n), make([]int32, n)
+	for a := range n {
+		q := a
+		if pr.Params != nil {
+			q = pr.Params[a]
+		}
+		pp := net.ParamAt(q)
+		w.unit[a] = int32(w.goff[pp.Layer] + pp.Row)
+		w.in[a] = int32(ins)
+		if !pp.Bias {
+			w.in[a] = int32(zoff[pp.Layer] + pp.Col)
+		}
+	}
+	w.z[ins] = 1
+	return w
+}
+
+// fill writes the rows of samples lo..hi−1 to dst (row k at k·Dim) and
+// returns their number.
+func (w *gnRows) fill(lo, hi int, dst []float64) int {
+	pr, p := w.pr, w.p
+	n := pr.Dim()
+	ls := p.layers
+	L := len(ls) - 1
+	outL := ls[L].Out
+	outs := len(w.g) / outL
+	rows := 0
+	for c0 := lo; c0 < hi; c0 += w.ps {
+		c1 := min(c0+w.ps, hi)
+		p.run(rowsOf(pr.X, c0, c1), nil)
+		for i := range c1 - c0 {
+			r := p.outputFactor(w.b, i)
+			// g_L = B; g_{l−1} = (g_l W_l) ∘ f′_{l−1}.
+			for k := range r {
+				copy(w.g[k*outs+w.goff[L]:][:outL], w.b[k*outL:(k+1)*outL])
+			}
+			for l := L; l > 0; l-- {
+				g := blas64.General{Rows: r, Cols: ls[l].Out, Stride: outs, Data: w.g[w.goff[l]:]}
+				gp := blas64.General{Rows: r, Cols: ls[l-1].Out, Stride: outs, Data: w.g[w.goff[l-1]:]}
+				blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, g, weights(p.net, l), 0, gp)
+				f := p.d1[l-1].RawRowView(i)
+				for k := range r {
+					row := gp.Data[k*outs : k*outs+len(f)]
+					for j, fj := range f {
+						row[j] *= fj
+					}
+				}
+			}
+			zo := 0
+			for l := range ls {
+				zo += copy(w.z[zo:], p.input(l).RawRowView(i))
+			}
+			for k := range r {
+				gk := w.g[k*outs : (k+1)*outs]
+				row := dst[(rows+k)*n : (rows+k+1)*n]
+				for a := range row {
+					row[a] = gk[w.unit[a]] * w.z[w.in[a]]
+				}
+			}
+			rows += r
+		}
+	}
+	return rows
 }
 
 type jacobianWork struct {
