@@ -261,6 +261,11 @@ func blocksFromRows(ctx context.Context, p *Problem, blocks [][]int, fill func(l
 			return nil, err
 		}
 	}
+	for _, m := range out {
+		if !symFiniteBlock(m) {
+			return nil, ErrNotFinite
+		}
+	}
 	return out, nil
 }
 
@@ -383,6 +388,13 @@ func (c *collapser) collapse(rt, R []float64, r, n, rowsPer int, b []int) int {
 			}
 		}
 		if sum == 0 {
+			continue
+		}
+		if math.IsNaN(sum) || math.IsInf(sum, 0) {
+			// Not finite: the rows as they are, for the check of the
+			// blocks to report.
+			groups = append(groups, g)
+			rr += hi - lo
 			continue
 		}
 		g.keep = true

@@ -3,6 +3,7 @@ package hessian
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/secondorder/prune/nn"
@@ -128,5 +129,25 @@ func TestCollapseParallelRows(t *testing.T) {
 	}
 	if got := collapseParallel(rt, R, r, n, out, ConsecutiveBlocks(n, n)[0]); got != r {
 		t.Errorf("all parameters: %d rows, want %d", got, r)
+	}
+}
+
+// Infinite weights give ErrNotFinite, not a panic or NaN blocks, also
+// where a row block collapses the rows of each sample.
+func TestBlockDiagonalNotFinite(t *testing.T) {
+	pr := randomProblem(t, nn.ReLU, 1, nn.CE, 6, 4)
+	theta := append([]float64(nil), pr.Net.RawParams()...)
+	for q := range theta {
+		theta[q] = math.Inf(1)
+	}
+	pr.Net.SetParams(theta)
+	if _, err := BlockDiagonal(ctx, GaussNewton{pr}, RowBlocks(pr), 0); !errors.Is(err, ErrNotFinite) {
+		t.Errorf("got %v, want ErrNotFinite", err)
+	}
+	// Rows with a NaN are kept as they are.
+	R := []float64{math.NaN(), 1, 2, 3, 4, 5}
+	rt := make([]float64, 6)
+	if r := collapseParallel(rt, R, 2, 3, 2, []int{0, 1, 2}); r != 2 || !math.IsNaN(rt[0]) {
+		t.Errorf("%d rows %v, want the 2 rows with their NaN", r, rt)
 	}
 }

@@ -110,9 +110,15 @@ func (o BlockOBS) Blocks(p *hessian.Problem) [][]int {
 func (o BlockOBS) MemoryBytes(p *hessian.Problem) int64 {
 	blocks := o.Blocks(p)
 	b := blockBytes(blocks, p.Dim())
-	if o.Hard > 0 {
-		// The blocks of the other rows, until they join the hard rows'.
-		b += hessian.BlockBytes(blocks, p.Dim())
+	if N, xc := p.X.Dims(); o.Samples > 0 && o.Samples < N {
+		// The copied rows and the draw's permutation; with Hard also the
+		// losses and their order, and the blocks of the other rows until
+		// they join the hard rows'.
+		_, yc := p.Y.Dims()
+		b += 8*int64(o.Samples)*int64(xc+yc) + 8*int64(N)
+		if o.Hard > 0 {
+			b += 16*int64(N) + hessian.BlockBytes(blocks, p.Dim())
+		}
 	}
 	return b
 }
