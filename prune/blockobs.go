@@ -169,7 +169,7 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 		block: make([]int, n), local: make([]int, n), removed: make([]bool, n)}
 	start := o.damping()
 	s.lambda = start
-	raised := 0
+	raised, lowered, least := 0, 0, start
 	for bi, b := range blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -188,8 +188,14 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 			}
 		} else {
 			lambda, err = hessian.DampedInverseEscalating(hinv, H[bi], &hessian.Escalation{Start: start})
-			if err == nil && lambda != start {
+			switch {
+			case err == nil && lambda > start:
 				raised++
+			case err == nil && lambda < start:
+				// 10‖C_b‖_F, the escalation's ceiling, is below start: a
+				// block of nearly dead units.
+				lowered++
+				least = math.Min(least, lambda)
 			}
 		}
 		if err != nil {
@@ -219,6 +225,10 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 	if raised > 0 {
 		env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: s.lambda,
 			Message: fmt.Sprintf("block OBS damping of %v raised from %g in %d of %d blocks, up to %g", o.Curvature, start, raised, len(blocks), s.lambda)})
+	}
+	if lowered > 0 {
+		env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: least,
+			Message: fmt.Sprintf("block OBS damping of %v lowered from %g in %d of %d blocks, down to %g: 10‖C_b‖_F, the most the escalation allows, is below it there (units whose curvature is nearly zero)", o.Curvature, start, lowered, len(blocks), least)})
 	}
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -482,5 +483,27 @@ func TestBlockOBSRowsMergeLayers(t *testing.T) {
 	}
 	if n := len(BlockOBS{Rows: true, Block: 7}.Blocks(p)); n != 9 {
 		t.Fatalf("Block below every layer: %d blocks, want the 9 rows", n)
+	}
+}
+
+func TestBlockOBSDampingLoweredIsSaid(t *testing.T) {
+	// A block whose curvature is tiny against Damping gets the escalation's
+	// ceiling 10‖C_b‖_F, and the issue says it was lowered.
+	p := obsCases(t)[2].p
+	var issues []Issue
+	if _, err := (BlockOBS{Curvature: GaussNewton, Rows: true, Damping: 1e6}).Begin(context.Background(), p, &Env{Report: func(is Issue) { issues = append(issues, is) }}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, is := range issues {
+		if is.Kind == IssueDamping && strings.Contains(is.Message, "lowered from 1e+06") && is.Lambda < 1e6 {
+			found = true
+		}
+		if strings.Contains(is.Message, "raised") {
+			t.Errorf("issue %q: nothing was raised", is.Message)
+		}
+	}
+	if !found {
+		t.Fatalf("no lowered-damping issue in %v", issues)
 	}
 }
