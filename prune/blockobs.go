@@ -211,15 +211,16 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 		}
 		s.u = make([]float64, n)
 		for bi, b := range blocks {
-			h := s.hinv[bi]
+			gb := mat.NewVecDense(len(b), nil)
 			for a, q := range b {
-				var v float64
-				for a2, q2 := range b {
-					v += h.At(a, a2) * g[q2]
-				}
-				s.u[q] = v
-				s.gu += g[q] * v
+				gb.SetVec(a, g[q])
 			}
+			var ub mat.VecDense
+			ub.MulVec(s.hinv[bi], gb)
+			for a, q := range b {
+				s.u[q] = ub.AtVec(a)
+			}
+			s.gu += mat.Dot(gb, &ub)
 		}
 	}
 	if raised > 0 {
@@ -253,18 +254,13 @@ func (o BlockOBS) build(ctx context.Context, p *hessian.Problem, blocks [][]int)
 	default:
 		parts = []part{{subsample(p, o.Samples, o.Src), float64(N) / float64(o.Samples)}}
 	}
+	kind, err := o.Curvature.Kind()
+	if err != nil {
+		return nil, err
+	}
 	var H []*mat.SymDense
-	for _, pt := range parts {
-		var c hessian.Curvature
-		switch o.Curvature {
-		case Exact:
-			c = hessian.Exact{P: pt.p}
-		case GaussNewton:
-			c = hessian.GaussNewton{P: pt.p}
-		case Fisher:
-			c = hessian.Fisher{P: pt.p}
-		}
-		Hp, err := hessian.BlockDiagonal(ctx, c, blocks, -1)
+	for i, pt := range parts {
+		Hp, err := hessian.BlockDiagonal(ctx, kind.New(pt.p, hessian.KindOptions{}), blocks, -1)
 		if err != nil {
 			return nil, err
 		}
@@ -272,12 +268,11 @@ func (o BlockOBS) build(ctx context.Context, p *hessian.Problem, blocks [][]int)
 			if pt.scale != 1 {
 				h.ScaleSym(pt.scale, h)
 			}
-			if H == nil {
-				continue
+			if i > 0 {
+				H[bi].AddSym(H[bi], h)
 			}
-			H[bi].AddSym(H[bi], h)
 		}
-		if H == nil {
+		if i == 0 {
 			H = Hp
 		}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/secondorder/prune/benchmarks/repro"
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/nn"
@@ -64,23 +65,8 @@ func run(sizes []int, N, trainN, epochs, m int, rel float64) error {
 	if err != nil {
 		return err
 	}
-	acts := make([]nn.Activation, len(sizes)-1)
-	for i := range acts {
-		acts[i] = nn.ReLU
-	}
-	acts[len(acts)-1] = nn.Softmax
-	net, err := nn.New(sizes, acts, nn.CE)
+	net, err := repro.TrainMLPNet(ctx, nn.Data{X: data.Train.X, Y: data.Train.Y}, sizes, epochs, 1, nil)
 	if err != nil {
-		return err
-	}
-	net.Init(rand.NewPCG(1, 21))
-	for q := 0; q < net.NumParams(); q++ {
-		if net.ParamAt(q).Bias {
-			net.Prune(q)
-		}
-	}
-	train := nn.Data{X: data.Train.X, Y: data.Train.Y}
-	if _, err := nn.Train(ctx, net, train, nn.Data{}, &nn.TrainSettings{Optimizer: nn.Adam, Epochs: epochs, BatchSize: 128, LearningRate: 2e-3, Schedule: nn.CosineLR, Src: rand.NewPCG(1, 22)}); err != nil {
 		return err
 	}
 	_, xc := data.Train.X.Dims()

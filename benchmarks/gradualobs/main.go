@@ -23,6 +23,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/secondorder/prune/benchmarks/repro"
 	"github.com/secondorder/prune/datasets"
 	"github.com/secondorder/prune/hessian"
 	"github.com/secondorder/prune/modelio"
@@ -81,15 +82,7 @@ func run(model string, seed uint64, sp float64, rounds int, schedule string, hol
 			return err
 		}
 	} else {
-		net, _ = nn.New([]int{784, 40, 20, 10}, []nn.Activation{nn.ReLU, nn.ReLU, nn.Softmax}, nn.CE)
-		net.Init(rand.NewPCG(seed, 21))
-		for q := 0; q < net.NumParams(); q++ {
-			if net.ParamAt(q).Bias {
-				net.Prune(q)
-			}
-		}
-		if _, err := nn.Train(ctx, net, train, nn.Data{}, &nn.TrainSettings{Optimizer: nn.Adam, Epochs: 30, BatchSize: 128,
-			LearningRate: 2e-3, Schedule: nn.CosineLR, Src: rand.NewPCG(seed, 22)}); err != nil {
+		if net, err = repro.TrainMLPNet(ctx, train, []int{784, 40, 20, 10}, 30, seed, nil); err != nil {
 			return err
 		}
 		if model != "" {

@@ -155,13 +155,13 @@ func (f methodFlags) decode(src rand.Source) (method, error) {
 	case block != "":
 		b := prune.BlockOBS{Curvature: pc, Damping: damping, Samples: f.Samples, Hard: f.Hard, Src: src}
 		blocks := "one block per unit"
-		size, rows := strings.CutPrefix(block, "rows")
+		rest, rows := strings.CutPrefix(block, "rows")
 		switch {
-		case rows && size == "":
+		case rows && rest == "":
 			b.Rows = true
-		case rows:
+		case rows && strings.HasPrefix(rest, ":"):
 			b.Rows = true
-			if b.Block, err = strconv.Atoi(strings.TrimPrefix(size, ":")); err != nil || b.Block <= 0 || size[0] != ':' {
+			if b.Block, err = strconv.Atoi(rest[1:]); err != nil || b.Block <= 0 {
 				return m, flagErrorf("block", "%q: want a positive block size, rows or rows:N", f.Block)
 			}
 			blocks = fmt.Sprintf("one block per unit, one per layer of at most %d parameters", b.Block)
