@@ -8,6 +8,7 @@ import (
 	"github.com/secondorder/prune/internal/benchtime"
 	"github.com/secondorder/prune/internal/parallel"
 	"github.com/secondorder/prune/nn"
+	"gonum.org/v1/gonum/mat"
 )
 
 // BenchmarkBeckerLeCunLeNet times the LM diagonal of LeNet-300-100 on the
@@ -97,4 +98,39 @@ func blFlops(pr *Problem, mode blMode) float64 {
 		}
 	}
 	return f * float64(N)
+}
+
+// BenchmarkBlockDiagonalRowsMLPNet builds the Gauss–Newton row blocks of
+// MLPNet (784-40-20-10, biases pruned) on 1000 MNIST images, as a round of
+// row-block OBS does, and reports the bytes allocated per build against
+// BlockBytes, the plan.
+func BenchmarkBlockDiagonalRowsMLPNet(b *testing.B) {
+	data, err := datasets.Load("mnist", nil)
+	if err != nil {
+		b.Skipf("MNIST not available: %v", err)
+	}
+	net, err := nn.New([]int{784, 40, 20, 10}, []nn.Activation{nn.ReLU, nn.ReLU, nn.Softmax}, nn.CE)
+	if err != nil {
+		b.Fatal(err)
+	}
+	net.Init(rand.NewPCG(1, 1))
+	for q := range net.NumParams() {
+		if net.ParamAt(q).Bias {
+			net.Prune(q)
+		}
+	}
+	_, xc := data.Train.X.Dims()
+	_, yc := data.Train.Y.Dims()
+	X := data.Train.X.Slice(0, 1000, 0, xc).(*mat.Dense)
+	Y := data.Train.Y.Slice(0, 1000, 0, yc).(*mat.Dense)
+	pr := Live(net, X, Y)
+	blocks := RowBlocks(pr)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := BlockDiagonal(ctx, GaussNewton{P: pr}, blocks, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(BlockBytes(blocks, pr.Dim())), "plan-B")
 }
