@@ -7,13 +7,17 @@
 // test accuracy.
 //
 // With -method rows it prunes by prune.BlockOBS instead, one exact block of
-// -curvature per unit, ranked globally.
+// -curvature per unit (-block N: one per layer of at most N weights), ranked
+// globally, -hard of the -samples images those of largest loss; -gradient
+// adds the gradient term to every round's update. At its start it prints the
+// share of the output curvature that the images of largest curvature hold.
 //
 //	go run ./benchmarks/gradualobs [-sparsity 0.95 -rounds 32 -samples 200 -hard 0 -rel 0.01 -schedule linear]
-//	go run ./benchmarks/gradualobs -method rows -curvature gn -rounds 16 -samples 1000 -schedule geo -damp 1
+//	go run ./benchmarks/gradualobs -method rows -block 1000 -curvature gn -rounds 32 -samples 4000 -hard 3000 -schedule geo -damp 10
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -21,6 +25,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/secondorder/prune/benchmarks/repro"
@@ -92,6 +97,7 @@ func run(model string, seed uint64, sp float64, rounds int, schedule string, hol
 		}
 	}
 	fmt.Printf("dense test accuracy %.2f %%\n", 100*net.Evaluate(data.Test.X, data.Test.Y).Accuracy)
+	printCurvatureMass(net, train)
 	nw, _ := net.LayerLive(0)
 	for l := 1; l < net.NumLayers(); l++ {
 		k, _ := net.LayerLive(l)
@@ -170,4 +176,32 @@ func run(model string, seed uint64, sp float64, rounds int, schedule string, hol
 	}
 	fmt.Printf("final: sparsity %.4f, test accuracy %.2f %%\n", float64(done)/float64(nw), 100*cur.Evaluate(data.Test.X, data.Test.Y).Accuracy)
 	return nil
+}
+
+// printCurvatureMass prints the share of the output curvature, the trace
+// 1 − Σ_c p_c² of the softmax cross-entropy's Hessian in the outputs, summed
+// over the training images, that the images of largest trace hold: how few
+// images the Gauss–Newton matrix of a trained classifier comes from.
+func printCurvatureMass(net *nn.Network, train nn.Data) {
+	out := net.Forward(train.X)
+	N, C := out.Dims()
+	tr := make([]float64, N)
+	var total float64
+	for n := range tr {
+		tr[n] = 1
+		for c := 0; c < C; c++ {
+			tr[n] -= out.At(n, c) * out.At(n, c)
+		}
+		total += tr[n]
+	}
+	slices.SortFunc(tr, func(a, b float64) int { return cmp.Compare(b, a) })
+	fmt.Print("output curvature 1 − Σp² held by the images of largest trace:")
+	var acc float64
+	for i, v := range tr {
+		acc += v
+		if k := i + 1; k == 1000 || k == 2000 || k == 5000 || k == 10000 {
+			fmt.Printf(" %d: %.1f %%", k, 100*acc/total)
+		}
+	}
+	fmt.Println()
 }
