@@ -170,6 +170,18 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 	start := o.damping()
 	s.lambda = start
 	raised, lowered, least := 0, 0, start
+	// The escalation's ceiling is that of the whole block-diagonal matrix,
+	// 10‖C‖_F, so that every block keeps the same λ unless its own must
+	// rise: a block of nearly dead units is not damped less than the rest.
+	var ss float64
+	for _, h := range H {
+		f := mat.Norm(h, 2)
+		ss += f * f
+	}
+	ceiling := 10 * math.Sqrt(ss)
+	if ceiling == 0 {
+		ceiling = 10
+	}
 	for bi, b := range blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -187,13 +199,11 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 				err = nil
 			}
 		} else {
-			lambda, err = hessian.DampedInverseEscalating(hinv, H[bi], &hessian.Escalation{Start: start})
+			lambda, err = hessian.DampedInverseEscalating(hinv, H[bi], &hessian.Escalation{Start: start, Max: ceiling})
 			switch {
 			case err == nil && lambda > start:
 				raised++
 			case err == nil && lambda < start:
-				// 10‖C_b‖_F, the escalation's ceiling, is below start: a
-				// block of nearly dead units.
 				lowered++
 				least = math.Min(least, lambda)
 			}
@@ -229,7 +239,7 @@ func (o BlockOBS) Begin(ctx context.Context, p *hessian.Problem, env *Env) (Scor
 	}
 	if lowered > 0 {
 		env.report(Issue{Kind: IssueDamping, Index: -1, Lambda: least,
-			Message: fmt.Sprintf("block OBS damping of %v lowered from %g in %d of %d blocks, down to %g: 10‖C_b‖_F, the most the escalation allows, is below it there (units whose curvature is nearly zero)", o.Curvature, start, lowered, len(blocks), least)})
+			Message: fmt.Sprintf("block OBS damping of %v lowered from %g in %d of %d blocks, down to %g: 10‖C‖_F of the block-diagonal matrix, the most the escalation allows, is below it", o.Curvature, start, lowered, len(blocks), least)})
 	}
 	return s, nil
 }

@@ -487,8 +487,9 @@ func TestBlockOBSRowsMergeLayers(t *testing.T) {
 }
 
 func TestBlockOBSDampingLoweredIsSaid(t *testing.T) {
-	// A block whose curvature is tiny against Damping gets the escalation's
-	// ceiling 10‖C_b‖_F, and the issue says it was lowered.
+	// A damping above the escalation's ceiling, 10‖C‖_F of the whole
+	// block-diagonal matrix, is lowered to it in every block, and the issue
+	// says so.
 	p := obsCases(t)[2].p
 	var issues []Issue
 	if _, err := (BlockOBS{Curvature: GaussNewton, Rows: true, Damping: 1e6}).Begin(context.Background(), p, &Env{Report: func(is Issue) { issues = append(issues, is) }}); err != nil {
@@ -505,5 +506,40 @@ func TestBlockOBSDampingLoweredIsSaid(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no lowered-damping issue in %v", issues)
+	}
+}
+
+func TestBlockOBSTinyBlockKeepsDamping(t *testing.T) {
+	// A unit whose outgoing weights are nearly zero has a nearly zero
+	// Gauss–Newton block; it keeps the damping of the others (the ranking
+	// across blocks compares them), instead of one capped by its own norm.
+	net := randomNet(t, []int{4, 3, 2}, []nn.Activation{nn.Tanh, nn.Softmax}, nn.CE, 7)
+	theta := slices.Clone(net.RawParams())
+	theta[15], theta[18] = 1e-9, -1e-9 // W1[0][0] and W1[1][0]: out of hidden unit 0
+	net.SetParams(theta)
+	rng := rand.New(rand.NewPCG(7, 1))
+	X := mat.NewDense(20, 4, nil)
+	Y := mat.NewDense(20, 1, nil)
+	for i := 0; i < 20; i++ {
+		for j := 0; j < 4; j++ {
+			X.Set(i, j, rng.NormFloat64())
+		}
+		Y.Set(i, 0, float64(rng.IntN(2)))
+	}
+	p := hessian.Live(net, X, Y)
+	var issues []Issue
+	const lambda = 1
+	sc, err := BlockOBS{Curvature: GaussNewton, Rows: true, Damping: lambda}.Begin(context.Background(), p, &Env{Report: func(is Issue) { issues = append(issues, is) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(issues) != 0 {
+		t.Fatalf("issues %v", issues)
+	}
+	bs := sc.(*blockScorer)
+	for _, q := range bs.blocks[0] {
+		if d := bs.diag(q); math.Abs(d-1/lambda) > 1e-6 {
+			t.Fatalf("[C⁻¹]_qq of the tiny block at %d is %v, want about 1/λ = %v", q, d, 1/lambda)
+		}
 	}
 }
