@@ -42,7 +42,7 @@ func main() {
 	sp := flag.Float64("sparsity", 0.95, "fraction of the weights removed")
 	rounds := flag.Int("rounds", 32, "rounds (curvature builds)")
 	samples := flag.Int("samples", 200, "m: gradients (or Gauss–Newton samples) per round")
-	hard := flag.Int("hard", 0, "of the m samples, those of largest loss (prune.WoodburyOBS.Hard)")
+	hard := flag.Int("hard", 0, "of the m samples, those of largest loss (prune.WoodburyOBS.Hard, prune.BlockOBS.Hard)")
 	rel := flag.Float64("rel", 0, "damping relative to the mean diagonal (0: the default)")
 	damp := flag.Float64("damp", 0, "absolute damping (0: relative)")
 	gn := flag.Bool("gn", false, "Gauss–Newton rows instead of the empirical Fisher")
